@@ -1,0 +1,263 @@
+//! Identities of the people polite messages: WhatsApp ids (phone numbers as digits) and
+//! business-scoped user ids, parsed once at the edge so invalid values cannot exist inside.
+
+use std::fmt;
+use std::str::FromStr;
+
+use phonenumber::metadata::DATABASE;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a phone number or user id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Characters other than an optional leading `+`, digits and common separators.
+    #[error("a phone number may hold only digits, an optional leading '+' and separators (space, '-', '.', '(', ')')")]
+    InvalidCharacters,
+    /// E.164 numbers have at most 15 digits and country codes never start with 0.
+    #[error("a phone number must have 7 to 15 digits in E.164 form and must not start with 0 (got {0} digits)")]
+    InvalidLength(usize),
+    /// The leading digits are not a country calling code libphonenumber knows.
+    #[error("the number does not start with a known country calling code")]
+    UnknownCountryCode,
+    /// A business-scoped user id must look like `CC.opaque` (e.g. `US.1349…`).
+    #[error(
+        "a business-scoped user id looks like 'US.13491208655302741918' (two upper-case letters, '.', then letters or digits)"
+    )]
+    InvalidUserId,
+}
+
+/// A WhatsApp id: the recipient's phone number in E.164 form, digits only (`"16505551234"`).
+///
+/// Parsed from E.164 with or without `+`; separators people type (`+1 (650) 555-1234`) are
+/// removed. The country calling code must be one libphonenumber knows, so a `WaId` always
+/// has a country. Full validity (is this range allocated?) is a separate, softer question:
+/// see [`WaId::is_valid_number`].
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WaId {
+    digits: String,
+    country_code: u16,
+}
+
+impl WaId {
+    /// Parses `+16505551234`, `16505551234` or `+1 (650) 555-1234`.
+    pub fn parse(input: &str) -> Result<Self, IdError> {
+        let trimmed = input.trim();
+        let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
+        let mut digits = String::with_capacity(body.len());
+        for c in body.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(IdError::InvalidCharacters),
+            }
+        }
+        // E.164: at most 15 digits; the shortest allocated ones have 7 (Niue, St Helena, Tokelau: +683 7012).
+        if !(7..=15).contains(&digits.len()) || digits.starts_with('0') {
+            return Err(IdError::InvalidLength(digits.len()));
+        }
+        let country_code = country_code_of(&digits).ok_or(IdError::UnknownCountryCode)?;
+        Ok(Self { digits, country_code })
+    }
+
+    /// The digits, as WhatsApp writes a `wa_id`.
+    pub fn as_str(&self) -> &str {
+        &self.digits
+    }
+
+    /// `+` and the digits: the form the Graph API's `to` field takes.
+    pub fn e164(&self) -> String {
+        format!("+{}", self.digits)
+    }
+
+    /// The country calling code (`1` for NANP, `55` for Brazil, `7` for Russia…).
+    pub fn country_code(&self) -> u16 {
+        self.country_code
+    }
+
+    /// The ISO 3166 region libphonenumber assigns the number to (`"US"`, `"BR"`), when the
+    /// number is specific enough to tell.
+    pub fn region(&self) -> Option<String> {
+        let parsed = self.parsed()?;
+        parsed.country().id().map(|id| id.as_ref().to_owned())
+    }
+
+    /// Whether libphonenumber considers the number allocated and well-formed for its region.
+    pub fn is_valid_number(&self) -> bool {
+        self.parsed().is_some_and(|n| n.is_valid_with(&DATABASE))
+    }
+
+    /// The number with all but the country code and last two digits hidden, for logs
+    /// (`55*********21`). Numbers never appear in logs in clear.
+    pub fn masked(&self) -> String {
+        let cc = self.country_code.to_string();
+        let n = self.digits.len();
+        let tail = &self.digits[n - 2..];
+        format!("{cc}{}{tail}", "*".repeat(n - cc.len() - 2))
+    }
+
+    pub(crate) fn parsed(&self) -> Option<phonenumber::PhoneNumber> {
+        phonenumber::parse(None, self.e164()).ok()
+    }
+}
+
+/// The country calling code at the start of `digits`, if libphonenumber knows one.
+/// Calling codes are prefix-free and 1–3 digits long.
+fn country_code_of(digits: &str) -> Option<u16> {
+    (1..=3).find_map(|len| {
+        let code: u16 = digits.get(..len)?.parse().ok()?;
+        DATABASE.by_code(&code).is_some().then_some(code)
+    })
+}
+
+impl fmt::Display for WaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.digits)
+    }
+}
+
+/// Debug output is masked: ids end up in panics and error chains, which reach logs.
+impl fmt::Debug for WaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WaId({})", self.masked())
+    }
+}
+
+impl FromStr for WaId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for WaId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.digits)
+    }
+}
+
+impl<'de> Deserialize<'de> for WaId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A business-scoped user id (BSUID), e.g. `US.13491208655302741918`: newer webhook payloads
+/// may identify a user by it and omit the phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct BusinessScopedUserId(String);
+
+impl BusinessScopedUserId {
+    /// Parses `CC.opaque`: two upper-case letters, a dot, then 1–128 ASCII letters or digits.
+    pub fn parse(input: &str) -> Result<Self, IdError> {
+        let (region, rest) = input.split_once('.').ok_or(IdError::InvalidUserId)?;
+        let region_ok = region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase());
+        let rest_ok = (1..=128).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric());
+        if region_ok && rest_ok { Ok(Self(input.to_owned())) } else { Err(IdError::InvalidUserId) }
+    }
+
+    /// The id as WhatsApp writes it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The region prefix (`"US"`).
+    pub fn region(&self) -> &str {
+        &self.0[..2]
+    }
+}
+
+impl<'de> Deserialize<'de> for BusinessScopedUserId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e164_with_and_without_plus_parse_to_the_same_digits() {
+        let a = WaId::parse("+5511987654321").unwrap();
+        let b = WaId::parse("5511987654321").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "5511987654321");
+        assert_eq!(a.e164(), "+5511987654321");
+    }
+
+    #[test]
+    fn typed_separators_are_removed() {
+        assert_eq!(WaId::parse(" +1 (650) 555-1234 ").unwrap().as_str(), "16505551234");
+    }
+
+    #[test]
+    fn letters_and_symbols_are_refused() {
+        assert_eq!(WaId::parse("+1650555abcd"), Err(IdError::InvalidCharacters));
+        assert_eq!(WaId::parse("1650555*1234"), Err(IdError::InvalidCharacters));
+        assert_eq!(WaId::parse("++16505551234"), Err(IdError::InvalidCharacters));
+    }
+
+    #[test]
+    fn numbers_of_impossible_length_are_refused() {
+        assert_eq!(WaId::parse("123456"), Err(IdError::InvalidLength(6)));
+        assert_eq!(WaId::parse("1234567890123456"), Err(IdError::InvalidLength(16)));
+        assert_eq!(WaId::parse("05511987654321"), Err(IdError::InvalidLength(14)));
+        assert_eq!(WaId::parse(""), Err(IdError::InvalidLength(0)));
+    }
+
+    #[test]
+    fn unknown_country_codes_are_refused() {
+        // +999 is not assigned.
+        assert_eq!(WaId::parse("+99912345678"), Err(IdError::UnknownCountryCode));
+    }
+
+    #[test]
+    fn country_calling_code_is_detected_for_one_two_and_three_digit_codes() {
+        assert_eq!(WaId::parse("+16505551234").unwrap().country_code(), 1);
+        assert_eq!(WaId::parse("+79161234567").unwrap().country_code(), 7);
+        assert_eq!(WaId::parse("+5511987654321").unwrap().country_code(), 55);
+        assert_eq!(WaId::parse("+351912345678").unwrap().country_code(), 351);
+        assert_eq!(WaId::parse("+2348031234567").unwrap().country_code(), 234);
+    }
+
+    #[test]
+    fn region_comes_from_libphonenumber() {
+        assert_eq!(WaId::parse("+12125551234").unwrap().region().as_deref(), Some("US"));
+        assert_eq!(WaId::parse("+14165551234").unwrap().region().as_deref(), Some("CA"));
+        assert_eq!(WaId::parse("+5511987654321").unwrap().region().as_deref(), Some("BR"));
+    }
+
+    #[test]
+    fn validity_is_reported_separately_from_parsing() {
+        assert!(WaId::parse("+5511987654321").unwrap().is_valid_number());
+        // 555-01xx numbers are reserved for fiction: parseable, not valid.
+        assert!(!WaId::parse("+15550100050").unwrap().is_valid_number());
+    }
+
+    #[test]
+    fn masked_form_hides_the_subscriber_digits() {
+        let id = WaId::parse("+5511987654321").unwrap();
+        assert_eq!(id.masked(), "55*********21");
+        assert_eq!(format!("{id:?}"), "WaId(55*********21)");
+        assert!(!format!("{id:?}").contains("98765"));
+    }
+
+    #[test]
+    fn serde_round_trip_uses_digits_and_validates() {
+        let id: WaId = serde_json::from_str("\"+16505551234\"").unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), "\"16505551234\"");
+        assert!(serde_json::from_str::<WaId>("\"not a number\"").is_err());
+    }
+
+    #[test]
+    fn business_scoped_user_ids_parse_and_expose_their_region() {
+        let id = BusinessScopedUserId::parse("US.13491208655302741918").unwrap();
+        assert_eq!(id.region(), "US");
+        for bad in ["", "US", "US.", "us.123", "USA.123", "US.12 3", "US.1-2"] {
+            assert_eq!(BusinessScopedUserId::parse(bad), Err(IdError::InvalidUserId), "{bad}");
+        }
+    }
+}
