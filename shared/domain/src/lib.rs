@@ -6,6 +6,7 @@
 pub mod consent;
 pub mod hours;
 pub mod ids;
+pub mod message;
 pub mod zone;
 
 pub use ids::{BusinessScopedUserId, IdError, WaId};
