@@ -81,6 +81,12 @@ impl WaId {
         parsed.country().id().map(|id| id.as_ref().to_owned())
     }
 
+    /// The region, or when the number does not tell, the main region of its calling code
+    /// (`"US"` for an unallocated +1 number, `"RU"` for +7).
+    pub fn main_region(&self) -> Option<String> {
+        self.region().or_else(|| DATABASE.region(&self.country_code)?.first().map(|r| (*r).to_owned()))
+    }
+
     /// Whether libphonenumber considers the number allocated and well-formed for its region.
     pub fn is_valid_number(&self) -> bool {
         self.parsed().is_some_and(|n| n.is_valid_with(&DATABASE))

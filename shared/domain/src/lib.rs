@@ -3,7 +3,9 @@
 //! Pure logic with no AWS, Lambda or async runtime: time comes in as a parameter (`now`),
 //! never read inside a decision. The functions and adapters of polite build on these types.
 
+pub mod caps;
 pub mod consent;
+pub mod gate;
 pub mod hours;
 pub mod ids;
 pub mod message;

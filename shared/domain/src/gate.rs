@@ -1,0 +1,671 @@
+//! The send gate: may this message go to this recipient now, and if not, what then?
+//!
+//! `decide` is checked at send time (not only when the message is requested), in the order
+//! of DESIGN.md §6: expiry, then who the recipient is and what they consented to, then the
+//! 24 h window for free-form text, then *when*: quiet hours in the recipient's local time,
+//! frequency caps, and pair-rate spacing. It is pure: `now` and the jitter come in.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::caps::{FrequencyCap, SendHistory, next_spaced};
+use crate::consent::{ConsentCategory, ConsentState, ConsentStatus};
+use crate::hours::{QuietHours, SendingHours, common_window};
+use crate::ids::WaId;
+use crate::message::Category;
+use crate::zone::{IanaZone, ZoneAssumption, ZoneBasis, zones_for_number};
+
+/// The customer-service window WhatsApp opens with each inbound message.
+pub const SERVICE_WINDOW: SignedDuration = SignedDuration::from_hours(24);
+
+/// The sending policy, as configuration data. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Sending hours where nothing more specific applies (default quiet 21:00–08:00).
+    pub default_hours: SendingHours,
+    /// Overrides by ISO region (`"BR"`) or by dial prefix (`"+1305"`: a US state's area
+    /// codes); the longest matching prefix wins over the region.
+    pub hours_overrides: BTreeMap<String, SendingHours>,
+    /// Categories that wait for sending hours (authentication never does).
+    pub quiet_categories: Vec<Category>,
+    /// Frequency caps per category.
+    pub caps: Vec<FrequencyCap>,
+    /// Minimum spacing between two sends to one recipient (Meta's pair rate: ~1 per 6 s).
+    pub pair_spacing_seconds: u32,
+    /// Categories refused for destinations by dial prefix, e.g. marketing to `"+1"`.
+    pub blocked_destinations: Vec<DestinationBlock>,
+    /// When a number may be in several zones, their common window must be at least this
+    /// long, else the country's primary zone is assumed. The default, 6 h, keeps the
+    /// intersection for Australian (≈ 8.5 h) and Brazilian (≈ 10 h) mobiles and falls back
+    /// for Russian ones (UTC+2…+12: 3–4 h).
+    pub min_common_window_minutes: u32,
+    /// The zone assumed per region when the number's zones are unknown or disagree too much.
+    pub primary_zones: BTreeMap<String, IanaZone>,
+    /// The zone assumed when nothing else is known.
+    pub fallback_zone: IanaZone,
+    /// Upper bound of the jitter added to a quiet-hours deferral, so 08:00 is not a stampede.
+    pub max_jitter_seconds: u32,
+}
+
+/// A category refused for numbers starting with `prefix` (`"+1"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationBlock {
+    pub category: Category,
+    pub prefix: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        let primary = [
+            ("AU", "Australia/Sydney"),
+            ("BR", "America/Sao_Paulo"),
+            ("CA", "America/Toronto"),
+            ("CN", "Asia/Shanghai"),
+            ("GB", "Europe/London"),
+            ("ID", "Asia/Jakarta"),
+            ("IN", "Asia/Kolkata"),
+            ("KZ", "Asia/Almaty"),
+            ("MX", "America/Mexico_City"),
+            ("RU", "Europe/Moscow"),
+            ("US", "America/New_York"),
+        ];
+        Self {
+            default_hours: SendingHours::default_quiet(),
+            hours_overrides: BTreeMap::new(),
+            quiet_categories: vec![Category::Marketing, Category::Utility],
+            caps: vec![FrequencyCap::DEFAULT_MARKETING],
+            pair_spacing_seconds: 6,
+            blocked_destinations: Vec::new(),
+            min_common_window_minutes: 360,
+            primary_zones: primary
+                .into_iter()
+                .filter_map(|(r, z)| IanaZone::parse(z).ok().map(|z| (r.to_owned(), z)))
+                .collect(),
+            fallback_zone: IanaZone::utc(),
+            max_jitter_seconds: 600,
+        }
+    }
+}
+
+impl Policy {
+    /// The sending hours for a recipient: the contact's own quiet hours, else the longest
+    /// matching dial-prefix override, else the region's, else the default.
+    pub fn hours_for<'a>(&'a self, to: &WaId, contact_override: Option<&'a SendingHours>) -> &'a SendingHours {
+        if let Some(h) = contact_override {
+            return h;
+        }
+        let by_prefix = self
+            .hours_overrides
+            .iter()
+            .filter_map(|(k, h)| Some((k.strip_prefix('+')?, h)))
+            .filter(|(digits, _)| to.as_str().starts_with(digits))
+            .max_by_key(|(digits, _)| digits.len())
+            .map(|(_, h)| h);
+        by_prefix.or_else(|| to.main_region().and_then(|r| self.hours_overrides.get(&r))).unwrap_or(&self.default_hours)
+    }
+
+    fn is_blocked(&self, to: &WaId, category: Category) -> bool {
+        self.blocked_destinations
+            .iter()
+            .any(|b| b.category == category && to.as_str().starts_with(b.prefix.trim_start_matches('+')))
+    }
+}
+
+/// What the message is, as far as the gate cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub to: WaId,
+    pub category: Category,
+    /// Free-form text (as opposed to a template) needs the 24 h window.
+    pub free_form: bool,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What the gate knows of the recipient, read (strongly consistently) at send time.
+#[derive(Debug, Clone, Default)]
+pub struct Recipient {
+    pub consent: ConsentState,
+    /// A do-not-contact tombstone from an erasure, until a new explicit opt-in.
+    pub erased: bool,
+    /// The business blocked this user (130403) or the user blocked the business.
+    pub blocked: bool,
+    /// 131026: undeliverable; suppressed until then.
+    pub undeliverable_until: Option<Timestamp>,
+    /// The contact's own IANA zone, when known.
+    pub timezone: Option<IanaZone>,
+    /// The contact's own quiet hours, when set.
+    pub quiet_hours: Option<QuietHours>,
+    pub last_inbound_at: Option<Timestamp>,
+    pub sends: SendHistory,
+}
+
+impl Recipient {
+    /// Whether the customer-service window is open at `now`.
+    pub fn window_open(&self, now: Timestamp) -> bool {
+        self.window_open_until().is_some_and(|until| now < until)
+    }
+
+    /// When the customer-service window closes (24 h after the last inbound message).
+    pub fn window_open_until(&self) -> Option<Timestamp> {
+        self.last_inbound_at.and_then(|t| t.checked_add(SERVICE_WINDOW).ok())
+    }
+}
+
+/// Why a message waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeferReason {
+    QuietHours,
+    FrequencyCap,
+    PairRate,
+    /// Meta's throughput or per-user limits (130429, 131056, 131049): set by the sender.
+    RateLimited,
+}
+
+/// Why a message will not go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressReason {
+    Erased,
+    Blocked,
+    Undeliverable,
+    /// No consent was ever captured for the category.
+    NoConsent,
+    OptedOut,
+    DestinationBlocked,
+    /// Free-form text or a service message outside the 24 h window.
+    WindowClosed,
+}
+
+/// The gate's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Send,
+    Defer { until: Timestamp, reason: DeferReason },
+    Suppress { reason: SuppressReason },
+    Expire,
+}
+
+/// The verdict, and the zone(s) it assumed for the recipient when quiet hours were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateOutcome {
+    pub decision: Decision,
+    pub zone: Option<ZoneAssumption>,
+}
+
+/// Decides whether `msg` may go to `recipient` at `now` under `policy`.
+///
+/// `jitter` (clamped to `[0, policy.max_jitter_seconds]` and to half the allowed window) is
+/// added to deferrals so that recipients held overnight do not all go at 08:00:00; callers
+/// derive it from the message id so a retry decides the same.
+pub fn decide(
+    msg: &Outbound,
+    recipient: &Recipient,
+    policy: &Policy,
+    now: Timestamp,
+    jitter: SignedDuration,
+) -> GateOutcome {
+    let verdict = |decision| GateOutcome { decision, zone: None };
+    // 1. Expired.
+    if msg.expires_at.is_some_and(|e| e <= now) {
+        return verdict(Decision::Expire);
+    }
+    // 2. Who the recipient is and what they agreed to.
+    if let Some(reason) = refusal(msg, recipient, policy, now) {
+        return verdict(Decision::Suppress { reason });
+    }
+    // 3. Free-form text needs the 24 h window open now.
+    if msg.free_form && !recipient.window_open(now) {
+        return verdict(Decision::Suppress { reason: SuppressReason::WindowClosed });
+    }
+    // 4–6. When: the earliest instant that satisfies quiet hours, caps and spacing at once.
+    // The reason reported is the first constraint (in the design's order) that holds it now.
+    let quiet = policy.quiet_categories.contains(&msg.category).then(|| QuietPlan::new(msg, recipient, policy));
+    let caps: Vec<FrequencyCap> = policy.caps.iter().copied().filter(|c| c.category == msg.category).collect();
+    if caps.iter().any(|c| c.max == 0) {
+        return verdict(Decision::Suppress { reason: SuppressReason::DestinationBlocked });
+    }
+    let spacing = SignedDuration::from_secs(i64::from(policy.pair_spacing_seconds));
+    let mut reason = None;
+    let mut zone = None;
+    let mut t = now;
+    let mut window_end = None;
+    // Each pass only moves t forward; a few passes settle (each constraint is monotone).
+    for _ in 0..16 {
+        let start = t;
+        if let Some(plan) = &quiet {
+            let Some((open, end, assumed)) = plan.next_open(t) else {
+                return verdict(Decision::Expire);
+            };
+            if open > t {
+                reason.get_or_insert(DeferReason::QuietHours);
+            }
+            (t, window_end, zone) = (open, end, Some(assumed));
+        }
+        let capped = caps.iter().map(|c| c.next_allowed(t, &recipient.sends)).max().unwrap_or(t);
+        if capped > t {
+            reason.get_or_insert(DeferReason::FrequencyCap);
+            t = capped;
+        }
+        let spaced = next_spaced(t, &recipient.sends, spacing);
+        if spaced > t {
+            reason.get_or_insert(DeferReason::PairRate);
+            t = spaced;
+        }
+        if t == start {
+            break;
+        }
+    }
+    let Some(reason) = reason else { return GateOutcome { decision: Decision::Send, zone } };
+    let until = t.checked_add(bounded_jitter(jitter, policy, t, window_end)).unwrap_or(t);
+    let decision =
+        if msg.expires_at.is_some_and(|e| until >= e) { Decision::Expire } else { Decision::Defer { until, reason } };
+    GateOutcome { decision, zone }
+}
+
+/// Step 2 of the gate: a reason the recipient must not get this category at all.
+fn refusal(msg: &Outbound, r: &Recipient, policy: &Policy, now: Timestamp) -> Option<SuppressReason> {
+    use ConsentCategory::{Marketing, Utility};
+    if r.erased {
+        return Some(SuppressReason::Erased);
+    }
+    if r.blocked {
+        return Some(SuppressReason::Blocked);
+    }
+    if r.undeliverable_until.is_some_and(|u| u > now) {
+        return Some(SuppressReason::Undeliverable);
+    }
+    let status = |c| r.consent.status(c);
+    let opted_out = |c| status(c) == Some(ConsentStatus::OptedOut);
+    let needs = |allowed: &[ConsentCategory]| {
+        if allowed.iter().any(|&c| r.consent.is_opted_in(c)) {
+            None
+        } else if allowed.iter().any(|&c| opted_out(c)) {
+            Some(SuppressReason::OptedOut)
+        } else {
+            Some(SuppressReason::NoConsent)
+        }
+    };
+    let consent = match msg.category {
+        Category::Marketing => needs(&[Marketing]),
+        // An explicit utility opt-out is not overridden by marketing consent.
+        Category::Utility if opted_out(Utility) => Some(SuppressReason::OptedOut),
+        Category::Utility => needs(&[Utility, Marketing]),
+        Category::Authentication => needs(&[Marketing, Utility]),
+        Category::Service => (!r.window_open(now)).then_some(SuppressReason::WindowClosed),
+    };
+    consent.or_else(|| policy.is_blocked(&msg.to, msg.category).then_some(SuppressReason::DestinationBlocked))
+}
+
+/// Keeps the jitter within policy and inside the allowed window it lands in.
+fn bounded_jitter(
+    jitter: SignedDuration,
+    policy: &Policy,
+    at: Timestamp,
+    window_end: Option<Timestamp>,
+) -> SignedDuration {
+    let mut max = SignedDuration::from_secs(i64::from(policy.max_jitter_seconds));
+    if let Some(end) = window_end {
+        max = max.min(end.duration_since(at) / 2);
+    }
+    jitter.clamp(SignedDuration::ZERO, max.max(SignedDuration::ZERO))
+}
+
+/// Which zone(s) quiet hours are evaluated in for a recipient, resolved once per decision.
+struct QuietPlan<'a> {
+    /// The contact's own quiet hours (owned), or the policy's hours for the number.
+    hours: Cow<'a, SendingHours>,
+    zones: Vec<IanaZone>,
+    basis: ZoneBasis,
+    /// The zone to fall back to when several zones have no long-enough common window.
+    primary: Option<IanaZone>,
+    min_window: SignedDuration,
+}
+
+impl<'a> QuietPlan<'a> {
+    fn new(msg: &Outbound, r: &Recipient, policy: &'a Policy) -> Self {
+        let hours = match r.quiet_hours {
+            Some(q) => Cow::Owned(SendingHours::from_quiet(q)),
+            None => Cow::Borrowed(policy.hours_for(&msg.to, None)),
+        };
+        let primary = msg.to.main_region().and_then(|region| policy.primary_zones.get(&region)).cloned();
+        let min_window = SignedDuration::from_mins(i64::from(policy.min_common_window_minutes));
+        let (zones, basis) = if let Some(z) = &r.timezone {
+            (vec![z.clone()], ZoneBasis::Contact)
+        } else {
+            let found = zones_for_number(&msg.to);
+            let zones: Vec<IanaZone> = found.zones.iter().filter_map(|z| IanaZone::parse(z).ok()).collect();
+            match (&primary, zones.is_empty()) {
+                (_, false) => (zones, ZoneBasis::PhonePrefix { precision: found.precision }),
+                (Some(p), true) => (vec![p.clone()], ZoneBasis::CountryPrimary { candidates: 0 }),
+                (None, true) => (vec![policy.fallback_zone.clone()], ZoneBasis::Fallback),
+            }
+        };
+        Self { hours, zones, basis, primary, min_window }
+    }
+
+    /// The next instant the recipient's window is open at or after `t`, the instant it
+    /// closes, and the zones assumed.
+    fn next_open(&self, t: Timestamp) -> Option<(Timestamp, Option<Timestamp>, ZoneAssumption)> {
+        let assumption = |zones: &[IanaZone], basis: ZoneBasis| ZoneAssumption {
+            zones: zones.iter().map(|z| z.name().to_owned()).collect(),
+            basis,
+        };
+        let tzs: Vec<&jiff::tz::TimeZone> = self.zones.iter().map(IanaZone::tz).collect();
+        let min = if tzs.len() > 1 { self.min_window } else { SignedDuration::ZERO };
+        if let Some((open, end)) = common_window(t, &tzs, &self.hours, min) {
+            return Some((open, end, assumption(&self.zones, self.basis.clone())));
+        }
+        let primary = self.primary.as_ref()?;
+        let (open, end) = common_window(t, &[primary.tz()], &self.hours, SignedDuration::ZERO)?;
+        let basis = ZoneBasis::CountryPrimary { candidates: self.zones.len() };
+        Some((open, end, assumption(std::slice::from_ref(primary), basis)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caps::SentRecord;
+    use crate::consent::{ConsentEvent, ConsentSource};
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn consent(category: ConsentCategory, status: ConsentStatus) -> ConsentState {
+        let e = ConsentEvent::from_business(
+            category,
+            status,
+            ConsentSource::business("test").unwrap(),
+            None,
+            t("2026-01-01T00:00:00Z"),
+            t("2026-01-01T00:00:00Z"),
+        )
+        .unwrap();
+        ConsentState::fold([&e])
+    }
+
+    fn opted_in_marketing() -> Recipient {
+        Recipient { consent: consent(ConsentCategory::Marketing, ConsentStatus::OptedIn), ..Recipient::default() }
+    }
+
+    fn msg(to: &str, category: Category) -> Outbound {
+        Outbound { to: WaId::parse(to).unwrap(), category, free_form: false, expires_at: None }
+    }
+
+    const NY: &str = "+12125551234"; // America/New_York by area code
+    const NOON_NY: &str = "2026-06-10T16:00:00Z";
+    const LATE_NY: &str = "2026-06-11T02:00:00Z"; // 22:00 EDT
+
+    fn decide0(m: &Outbound, r: &Recipient, now: &str) -> GateOutcome {
+        decide(m, r, &Policy::default(), t(now), SignedDuration::ZERO)
+    }
+
+    #[test]
+    fn consented_marketing_message_in_daytime_is_sent() {
+        let out = decide0(&msg(NY, Category::Marketing), &opted_in_marketing(), NOON_NY);
+        assert_eq!(out.decision, Decision::Send);
+        let zone = out.zone.unwrap();
+        assert_eq!(zone.zones, ["America/New_York"]);
+        assert_eq!(zone.basis, ZoneBasis::PhonePrefix { precision: crate::zone::PrefixPrecision::Area });
+    }
+
+    #[test]
+    fn expired_message_expires_before_anything_else_is_checked() {
+        let mut m = msg(NY, Category::Marketing);
+        m.expires_at = Some(t(NOON_NY));
+        let r = Recipient { erased: true, ..Recipient::default() };
+        assert_eq!(decide0(&m, &r, NOON_NY).decision, Decision::Expire);
+    }
+
+    #[test]
+    fn marketing_without_consent_is_suppressed_no_consent() {
+        let out = decide0(&msg(NY, Category::Marketing), &Recipient::default(), NOON_NY);
+        assert_eq!(out.decision, Decision::Suppress { reason: SuppressReason::NoConsent });
+    }
+
+    #[test]
+    fn marketing_after_opt_out_is_suppressed_opted_out() {
+        let r =
+            Recipient { consent: consent(ConsentCategory::Marketing, ConsentStatus::OptedOut), ..Recipient::default() };
+        let out = decide0(&msg(NY, Category::Marketing), &r, NOON_NY);
+        assert_eq!(out.decision, Decision::Suppress { reason: SuppressReason::OptedOut });
+    }
+
+    #[test]
+    fn erased_blocked_and_undeliverable_recipients_are_suppressed() {
+        let base = opted_in_marketing();
+        let cases = [
+            (Recipient { erased: true, ..base.clone() }, SuppressReason::Erased),
+            (Recipient { blocked: true, ..base.clone() }, SuppressReason::Blocked),
+            (
+                Recipient { undeliverable_until: Some(t("2026-06-20T00:00:00Z")), ..base.clone() },
+                SuppressReason::Undeliverable,
+            ),
+        ];
+        for (r, reason) in cases {
+            assert_eq!(decide0(&msg(NY, Category::Marketing), &r, NOON_NY).decision, Decision::Suppress { reason });
+        }
+        let healed = Recipient { undeliverable_until: Some(t("2026-06-01T00:00:00Z")), ..base };
+        assert_eq!(decide0(&msg(NY, Category::Marketing), &healed, NOON_NY).decision, Decision::Send);
+    }
+
+    #[test]
+    fn utility_is_allowed_by_utility_or_marketing_consent_but_not_after_a_utility_opt_out() {
+        let m = msg(NY, Category::Utility);
+        assert_eq!(decide0(&m, &opted_in_marketing(), NOON_NY).decision, Decision::Send);
+        let utility =
+            Recipient { consent: consent(ConsentCategory::Utility, ConsentStatus::OptedIn), ..Recipient::default() };
+        assert_eq!(decide0(&m, &utility, NOON_NY).decision, Decision::Send);
+        let mut both = opted_in_marketing();
+        both.consent.utility = consent(ConsentCategory::Utility, ConsentStatus::OptedOut).utility;
+        assert_eq!(decide0(&m, &both, NOON_NY).decision, Decision::Suppress { reason: SuppressReason::OptedOut });
+    }
+
+    #[test]
+    fn authentication_needs_any_consent_and_never_waits_for_quiet_hours() {
+        let m = msg(NY, Category::Authentication);
+        let utility =
+            Recipient { consent: consent(ConsentCategory::Utility, ConsentStatus::OptedIn), ..Recipient::default() };
+        assert_eq!(decide0(&m, &utility, LATE_NY).decision, Decision::Send);
+        assert_eq!(
+            decide0(&m, &Recipient::default(), LATE_NY).decision,
+            Decision::Suppress { reason: SuppressReason::NoConsent }
+        );
+    }
+
+    #[test]
+    fn service_messages_need_an_open_window() {
+        let m = msg(NY, Category::Service);
+        let open = Recipient { last_inbound_at: Some(t("2026-06-10T10:00:00Z")), ..Recipient::default() };
+        assert_eq!(decide0(&m, &open, NOON_NY).decision, Decision::Send);
+        let closed = Recipient { last_inbound_at: Some(t("2026-06-09T15:59:59Z")), ..Recipient::default() };
+        assert_eq!(decide0(&m, &closed, NOON_NY).decision, Decision::Suppress { reason: SuppressReason::WindowClosed });
+    }
+
+    #[test]
+    fn free_form_text_needs_the_24h_window_even_with_consent() {
+        let mut m = msg(NY, Category::Utility);
+        m.free_form = true;
+        let mut r = opted_in_marketing();
+        assert_eq!(decide0(&m, &r, NOON_NY).decision, Decision::Suppress { reason: SuppressReason::WindowClosed });
+        r.last_inbound_at = Some(t("2026-06-10T09:00:00Z"));
+        assert_eq!(decide0(&m, &r, NOON_NY).decision, Decision::Send);
+    }
+
+    #[test]
+    fn marketing_to_blocked_destinations_is_suppressed() {
+        let policy = Policy {
+            blocked_destinations: vec![DestinationBlock { category: Category::Marketing, prefix: "+1".into() }],
+            ..Policy::default()
+        };
+        let out =
+            decide(&msg(NY, Category::Marketing), &opted_in_marketing(), &policy, t(NOON_NY), SignedDuration::ZERO);
+        assert_eq!(out.decision, Decision::Suppress { reason: SuppressReason::DestinationBlocked });
+        let utility =
+            decide(&msg(NY, Category::Utility), &opted_in_marketing(), &policy, t(NOON_NY), SignedDuration::ZERO);
+        assert_eq!(utility.decision, Decision::Send);
+    }
+
+    #[test]
+    fn marketing_message_is_deferred_until_8am_local_time() {
+        let out = decide0(&msg(NY, Category::Marketing), &opted_in_marketing(), LATE_NY);
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T12:00:00Z"), reason: DeferReason::QuietHours });
+    }
+
+    #[test]
+    fn quiet_hours_deferral_gets_the_callers_jitter_within_policy_bounds() {
+        let policy = Policy::default();
+        let r = opted_in_marketing();
+        let m = msg(NY, Category::Marketing);
+        let out = decide(&m, &r, &policy, t(LATE_NY), SignedDuration::from_secs(90));
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T12:01:30Z"), reason: DeferReason::QuietHours });
+        let capped = decide(&m, &r, &policy, t(LATE_NY), SignedDuration::from_hours(5));
+        assert_eq!(
+            capped.decision,
+            Decision::Defer { until: t("2026-06-11T12:10:00Z"), reason: DeferReason::QuietHours }
+        );
+    }
+
+    #[test]
+    fn the_contacts_own_zone_and_quiet_hours_win() {
+        let mut r = opted_in_marketing();
+        r.timezone = Some(IanaZone::parse("Europe/Lisbon").unwrap());
+        // 16:00Z is 17:00 in Lisbon; the contact's quiet hours start at 17:00.
+        r.quiet_hours = Some(QuietHours { start: "17:00".parse().unwrap(), end: "09:00".parse().unwrap() });
+        let out = decide0(&msg(NY, Category::Marketing), &r, NOON_NY);
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T08:00:00Z"), reason: DeferReason::QuietHours });
+        assert_eq!(out.zone.unwrap().basis, ZoneBasis::Contact);
+    }
+
+    #[test]
+    fn a_dial_prefix_override_beats_the_region_override() {
+        // Florida (305) 08:00–20:00 is stricter than the US rule.
+        let florida: SendingHours = serde_json::from_str(r#"{"quiet":{"start":"20:00","end":"08:00"}}"#).unwrap();
+        let us: SendingHours = serde_json::from_str(r#"{"quiet":{"start":"22:00","end":"08:00"}}"#).unwrap();
+        let policy = Policy {
+            hours_overrides: [("+1305".to_owned(), florida.clone()), ("US".to_owned(), us.clone())].into(),
+            ..Policy::default()
+        };
+        assert_eq!(policy.hours_for(&WaId::parse("+13055551234").unwrap(), None), &florida);
+        assert_eq!(policy.hours_for(&WaId::parse("+12125551234").unwrap(), None), &us);
+        assert_eq!(policy.hours_for(&WaId::parse("+5511987654321").unwrap(), None), &SendingHours::default());
+        // 20:30 EDT in Miami: quiet for Florida.
+        let out = decide(
+            &msg("+13055551234", Category::Marketing),
+            &opted_in_marketing(),
+            &policy,
+            t("2026-06-11T00:30:00Z"),
+            SignedDuration::ZERO,
+        );
+        assert!(matches!(out.decision, Decision::Defer { reason: DeferReason::QuietHours, .. }));
+    }
+
+    #[test]
+    fn multi_zone_numbers_wait_for_the_window_common_to_every_zone() {
+        // An Australian mobile may be in Perth (UTC+8) or Sydney (UTC+10 in June)… and Lord
+        // Howe, Eucla, Christmas and Cocos islands. 22:00Z = 08:00 Sydney but 06:00 Perth.
+        let out = decide0(&msg("+61412345678", Category::Marketing), &opted_in_marketing(), "2026-06-10T22:00:00Z");
+        let Decision::Defer { until, reason } = out.decision else { panic!("{:?}", out.decision) };
+        assert_eq!(reason, DeferReason::QuietHours);
+        assert_eq!(until, t("2026-06-11T01:30:00Z"), "08:00 on the Cocos Islands (UTC+06:30) is the last to open");
+        let zone = out.zone.unwrap();
+        assert_eq!(zone.zones.len(), 8);
+        assert_eq!(zone.basis, ZoneBasis::PhonePrefix { precision: crate::zone::PrefixPrecision::Country });
+    }
+
+    #[test]
+    fn russian_mobiles_fall_back_to_the_countrys_primary_zone() {
+        // +7 mobiles span UTC+2…+12: the common window is too short, so Moscow is assumed.
+        let out = decide0(&msg("+79161234567", Category::Marketing), &opted_in_marketing(), "2026-06-10T03:00:00Z");
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-10T05:00:00Z"), reason: DeferReason::QuietHours });
+        let zone = out.zone.unwrap();
+        assert_eq!(zone.zones, ["Europe/Moscow"]);
+        assert_eq!(zone.basis, ZoneBasis::CountryPrimary { candidates: 16 });
+    }
+
+    #[test]
+    fn numbers_without_a_known_zone_use_the_primary_zone_then_the_fallback() {
+        let out = decide0(&msg("+447700900123", Category::Marketing), &opted_in_marketing(), NOON_NY);
+        assert_eq!(
+            out.zone.unwrap(),
+            ZoneAssumption { zones: vec!["Europe/London".into()], basis: ZoneBasis::CountryPrimary { candidates: 0 } }
+        );
+        let policy = Policy { primary_zones: BTreeMap::new(), ..Policy::default() };
+        let out = decide(
+            &msg("+447700900123", Category::Marketing),
+            &opted_in_marketing(),
+            &policy,
+            t(NOON_NY),
+            SignedDuration::ZERO,
+        );
+        assert_eq!(out.zone.unwrap().basis, ZoneBasis::Fallback);
+    }
+
+    #[test]
+    fn third_marketing_message_in_seven_days_is_deferred_by_the_cap_not_dropped() {
+        let mut r = opted_in_marketing();
+        r.sends.sends = vec![
+            SentRecord { category: Category::Marketing, at: t("2026-06-08T15:00:00Z") },
+            SentRecord { category: Category::Marketing, at: t("2026-06-09T15:00:00Z") },
+        ];
+        let out = decide0(&msg(NY, Category::Marketing), &r, NOON_NY);
+        assert_eq!(
+            out.decision,
+            Decision::Defer { until: t("2026-06-15T15:00:00Z"), reason: DeferReason::FrequencyCap }
+        );
+    }
+
+    #[test]
+    fn a_cap_deferral_past_expiry_expires() {
+        let mut r = opted_in_marketing();
+        r.sends.sends = vec![
+            SentRecord { category: Category::Marketing, at: t("2026-06-08T15:00:00Z") },
+            SentRecord { category: Category::Marketing, at: t("2026-06-09T15:00:00Z") },
+        ];
+        let mut m = msg(NY, Category::Marketing);
+        m.expires_at = Some(t("2026-06-12T00:00:00Z"));
+        assert_eq!(decide0(&m, &r, NOON_NY).decision, Decision::Expire);
+    }
+
+    #[test]
+    fn a_cap_that_frees_at_night_waits_for_the_morning_too() {
+        // The cap frees at 03:00 NY time; quiet hours then hold it until 08:00.
+        let mut r = opted_in_marketing();
+        r.sends.sends = vec![
+            SentRecord { category: Category::Marketing, at: t("2026-06-04T07:00:00Z") },
+            SentRecord { category: Category::Marketing, at: t("2026-06-05T07:00:00Z") },
+        ];
+        let out = decide0(&msg(NY, Category::Marketing), &r, NOON_NY);
+        assert_eq!(
+            out.decision,
+            Decision::Defer { until: t("2026-06-11T12:00:00Z"), reason: DeferReason::FrequencyCap }
+        );
+    }
+
+    #[test]
+    fn two_sends_to_one_recipient_keep_pair_rate_spacing() {
+        let mut r = opted_in_marketing();
+        r.sends.sends = vec![SentRecord { category: Category::Utility, at: t("2026-06-10T15:59:58Z") }];
+        let out = decide0(&msg(NY, Category::Utility), &r, NOON_NY);
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-10T16:00:04Z"), reason: DeferReason::PairRate });
+    }
+
+    #[test]
+    fn policy_reads_from_json_with_defaults_and_rejects_unknown_keys() {
+        let p: Policy = serde_json::from_str(
+            r#"{"hours_overrides":{"BR":{"allowed":[{"days":"mon-fri","start":"08:00","end":"18:00"}]}},
+                "caps":[{"category":"marketing","max":1,"window_hours":24}]}"#,
+        )
+        .unwrap();
+        assert_eq!(p.caps, vec![FrequencyCap { category: Category::Marketing, max: 1, window_hours: 24 }]);
+        assert_eq!(p.pair_spacing_seconds, 6);
+        assert!(serde_json::from_str::<Policy>(r#"{"quiet_hourz":{}}"#).is_err());
+        assert!(serde_json::from_str::<Policy>(r#"{"fallback_zone":"Mars/Base"}"#).is_err());
+    }
+}
