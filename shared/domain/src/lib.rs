@@ -9,6 +9,7 @@ pub mod gate;
 pub mod hours;
 pub mod ids;
 pub mod message;
+pub mod webhook;
 pub mod zone;
 
 pub use ids::{BusinessScopedUserId, IdError, WaId};
