@@ -1,5 +1,7 @@
 //! Property tests: the rules hold for every input, not just the examples.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::caps::{SendHistory, SentRecord};

@@ -1,5 +1,7 @@
 //! The webhook model over fixtures: every shape of WHATSAPP.md parses, nothing is dropped.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
 use jiff::Timestamp;
 use polite_domain::message::StatusValue;
 use polite_domain::webhook::{self, EventKind, MessageContent, ParseError};
