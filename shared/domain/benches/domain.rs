@@ -71,6 +71,7 @@ fn webhook_benches(c: &mut Criterion) {
 fn gate_benches(c: &mut Criterion) {
     let at = Timestamp::from_second(1_780_000_000).unwrap();
     let event = ConsentEvent::from_business(
+        &WaId::parse("+12125551234").unwrap(),
         ConsentCategory::Marketing,
         ConsentStatus::OptedIn,
         ConsentSource::business("bench").unwrap(),

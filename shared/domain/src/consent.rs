@@ -152,9 +152,10 @@ pub struct ConsentEvent {
 }
 
 impl ConsentEvent {
-    /// A business-side capture through the API. The id covers every field the caller sent,
-    /// so retrying the same request records one event.
+    /// A business-side capture through the API. The id covers the contact and every field
+    /// the caller sent, so retrying the same request records one event.
     pub fn from_business(
+        wa_id: &crate::WaId,
         category: ConsentCategory,
         status: ConsentStatus,
         source: ConsentSource,
@@ -168,6 +169,7 @@ impl ConsentEvent {
         let when = occurred_at.to_string();
         let id = EventId::derive(&[
             "business",
+            wa_id.as_str(),
             category.as_str(),
             status.as_str(),
             source.as_str(),
@@ -430,6 +432,7 @@ mod tests {
 
     fn business(status: ConsentStatus, at: &str) -> ConsentEvent {
         ConsentEvent::from_business(
+            &crate::WaId::parse("+5511987654321").unwrap(),
             ConsentCategory::Marketing,
             status,
             ConsentSource::business("web_checkout").unwrap(),
@@ -457,6 +460,25 @@ mod tests {
         let opt_out = business(ConsentStatus::OptedOut, "2026-05-01T10:00:00Z");
         assert!(!ConsentState::fold([&opt_out, &opt_in]).is_opted_in(ConsentCategory::Marketing));
         assert!(!ConsentState::fold([&opt_in, &opt_out]).is_opted_in(ConsentCategory::Marketing));
+    }
+
+    #[test]
+    fn the_same_capture_for_two_contacts_is_two_events() {
+        let at = t("2026-05-01T10:00:00Z");
+        let capture = |n: &str| {
+            ConsentEvent::from_business(
+                &crate::WaId::parse(n).unwrap(),
+                ConsentCategory::Marketing,
+                ConsentStatus::OptedIn,
+                ConsentSource::business("web").unwrap(),
+                None,
+                at,
+                at,
+            )
+            .unwrap()
+            .id
+        };
+        assert_ne!(capture("+5511987654321"), capture("+12125551234"));
     }
 
     #[test]
@@ -576,6 +598,7 @@ mod tests {
         assert!(ConsentSource::business("line\nbreak").is_err());
         let long = Some("e".repeat(2001));
         let r = ConsentEvent::from_business(
+            &crate::WaId::parse("+5511987654321").unwrap(),
             ConsentCategory::Utility,
             ConsentStatus::OptedIn,
             ConsentSource::business("crm").unwrap(),

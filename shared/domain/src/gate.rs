@@ -379,6 +379,7 @@ mod tests {
 
     fn consent(category: ConsentCategory, status: ConsentStatus) -> ConsentState {
         let e = ConsentEvent::from_business(
+            &WaId::parse(NY).unwrap(),
             category,
             status,
             ConsentSource::business("test").unwrap(),

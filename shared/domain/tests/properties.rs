@@ -83,7 +83,8 @@ fn consent_event() -> impl Strategy<Value = ConsentEvent> {
         let status = if out { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
         let at = Timestamp::from_second(1_780_000_000 + hour * 3600).unwrap();
         let source = ConsentSource::business(["crm", "web", "store"][usize::from(source)]).unwrap();
-        ConsentEvent::from_business(category, status, source, None, at, at).unwrap()
+        ConsentEvent::from_business(&WaId::parse("+5511987654321").unwrap(), category, status, source, None, at, at)
+            .unwrap()
     })
 }
 

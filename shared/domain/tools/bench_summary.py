@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Print `make bench` results as a table: verify+parse next to its floor, and the gate."""
+import json
+import pathlib
+
+root = pathlib.Path(__file__).resolve().parents[3] / "target" / "criterion"
+
+
+def mean_ns(group: str, bench: str) -> float | None:
+    path = root / group / bench / "new" / "estimates.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["mean"]["point_estimate"]
+
+
+print("\nwebhook: per event, verify+parse vs floor (HMAC-SHA256 + serde IgnoredAny)")
+print(f"{'updates':>8} {'floor':>12} {'polite':>12} {'ratio':>7}")
+for n in (1, 10, 100):
+    floor = mean_ns(f"webhook_{n}", f"floor/{n}")
+    ours = mean_ns(f"webhook_{n}", f"verify_parse/{n}")
+    if floor and ours:
+        print(f"{n:>8} {floor / n / 1000:>9.2f} µs {ours / n / 1000:>9.2f} µs {ours / floor:>6.2f}x")
+
+print("\ngate decisions")
+for case in ("send_single_zone", "defer_single_zone", "defer_eight_zones"):
+    ns = mean_ns("gate", case)
+    if ns:
+        print(f"  {case:<20} {ns / 1000:>8.2f} µs  ({1e9 / ns:>10,.0f} decisions/s)")
