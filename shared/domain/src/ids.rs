@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use phonenumber::metadata::DATABASE;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,10 +33,44 @@ pub enum IdError {
 /// removed. The country calling code must be one libphonenumber knows, so a `WaId` always
 /// has a country. Full validity (is this range allocated?) is a separate, softer question:
 /// see [`WaId::is_valid_number`].
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct WaId {
     digits: String,
     country_code: u16,
+    /// What libphonenumber says of the number, computed on first use: parsing with its
+    /// metadata costs microseconds, and the gate asks several questions per decision.
+    facts: OnceLock<PhoneFacts>,
+}
+
+/// libphonenumber's answers for one number.
+#[derive(Debug, Clone)]
+pub(crate) struct PhoneFacts {
+    pub(crate) region: Option<String>,
+    pub(crate) valid: bool,
+    pub(crate) zones: crate::zone::PhoneZones,
+}
+
+// Identity is the digits; the cached facts follow from them.
+impl PartialEq for WaId {
+    fn eq(&self, other: &Self) -> bool {
+        self.digits == other.digits
+    }
+}
+impl Eq for WaId {}
+impl std::hash::Hash for WaId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.digits.hash(state);
+    }
+}
+impl PartialOrd for WaId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for WaId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.digits.cmp(&other.digits)
+    }
 }
 
 impl WaId {
@@ -56,7 +91,7 @@ impl WaId {
             return Err(IdError::InvalidLength(digits.len()));
         }
         let country_code = country_code_of(&digits).ok_or(IdError::UnknownCountryCode)?;
-        Ok(Self { digits, country_code })
+        Ok(Self { digits, country_code, facts: OnceLock::new() })
     }
 
     /// The digits, as WhatsApp writes a `wa_id`.
@@ -77,8 +112,7 @@ impl WaId {
     /// The ISO 3166 region libphonenumber assigns the number to (`"US"`, `"BR"`), when the
     /// number is specific enough to tell.
     pub fn region(&self) -> Option<String> {
-        let parsed = self.parsed()?;
-        parsed.country().id().map(|id| id.as_ref().to_owned())
+        self.facts().region.clone()
     }
 
     /// The region, or when the number does not tell, the main region of its calling code
@@ -89,7 +123,7 @@ impl WaId {
 
     /// Whether libphonenumber considers the number allocated and well-formed for its region.
     pub fn is_valid_number(&self) -> bool {
-        self.parsed().is_some_and(|n| n.is_valid_with(&DATABASE))
+        self.facts().valid
     }
 
     /// The number with all but the country code and last two digits hidden, for logs
@@ -101,8 +135,15 @@ impl WaId {
         format!("{cc}{}{tail}", "*".repeat(n - cc.len() - 2))
     }
 
-    pub(crate) fn parsed(&self) -> Option<phonenumber::PhoneNumber> {
-        phonenumber::parse(None, self.e164()).ok()
+    pub(crate) fn facts(&self) -> &PhoneFacts {
+        self.facts.get_or_init(|| {
+            let parsed = phonenumber::parse(None, self.e164()).ok();
+            PhoneFacts {
+                region: parsed.as_ref().and_then(|n| n.country().id()).map(|id| id.as_ref().to_owned()),
+                valid: parsed.as_ref().is_some_and(|n| n.is_valid_with(&DATABASE)),
+                zones: crate::zone::compute_zones(self, parsed.as_ref()),
+            }
+        })
     }
 }
 

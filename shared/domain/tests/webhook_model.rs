@@ -74,15 +74,16 @@ fn statuses_keep_pricing_conversation_unknown_values_and_bsuid_recipients() {
         })
         .collect();
     let sent = statuses[0];
-    let pricing = sent.pricing.as_ref().unwrap();
+    let pricing = sent.pricing().unwrap().unwrap();
     assert_eq!(
         (pricing.billable, pricing.category.as_deref(), pricing.kind.as_deref()),
         (Some(true), Some("marketing"), Some("regular"))
     );
-    let conv = sent.conversation.as_ref().unwrap();
+    let conv = sent.conversation().unwrap().unwrap();
     assert_eq!(conv.origin.as_ref().unwrap().kind, "marketing");
     assert_eq!(conv.expiration_timestamp, Some(Timestamp::from_second(1_763_886_500).unwrap()));
-    assert_eq!(statuses[1].pricing.as_ref().unwrap().billable, None);
+    assert_eq!(statuses[1].pricing().unwrap().unwrap().billable, None);
+    assert!(statuses[2].pricing().is_none());
     assert_eq!(statuses[3].status, StatusValue::Played);
     assert_eq!(statuses[4].status, StatusValue::Other("deleted".into()));
     assert_eq!(statuses[5].recipient_id, None);
@@ -160,6 +161,16 @@ fn parsed_events_serialise_back_without_losing_fields() {
     assert_eq!(json["button"]["payload"], "OPTOUT_MARKETING");
     assert_eq!(json["context"]["id"], "wamid.S1");
     assert_eq!(json["timestamp"], "1763800200");
+}
+
+#[test]
+fn an_unexpected_pricing_shape_does_not_cost_the_status() {
+    let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"delivered","timestamp":"1763800000","pricing":{"billable":"maybe"}}]}}]}]}"#;
+    let n = webhook::parse(body).unwrap();
+    let EventKind::Status(s) = n.events().next().unwrap().kind else { panic!() };
+    assert_eq!(s.status, StatusValue::Delivered);
+    assert!(s.pricing().unwrap().is_err(), "the typed view reports the odd field");
+    assert_eq!(serde_json::to_value(s).unwrap()["pricing"]["billable"], "maybe", "kept verbatim for the queue");
 }
 
 #[test]

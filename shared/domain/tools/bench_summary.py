@@ -22,7 +22,8 @@ for n in (1, 10, 100):
         print(f"{n:>8} {floor / n / 1000:>9.2f} µs {ours / n / 1000:>9.2f} µs {ours / floor:>6.2f}x")
 
 print("\ngate decisions")
-for case in ("send_single_zone", "defer_single_zone", "defer_eight_zones"):
+for base in ("send_single_zone", "defer_single_zone", "defer_eight_zones"):
+  for case in (base, base + "_fresh_number"):
     ns = mean_ns("gate", case)
     if ns:
-        print(f"  {case:<20} {ns / 1000:>8.2f} µs  ({1e9 / ns:>10,.0f} decisions/s)")
+        print(f"  {case:<32} {ns / 1000:>8.2f} µs  ({1e9 / ns:>10,.0f} decisions/s)")

@@ -28,6 +28,15 @@ pub struct IanaZone {
     tz: TimeZone,
 }
 
+/// The IANA database compiled into the binary. Used explicitly (not `TimeZone::get`, which
+/// prefers the host's zoneinfo when there is one) so every machine decides the same way.
+/// jiff caches each zone once parsed.
+fn bundled_db() -> &'static jiff::tz::TimeZoneDatabase {
+    static DB: std::sync::LazyLock<jiff::tz::TimeZoneDatabase> =
+        std::sync::LazyLock::new(jiff::tz::TimeZoneDatabase::bundled);
+    &DB
+}
+
 /// The name is not a zone of the bundled IANA database.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("'{0}' is not an IANA time zone name (e.g. 'Europe/Lisbon', 'America/Sao_Paulo')")]
@@ -41,7 +50,7 @@ impl IanaZone {
         if name.is_empty() || name.eq_ignore_ascii_case(UNKNOWN_ZONE) || !name.contains('/') && name != "UTC" {
             return Err(UnknownZone(name.to_owned()));
         }
-        let tz = TimeZone::get(name).map_err(|_| UnknownZone(name.to_owned()))?;
+        let tz = bundled_db().get(name).map_err(|_| UnknownZone(name.to_owned()))?;
         Ok(Self { name: name.to_owned(), tz })
     }
 
@@ -120,8 +129,13 @@ pub struct PhoneZones {
 /// Landlines and NANP numbers usually resolve to one zone; mobile ranges in most countries
 /// resolve to every zone of the country (Australia: 8, Russia: 16).
 pub fn zones_for_number(number: &WaId) -> PhoneZones {
+    number.facts().zones.clone()
+}
+
+/// The zones for a number, computed once per `WaId` (see `ids::PhoneFacts`).
+pub(crate) fn compute_zones(number: &WaId, parsed: Option<&phonenumber::PhoneNumber>) -> PhoneZones {
     let unknown = PhoneZones { zones: Vec::new(), precision: PrefixPrecision::Unknown };
-    let geographical = match classify(number) {
+    let geographical = match classify(number, parsed) {
         NumberClass::Unknown => return unknown,
         NumberClass::Geographic => true,
         NumberClass::Mobile => prefix_data::GEO_MOBILE_COUNTRIES.contains(&number.country_code()),
@@ -153,8 +167,8 @@ enum NumberClass {
 /// Not `phonenumber::PhoneNumber::number_type`: in 0.3.10 it matches the national number
 /// without its leading zeros, so Italian (`+39 02…`), Ivorian or Gabonese landlines come out
 /// `Unknown`. The descriptors are matched here against the national number as written.
-fn classify(number: &WaId) -> NumberClass {
-    let Some(parsed) = number.parsed() else { return NumberClass::Unknown };
+fn classify(number: &WaId, parsed: Option<&phonenumber::PhoneNumber>) -> NumberClass {
+    let Some(parsed) = parsed else { return NumberClass::Unknown };
     let national = parsed.national().to_string();
     // The crate's own region detection has the same leading-zero problem (+39 02… gets no
     // region), so like libphonenumber's `getRegionCodeForNumber`, try each region sharing
