@@ -79,12 +79,7 @@ impl Serialize for LocalTime {
     }
 }
 
-impl<'de> Deserialize<'de> for LocalTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+deserialize_from_str!(LocalTime, Days);
 
 /// A set of weekdays, written `"daily"`, `"mon-fri"`, `"sat,sun"` or `"mon,wed-fri"`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,13 +146,6 @@ impl fmt::Debug for Days {
 impl Serialize for Days {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Days {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use phonenumber::metadata::DATABASE;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 /// Why a phone number or user id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,16 +176,18 @@ impl FromStr for WaId {
     }
 }
 
-impl Serialize for WaId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.digits)
+impl FromStr for BusinessScopedUserId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
     }
 }
 
-impl<'de> Deserialize<'de> for WaId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+deserialize_from_str!(WaId, BusinessScopedUserId);
+
+impl Serialize for WaId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.digits)
     }
 }
 
@@ -212,13 +214,6 @@ impl BusinessScopedUserId {
     /// The region prefix (`"US"`).
     pub fn region(&self) -> &str {
         &self.0[..2]
-    }
-}
-
-impl<'de> Deserialize<'de> for BusinessScopedUserId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -3,6 +3,19 @@
 //! Pure logic with no AWS, Lambda or async runtime: time comes in as a parameter (`now`),
 //! never read inside a decision. The functions and adapters of polite build on these types.
 
+/// `Deserialize` for a type that parses from text (`FromStr`), borrowing the string when the
+/// input allows; the parse error becomes the serde error, so invalid values cannot be built.
+macro_rules! deserialize_from_str {
+    ($($t:ty),+ $(,)?) => {$(
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )+};
+}
+
 pub mod caps;
 pub mod consent;
 pub mod gate;

@@ -11,7 +11,7 @@ use std::fmt;
 
 use jiff::tz::TimeZone;
 use phonenumber::metadata::DATABASE;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
 use crate::ids::WaId;
 
@@ -89,16 +89,18 @@ impl fmt::Display for IanaZone {
     }
 }
 
-impl Serialize for IanaZone {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.name)
+impl std::str::FromStr for IanaZone {
+    type Err = UnknownZone;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
     }
 }
 
-impl<'de> Deserialize<'de> for IanaZone {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Self::parse(&s).map_err(serde::de::Error::custom)
+deserialize_from_str!(IanaZone);
+
+impl Serialize for IanaZone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
     }
 }
 
