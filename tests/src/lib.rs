@@ -1,3 +1,7 @@
-//! polite's integration and end-to-end tests live in `tests/` of this crate. Today they drive
-//! the domain across module boundaries; the adapters (moto) and the functions join them as
-//! they land.
+//! polite's integration-test harness. Tests in `tests/` use [`moto`] for a real local
+//! DynamoDB + SQS endpoint and [`Stack::create`] for a fresh copy of the template's tables
+//! and queues under a unique prefix, so tests run in parallel without seeing each other.
+
+pub mod moto;
+
+pub use moto::{Moto, Stack};

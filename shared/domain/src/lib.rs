@@ -22,6 +22,7 @@ pub mod gate;
 pub mod hours;
 pub mod ids;
 pub mod message;
+pub mod ports;
 pub mod webhook;
 pub mod zone;
 

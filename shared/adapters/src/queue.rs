@@ -1,0 +1,126 @@
+//! SQS: SendMessageBatch in chunks of 10 with per-entry failure handling.
+//!
+//! SendMessageBatch takes at most 10 entries and can succeed for some and fail for others.
+//! Entries that failed through no fault of the sender are retried (jittered backoff, a few
+//! attempts); entries the queue refused (`SenderFault`, e.g. `DelaySeconds` over 900) are not,
+//! and both kinds are reported by id so the caller can answer 5xx (webhook) or fail exactly
+//! those records (consumers).
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use polite_domain::ports::{EventQueue, FailedEntry, QueueError, QueueMessage};
+
+/// SQS's limit on entries per SendMessageBatch call.
+pub const MAX_BATCH: usize = 10;
+/// Attempts per entry for transient failures.
+const ATTEMPTS: usize = 4;
+
+/// One SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsQueue {
+    /// A queue by URL, on a client built once at init.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into() }
+    }
+
+    /// The queue's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends one chunk (≤ 10); returns the entries to retry and those refused for good.
+    async fn send_chunk(&self, chunk: &[QueueMessage]) -> Result<(Vec<QueueMessage>, Vec<FailedEntry>), QueueError> {
+        let entries = chunk
+            .iter()
+            .map(|m| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(&m.id)
+                    .message_body(&m.body)
+                    .delay_seconds(i32::try_from(m.delay_seconds).unwrap_or(i32::MAX))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueueError::Unavailable(Box::new(e)))?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| QueueError::Unavailable(Box::new(e)))?;
+        let mut retry = Vec::new();
+        let mut refused = Vec::new();
+        for failure in out.failed() {
+            let Some(original) = chunk.iter().find(|m| m.id == failure.id()) else { continue };
+            if failure.sender_fault() {
+                let reason = format!("{}: {}", failure.code(), failure.message().unwrap_or_default());
+                refused.push(FailedEntry { id: failure.id().to_owned(), reason });
+            } else {
+                retry.push(original.clone());
+            }
+        }
+        Ok((retry, refused))
+    }
+}
+
+impl EventQueue for SqsQueue {
+    async fn send_all(&self, messages: Vec<QueueMessage>) -> Result<(), QueueError> {
+        let mut delays = retry_delays();
+        let mut refused = Vec::new();
+        let mut pending = messages;
+        let mut reached = false;
+        let mut last_error = None;
+        loop {
+            let mut retry = Vec::new();
+            for chunk in pending.chunks(MAX_BATCH) {
+                match self.send_chunk(chunk).await {
+                    Ok((again, bad)) => {
+                        reached = true;
+                        retry.extend(again);
+                        refused.extend(bad);
+                    }
+                    // The whole call failed (throttled, network): every entry is retried.
+                    Err(e) => {
+                        tracing::warn!(error = %e, entries = chunk.len(), "SendMessageBatch failed");
+                        retry.extend(chunk.iter().cloned());
+                        last_error = Some(e);
+                    }
+                }
+            }
+            pending = retry;
+            if pending.is_empty() {
+                break;
+            }
+            match delays.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => break,
+            }
+        }
+        if let (false, Some(e)) = (reached, last_error) {
+            return Err(e);
+        }
+        refused.extend(
+            pending.into_iter().map(|m| FailedEntry { id: m.id, reason: "still failing after retries".into() }),
+        );
+        if refused.is_empty() { Ok(()) } else { Err(QueueError::Partial { failed: refused }) }
+    }
+}
+
+/// 50 ms, 100 ms, 200 ms with jitter: enough to ride out SQS throttling inside a webhook's
+/// few-second budget (Meta retries the whole POST if we answer 5xx anyway).
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_times(ATTEMPTS - 1)
+        .with_jitter()
+        .build()
+}
