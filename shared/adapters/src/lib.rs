@@ -2,6 +2,8 @@
 //! every function shares. Vendor errors become domain variants here.
 
 pub mod batch;
+pub mod contacts;
 #[cfg(feature = "provision")]
 pub mod provision;
 pub mod queue;
+mod retry;

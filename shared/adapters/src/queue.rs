@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use polite_domain::ports::{EventQueue, FailedEntry, QueueError, QueueMessage};
 
 /// SQS's limit on entries per SendMessageBatch call.
@@ -74,7 +73,9 @@ impl SqsQueue {
 
 impl EventQueue for SqsQueue {
     async fn send_all(&self, messages: Vec<QueueMessage>) -> Result<(), QueueError> {
-        let mut delays = retry_delays();
+        // 50 ms, 100 ms, 200 ms (jittered): enough to ride out SQS throttling inside a
+        // webhook's few-second budget (Meta retries the whole POST if we answer 5xx anyway).
+        let mut delays = crate::retry::delays(Duration::from_millis(50), ATTEMPTS - 1);
         let mut refused = Vec::new();
         let mut pending = messages;
         let mut reached = false;
@@ -113,14 +114,4 @@ impl EventQueue for SqsQueue {
         );
         if refused.is_empty() { Ok(()) } else { Err(QueueError::Partial { failed: refused }) }
     }
-}
-
-/// 50 ms, 100 ms, 200 ms with jitter: enough to ride out SQS throttling inside a webhook's
-/// few-second budget (Meta retries the whole POST if we answer 5xx anyway).
-fn retry_delays() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(50))
-        .with_max_times(ATTEMPTS - 1)
-        .with_jitter()
-        .build()
 }

@@ -1,0 +1,301 @@
+//! The contacts table on DynamoDB (layout in `template.yaml`):
+//! `C#<wa_id>/PROFILE` holds derived consent and settings, `C#<wa_id>/EVENT#<id>` the ledger.
+//!
+//! A consent event is appended with `attribute_not_exists` on its id (a replay is a no-op)
+//! and, when it wins its category, the profile is updated in the same transaction,
+//! conditional on the profile's `version` being the one the decision was made on; a
+//! concurrent change cancels the transaction and the decision is made again on fresh data.
+//! Each category is its own attribute and every write is an `UpdateItem` of the attributes it
+//! owns, so a consent change never overwrites a concurrently recorded inbound time.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use jiff::Timestamp;
+use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState};
+use polite_domain::hours::QuietHours;
+use polite_domain::ports::{ConsentAppend, ContactRecord, ContactSettings, ContactStore, StoreError};
+use polite_domain::{IanaZone, WaId};
+use serde::{Deserialize, Serialize};
+
+/// Attempts of the read–decide–write cycle under contention before giving up.
+const ATTEMPTS: usize = 8;
+const PROFILE: &str = "PROFILE";
+const EVENT_PREFIX: &str = "EVENT#";
+
+/// The contacts table.
+#[derive(Debug, Clone)]
+pub struct DynamoContacts {
+    client: Client,
+    table: String,
+}
+
+/// The profile item as stored.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ProfileItem {
+    #[serde(default)]
+    consent_marketing: Option<CategoryConsent>,
+    #[serde(default)]
+    consent_utility: Option<CategoryConsent>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    quiet_hours: Option<QuietHours>,
+    #[serde(default)]
+    locale: Option<String>,
+    /// Unix seconds: compared inside condition expressions.
+    #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
+    last_inbound_at: Option<Timestamp>,
+    #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
+    undeliverable_until: Option<Timestamp>,
+    #[serde(default)]
+    blocked: bool,
+    /// Bumped by every consent change; the optimistic-concurrency token.
+    #[serde(default)]
+    version: u64,
+}
+
+/// A ledger event as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct EventItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    event: ConsentEvent,
+}
+
+fn pk(wa_id: &WaId) -> String {
+    format!("C#{}", wa_id.as_str())
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: &impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+impl DynamoContacts {
+    /// The table `table` on a client built once at init.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn key(wa_id: &WaId) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_owned(), s(pk(wa_id))), ("sk".to_owned(), s(PROFILE))])
+    }
+
+    async fn read_profile(&self, wa_id: &WaId) -> Result<Option<ProfileItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(wa_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        out.item.map(|item| serde_dynamo::from_item(item).map_err(corrupt)).transpose()
+    }
+
+    fn record(wa_id: &WaId, p: ProfileItem) -> Result<ContactRecord, StoreError> {
+        let timezone = p.timezone.as_deref().map(IanaZone::parse).transpose().map_err(corrupt)?;
+        Ok(ContactRecord {
+            wa_id: wa_id.clone(),
+            consent: ConsentState { marketing: p.consent_marketing, utility: p.consent_utility },
+            timezone,
+            quiet_hours: p.quiet_hours,
+            locale: p.locale,
+            last_inbound_at: p.last_inbound_at,
+            undeliverable_until: p.undeliverable_until,
+            blocked: p.blocked,
+        })
+    }
+
+    fn event_put(&self, wa_id: &WaId, event: &ConsentEvent) -> Result<Put, StoreError> {
+        let item = EventItem { pk: pk(wa_id), sk: format!("{EVENT_PREFIX}{}", event.id), event: event.clone() };
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(&item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)
+    }
+
+    /// Makes `winner` the current state of its category if the profile is still at `version`.
+    fn state_update(
+        &self,
+        wa_id: &WaId,
+        winner: &CategoryConsent,
+        category: ConsentCategory,
+        version: u64,
+    ) -> Result<Update, StoreError> {
+        let attr = match category {
+            ConsentCategory::Marketing => "consent_marketing",
+            ConsentCategory::Utility => "consent_utility",
+        };
+        let value = serde_dynamo::to_attribute_value(winner).map_err(corrupt)?;
+        let builder = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(wa_id)))
+            .update_expression("SET #category = :state, #version = :next")
+            .expression_attribute_names("#category", attr)
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":state", value)
+            .expression_attribute_values(":next", n(&(version + 1)))
+            // A new contact has no version yet; an existing one must still be at the version read.
+            .condition_expression("attribute_not_exists(#version) OR #version = :seen")
+            .expression_attribute_values(":seen", n(&version));
+        builder.build().map_err(unavailable)
+    }
+}
+
+/// Which items of a cancelled transaction failed their condition.
+fn cancelled_conditions<E>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, E>,
+) -> Option<Vec<bool>> {
+    let service = err.as_service_error()?;
+    let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) =
+        service
+    else {
+        return None;
+    };
+    Some(c.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+}
+
+impl ContactStore for DynamoContacts {
+    async fn get(&self, wa_id: &WaId) -> Result<Option<ContactRecord>, StoreError> {
+        self.read_profile(wa_id).await?.map(|p| Self::record(wa_id, p)).transpose()
+    }
+
+    async fn append_consent(&self, wa_id: &WaId, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
+        let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
+        loop {
+            let profile = self.read_profile(wa_id).await?;
+            let version = profile.as_ref().map_or(0, |p| p.version);
+            let mut state = profile
+                .map(|p| ConsentState { marketing: p.consent_marketing, utility: p.consent_utility })
+                .unwrap_or_default();
+            let changed = state.apply(event) == Applied::Changed;
+            let winner = match event.category {
+                ConsentCategory::Marketing => state.marketing.as_ref(),
+                ConsentCategory::Utility => state.utility.as_ref(),
+            };
+            let mut items = vec![TransactWriteItem::builder().put(self.event_put(wa_id, event)?).build()];
+            if let (true, Some(winner)) = (changed, winner) {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(self.state_update(wa_id, winner, event.category, version)?)
+                        .build(),
+                );
+            }
+            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+                Ok(_) => return Ok(ConsentAppend::Recorded { changed }),
+                Err(err) => match cancelled_conditions(&err).as_deref() {
+                    // The event id is already in the ledger: a replay.
+                    Some([true, ..]) => return Ok(ConsentAppend::Duplicate),
+                    // The profile changed since we read it: decide again on fresh data.
+                    Some([false, true]) => {
+                        tracing::debug!(contact = %wa_id.masked(), "consent state changed concurrently; retrying");
+                        let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ => return Err(unavailable(err.into_service_error())),
+                },
+            }
+        }
+    }
+
+    async fn consent_history(&self, wa_id: &WaId) -> Result<Vec<ConsentEvent>, StoreError> {
+        let items: Vec<HashMap<String, AttributeValue>> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
+            .expression_attribute_values(":pk", s(pk(wa_id)))
+            .expression_attribute_values(":events", s(EVENT_PREFIX))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        let mut events = items
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, EventItem>(item).map(|i| i.event).map_err(corrupt))
+            .collect::<Result<Vec<_>, _>>()?;
+        events.sort_by(|a, b| (a.occurred_at, a.recorded_at, &a.id).cmp(&(b.occurred_at, b.recorded_at, &b.id)));
+        Ok(events)
+    }
+
+    async fn record_inbound(&self, wa_id: &WaId, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(wa_id)))
+            .update_expression("SET #inbound = :at")
+            .condition_expression("attribute_not_exists(#inbound) OR #inbound < :at")
+            .expression_attribute_names("#inbound", "last_inbound_at")
+            .expression_attribute_values(":at", n(&at.as_second()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A newer inbound time is already recorded: nothing to do.
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    async fn update_settings(&self, wa_id: &WaId, settings: &ContactSettings) -> Result<ContactRecord, StoreError> {
+        // `version` is touched so the item exists even when nothing else is set.
+        // Attribute names go through #placeholders: `timezone` is a DynamoDB reserved word.
+        let mut sets = vec!["#version = if_not_exists(#version, :zero)".to_owned()];
+        let mut names = HashMap::from([("#version".to_owned(), "version".to_owned())]);
+        let mut values = HashMap::from([(":zero".to_owned(), n(&0))]);
+        let mut set = |attr: &str, value: AttributeValue| {
+            sets.push(format!("#{attr} = :{attr}"));
+            names.insert(format!("#{attr}"), attr.to_owned());
+            values.insert(format!(":{attr}"), value);
+        };
+        if let Some(tz) = &settings.timezone {
+            set("timezone", s(tz.name()));
+        }
+        if let Some(q) = &settings.quiet_hours {
+            set("quiet_hours", serde_dynamo::to_attribute_value(q).map_err(corrupt)?);
+        }
+        if let Some(locale) = &settings.locale {
+            set("locale", s(locale));
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(wa_id)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        let item = out.attributes.ok_or_else(|| StoreError::Corrupt("UpdateItem returned no attributes".into()))?;
+        Self::record(wa_id, serde_dynamo::from_item(item).map_err(corrupt)?)
+    }
+}

@@ -1,0 +1,144 @@
+//! The contacts table adapter against moto: real conditional writes and transactions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+use jiff::{SignedDuration, Timestamp};
+use polite_adapters::contacts::DynamoContacts;
+use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
+use polite_domain::hours::QuietHours;
+use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore};
+use polite_domain::{IanaZone, WaId};
+use polite_tests::Stack;
+
+async fn store() -> DynamoContacts {
+    let stack = Stack::create().await.unwrap();
+    DynamoContacts::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("ContactsTable"))
+}
+
+fn ana() -> WaId {
+    WaId::parse("+5511987654321").unwrap()
+}
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn capture(status: ConsentStatus, at: &str, evidence: &str) -> ConsentEvent {
+    ConsentEvent::from_business(
+        &ana(),
+        ConsentCategory::Marketing,
+        status,
+        ConsentSource::business("web_checkout").unwrap(),
+        Some(evidence.into()),
+        t(at),
+        t("2026-06-01T00:00:00Z"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_unknown_contact_reads_as_none() {
+    assert_eq!(store().await.get(&ana()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_consent_event_is_recorded_and_becomes_the_current_state() {
+    let store = store().await;
+    let e = capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox");
+    assert_eq!(store.append_consent(&ana(), &e).await.unwrap(), ConsentAppend::Recorded { changed: true });
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert!(contact.consent.is_opted_in(ConsentCategory::Marketing));
+    assert_eq!(contact.consent.marketing.unwrap().event_id, e.id);
+}
+
+#[tokio::test]
+async fn a_ledger_event_delivered_twice_is_recorded_once() {
+    let store = store().await;
+    let e = capture(ConsentStatus::OptedOut, "2026-05-01T10:00:00Z", "STOP");
+    assert_eq!(store.append_consent(&ana(), &e).await.unwrap(), ConsentAppend::Recorded { changed: true });
+    assert_eq!(store.append_consent(&ana(), &e).await.unwrap(), ConsentAppend::Duplicate);
+    assert_eq!(store.consent_history(&ana()).await.unwrap(), vec![e]);
+}
+
+#[tokio::test]
+async fn an_older_event_arriving_after_a_newer_one_is_kept_but_does_not_win() {
+    let store = store().await;
+    let newer = capture(ConsentStatus::OptedOut, "2026-05-02T10:00:00Z", "STOP");
+    let older = capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox");
+    store.append_consent(&ana(), &newer).await.unwrap();
+    assert_eq!(store.append_consent(&ana(), &older).await.unwrap(), ConsentAppend::Recorded { changed: false });
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert_eq!(contact.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+    let history = store.consent_history(&ana()).await.unwrap();
+    assert_eq!(history, vec![older, newer], "history is oldest first by event time");
+}
+
+#[tokio::test]
+async fn concurrent_events_for_one_contact_all_land_and_the_state_is_their_fold() {
+    let store = store().await;
+    let events: Vec<ConsentEvent> = (0..10)
+        .map(|i| {
+            let status = if i % 3 == 0 { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
+            let at = t("2026-05-01T10:00:00Z") + SignedDuration::from_mins(i * 7 % 10);
+            ConsentEvent::from_business(
+                &ana(),
+                ConsentCategory::Marketing,
+                status,
+                ConsentSource::business("crm").unwrap(),
+                Some(format!("e{i}")),
+                at,
+                at,
+            )
+            .unwrap()
+        })
+        .collect();
+    let who = ana();
+    let results = futures_util::future::join_all(events.iter().map(|e| store.append_consent(&who, e))).await;
+    assert!(results.iter().all(|r| matches!(r, Ok(ConsentAppend::Recorded { .. }))), "{results:?}");
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert_eq!(contact.consent, ConsentState::fold(&events));
+    assert_eq!(store.consent_history(&ana()).await.unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn the_inbound_time_never_moves_backwards() {
+    let store = store().await;
+    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-01T10:00:00Z")).await.unwrap();
+    assert_eq!(store.get(&ana()).await.unwrap().unwrap().last_inbound_at, Some(t("2026-05-02T10:00:00Z")));
+    store.record_inbound(&ana(), t("2026-05-03T10:00:00Z")).await.unwrap();
+    assert_eq!(store.get(&ana()).await.unwrap().unwrap().last_inbound_at, Some(t("2026-05-03T10:00:00Z")));
+}
+
+#[tokio::test]
+async fn consent_changes_and_inbound_times_do_not_overwrite_each_other() {
+    let store = store().await;
+    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z")).await.unwrap();
+    store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-03T10:00:00Z")).await.unwrap();
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert!(contact.consent.is_opted_in(ConsentCategory::Marketing));
+    assert_eq!(contact.last_inbound_at, Some(t("2026-05-03T10:00:00Z")));
+}
+
+#[tokio::test]
+async fn settings_are_stored_and_consent_still_applies_to_a_contact_created_by_them() {
+    let store = store().await;
+    let settings = ContactSettings {
+        timezone: Some(IanaZone::parse("Europe/Lisbon").unwrap()),
+        quiet_hours: Some(QuietHours { start: "20:00".parse().unwrap(), end: "09:00".parse().unwrap() }),
+        locale: Some("pt_BR".into()),
+    };
+    let stored = store.update_settings(&ana(), &settings).await.unwrap();
+    assert_eq!(stored.timezone, settings.timezone);
+    assert_eq!(stored.quiet_hours, settings.quiet_hours);
+    assert_eq!(stored.locale.as_deref(), Some("pt_BR"));
+    let e = capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox");
+    assert_eq!(store.append_consent(&ana(), &e).await.unwrap(), ConsentAppend::Recorded { changed: true });
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert!(contact.consent.is_opted_in(ConsentCategory::Marketing));
+    assert_eq!(contact.timezone, settings.timezone, "consent change kept the settings");
+    let only_locale = ContactSettings { locale: Some("en_US".into()), ..ContactSettings::default() };
+    let after = store.update_settings(&ana(), &only_locale).await.unwrap();
+    assert_eq!((after.locale.as_deref(), after.timezone), (Some("en_US"), settings.timezone));
+}
