@@ -2,7 +2,10 @@
 //! every function shares. Vendor errors become domain variants here.
 
 pub mod batch;
+pub mod config;
 pub mod contacts;
+pub mod http;
+pub mod init;
 #[cfg(feature = "provision")]
 pub mod provision;
 pub mod queue;
