@@ -6,6 +6,7 @@ pub mod config;
 pub mod contacts;
 pub mod http;
 pub mod init;
+pub mod messages;
 #[cfg(feature = "provision")]
 pub mod provision;
 pub mod queue;

@@ -148,3 +148,102 @@ pub trait ContactStore {
         settings: &ContactSettings,
     ) -> impl Future<Output = Result<ContactRecord, StoreError>> + Send;
 }
+
+/// A message to create, with the idempotency key and a hash of the request body it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub record: crate::message::MessageRecord,
+    pub idempotency_key: Option<String>,
+    /// Same key + same body hash → the same message; same key + another hash → conflict.
+    pub body_hash: String,
+}
+
+/// Why a message could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The idempotency key was used with a different request body (HTTP 409).
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyConflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a conditional transition did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Moved {
+    /// The message moved; counters moved with it.
+    Yes(Box<crate::message::MessageRecord>),
+    /// The message was not in an allowed state (or is unknown): nothing changed.
+    No(Option<crate::message::MessageState>),
+}
+
+/// A change to make together with a state transition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransitionDetails {
+    pub reason: Option<String>,
+    pub not_before: Option<jiff::Timestamp>,
+    pub wamid: Option<String>,
+    pub error: Option<crate::message::SendError>,
+    /// For `scheduled`: when the tick should release it (sets the due index).
+    pub due_at: Option<jiff::Timestamp>,
+}
+
+/// The messages table: message records, idempotency keys and campaign counters.
+pub trait MessageStore {
+    /// Creates a message (idempotent on its key), counting it in its campaign.
+    ///
+    /// # Errors
+    /// [`CreateError::IdempotencyConflict`] when the key was used for another body.
+    fn create(
+        &self,
+        new: &NewMessage,
+    ) -> impl Future<Output = Result<crate::message::MessageRecord, CreateError>> + Send;
+
+    /// Reads a message (strongly consistent).
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<crate::message::MessageRecord>, StoreError>> + Send;
+
+    /// Moves a message to `to` if its state is one of `from`, in one conditional write with the
+    /// campaign counters (each real transition counts once).
+    fn transition(
+        &self,
+        id: &str,
+        from: &[crate::message::MessageState],
+        to: crate::message::MessageState,
+        at: jiff::Timestamp,
+        details: TransitionDetails,
+    ) -> impl Future<Output = Result<Moved, StoreError>> + Send;
+
+    /// Applies a status webhook through the status lattice: the state and counters move only
+    /// on a real transition; every distinct status is kept in history. `None` when polite does
+    /// not know the message (sent by another system on the same number).
+    fn apply_status(
+        &self,
+        id: &str,
+        status: &crate::message::StatusValue,
+        at: jiff::Timestamp,
+        error: Option<crate::message::SendError>,
+    ) -> impl Future<Output = Result<Option<crate::message::Transition>, StoreError>> + Send;
+
+    /// Ids of `scheduled` messages due at or before `now` in one shard of the due index.
+    fn due(
+        &self,
+        shard: u8,
+        now: jiff::Timestamp,
+        limit: i32,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// The campaign's per-state counts.
+    fn campaign_counts(
+        &self,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<crate::message::MessageState, i64>, StoreError>> + Send;
+}
+
+/// Shards of the due index (`template.yaml`, MessagesTable.DueIndex).
+pub const DUE_SHARDS: u8 = 16;
+
+/// The due-index shard of a message id: stable, spread evenly (FNV-1a of the id).
+pub fn due_shard(id: &str) -> u8 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    u8::try_from(hash % u64::from(DUE_SHARDS)).unwrap_or(0)
+}

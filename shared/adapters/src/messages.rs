@@ -1,0 +1,405 @@
+//! The messages table on DynamoDB (layout in `template.yaml`).
+//!
+//! Every state change is one transaction: the message's conditional update (`state` must
+//! still be the state the decision was made on) and the campaign counters (`count_<from>`
+//! −1, `count_<to>` +1), so counters move exactly once per real transition however often a
+//! status is redelivered. Scheduled messages carry `due_shard`/`due_at` (the sparse
+//! DueIndex); any transition out of `scheduled` removes them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use jiff::Timestamp;
+use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError, StatusValue, Transition};
+use polite_domain::ports::{CreateError, MessageStore, Moved, NewMessage, StoreError, TransitionDetails, due_shard};
+use serde::{Deserialize, Serialize};
+
+const MSG: &str = "MSG";
+/// Retries of the read–decide–write cycle when the message changed concurrently.
+const ATTEMPTS: usize = 8;
+/// How long an idempotency key is remembered (DynamoDB TTL on `expires_at`).
+const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+/// The messages table.
+#[derive(Debug, Clone)]
+pub struct DynamoMessages {
+    client: Client,
+    table: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct MessageItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    record: MessageRecord,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    message_id: String,
+    body_hash: String,
+    expires_at: i64,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn msg_key(id: &str) -> HashMap<String, AttributeValue> {
+    key(format!("M#{id}"), MSG)
+}
+
+fn campaign_key(id: &str) -> HashMap<String, AttributeValue> {
+    key(format!("CAMP#{id}"), "CAMPAIGN")
+}
+
+/// Fixed-width UTC seconds, so the due index's string sort key sorts by time.
+fn due_key(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn counter(state: MessageState) -> String {
+    format!("count_{}", state.as_str())
+}
+
+/// Whether a cancelled transaction failed on a condition, per item.
+fn cancelled<E>(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        E,
+    >,
+) -> Option<Vec<bool>> {
+    match err.as_service_error()? {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+            Some(c.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+        }
+        _ => None,
+    }
+}
+
+impl DynamoMessages {
+    /// The table `table` on a client built once at init.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn campaign_move(
+        &self,
+        campaign: &str,
+        from: Option<MessageState>,
+        to: MessageState,
+    ) -> Result<Update, StoreError> {
+        let mut expr = vec!["#to :one".to_owned()];
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(campaign_key(campaign)))
+            .expression_attribute_names("#to", counter(to))
+            .expression_attribute_values(":one", n(1));
+        if let Some(from) = from {
+            expr.push("#from :minus".to_owned());
+            b = b.expression_attribute_names("#from", counter(from)).expression_attribute_values(":minus", n(-1));
+        }
+        b.update_expression(format!("ADD {}", expr.join(", "))).build().map_err(unavailable)
+    }
+
+    async fn read(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(msg_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        out.item.map(|i| serde_dynamo::from_item::<_, MessageItem>(i).map(|m| m.record).map_err(corrupt)).transpose()
+    }
+
+    /// The conditional update of the message for a move `from → record.state`.
+    fn state_update(
+        &self,
+        from: MessageState,
+        next: &MessageRecord,
+        entry: &HistoryEntry,
+        due_at: Option<Timestamp>,
+    ) -> Result<Update, StoreError> {
+        let mut sets = vec!["#state = :to", "#history = list_append(#history, :entry)"];
+        let mut removes = Vec::new();
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(msg_key(&next.id)))
+            .condition_expression("#state = :from")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#history", "history")
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":to", s(next.state.as_str()))
+            .expression_attribute_values(":entry", serde_dynamo::to_attribute_value(vec![entry]).map_err(corrupt)?);
+        let optional: [(&str, Option<AttributeValue>); 4] = [
+            ("reason", next.reason.clone().map(s)),
+            ("not_before", next.not_before.map(|t| s(t.to_string()))),
+            ("wamid", next.wamid.clone().map(s)),
+            ("error", next.error.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
+        ];
+        for (attr, value) in optional {
+            b = b.expression_attribute_names(format!("#{attr}"), attr);
+            match value {
+                Some(v) => {
+                    sets.push(match attr {
+                        "reason" => "#reason = :reason",
+                        "not_before" => "#not_before = :not_before",
+                        "wamid" => "#wamid = :wamid",
+                        _ => "#error = :error",
+                    });
+                    b = b.expression_attribute_values(format!(":{attr}"), v);
+                }
+                None => removes.push(format!("#{attr}")),
+            }
+        }
+        b = b.expression_attribute_names("#due_shard", "due_shard").expression_attribute_names("#due_at", "due_at");
+        match (next.state, due_at) {
+            (MessageState::Scheduled, Some(due)) => {
+                sets.extend(["#due_shard = :shard", "#due_at = :due"]);
+                b = b
+                    .expression_attribute_values(":shard", s(due_shard(&next.id).to_string()))
+                    .expression_attribute_values(":due", s(due_key(due)));
+            }
+            _ => removes.extend(["#due_shard".to_owned(), "#due_at".to_owned()]),
+        }
+        let remove = if removes.is_empty() { String::new() } else { format!(" REMOVE {}", removes.join(", ")) };
+        let expr = format!("SET {}{remove}", sets.join(", "));
+        b.update_expression(expr).build().map_err(unavailable)
+    }
+
+    /// Writes `from → next` with its history entry and the campaign counters; `Ok(false)` when
+    /// the message was no longer in `from`.
+    async fn write_move(
+        &self,
+        from: MessageState,
+        next: &MessageRecord,
+        entry: &HistoryEntry,
+        due_at: Option<Timestamp>,
+    ) -> Result<bool, StoreError> {
+        let mut items =
+            vec![TransactWriteItem::builder().update(self.state_update(from, next, entry, due_at)?).build()];
+        if let Some(c) = &next.campaign_id {
+            items.push(TransactWriteItem::builder().update(self.campaign_move(c, Some(from), next.state)?).build());
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if cancelled(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+}
+
+impl MessageStore for DynamoMessages {
+    async fn create(&self, new: &NewMessage) -> Result<MessageRecord, CreateError> {
+        let record = &new.record;
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(MessageItem {
+            pk: format!("M#{}", record.id),
+            sk: MSG.into(),
+            record: record.clone(),
+        })
+        .map_err(corrupt)?;
+        if let (MessageState::Scheduled, Some(due)) = (record.state, record.not_before) {
+            item.insert("due_shard".into(), s(due_shard(&record.id).to_string()));
+            item.insert("due_at".into(), s(due_key(due)));
+        }
+        let put = |item, cond: &str| {
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(cond)
+                .build()
+                .map_err(unavailable)
+        };
+        let mut items = vec![TransactWriteItem::builder().put(put(item, "attribute_not_exists(pk)")?).build()];
+        if let Some(key) = &new.idempotency_key {
+            let record_of_key = IdempotencyItem {
+                pk: format!("IDEM#{key}"),
+                sk: "IDEM".into(),
+                message_id: record.id.clone(),
+                body_hash: new.body_hash.clone(),
+                expires_at: record.created_at.as_second() + IDEMPOTENCY_TTL_SECONDS,
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .put(put(serde_dynamo::to_item(record_of_key).map_err(corrupt)?, "attribute_not_exists(pk)")?)
+                    .build(),
+            );
+        }
+        if let Some(c) = &record.campaign_id {
+            items.push(TransactWriteItem::builder().update(self.campaign_move(c, None, record.state)?).build());
+        }
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(record.clone()),
+            Err(e) => match (cancelled(&e).as_deref(), &new.idempotency_key) {
+                (Some([_, true, ..]), Some(key)) => {
+                    // The key exists: the same request again, or a different one.
+                    let out = self
+                        .client
+                        .get_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key_for_idem(key)))
+                        .consistent_read(true)
+                        .send()
+                        .await
+                        .map_err(|e| unavailable(e.into_service_error()))?;
+                    let stored: IdempotencyItem =
+                        serde_dynamo::from_item(out.item.ok_or_else(|| corrupt("idempotency record vanished"))?)
+                            .map_err(corrupt)?;
+                    if stored.body_hash != new.body_hash {
+                        return Err(CreateError::IdempotencyConflict);
+                    }
+                    Ok(self
+                        .read(&stored.message_id)
+                        .await?
+                        .ok_or_else(|| corrupt("idempotency record points at no message"))?)
+                }
+                _ => Err(unavailable(e.into_service_error()).into()),
+            },
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        self.read(id).await
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        from: &[MessageState],
+        to: MessageState,
+        at: Timestamp,
+        details: TransitionDetails,
+    ) -> Result<Moved, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let Some(current) = self.read(id).await? else { return Ok(Moved::No(None)) };
+            if !from.contains(&current.state) {
+                return Ok(Moved::No(Some(current.state)));
+            }
+            let entry = HistoryEntry { state: to.as_str().to_owned(), at, reason: details.reason.clone() };
+            let mut next = current.clone();
+            next.state = to;
+            next.reason = details.reason.clone();
+            next.not_before = details.not_before.or(details.due_at);
+            next.wamid = details.wamid.clone().or(current.wamid.clone());
+            next.error = details.error.clone();
+            next.history.push(entry.clone());
+            if self.write_move(current.state, &next, &entry, details.due_at).await? {
+                return Ok(Moved::Yes(Box::new(next)));
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    async fn apply_status(
+        &self,
+        id: &str,
+        status: &StatusValue,
+        at: Timestamp,
+        error: Option<SendError>,
+    ) -> Result<Option<Transition>, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let Some(current) = self.read(id).await? else { return Ok(None) };
+            let entry = HistoryEntry {
+                state: status.as_str().to_owned(),
+                at,
+                reason: error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
+            };
+            let transition = current.state.apply_status(status);
+            let Transition::Moved { from, to } = transition else {
+                // Kept in history once (a redelivered status is not history twice).
+                if !current.history.contains(&entry) {
+                    self.client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(msg_key(id)))
+                        .update_expression("SET #history = list_append(#history, :entry)")
+                        .expression_attribute_names("#history", "history")
+                        .expression_attribute_values(
+                            ":entry",
+                            serde_dynamo::to_attribute_value(vec![&entry]).map_err(corrupt)?,
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| unavailable(e.into_service_error()))?;
+                }
+                return Ok(Some(transition));
+            };
+            let mut next = current.clone();
+            next.state = to;
+            if to == MessageState::Failed {
+                next.error = error.clone();
+            }
+            next.history.push(entry.clone());
+            if self.write_move(from, &next, &entry, None).await? {
+                return Ok(Some(transition));
+            }
+        }
+        Err(StoreError::Contended)
+    }
+
+    async fn due(&self, shard: u8, now: Timestamp, limit: i32) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("DueIndex")
+            .key_condition_expression("due_shard = :shard AND due_at <= :now")
+            .expression_attribute_values(":shard", s(shard.to_string()))
+            .expression_attribute_values(":now", s(due_key(now)))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(out.items().iter().filter_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("M#").map(str::to_owned)).collect())
+    }
+
+    async fn campaign_counts(&self, campaign_id: &str) -> Result<BTreeMap<MessageState, i64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(campaign_key(campaign_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        let item = out.item.unwrap_or_default();
+        MessageState::ALL
+            .iter()
+            .map(|state| {
+                let count = match item.get(&counter(*state)) {
+                    Some(AttributeValue::N(v)) => v.parse().map_err(corrupt)?,
+                    _ => 0,
+                };
+                Ok((*state, count))
+            })
+            .collect()
+    }
+}
+
+fn key_for_idem(k: &str) -> HashMap<String, AttributeValue> {
+    key(format!("IDEM#{k}"), "IDEM")
+}

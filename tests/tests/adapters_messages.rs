@@ -1,0 +1,174 @@
+//! The messages table adapter against moto: idempotent creation, conditional transitions,
+//! counters that move once per real transition, and the sharded due index.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+use std::collections::BTreeSet;
+
+use jiff::{SignedDuration, Timestamp};
+use polite_adapters::messages::DynamoMessages;
+use polite_domain::WaId;
+use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
+use polite_domain::ports::{CreateError, DUE_SHARDS, MessageStore, Moved, NewMessage, TransitionDetails};
+use polite_tests::Stack;
+
+async fn store() -> DynamoMessages {
+    let stack = Stack::create().await.unwrap();
+    DynamoMessages::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("MessagesTable"))
+}
+
+fn now() -> Timestamp {
+    "2026-06-10T12:00:00Z".parse().unwrap()
+}
+
+fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
+    MessageRecord {
+        id: id.to_owned(),
+        to: WaId::parse("+5511987654321").unwrap(),
+        category: Category::Marketing,
+        payload: serde_json::json!({"template": {"name": "promo", "language": {"code": "pt_BR"},
+            "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}}),
+        state,
+        reason: None,
+        not_before: None,
+        expires_at: None,
+        campaign_id: campaign.map(str::to_owned),
+        wamid: None,
+        error: None,
+        history: vec![],
+        created_at: now(),
+    }
+}
+
+fn new(record: MessageRecord, key: Option<&str>, hash: &str) -> NewMessage {
+    NewMessage { record, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned() }
+}
+
+#[tokio::test]
+async fn a_created_message_reads_back_unchanged() {
+    let store = store().await;
+    let r = record("m1", S::Queued, None);
+    store.create(&new(r.clone(), None, "h")).await.unwrap();
+    assert_eq!(store.get("m1").await.unwrap(), Some(r));
+    assert_eq!(store.get("nope").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_give_the_same_message_counted_once() {
+    let store = store().await;
+    let first = store.create(&new(record("m1", S::Queued, Some("c1")), Some("order-42"), "h1")).await.unwrap();
+    let again = store.create(&new(record("m2", S::Queued, Some("c1")), Some("order-42"), "h1")).await.unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(store.get("m2").await.unwrap(), None, "no second message");
+    assert_eq!(store.campaign_counts("c1").await.unwrap()[&S::Queued], 1);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_with_another_body_is_a_conflict() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Queued, None), Some("order-42"), "h1")).await.unwrap();
+    let err = store.create(&new(record("m2", S::Queued, None), Some("order-42"), "h2")).await.unwrap_err();
+    assert!(matches!(err, CreateError::IdempotencyConflict), "{err}");
+}
+
+#[tokio::test]
+async fn only_one_of_two_concurrent_claims_moves_a_queued_message_to_sending() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Queued, Some("c1")), None, "h")).await.unwrap();
+    let claim = || store.transition("m1", &[S::Queued, S::Deferred], S::Sending, now(), TransitionDetails::default());
+    let (a, b) = tokio::join!(claim(), claim());
+    let wins = [a.unwrap(), b.unwrap()].into_iter().filter(|m| matches!(m, Moved::Yes(_))).count();
+    assert_eq!(wins, 1);
+    let counts = store.campaign_counts("c1").await.unwrap();
+    assert_eq!((counts[&S::Queued], counts[&S::Sending]), (0, 1));
+    let again = store
+        .transition("m1", &[S::Queued, S::Deferred], S::Sending, now(), TransitionDetails::default())
+        .await
+        .unwrap();
+    assert_eq!(again, Moved::No(Some(S::Sending)), "never claimed twice");
+}
+
+#[tokio::test]
+async fn duplicate_and_reordered_statuses_count_each_real_transition_once() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Sending, Some("c1")), None, "h")).await.unwrap();
+    let at = |s: i64| now() + SignedDuration::from_secs(s);
+    let mut moved = 0;
+    for (status, t) in
+        [(V::Read, 30), (V::Sent, 1), (V::Delivered, 5), (V::Read, 30), (V::Delivered, 5), (V::Failed, 40)]
+    {
+        if let Some(Transition::Moved { .. }) = store.apply_status("m1", &status, at(t), None).await.unwrap() {
+            moved += 1;
+        }
+    }
+    assert_eq!(moved, 1);
+    let counts = store.campaign_counts("c1").await.unwrap();
+    assert_eq!(counts.iter().filter(|(_, n)| **n != 0).collect::<Vec<_>>(), [(&S::Read, &1)]);
+    let m = store.get("m1").await.unwrap().unwrap();
+    assert_eq!(m.state, S::Read);
+    let history: Vec<&str> = m.history.iter().map(|h| h.state.as_str()).collect();
+    assert_eq!(history, ["read", "sent", "delivered", "failed"], "each distinct status once, in arrival order");
+}
+
+#[tokio::test]
+async fn a_failure_records_metas_error_on_the_message() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Sent, None), None, "h")).await.unwrap();
+    let error = SendError { code: 131_050, title: "User stopped marketing messages".into() };
+    let t = store.apply_status("m1", &V::Failed, now(), Some(error.clone())).await.unwrap();
+    assert_eq!(t, Some(Transition::Moved { from: S::Sent, to: S::Failed }));
+    assert_eq!(store.get("m1").await.unwrap().unwrap().error, Some(error));
+}
+
+#[tokio::test]
+async fn a_status_for_an_unknown_message_is_reported_as_unknown() {
+    assert_eq!(store().await.apply_status("ghost", &V::Delivered, now(), None).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_due_index_finds_exactly_the_scheduled_messages_that_are_due_across_shards() {
+    let store = store().await;
+    let mut due = BTreeSet::new();
+    for i in 0..24 {
+        let mut r = record(&format!("m{i:02}"), S::Scheduled, None);
+        let offset = if i % 3 == 0 { 3600 } else { -60 * i };
+        r.not_before = Some(now() + SignedDuration::from_secs(offset));
+        if offset <= 0 {
+            due.insert(r.id.clone());
+        }
+        store.create(&new(r, None, "h")).await.unwrap();
+    }
+    let mut found = BTreeSet::new();
+    for shard in 0..DUE_SHARDS {
+        found.extend(store.due(shard, now(), 100).await.unwrap());
+    }
+    assert_eq!(found, due);
+
+    // Released messages leave the index; a second release of the same message does nothing.
+    let released =
+        store.transition("m01", &[S::Scheduled], S::Queued, now(), TransitionDetails::default()).await.unwrap();
+    assert!(matches!(released, Moved::Yes(_)));
+    let twice = store.transition("m01", &[S::Scheduled], S::Queued, now(), TransitionDetails::default()).await.unwrap();
+    assert_eq!(twice, Moved::No(Some(S::Queued)));
+    let mut after = BTreeSet::new();
+    for shard in 0..DUE_SHARDS {
+        after.extend(store.due(shard, now(), 100).await.unwrap());
+    }
+    assert!(!after.contains("m01") && after.len() == due.len() - 1);
+}
+
+#[tokio::test]
+async fn a_long_deferral_goes_back_to_the_due_index() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Sending, None), None, "h")).await.unwrap();
+    let until = now() + SignedDuration::from_hours(9);
+    let details =
+        TransitionDetails { reason: Some("quiet_hours".into()), due_at: Some(until), ..TransitionDetails::default() };
+    let Moved::Yes(m) = store.transition("m1", &[S::Sending], S::Scheduled, now(), details).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!((m.state, m.not_before, m.reason.as_deref()), (S::Scheduled, Some(until), Some("quiet_hours")));
+    let shard = polite_domain::ports::due_shard("m1");
+    assert!(store.due(shard, now(), 10).await.unwrap().is_empty(), "not due yet");
+    assert_eq!(store.due(shard, until, 10).await.unwrap(), ["m1"]);
+}
