@@ -11,9 +11,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+
+use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, s, unavailable};
 use jiff::Timestamp;
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState};
 use polite_domain::hours::QuietHours;
@@ -71,43 +72,19 @@ fn pk(wa_id: &WaId) -> String {
     format!("C#{}", wa_id.as_str())
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
-    StoreError::Unavailable(Box::new(e))
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: &impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 impl DynamoContacts {
     /// The table `table` on a client built once at init.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
 
-    fn key(wa_id: &WaId) -> HashMap<String, AttributeValue> {
-        HashMap::from([("pk".to_owned(), s(pk(wa_id))), ("sk".to_owned(), s(PROFILE))])
+    fn key(wa_id: &WaId) -> Item {
+        key(pk(wa_id), PROFILE)
     }
 
     async fn read_profile(&self, wa_id: &WaId) -> Result<Option<ProfileItem>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(wa_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        out.item.map(|item| serde_dynamo::from_item(item).map_err(corrupt)).transpose()
+        let item = get_consistent(&self.client, &self.table, Self::key(wa_id)).await?;
+        item.map(|i| serde_dynamo::from_item(i).map_err(corrupt)).transpose()
     }
 
     fn record(wa_id: &WaId, p: ProfileItem) -> Result<ContactRecord, StoreError> {
@@ -162,19 +139,6 @@ impl DynamoContacts {
     }
 }
 
-/// Which items of a cancelled transaction failed their condition.
-fn cancelled_conditions<E>(
-    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, E>,
-) -> Option<Vec<bool>> {
-    let service = err.as_service_error()?;
-    let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) =
-        service
-    else {
-        return None;
-    };
-    Some(c.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
-}
-
 impl ContactStore for DynamoContacts {
     async fn get(&self, wa_id: &WaId) -> Result<Option<ContactRecord>, StoreError> {
         self.read_profile(wa_id).await?.map(|p| Self::record(wa_id, p)).transpose()
@@ -219,7 +183,7 @@ impl ContactStore for DynamoContacts {
     }
 
     async fn consent_history(&self, wa_id: &WaId) -> Result<Vec<ConsentEvent>, StoreError> {
-        let items: Vec<HashMap<String, AttributeValue>> = self
+        let items: Vec<Item> = self
             .client
             .query()
             .table_name(&self.table)

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod config;
 pub mod contacts;
+mod dynamo;
 pub mod http;
 pub mod init;
 pub mod messages;

@@ -6,10 +6,12 @@
 //! status is redelivered. Scheduled messages carry `due_shard`/`due_at` (the sparse
 //! DueIndex); any transition out of `scheduled` removes them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+
+use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, s, unavailable};
 use jiff::Timestamp;
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError, StatusValue, Transition};
 use polite_domain::ports::{CreateError, MessageStore, Moved, NewMessage, StoreError, TransitionDetails, due_shard};
@@ -45,23 +47,11 @@ struct IdempotencyItem {
     expires_at: i64,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn msg_key(id: &str) -> HashMap<String, AttributeValue> {
+fn msg_key(id: &str) -> Item {
     key(format!("M#{id}"), MSG)
 }
 
-fn campaign_key(id: &str) -> HashMap<String, AttributeValue> {
+fn campaign_key(id: &str) -> Item {
     key(format!("CAMP#{id}"), "CAMPAIGN")
 }
 
@@ -70,31 +60,8 @@ fn due_key(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
-    StoreError::Unavailable(Box::new(e))
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
 fn counter(state: MessageState) -> String {
     format!("count_{}", state.as_str())
-}
-
-/// Whether a cancelled transaction failed on a condition, per item.
-fn cancelled<E>(
-    err: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-        E,
-    >,
-) -> Option<Vec<bool>> {
-    match err.as_service_error()? {
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-            Some(c.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
-        }
-        _ => None,
-    }
 }
 
 impl DynamoMessages {
@@ -114,25 +81,17 @@ impl DynamoMessages {
             .table_name(&self.table)
             .set_key(Some(campaign_key(campaign)))
             .expression_attribute_names("#to", counter(to))
-            .expression_attribute_values(":one", n(1));
+            .expression_attribute_values(":one", n(&1));
         if let Some(from) = from {
             expr.push("#from :minus".to_owned());
-            b = b.expression_attribute_names("#from", counter(from)).expression_attribute_values(":minus", n(-1));
+            b = b.expression_attribute_names("#from", counter(from)).expression_attribute_values(":minus", n(&-1));
         }
         b.update_expression(format!("ADD {}", expr.join(", "))).build().map_err(unavailable)
     }
 
     async fn read(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(msg_key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        out.item.map(|i| serde_dynamo::from_item::<_, MessageItem>(i).map(|m| m.record).map_err(corrupt)).transpose()
+        let item = get_consistent(&self.client, &self.table, msg_key(id)).await?;
+        item.map(|i| serde_dynamo::from_item::<_, MessageItem>(i).map(|m| m.record).map_err(corrupt)).transpose()
     }
 
     /// The conditional update of the message for a move `from → record.state`.
@@ -206,7 +165,7 @@ impl DynamoMessages {
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),
-            Err(e) if cancelled(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
@@ -215,7 +174,7 @@ impl DynamoMessages {
 impl MessageStore for DynamoMessages {
     async fn create(&self, new: &NewMessage) -> Result<MessageRecord, CreateError> {
         let record = &new.record;
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(MessageItem {
+        let mut item: Item = serde_dynamo::to_item(MessageItem {
             pk: format!("M#{}", record.id),
             sk: MSG.into(),
             record: record.clone(),
@@ -253,20 +212,12 @@ impl MessageStore for DynamoMessages {
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(record.clone()),
-            Err(e) => match (cancelled(&e).as_deref(), &new.idempotency_key) {
+            Err(e) => match (cancelled_conditions(&e).as_deref(), &new.idempotency_key) {
                 (Some([_, true, ..]), Some(key)) => {
                     // The key exists: the same request again, or a different one.
-                    let out = self
-                        .client
-                        .get_item()
-                        .table_name(&self.table)
-                        .set_key(Some(key_for_idem(key)))
-                        .consistent_read(true)
-                        .send()
-                        .await
-                        .map_err(|e| unavailable(e.into_service_error()))?;
+                    let found = get_consistent(&self.client, &self.table, key_for_idem(key)).await?;
                     let stored: IdempotencyItem =
-                        serde_dynamo::from_item(out.item.ok_or_else(|| corrupt("idempotency record vanished"))?)
+                        serde_dynamo::from_item(found.ok_or_else(|| corrupt("idempotency record vanished"))?)
                             .map_err(corrupt)?;
                     if stored.body_hash != new.body_hash {
                         return Err(CreateError::IdempotencyConflict);
@@ -377,16 +328,7 @@ impl MessageStore for DynamoMessages {
     }
 
     async fn campaign_counts(&self, campaign_id: &str) -> Result<BTreeMap<MessageState, i64>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(campaign_key(campaign_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        let item = out.item.unwrap_or_default();
+        let item = get_consistent(&self.client, &self.table, campaign_key(campaign_id)).await?.unwrap_or_default();
         MessageState::ALL
             .iter()
             .map(|state| {
@@ -400,6 +342,6 @@ impl MessageStore for DynamoMessages {
     }
 }
 
-fn key_for_idem(k: &str) -> HashMap<String, AttributeValue> {
+fn key_for_idem(k: &str) -> Item {
     key(format!("IDEM#{k}"), "IDEM")
 }
