@@ -12,7 +12,7 @@ use polite_tests::Stack;
 
 async fn store() -> DynamoContacts {
     let stack = Stack::create().await.unwrap();
-    DynamoContacts::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("ContactsTable"))
+    DynamoContacts::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("ContactsTable"), b"test-tombstone-key")
 }
 
 fn ana() -> WaId {
@@ -141,4 +141,71 @@ async fn settings_are_stored_and_consent_still_applies_to_a_contact_created_by_t
     let only_locale = ContactSettings { locale: Some("en_US".into()), ..ContactSettings::default() };
     let after = store.update_settings(&ana(), &only_locale).await.unwrap();
     assert_eq!((after.locale.as_deref(), after.timezone), (Some("en_US"), settings.timezone));
+}
+
+async fn stack_and_store() -> (Stack, DynamoContacts) {
+    let stack = Stack::create().await.unwrap();
+    let store = DynamoContacts::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        stack.table("ContactsTable"),
+        b"test-tombstone-key",
+    );
+    (stack, store)
+}
+
+fn opt_in_at(at: Timestamp) -> ConsentEvent {
+    ConsentEvent::from_business(
+        &ana(),
+        ConsentCategory::Marketing,
+        ConsentStatus::OptedIn,
+        ConsentSource::business("web").unwrap(),
+        None,
+        at,
+        at,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn erasure_leaves_only_a_tombstone_that_does_not_hold_the_number() {
+    let (stack, store) = stack_and_store().await;
+    store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z")).await.unwrap();
+    store
+        .update_settings(&ana(), &ContactSettings { locale: Some("pt_BR".into()), ..ContactSettings::default() })
+        .await
+        .unwrap();
+
+    store.erase(&ana()).await.unwrap();
+
+    let contact = store.get(&ana()).await.unwrap().expect("an erased number still reads, as erased");
+    assert!(contact.erased);
+    assert_eq!((contact.consent, contact.locale, contact.last_inbound_at), (ConsentState::default(), None, None));
+    assert!(store.consent_history(&ana()).await.unwrap().is_empty());
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let items = ddb.scan().table_name(stack.table("ContactsTable")).send().await.unwrap();
+    assert_eq!(items.items().len(), 1, "only the tombstone remains");
+    let dump = format!("{:?}", items.items());
+    assert!(!dump.contains("5511987654321") && !dump.contains("987654321"), "the tombstone leaks the number: {dump}");
+}
+
+#[tokio::test]
+async fn a_new_explicit_opt_in_after_erasure_lifts_the_tombstone() {
+    let (_stack, store) = stack_and_store().await;
+    store.erase(&ana()).await.unwrap();
+    store.append_consent(&ana(), &opt_in_at(Timestamp::now() + SignedDuration::from_mins(1))).await.unwrap();
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert!(!contact.erased);
+    assert!(contact.consent.is_opted_in(ConsentCategory::Marketing));
+}
+
+#[tokio::test]
+async fn a_replayed_opt_in_from_before_the_erasure_does_not_lift_it() {
+    let (_stack, store) = stack_and_store().await;
+    let before = Timestamp::now() - SignedDuration::from_hours(1);
+    store.append_consent(&ana(), &opt_in_at(before)).await.unwrap();
+    store.erase(&ana()).await.unwrap();
+    // Meta (or the CRM) replays the old opt-in after the erasure.
+    store.append_consent(&ana(), &opt_in_at(before)).await.unwrap();
+    assert!(store.get(&ana()).await.unwrap().unwrap().erased);
 }

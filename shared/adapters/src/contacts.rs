@@ -12,11 +12,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
+};
 
 use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, s, unavailable};
 use jiff::Timestamp;
-use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState};
+use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
 use polite_domain::ports::{ConsentAppend, ContactRecord, ContactSettings, ContactStore, StoreError};
 use polite_domain::{IanaZone, WaId};
@@ -32,7 +34,23 @@ const EVENT_PREFIX: &str = "EVENT#";
 pub struct DynamoContacts {
     client: Client,
     table: String,
+    /// Keys the tombstone hash; a secret, so tombstones cannot be matched to numbers by
+    /// enumerating the phone-number space.
+    tombstone_key: std::sync::Arc<[u8]>,
 }
+
+/// A do-not-contact tombstone: the keyed hash is its key; no number is stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct TombstoneItem {
+    pk: String,
+    sk: String,
+    #[serde(with = "jiff::fmt::serde::timestamp::second::required")]
+    erased_at: Timestamp,
+}
+
+const TOMBSTONE: &str = "TOMBSTONE";
+/// BatchWriteItem takes at most 25 requests.
+const BATCH_WRITE_MAX: usize = 25;
 
 /// The profile item as stored.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -73,9 +91,18 @@ fn pk(wa_id: &WaId) -> String {
 }
 
 impl DynamoContacts {
-    /// The table `table` on a client built once at init.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+    /// The table `table` on a client built once at init; `tombstone_key` keys erasure hashes.
+    pub fn new(client: Client, table: impl Into<String>, tombstone_key: &[u8]) -> Self {
+        Self { client, table: table.into(), tombstone_key: tombstone_key.into() }
+    }
+
+    fn tombstone_key(&self, wa_id: &WaId) -> Item {
+        key(format!("T#{}", wa_id.keyed_hash(&self.tombstone_key)), TOMBSTONE)
+    }
+
+    async fn read_tombstone(&self, wa_id: &WaId) -> Result<Option<TombstoneItem>, StoreError> {
+        let item = get_consistent(&self.client, &self.table, self.tombstone_key(wa_id)).await?;
+        item.map(|i| serde_dynamo::from_item(i).map_err(corrupt)).transpose()
     }
 
     fn key(wa_id: &WaId) -> Item {
@@ -87,7 +114,7 @@ impl DynamoContacts {
         item.map(|i| serde_dynamo::from_item(i).map_err(corrupt)).transpose()
     }
 
-    fn record(wa_id: &WaId, p: ProfileItem) -> Result<ContactRecord, StoreError> {
+    fn record(wa_id: &WaId, p: ProfileItem, erased: bool) -> Result<ContactRecord, StoreError> {
         let timezone = p.timezone.as_deref().map(IanaZone::parse).transpose().map_err(corrupt)?;
         Ok(ContactRecord {
             wa_id: wa_id.clone(),
@@ -98,6 +125,7 @@ impl DynamoContacts {
             last_inbound_at: p.last_inbound_at,
             undeliverable_until: p.undeliverable_until,
             blocked: p.blocked,
+            erased,
         })
     }
 
@@ -141,7 +169,11 @@ impl DynamoContacts {
 
 impl ContactStore for DynamoContacts {
     async fn get(&self, wa_id: &WaId) -> Result<Option<ContactRecord>, StoreError> {
-        self.read_profile(wa_id).await?.map(|p| Self::record(wa_id, p)).transpose()
+        let (profile, tombstone) = tokio::try_join!(self.read_profile(wa_id), self.read_tombstone(wa_id))?;
+        match (profile, tombstone.is_some()) {
+            (None, false) => Ok(None),
+            (profile, erased) => Self::record(wa_id, profile.unwrap_or_default(), erased).map(Some),
+        }
     }
 
     async fn append_consent(&self, wa_id: &WaId, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
@@ -165,13 +197,25 @@ impl ContactStore for DynamoContacts {
                         .build(),
                 );
             }
+            // An explicit opt-in made after an erasure lifts the tombstone; a replay of an
+            // older one (Meta retries for days) must not.
+            let lifts = event.status == ConsentStatus::OptedIn
+                && self.read_tombstone(wa_id).await?.is_some_and(|t| event.occurred_at > t.erased_at);
+            if lifts {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(self.tombstone_key(wa_id)))
+                    .build()
+                    .map_err(unavailable)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
             match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
                 Ok(_) => return Ok(ConsentAppend::Recorded { changed }),
                 Err(err) => match cancelled_conditions(&err).as_deref() {
                     // The event id is already in the ledger: a replay.
                     Some([true, ..]) => return Ok(ConsentAppend::Duplicate),
                     // The profile changed since we read it: decide again on fresh data.
-                    Some([false, true]) => {
+                    Some([false, true, ..]) => {
                         tracing::debug!(contact = %wa_id.masked(), "consent state changed concurrently; retrying");
                         let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
                         tokio::time::sleep(delay).await;
@@ -227,6 +271,63 @@ impl ContactStore for DynamoContacts {
         }
     }
 
+    async fn erase(&self, wa_id: &WaId) -> Result<(), StoreError> {
+        // The tombstone first: if the deletes below are interrupted, the number is already
+        // do-not-contact, and the caller's retry finishes the job.
+        let tombstone = TombstoneItem {
+            pk: format!("T#{}", wa_id.keyed_hash(&self.tombstone_key)),
+            sk: TOMBSTONE.into(),
+            erased_at: Timestamp::now(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(tombstone).map_err(corrupt)?))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        let keys: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk(wa_id)))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        for chunk in keys.chunks(BATCH_WRITE_MAX) {
+            let mut requests = chunk
+                .iter()
+                .map(|k| {
+                    let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(unavailable)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut delays = crate::retry::delays(std::time::Duration::from_millis(50), ATTEMPTS);
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(e.into_service_error()))?;
+                // Throttled requests come back unprocessed: retry exactly those.
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !requests.is_empty() {
+                    let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn update_settings(&self, wa_id: &WaId, settings: &ContactSettings) -> Result<ContactRecord, StoreError> {
         // `version` is touched so the item exists even when nothing else is set.
         // Attribute names go through #placeholders: `timezone` is a DynamoDB reserved word.
@@ -260,6 +361,7 @@ impl ContactStore for DynamoContacts {
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
         let item = out.attributes.ok_or_else(|| StoreError::Corrupt("UpdateItem returned no attributes".into()))?;
-        Self::record(wa_id, serde_dynamo::from_item(item).map_err(corrupt)?)
+        let erased = self.read_tombstone(wa_id).await?.is_some();
+        Self::record(wa_id, serde_dynamo::from_item(item).map_err(corrupt)?, erased)
     }
 }

@@ -135,6 +135,18 @@ impl WaId {
         format!("{cc}{}{tail}", "*".repeat(n - cc.len() - 2))
     }
 
+    /// HMAC-SHA256 of the digits under `key`, hex: identifies a number without revealing it
+    /// (erasure tombstones, metrics dimensions). Without the key it cannot be reversed by
+    /// enumerating the (small) space of phone numbers.
+    pub fn keyed_hash(&self, key: &[u8]) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        // HMAC accepts keys of any length.
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(self.digits.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     pub(crate) fn facts(&self) -> &PhoneFacts {
         self.facts.get_or_init(|| {
             let parsed = phonenumber::parse(None, self.e164()).ok();
@@ -285,6 +297,16 @@ mod tests {
         assert_eq!(id.masked(), "55*********21");
         assert_eq!(format!("{id:?}"), "WaId(55*********21)");
         assert!(!format!("{id:?}").contains("98765"));
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_the_key_and_hide_the_number() {
+        let id = WaId::parse("+5511987654321").unwrap();
+        let a = id.keyed_hash(b"key-a");
+        assert_eq!(a, id.keyed_hash(b"key-a"));
+        assert_ne!(a, id.keyed_hash(b"key-b"));
+        assert_eq!(a.len(), 64);
+        assert!(!a.contains("987654321"));
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct ContactRecord {
     pub last_inbound_at: Option<jiff::Timestamp>,
     pub undeliverable_until: Option<jiff::Timestamp>,
     pub blocked: bool,
+    /// The number was erased and no explicit opt-in came since: sends are suppressed.
+    pub erased: bool,
 }
 
 impl ContactRecord {
@@ -70,6 +72,7 @@ impl ContactRecord {
             last_inbound_at: None,
             undeliverable_until: None,
             blocked: false,
+            erased: false,
         }
     }
 }
@@ -140,6 +143,11 @@ pub trait ContactStore {
         wa_id: &crate::WaId,
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Erases the contact (DESIGN.md §7): its profile, settings, ledger and send history are
+    /// deleted; only a keyed hash of the number stays, as a do-not-contact tombstone that a
+    /// later explicit opt-in lifts.
+    fn erase(&self, wa_id: &crate::WaId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Changes settings, creating the contact when new; returns the contact as stored.
     fn update_settings(
