@@ -5,6 +5,7 @@ pub mod batch;
 pub mod config;
 pub mod contacts;
 mod dynamo;
+pub mod envelope;
 pub mod http;
 pub mod init;
 pub mod messages;

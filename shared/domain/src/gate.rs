@@ -144,6 +144,22 @@ pub struct Recipient {
 }
 
 impl Recipient {
+    /// The gate's view of a stored contact (`None`: never heard of — no consent) and its
+    /// recent sends.
+    pub fn from_contact(contact: Option<&crate::ports::ContactRecord>, sends: SendHistory) -> Self {
+        let Some(c) = contact else { return Self { sends, ..Self::default() } };
+        Self {
+            consent: c.consent.clone(),
+            erased: c.erased,
+            blocked: c.blocked,
+            undeliverable_until: c.undeliverable_until,
+            timezone: c.timezone.clone(),
+            quiet_hours: c.quiet_hours,
+            last_inbound_at: c.last_inbound_at,
+            sends,
+        }
+    }
+
     /// Whether the customer-service window is open at `now`.
     pub fn window_open(&self, now: Timestamp) -> bool {
         self.window_open_until().is_some_and(|until| now < until)
@@ -405,6 +421,23 @@ mod tests {
 
     fn decide0(m: &Outbound, r: &Recipient, now: &str) -> GateOutcome {
         decide(m, r, &Policy::default(), t(now), SignedDuration::ZERO)
+    }
+
+    #[test]
+    fn an_erased_stored_contact_is_suppressed_even_with_a_stale_opt_in() {
+        let mut stored = crate::ports::ContactRecord::new(WaId::parse(NY).unwrap());
+        stored.consent = consent(ConsentCategory::Marketing, ConsentStatus::OptedIn);
+        stored.erased = true;
+        let r = Recipient::from_contact(Some(&stored), SendHistory::default());
+        assert_eq!(
+            decide0(&msg(NY, Category::Marketing), &r, NOON_NY).decision,
+            Decision::Suppress { reason: SuppressReason::Erased }
+        );
+        let unknown = Recipient::from_contact(None, SendHistory::default());
+        assert_eq!(
+            decide0(&msg(NY, Category::Marketing), &unknown, NOON_NY).decision,
+            Decision::Suppress { reason: SuppressReason::NoConsent }
+        );
     }
 
     #[test]

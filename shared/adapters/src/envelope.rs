@@ -1,0 +1,97 @@
+//! Queue message bodies as versioned JSON: `{"v": 1, "kind": "<event kind>", "body": {…}}`.
+//!
+//! The version lets a consumer deployed before a producer (or after) recognise a body it
+//! cannot read and fail that record into the DLQ with a clear reason instead of
+//! misinterpreting it; the kind guards against a body sent to the wrong queue.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The body format this build writes and reads.
+pub const VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Out<'a, T> {
+    v: u32,
+    kind: &'a str,
+    body: &'a T,
+}
+
+#[derive(Deserialize)]
+struct In<'a> {
+    v: u32,
+    #[serde(borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    body: &'a serde_json::value::RawValue,
+}
+
+/// Why a queue body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("body is not a polite envelope: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("envelope version {found} is not supported (this build reads {VERSION})")]
+    UnsupportedVersion { found: u32 },
+    #[error("expected a '{expected}' event, got '{found}'")]
+    WrongKind { expected: &'static str, found: String },
+    #[error("the '{kind}' body is malformed: {source}")]
+    Body {
+        kind: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Writes `body` as a `kind` event.
+///
+/// # Errors
+/// When `body` cannot be serialised (non-string map keys).
+pub fn encode<T: Serialize>(kind: &str, body: &T) -> Result<String, serde_json::Error> {
+    serde_json::to_string(&Out { v: VERSION, kind, body })
+}
+
+/// Reads a `kind` event.
+///
+/// # Errors
+/// [`EnvelopeError`] saying exactly what is wrong, for the record's failure reason.
+pub fn decode<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<T, EnvelopeError> {
+    let envelope: In<'_> = serde_json::from_str(text).map_err(EnvelopeError::Malformed)?;
+    if envelope.v != VERSION {
+        return Err(EnvelopeError::UnsupportedVersion { found: envelope.v });
+    }
+    if envelope.kind != kind {
+        return Err(EnvelopeError::WrongKind { expected: kind, found: envelope.kind.into_owned() });
+    }
+    serde_json::from_str(envelope.body.get()).map_err(|source| EnvelopeError::Body { kind, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Job {
+        message_id: String,
+    }
+
+    #[test]
+    fn a_body_round_trips_through_its_envelope() {
+        let job = Job { message_id: "m1".into() };
+        let text = encode("send", &job).unwrap();
+        assert_eq!(text, r#"{"v":1,"kind":"send","body":{"message_id":"m1"}}"#);
+        assert_eq!(decode::<Job>("send", &text).unwrap(), job);
+    }
+
+    #[test]
+    fn unknown_versions_wrong_kinds_and_bad_bodies_are_named() {
+        let v2 = r#"{"v":2,"kind":"send","body":{"message_id":"m1"}}"#;
+        assert!(matches!(decode::<Job>("send", v2), Err(EnvelopeError::UnsupportedVersion { found: 2 })));
+        let status = r#"{"v":1,"kind":"status","body":{}}"#;
+        assert!(matches!(decode::<Job>("send", status), Err(EnvelopeError::WrongKind { .. })));
+        let bad = r#"{"v":1,"kind":"send","body":{"id":"m1"}}"#;
+        let err = decode::<Job>("send", bad).unwrap_err().to_string();
+        assert!(err.contains("missing field `message_id`"), "{err}");
+        assert!(matches!(decode::<Job>("send", "not json"), Err(EnvelopeError::Malformed(_))));
+    }
+}
