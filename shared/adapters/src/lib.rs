@@ -13,3 +13,4 @@ pub mod messages;
 pub mod provision;
 pub mod queue;
 mod retry;
+pub mod telemetry;
