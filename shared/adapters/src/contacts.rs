@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 
-use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, s, unavailable};
+use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, unavailable};
 use jiff::Timestamp;
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
@@ -227,20 +227,15 @@ impl ContactStore for DynamoContacts {
     }
 
     async fn consent_history(&self, wa_id: &WaId) -> Result<Vec<ConsentEvent>, StoreError> {
-        let items: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
-            .expression_attribute_values(":pk", s(pk(wa_id)))
-            .expression_attribute_values(":events", s(EVENT_PREFIX))
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
+                .expression_attribute_values(":pk", s(pk(wa_id)))
+                .expression_attribute_values(":events", s(EVENT_PREFIX)),
+        )
+        .await?;
         let mut events = items
             .into_iter()
             .map(|item| serde_dynamo::from_item::<_, EventItem>(item).map(|i| i.event).map_err(corrupt))
@@ -286,20 +281,15 @@ impl ContactStore for DynamoContacts {
             .send()
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
-        let keys: Vec<Item> = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk(wa_id)))
-            .projection_expression("pk, sk")
-            .consistent_read(true)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
+        let keys = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk(wa_id)))
+                .projection_expression("pk, sk"),
+        )
+        .await?;
         for chunk in keys.chunks(BATCH_WRITE_MAX) {
             let mut requests = chunk
                 .iter()

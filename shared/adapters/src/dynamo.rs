@@ -54,3 +54,17 @@ pub(crate) fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>
         _ => None,
     }
 }
+
+/// Every item a query matches, across pages, read consistently.
+pub(crate) async fn query_all(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+) -> Result<Vec<Item>, StoreError> {
+    query
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .map_err(|e| unavailable(e.into_service_error()))
+}
