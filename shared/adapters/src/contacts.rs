@@ -96,8 +96,13 @@ impl DynamoContacts {
         Self { client, table: table.into(), tombstone_key: tombstone_key.into() }
     }
 
+    /// `T#<HMAC(key, number)>`: the only trace of an erased number.
+    fn tombstone_pk(&self, wa_id: &WaId) -> String {
+        format!("T#{}", wa_id.keyed_hash(&self.tombstone_key))
+    }
+
     fn tombstone_key(&self, wa_id: &WaId) -> Item {
-        key(format!("T#{}", wa_id.keyed_hash(&self.tombstone_key)), TOMBSTONE)
+        key(self.tombstone_pk(wa_id), TOMBSTONE)
     }
 
     async fn read_tombstone(&self, wa_id: &WaId) -> Result<Option<TombstoneItem>, StoreError> {
@@ -269,11 +274,8 @@ impl ContactStore for DynamoContacts {
     async fn erase(&self, wa_id: &WaId) -> Result<(), StoreError> {
         // The tombstone first: if the deletes below are interrupted, the number is already
         // do-not-contact, and the caller's retry finishes the job.
-        let tombstone = TombstoneItem {
-            pk: format!("T#{}", wa_id.keyed_hash(&self.tombstone_key)),
-            sk: TOMBSTONE.into(),
-            erased_at: Timestamp::now(),
-        };
+        let tombstone =
+            TombstoneItem { pk: self.tombstone_pk(wa_id), sk: TOMBSTONE.into(), erased_at: Timestamp::now() };
         self.client
             .put_item()
             .table_name(&self.table)

@@ -47,8 +47,16 @@ struct IdempotencyItem {
     expires_at: i64,
 }
 
+fn msg_pk(id: &str) -> String {
+    format!("M#{id}")
+}
+
+fn idem_pk(idempotency_key: &str) -> String {
+    format!("IDEM#{idempotency_key}")
+}
+
 fn msg_key(id: &str) -> Item {
-    key(format!("M#{id}"), MSG)
+    key(msg_pk(id), MSG)
 }
 
 fn campaign_key(id: &str) -> Item {
@@ -102,7 +110,7 @@ impl DynamoMessages {
         entry: &HistoryEntry,
         due_at: Option<Timestamp>,
     ) -> Result<Update, StoreError> {
-        let mut sets = vec!["#state = :to", "#history = list_append(#history, :entry)"];
+        let mut sets = vec!["#state = :to".to_owned(), "#history = list_append(#history, :entry)".to_owned()];
         let mut removes = Vec::new();
         let mut b = Update::builder()
             .table_name(&self.table)
@@ -113,36 +121,25 @@ impl DynamoMessages {
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(next.state.as_str()))
             .expression_attribute_values(":entry", serde_dynamo::to_attribute_value(vec![entry]).map_err(corrupt)?);
-        let optional: [(&str, Option<AttributeValue>); 4] = [
+        // The due index holds only `scheduled` messages: leaving that state removes them.
+        let due = due_at.filter(|_| next.state == MessageState::Scheduled);
+        let optional: [(&str, Option<AttributeValue>); 6] = [
             ("reason", next.reason.clone().map(s)),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
             ("wamid", next.wamid.clone().map(s)),
             ("error", next.error.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
+            ("due_shard", due.map(|_| s(due_shard(&next.id).to_string()))),
+            ("due_at", due.map(|t| s(due_key(t)))),
         ];
         for (attr, value) in optional {
             b = b.expression_attribute_names(format!("#{attr}"), attr);
             match value {
                 Some(v) => {
-                    sets.push(match attr {
-                        "reason" => "#reason = :reason",
-                        "not_before" => "#not_before = :not_before",
-                        "wamid" => "#wamid = :wamid",
-                        _ => "#error = :error",
-                    });
+                    sets.push(format!("#{attr} = :{attr}"));
                     b = b.expression_attribute_values(format!(":{attr}"), v);
                 }
                 None => removes.push(format!("#{attr}")),
             }
-        }
-        b = b.expression_attribute_names("#due_shard", "due_shard").expression_attribute_names("#due_at", "due_at");
-        match (next.state, due_at) {
-            (MessageState::Scheduled, Some(due)) => {
-                sets.extend(["#due_shard = :shard", "#due_at = :due"]);
-                b = b
-                    .expression_attribute_values(":shard", s(due_shard(&next.id).to_string()))
-                    .expression_attribute_values(":due", s(due_key(due)));
-            }
-            _ => removes.extend(["#due_shard".to_owned(), "#due_at".to_owned()]),
         }
         let remove = if removes.is_empty() { String::new() } else { format!(" REMOVE {}", removes.join(", ")) };
         let expr = format!("SET {}{remove}", sets.join(", "));
@@ -174,12 +171,9 @@ impl DynamoMessages {
 impl MessageStore for DynamoMessages {
     async fn create(&self, new: &NewMessage) -> Result<MessageRecord, CreateError> {
         let record = &new.record;
-        let mut item: Item = serde_dynamo::to_item(MessageItem {
-            pk: format!("M#{}", record.id),
-            sk: MSG.into(),
-            record: record.clone(),
-        })
-        .map_err(corrupt)?;
+        let mut item: Item =
+            serde_dynamo::to_item(MessageItem { pk: msg_pk(&record.id), sk: MSG.into(), record: record.clone() })
+                .map_err(corrupt)?;
         if let (MessageState::Scheduled, Some(due)) = (record.state, record.not_before) {
             item.insert("due_shard".into(), s(due_shard(&record.id).to_string()));
             item.insert("due_at".into(), s(due_key(due)));
@@ -195,7 +189,7 @@ impl MessageStore for DynamoMessages {
         let mut items = vec![TransactWriteItem::builder().put(put(item, "attribute_not_exists(pk)")?).build()];
         if let Some(key) = &new.idempotency_key {
             let record_of_key = IdempotencyItem {
-                pk: format!("IDEM#{key}"),
+                pk: idem_pk(key),
                 sk: "IDEM".into(),
                 message_id: record.id.clone(),
                 body_hash: new.body_hash.clone(),
@@ -343,5 +337,5 @@ impl MessageStore for DynamoMessages {
 }
 
 fn key_for_idem(k: &str) -> Item {
-    key(format!("IDEM#{k}"), "IDEM")
+    key(idem_pk(k), "IDEM")
 }

@@ -16,7 +16,7 @@ use crate::consent::{ConsentCategory, ConsentState, ConsentStatus};
 use crate::hours::{QuietHours, SendingHours, common_window};
 use crate::ids::WaId;
 use crate::message::Category;
-use crate::zone::{IanaZone, ZoneAssumption, ZoneBasis, zones_for_number};
+use crate::zone::{IanaZone, ZoneAssumption, ZoneBasis};
 
 /// The customer-service window WhatsApp opens with each inbound message.
 pub const SERVICE_WINDOW: SignedDuration = SignedDuration::from_hours(24);
@@ -353,10 +353,9 @@ impl<'a> QuietPlan<'a> {
         let (zones, basis) = if let Some(z) = &r.timezone {
             (vec![z.clone()], ZoneBasis::Contact)
         } else {
-            let found = zones_for_number(&msg.to);
-            let zones: Vec<IanaZone> = found.zones.iter().filter_map(|z| IanaZone::parse(z).ok()).collect();
-            match (&primary, zones.is_empty()) {
-                (_, false) => (zones, ZoneBasis::PhonePrefix { precision: found.precision }),
+            let facts = msg.to.facts();
+            match (&primary, facts.iana_zones.is_empty()) {
+                (_, false) => (facts.iana_zones.clone(), ZoneBasis::PhonePrefix { precision: facts.zones.precision }),
                 (Some(p), true) => (vec![p.clone()], ZoneBasis::CountryPrimary { candidates: 0 }),
                 (None, true) => (vec![policy.fallback_zone.clone()], ZoneBasis::Fallback),
             }

@@ -48,6 +48,8 @@ pub(crate) struct PhoneFacts {
     pub(crate) region: Option<String>,
     pub(crate) valid: bool,
     pub(crate) zones: crate::zone::PhoneZones,
+    /// The same zones, looked up in the tz database once (the gate needs them per decision).
+    pub(crate) iana_zones: Vec<crate::IanaZone>,
 }
 
 // Identity is the digits; the cached facts follow from them.
@@ -150,10 +152,13 @@ impl WaId {
     pub(crate) fn facts(&self) -> &PhoneFacts {
         self.facts.get_or_init(|| {
             let parsed = phonenumber::parse(None, self.e164()).ok();
+            let zones = crate::zone::compute_zones(self, parsed.as_ref());
+            let iana_zones = zones.zones.iter().filter_map(|z| crate::IanaZone::parse(z).ok()).collect();
             PhoneFacts {
                 region: parsed.as_ref().and_then(|n| n.country().id()).map(|id| id.as_ref().to_owned()),
                 valid: parsed.as_ref().is_some_and(|n| n.is_valid_with(&DATABASE)),
-                zones: crate::zone::compute_zones(self, parsed.as_ref()),
+                zones,
+                iana_zones,
             }
         })
     }
