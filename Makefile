@@ -31,8 +31,9 @@ unit:
 	set -o pipefail; { $(CARGO) test --workspace --doc --locked && $(CARGO) test --workspace --all-targets --locked; } 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
 
-bench: ## Criterion benchmarks (webhook verify+parse vs its floor, gate decisions/s)
+bench: ## Criterion benchmarks (webhook verify+parse vs its floor, intake events/s, gate decisions/s)
 	$(CARGO) bench -p polite-domain --bench domain --locked
+	$(CARGO) bench -p webhook-intake --bench intake --locked
 	@python3 shared/domain/tools/bench_summary.py
 
 zones: ## Regenerate the phone-prefix → time zone table from libphonenumber

@@ -4,11 +4,22 @@
 //! cannot read and fail that record into the DLQ with a clear reason instead of
 //! misinterpreting it; the kind guards against a body sent to the wrong queue.
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The body format this build writes and reads.
 pub const VERSION: u32 = 1;
+
+/// The event kinds on polite's queues.
+pub mod kinds {
+    /// One webhook update (`polite_domain::webhook::WebhookEvent`), on inbound-events or
+    /// status-events.
+    pub const WEBHOOK_EVENT: &str = "webhook_event";
+    /// Webhook content that could not be routed (`polite_domain::webhook::Parked`).
+    pub const PARKED_WEBHOOK: &str = "parked_webhook";
+    /// One part of a parked item too large for one SQS message: `{parking_id, part, parts,
+    /// text}`; the parts' `text`s, concatenated in order, are the item's JSON.
+    pub const PARKED_WEBHOOK_PART: &str = "parked_webhook_part";
+}
 
 #[derive(Serialize)]
 struct Out<'a, T> {
@@ -48,15 +59,27 @@ pub enum EnvelopeError {
 /// # Errors
 /// When `body` cannot be serialised (non-string map keys).
 pub fn encode<T: Serialize>(kind: &str, body: &T) -> Result<String, serde_json::Error> {
-    serde_json::to_string(&Out { v: VERSION, kind, body })
+    encode_with_capacity(kind, body, 128)
 }
 
-/// Reads a `kind` event.
+/// [`encode`] into a buffer of `capacity` bytes: on the webhook's hot path, sizing the buffer
+/// from the raw element it carries saves the reallocations of a growing `String`.
+///
+/// # Errors
+/// When `body` cannot be serialised (non-string map keys).
+pub fn encode_with_capacity<T: Serialize>(kind: &str, body: &T, capacity: usize) -> Result<String, serde_json::Error> {
+    let mut out = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut out, &Out { v: VERSION, kind, body })?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).map_err(|e| serde::ser::Error::custom(e.utf8_error()))
+}
+
+/// Reads a `kind` event; the body may borrow from `text` (webhook events do).
 ///
 /// # Errors
 /// [`EnvelopeError`] saying exactly what is wrong, for the record's failure reason.
-pub fn decode<T: DeserializeOwned>(kind: &'static str, text: &str) -> Result<T, EnvelopeError> {
-    let envelope: In<'_> = serde_json::from_str(text).map_err(EnvelopeError::Malformed)?;
+pub fn decode<'de, T: Deserialize<'de>>(kind: &'static str, text: &'de str) -> Result<T, EnvelopeError> {
+    let envelope: In<'de> = serde_json::from_str(text).map_err(EnvelopeError::Malformed)?;
     if envelope.v != VERSION {
         return Err(EnvelopeError::UnsupportedVersion { found: envelope.v });
     }

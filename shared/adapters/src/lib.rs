@@ -13,4 +13,5 @@ pub mod messages;
 pub mod provision;
 pub mod queue;
 mod retry;
+pub mod secrets;
 pub mod telemetry;

@@ -9,6 +9,9 @@
 
 pub use metrics::{counter, histogram};
 pub use metrics_cloudwatch_embedded::Collector;
+/// Runs a Lambda handler (`run`) or an HTTP handler (`run_http`) with tracing and an EMF flush
+/// after every invocation.
+pub use metrics_cloudwatch_embedded::lambda::handler::{run, run_http};
 
 /// The CloudWatch namespace of every polite metric.
 pub const NAMESPACE: &str = "polite";

@@ -20,31 +20,9 @@ use sha2::Sha256;
 
 const SECRET: &[u8] = b"bench-app-secret";
 
-/// A realistic status webhook with `n` statuses (half with pricing and conversation).
-fn status_payload(n: usize) -> Vec<u8> {
-    let statuses: Vec<String> = (0..n)
-        .map(|i| {
-            let extra = if i % 2 == 0 {
-                r#","conversation":{"id":"c0ffee00c0ffee00c0ffee00c0ffee00","origin":{"type":"marketing"}},"pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}"#
-            } else {
-                ""
-            };
-            format!(
-                r#"{{"id":"wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjk5ODg3NzY2NTU0NDMzM{i:05}QA=","status":"{}","timestamp":"17638{i:05}","recipient_id":"55119876{i:05}","biz_opaque_callback_data":"msg_01JD{i:022}"{extra}}}"#,
-                ["sent", "delivered", "read"][i % 3]
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"900100200300","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"700800900"}},"statuses":[{}]}}}}]}}]}}"#,
-        statuses.join(",")
-    )
-    .into_bytes()
-}
-
 fn webhook_benches(c: &mut Criterion) {
     for n in [1usize, 10, 100] {
-        let body = status_payload(n);
+        let body = webhook::samples::statuses(n);
         let header = webhook::sign(SECRET, &body);
         let mut group = c.benchmark_group(format!("webhook/{n}"));
         group.throughput(Throughput::Elements(n as u64));
@@ -62,6 +40,22 @@ fn webhook_benches(c: &mut Criterion) {
                 webhook::verify_signature(SECRET, black_box(&body), Some(&header)).unwrap();
                 let parsed = webhook::parse(black_box(&body)).unwrap();
                 black_box(parsed.events().filter(|e| e.kind.is_status()).count());
+            });
+        });
+        group.bench_function(BenchmarkId::new("verify_route", n), |b| {
+            b.iter(|| {
+                webhook::verify_signature(SECRET, black_box(&body), Some(&header)).unwrap();
+                let routed = webhook::route(black_box(&body), Timestamp::UNIX_EPOCH);
+                let bodies: Vec<Vec<u8>> = routed
+                    .statuses
+                    .iter()
+                    .map(|e| {
+                        let mut out = Vec::with_capacity(e.data.get().len() + 192);
+                        serde_json::to_writer(&mut out, e).unwrap();
+                        out
+                    })
+                    .collect();
+                black_box(bodies);
             });
         });
         group.finish();

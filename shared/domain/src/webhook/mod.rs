@@ -10,6 +10,8 @@
 //! A POST may batch up to 1000 updates across `entry[]`, `changes[]` and their arrays;
 //! [`Notification::events`] visits every one of them, each with its origin.
 
+mod route;
+pub mod samples;
 mod signature;
 
 use std::borrow::Cow;
@@ -21,6 +23,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub use route::{EventType, ParkReason, Parked, ParkedPayload, Routed, WebhookEvent, route};
 pub use signature::{SIGNATURE_HEADER, SignatureError, sign, verify_signature};
 
 use crate::message::StatusValue;

@@ -1,0 +1,259 @@
+//! webhook-intake: the function WhatsApp calls.
+//!
+//! `GET /webhook` answers Meta's subscription handshake. `POST /webhook` checks the size and
+//! `X-Hub-Signature-256` over the raw bytes, splits the notification into its updates
+//! ([`polite_domain::webhook::route`]) and queues every one — statuses on status-events,
+//! messages, `user_preferences` and value-level errors on inbound-events, whatever cannot be
+//! routed on the parking queue — before answering 200. If any of it cannot be queued the answer
+//! is 500 and Meta retries the whole POST (for up to 7 days); consumers are idempotent, so the
+//! part that did get queued twice is harmless. Nothing is lost either way.
+
+pub mod config;
+
+use std::future::Future;
+
+use jiff::Timestamp;
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt as _, Response};
+use polite_adapters::envelope::{self, kinds};
+use polite_adapters::http::ApiError;
+use polite_adapters::telemetry::{counter, histogram};
+use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
+use polite_domain::webhook::{self, Parked, Routed, SignatureError, WebhookEvent};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+pub use config::Config;
+
+/// The function's name (bin, SAM function, metric dimension).
+pub const FUNCTION: &str = "webhook-intake";
+
+/// Parked items are split into parts of at most this many bytes of text, so each part fits
+/// in an SQS message (256 KiB) with its envelope; Meta's bodies may be 3 MB.
+pub const PARK_PART_BYTES: usize = 200 * 1024;
+
+/// What the handler needs: the two secrets and the three queues.
+#[derive(Debug)]
+pub struct Intake<Q> {
+    pub app_secret: SecretString,
+    pub verify_token: SecretString,
+    /// inbound-events: messages, `user_preferences`, value-level errors.
+    pub inbound: Q,
+    /// status-events.
+    pub statuses: Q,
+    /// Where what cannot be routed waits for a person.
+    pub parking: Q,
+}
+
+/// Handles one API Gateway (HTTP API, payload 2.0) request. Every outcome is a response; the
+/// handler never fails the invocation (a failed invocation would be a 502 to Meta, with no
+/// body saying why).
+pub async fn handle<Q: EventQueue + Sync>(intake: &Intake<Q>, req: Request) -> Response<Body> {
+    match *req.method() {
+        Method::GET => handshake(intake, &req),
+        Method::POST => receive(intake, &req, Timestamp::now()).await,
+        ref other => reject("method", ApiError::method_not_allowed(other.as_str(), req.uri().path())).into_response(),
+    }
+}
+
+/// `GET /webhook?hub.mode=subscribe&hub.verify_token=T&hub.challenge=C` → 200 `C` as text
+/// when the mode is `subscribe` and `T` is the configured token; 403 otherwise; 400 when a
+/// parameter is missing.
+fn handshake<Q>(intake: &Intake<Q>, req: &Request) -> Response<Body> {
+    let query = req.query_string_parameters_ref();
+    let param = |name: &str| query.and_then(|q| q.first(name));
+    let missing: Vec<&str> =
+        ["hub.mode", "hub.verify_token", "hub.challenge"].into_iter().filter(|p| param(p).is_none()).collect();
+    let (Some(mode), Some(token), Some(challenge)) =
+        (param("hub.mode"), param("hub.verify_token"), param("hub.challenge"))
+    else {
+        let message = format!("The handshake needs the query parameters {}.", missing.join(", "));
+        return reject("handshake_missing_parameter", error(StatusCode::BAD_REQUEST, "missing_parameter", message))
+            .into_response();
+    };
+    if mode != "subscribe" || !same_secret(token, intake.verify_token.expose_secret()) {
+        let message = "hub.mode must be 'subscribe' and hub.verify_token must match the configured token.";
+        return reject("handshake_refused", error(StatusCode::FORBIDDEN, "forbidden", message.into())).into_response();
+    }
+    tracing::info!("webhook handshake accepted");
+    let mut response = Response::new(Body::Text(challenge.to_owned()));
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// Compares two secrets in constant time. Hashing first makes the comparison independent of
+/// the lengths too, so not even the token's length leaks.
+fn same_secret(given: &str, expected: &str) -> bool {
+    Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
+}
+
+/// `POST /webhook`.
+async fn receive<Q: EventQueue + Sync>(intake: &Intake<Q>, req: &Request, received_at: Timestamp) -> Response<Body> {
+    // lambda_http has already decoded a base64 body (`isBase64Encoded`): these are the bytes
+    // Meta signed.
+    let body: &[u8] = req.body().as_ref();
+    if body.len() > webhook::MAX_BODY_BYTES {
+        let message = format!("The body is {} bytes; WhatsApp sends at most {}.", body.len(), webhook::MAX_BODY_BYTES);
+        return reject("too_large", error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)).into_response();
+    }
+    // A header that is not visible ASCII cannot be a valid signature; it is refused as malformed.
+    let signature = req.headers().get(webhook::SIGNATURE_HEADER).map(|v| v.to_str().unwrap_or(""));
+    if let Err(e) = webhook::verify_signature(intake.app_secret.expose_secret().as_bytes(), body, signature) {
+        let reason = match e {
+            SignatureError::Missing => "signature_missing",
+            SignatureError::Malformed => "signature_malformed",
+            SignatureError::Mismatch => "signature_mismatch",
+        };
+        return reject(reason, error(StatusCode::UNAUTHORIZED, "invalid_signature", format!("{e}."))).into_response();
+    }
+
+    let routed = webhook::route(body, received_at);
+    let request_id =
+        req.lambda_context_ref().map_or_else(|| received_at.as_millisecond().to_string(), |c| c.request_id.clone());
+    match queue(intake, &routed, &request_id).await {
+        Ok(()) => {
+            record(&routed);
+            let answer = serde_json::json!({"events": routed.event_count(), "parked": routed.parked.len()});
+            polite_adapters::http::json_response(StatusCode::OK, &answer)
+        }
+        Err(e) => {
+            counter!("WebhookQueueFailures").increment(1);
+            // 500 makes Meta retry the whole POST later; the generic body says nothing more.
+            ApiError::internal(&e).into_response()
+        }
+    }
+}
+
+/// Why a POST could not be acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("queueing {what} events")]
+    Queue {
+        what: &'static str,
+        #[source]
+        source: QueueError,
+    },
+    #[error("encoding a queue message")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Queues the three destinations concurrently; Ok only when every message is queued.
+async fn queue<Q: EventQueue + Sync>(
+    intake: &Intake<Q>,
+    routed: &Routed<'_>,
+    request_id: &str,
+) -> Result<(), IntakeError> {
+    let statuses = events(&routed.statuses, "s")?;
+    let inbound = events(&routed.inbound, "i")?;
+    let parked = parked(&routed.parked, request_id)?;
+    let (s, i, p) =
+        tokio::join!(send(&intake.statuses, statuses), send(&intake.inbound, inbound), send(&intake.parking, parked));
+    s.map_err(|source| IntakeError::Queue { what: "status", source })?;
+    i.map_err(|source| IntakeError::Queue { what: "inbound", source })?;
+    p.map_err(|source| IntakeError::Queue { what: "parked", source })?;
+    Ok(())
+}
+
+fn send<Q: EventQueue>(queue: &Q, messages: Vec<QueueMessage>) -> impl Future<Output = Result<(), QueueError>> + Send {
+    let empty = messages.is_empty();
+    let sending = queue.send_all(messages);
+    async move { if empty { Ok(()) } else { sending.await } }
+}
+
+/// One queue message per event, the envelope sized from the raw element it carries.
+fn events(events: &[WebhookEvent<'_>], prefix: &str) -> Result<Vec<QueueMessage>, serde_json::Error> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(n, event)| {
+            let capacity = event.data.get().len() + event.contact.map_or(0, |c| c.get().len()) + 192;
+            let body = envelope::encode_with_capacity(kinds::WEBHOOK_EVENT, event, capacity)?;
+            Ok(QueueMessage { id: format!("{prefix}{n}"), body, delay_seconds: 0 })
+        })
+        .collect()
+}
+
+/// A parked item that does not fit in one SQS message, in parts to concatenate in order.
+#[derive(Debug, Serialize)]
+struct ParkedPart<'a> {
+    /// Shared by the parts of one item: `<request id>/<item>`.
+    parking_id: &'a str,
+    /// 1-based.
+    part: usize,
+    parts: usize,
+    /// This part of the parked item's JSON.
+    text: &'a str,
+}
+
+/// One queue message per parked item, or per part of one too large for SQS.
+fn parked(items: &[Parked<'_>], request_id: &str) -> Result<Vec<QueueMessage>, serde_json::Error> {
+    let mut out = Vec::new();
+    for (n, item) in items.iter().enumerate() {
+        let whole = envelope::encode(kinds::PARKED_WEBHOOK, item)?;
+        if whole.len() <= PARK_PART_BYTES {
+            out.push(QueueMessage { id: format!("p{n}"), body: whole, delay_seconds: 0 });
+            continue;
+        }
+        let text = serde_json::to_string(item)?;
+        let pieces = split_at_chars(&text, PARK_PART_BYTES);
+        let parking_id = format!("{request_id}/{n}");
+        for (k, piece) in pieces.iter().enumerate() {
+            let part = ParkedPart { parking_id: &parking_id, part: k + 1, parts: pieces.len(), text: piece };
+            let body = envelope::encode(kinds::PARKED_WEBHOOK_PART, &part)?;
+            out.push(QueueMessage { id: format!("p{n}_{k}"), body, delay_seconds: 0 });
+        }
+    }
+    Ok(out)
+}
+
+/// Splits `text` into pieces of at most `max` bytes (at least one character each), never
+/// inside a UTF-8 character.
+fn split_at_chars(text: &str, max: usize) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cut = max.min(rest.len());
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        if cut == 0 {
+            cut = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        }
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces
+}
+
+/// Counts what was queued and parked (labels are kinds and reasons, never identities).
+fn record(routed: &Routed<'_>) {
+    for event in routed.statuses.iter().chain(&routed.inbound) {
+        counter!("WebhookEvents", "type" => event.kind.as_str()).increment(1);
+    }
+    for item in &routed.parked {
+        counter!("WebhookParked", "reason" => item.reason.as_str()).increment(1);
+        tracing::warn!(reason = %item.reason, field = item.field.as_deref(), "webhook content parked");
+    }
+    #[allow(clippy::cast_precision_loss, reason = "a count of at most a few thousand")]
+    histogram!("WebhookEventsPerPost").record(routed.event_count() as f64);
+    tracing::info!(
+        statuses = routed.statuses.len(),
+        inbound = routed.inbound.len(),
+        parked = routed.parked.len(),
+        "webhook queued"
+    );
+}
+
+fn error(status: StatusCode, code: &'static str, message: String) -> ApiError {
+    ApiError { status, code, message }
+}
+
+/// Logs and counts a refused request, passing the answer through.
+fn reject(reason: &'static str, answer: ApiError) -> ApiError {
+    counter!("WebhookRejected", "reason" => reason).increment(1);
+    tracing::warn!(reason, status = answer.status.as_u16(), "webhook request refused");
+    answer
+}

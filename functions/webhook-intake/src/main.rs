@@ -1,0 +1,35 @@
+//! webhook-intake's Lambda entry point: wiring only (the handler is in the lib).
+
+use polite_adapters::config::Env;
+use polite_adapters::queue::SqsQueue;
+use polite_adapters::{init, telemetry};
+use webhook_intake::{Config, FUNCTION, Intake, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let started = std::time::Instant::now();
+    init::tracing();
+    let metrics = telemetry::init_metrics(FUNCTION)?;
+    let sdk = init::aws().await;
+    let config = Config::load(Env::process(), &sdk).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let intake = Intake {
+        app_secret: config.app_secret,
+        verify_token: config.verify_token,
+        inbound: SqsQueue::new(sqs.clone(), config.inbound_events_queue_url),
+        statuses: SqsQueue::new(sqs.clone(), config.status_events_queue_url),
+        parking: SqsQueue::new(sqs, config.parking_queue_url),
+    };
+    // Resolve credentials and open the TLS connection to SQS now, in the init phase, so
+    // Meta's first POST does not wait for a handshake. (All three queues share the host.)
+    if let Err(e) = intake.statuses.warm_up().await {
+        tracing::warn!(error = %e, "SQS warm-up failed; the first request will connect");
+    }
+    tracing::info!(init_ms = started.elapsed().as_millis(), "webhook-intake ready");
+    let intake = &intake;
+    telemetry::run_http(metrics, move |req| async move {
+        // Boxed: three concurrent SDK calls make a ~32 KB future, kept off the stack.
+        Ok::<_, lambda_http::Error>(Box::pin(handle(intake, req)).await)
+    })
+    .await
+}
