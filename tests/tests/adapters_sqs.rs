@@ -8,24 +8,10 @@ use std::time::Duration;
 use aws_sdk_sqs::types::QueueAttributeName;
 use polite_adapters::queue::SqsQueue;
 use polite_domain::ports::{EventQueue, FailedEntry, QueueError, QueueMessage};
-use polite_tests::Stack;
+use polite_tests::{Stack, drain};
 
 fn message(i: usize, delay_seconds: u32) -> QueueMessage {
     QueueMessage { id: format!("e{i}"), body: format!("{{\"v\":1,\"n\":{i}}}"), delay_seconds }
-}
-
-/// Receives until the queue stays empty for a second.
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let out =
-            sqs.receive_message().queue_url(url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
-        let batch = out.messages();
-        if batch.is_empty() {
-            return bodies;
-        }
-        bodies.extend(batch.iter().filter_map(|m| m.body().map(str::to_owned)));
-    }
 }
 
 #[tokio::test]
@@ -63,7 +49,8 @@ async fn a_batch_of_25_with_one_refused_entry_queues_the_other_24_and_names_the_
     let QueueError::Partial { failed } = err else { panic!("expected a partial failure, got {err}") };
     assert_eq!(failed.iter().map(|f: &FailedEntry| f.id.as_str()).collect::<Vec<_>>(), ["e13"]);
     assert!(failed[0].reason.contains("DelaySeconds"), "{}", failed[0].reason);
-    let received: BTreeSet<String> = drain(&sqs, stack.queue("InboundEventsQueue")).await.into_iter().collect();
+    let received: BTreeSet<String> =
+        drain(&sqs, stack.queue("InboundEventsQueue")).await.unwrap().into_iter().collect();
     let expected: BTreeSet<String> = (0..25).filter(|i| *i != 13).map(|i| message(i, 0).body).collect();
     assert_eq!(received, expected);
 }
@@ -96,5 +83,5 @@ async fn a_message_received_five_times_moves_to_the_dead_letter_queue() {
     }
     let sixth = sqs.receive_message().queue_url(url).send().await.unwrap();
     assert!(sixth.messages().is_empty(), "still on the work queue after maxReceiveCount");
-    assert_eq!(drain(&sqs, stack.queue("StatusEventsDLQ")).await, [message(7, 0).body]);
+    assert_eq!(drain(&sqs, stack.queue("StatusEventsDLQ")).await.unwrap(), [message(7, 0).body]);
 }

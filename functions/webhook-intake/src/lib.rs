@@ -10,6 +10,7 @@
 
 pub mod config;
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use jiff::Timestamp;
@@ -21,7 +22,7 @@ use polite_adapters::telemetry::{counter, histogram};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
 use polite_domain::webhook::{self, Parked, Routed, SignatureError, WebhookEvent};
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -112,7 +113,8 @@ async fn receive<Q: EventQueue + Sync>(intake: &Intake<Q>, req: &Request, receiv
     let routed = webhook::route(body, received_at);
     let request_id =
         req.lambda_context_ref().map_or_else(|| received_at.as_millisecond().to_string(), |c| c.request_id.clone());
-    match queue(intake, &routed, &request_id).await {
+    // Boxed: three concurrent SDK calls make a ~32 KB future, kept off the caller's stack.
+    match Box::pin(queue(intake, &routed, &request_id)).await {
         Ok(()) => {
             record(&routed);
             let answer = serde_json::json!({"events": routed.event_count(), "parked": routed.parked.len()});
@@ -175,16 +177,20 @@ fn events(events: &[WebhookEvent<'_>], prefix: &str) -> Result<Vec<QueueMessage>
         .collect()
 }
 
-/// A parked item that does not fit in one SQS message, in parts to concatenate in order.
-#[derive(Debug, Serialize)]
-struct ParkedPart<'a> {
+/// A parked item that does not fit in one SQS message, in parts (kind
+/// `parked_webhook_part`): concatenating the `text` of parts 1..=`parts` of one `parking_id`
+/// gives the parked item's JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ParkedPart<'a> {
     /// Shared by the parts of one item: `<request id>/<item>`.
-    parking_id: &'a str,
+    #[serde(borrow)]
+    pub parking_id: Cow<'a, str>,
     /// 1-based.
-    part: usize,
-    parts: usize,
+    pub part: usize,
+    pub parts: usize,
     /// This part of the parked item's JSON.
-    text: &'a str,
+    #[serde(borrow)]
+    pub text: Cow<'a, str>,
 }
 
 /// One queue message per parked item, or per part of one too large for SQS.
@@ -200,7 +206,12 @@ fn parked(items: &[Parked<'_>], request_id: &str) -> Result<Vec<QueueMessage>, s
         let pieces = split_at_chars(&text, PARK_PART_BYTES);
         let parking_id = format!("{request_id}/{n}");
         for (k, piece) in pieces.iter().enumerate() {
-            let part = ParkedPart { parking_id: &parking_id, part: k + 1, parts: pieces.len(), text: piece };
+            let part = ParkedPart {
+                parking_id: Cow::Borrowed(&parking_id),
+                part: k + 1,
+                parts: pieces.len(),
+                text: Cow::Borrowed(piece),
+            };
             let body = envelope::encode(kinds::PARKED_WEBHOOK_PART, &part)?;
             out.push(QueueMessage { id: format!("p{n}_{k}"), body, delay_seconds: 0 });
         }

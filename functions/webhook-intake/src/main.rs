@@ -27,9 +27,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     }
     tracing::info!(init_ms = started.elapsed().as_millis(), "webhook-intake ready");
     let intake = &intake;
-    telemetry::run_http(metrics, move |req| async move {
-        // Boxed: three concurrent SDK calls make a ~32 KB future, kept off the stack.
-        Ok::<_, lambda_http::Error>(Box::pin(handle(intake, req)).await)
-    })
-    .await
+    telemetry::run_http(metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(intake, req).await) }).await
 }
