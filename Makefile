@@ -1,8 +1,14 @@
 # polite — the commands the README names. Everything installs what it needs itself.
 SHELL := /bin/bash
 CARGO ?= cargo
+# Tools installed for this checkout only (cargo-lambda and its zig), never system-wide.
+TOOLS := $(CURDIR)/.tools
+CARGO_LAMBDA := $(TOOLS)/bin/cargo-lambda
+MOTO_PORT ?= 4566
+FUZZ_SECONDS ?= 300
+F ?= text
 
-.PHONY: help demo test lint fmt-check clippy cfn-lint unit bench zones
+.PHONY: help demo test lint fmt-check clippy cfn-lint unit bench fuzz zones local-aws local-stop watch invoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,3 +45,32 @@ bench: ## Criterion benchmarks (webhook verify+parse vs its floor, intake events
 zones: ## Regenerate the phone-prefix → time zone table from libphonenumber
 	python3 -m pip install --quiet 'phonenumbers==9.0.33'
 	python3 shared/domain/tools/gen_zone_table.py
+
+fuzz: ## Fuzz webhook parse+route+encode for FUZZ_SECONDS (default 300) with cargo-fuzz on nightly
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	python3 functions/webhook-intake/fixtures/generate.py --corpus functions/webhook-intake/fuzz/corpus/route
+	cd functions/webhook-intake && $(CARGO) +nightly fuzz run route -- -max_total_time=$(FUZZ_SECONDS)
+
+$(CARGO_LAMBDA):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet 'cargo-lambda==1.9.2'
+
+local-aws: ## moto on 127.0.0.1:4566 with the template's tables and queues; env in .devstack/local.env
+	@mkdir -p .devstack
+	@python3 -c 'import moto.server, flask_cors' 2>/dev/null || python3 -m pip install --quiet 'moto[server]>=5.2.5,<6'
+	@if ! curl -sf -o /dev/null http://127.0.0.1:$(MOTO_PORT)/moto-api/; then \
+	  nohup python3 tests/moto_server.py -H 127.0.0.1 -p $(MOTO_PORT) >.devstack/moto.log 2>&1 & echo $$! >.devstack/moto.pid; \
+	  for i in $$(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$(MOTO_PORT)/moto-api/ && break; sleep 0.1; done; fi
+	$(CARGO) run --quiet -p polite-tests --bin local-aws -- http://127.0.0.1:$(MOTO_PORT) >.devstack/local.env
+	@echo "moto on 127.0.0.1:$(MOTO_PORT); tables and queues created; environment in .devstack/local.env"
+
+local-stop: ## Stop the moto server local-aws started
+	@if [ -f .devstack/moto.pid ]; then kill $$(cat .devstack/moto.pid) 2>/dev/null; rm -f .devstack/moto.pid; fi
+
+watch: local-aws $(CARGO_LAMBDA) ## cargo lambda watch on 127.0.0.1:9000, the functions wired to local moto
+	$(CARGO) build --workspace --bins
+	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda watch --env-file .devstack/local.env
+
+invoke: $(CARGO_LAMBDA) ## Send a webhook-intake fixture to the running watch: make invoke F=status_failed
+	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda invoke webhook-intake --data-file functions/webhook-intake/fixtures/$(F).json

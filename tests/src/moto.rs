@@ -13,6 +13,10 @@ use anyhow::{Context as _, anyhow, bail};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use polite_adapters::provision::{Provisioned, provision, read_template};
 
+/// moto's server with DynamoDB calls serialised, as atomic as the real service
+/// (`tests/moto_server.py` says why).
+pub const LAUNCHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {
@@ -74,9 +78,10 @@ fn start() -> anyhow::Result<Moto> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // The watcher ends moto when this test process is gone, however it ends.
     let script = format!(
-        "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+        "python3 {launcher} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
          while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
-        parent = std::process::id()
+        parent = std::process::id(),
+        launcher = LAUNCHER,
     );
     Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).spawn().context("spawning moto")?;
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -9,6 +9,7 @@
 //! part that did get queued twice is harmless. Nothing is lost either way.
 
 pub mod config;
+pub mod invariants;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -92,6 +93,7 @@ fn same_secret(given: &str, expected: &str) -> bool {
 
 /// `POST /webhook`.
 async fn receive<Q: EventQueue + Sync>(intake: &Intake<Q>, req: &Request, received_at: Timestamp) -> Response<Body> {
+    let started = std::time::Instant::now();
     // lambda_http has already decoded a base64 body (`isBase64Encoded`): these are the bytes
     // Meta signed.
     let body: &[u8] = req.body().as_ref();
@@ -116,7 +118,7 @@ async fn receive<Q: EventQueue + Sync>(intake: &Intake<Q>, req: &Request, receiv
     // Boxed: three concurrent SDK calls make a ~32 KB future, kept off the caller's stack.
     match Box::pin(queue(intake, &routed, &request_id)).await {
         Ok(()) => {
-            record(&routed);
+            record(&routed, started.elapsed());
             let answer = serde_json::json!({"events": routed.event_count(), "parked": routed.parked.len()});
             polite_adapters::http::json_response(StatusCode::OK, &answer)
         }
@@ -147,15 +149,35 @@ async fn queue<Q: EventQueue + Sync>(
     routed: &Routed<'_>,
     request_id: &str,
 ) -> Result<(), IntakeError> {
-    let statuses = events(&routed.statuses, "s")?;
-    let inbound = events(&routed.inbound, "i")?;
-    let parked = parked(&routed.parked, request_id)?;
+    let Outgoing { statuses, inbound, parked } = Outgoing::of(routed, request_id)?;
     let (s, i, p) =
         tokio::join!(send(&intake.statuses, statuses), send(&intake.inbound, inbound), send(&intake.parking, parked));
     s.map_err(|source| IntakeError::Queue { what: "status", source })?;
     i.map_err(|source| IntakeError::Queue { what: "inbound", source })?;
     p.map_err(|source| IntakeError::Queue { what: "parked", source })?;
     Ok(())
+}
+
+/// The queue messages one POST produces, per destination.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub statuses: Vec<QueueMessage>,
+    pub inbound: Vec<QueueMessage>,
+    pub parked: Vec<QueueMessage>,
+}
+
+impl Outgoing {
+    /// One envelope per event, one per parked item (or per part of one too large for SQS).
+    ///
+    /// # Errors
+    /// When an event cannot be encoded (not expected: every part is JSON already).
+    pub fn of(routed: &Routed<'_>, request_id: &str) -> Result<Outgoing, serde_json::Error> {
+        Ok(Outgoing {
+            statuses: events(&routed.statuses, "s")?,
+            inbound: events(&routed.inbound, "i")?,
+            parked: parked(&routed.parked, request_id)?,
+        })
+    }
 }
 
 fn send<Q: EventQueue>(queue: &Q, messages: Vec<QueueMessage>) -> impl Future<Output = Result<(), QueueError>> + Send {
@@ -240,7 +262,7 @@ fn split_at_chars(text: &str, max: usize) -> Vec<&str> {
 }
 
 /// Counts what was queued and parked (labels are kinds and reasons, never identities).
-fn record(routed: &Routed<'_>) {
+fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
     for event in routed.statuses.iter().chain(&routed.inbound) {
         counter!("WebhookEvents", "type" => event.kind.as_str()).increment(1);
     }
@@ -254,6 +276,7 @@ fn record(routed: &Routed<'_>) {
         statuses = routed.statuses.len(),
         inbound = routed.inbound.len(),
         parked = routed.parked.len(),
+        elapsed_ms = elapsed.as_secs_f64() * 1000.0,
         "webhook queued"
     );
 }

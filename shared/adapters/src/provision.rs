@@ -71,14 +71,17 @@ impl Provisioned {
     }
 }
 
-/// `InboundEventsQueue` → `INBOUND_EVENTS_QUEUE`.
+/// `InboundEventsQueue` → `INBOUND_EVENTS_QUEUE`; an acronym stays one word
+/// (`InboundEventsDLQ` → `INBOUND_EVENTS_DLQ`).
 pub fn env_name(logical_id: &str) -> String {
     let mut out = String::new();
-    for (i, c) in logical_id.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    let mut previous: Option<char> = None;
+    for c in logical_id.chars() {
+        if c.is_ascii_uppercase() && previous.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
             out.push('_');
         }
         out.push(c.to_ascii_uppercase());
+        previous = Some(c);
     }
     out
 }
@@ -370,6 +373,7 @@ mod tests {
     #[test]
     fn env_names_follow_the_logical_ids() {
         assert_eq!(env_name("InboundEventsQueue"), "INBOUND_EVENTS_QUEUE");
+        assert_eq!(env_name("InboundEventsDLQ"), "INBOUND_EVENTS_DLQ");
         let p = Provisioned {
             tables: [("ContactsTable".to_owned(), "t-ContactsTable".to_owned())].into(),
             queues: [("SendQueue".to_owned(), "http://q".to_owned())].into(),

@@ -1,0 +1,75 @@
+//! What must hold for any body at all, checked by the fuzz target
+//! (`functions/webhook-intake/fuzz`) and, over the committed crash inputs and the fixtures, by
+//! `cargo test` (`tests/invariants.rs`). Each check panics with what broke.
+
+#![allow(clippy::expect_used, clippy::panic, reason = "an invariant check reports by panicking")]
+
+use jiff::Timestamp;
+use polite_adapters::envelope::{self, kinds};
+use polite_adapters::queue::MAX_BATCH_BYTES;
+use polite_domain::webhook::{self, EventKind, EventType, Parked, ParkedPayload, WebhookEvent};
+
+use crate::{Outgoing, ParkedPart};
+
+/// Routes `body` as a validly signed POST and checks the queue messages it would produce:
+/// - routing and encoding never fail or panic;
+/// - every message fits in one SQS message;
+/// - every event decodes back to its kind on its queue, its element a verbatim piece of the
+///   body; every parked item decodes back, with the body's own bytes when parked whole;
+/// - whenever the typed model parses the body too, both agree on how many statuses, inbound
+///   events and unrecognised changes it holds (nothing dropped, nothing invented).
+///
+/// # Panics
+/// When one of those does not hold.
+pub fn route_and_encode(body: &[u8]) {
+    let routed = webhook::route(body, Timestamp::UNIX_EPOCH);
+    let out = Outgoing::of(&routed, "fuzz").expect("every routed part encodes");
+    let text = std::str::from_utf8(body).ok();
+
+    for (messages, on_status_queue) in [(&out.statuses, true), (&out.inbound, false)] {
+        for m in messages {
+            assert!(m.body.len() <= MAX_BATCH_BYTES, "an event of {} bytes", m.body.len());
+            let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &m.body).expect("an event decodes");
+            assert_eq!(event.kind == EventType::Status, on_status_queue, "{:?} on the wrong queue", event.kind);
+            let text = text.expect("events only come from UTF-8 bodies");
+            assert!(text.contains(event.data.get()), "an element that is not in the body: {}", event.data.get());
+        }
+    }
+    for m in &out.parked {
+        assert!(m.body.len() <= MAX_BATCH_BYTES, "a parked message of {} bytes", m.body.len());
+        if let Ok(item) = envelope::decode::<Parked<'_>>(kinds::PARKED_WEBHOOK, &m.body) {
+            match item.payload {
+                ParkedPayload::Text(t) => assert_eq!(t.as_bytes(), body, "parked text is not the body"),
+                ParkedPayload::Base64(b) => {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD.decode(b).expect("base64 decodes");
+                    assert_eq!(bytes, body, "parked bytes are not the body");
+                }
+                ParkedPayload::Json(_) => {}
+            }
+        } else {
+            envelope::decode::<ParkedPart<'_>>(kinds::PARKED_WEBHOOK_PART, &m.body).expect("a parked message decodes");
+        }
+    }
+
+    if let Ok(parsed) = webhook::parse(body) {
+        let (mut statuses, mut inbound, mut unrecognized) = (0, 0, 0);
+        for event in parsed.events() {
+            match event.kind {
+                EventKind::Status(_) => statuses += 1,
+                EventKind::Unrecognized { .. } => unrecognized += 1,
+                _ => inbound += 1,
+            }
+        }
+        // A change of an unknown field is parked whole, its elements with it.
+        let parked_changes = routed.parked.len();
+        if unrecognized == 0 {
+            assert_eq!(routed.statuses.len(), statuses, "statuses: route and parse disagree");
+            assert_eq!(routed.inbound.len(), inbound, "inbound events: route and parse disagree");
+            assert_eq!(parked_changes, 0, "parked what the typed model reads: {:?}", routed.parked);
+        } else {
+            assert_eq!(parked_changes, unrecognized, "unrecognised changes: route and parse disagree");
+            assert!(routed.statuses.len() <= statuses && routed.inbound.len() <= inbound);
+        }
+    }
+}
