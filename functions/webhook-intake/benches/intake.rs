@@ -13,7 +13,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
 use polite_domain::webhook;
-use webhook_intake::{Intake, handle};
+use webhook_intake::{Intake, Outgoing, handle};
 
 const SECRET: &str = "bench-app-secret";
 
@@ -62,6 +62,14 @@ fn intake_benches(c: &mut Criterion) {
                 },
                 criterion::BatchSize::SmallInput,
             );
+        });
+        // The same work without the HTTP request and response around it.
+        group.bench_function(BenchmarkId::new("verify_route_encode", n), |b| {
+            b.iter(|| {
+                webhook::verify_signature(SECRET.as_bytes(), black_box(&body), Some(&signature)).unwrap();
+                let routed = webhook::route(black_box(&body), jiff::Timestamp::UNIX_EPOCH);
+                black_box(Outgoing::of(&routed, "bench").unwrap())
+            });
         });
         group.finish();
     }

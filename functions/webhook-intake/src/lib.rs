@@ -21,7 +21,7 @@ use polite_adapters::envelope::{self, kinds};
 use polite_adapters::http::ApiError;
 use polite_adapters::telemetry::{counter, histogram};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
-use polite_domain::webhook::{self, Parked, Routed, SignatureError, WebhookEvent};
+use polite_domain::webhook::{self, EventType, Parked, Routed, SignatureError, WebhookEvent};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -119,8 +119,10 @@ async fn receive<Q: EventQueue + Sync>(intake: &Intake<Q>, req: &Request, receiv
     match Box::pin(queue(intake, &routed, &request_id)).await {
         Ok(()) => {
             record(&routed, started.elapsed());
-            let answer = serde_json::json!({"events": routed.event_count(), "parked": routed.parked.len()});
-            polite_adapters::http::json_response(StatusCode::OK, &answer)
+            let answer = format!(r#"{{"events":{},"parked":{}}}"#, routed.event_count(), routed.parked.len());
+            let mut response = Response::new(Body::Text(answer));
+            response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            response
         }
         Err(e) => {
             counter!("WebhookQueueFailures").increment(1);
@@ -263,8 +265,16 @@ fn split_at_chars(text: &str, max: usize) -> Vec<&str> {
 
 /// Counts what was queued and parked (labels are kinds and reasons, never identities).
 fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
+    // One counter update per type, not per event: a status POST may carry a thousand.
+    let mut by_type: Vec<(EventType, u64)> = Vec::with_capacity(4);
     for event in routed.statuses.iter().chain(&routed.inbound) {
-        counter!("WebhookEvents", "type" => event.kind.as_str()).increment(1);
+        match by_type.iter_mut().find(|(kind, _)| *kind == event.kind) {
+            Some((_, n)) => *n += 1,
+            None => by_type.push((event.kind, 1)),
+        }
+    }
+    for (kind, n) in by_type {
+        counter!("WebhookEvents", "type" => kind.as_str()).increment(n);
     }
     for item in &routed.parked {
         counter!("WebhookParked", "reason" => item.reason.as_str()).increment(1);

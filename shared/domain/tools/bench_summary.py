@@ -21,13 +21,15 @@ for n in (1, 10, 100):
     if floor and ours:
         print(f"{n:>8} {floor / n / 1000:>9.2f} µs {ours / n / 1000:>9.2f} µs {ours / floor:>6.2f}x")
 
-print("\nwebhook-intake: events/s through the whole POST handler (queues stubbed) vs the floor's")
-print(f"{'updates':>8} {'floor/s':>12} {'handler/s':>12} {'share':>7}")
+print("\nwebhook-intake: events/s vs the floor's (queues stubbed)")
+print(f"{'updates':>8} {'floor/s':>12} {'route+enc/s':>12} {'share':>6} {'handler/s':>12} {'share':>6}")
 for n in (1, 10, 100):
     floor = mean_ns(f"webhook_{n}", f"floor/{n}")
+    core = mean_ns(f"intake_{n}", f"verify_route_encode/{n}")
     ours = mean_ns(f"intake_{n}", f"handler/{n}")
-    if floor and ours:
-        print(f"{n:>8} {n * 1e9 / floor:>12,.0f} {n * 1e9 / ours:>12,.0f} {floor / ours:>6.0%}")
+    if floor and core and ours:
+        print(f"{n:>8} {n * 1e9 / floor:>12,.0f} {n * 1e9 / core:>12,.0f} {floor / core:>6.0%}"
+              f" {n * 1e9 / ours:>12,.0f} {floor / ours:>6.0%}")
 
 print("\ngate decisions")
 for base in ("send_single_zone", "defer_single_zone", "defer_eight_zones"):
