@@ -15,7 +15,7 @@ use crate::{Outgoing, ParkedPart};
 /// - routing and encoding never fail or panic;
 /// - every message fits in one SQS message;
 /// - every event decodes back to its kind on its queue, its element a verbatim piece of the
-///   body; every parked item decodes back, with the body's own bytes when parked whole;
+///   body, its envelope exactly what serde writes for it; every parked item decodes back, with the body's own bytes when parked whole;
 /// - whenever the typed model parses the body too, both agree on how many statuses, inbound
 ///   events and unrecognised changes it holds (nothing dropped, nothing invented).
 ///
@@ -31,6 +31,11 @@ pub fn route_and_encode(body: &[u8]) {
             assert!(m.body.len() <= MAX_BATCH_BYTES, "an event of {} bytes", m.body.len());
             let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &m.body).expect("an event decodes");
             assert_eq!(event.kind == EventType::Status, on_status_queue, "{:?} on the wrong queue", event.kind);
+            assert_eq!(
+                m.body,
+                envelope::encode(kinds::WEBHOOK_EVENT, &event).expect("encodes"),
+                "fast encoding differs"
+            );
             let text = text.expect("events only come from UTF-8 bodies");
             assert!(text.contains(event.data.get()), "an element that is not in the body: {}", event.data.get());
         }

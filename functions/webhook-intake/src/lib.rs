@@ -175,8 +175,8 @@ impl Outgoing {
     /// When an event cannot be encoded (not expected: every part is JSON already).
     pub fn of(routed: &Routed<'_>, request_id: &str) -> Result<Outgoing, serde_json::Error> {
         Ok(Outgoing {
-            statuses: events(&routed.statuses, "s")?,
-            inbound: events(&routed.inbound, "i")?,
+            statuses: events(&routed.statuses, "s"),
+            inbound: events(&routed.inbound, "i"),
             parked: parked(&routed.parked, request_id)?,
         })
     }
@@ -188,15 +188,15 @@ fn send<Q: EventQueue>(queue: &Q, messages: Vec<QueueMessage>) -> impl Future<Ou
     async move { if empty { Ok(()) } else { sending.await } }
 }
 
-/// One queue message per event, the envelope sized from the raw element it carries.
-fn events(events: &[WebhookEvent<'_>], prefix: &str) -> Result<Vec<QueueMessage>, serde_json::Error> {
+/// One queue message per event. Ids only need to be unique within a SendMessageBatch call.
+fn events(events: &[WebhookEvent<'_>], prefix: &str) -> Vec<QueueMessage> {
     events
         .iter()
         .enumerate()
-        .map(|(n, event)| {
-            let capacity = event.data.get().len() + event.contact.map_or(0, |c| c.get().len()) + 192;
-            let body = envelope::encode_with_capacity(kinds::WEBHOOK_EVENT, event, capacity)?;
-            Ok(QueueMessage { id: format!("{prefix}{n}"), body, delay_seconds: 0 })
+        .map(|(n, event)| QueueMessage {
+            id: format!("{prefix}{n}"),
+            body: envelope::encode_webhook_event(event),
+            delay_seconds: 0,
         })
         .collect()
 }
