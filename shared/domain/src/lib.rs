@@ -21,6 +21,7 @@ pub mod consent;
 pub mod gate;
 pub mod hours;
 pub mod ids;
+pub mod inbound;
 pub mod message;
 pub mod ports;
 pub mod webhook;

@@ -1,0 +1,194 @@
+//! consent-updater's reading of inbound events, from webhook bodies through `route`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+use jiff::Timestamp;
+use polite_domain::WaId;
+use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentSource, ConsentStatus, KeywordIntent};
+use polite_domain::inbound::{ConsentChange, Ignored, InboundAction, Reading, interpret};
+use polite_domain::webhook::route;
+
+const ANA: &str = "5511987654321";
+
+fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+fn body(field: &str, value_parts: &str) -> Vec<u8> {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"900100200300","changes":[{{"field":"{field}","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"700800900"}},{value_parts}}}}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+fn message(kind_and_content: &str) -> Vec<u8> {
+    body(
+        "messages",
+        &format!(
+            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}"}}],"messages":[{{"from":"{ANA}","id":"wamid.A1","timestamp":"1795435201",{kind_and_content}}}]"#
+        ),
+    )
+}
+
+fn read(body: &[u8]) -> Reading {
+    read_with(body, &ConsentKeywords::default())
+}
+
+fn read_with(body: &[u8], keywords: &ConsentKeywords) -> Reading {
+    let routed = route(body, now());
+    assert!(routed.parked.is_empty(), "{:?}", routed.parked);
+    assert_eq!(routed.inbound.len(), 1);
+    interpret(&routed.inbound[0], keywords, now()).unwrap()
+}
+
+fn actions(reading: Reading) -> Vec<InboundAction> {
+    match reading {
+        Reading::Act(actions) => actions,
+        Reading::Ignore(why) => panic!("ignored: {why:?}"),
+    }
+}
+
+fn consents(actions: &[InboundAction]) -> Vec<(ConsentCategory, ConsentStatus, String)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            InboundAction::Consent(ConsentChange { wa_id, event }) => {
+                assert_eq!(wa_id.as_str(), ANA);
+                Some((event.category, event.status, event.source.as_str().to_owned()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn at(s: i64) -> Timestamp {
+    Timestamp::from_second(s).unwrap()
+}
+
+#[test]
+fn a_stop_text_opts_out_of_both_categories_opens_the_window_and_asks_for_a_confirmation() {
+    let acts = actions(read(&message(r#""type":"text","text":{"body":"  Parar "}"#)));
+    assert_eq!(acts[0], InboundAction::Inbound { wa_id: WaId::parse(ANA).unwrap(), at: at(1_795_435_201) });
+    assert_eq!(
+        consents(&acts),
+        [
+            (ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::KEYWORD.to_owned()),
+            (ConsentCategory::Utility, ConsentStatus::OptedOut, ConsentSource::KEYWORD.to_owned())
+        ]
+    );
+    assert!(acts.iter().any(|a| matches!(a, InboundAction::Confirm { intent: KeywordIntent::OptOut, .. })));
+    for a in &acts {
+        if let InboundAction::Consent(c) = a {
+            assert_eq!(c.event.occurred_at, at(1_795_435_201), "the message's own time orders the ledger");
+        }
+    }
+}
+
+#[test]
+fn start_opts_back_in_and_an_ordinary_text_only_opens_the_window() {
+    let acts = actions(read(&message(r#""type":"text","text":{"body":"start"}"#)));
+    assert!(consents(&acts).iter().all(|(_, s, _)| *s == ConsentStatus::OptedIn));
+    assert_eq!(consents(&acts).len(), 2);
+    let acts = actions(read(&message(r#""type":"text","text":{"body":"please stop sending me things"}"#)));
+    assert_eq!(acts.len(), 1);
+    assert!(matches!(acts[0], InboundAction::Inbound { .. }));
+}
+
+#[test]
+fn the_optout_button_by_payload_or_localised_label_opts_out_of_marketing_only() {
+    for button in [
+        r#""type":"button","button":{"payload":"OPTOUT_MARKETING","text":"Stop promotions"}"#,
+        r#""type":"button","button":{"text":"Parar promoções"}"#,
+        r#""type":"button","button":{"payload":"Stop promotions","text":"Stop promotions"}"#,
+    ] {
+        let acts = actions(read(&message(button)));
+        assert_eq!(
+            consents(&acts),
+            [(ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::BUTTON.to_owned())]
+        );
+    }
+    let acts = actions(read(&message(r#""type":"button","button":{"payload":"BUY_NOW","text":"Buy"}"#)));
+    assert!(consents(&acts).is_empty());
+}
+
+#[test]
+fn user_preferences_stop_and_resume_change_marketing_and_other_values_are_ignored() {
+    let pref = |value: &str| {
+        body(
+            "user_preferences",
+            &format!(
+                r#""user_preferences":[{{"wa_id":"{ANA}","detail":"x","category":"marketing_messages","value":"{value}","timestamp":1795435300}}]"#
+            ),
+        )
+    };
+    let acts = actions(read(&pref("stop")));
+    assert_eq!(
+        consents(&acts),
+        [(ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::USER_PREFERENCES.to_owned())]
+    );
+    assert!(!acts.iter().any(|a| matches!(a, InboundAction::Inbound { .. })), "not a message: no window");
+    let acts = actions(read(&pref("resume")));
+    assert_eq!(
+        consents(&acts),
+        [(ConsentCategory::Marketing, ConsentStatus::OptedIn, ConsentSource::USER_PREFERENCES.to_owned())]
+    );
+    assert_eq!(read(&pref("signup")), Reading::Ignore(Ignored::OtherPreference));
+}
+
+#[test]
+fn a_number_change_moves_the_contact_and_is_not_a_user_message() {
+    let b = body(
+        "messages",
+        &format!(
+            r#""messages":[{{"from":"{ANA}","id":"wamid.S1","timestamp":"1795435400","type":"system","system":{{"body":"changed","wa_id":"5511912345678","type":"user_changed_number"}}}}]"#
+        ),
+    );
+    let acts = actions(read(&b));
+    assert_eq!(
+        acts,
+        [InboundAction::NumberChanged {
+            from: WaId::parse(ANA).unwrap(),
+            to: WaId::parse("5511912345678").unwrap(),
+            at: at(1_795_435_400),
+            wamid: "wamid.S1".to_owned()
+        }]
+    );
+}
+
+#[test]
+fn a_sender_known_only_by_business_scoped_id_is_ignored_not_failed() {
+    let b = body(
+        "messages",
+        r#""contacts":[{"profile":{"name":"Bia"},"user_id":"US.1349"}],"messages":[{"from_user_id":"US.1349","id":"wamid.B1","timestamp":"1795435201","type":"text","text":{"body":"STOP"}}]"#,
+    );
+    assert_eq!(read(&b), Reading::Ignore(Ignored::NoPhoneNumber));
+}
+
+#[test]
+fn a_replayed_event_reads_to_the_same_ledger_ids() {
+    let b = message(r#""type":"text","text":{"body":"STOP"}"#);
+    let first = consents_ids(actions(read(&b)));
+    let routed = route(&b, now() + jiff::SignedDuration::from_hours(72));
+    let later =
+        interpret(&routed.inbound[0], &ConsentKeywords::default(), now() + jiff::SignedDuration::from_hours(72));
+    assert_eq!(first, consents_ids(actions(later.unwrap())));
+}
+
+fn consents_ids(actions: Vec<InboundAction>) -> Vec<String> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            InboundAction::Consent(c) => Some(c.event.id.as_str().to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn configured_keywords_are_used() {
+    let keywords = ConsentKeywords { opt_out: vec!["HALT".into()], ..ConsentKeywords::default() };
+    let acts = actions(read_with(&message(r#""type":"text","text":{"body":"halt"}"#), &keywords));
+    assert_eq!(consents(&acts).len(), 2);
+    let acts = actions(read_with(&message(r#""type":"text","text":{"body":"stop"}"#), &keywords));
+    assert!(consents(&acts).is_empty(), "the configured list replaces the default");
+}
