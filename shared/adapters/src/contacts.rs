@@ -20,7 +20,7 @@ use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n,
 use jiff::Timestamp;
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ConsentAppend, ContactRecord, ContactSettings, ContactStore, StoreError};
+use polite_domain::ports::{ConsentAppend, ContactRecord, ContactSettings, ContactStore, NumberChange, StoreError};
 use polite_domain::{IanaZone, WaId};
 use serde::{Deserialize, Serialize};
 
@@ -170,6 +170,58 @@ impl DynamoContacts {
             .expression_attribute_values(":seen", n(&version));
         builder.build().map_err(unavailable)
     }
+
+    /// Appends `events` (the old number's ledger) to `to`, then deletes the old number.
+    async fn finish_move(&self, from: &WaId, to: &WaId, events: Vec<ConsentEvent>) -> Result<NumberChange, StoreError> {
+        let mut moved = 0;
+        for event in &events {
+            if matches!(self.append_consent(to, event).await?, ConsentAppend::Recorded { .. }) {
+                moved += 1;
+            }
+        }
+        self.delete_contact_items(from).await?;
+        Ok(NumberChange { events_moved: moved, found: true })
+    }
+
+    /// Deletes every item of the contact (profile, ledger, send history), 25 per
+    /// BatchWriteItem, retrying exactly the unprocessed ones.
+    async fn delete_contact_items(&self, wa_id: &WaId) -> Result<(), StoreError> {
+        let keys = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk(wa_id)))
+                .projection_expression("pk, sk"),
+        )
+        .await?;
+        for chunk in keys.chunks(BATCH_WRITE_MAX) {
+            let mut requests = chunk
+                .iter()
+                .map(|k| {
+                    let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(unavailable)?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut delays = crate::retry::delays(std::time::Duration::from_millis(50), ATTEMPTS);
+            while !requests.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(e.into_service_error()))?;
+                // Throttled requests come back unprocessed: retry exactly those.
+                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                if !requests.is_empty() {
+                    let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ContactStore for DynamoContacts {
@@ -283,41 +335,37 @@ impl ContactStore for DynamoContacts {
             .send()
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
-        let keys = query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk(wa_id)))
-                .projection_expression("pk, sk"),
-        )
-        .await?;
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut requests = chunk
-                .iter()
-                .map(|k| {
-                    let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(unavailable)?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut delays = crate::retry::delays(std::time::Duration::from_millis(50), ATTEMPTS);
-            while !requests.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| unavailable(e.into_service_error()))?;
-                // Throttled requests come back unprocessed: retry exactly those.
-                requests = out.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
-                if !requests.is_empty() {
-                    let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
-                    tokio::time::sleep(delay).await;
-                }
+        self.delete_contact_items(wa_id).await
+    }
+
+    async fn change_number(&self, from: &WaId, to: &WaId) -> Result<NumberChange, StoreError> {
+        let Some(old) = self.read_profile(from).await? else {
+            // Nothing under the old number: a replay, or a contact polite never knew. Its
+            // ledger may still exist without a profile (an interrupted move): move that too.
+            let events = self.consent_history(from).await?;
+            if events.is_empty() {
+                return Ok(NumberChange::default());
             }
+            return self.finish_move(from, to, events).await;
+        };
+        let new = self.read_profile(to).await?.unwrap_or_default();
+        let timezone = match (&new.timezone, &old.timezone) {
+            (None, Some(zone)) => Some(IanaZone::parse(zone).map_err(corrupt)?),
+            _ => None,
+        };
+        let settings = ContactSettings {
+            timezone,
+            quiet_hours: if new.quiet_hours.is_none() { old.quiet_hours } else { None },
+            locale: if new.locale.is_none() { old.locale } else { None },
+        };
+        if settings != ContactSettings::default() {
+            self.update_settings(to, &settings).await?;
         }
-        Ok(())
+        if let Some(at) = old.last_inbound_at {
+            self.record_inbound(to, at).await?;
+        }
+        let events = self.consent_history(from).await?;
+        self.finish_move(from, to, events).await
     }
 
     async fn update_settings(&self, wa_id: &WaId, settings: &ContactSettings) -> Result<ContactRecord, StoreError> {

@@ -20,6 +20,9 @@ pub mod kinds {
     /// One part of a parked item too large for one SQS message: `{parking_id, part, parts,
     /// text}`; the parts' `text`s, concatenated in order, are the item's JSON.
     pub const PARKED_WEBHOOK_PART: &str = "parked_webhook_part";
+    /// A consent change for one contact (`polite_domain::inbound::ConsentChange`), on
+    /// inbound-events: status-processor's 131050 opt-outs.
+    pub const CONSENT_CHANGE: &str = "consent_change";
 }
 
 #[derive(Serialize)]
@@ -61,6 +64,18 @@ pub enum EnvelopeError {
 /// When `body` cannot be serialised (non-string map keys).
 pub fn encode<T: Serialize>(kind: &str, body: &T) -> Result<String, serde_json::Error> {
     serde_json::to_string(&Out { v: VERSION, kind, body })
+}
+
+/// The kind of an envelope, for a queue that carries several.
+///
+/// # Errors
+/// [`EnvelopeError`] when `text` is not an envelope this build reads.
+pub fn kind_of(text: &str) -> Result<String, EnvelopeError> {
+    let envelope: In<'_> = serde_json::from_str(text).map_err(EnvelopeError::Malformed)?;
+    if envelope.v != VERSION {
+        return Err(EnvelopeError::UnsupportedVersion { found: envelope.v });
+    }
+    Ok(envelope.kind.into_owned())
 }
 
 /// Reads a `kind` event; the body may borrow from `text` (webhook events do).

@@ -87,6 +87,15 @@ pub enum ConsentAppend {
     Duplicate,
 }
 
+/// What a number change moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NumberChange {
+    /// Ledger events appended to the new number (replays of events it already had excluded).
+    pub events_moved: usize,
+    /// Whether the old number had a contact at all (false on a replay).
+    pub found: bool,
+}
+
 /// Settings a business may change on a contact (`PATCH /v1/contacts/{wa_id}`); `None` leaves
 /// a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -148,6 +157,17 @@ pub trait ContactStore {
     /// deleted; only a keyed hash of the number stays, as a do-not-contact tombstone that a
     /// later explicit opt-in lifts.
     fn erase(&self, wa_id: &crate::WaId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user moved from `from` to `to` (WhatsApp's `user_changed_number`): `from`'s
+    /// consent ledger is appended to `to`'s through the same rules as any consent event (so
+    /// `to`'s state is the fold of both ledgers), its settings fill those `to` lacks, its last
+    /// inbound time counts for `to`, and then `from` is deleted. Idempotent: a replay finds
+    /// nothing left under `from`.
+    fn change_number(
+        &self,
+        from: &crate::WaId,
+        to: &crate::WaId,
+    ) -> impl Future<Output = Result<NumberChange, StoreError>> + Send;
 
     /// Changes settings, creating the contact when new; returns the contact as stored.
     fn update_settings(

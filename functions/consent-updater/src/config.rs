@@ -1,0 +1,51 @@
+//! consent-updater's configuration, read once at init.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `CONTACTS_TABLE` | the contacts table |
+//! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the key of erasure tombstones' number hash (value locally; SSM SecureString name in AWS) |
+//! | `CONSENT_KEYWORDS` | optional JSON: `{"opt_out": [...], "opt_in": [...], "optout_payload": "...", "optout_button_labels": [...]}`; defaults in the README |
+
+use polite_adapters::config::{ConfigError, Env, keys};
+use polite_adapters::secrets::{self, keys as secret};
+use polite_domain::consent::ConsentKeywords;
+use secrecy::SecretString;
+
+/// The environment variable holding the keyword configuration.
+pub const CONSENT_KEYWORDS: &str = "CONSENT_KEYWORDS";
+
+/// Everything consent-updater needs to start.
+#[derive(Debug)]
+pub struct Config {
+    pub contacts_table: String,
+    pub contact_hash_key: SecretString,
+    pub keywords: ConsentKeywords,
+}
+
+impl Config {
+    /// Reads the environment and the hash key (from SSM when named there), reporting every
+    /// problem at once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing each missing or invalid value.
+    pub async fn load<F: Fn(&str) -> Option<String>>(
+        mut env: Env<F>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let contacts_table = env.required(keys::CONTACTS_TABLE);
+        let keywords = env.json(CONSENT_KEYWORDS, ConsentKeywords::default());
+        let loaded = secrets::load(&env, sdk, &[secret::CONTACT_HASH_KEY]).await;
+        let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
+        match loaded {
+            Ok(mut secrets) if problems.is_empty() => match secrets.take(secret::CONTACT_HASH_KEY) {
+                Ok(contact_hash_key) => Ok(Config { contacts_table, contact_hash_key, keywords }),
+                Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
+            },
+            Ok(_) => Err(ConfigError { problems }),
+            Err(e) => {
+                problems.extend(e.problems);
+                Err(ConfigError { problems })
+            }
+        }
+    }
+}

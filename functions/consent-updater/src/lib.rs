@@ -1,0 +1,138 @@
+//! consent-updater: the contacts table's owner.
+//!
+//! From **inbound-events** it applies what each webhook event means for a contact
+//! ([`polite_domain::inbound::interpret`]): the 24 h window of every user message, keyword and
+//! button opt-outs and opt-ins, WhatsApp's own stop/resume control, number changes — and the
+//! consent changes other functions send (status-processor's 131050 opt-outs) through the very
+//! same path. Every write is idempotent (ledger events have derived ids; inbound times only
+//! move forward), so Meta's 7-day retries and SQS redeliveries change nothing twice, and the
+//! ledger orders by event time, so an old event arriving late never overrides a newer one.
+
+pub mod config;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use jiff::Timestamp;
+use polite_adapters::batch::{BatchError, process_batch};
+use polite_adapters::envelope::{self, EnvelopeError, kinds};
+use polite_adapters::telemetry::counter;
+use polite_domain::consent::ConsentKeywords;
+use polite_domain::inbound::{ConsentChange, InboundAction, InboundError, Reading, interpret};
+use polite_domain::ports::{ConsentAppend, ContactStore, StoreError};
+use polite_domain::webhook::WebhookEvent;
+
+pub use config::Config;
+
+/// The function's name (bin, SAM function, metric dimension).
+pub const FUNCTION: &str = "consent-updater";
+
+/// Records of one SQS batch handled at once (each touches its own contact, mostly).
+pub const CONCURRENCY: usize = 10;
+
+/// What the SQS handler needs.
+#[derive(Debug)]
+pub struct Updater<S> {
+    pub store: S,
+    pub keywords: ConsentKeywords,
+}
+
+/// Why a record failed (it is retried by SQS, then dead-lettered).
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("the record has no body")]
+    NoBody,
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("a '{0}' message does not belong on inbound-events")]
+    UnexpectedKind(String),
+    #[error(transparent)]
+    Inbound(#[from] InboundError),
+    #[error("the contact store failed")]
+    Store(#[from] StoreError),
+}
+
+impl<S: ContactStore + Sync> Updater<S> {
+    /// One SQS batch, with partial batch failures: only the records that failed come back.
+    ///
+    /// # Errors
+    /// [`BatchError`] when every record failed (the invocation fails and SQS retries it).
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
+        process_batch(event, CONCURRENCY, |record| async move {
+            let body = record.body.as_deref().ok_or(UpdateError::NoBody)?;
+            self.apply_record(body, Timestamp::now()).await
+        })
+        .await
+    }
+
+    /// One queue message: a webhook event or a consent change.
+    ///
+    /// # Errors
+    /// [`UpdateError`] when the message cannot be read or the store fails.
+    pub async fn apply_record(&self, body: &str, now: Timestamp) -> Result<(), UpdateError> {
+        let kind = envelope::kind_of(body)?;
+        match kind.as_str() {
+            kinds::WEBHOOK_EVENT => {
+                let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, body)?;
+                match interpret(&event, &self.keywords, now)? {
+                    Reading::Act(actions) => {
+                        for action in actions {
+                            self.apply(action).await?;
+                        }
+                    }
+                    Reading::Ignore(why) => {
+                        counter!("InboundIgnored", "reason" => why.as_str()).increment(1);
+                        tracing::info!(reason = why.as_str(), "inbound event needs no change");
+                    }
+                }
+                Ok(())
+            }
+            kinds::CONSENT_CHANGE => {
+                let change: ConsentChange = envelope::decode(kinds::CONSENT_CHANGE, body)?;
+                self.apply(InboundAction::Consent(change)).await
+            }
+            _ => Err(UpdateError::UnexpectedKind(kind)),
+        }
+    }
+
+    /// Applies one action to the store.
+    async fn apply(&self, action: InboundAction) -> Result<(), UpdateError> {
+        match action {
+            InboundAction::Inbound { wa_id, at } => {
+                self.store.record_inbound(&wa_id, at).await?;
+            }
+            InboundAction::Consent(ConsentChange { wa_id, event }) => {
+                let outcome = self.store.append_consent(&wa_id, &event).await?;
+                let result = match outcome {
+                    ConsentAppend::Recorded { changed: true } => "changed",
+                    ConsentAppend::Recorded { changed: false } => "superseded",
+                    ConsentAppend::Duplicate => "duplicate",
+                };
+                counter!("ConsentEvents", "source" => event.source.as_str().to_owned(), "status" => event.status.as_str(), "result" => result)
+                    .increment(1);
+                tracing::info!(
+                    contact = %wa_id.masked(),
+                    category = event.category.as_str(),
+                    status = event.status.as_str(),
+                    source = event.source.as_str(),
+                    result,
+                    "consent event"
+                );
+            }
+            InboundAction::NumberChanged { from, to, .. } => {
+                let moved = self.store.change_number(&from, &to).await?;
+                counter!("NumberChanges").increment(1);
+                tracing::info!(
+                    from = %from.masked(),
+                    to = %to.masked(),
+                    found = moved.found,
+                    events = moved.events_moved,
+                    "contact moved to its new number"
+                );
+            }
+            InboundAction::Confirm { .. } => {
+                // Confirmation replies need the Graph API client (message-sender, issue 6);
+                // until then a recognised keyword is acted on silently.
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,30 @@
+//! consent-updater's Lambda entry point for inbound-events: wiring only.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use consent_updater::{Config, FUNCTION, Updater};
+use lambda_runtime::LambdaEvent;
+use polite_adapters::config::Env;
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::{init, telemetry};
+use secrecy::ExposeSecret as _;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let started = std::time::Instant::now();
+    init::tracing();
+    let metrics = telemetry::init_metrics(FUNCTION)?;
+    let sdk = init::aws().await;
+    let config = Config::load(Env::process(), &sdk).await?;
+    let store = DynamoContacts::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.contacts_table,
+        config.contact_hash_key.expose_secret().as_bytes(),
+    );
+    let updater = Updater { store, keywords: config.keywords };
+    tracing::info!(init_ms = started.elapsed().as_millis(), "consent-updater ready");
+    let updater = &updater;
+    telemetry::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {
+        updater.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+    })
+    .await
+}

@@ -1,0 +1,276 @@
+//! consent-updater on inbound-events, fed by webhook-intake's real output: each fixture is
+//! posted, signed, to webhook-intake on moto; what it queued is handed to consent-updater as
+//! the SQS event Lambda would deliver; then the contacts table is read back.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+use std::path::PathBuf;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use consent_updater::Updater;
+use jiff::Timestamp;
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::envelope::{self, kinds};
+use polite_adapters::queue::SqsQueue;
+use polite_domain::WaId;
+use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
+use polite_domain::inbound::ConsentChange;
+use polite_domain::ports::ContactStore;
+use polite_domain::webhook;
+use polite_tests::{Stack, drain};
+use webhook_intake::Intake;
+
+const APP_SECRET: &str = "polite-local-app-secret";
+const ANA: &str = "5511987654321";
+
+struct Harness {
+    stack: Stack,
+    sqs: aws_sdk_sqs::Client,
+    intake: Intake<SqsQueue>,
+    updater: Updater<DynamoContacts>,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let stack = Stack::create().await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
+        let intake = Intake {
+            app_secret: APP_SECRET.into(),
+            verify_token: "unused".into(),
+            inbound: queue("InboundEventsQueue"),
+            statuses: queue("StatusEventsQueue"),
+            parking: queue("WebhookParkingQueue"),
+        };
+        let store = DynamoContacts::new(
+            aws_sdk_dynamodb::Client::new(&stack.sdk),
+            stack.table("ContactsTable"),
+            b"test-contact-hash-key",
+        );
+        let updater = Updater { store, keywords: ConsentKeywords::default() };
+        Harness { stack, sqs, intake, updater }
+    }
+
+    /// Posts a webhook-intake fixture and returns what it put on inbound-events.
+    async fn intake_fixture(&self, name: &str) -> Vec<String> {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../webhook-intake/fixtures/{name}.json"));
+        let req = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        self.intake_request(req).await
+    }
+
+    /// Posts `body` signed as Meta would and returns what webhook-intake queued.
+    async fn intake_body(&self, body: Vec<u8>) -> Vec<String> {
+        let signature = webhook::sign(APP_SECRET.as_bytes(), &body);
+        let req = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/webhook")
+            .header(webhook::SIGNATURE_HEADER, signature)
+            .body(lambda_http::Body::Binary(body))
+            .unwrap();
+        self.intake_request(req).await
+    }
+
+    async fn intake_request(&self, req: lambda_http::Request) -> Vec<String> {
+        let response = webhook_intake::handle(&self.intake, req).await;
+        assert_eq!(response.status(), 200);
+        drain(&self.sqs, self.stack.queue("InboundEventsQueue")).await.unwrap()
+    }
+
+    /// Hands `bodies` to consent-updater as one SQS batch; returns the failed message ids.
+    async fn deliver(&self, bodies: &[String]) -> Vec<String> {
+        let response = self.updater.handle(sqs_event(bodies)).await.unwrap();
+        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    }
+
+    async fn history(&self, wa_id: &str) -> Vec<ConsentEvent> {
+        self.updater.store.consent_history(&WaId::parse(wa_id).unwrap()).await.unwrap()
+    }
+
+    async fn status(&self, wa_id: &str, category: ConsentCategory) -> Option<ConsentStatus> {
+        let contact = self.updater.store.get(&WaId::parse(wa_id).unwrap()).await.unwrap()?;
+        contact.consent.status(category)
+    }
+}
+
+fn sqs_event(bodies: &[String]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(body.clone());
+            m
+        })
+        .collect();
+    event
+}
+
+/// (category, status, source) of each ledger event, sorted (events at the same instant have
+/// no order of their own).
+fn sources(history: &[ConsentEvent]) -> Vec<(ConsentCategory, ConsentStatus, &str)> {
+    let mut out: Vec<_> = history.iter().map(|e| (e.category, e.status, e.source.as_str())).collect();
+    out.sort_unstable();
+    out
+}
+
+#[tokio::test]
+async fn a_stop_keyword_through_webhook_intake_opts_out_of_everything_with_the_keyword_as_source() {
+    let h = Harness::new().await;
+    let queued = h.intake_fixture("text").await; // "PARAR"
+    assert_eq!(h.deliver(&queued).await, Vec::<String>::new());
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(h.status(ANA, ConsentCategory::Utility).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(
+        sources(&h.history(ANA).await),
+        [
+            (ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::KEYWORD),
+            (ConsentCategory::Utility, ConsentStatus::OptedOut, ConsentSource::KEYWORD)
+        ]
+    );
+    // The message opened the 24 h window at its own time.
+    let contact = h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
+    assert_eq!(contact.last_inbound_at, Some(Timestamp::from_second(1_795_435_201).unwrap()));
+}
+
+#[tokio::test]
+async fn the_stop_promotions_button_through_webhook_intake_opts_out_of_marketing() {
+    let h = Harness::new().await;
+    let queued = h.intake_fixture("button_stop_promotions").await;
+    assert!(h.deliver(&queued).await.is_empty());
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(h.status(ANA, ConsentCategory::Utility).await, None, "the button is marketing-only");
+    assert_eq!(
+        sources(&h.history(ANA).await),
+        [(ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::BUTTON)]
+    );
+}
+
+#[tokio::test]
+async fn whatsapps_stop_control_through_webhook_intake_opts_out_of_marketing() {
+    let h = Harness::new().await;
+    let queued = h.intake_fixture("user_preferences_stop").await;
+    assert!(h.deliver(&queued).await.is_empty());
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(
+        sources(&h.history(ANA).await),
+        [(ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::USER_PREFERENCES)]
+    );
+}
+
+#[tokio::test]
+async fn a_131050_consent_change_takes_the_same_path() {
+    let h = Harness::new().await;
+    let now = Timestamp::now();
+    let change = ConsentChange {
+        wa_id: WaId::parse(ANA).unwrap(),
+        event: ConsentEvent::from_send_failure("msg_01JDPOLITE0000000000000002", now, now),
+    };
+    let body = envelope::encode(kinds::CONSENT_CHANGE, &change).unwrap();
+    assert!(h.deliver(&[body.clone(), body]).await.is_empty());
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(
+        sources(&h.history(ANA).await),
+        [(ConsentCategory::Marketing, ConsentStatus::OptedOut, ConsentSource::SEND_FAILURE)],
+        "delivered twice, recorded once"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_replayed_by_meta_changes_nothing_the_second_time() {
+    let h = Harness::new().await;
+    let first = h.intake_fixture("text").await;
+    assert!(h.deliver(&first).await.is_empty());
+    let before = h.history(ANA).await;
+    // Meta retries the same POST days later; SQS may also redeliver the same message.
+    let again = h.intake_fixture("text").await;
+    assert!(h.deliver(&[again.clone(), again, first].concat()).await.is_empty());
+    assert_eq!(h.history(ANA).await, before);
+}
+
+#[tokio::test]
+async fn an_older_event_arriving_after_a_newer_one_does_not_overwrite_it() {
+    let h = Harness::new().await;
+    // resume happened after stop, but arrives first.
+    let resume = h.intake_fixture("user_preferences_resume").await;
+    let stop = h.intake_fixture("user_preferences_stop").await;
+    assert!(h.deliver(&resume).await.is_empty());
+    assert!(h.deliver(&stop).await.is_empty());
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedIn));
+    let history = h.history(ANA).await;
+    assert_eq!(history.len(), 2, "both are in the ledger");
+    assert_eq!(history[0].status, ConsentStatus::OptedOut, "oldest first, by event time");
+}
+
+#[tokio::test]
+async fn a_number_change_moves_the_consent_and_its_ledger_to_the_new_number() {
+    let h = Harness::new().await;
+    let stop = h.intake_fixture("text").await;
+    assert!(h.deliver(&stop).await.is_empty());
+    let change = h.intake_fixture("system_user_changed_number").await;
+    assert!(h.deliver(&change).await.is_empty());
+
+    let new = "5511912345678";
+    assert_eq!(h.status(new, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(sources(&h.history(new).await).len(), 2);
+    assert!(h.history(new).await.iter().all(|e| e.source.as_str() == ConsentSource::KEYWORD));
+    let moved = h.updater.store.get(&WaId::parse(new).unwrap()).await.unwrap().unwrap();
+    assert_eq!(moved.last_inbound_at, Some(Timestamp::from_second(1_795_435_201).unwrap()));
+    assert_eq!(h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap(), None, "the old number is gone");
+    assert!(h.history(ANA).await.is_empty());
+
+    // Replayed: nothing left to move, nothing changes.
+    assert!(h.deliver(&change).await.is_empty());
+    assert_eq!(sources(&h.history(new).await).len(), 2);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_stops_for_two_hundred_contacts_all_land() {
+    let h = Harness::new().await;
+    let numbers: Vec<String> = (0..200).map(|i| format!("55119{i:08}")).collect();
+    let messages: Vec<String> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(r#"{{"from":"{n}","id":"wamid.STOP{i:04}","timestamp":"1795435300","type":"text","text":{{"body":"STOP"}}}}"#)
+        })
+        .collect();
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"900100200300","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"700800900"}},"messages":[{}]}}}}]}}]}}"#,
+        messages.join(",")
+    );
+    let queued = h.intake_body(body.into_bytes()).await;
+    assert_eq!(queued.len(), 200);
+    // Twenty Lambda invocations of ten records each, all at once.
+    let failures = futures_util::future::join_all(queued.chunks(10).map(|batch| h.deliver(batch))).await;
+    assert!(failures.iter().all(Vec::is_empty), "{failures:?}");
+    for n in &numbers {
+        assert_eq!(h.status(n, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut), "{n}");
+    }
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_read_fails_alone() {
+    let h = Harness::new().await;
+    let mut batch = h.intake_fixture("button_stop_promotions").await;
+    batch.push(r#"{"v":1,"kind":"send","body":{}}"#.to_owned());
+    batch.push("not an envelope".to_owned());
+    assert_eq!(h.deliver(&batch).await, ["m1", "m2"]);
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+}
+
+#[tokio::test]
+async fn ordinary_messages_only_open_the_window_and_senders_without_a_number_are_skipped() {
+    let h = Harness::new().await;
+    for fixture in
+        ["unicode_escapes", "image", "reaction", "location", "interactive_button_reply", "bsuid_only_contact"]
+    {
+        let queued = h.intake_fixture(fixture).await;
+        assert!(h.deliver(&queued).await.is_empty(), "{fixture}");
+    }
+    assert!(h.history(ANA).await.is_empty(), "no consent change");
+    let contact = h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
+    // The newest of those messages' own times (unicode_escapes'), whatever the arrival order.
+    assert_eq!(contact.last_inbound_at, Some(Timestamp::from_second(1_795_435_210).unwrap()));
+}
