@@ -1,0 +1,288 @@
+//! The `/v1/contacts/…` routes of the HTTP contract (DESIGN.md §4).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `PUT /v1/contacts/{wa_id}/consent` | business-side capture → 200 contact |
+//! | `GET /v1/contacts/{wa_id}` | 200 contact; 404 unknown |
+//! | `PATCH /v1/contacts/{wa_id}` | timezone, quiet hours, locale → 200 contact (creates it) |
+//! | `GET /v1/contacts/{wa_id}/consent-history` | 200 `{"events": [...]}` oldest first; 404 unknown |
+//! | `DELETE /v1/contacts/{wa_id}` | 204: erasure (DESIGN.md §7) |
+
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use polite_adapters::http::{ApiError, json_response, parse_json};
+use polite_domain::consent::{
+    CategoryConsent, ConsentCategory, ConsentError, ConsentEvent, ConsentSource, ConsentStatus,
+};
+use polite_domain::hours::QuietHours;
+use polite_domain::ports::{ContactRecord, ContactSettings, ContactStore};
+use polite_domain::{IanaZone, WaId};
+use serde::{Deserialize, Serialize};
+
+/// The customer-service window after a user's last message.
+pub const WINDOW: SignedDuration = SignedDuration::from_hours(24);
+
+/// How far in the future a business may date a consent capture (clock skew), no more.
+const FUTURE_SKEW: SignedDuration = SignedDuration::from_mins(5);
+
+/// What the HTTP handler needs.
+#[derive(Debug)]
+pub struct ContactsApi<S> {
+    pub store: S,
+}
+
+/// Handles one API Gateway request. Every outcome is a response.
+pub async fn handle<S: ContactStore + Sync>(api: &ContactsApi<S>, req: Request) -> Response<Body> {
+    let now = Timestamp::now();
+    match route(api, &req, now).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn route<S: ContactStore + Sync>(
+    api: &ContactsApi<S>,
+    req: &Request,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError> {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method();
+    match segments.as_slice() {
+        ["v1", "contacts", id] => {
+            let wa_id = wa_id(id)?;
+            match *method {
+                Method::GET => get(api, &wa_id, now).await,
+                Method::PATCH => patch(api, &wa_id, req.body(), now).await,
+                Method::DELETE => erase(api, &wa_id).await,
+                _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+            }
+        }
+        ["v1", "contacts", id, "consent"] => match *method {
+            Method::PUT => put_consent(api, &wa_id(id)?, req.body(), now).await,
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
+        ["v1", "contacts", id, "consent-history"] => match *method {
+            Method::GET => history(api, &wa_id(id)?).await,
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
+        _ => Err(ApiError::not_found(format_args!("{path}"))),
+    }
+}
+
+/// The path's number: E.164 with or without `+` (also URL-encoded as `%2B`).
+fn wa_id(raw: &str) -> Result<WaId, ApiError> {
+    let raw = raw.strip_prefix("%2B").or_else(|| raw.strip_prefix("%2b")).unwrap_or(raw);
+    WaId::parse(raw)
+        .map_err(|e| ApiError::invalid_field("wa_id", format!("{e} (send the number in E.164, e.g. 16505551234)")))
+}
+
+fn internal(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    ApiError::internal(e)
+}
+
+/// The contact as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub wa_id: String,
+    pub consent: ConsentView,
+    pub timezone: Option<String>,
+    pub quiet_hours: Option<QuietHours>,
+    pub locale: Option<String>,
+    pub last_inbound_at: Option<Timestamp>,
+    /// When the 24 h customer-service window closes, while it is open.
+    pub window_open_until: Option<Timestamp>,
+    /// Erased and not opted in again since: sends are suppressed.
+    pub erased: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentView {
+    pub marketing: Option<CategoryView>,
+    pub utility: Option<CategoryView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CategoryView {
+    pub status: ConsentStatus,
+    pub changed_at: Timestamp,
+    pub source: ConsentSource,
+}
+
+impl ContactView {
+    fn of(c: ContactRecord, now: Timestamp) -> Self {
+        let category = |v: Option<CategoryConsent>| {
+            v.map(|v| CategoryView { status: v.status, changed_at: v.changed_at, source: v.source })
+        };
+        let window_open_until = c.last_inbound_at.map(|at| at + WINDOW).filter(|until| *until > now);
+        ContactView {
+            wa_id: c.wa_id.as_str().to_owned(),
+            consent: ConsentView { marketing: category(c.consent.marketing), utility: category(c.consent.utility) },
+            timezone: c.timezone.map(|z| z.name().to_owned()),
+            quiet_hours: c.quiet_hours,
+            locale: c.locale,
+            last_inbound_at: c.last_inbound_at,
+            window_open_until,
+            erased: c.erased,
+        }
+    }
+}
+
+/// A contact the API can show: not unknown, and not an erased number with nothing since.
+async fn known<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> Result<Option<ContactRecord>, ApiError> {
+    let record = api.store.get(wa_id).await.map_err(|e| internal(&e))?;
+    Ok(record.filter(|c| {
+        let empty = c.consent.marketing.is_none()
+            && c.consent.utility.is_none()
+            && c.timezone.is_none()
+            && c.quiet_hours.is_none()
+            && c.locale.is_none()
+            && c.last_inbound_at.is_none();
+        !(c.erased && empty)
+    }))
+}
+
+fn not_found(wa_id: &WaId) -> ApiError {
+    ApiError::not_found(format_args!("contact {}", wa_id.as_str()))
+}
+
+async fn get<S: ContactStore + Sync>(
+    api: &ContactsApi<S>,
+    wa_id: &WaId,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError> {
+    let contact = known(api, wa_id).await?.ok_or_else(|| not_found(wa_id))?;
+    Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
+}
+
+/// `PUT …/consent`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentRequest {
+    category: ConsentCategory,
+    status: ConsentStatus,
+    source: String,
+    #[serde(default)]
+    evidence: Option<String>,
+    #[serde(default)]
+    occurred_at: Option<Timestamp>,
+}
+
+async fn put_consent<S: ContactStore + Sync>(
+    api: &ContactsApi<S>,
+    wa_id: &WaId,
+    body: &Body,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError> {
+    let request: ConsentRequest = parse_json(body.as_ref())?;
+    let source = ConsentSource::business(&request.source)
+        .map_err(|e| ApiError::invalid_field("source", format!("{e} (e.g. \"web_checkout\")")))?;
+    let occurred_at = request.occurred_at.unwrap_or(now);
+    if occurred_at > now + FUTURE_SKEW {
+        return Err(ApiError::invalid_field(
+            "occurred_at",
+            "is in the future; send when the customer gave or withdrew consent",
+        ));
+    }
+    let event = ConsentEvent::from_business(
+        wa_id,
+        request.category,
+        request.status,
+        source,
+        request.evidence,
+        occurred_at,
+        now,
+    )
+    .map_err(|e| match e {
+        ConsentError::EvidenceTooLong => ApiError::invalid_field("evidence", e),
+        ConsentError::InvalidSource => ApiError::invalid_field("source", e),
+    })?;
+    api.store.append_consent(wa_id, &event).await.map_err(|e| internal(&e))?;
+    let contact = api.store.get(wa_id).await.map_err(|e| internal(&e))?.ok_or_else(|| not_found(wa_id))?;
+    Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
+}
+
+/// `PATCH /v1/contacts/{wa_id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsRequest {
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    quiet_hours: Option<QuietHours>,
+    #[serde(default)]
+    locale: Option<String>,
+}
+
+async fn patch<S: ContactStore + Sync>(
+    api: &ContactsApi<S>,
+    wa_id: &WaId,
+    body: &Body,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError> {
+    let request: SettingsRequest = parse_json(body.as_ref())?;
+    let timezone = request.timezone.as_deref().map(IanaZone::parse).transpose().map_err(|e| {
+        ApiError::invalid_field("timezone", format!("'{}' is not an IANA time zone (e.g. Europe/Lisbon)", e.0))
+    })?;
+    if let Some(locale) = request.locale.as_deref().filter(|l| !valid_locale(l)) {
+        return Err(ApiError::invalid_field("locale", format!("'{locale}' is not a locale like pt_BR or en")));
+    }
+    let settings = ContactSettings { timezone, quiet_hours: request.quiet_hours, locale: request.locale };
+    let contact = api.store.update_settings(wa_id, &settings).await.map_err(|e| internal(&e))?;
+    Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
+}
+
+/// A language tag as WhatsApp templates use them: `en`, `pt_BR`, `zh-Hant-TW`.
+fn valid_locale(locale: &str) -> bool {
+    let mut parts = locale.split(['_', '-']);
+    let language = parts.next().unwrap_or("");
+    (2..=3).contains(&language.len())
+        && language.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// `GET …/consent-history`.
+#[derive(Debug, Serialize)]
+struct History {
+    events: Vec<HistoryEvent>,
+}
+
+#[derive(Debug, Serialize)]
+struct HistoryEvent {
+    id: String,
+    category: ConsentCategory,
+    status: ConsentStatus,
+    source: ConsentSource,
+    evidence: Option<String>,
+    occurred_at: Timestamp,
+    recorded_at: Timestamp,
+}
+
+async fn history<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> Result<Response<Body>, ApiError> {
+    known(api, wa_id).await?.ok_or_else(|| not_found(wa_id))?;
+    let events = api.store.consent_history(wa_id).await.map_err(|e| internal(&e))?;
+    let events = events
+        .into_iter()
+        .map(|e| HistoryEvent {
+            id: e.id.as_str().to_owned(),
+            category: e.category,
+            status: e.status,
+            source: e.source,
+            evidence: e.evidence,
+            occurred_at: e.occurred_at,
+            recorded_at: e.recorded_at,
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &History { events }))
+}
+
+/// `DELETE`: erasure. Idempotent, and for an unknown number too — the tombstone is what the
+/// caller asked for ("never message this number").
+async fn erase<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> Result<Response<Body>, ApiError> {
+    api.store.erase(wa_id).await.map_err(|e| internal(&e))?;
+    tracing::info!(contact = %wa_id.masked(), "contact erased");
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}

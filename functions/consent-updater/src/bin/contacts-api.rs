@@ -1,0 +1,26 @@
+//! consent-updater's Lambda entry point for the `/v1/contacts/…` routes: wiring only.
+
+use consent_updater::api::{ContactsApi, handle};
+use consent_updater::{API_FUNCTION, Config};
+use polite_adapters::config::Env;
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::{init, telemetry};
+use secrecy::ExposeSecret as _;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let started = std::time::Instant::now();
+    init::tracing();
+    let metrics = telemetry::init_metrics(API_FUNCTION)?;
+    let sdk = init::aws().await;
+    let config = Config::load(Env::process(), &sdk).await?;
+    let store = DynamoContacts::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.contacts_table,
+        config.contact_hash_key.expose_secret().as_bytes(),
+    );
+    let api = ContactsApi { store };
+    tracing::info!(init_ms = started.elapsed().as_millis(), "contacts-api ready");
+    let api = &api;
+    telemetry::run_http(metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(api, req).await) }).await
+}

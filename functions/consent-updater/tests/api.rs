@@ -1,0 +1,209 @@
+//! The `/v1/contacts/…` routes against moto, answer by answer (DESIGN.md §4).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+use consent_updater::api::{ContactsApi, handle};
+use lambda_http::{Body, Request, Response};
+use polite_adapters::contacts::DynamoContacts;
+use polite_domain::WaId;
+use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
+use polite_domain::ports::ContactStore;
+use polite_tests::Stack;
+use serde_json::{Value, json};
+
+struct Api {
+    api: ContactsApi<DynamoContacts>,
+}
+
+impl Api {
+    async fn new() -> Api {
+        let stack = Stack::create().await.unwrap();
+        let store = DynamoContacts::new(
+            aws_sdk_dynamodb::Client::new(&stack.sdk),
+            stack.table("ContactsTable"),
+            b"test-contact-hash-key",
+        );
+        Api { api: ContactsApi { store } }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let req: Request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body.map_or(Body::Empty, |b| Body::Text(b.to_owned())))
+            .unwrap();
+        let response: Response<Body> = handle(&self.api, req).await;
+        let status = response.status().as_u16();
+        let bytes = response.body().as_ref();
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).unwrap() };
+        (status, value)
+    }
+}
+
+const CAPTURE: &str = r#"{"category":"marketing","status":"opted_in","source":"web_checkout","evidence":"Ticked 'Send me offers on WhatsApp' at https://shop.example/checkout","occurred_at":"2026-11-20T10:00:00Z"}"#;
+
+#[tokio::test]
+async fn a_business_capture_is_recorded_with_its_source_and_evidence() {
+    let api = Api::new().await;
+    let (status, contact) = api.call("PUT", "/v1/contacts/+16505551234/consent", Some(CAPTURE)).await;
+    assert_eq!(status, 200, "{contact}");
+    assert_eq!(contact["wa_id"], "16505551234");
+    assert_eq!(
+        contact["consent"]["marketing"],
+        json!({"status": "opted_in", "changed_at": "2026-11-20T10:00:00Z", "source": "web_checkout"})
+    );
+    assert_eq!(contact["consent"]["utility"], Value::Null);
+
+    let (status, history) = api.call("GET", "/v1/contacts/16505551234/consent-history", None).await;
+    assert_eq!(status, 200);
+    let events = history["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["evidence"], "Ticked 'Send me offers on WhatsApp' at https://shop.example/checkout");
+    assert_eq!(events[0]["occurred_at"], "2026-11-20T10:00:00Z");
+    assert!(events[0]["id"].as_str().unwrap().starts_with("ce_"));
+
+    // The same request retried: one event.
+    api.call("PUT", "/v1/contacts/%2B16505551234/consent", Some(CAPTURE)).await;
+    let (_, history) = api.call("GET", "/v1/contacts/16505551234/consent-history", None).await;
+    assert_eq!(history["events"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn errors_say_what_to_fix() {
+    let api = Api::new().await;
+    let cases = [
+        ("PUT", "/v1/contacts/16505551234/consent", Some("{not json"), 400, "invalid_json", ""),
+        (
+            "PUT",
+            "/v1/contacts/16505551234/consent",
+            Some(r#"{"category":"gossip","status":"opted_in","source":"x"}"#),
+            422,
+            "invalid_field",
+            "category",
+        ),
+        (
+            "PUT",
+            "/v1/contacts/16505551234/consent",
+            Some(r#"{"category":"marketing","status":"opted_in"}"#),
+            422,
+            "invalid_field",
+            "source",
+        ),
+        (
+            "PUT",
+            "/v1/contacts/16505551234/consent",
+            Some(r#"{"category":"marketing","status":"opted_in","source":"  "}"#),
+            422,
+            "invalid_field",
+            "source",
+        ),
+        (
+            "PUT",
+            "/v1/contacts/16505551234/consent",
+            Some(r#"{"category":"marketing","status":"opted_in","source":"web","occurred_at":"2999-01-01T00:00:00Z"}"#),
+            422,
+            "invalid_field",
+            "occurred_at",
+        ),
+        ("PUT", "/v1/contacts/not-a-number/consent", Some(CAPTURE), 422, "invalid_field", "wa_id"),
+        (
+            "PATCH",
+            "/v1/contacts/16505551234",
+            Some(r#"{"timezone":"Mars/Olympus_Mons"}"#),
+            422,
+            "invalid_field",
+            "timezone",
+        ),
+        (
+            "PATCH",
+            "/v1/contacts/16505551234",
+            Some(r#"{"quiet_hours":{"start":"25:00","end":"08:00"}}"#),
+            422,
+            "invalid_field",
+            "quiet_hours",
+        ),
+        (
+            "PATCH",
+            "/v1/contacts/16505551234",
+            Some(r#"{"locale":"portuguese please"}"#),
+            422,
+            "invalid_field",
+            "locale",
+        ),
+        ("PATCH", "/v1/contacts/16505551234", Some(r#"{"colour":"blue"}"#), 422, "invalid_field", "colour"),
+        ("GET", "/v1/contacts/16505551234", None, 404, "not_found", "16505551234"),
+        ("GET", "/v1/contacts/16505551234/consent-history", None, 404, "not_found", "16505551234"),
+        ("POST", "/v1/contacts/16505551234", None, 405, "method_not_allowed", "POST"),
+        ("GET", "/v1/contacts/16505551234/consent", None, 405, "method_not_allowed", "GET"),
+        ("GET", "/v1/elsewhere", None, 404, "not_found", "/v1/elsewhere"),
+    ];
+    for (method, path, body, status, code, mentions) in cases {
+        let (got, answer) = api.call(method, path, body).await;
+        assert_eq!(got, status, "{method} {path} {body:?}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{method} {path}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(mentions), "{method} {path}: '{message}' should mention {mentions}");
+    }
+}
+
+#[tokio::test]
+async fn settings_are_validated_and_shown() {
+    let api = Api::new().await;
+    let body = r#"{"timezone":"Europe/Lisbon","quiet_hours":{"start":"21:00","end":"08:00"},"locale":"pt_BR"}"#;
+    let (status, contact) = api.call("PATCH", "/v1/contacts/351912345678", Some(body)).await;
+    assert_eq!(status, 200, "{contact}");
+    assert_eq!(contact["timezone"], "Europe/Lisbon");
+    assert_eq!(contact["quiet_hours"], json!({"start": "21:00", "end": "08:00"}));
+    assert_eq!(contact["locale"], "pt_BR");
+    // A partial PATCH leaves the rest.
+    let (_, contact) = api.call("PATCH", "/v1/contacts/351912345678", Some(r#"{"locale":"en"}"#)).await;
+    assert_eq!(contact["timezone"], "Europe/Lisbon");
+    assert_eq!(contact["locale"], "en");
+    let (status, again) = api.call("GET", "/v1/contacts/351912345678", None).await;
+    assert_eq!((status, &again), (200, &contact));
+}
+
+#[tokio::test]
+async fn the_window_is_shown_while_open() {
+    let api = Api::new().await;
+    let wa_id = WaId::parse("16505551234").unwrap();
+    let now = jiff::Timestamp::now();
+    api.api.store.record_inbound(&wa_id, now - jiff::SignedDuration::from_hours(2)).await.unwrap();
+    let (_, contact) = api.call("GET", "/v1/contacts/16505551234", None).await;
+    let until: jiff::Timestamp = contact["window_open_until"].as_str().unwrap().parse().unwrap();
+    assert_eq!(until.as_second(), (now + jiff::SignedDuration::from_hours(22)).as_second());
+}
+
+#[tokio::test]
+async fn erasure_forgets_the_contact_and_suppresses_until_a_new_explicit_opt_in() {
+    let api = Api::new().await;
+    let wa_id = WaId::parse("16505551234").unwrap();
+    assert_eq!(api.call("PUT", "/v1/contacts/16505551234/consent", Some(CAPTURE)).await.0, 200);
+    // A keyword opt-out and a settings change, so there is more to forget.
+    let now = jiff::Timestamp::now();
+    for e in ConsentEvent::from_keyword(KeywordIntent::OptOut, "wamid.X", now, now) {
+        api.api.store.append_consent(&wa_id, &e).await.unwrap();
+    }
+    api.call("PATCH", "/v1/contacts/16505551234", Some(r#"{"timezone":"America/Los_Angeles"}"#)).await;
+
+    let (status, body) = api.call("DELETE", "/v1/contacts/16505551234", None).await;
+    assert_eq!((status, body), (204, Value::Null));
+    assert_eq!(api.call("GET", "/v1/contacts/16505551234", None).await.0, 404);
+    assert_eq!(api.call("GET", "/v1/contacts/16505551234/consent-history", None).await.0, 404);
+    // The sender still sees it as erased: suppressed.
+    let record = api.api.store.get(&wa_id).await.unwrap().unwrap();
+    assert!(record.erased);
+    assert_eq!(record.consent.status(ConsentCategory::Marketing), None);
+    // A replayed old opt-in does not lift it; a new explicit one does.
+    let (status, _) = api.call("PUT", "/v1/contacts/16505551234/consent", Some(CAPTURE)).await;
+    assert_eq!(status, 200);
+    assert!(api.api.store.get(&wa_id).await.unwrap().unwrap().erased, "an opt-in dated before the erasure");
+    let fresh = r#"{"category":"marketing","status":"opted_in","source":"web_checkout"}"#;
+    let (status, contact) = api.call("PUT", "/v1/contacts/16505551234/consent", Some(fresh)).await;
+    assert_eq!(status, 200);
+    assert_eq!(contact["erased"], false);
+    assert_eq!(contact["consent"]["marketing"]["status"], "opted_in");
+    // Erasing an unknown number still records do-not-contact.
+    assert_eq!(api.call("DELETE", "/v1/contacts/447700900123", None).await.0, 204);
+    assert!(api.api.store.get(&WaId::parse("447700900123").unwrap()).await.unwrap().unwrap().erased);
+}
