@@ -14,8 +14,11 @@ use aws_config::{BehaviorVersion, Region};
 use polite_adapters::provision::{provision, read_template};
 
 /// The local development secrets; the webhook fixtures are signed with this app secret.
-const LOCAL_SECRETS: [(&str, &str); 2] =
-    [("WHATSAPP_APP_SECRET", "polite-local-app-secret"), ("WHATSAPP_VERIFY_TOKEN", "polite-local-verify-token")];
+const LOCAL_SECRETS: [(&str, &str); 3] = [
+    ("WHATSAPP_APP_SECRET", "polite-local-app-secret"),
+    ("WHATSAPP_VERIFY_TOKEN", "polite-local-verify-token"),
+    ("CONTACT_HASH_KEY", "polite-local-contact-hash-key"),
+];
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
