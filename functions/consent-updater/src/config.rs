@@ -49,3 +49,34 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret as _;
+
+    async fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = Env::from_lookup(|key: &str| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()));
+        Config::load(env, &aws_config::SdkConfig::builder().build()).await
+    }
+
+    #[tokio::test]
+    async fn keywords_are_configurable_and_default_otherwise() {
+        let base = [("CONTACTS_TABLE", "t"), ("CONTACT_HASH_KEY", "k")];
+        let config = load(&base).await.unwrap();
+        assert_eq!(config.keywords, ConsentKeywords::default());
+        assert_eq!(config.contact_hash_key.expose_secret(), "k");
+        let custom = [base[0], base[1], ("CONSENT_KEYWORDS", r#"{"opt_out":["HALT"]}"#)];
+        let config = load(&custom).await.unwrap();
+        assert_eq!(config.keywords.opt_out, ["HALT"]);
+        assert_eq!(config.keywords.opt_in, ConsentKeywords::default().opt_in, "unset lists keep their defaults");
+    }
+
+    #[tokio::test]
+    async fn every_problem_is_reported_at_once() {
+        let problems = load(&[("CONSENT_KEYWORDS", r#"{"opt_out":"STOP"}"#)]).await.unwrap_err().problems.join("\n");
+        for needle in ["CONTACTS_TABLE", "CONSENT_KEYWORDS", "CONTACT_HASH_KEY"] {
+            assert!(problems.contains(needle), "{needle} missing from:\n{problems}");
+        }
+    }
+}
