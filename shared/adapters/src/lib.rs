@@ -6,6 +6,7 @@ pub mod config;
 pub mod contacts;
 mod dynamo;
 pub mod envelope;
+pub mod graph;
 pub mod http;
 pub mod init;
 pub mod messages;

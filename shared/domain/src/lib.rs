@@ -25,6 +25,7 @@ pub mod inbound;
 pub mod message;
 pub mod ports;
 pub mod webhook;
+pub mod whatsapp;
 pub mod zone;
 
 pub use ids::{BusinessScopedUserId, IdError, WaId};

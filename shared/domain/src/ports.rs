@@ -275,3 +275,16 @@ pub fn due_shard(id: &str) -> u8 {
     let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     u8::try_from(hash % u64::from(DUE_SHARDS)).unwrap_or(0)
 }
+
+/// The WhatsApp Cloud API, as the functions that send use it.
+pub trait WhatsAppApi {
+    /// Sends one message.
+    ///
+    /// # Errors
+    /// [`crate::whatsapp::SendFailure`]: Meta's refusal with its code, an unreachable API
+    /// (safe to retry), an unknown outcome (never resend blindly) or an unreadable answer.
+    fn send(
+        &self,
+        message: &crate::whatsapp::Outbound,
+    ) -> impl Future<Output = Result<crate::whatsapp::Accepted, crate::whatsapp::SendFailure>> + Send;
+}

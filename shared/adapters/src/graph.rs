@@ -1,0 +1,318 @@
+//! The WhatsApp Cloud API client: [`WhatsAppApi`] over `reqwest` (rustls).
+//!
+//! `POST {base_url}/{version}/{phone_number_id}/messages` with the access token as a bearer
+//! token. The base URL and version are configuration (the simulator in `infra/` stands in for
+//! Meta locally); the token is a secret (SSM in AWS, environment locally) and never logged —
+//! `reqwest` marks the `Authorization` header sensitive. Answers are read by Meta's *error
+//! code*, not the HTTP status (WHATSAPP.md: status codes are not reliable).
+
+use std::time::Duration;
+
+use polite_domain::ports::WhatsAppApi;
+use polite_domain::whatsapp::{Accepted, Content, GraphError, Outbound, SendFailure};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Env;
+
+/// Configuration keys of the Graph API client.
+pub mod keys {
+    /// Default `https://graph.facebook.com`; the simulator's URL locally.
+    pub const GRAPH_API_BASE_URL: &str = "GRAPH_API_BASE_URL";
+    /// Default [`super::DEFAULT_VERSION`].
+    pub const GRAPH_API_VERSION: &str = "GRAPH_API_VERSION";
+    /// The business phone number's id (sender).
+    pub const WHATSAPP_PHONE_NUMBER_ID: &str = "WHATSAPP_PHONE_NUMBER_ID";
+    /// Whole-request timeout in milliseconds (default 10 000).
+    pub const GRAPH_API_TIMEOUT_MS: &str = "GRAPH_API_TIMEOUT_MS";
+    /// The access token (a secret: `WHATSAPP_ACCESS_TOKEN_PARAM` names it in SSM).
+    pub const WHATSAPP_ACCESS_TOKEN: &str = "WHATSAPP_ACCESS_TOKEN";
+}
+
+/// Meta's production endpoint.
+pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
+/// The Graph API version used unless configured (Meta's 2026 examples use v25.0).
+pub const DEFAULT_VERSION: &str = "v25.0";
+/// Connecting must be quick; a slow connect is retried rather than waited on.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where and as whom to send.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    pub base_url: String,
+    pub version: String,
+    pub phone_number_id: String,
+    pub token: SecretString,
+    pub timeout: Duration,
+}
+
+impl GraphConfig {
+    /// Reads the non-secret settings from `env` (recording what is missing there) and takes
+    /// the token loaded by [`crate::secrets::load`].
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, token: SecretString) -> Self {
+        GraphConfig {
+            base_url: env.optional(keys::GRAPH_API_BASE_URL).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            version: env.optional(keys::GRAPH_API_VERSION).unwrap_or_else(|| DEFAULT_VERSION.to_owned()),
+            phone_number_id: env.required(keys::WHATSAPP_PHONE_NUMBER_ID),
+            token,
+            timeout: Duration::from_millis(env.parsed(keys::GRAPH_API_TIMEOUT_MS, 10_000)),
+        }
+    }
+}
+
+/// The Graph API client. Cheap to clone (one connection pool).
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    messages_url: String,
+    token: SecretString,
+}
+
+impl GraphClient {
+    /// Builds the client (at init: TLS set up once, connections pooled across invocations).
+    ///
+    /// # Errors
+    /// When the TLS backend cannot be initialised.
+    pub fn new(config: GraphConfig) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(config.timeout)
+            .user_agent(concat!("polite/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let messages_url = format!(
+            "{}/{}/{}/messages",
+            config.base_url.trim_end_matches('/'),
+            config.version.trim_matches('/'),
+            config.phone_number_id
+        );
+        Ok(GraphClient { http, messages_url, token: config.token })
+    }
+
+    /// The URL messages are posted to.
+    pub fn messages_url(&self) -> &str {
+        &self.messages_url
+    }
+}
+
+impl WhatsAppApi for GraphClient {
+    async fn send(&self, message: &Outbound) -> Result<Accepted, SendFailure> {
+        let response = self
+            .http
+            .post(&self.messages_url)
+            .bearer_auth(self.token.expose_secret())
+            .json(&SendBody::of(message))
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_failure)?;
+        read_answer(status.as_u16(), &body)
+    }
+}
+
+/// A request that failed without an answer: before the connection existed it is safe to
+/// retry; after, Meta may have accepted it.
+fn transport_failure(error: reqwest::Error) -> SendFailure {
+    if error.is_connect() || error.is_builder() {
+        SendFailure::Unreachable(Box::new(error))
+    } else {
+        SendFailure::OutcomeUnknown
+    }
+}
+
+/// Reads Meta's answer: the accepted message, Meta's error, or neither.
+///
+/// # Errors
+/// [`SendFailure::Rejected`] for an error body; [`SendFailure::BadResponse`] for anything else
+/// that is not a success.
+pub fn read_answer(http_status: u16, body: &[u8]) -> Result<Accepted, SendFailure> {
+    if (200..300).contains(&http_status)
+        && let Ok(success) = serde_json::from_slice::<SuccessBody>(body)
+        && let Some(message) = success.messages.into_iter().next()
+    {
+        return Ok(Accepted { wamid: message.id, message_status: message.message_status });
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(ErrorBody { error }) => Err(SendFailure::Rejected {
+            http_status,
+            error: GraphError {
+                code: error.code,
+                error_subcode: error.error_subcode,
+                message: error.message,
+                details: error.error_data.and_then(|d| d.details),
+                fbtrace_id: error.fbtrace_id,
+            },
+        }),
+        Err(_) => Err(SendFailure::BadResponse { http_status }),
+    }
+}
+
+/// The request body (WHATSAPP.md, "Sending").
+#[derive(Debug, Serialize)]
+struct SendBody<'a> {
+    messaging_product: &'static str,
+    recipient_type: &'static str,
+    to: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<TextBody<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<ReplyContext<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_opaque_callback_data: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct TextBody<'a> {
+    body: &'a str,
+    preview_url: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ReplyContext<'a> {
+    message_id: &'a str,
+}
+
+impl<'a> SendBody<'a> {
+    fn of(message: &'a Outbound) -> Self {
+        let (kind, text, template) = match &message.content {
+            Content::Text { body } => ("text", Some(TextBody { body, preview_url: false }), None),
+            Content::Template(template) => ("template", None, Some(template)),
+        };
+        SendBody {
+            messaging_product: "whatsapp",
+            recipient_type: "individual",
+            to: message.to.e164(),
+            kind,
+            text,
+            template,
+            context: message.reply_to.as_deref().map(|message_id| ReplyContext { message_id }),
+            biz_opaque_callback_data: message.callback_data.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SuccessBody {
+    messages: Vec<SuccessMessage>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SuccessMessage {
+    id: String,
+    #[serde(default)]
+    message_status: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    error: MetaError,
+}
+
+#[derive(Debug, Deserialize)]
+struct MetaError {
+    message: String,
+    code: i64,
+    #[serde(default)]
+    error_subcode: Option<i64>,
+    #[serde(default)]
+    error_data: Option<ErrorData>,
+    #[serde(default)]
+    fbtrace_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorData {
+    #[serde(default)]
+    details: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use polite_domain::WaId;
+    use polite_domain::whatsapp::ErrorAction;
+
+    use super::*;
+
+    #[test]
+    fn a_success_answer_gives_the_wamid_and_the_pacing_status() {
+        let body = br#"{"messaging_product":"whatsapp","contacts":[{"input":"+16505551234","wa_id":"16505551234"}],
+            "messages":[{"id":"wamid.HBgL","message_status":"held_for_quality_assessment"}]}"#;
+        let accepted = read_answer(200, body).unwrap();
+        assert_eq!(accepted.wamid, "wamid.HBgL");
+        assert_eq!(accepted.message_status.as_deref(), Some("held_for_quality_assessment"));
+    }
+
+    #[test]
+    fn an_error_body_is_read_by_its_code_whatever_the_http_status() {
+        let body = br#"{"error":{"message":"(#131050) Unable to deliver message","type":"OAuthException","code":131050,
+            "error_data":{"messaging_product":"whatsapp","details":"User stopped marketing"},"fbtrace_id":"AxYz"}}"#;
+        for status in [400, 200, 500] {
+            let Err(SendFailure::Rejected { http_status, error }) = read_answer(status, body) else {
+                panic!("not read as a rejection at http {status}");
+            };
+            assert_eq!(http_status, status);
+            assert_eq!(error.code, 131_050);
+            assert_eq!(error.action(), ErrorAction::OptOut);
+            assert_eq!(error.details.as_deref(), Some("User stopped marketing"));
+            assert_eq!(error.fbtrace_id.as_deref(), Some("AxYz"));
+        }
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_is_a_bad_response() {
+        for (status, body) in [(502, &b"<html>Bad Gateway</html>"[..]), (200, br#"{"messages":[]}"#), (200, b"")] {
+            assert!(
+                matches!(read_answer(status, body), Err(SendFailure::BadResponse { http_status }) if http_status == status),
+                "{status} {}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn a_text_reply_is_sent_in_metas_shape() {
+        let message = Outbound {
+            to: WaId::parse("+16505551234").unwrap(),
+            content: Content::Text { body: "You will get no more promotions.".into() },
+            callback_data: Some("polite-confirmation:wamid.A".into()),
+            reply_to: Some("wamid.A".into()),
+        };
+        let body = serde_json::to_value(SendBody::of(&message)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+16505551234",
+                "type": "text", "text": {"body": "You will get no more promotions.", "preview_url": false},
+                "context": {"message_id": "wamid.A"}, "biz_opaque_callback_data": "polite-confirmation:wamid.A"
+            })
+        );
+    }
+
+    #[test]
+    fn a_template_is_passed_through_and_the_url_joins_its_parts() {
+        let template = serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}});
+        let message = Outbound {
+            to: WaId::parse("5511987654321").unwrap(),
+            content: Content::Template(template.clone()),
+            callback_data: None,
+            reply_to: None,
+        };
+        let body = serde_json::to_value(SendBody::of(&message)).unwrap();
+        assert_eq!(body["type"], "template");
+        assert_eq!(body["template"], template);
+        assert!(body.get("text").is_none() && body.get("biz_opaque_callback_data").is_none());
+        let client = GraphClient::new(GraphConfig {
+            base_url: "http://127.0.0.1:4590/".into(),
+            version: "v25.0".into(),
+            phone_number_id: "106540352242922".into(),
+            token: SecretString::from("t"),
+            timeout: Duration::from_secs(1),
+        })
+        .unwrap();
+        assert_eq!(client.messages_url(), "http://127.0.0.1:4590/v25.0/106540352242922/messages");
+    }
+}
