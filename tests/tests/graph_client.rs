@@ -29,6 +29,7 @@ fn client(base_url: String, token: &str, timeout: Duration) -> GraphClient {
 
 fn text(to: &str) -> Outbound {
     Outbound {
+        from: None,
         to: WaId::parse(to).unwrap(),
         content: Content::Text { body: "Thanks, you will get no more promotions.".into() },
         callback_data: Some("msg-42".into()),

@@ -5,14 +5,21 @@
 //! | `CONTACTS_TABLE` | the contacts table |
 //! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the key of erasure tombstones' number hash (value locally; SSM SecureString name in AWS) |
 //! | `CONSENT_KEYWORDS` | optional JSON: `{"opt_out": [...], "opt_in": [...], "optout_payload": "...", "optout_button_labels": [...]}`; defaults in the README |
+//! | `CONSENT_CONFIRMATIONS` | optional JSON `{"opt_out": "…", "opt_in": "…"}`: reply texts after a keyword; off when unset |
+//! | `WHATSAPP_PHONE_NUMBER_ID`, `WHATSAPP_ACCESS_TOKEN[_PARAM]`, `GRAPH_API_BASE_URL`, `GRAPH_API_VERSION`, `GRAPH_API_TIMEOUT_MS` | the Graph API, needed only when confirmations are on |
 
 use polite_adapters::config::{ConfigError, Env, keys};
+use polite_adapters::graph::GraphConfig;
 use polite_adapters::secrets::{self, keys as secret};
 use polite_domain::consent::ConsentKeywords;
+use polite_domain::inbound::ConfirmationTexts;
 use secrecy::SecretString;
 
 /// The environment variable holding the keyword configuration.
 pub const CONSENT_KEYWORDS: &str = "CONSENT_KEYWORDS";
+
+/// The environment variable holding the confirmation reply texts.
+pub const CONSENT_CONFIRMATIONS: &str = "CONSENT_CONFIRMATIONS";
 
 /// Everything consent-updater needs to start.
 #[derive(Debug)]
@@ -20,6 +27,8 @@ pub struct Config {
     pub contacts_table: String,
     pub contact_hash_key: SecretString,
     pub keywords: ConsentKeywords,
+    /// The reply texts and where to send them, when confirmations are on.
+    pub confirmations: Option<(ConfirmationTexts, GraphConfig)>,
 }
 
 impl Config {
@@ -34,13 +43,35 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let contacts_table = env.required(keys::CONTACTS_TABLE);
         let keywords = env.json(CONSENT_KEYWORDS, ConsentKeywords::default());
-        let loaded = secrets::load(&env, sdk, &[secret::CONTACT_HASH_KEY]).await;
+        let texts = env.json(CONSENT_CONFIRMATIONS, ConfirmationTexts::default());
+        let confirming = !texts.is_off();
+        let wanted: &[&'static str] = if confirming {
+            &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]
+        } else {
+            &[secret::CONTACT_HASH_KEY]
+        };
+        let loaded = secrets::load(&env, sdk, wanted).await;
+        // The token is filled in below; reading the rest now records what is missing.
+        let graph = confirming.then(|| GraphConfig::from_env(&mut env, SecretString::default()));
         let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
         match loaded {
-            Ok(mut secrets) if problems.is_empty() => match secrets.take(secret::CONTACT_HASH_KEY) {
-                Ok(contact_hash_key) => Ok(Config { contacts_table, contact_hash_key, keywords }),
-                Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
-            },
+            Ok(mut secrets) if problems.is_empty() => {
+                let taken = secrets.take(secret::CONTACT_HASH_KEY).and_then(|hash_key| {
+                    let confirmations = match graph {
+                        Some(graph) => {
+                            Some((texts, GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph }))
+                        }
+                        None => None,
+                    };
+                    Ok((hash_key, confirmations))
+                });
+                match taken {
+                    Ok((contact_hash_key, confirmations)) => {
+                        Ok(Config { contacts_table, contact_hash_key, keywords, confirmations })
+                    }
+                    Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
+                }
+            }
             Ok(_) => Err(ConfigError { problems }),
             Err(e) => {
                 problems.extend(e.problems);
@@ -70,6 +101,25 @@ mod tests {
         let config = load(&custom).await.unwrap();
         assert_eq!(config.keywords.opt_out, ["HALT"]);
         assert_eq!(config.keywords.opt_in, ConsentKeywords::default().opt_in, "unset lists keep their defaults");
+    }
+
+    #[tokio::test]
+    async fn confirmations_are_off_by_default_and_need_the_graph_api_when_on() {
+        let base = [("CONTACTS_TABLE", "t"), ("CONTACT_HASH_KEY", "k")];
+        assert!(load(&base).await.unwrap().confirmations.is_none());
+
+        let on = ("CONSENT_CONFIRMATIONS", r#"{"opt_out":"Done: no more promotions."}"#);
+        let problems = load(&[base[0], base[1], on]).await.unwrap_err().problems.join("\n");
+        for needle in ["WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN"] {
+            assert!(problems.contains(needle), "{needle} missing from:\n{problems}");
+        }
+
+        let complete = [base[0], base[1], on, ("WHATSAPP_PHONE_NUMBER_ID", "555"), ("WHATSAPP_ACCESS_TOKEN", "tok")];
+        let (texts, graph) = load(&complete).await.unwrap().confirmations.unwrap();
+        assert_eq!(texts.opt_out.as_deref(), Some("Done: no more promotions."));
+        assert_eq!(graph.phone_number_id, "555");
+        assert_eq!(graph.token.expose_secret(), "tok");
+        assert_eq!(graph.base_url, "https://graph.facebook.com");
     }
 
     #[tokio::test]

@@ -15,11 +15,17 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use jiff::Timestamp;
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
+use polite_adapters::graph::GraphClient;
 use polite_adapters::telemetry::counter;
+use polite_domain::WaId;
 use polite_domain::consent::ConsentKeywords;
-use polite_domain::inbound::{ConsentChange, InboundAction, InboundError, Reading, interpret};
-use polite_domain::ports::{ConsentAppend, ContactStore, StoreError};
+use polite_domain::consent::KeywordIntent;
+use polite_domain::inbound::{
+    ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
+};
+use polite_domain::ports::{ConsentAppend, ContactStore, StoreError, WhatsAppApi};
 use polite_domain::webhook::WebhookEvent;
+use polite_domain::whatsapp::{CONFIRMATION_CALLBACK_PREFIX, Content, Outbound};
 
 pub use config::Config;
 
@@ -34,9 +40,27 @@ pub const CONCURRENCY: usize = 10;
 
 /// What the SQS handler needs.
 #[derive(Debug)]
-pub struct Updater<S> {
+pub struct Updater<S, W = GraphClient> {
     pub store: S,
     pub keywords: ConsentKeywords,
+    /// Confirmation replies to keyword opt-outs/opt-ins; `None`: off (the default).
+    pub confirmations: Option<Confirmations<W>>,
+}
+
+/// The optional confirmation replies: their texts and the Graph API to send them through.
+#[derive(Debug)]
+pub struct Confirmations<W> {
+    pub api: W,
+    pub texts: ConfirmationTexts,
+}
+
+/// A keyword's confirmation, as [`InboundAction::Confirm`] asked for it.
+struct ConfirmRequest {
+    wa_id: WaId,
+    intent: KeywordIntent,
+    wamid: String,
+    at: Timestamp,
+    business_number: Option<String>,
 }
 
 /// Why a record failed (it is retried by SQS, then dead-lettered).
@@ -54,7 +78,7 @@ pub enum UpdateError {
     Store(#[from] StoreError),
 }
 
-impl<S: ContactStore + Sync> Updater<S> {
+impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
     /// One SQS batch, with partial batch failures: only the records that failed come back.
     ///
     /// # Errors
@@ -78,8 +102,16 @@ impl<S: ContactStore + Sync> Updater<S> {
                 let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, body)?;
                 match interpret(&event, &self.keywords, now)? {
                     Reading::Act(actions) => {
+                        // Whether this event's consent changes moved the contact's state: a
+                        // replay or a superseded keyword gets no confirmation.
+                        let mut changed = false;
                         for action in actions {
-                            self.apply(action).await?;
+                            if let InboundAction::Confirm { wa_id, intent, wamid, at, business_number } = action {
+                                let request = ConfirmRequest { wa_id, intent, wamid, at, business_number };
+                                self.confirm(request, changed, now).await;
+                            } else {
+                                changed |= self.apply(action).await?;
+                            }
                         }
                     }
                     Reading::Ignore(why) => {
@@ -91,20 +123,23 @@ impl<S: ContactStore + Sync> Updater<S> {
             }
             kinds::CONSENT_CHANGE => {
                 let change: ConsentChange = envelope::decode(kinds::CONSENT_CHANGE, body)?;
-                self.apply(InboundAction::Consent(change)).await
+                self.apply(InboundAction::Consent(change)).await.map(|_| ())
             }
             _ => Err(UpdateError::UnexpectedKind(kind)),
         }
     }
 
-    /// Applies one action to the store.
-    async fn apply(&self, action: InboundAction) -> Result<(), UpdateError> {
+    /// Applies one action to the store; true when it was a consent event that became the
+    /// contact's current state.
+    async fn apply(&self, action: InboundAction) -> Result<bool, UpdateError> {
+        let mut changed = false;
         match action {
             InboundAction::Inbound { wa_id, at } => {
                 self.store.record_inbound(&wa_id, at).await?;
             }
             InboundAction::Consent(ConsentChange { wa_id, event }) => {
                 let outcome = self.store.append_consent(&wa_id, &event).await?;
+                changed = outcome == ConsentAppend::Recorded { changed: true };
                 let result = match outcome {
                     ConsentAppend::Recorded { changed: true } => "changed",
                     ConsentAppend::Recorded { changed: false } => "superseded",
@@ -133,10 +168,43 @@ impl<S: ContactStore + Sync> Updater<S> {
                 );
             }
             InboundAction::Confirm { .. } => {
-                // Confirmation replies need the Graph API client (message-sender, issue 6);
-                // until then a recognised keyword is acted on silently.
+                // Handled by `confirm`, which needs to know what the event's consent changes did.
             }
         }
-        Ok(())
+        Ok(changed)
+    }
+
+    /// Sends a keyword's confirmation reply when it is on and due
+    /// ([`polite_domain::inbound::confirmation`]). At most once: a failed send is counted and
+    /// logged but does not fail the record, because the redelivered record would find its
+    /// consent events already recorded and rightly confirm nothing — a courtesy reply is not
+    /// worth a second send risk.
+    async fn confirm(&self, request: ConfirmRequest, changed: bool, now: Timestamp) {
+        let Some(confirmations) = &self.confirmations else { return };
+        let text = match confirmation(&confirmations.texts, request.intent, changed, request.at, now) {
+            Ok(text) => text,
+            Err(why) => {
+                counter!("Confirmations", "result" => why.as_str()).increment(1);
+                tracing::debug!(contact = %request.wa_id.masked(), reason = why.as_str(), "no confirmation reply");
+                return;
+            }
+        };
+        let message = Outbound {
+            from: request.business_number,
+            to: request.wa_id,
+            content: Content::Text { body: text.to_owned() },
+            callback_data: Some(format!("{CONFIRMATION_CALLBACK_PREFIX}{}", request.wamid)),
+            reply_to: Some(request.wamid),
+        };
+        match confirmations.api.send(&message).await {
+            Ok(accepted) => {
+                counter!("Confirmations", "result" => "sent").increment(1);
+                tracing::info!(contact = %message.to.masked(), wamid = %accepted.wamid, "confirmation reply sent");
+            }
+            Err(e) => {
+                counter!("Confirmations", "result" => "failed").increment(1);
+                tracing::warn!(contact = %message.to.masked(), error = %e, "confirmation reply not sent");
+            }
+        }
     }
 }

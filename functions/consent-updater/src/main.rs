@@ -1,10 +1,11 @@
 //! consent-updater's Lambda entry point for inbound-events: wiring only.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_updater::{Config, FUNCTION, Updater};
+use consent_updater::{Config, Confirmations, FUNCTION, Updater};
 use lambda_runtime::LambdaEvent;
 use polite_adapters::config::Env;
 use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::graph::GraphClient;
 use polite_adapters::{init, telemetry};
 use secrecy::ExposeSecret as _;
 
@@ -20,7 +21,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         config.contacts_table,
         config.contact_hash_key.expose_secret().as_bytes(),
     );
-    let updater = Updater { store, keywords: config.keywords };
+    let confirmations = match config.confirmations {
+        Some((texts, graph)) => Some(Confirmations { api: GraphClient::new(graph)?, texts }),
+        None => None,
+    };
+    let updater = Updater { store, keywords: config.keywords, confirmations };
     tracing::info!(init_ms = started.elapsed().as_millis(), "consent-updater ready");
     let updater = &updater;
     telemetry::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {

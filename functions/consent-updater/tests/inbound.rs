@@ -7,21 +7,29 @@
 use std::path::PathBuf;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use consent_updater::Updater;
+use consent_updater::{Confirmations, Updater};
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::envelope::{self, kinds};
+use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
 use polite_domain::WaId;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
-use polite_domain::inbound::ConsentChange;
+use polite_domain::inbound::{ConfirmationTexts, ConsentChange};
 use polite_domain::ports::ContactStore;
 use polite_domain::webhook;
+use polite_domain::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
 use polite_tests::{Stack, drain};
+use secrecy::SecretString;
 use webhook_intake::Intake;
+use whatsapp_sim::{SimConfig, Simulator};
 
 const APP_SECRET: &str = "polite-local-app-secret";
 const ANA: &str = "5511987654321";
+/// `metadata.phone_number_id` of the webhook-intake fixtures.
+const FIXTURE_NUMBER_ID: &str = "700800900";
+/// The fixtures' message time (`timestamp` 1795435201).
+const FIXTURE_SENT: i64 = 1_795_435_201;
 
 struct Harness {
     stack: Stack,
@@ -47,8 +55,35 @@ impl Harness {
             stack.table("ContactsTable"),
             b"test-contact-hash-key",
         );
-        let updater = Updater { store, keywords: ConsentKeywords::default() };
+        let updater = Updater { store, keywords: ConsentKeywords::default(), confirmations: None };
         Harness { stack, sqs, intake, updater }
+    }
+
+    /// A harness whose updater sends confirmation replies to a WhatsApp simulator serving
+    /// the fixtures' business number.
+    async fn confirming(texts: ConfirmationTexts) -> (Harness, Simulator) {
+        let config = SimConfig { phone_number_id: FIXTURE_NUMBER_ID.into(), ..SimConfig::default() };
+        let sim = Simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let api = GraphClient::new(GraphConfig {
+            base_url: sim.url(),
+            version: "v25.0".into(),
+            // Deliberately not the fixtures' number: the reply must come from the number the
+            // user wrote to, which the simulator checks.
+            phone_number_id: "000000000".into(),
+            token: SecretString::from(config.access_token),
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .unwrap();
+        let mut h = Harness::new().await;
+        h.updater.confirmations = Some(Confirmations { api, texts });
+        (h, sim)
+    }
+
+    /// Applies `bodies` one by one as consent-updater would at `now`.
+    async fn apply_at(&self, bodies: &[String], now: Timestamp) {
+        for body in bodies {
+            self.updater.apply_record(body, now).await.unwrap();
+        }
     }
 
     /// Posts a webhook-intake fixture and returns what it put on inbound-events.
@@ -273,4 +308,71 @@ async fn ordinary_messages_only_open_the_window_and_senders_without_a_number_are
     let contact = h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
     // The newest of those messages' own times (unicode_escapes'), whatever the arrival order.
     assert_eq!(contact.last_inbound_at, Some(Timestamp::from_second(1_795_435_210).unwrap()));
+}
+
+fn opt_out_reply() -> ConfirmationTexts {
+    ConfirmationTexts {
+        opt_out: Some("Done: you will get no more promotions. Reply START to undo.".into()),
+        opt_in: None,
+    }
+}
+
+#[tokio::test]
+async fn with_confirmations_on_a_stop_keyword_gets_one_reply_from_the_number_it_was_sent_to() {
+    let (h, sim) = Harness::confirming(opt_out_reply()).await;
+    let queued = h.intake_fixture("text").await; // "PARAR"
+    let minute_later = Timestamp::from_second(FIXTURE_SENT + 60).unwrap();
+    h.apply_at(&queued, minute_later).await;
+
+    let sent = sim.accepted();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, ANA);
+    assert_eq!(sent[0].kind, "text");
+    assert_eq!(sent[0].text.as_deref(), opt_out_reply().opt_out.as_deref());
+    let keyword_wamid = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABIYFjNFQjBBQkNERUYwMTIzNDU2Nzg501==";
+    assert_eq!(sent[0].reply_to.as_deref(), Some(keyword_wamid), "the reply quotes the STOP");
+    assert_eq!(
+        sent[0].biz_opaque_callback_data.as_deref(),
+        Some(format!("{CONFIRMATION_CALLBACK_PREFIX}{keyword_wamid}").as_str()),
+        "status-processor can tell it is not a message of the messages table"
+    );
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+
+    // Meta retries the webhook and SQS redelivers it: the opt-out is not confirmed again.
+    let again = h.intake_fixture("text").await;
+    h.apply_at(&[again, queued].concat(), minute_later).await;
+    assert_eq!(sim.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn with_confirmations_on_nothing_is_sent_when_the_window_has_closed_or_no_text_is_set() {
+    let (h, sim) = Harness::confirming(opt_out_reply()).await;
+    // Delivered 25 h late (Meta retried for a day): free-form text would fail with 131047.
+    let queued = h.intake_fixture("text").await;
+    h.apply_at(&queued, Timestamp::from_second(FIXTURE_SENT + 25 * 3600).unwrap()).await;
+    assert!(sim.accepted().is_empty());
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut), "still recorded");
+
+    let (h, sim) = Harness::confirming(ConfirmationTexts { opt_out: None, opt_in: Some("Welcome back".into()) }).await;
+    let queued = h.intake_fixture("text").await;
+    h.apply_at(&queued, Timestamp::from_second(FIXTURE_SENT + 60).unwrap()).await;
+    assert!(sim.accepted().is_empty(), "no opt-out text configured");
+    // The Stop promotions button is not a keyword: no reply either.
+    let queued = h.intake_fixture("button_stop_promotions").await;
+    h.apply_at(&queued, Timestamp::from_second(FIXTURE_SENT + 60).unwrap()).await;
+    assert!(sim.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_confirmation_meta_refuses_does_not_fail_the_opt_out() {
+    let (h, sim) = Harness::confirming(opt_out_reply()).await;
+    // The simulator refuses numbers ending 0026 with 131026 (undeliverable).
+    let undeliverable = "5511987650026";
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"900100200300","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"{FIXTURE_NUMBER_ID}"}},"messages":[{{"from":"{undeliverable}","id":"wamid.STOP0026","timestamp":"{FIXTURE_SENT}","type":"text","text":{{"body":"stop"}}}}]}}}}]}}]}}"#
+    );
+    let queued = h.intake_body(body.into_bytes()).await;
+    h.apply_at(&queued, Timestamp::from_second(FIXTURE_SENT + 60).unwrap()).await;
+    assert!(sim.accepted().is_empty());
+    assert_eq!(h.status(undeliverable, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
 }

@@ -25,8 +25,7 @@ pub mod keys {
     pub const WHATSAPP_PHONE_NUMBER_ID: &str = "WHATSAPP_PHONE_NUMBER_ID";
     /// Whole-request timeout in milliseconds (default 10 000).
     pub const GRAPH_API_TIMEOUT_MS: &str = "GRAPH_API_TIMEOUT_MS";
-    /// The access token (a secret: `WHATSAPP_ACCESS_TOKEN_PARAM` names it in SSM).
-    pub const WHATSAPP_ACCESS_TOKEN: &str = "WHATSAPP_ACCESS_TOKEN";
+    // The access token is a secret: `crate::secrets::keys::WHATSAPP_ACCESS_TOKEN`.
 }
 
 /// Meta's production endpoint.
@@ -64,7 +63,9 @@ impl GraphConfig {
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
-    messages_url: String,
+    /// `{base_url}/{version}`.
+    api_url: String,
+    phone_number_id: String,
     token: SecretString,
 }
 
@@ -79,18 +80,13 @@ impl GraphClient {
             .timeout(config.timeout)
             .user_agent(concat!("polite/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let messages_url = format!(
-            "{}/{}/{}/messages",
-            config.base_url.trim_end_matches('/'),
-            config.version.trim_matches('/'),
-            config.phone_number_id
-        );
-        Ok(GraphClient { http, messages_url, token: config.token })
+        let api_url = format!("{}/{}", config.base_url.trim_end_matches('/'), config.version.trim_matches('/'));
+        Ok(GraphClient { http, api_url, phone_number_id: config.phone_number_id, token: config.token })
     }
 
-    /// The URL messages are posted to.
-    pub fn messages_url(&self) -> &str {
-        &self.messages_url
+    /// The URL messages from `from` (default: the configured number) are posted to.
+    pub fn messages_url(&self, from: Option<&str>) -> String {
+        format!("{}/{}/messages", self.api_url, from.unwrap_or(&self.phone_number_id))
     }
 }
 
@@ -98,7 +94,7 @@ impl WhatsAppApi for GraphClient {
     async fn send(&self, message: &Outbound) -> Result<Accepted, SendFailure> {
         let response = self
             .http
-            .post(&self.messages_url)
+            .post(self.messages_url(message.from.as_deref()))
             .bearer_auth(self.token.expose_secret())
             .json(&SendBody::of(message))
             .send()
@@ -276,6 +272,7 @@ mod tests {
     #[test]
     fn a_text_reply_is_sent_in_metas_shape() {
         let message = Outbound {
+            from: None,
             to: WaId::parse("+16505551234").unwrap(),
             content: Content::Text { body: "You will get no more promotions.".into() },
             callback_data: Some("polite-confirmation:wamid.A".into()),
@@ -296,6 +293,7 @@ mod tests {
     fn a_template_is_passed_through_and_the_url_joins_its_parts() {
         let template = serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}});
         let message = Outbound {
+            from: None,
             to: WaId::parse("5511987654321").unwrap(),
             content: Content::Template(template.clone()),
             callback_data: None,
@@ -313,6 +311,7 @@ mod tests {
             timeout: Duration::from_secs(1),
         })
         .unwrap();
-        assert_eq!(client.messages_url(), "http://127.0.0.1:4590/v25.0/106540352242922/messages");
+        assert_eq!(client.messages_url(None), "http://127.0.0.1:4590/v25.0/106540352242922/messages");
+        assert_eq!(client.messages_url(Some("555")), "http://127.0.0.1:4590/v25.0/555/messages");
     }
 }

@@ -17,6 +17,8 @@ use crate::config::{ConfigError, Env};
 pub mod keys {
     pub const WHATSAPP_APP_SECRET: &str = "WHATSAPP_APP_SECRET";
     pub const WHATSAPP_VERIFY_TOKEN: &str = "WHATSAPP_VERIFY_TOKEN";
+    /// The Graph API access token (message-sender; consent-updater when confirmations are on).
+    pub const WHATSAPP_ACCESS_TOKEN: &str = "WHATSAPP_ACCESS_TOKEN";
     /// Keys the erasure tombstones' hash of a number (consent-updater, message-sender).
     pub const CONTACT_HASH_KEY: &str = "CONTACT_HASH_KEY";
 }

@@ -27,9 +27,93 @@ pub enum InboundAction {
     Consent(ConsentChange),
     /// A keyword was recognised; a confirmation reply may be sent (when configured) inside
     /// the window the user's message just opened.
-    Confirm { wa_id: WaId, intent: KeywordIntent, wamid: String },
+    Confirm {
+        wa_id: WaId,
+        intent: KeywordIntent,
+        /// The keyword message (the reply quotes it).
+        wamid: String,
+        /// When the user sent it (the window it opened closes 24 h later).
+        at: Timestamp,
+        /// The business number the user wrote to: the reply comes from the same number.
+        business_number: Option<String>,
+    },
     /// The user moved to a new number (`system` / `user_changed_number`).
     NumberChanged { from: WaId, to: WaId, at: Timestamp, wamid: String },
+}
+
+/// Texts of the optional confirmation replies to keyword opt-outs and opt-ins; a missing text
+/// turns that reply off (both are off by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmationTexts {
+    #[serde(default)]
+    pub opt_out: Option<String>,
+    #[serde(default)]
+    pub opt_in: Option<String>,
+}
+
+impl ConfirmationTexts {
+    /// The text for `intent`, if that reply is on.
+    pub fn for_intent(&self, intent: KeywordIntent) -> Option<&str> {
+        match intent {
+            KeywordIntent::OptOut => self.opt_out.as_deref(),
+            KeywordIntent::OptIn => self.opt_in.as_deref(),
+        }
+        .filter(|t| !t.trim().is_empty())
+    }
+
+    /// Whether every reply is off.
+    pub fn is_off(&self) -> bool {
+        self.for_intent(KeywordIntent::OptOut).is_none() && self.for_intent(KeywordIntent::OptIn).is_none()
+    }
+}
+
+/// Why a keyword gets no confirmation reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoConfirmation {
+    /// No text is configured for this intent.
+    Off,
+    /// The keyword changed nothing: a replay of an event already recorded (Meta retries for
+    /// 7 days) or an older keyword arriving after a newer consent change.
+    Unchanged,
+    /// The 24 h window the keyword opened has closed (a late delivery): free-form text would
+    /// fail with 131047.
+    WindowClosed,
+}
+
+impl NoConfirmation {
+    /// The metric/log label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Unchanged => "unchanged",
+            Self::WindowClosed => "window_closed",
+        }
+    }
+}
+
+/// Whether a keyword's confirmation reply goes out, and its text: only when it is configured,
+/// the keyword's consent events changed the contact's state (`changed`), and the window its
+/// message opened at `at` is still open at `now`.
+///
+/// # Errors
+/// [`NoConfirmation`] says why not.
+pub fn confirmation(
+    texts: &ConfirmationTexts,
+    intent: KeywordIntent,
+    changed: bool,
+    at: Timestamp,
+    now: Timestamp,
+) -> Result<&str, NoConfirmation> {
+    let text = texts.for_intent(intent).ok_or(NoConfirmation::Off)?;
+    if !changed {
+        return Err(NoConfirmation::Unchanged);
+    }
+    let open = at.checked_add(crate::gate::SERVICE_WINDOW).is_ok_and(|closes| now < closes);
+    if !open {
+        return Err(NoConfirmation::WindowClosed);
+    }
+    Ok(text)
 }
 
 /// What an inbound event comes to.
@@ -103,7 +187,8 @@ pub fn interpret(
             let from = message.from.as_deref().or_else(|| sender.as_ref().and_then(|c| c.wa_id.as_deref()));
             let Some(from) = from else { return Ok(Reading::Ignore(Ignored::NoPhoneNumber)) };
             let wa_id = WaId::parse(from)?;
-            message_actions(&message, wa_id, keywords, recorded_at)
+            let business_number = event.phone_number_id.as_deref();
+            message_actions(&message, wa_id, business_number, keywords, recorded_at)
         }
         EventType::UserPreference => {
             let pref = event
@@ -127,6 +212,7 @@ pub fn interpret(
 fn message_actions(
     message: &Message<'_>,
     wa_id: WaId,
+    business_number: Option<&str>,
     keywords: &ConsentKeywords,
     recorded_at: Timestamp,
 ) -> Result<Reading, InboundError> {
@@ -153,7 +239,13 @@ fn message_actions(
                 for event in ConsentEvent::from_keyword(intent, &message.id, at, recorded_at) {
                     actions.push(InboundAction::Consent(ConsentChange { wa_id: wa_id.clone(), event }));
                 }
-                actions.push(InboundAction::Confirm { wa_id, intent, wamid: message.id.to_string() });
+                actions.push(InboundAction::Confirm {
+                    wa_id,
+                    intent,
+                    wamid: message.id.to_string(),
+                    at,
+                    business_number: business_number.map(str::to_owned),
+                });
             }
         }
         "button" => {

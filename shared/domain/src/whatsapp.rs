@@ -16,6 +16,8 @@ pub const CONFIRMATION_CALLBACK_PREFIX: &str = "polite-confirmation:";
 /// A message to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outbound {
+    /// The business phone number id to send from; `None`: the client's configured number.
+    pub from: Option<String>,
     pub to: WaId,
     pub content: Content,
     /// Echoed back on every status webhook of the message (`biz_opaque_callback_data`, ≤ 512

@@ -5,7 +5,9 @@
 use jiff::Timestamp;
 use polite_domain::WaId;
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentSource, ConsentStatus, KeywordIntent};
-use polite_domain::inbound::{ConsentChange, Ignored, InboundAction, Reading, interpret};
+use polite_domain::inbound::{
+    ConfirmationTexts, ConsentChange, Ignored, InboundAction, NoConfirmation, Reading, confirmation, interpret,
+};
 use polite_domain::webhook::route;
 
 const ANA: &str = "5511987654321";
@@ -76,7 +78,18 @@ fn a_stop_text_opts_out_of_both_categories_opens_the_window_and_asks_for_a_confi
             (ConsentCategory::Utility, ConsentStatus::OptedOut, ConsentSource::KEYWORD.to_owned())
         ]
     );
-    assert!(acts.iter().any(|a| matches!(a, InboundAction::Confirm { intent: KeywordIntent::OptOut, .. })));
+    let confirm = acts.iter().find(|a| matches!(a, InboundAction::Confirm { .. }));
+    assert_eq!(
+        confirm,
+        Some(&InboundAction::Confirm {
+            wa_id: WaId::parse(ANA).unwrap(),
+            intent: KeywordIntent::OptOut,
+            wamid: "wamid.A1".into(),
+            at: at(1_795_435_201),
+            business_number: Some("700800900".into()),
+        }),
+        "the reply quotes the keyword and comes from the number the user wrote to"
+    );
     for a in &acts {
         if let InboundAction::Consent(c) = a {
             assert_eq!(c.event.occurred_at, at(1_795_435_201), "the message's own time orders the ledger");
@@ -191,4 +204,36 @@ fn configured_keywords_are_used() {
     assert_eq!(consents(&acts).len(), 2);
     let acts = actions(read_with(&message(r#""type":"text","text":{"body":"stop"}"#), &keywords));
     assert!(consents(&acts).is_empty(), "the configured list replaces the default");
+}
+
+#[test]
+fn a_confirmation_goes_out_only_when_configured_changed_and_inside_the_window() {
+    let texts = ConfirmationTexts { opt_out: Some("Done: no more promotions.".into()), opt_in: None };
+    let sent = at(1_795_435_201);
+    let soon = at(1_795_435_261);
+    assert_eq!(confirmation(&texts, KeywordIntent::OptOut, true, sent, soon), Ok("Done: no more promotions."));
+    assert_eq!(confirmation(&texts, KeywordIntent::OptIn, true, sent, soon), Err(NoConfirmation::Off));
+    assert_eq!(
+        confirmation(&ConfirmationTexts::default(), KeywordIntent::OptOut, true, sent, soon),
+        Err(NoConfirmation::Off)
+    );
+    assert_eq!(
+        confirmation(&texts, KeywordIntent::OptOut, false, sent, soon),
+        Err(NoConfirmation::Unchanged),
+        "a replay or a superseded keyword confirms nothing"
+    );
+    let just_open = at(1_795_435_201 + 24 * 3600 - 1);
+    let closed = at(1_795_435_201 + 24 * 3600);
+    assert!(confirmation(&texts, KeywordIntent::OptOut, true, sent, just_open).is_ok());
+    assert_eq!(confirmation(&texts, KeywordIntent::OptOut, true, sent, closed), Err(NoConfirmation::WindowClosed));
+}
+
+#[test]
+fn confirmation_texts_are_off_by_default_and_blank_texts_count_as_off() {
+    assert!(ConfirmationTexts::default().is_off());
+    let blank: ConfirmationTexts = serde_json::from_str(r#"{"opt_out":"  "}"#).unwrap();
+    assert!(blank.is_off());
+    let on: ConfirmationTexts = serde_json::from_str(r#"{"opt_in":"Welcome back"}"#).unwrap();
+    assert_eq!(on.for_intent(KeywordIntent::OptIn), Some("Welcome back"));
+    assert!(serde_json::from_str::<ConfirmationTexts>(r#"{"optout":"x"}"#).is_err(), "a misspelt key is an error");
 }
