@@ -7,6 +7,10 @@ CARGO_LAMBDA := $(TOOLS)/bin/cargo-lambda
 MOTO_PORT ?= 4566
 FUZZ_SECONDS ?= 300
 F ?= text
+FN ?= webhook-intake
+# The crate whose fixtures/ holds a function's events (contacts-api is a bin of consent-updater).
+CRATE_OF_contacts-api := consent-updater
+FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
 
 .PHONY: help demo test lint fmt-check clippy cfn-lint unit bench fuzz zones local-aws local-stop watch invoke
 
@@ -72,5 +76,6 @@ watch: local-aws $(CARGO_LAMBDA) ## cargo lambda watch on 127.0.0.1:9000, the fu
 	$(CARGO) build --workspace --bins
 	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda watch --env-file .devstack/local.env
 
-invoke: $(CARGO_LAMBDA) ## Send a webhook-intake fixture to the running watch: make invoke F=status_failed
-	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda invoke webhook-intake --data-file functions/webhook-intake/fixtures/$(F).json
+invoke: $(CARGO_LAMBDA) ## Send a fixture to the running watch: make invoke [FN=webhook-intake] F=status_failed
+	@test -f $(FIXTURES)/$(F).json || { echo "no fixture $(FIXTURES)/$(F).json; there are:"; ls $(FIXTURES) | sed -n 's/\.json$$//p' | tr '\n' ' '; echo; exit 2; }
+	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --data-file $(FIXTURES)/$(F).json
