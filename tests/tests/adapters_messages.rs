@@ -41,7 +41,8 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
 }
 
 fn new(record: MessageRecord, key: Option<&str>, hash: &str) -> NewMessage {
-    NewMessage { record, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned() }
+    let due_at = record.not_before.filter(|_| record.state == S::Scheduled);
+    NewMessage { record, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned(), due_at }
 }
 
 #[tokio::test]

@@ -23,6 +23,8 @@ pub mod kinds {
     /// A consent change for one contact (`polite_domain::inbound::ConsentChange`), on
     /// inbound-events: status-processor's 131050 opt-outs.
     pub const CONSENT_CHANGE: &str = "consent_change";
+    /// A message for the sender to consider (`polite_domain::request::SendJob`), on send-queue.
+    pub const SEND_JOB: &str = "send_job";
 }
 
 #[derive(Serialize)]

@@ -18,6 +18,11 @@ use polite_domain::ports::{CreateError, MessageStore, Moved, NewMessage, StoreEr
 use serde::{Deserialize, Serialize};
 
 const MSG: &str = "MSG";
+
+/// States whose messages may sit in the due index.
+fn holds_due(state: MessageState) -> bool {
+    matches!(state, MessageState::Scheduled | MessageState::Queued | MessageState::Deferred)
+}
 /// Retries of the read–decide–write cycle when the message changed concurrently.
 const ATTEMPTS: usize = 8;
 /// How long an idempotency key is remembered (DynamoDB TTL on `expires_at`).
@@ -121,8 +126,9 @@ impl DynamoMessages {
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(next.state.as_str()))
             .expression_attribute_values(":entry", serde_dynamo::to_attribute_value(vec![entry]).map_err(corrupt)?);
-        // The due index holds only `scheduled` messages: leaving that state removes them.
-        let due = due_at.filter(|_| next.state == MessageState::Scheduled);
+        // The due index holds only messages waiting for the tick (scheduled, or queued under
+        // a lease): any other move removes them.
+        let due = due_at.filter(|_| holds_due(next.state));
         let optional: [(&str, Option<AttributeValue>); 6] = [
             ("reason", next.reason.clone().map(s)),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
@@ -157,7 +163,8 @@ impl DynamoMessages {
     ) -> Result<bool, StoreError> {
         let mut items =
             vec![TransactWriteItem::builder().update(self.state_update(from, next, entry, due_at)?).build()];
-        if let Some(c) = &next.campaign_id {
+        // A move to the same state (a re-queue) changes no count.
+        if let Some(c) = next.campaign_id.as_ref().filter(|_| from != next.state) {
             items.push(TransactWriteItem::builder().update(self.campaign_move(c, Some(from), next.state)?).build());
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
@@ -174,7 +181,7 @@ impl MessageStore for DynamoMessages {
         let mut item: Item =
             serde_dynamo::to_item(MessageItem { pk: msg_pk(&record.id), sk: MSG.into(), record: record.clone() })
                 .map_err(corrupt)?;
-        if let (MessageState::Scheduled, Some(due)) = (record.state, record.not_before) {
+        if let Some(due) = new.due_at.filter(|_| holds_due(record.state)) {
             item.insert("due_shard".into(), s(due_shard(&record.id).to_string()));
             item.insert("due_at".into(), s(due_key(due)));
         }
@@ -247,7 +254,8 @@ impl MessageStore for DynamoMessages {
             let mut next = current.clone();
             next.state = to;
             next.reason = details.reason.clone();
-            next.not_before = details.not_before.or(details.due_at);
+            // A scheduled message's due time is when it may go; a queued one's is only a lease.
+            next.not_before = details.not_before.or(details.due_at.filter(|_| to == MessageState::Scheduled));
             next.wamid = details.wamid.clone().or(current.wamid.clone());
             next.error = details.error.clone();
             next.history.push(entry.clone());

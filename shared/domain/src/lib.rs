@@ -24,6 +24,7 @@ pub mod ids;
 pub mod inbound;
 pub mod message;
 pub mod ports;
+pub mod request;
 pub mod webhook;
 pub mod whatsapp;
 pub mod zone;

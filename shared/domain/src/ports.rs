@@ -184,6 +184,10 @@ pub struct NewMessage {
     pub idempotency_key: Option<String>,
     /// Same key + same body hash → the same message; same key + another hash → conflict.
     pub body_hash: String,
+    /// When the scheduler tick should look at it (the due index): for `scheduled`, when it is
+    /// due; for `queued`, the end of its lease — if the sender has not claimed it by then, the
+    /// queue message was lost and the tick queues it again.
+    pub due_at: Option<jiff::Timestamp>,
 }
 
 /// Why a message could not be created.
@@ -212,7 +216,9 @@ pub struct TransitionDetails {
     pub not_before: Option<jiff::Timestamp>,
     pub wamid: Option<String>,
     pub error: Option<crate::message::SendError>,
-    /// For `scheduled`: when the tick should release it (sets the due index).
+    /// For `scheduled`: when the tick should release it; for `queued`/`deferred`: the end of
+    /// the lease after which the tick queues it again (sets the due index; any other
+    /// transition removes it).
     pub due_at: Option<jiff::Timestamp>,
 }
 

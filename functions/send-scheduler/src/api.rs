@@ -1,0 +1,173 @@
+//! The `/v1/messages` routes of the HTTP contract (DESIGN.md §4).
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/messages` | 202 `{"id","state"}`; 409 idempotency key reused with another body; 422 naming the field |
+//! | `GET /v1/messages/{id}` | 200 the message with its state, reason, `not_before` and history; 404 unknown |
+//! | `DELETE /v1/messages/{id}` | 200 the cancelled message; 409 once the sender has it; 404 unknown |
+//!
+//! `GET` lives here rather than in status-processor: one function serves every `/v1/messages`
+//! path (one route prefix, one IAM policy on the table: read + conditional writes), while
+//! status-processor stays a pure queue consumer.
+
+use jiff::Timestamp;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, Response};
+use polite_adapters::http::{ApiError, json_response, parse_json};
+use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError};
+use polite_domain::ports::{ContactStore, EventQueue, MessageStore};
+use polite_domain::request::{SendRequest, body_hash};
+use serde::Serialize;
+
+use crate::{Cancel, Scheduler, SubmitError};
+
+/// Handles one API Gateway request. Every outcome is a response.
+pub async fn handle<M, C, Q>(scheduler: &Scheduler<M, C, Q>, req: Request) -> Response<Body>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    handle_at(scheduler, &req, Timestamp::now()).await
+}
+
+/// [`handle`] at a given time (tests).
+pub async fn handle_at<M, C, Q>(scheduler: &Scheduler<M, C, Q>, req: &Request, now: Timestamp) -> Response<Body>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    match route(scheduler, req, now).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn route<M, C, Q>(
+    scheduler: &Scheduler<M, C, Q>,
+    req: &Request,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method();
+    match segments.as_slice() {
+        ["v1", "messages"] => match *method {
+            Method::POST => create(scheduler, req.body(), now).await,
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
+        ["v1", "messages", id] => match *method {
+            Method::GET => {
+                let record = scheduler.messages.get(id).await.map_err(|e| ApiError::internal(&e))?;
+                let record = record.ok_or_else(|| not_found(id))?;
+                Ok(json_response(StatusCode::OK, &MessageView::of(&record)))
+            }
+            Method::DELETE => match scheduler.cancel(id, now).await.map_err(|e| ApiError::internal(&e))? {
+                Cancel::Cancelled(record) => Ok(json_response(StatusCode::OK, &MessageView::of(&record))),
+                Cancel::TooLate(state) => Err(ApiError::conflict(
+                    "not_cancellable",
+                    format!(
+                        "The message is already {}; only scheduled, queued or deferred messages can be cancelled.",
+                        state.as_str()
+                    ),
+                )),
+                Cancel::Unknown => Err(not_found(id)),
+            },
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
+        _ => Err(ApiError::not_found(format!("No route for {path}."))),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("No message {id}."))
+}
+
+/// `POST /v1/messages`.
+async fn create<M, C, Q>(
+    scheduler: &Scheduler<M, C, Q>,
+    body: &Body,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    let raw: serde_json::Value = parse_json(body.as_ref())?;
+    let request: SendRequest = parse_json(body.as_ref())?;
+    let send = request.validate(now).map_err(|e| ApiError::invalid_field(e.field, e.problem))?;
+    match scheduler.submit(send, body_hash(&raw), now).await {
+        Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted { id: &record.id, state: record.state })),
+        Err(SubmitError::WindowClosed { open_until }) => {
+            let when = open_until
+                .map_or_else(|| "the recipient has never written to you".to_owned(), |t| format!("it closed at {t}"));
+            Err(ApiError::invalid_field(
+                "text",
+                format!(
+                    "free-form text needs the recipient's 24 h customer-service window open when the message goes, and {when}; send an approved template instead"
+                ),
+            ))
+        }
+        Err(SubmitError::IdempotencyConflict) => Err(ApiError::conflict(
+            "idempotency_conflict",
+            "This idempotency_key was already used with a different request body; use a new key for a new message.",
+        )),
+        Err(SubmitError::Store(e)) => Err(ApiError::internal(&e)),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted<'a> {
+    id: &'a str,
+    state: MessageState,
+}
+
+/// A message as `GET /v1/messages/{id}` shows it (DESIGN.md §4–§5).
+#[derive(Debug, Serialize)]
+pub struct MessageView<'a> {
+    pub id: &'a str,
+    pub to: &'a str,
+    pub category: polite_domain::message::Category,
+    pub state: MessageState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wamid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a SendError>,
+    pub history: &'a [HistoryEntry],
+    pub created_at: Timestamp,
+}
+
+impl<'a> MessageView<'a> {
+    /// The view of a stored message.
+    pub fn of(record: &'a MessageRecord) -> Self {
+        MessageView {
+            id: &record.id,
+            to: record.to.as_str(),
+            category: record.category,
+            state: record.state,
+            reason: record.reason.as_deref(),
+            not_before: record.not_before,
+            expires_at: record.expires_at,
+            campaign_id: record.campaign_id.as_deref(),
+            wamid: record.wamid.as_deref(),
+            error: record.error.as_ref(),
+            history: &record.history,
+            created_at: record.created_at,
+        }
+    }
+}

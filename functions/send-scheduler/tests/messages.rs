@@ -1,0 +1,272 @@
+//! `/v1/messages` and the tick against moto: what is stored, what lands on send-queue, and
+//! what `GET /v1/messages/{id}` shows (DESIGN.md §4–§5).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::{Body, Request};
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::envelope::{self, kinds};
+use polite_adapters::messages::DynamoMessages;
+use polite_adapters::queue::SqsQueue;
+use polite_domain::WaId;
+use polite_domain::message::MessageState;
+use polite_domain::ports::{ContactStore as _, MessageStore as _, Moved, TransitionDetails};
+use polite_domain::request::SendJob;
+use polite_tests::{Stack, drain};
+use send_scheduler::api::handle_at;
+use send_scheduler::{Scheduler, tick};
+use serde_json::{Value, json};
+
+struct Harness {
+    stack: Stack,
+    sqs: aws_sdk_sqs::Client,
+    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+}
+
+fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+fn later(minutes: i64) -> Timestamp {
+    now() + SignedDuration::from_mins(minutes)
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let stack = Stack::create().await.unwrap();
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let scheduler = Scheduler {
+            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable")),
+            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
+            send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
+        };
+        Harness { stack, sqs, scheduler }
+    }
+
+    async fn call_at(&self, method: &str, path: &str, body: Option<&Value>, at: Timestamp) -> (u16, Value) {
+        let req: Request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body.map_or(Body::Empty, |b| Body::Text(b.to_string())))
+            .unwrap();
+        let response = handle_at(&self.scheduler, &req, at).await;
+        let status = response.status().as_u16();
+        let bytes = response.body().as_ref();
+        (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).unwrap() })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_at(method, path, body, now()).await
+    }
+
+    async fn post(&self, body: &Value) -> (u16, Value) {
+        self.call("POST", "/v1/messages", Some(body)).await
+    }
+
+    /// Ids of the send jobs waiting on send-queue (received and deleted).
+    async fn queued_jobs(&self) -> Vec<String> {
+        let bodies = drain(&self.sqs, self.stack.queue("SendQueue")).await.unwrap();
+        bodies.iter().map(|b| envelope::decode::<SendJob>(kinds::SEND_JOB, b).unwrap().id).collect()
+    }
+
+    async fn state(&self, id: &str) -> MessageState {
+        self.scheduler.messages.get(id).await.unwrap().unwrap().state
+    }
+}
+
+fn marketing(to: &str) -> Value {
+    json!({"to": to, "category": "marketing", "template": {"name": "spring_sale", "language": "pt_BR"}})
+}
+
+#[tokio::test]
+async fn a_template_due_now_is_queued_and_on_send_queue_with_its_history() {
+    let h = Harness::new().await;
+    let (status, body) = h.post(&marketing("+5511987654321")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["state"], "queued");
+    let id = body["id"].as_str().unwrap();
+    assert!(id.starts_with("msg_"));
+    assert_eq!(h.queued_jobs().await, [id]);
+
+    let (status, view) = h.call("GET", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["to"], "5511987654321");
+    assert_eq!(view["category"], "marketing");
+    assert_eq!(view["state"], "queued");
+    assert_eq!(view["history"], json!([{"state": "queued", "at": "2026-11-23T12:00:00Z"}]));
+    assert!(view.get("not_before").is_none() && view.get("reason").is_none());
+}
+
+#[tokio::test]
+async fn a_send_within_fifteen_minutes_waits_on_the_queue_and_a_later_one_in_the_table() {
+    let h = Harness::new().await;
+    let soon = json!({"send_at": later(10).to_string()});
+    let (_, body) = h.post(&merge(marketing("+16505551234"), &soon)).await;
+    assert_eq!(body["state"], "queued");
+    // Invisible for 600 s: nothing to receive yet.
+    assert!(h.queued_jobs().await.is_empty());
+    let (_, view) = h.call("GET", &format!("/v1/messages/{}", body["id"].as_str().unwrap()), None).await;
+    assert_eq!(view["not_before"], later(10).to_string());
+
+    let (_, body) = h.post(&merge(marketing("+16505551234"), &json!({"send_at": later(120).to_string()}))).await;
+    assert_eq!(body["state"], "scheduled");
+    let (_, view) = h.call("GET", &format!("/v1/messages/{}", body["id"].as_str().unwrap()), None).await;
+    assert_eq!(view["state"], "scheduled");
+    assert_eq!(view["not_before"], later(120).to_string());
+}
+
+fn merge(mut a: Value, b: &Value) -> Value {
+    for (k, v) in b.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a
+}
+
+#[tokio::test]
+async fn the_tick_releases_a_due_message_once_even_when_two_ticks_overlap() {
+    let h = Harness::new().await;
+    let (_, body) = h.post(&merge(marketing("+16505551234"), &json!({"send_at": later(120).to_string()}))).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let early = tick::run(&h.scheduler, later(119)).await.unwrap();
+    assert_eq!(early.released, 0, "not due yet");
+    assert_eq!(h.state(&id).await, MessageState::Scheduled);
+
+    let (a, b) = tokio::join!(tick::run(&h.scheduler, later(121)), tick::run(&h.scheduler, later(121)));
+    assert_eq!(a.unwrap().released + b.unwrap().released, 1, "one of the two ticks released it");
+    assert_eq!(h.queued_jobs().await, [id.as_str()]);
+    assert_eq!(h.state(&id).await, MessageState::Queued);
+    let again = tick::run(&h.scheduler, later(122)).await.unwrap();
+    assert_eq!((again.released, again.requeued), (0, 0), "queued under a lease: nothing to do");
+    assert!(h.queued_jobs().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_queued_message_whose_queue_message_was_lost_is_queued_again_after_its_lease() {
+    let h = Harness::new().await;
+    let (_, body) = h.post(&marketing("+16505551234")).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(h.queued_jobs().await, [id.as_str()], "received and deleted: as if lost");
+
+    assert_eq!(tick::run(&h.scheduler, later(10)).await.unwrap().requeued, 0, "still inside the lease");
+    let report = tick::run(&h.scheduler, later(16)).await.unwrap();
+    assert_eq!(report.requeued, 1);
+    assert_eq!(h.queued_jobs().await, [id.as_str()]);
+
+    // Once the sender claims it, the lease is gone: no more re-queues.
+    let claimed = h
+        .scheduler
+        .messages
+        .transition(&id, &[MessageState::Queued], MessageState::Sending, later(17), TransitionDetails::default())
+        .await
+        .unwrap();
+    assert!(matches!(claimed, Moved::Yes(_)));
+    assert_eq!(tick::run(&h.scheduler, later(60)).await.unwrap().requeued, 0);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_give_the_same_message_and_another_body_409() {
+    let h = Harness::new().await;
+    let request = merge(marketing("+16505551234"), &json!({"idempotency_key": "order-1001-shipped"}));
+    let (first_status, first) = h.post(&request).await;
+    assert_eq!(first_status, 202);
+    // The same body with its keys in another order is the same request.
+    let reordered: Value = serde_json::from_str(
+        r#"{"idempotency_key":"order-1001-shipped","template":{"language":"pt_BR","name":"spring_sale"},"category":"marketing","to":"+16505551234"}"#,
+    )
+    .unwrap();
+    let (status, again) = h.post(&reordered).await;
+    assert_eq!((status, &again["id"]), (202, &first["id"]));
+    assert_eq!(h.queued_jobs().await.len(), 1, "queued once");
+
+    let (status, conflict) = h.post(&merge(request, &json!({"to": "+16505559999"}))).await;
+    assert_eq!(status, 409);
+    assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+}
+
+#[tokio::test]
+async fn invalid_requests_are_refused_with_the_field_to_fix() {
+    let h = Harness::new().await;
+    let cases = [
+        (json!({"to": "+16505551234", "category": "promo", "template": {"name": "a", "language": "en"}}), "category"),
+        (json!({"to": "+16505551234", "category": "marketing", "text": "50% off!"}), "template"),
+        (json!({"to": "not a number", "category": "marketing", "template": {"name": "a", "language": "en"}}), "to"),
+        (
+            json!({"to": "+16505551234", "category": "utility", "template": {"name": "a", "language": "en"}, "send_at": "2026-11-23T10:00:00Z"}),
+            "send_at",
+        ),
+        (
+            json!({"to": "+16505551234", "category": "utility", "template": {"name": "a", "language": "en"}, "send_at": "2026-11-24T10:00:00Z", "expires_at": "2026-11-24T09:00:00Z"}),
+            "expires_at",
+        ),
+        (json!({"to": "+16505551234", "category": "service", "text": "Your parcel is here"}), "text"),
+        (
+            json!({"to": "+16505551234", "category": "marketing", "template": {"name": "a", "language": "en"}, "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (request, field) in cases {
+        let (status, body) = h.post(&request).await;
+        assert_eq!(status, 422, "{request}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_field");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{field}: {body}");
+    }
+    let req: Request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/v1/messages")
+        .body(Body::Text("{\"to\":".into()))
+        .unwrap();
+    let response = handle_at(&h.scheduler, &req, now()).await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert!(h.queued_jobs().await.is_empty(), "nothing refused was queued");
+}
+
+#[tokio::test]
+async fn free_form_text_is_accepted_only_while_the_window_is_open_when_it_goes() {
+    let h = Harness::new().await;
+    let to = WaId::parse("+16505551234").unwrap();
+    h.scheduler.contacts.record_inbound(&to, now() - SignedDuration::from_hours(2)).await.unwrap();
+    let text = json!({"to": "+16505551234", "category": "service", "text": "Your parcel is here"});
+    let (status, body) = h.post(&text).await;
+    assert_eq!(status, 202, "{body}");
+    // The same text for tomorrow: the window (open until 10:00 tomorrow) will have closed.
+    let (status, body) = h.post(&merge(text, &json!({"send_at": "2026-11-24T11:00:00Z"}))).await;
+    assert_eq!(status, 422);
+    assert!(body["error"]["message"].as_str().unwrap().contains("2026-11-24T10:00:00Z"), "{body}");
+}
+
+#[tokio::test]
+async fn a_message_can_be_cancelled_until_the_sender_has_it() {
+    let h = Harness::new().await;
+    let (_, body) = h.post(&merge(marketing("+16505551234"), &json!({"send_at": later(120).to_string()}))).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (status, view) = h.call("DELETE", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["state"], "cancelled");
+    assert_eq!(view["history"].as_array().unwrap().len(), 2);
+    let (status, _) = h.call("DELETE", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!(status, 200, "cancelling again answers the same");
+    assert_eq!(tick::run(&h.scheduler, later(121)).await.unwrap().released, 0, "a cancelled message is not released");
+
+    let (_, body) = h.post(&marketing("+16505551234")).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let sending = TransitionDetails::default();
+    h.scheduler.messages.transition(&id, &[MessageState::Queued], MessageState::Sending, now(), sending).await.unwrap();
+    let (status, body) = h.call("DELETE", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["code"], "not_cancellable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("sending"));
+
+    let (status, body) = h.call("DELETE", "/v1/messages/msg_unknown", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn unknown_messages_and_wrong_methods_answer_404_and_405() {
+    let h = Harness::new().await;
+    assert_eq!(h.call("GET", "/v1/messages/msg_nope", None).await.0, 404);
+    assert_eq!(h.call("PUT", "/v1/messages/msg_nope", None).await.0, 405);
+    assert_eq!(h.call("GET", "/v1/messages", None).await.0, 405);
+}

@@ -1,0 +1,385 @@
+//! A send request (`POST /v1/messages`) checked into what polite stores, and where a new
+//! message waits: on send-queue (due within 15 minutes) or in the table until the tick.
+//!
+//! Parse, don't validate: a [`ValidSend`] can only be built by [`SendRequest::validate`], so
+//! every message in the table went through the same rules.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::WaId;
+use crate::message::Category;
+
+/// How far in the past `send_at` may be (clock skew between the caller and AWS).
+pub const SEND_AT_TOLERANCE: SignedDuration = SignedDuration::from_secs(60);
+
+/// The longest delay SQS gives a message (`DelaySeconds` ≤ 900): later sends wait in the table.
+pub const MAX_QUEUE_DELAY: SignedDuration = SignedDuration::from_secs(900);
+
+/// How long past its visible time a queued message may wait for the sender before the tick
+/// assumes its queue message was lost and queues it again (a duplicate is harmless: the
+/// sender claims a message with a conditional write).
+pub const QUEUE_LEASE: SignedDuration = SignedDuration::from_mins(15);
+
+/// A send-queue message: which message to (re)consider. The record itself is read from the
+/// table, strongly consistent, when the sender gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendJob {
+    pub id: String,
+}
+
+/// Meta's limit on a text body.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// The body of `POST /v1/messages`, as sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    pub to: String,
+    pub category: Category,
+    #[serde(default)]
+    pub template: Option<TemplateRequest>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub send_at: Option<Timestamp>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// A template as the caller names it; `language` may be `"pt_BR"` or Meta's `{"code": "pt_BR"}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    pub name: String,
+    pub language: Language,
+    #[serde(default)]
+    pub components: Option<Vec<Value>>,
+}
+
+/// A template language in either accepted spelling.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Language {
+    Code(String),
+    Object { code: String },
+}
+
+impl Language {
+    fn code(&self) -> &str {
+        match self {
+            Self::Code(code) | Self::Object { code } => code,
+        }
+    }
+}
+
+/// What a message says, as stored (`MessageRecord::payload`): `{"template": {…}}` in Meta's
+/// shape, or `{"text": "…"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Payload {
+    Template(Value),
+    Text(String),
+}
+
+impl Payload {
+    /// Free-form text needs the recipient's 24 h window.
+    pub fn is_free_form(&self) -> bool {
+        matches!(self, Self::Text(_))
+    }
+
+    /// The stored form.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// Reads the stored form.
+    ///
+    /// # Errors
+    /// When `value` is not a payload (an item written by hand).
+    pub fn from_value(value: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(value)
+    }
+}
+
+/// A checked send request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSend {
+    pub to: WaId,
+    pub category: Category,
+    pub payload: Payload,
+    pub send_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub campaign_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Why a request is refused (HTTP 422): the field and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
+    Invalid { field, problem: problem.into() }
+}
+
+/// Ids and keys: 1–100 printable ASCII characters (they end up in DynamoDB keys and logs).
+fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
+    match value {
+        Some(v) if v.is_empty() || v.len() > 100 || !v.bytes().all(|b| b.is_ascii_graphic()) => {
+            Err(invalid(field, "must be 1–100 printable ASCII characters without spaces"))
+        }
+        other => Ok(other),
+    }
+}
+
+impl SendRequest {
+    /// Checks the request at `now`.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming the first field that is wrong.
+    pub fn validate(self, now: Timestamp) -> Result<ValidSend, Invalid> {
+        let to = WaId::parse(&self.to)
+            .map_err(|e| invalid("to", format!("{e} (send the number in E.164, e.g. +16505551234)")))?;
+        let payload = match (self.category, self.template, self.text) {
+            (_, Some(_), Some(_)) => return Err(invalid("text", "send either a template or a text, not both")),
+            (Category::Service, Some(_), None) => {
+                return Err(invalid("template", "service messages are free-form text; use \"text\""));
+            }
+            (Category::Service, None, Some(text)) => Payload::Text(check_text(text)?),
+            (Category::Service, None, None) => return Err(invalid("text", "is required for a service message")),
+            (category, None, _) => {
+                return Err(invalid(
+                    "template",
+                    format!(
+                        "is required: {} messages are sent as approved templates (free-form text only as \"service\" inside the 24 h window)",
+                        category.as_str()
+                    ),
+                ));
+            }
+            (_, Some(template), None) => Payload::Template(check_template(template)?),
+        };
+        if let Some(send_at) = self.send_at
+            && send_at < now - SEND_AT_TOLERANCE
+        {
+            return Err(invalid("send_at", "is in the past; leave it out to send now"));
+        }
+        if let Some(expires_at) = self.expires_at {
+            let start = self.send_at.map_or(now, |s| s.max(now));
+            if expires_at <= start {
+                return Err(invalid("expires_at", "must be after send_at (or after now when send_at is not given)"));
+            }
+        }
+        Ok(ValidSend {
+            to,
+            category: self.category,
+            payload,
+            send_at: self.send_at,
+            expires_at: self.expires_at,
+            campaign_id: check_token("campaign_id", self.campaign_id)?,
+            idempotency_key: check_token("idempotency_key", self.idempotency_key)?,
+        })
+    }
+}
+
+fn check_text(text: String) -> Result<String, Invalid> {
+    if text.trim().is_empty() {
+        return Err(invalid("text", "must not be empty"));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(invalid("text", format!("is longer than WhatsApp's {MAX_TEXT_CHARS} characters")));
+    }
+    Ok(text)
+}
+
+/// Meta's template object: `{"name", "language": {"code"}, "components"?}`.
+fn check_template(template: TemplateRequest) -> Result<Value, Invalid> {
+    let name_ok = !template.name.is_empty()
+        && template.name.len() <= 512
+        && template.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !name_ok {
+        return Err(invalid("template.name", "must be an approved template's name (lowercase letters, digits, _)"));
+    }
+    let code = template.language.code();
+    let code_ok = (2..=8).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !code_ok {
+        return Err(invalid("template.language", "must be a template language code such as \"pt_BR\" or \"en\""));
+    }
+    let mut value = serde_json::json!({ "name": template.name, "language": { "code": code } });
+    if let Some(components) = template.components {
+        value["components"] = Value::Array(components);
+    }
+    Ok(value)
+}
+
+/// Whether a free-form message can still go at `start`: the window must be open then.
+pub fn window_allows(payload: &Payload, window_open_until: Option<Timestamp>, start: Timestamp) -> bool {
+    !payload.is_free_form() || window_open_until.is_some_and(|until| start < until)
+}
+
+/// Where a new (or released) message waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On send-queue, invisible for `delay_seconds` (0–900).
+    Queue { delay_seconds: u32 },
+    /// In the table as `scheduled` until the tick releases it at `due_at`.
+    Schedule { due_at: Timestamp },
+}
+
+/// Where a message due at `due` waits, seen at `now`: SQS holds it when it is due within
+/// [`MAX_QUEUE_DELAY`], the table otherwise.
+pub fn placement(due: Option<Timestamp>, now: Timestamp) -> Placement {
+    let Some(due) = due.filter(|d| *d > now) else { return Placement::Queue { delay_seconds: 0 } };
+    let wait = due.duration_since(now);
+    if wait > MAX_QUEUE_DELAY {
+        return Placement::Schedule { due_at: due };
+    }
+    // Round up: a message must never go before its time.
+    let millis = wait.as_millis();
+    let seconds = u32::try_from((millis + 999) / 1000).unwrap_or(900).min(900);
+    Placement::Queue { delay_seconds: seconds }
+}
+
+/// The hash an idempotency key is bound to: SHA-256 of the request body's canonical JSON
+/// (object keys sorted, insignificant whitespace dropped), so the same request retried with
+/// its keys in another order is still "the same body".
+pub fn body_hash(body: &Value) -> String {
+    // serde_json's Map is a BTreeMap (no `preserve_order`): keys serialise sorted.
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn request(json: &str) -> SendRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn problem(json: &str) -> Invalid {
+        request(json).validate(now()).unwrap_err()
+    }
+
+    const TEMPLATE: &str = r#""template":{"name":"spring_sale","language":"pt_BR"}"#;
+
+    #[test]
+    fn a_marketing_template_is_valid_and_its_language_takes_metas_shape() {
+        let ok = request(&format!(r#"{{"to":"+5511987654321","category":"marketing",{TEMPLATE}}}"#))
+            .validate(now())
+            .unwrap();
+        assert_eq!(ok.to.as_str(), "5511987654321");
+        assert_eq!(
+            ok.payload,
+            Payload::Template(serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}}))
+        );
+        assert_eq!(Payload::from_value(&ok.payload.to_value()).unwrap(), ok.payload);
+    }
+
+    #[test]
+    fn marketing_utility_and_authentication_need_a_template() {
+        for category in ["marketing", "utility", "authentication"] {
+            let p = problem(&format!(r#"{{"to":"+16505551234","category":"{category}","text":"hi"}}"#));
+            assert_eq!(p.field, "template", "{category}");
+            assert!(p.problem.contains(category));
+        }
+    }
+
+    #[test]
+    fn service_messages_are_text_only() {
+        let ok = request(r#"{"to":"+16505551234","category":"service","text":"Your order shipped"}"#).validate(now());
+        assert!(ok.unwrap().payload.is_free_form());
+        assert_eq!(problem(&format!(r#"{{"to":"+16505551234","category":"service",{TEMPLATE}}}"#)).field, "template");
+        assert_eq!(problem(r#"{"to":"+16505551234","category":"service"}"#).field, "text");
+        assert_eq!(problem(r#"{"to":"+16505551234","category":"service","text":"  "}"#).field, "text");
+        let long = "x".repeat(MAX_TEXT_CHARS + 1);
+        assert_eq!(problem(&format!(r#"{{"to":"+16505551234","category":"service","text":"{long}"}}"#)).field, "text");
+    }
+
+    #[test]
+    fn bad_numbers_templates_and_times_name_their_field() {
+        let cases = [
+            (r#"{"to":"12","category":"marketing","template":{"name":"a","language":"en"}}"#, "to"),
+            (
+                r#"{"to":"+16505551234","category":"marketing","template":{"name":"Spring Sale","language":"en"}}"#,
+                "template.name",
+            ),
+            (
+                r#"{"to":"+16505551234","category":"marketing","template":{"name":"a","language":"english please"}}"#,
+                "template.language",
+            ),
+            (
+                r#"{"to":"+16505551234","category":"marketing","template":{"name":"a","language":"en"},"send_at":"2026-11-23T11:58:00Z"}"#,
+                "send_at",
+            ),
+            (
+                r#"{"to":"+16505551234","category":"marketing","template":{"name":"a","language":"en"},"send_at":"2026-11-24T12:00:00Z","expires_at":"2026-11-24T11:00:00Z"}"#,
+                "expires_at",
+            ),
+            (
+                r#"{"to":"+16505551234","category":"marketing","template":{"name":"a","language":"en"},"expires_at":"2026-11-23T11:00:00Z"}"#,
+                "expires_at",
+            ),
+            (
+                r#"{"to":"+16505551234","category":"marketing","template":{"name":"a","language":"en"},"idempotency_key":"has space"}"#,
+                "idempotency_key",
+            ),
+            (
+                r#"{"to":"+16505551234","category":"service","text":"a","template":{"name":"a","language":"en"}}"#,
+                "text",
+            ),
+        ];
+        for (json, field) in cases {
+            assert_eq!(problem(json).field, field, "{json}");
+        }
+    }
+
+    #[test]
+    fn send_at_a_little_in_the_past_is_clock_skew_not_an_error() {
+        let json = r#"{"to":"+16505551234","category":"marketing","template":{"name":"a","language":"en"},"send_at":"2026-11-23T11:59:30Z"}"#;
+        assert!(request(json).validate(now()).is_ok());
+    }
+
+    #[test]
+    fn text_needs_the_window_open_when_the_message_would_go() {
+        let text = Payload::Text("hi".into());
+        let until: Timestamp = "2026-11-23T15:00:00Z".parse().unwrap();
+        assert!(window_allows(&text, Some(until), now()));
+        assert!(!window_allows(&text, Some(until), "2026-11-23T16:00:00Z".parse().unwrap()));
+        assert!(!window_allows(&text, None, now()));
+        assert!(window_allows(&Payload::Template(Value::Null), None, now()), "templates need no window");
+    }
+
+    #[test]
+    fn messages_due_within_fifteen_minutes_wait_on_the_queue_later_ones_in_the_table() {
+        let at = |s: &str| -> Timestamp { s.parse().unwrap() };
+        assert_eq!(placement(None, now()), Placement::Queue { delay_seconds: 0 });
+        assert_eq!(placement(Some(at("2026-11-23T11:00:00Z")), now()), Placement::Queue { delay_seconds: 0 });
+        assert_eq!(placement(Some(at("2026-11-23T12:00:00.2Z")), now()), Placement::Queue { delay_seconds: 1 });
+        assert_eq!(placement(Some(at("2026-11-23T12:15:00Z")), now()), Placement::Queue { delay_seconds: 900 });
+        let later = at("2026-11-23T12:15:01Z");
+        assert_eq!(placement(Some(later), now()), Placement::Schedule { due_at: later });
+    }
+
+    #[test]
+    fn the_body_hash_ignores_key_order_and_whitespace_but_not_values() {
+        let a: Value = serde_json::from_str(r#"{"to":"+1","category":"marketing"}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{ "category" : "marketing", "to": "+1" }"#).unwrap();
+        let c: Value = serde_json::from_str(r#"{"to":"+2","category":"marketing"}"#).unwrap();
+        assert_eq!(body_hash(&a), body_hash(&b));
+        assert_ne!(body_hash(&a), body_hash(&c));
+    }
+}
