@@ -25,6 +25,7 @@ pub mod inbound;
 pub mod message;
 pub mod ports;
 pub mod request;
+pub mod sending;
 pub mod webhook;
 pub mod whatsapp;
 pub mod zone;
