@@ -4,9 +4,11 @@
 
 use jiff::{SignedDuration, Timestamp};
 use polite_adapters::contacts::DynamoContacts;
+use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore};
+use polite_domain::message::Category;
+use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore, SendLog};
 use polite_domain::{IanaZone, WaId};
 use polite_tests::Stack;
 
@@ -208,4 +210,43 @@ async fn a_replayed_opt_in_from_before_the_erasure_does_not_lift_it() {
     // Meta (or the CRM) replays the old opt-in after the erasure.
     store.append_consent(&ana(), &opt_in_at(before)).await.unwrap();
     assert!(store.get(&ana()).await.unwrap().unwrap().erased);
+}
+
+#[tokio::test]
+async fn sends_are_recorded_once_per_message_and_read_back_within_the_window() {
+    let store = store().await;
+    let week = SignedDuration::from_hours(24 * 7);
+    let sent = |category, at| SentRecord { category, at: t(at) };
+    store.record_send(&ana(), "msg_1", sent(Category::Marketing, "2026-06-01T10:00:00Z"), week).await.unwrap();
+    // The sender retried its bookkeeping: still one send.
+    store.record_send(&ana(), "msg_1", sent(Category::Marketing, "2026-06-01T10:00:05Z"), week).await.unwrap();
+    store.record_send(&ana(), "msg_2", sent(Category::Utility, "2026-06-03T10:00:00Z"), week).await.unwrap();
+    store.record_send(&ana(), "msg_0", sent(Category::Marketing, "2026-05-20T10:00:00Z"), week).await.unwrap();
+
+    let history = store.recent_sends(&ana(), t("2026-05-27T00:00:00Z")).await.unwrap();
+    assert_eq!(
+        history.sends,
+        [sent(Category::Marketing, "2026-06-01T10:00:00Z"), sent(Category::Utility, "2026-06-03T10:00:00Z")],
+        "oldest first, the first record of msg_1 kept, msg_0 outside the window"
+    );
+    assert_eq!(store.get(&ana()).await.unwrap(), None, "sends do not make a contact");
+}
+
+#[tokio::test]
+async fn concurrent_sends_to_one_recipient_all_land_and_erasure_forgets_them() {
+    let store = store().await;
+    let week = SignedDuration::from_hours(24 * 7);
+    let writes = (0..20).map(|i| {
+        let at = t("2026-06-01T10:00:00Z") + SignedDuration::from_secs(i * 7);
+        let store = &store;
+        async move {
+            store.record_send(&ana(), &format!("msg_{i}"), SentRecord { category: Category::Marketing, at }, week).await
+        }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.unwrap();
+    }
+    assert_eq!(store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap().sends.len(), 20);
+    store.erase(&ana()).await.unwrap();
+    assert!(store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap().sends.is_empty());
 }

@@ -1,5 +1,6 @@
 //! The contacts table on DynamoDB (layout in `template.yaml`):
-//! `C#<wa_id>/PROFILE` holds derived consent and settings, `C#<wa_id>/EVENT#<id>` the ledger.
+//! `C#<wa_id>/PROFILE` holds derived consent and settings, `C#<wa_id>/EVENT#<id>` the ledger,
+//! `C#<wa_id>/SEND#<message id>` the recent sends (caps, pair spacing; the sender's own items).
 //!
 //! A consent event is appended with `attribute_not_exists` on its id (a replay is a no-op)
 //! and, when it wins its category, the profile is updated in the same transaction,
@@ -11,6 +12,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
@@ -18,9 +20,13 @@ use aws_sdk_dynamodb::types::{
 
 use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, unavailable};
 use jiff::Timestamp;
+use polite_domain::caps::{SendHistory, SentRecord};
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ConsentAppend, ContactRecord, ContactSettings, ContactStore, NumberChange, StoreError};
+use polite_domain::message::Category;
+use polite_domain::ports::{
+    ConsentAppend, ContactRecord, ContactSettings, ContactStore, NumberChange, SendLog, StoreError,
+};
 use polite_domain::{IanaZone, WaId};
 use serde::{Deserialize, Serialize};
 
@@ -403,5 +409,75 @@ impl ContactStore for DynamoContacts {
         let item = out.attributes.ok_or_else(|| StoreError::Corrupt("UpdateItem returned no attributes".into()))?;
         let erased = self.read_tombstone(wa_id).await?.is_some();
         Self::record(wa_id, serde_dynamo::from_item(item).map_err(corrupt)?, erased)
+    }
+}
+
+/// One send to a recipient (`pk` = the contact's, `sk` = `SEND#<message id>`): for caps and
+/// pair spacing. Expires (DynamoDB TTL) after the longest cap window; reads filter by time
+/// too, because TTL deletion may lag by days.
+#[derive(Debug, Serialize, Deserialize)]
+struct SendItem {
+    pk: String,
+    sk: String,
+    category: Category,
+    /// Unix seconds.
+    at: i64,
+    /// Unix seconds (TTL).
+    expires_at: i64,
+}
+
+const SEND_PREFIX: &str = "SEND#";
+
+impl SendLog for DynamoContacts {
+    async fn recent_sends(&self, wa_id: &WaId, since: Timestamp) -> Result<SendHistory, StoreError> {
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :send)")
+                .expression_attribute_values(":pk", s(pk(wa_id)))
+                .expression_attribute_values(":send", s(SEND_PREFIX)),
+        )
+        .await?;
+        let mut sends = Vec::with_capacity(items.len());
+        for item in items {
+            let send: SendItem = serde_dynamo::from_item(item).map_err(corrupt)?;
+            let at = Timestamp::from_second(send.at).map_err(corrupt)?;
+            if at >= since {
+                sends.push(SentRecord { category: send.category, at });
+            }
+        }
+        sends.sort_unstable_by_key(|s| s.at);
+        Ok(SendHistory { sends })
+    }
+
+    async fn record_send(
+        &self,
+        wa_id: &WaId,
+        message_id: &str,
+        sent: SentRecord,
+        keep: jiff::SignedDuration,
+    ) -> Result<(), StoreError> {
+        let item = SendItem {
+            pk: pk(wa_id),
+            sk: format!("{SEND_PREFIX}{message_id}"),
+            category: sent.category,
+            at: sent.at.as_second(),
+            expires_at: (sent.at + keep).as_second(),
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Already recorded (a retried record): one message, one send.
+            Err(e) if e.as_service_error().is_some_and(PutItemError::is_conditional_check_failed_exception) => Ok(()),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
     }
 }

@@ -294,3 +294,31 @@ pub trait WhatsAppApi {
         message: &crate::whatsapp::Outbound,
     ) -> impl Future<Output = Result<crate::whatsapp::Accepted, crate::whatsapp::SendFailure>> + Send;
 }
+
+/// Each recipient's recent sends, for frequency caps and pair spacing. Kept in items of their
+/// own (one per message) so a consent update and a send never overwrite each other, and
+/// concurrent senders never contend on one item.
+pub trait SendLog {
+    /// The recipient's sends at or after `since`, strongly consistent.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn recent_sends(
+        &self,
+        wa_id: &crate::WaId,
+        since: jiff::Timestamp,
+    ) -> impl Future<Output = Result<crate::caps::SendHistory, StoreError>> + Send;
+
+    /// Records that `message_id` went to the recipient (idempotent on the message id); the
+    /// record expires after `keep` (the longest cap window).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn record_send(
+        &self,
+        wa_id: &crate::WaId,
+        message_id: &str,
+        sent: crate::caps::SentRecord,
+        keep: jiff::SignedDuration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
