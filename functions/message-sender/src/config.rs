@@ -1,0 +1,86 @@
+//! message-sender's configuration, read once at init.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `MESSAGES_TABLE`, `CONTACTS_TABLE` | the tables |
+//! | `SEND_QUEUE_URL` | send-queue (deferrals go back on it) |
+//! | `INBOUND_EVENTS_QUEUE_URL` | inbound-events (131050 opt-outs for consent-updater) |
+//! | `CONTACT_HASH_KEY` or `_PARAM` | erasure tombstones' hash key |
+//! | `WHATSAPP_ACCESS_TOKEN` or `_PARAM`, `WHATSAPP_PHONE_NUMBER_ID`, `GRAPH_API_BASE_URL`, `GRAPH_API_VERSION`, `GRAPH_API_TIMEOUT_MS` | the Graph API |
+//! | `SEND_POLICY` | optional JSON `polite_domain::gate::Policy` (quiet hours, caps, blocks…); defaults in the README |
+//! | `SENDER_MPS` | the business number's throughput, messages/s (default 80) |
+//! | `SENDER_INSTANCES` | the event source's `MaximumConcurrency` (default 2): each instance paces to `SENDER_MPS ÷ SENDER_INSTANCES` |
+
+use polite_adapters::config::{ConfigError, Env, keys};
+use polite_adapters::graph::GraphConfig;
+use polite_adapters::secrets::{self, keys as secret};
+use polite_domain::gate::Policy;
+use secrecy::SecretString;
+
+/// The environment variable holding the sending policy.
+pub const SEND_POLICY: &str = "SEND_POLICY";
+/// Throughput of the business number.
+pub const SENDER_MPS: &str = "SENDER_MPS";
+/// Sender instances sharing it.
+pub const SENDER_INSTANCES: &str = "SENDER_INSTANCES";
+
+/// Everything message-sender needs to start.
+#[derive(Debug)]
+pub struct Config {
+    pub messages_table: String,
+    pub contacts_table: String,
+    pub send_queue_url: String,
+    pub inbound_queue_url: String,
+    pub contact_hash_key: SecretString,
+    pub graph: GraphConfig,
+    pub policy: Policy,
+    /// This instance's pace, messages per second.
+    pub per_instance_mps: f64,
+}
+
+impl Config {
+    /// Reads the environment and the secrets, reporting every problem at once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing each missing or invalid value.
+    pub async fn load<F: Fn(&str) -> Option<String>>(
+        mut env: Env<F>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let messages_table = env.required(keys::MESSAGES_TABLE);
+        let contacts_table = env.required(keys::CONTACTS_TABLE);
+        let send_queue_url = env.required(keys::SEND_QUEUE_URL);
+        let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
+        let policy = env.json(SEND_POLICY, Policy::default());
+        let mps: f64 = env.parsed(SENDER_MPS, 80.0);
+        let instances: u32 = env.parsed(SENDER_INSTANCES, 2);
+        let graph = GraphConfig::from_env(&mut env, SecretString::default());
+        let loaded = secrets::load(&env, sdk, &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]).await;
+        let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
+        match loaded {
+            Ok(mut secrets) if problems.is_empty() => {
+                let loaded_secrets = secrets
+                    .take(secret::CONTACT_HASH_KEY)
+                    .and_then(|hash| Ok((hash, secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?)));
+                match loaded_secrets {
+                    Ok((contact_hash_key, token)) => Ok(Config {
+                        messages_table,
+                        contacts_table,
+                        send_queue_url,
+                        inbound_queue_url,
+                        contact_hash_key,
+                        graph: GraphConfig { token, ..graph },
+                        policy,
+                        per_instance_mps: mps / f64::from(instances.max(1)),
+                    }),
+                    Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
+                }
+            }
+            Ok(_) => Err(ConfigError { problems }),
+            Err(e) => {
+                problems.extend(e.problems);
+                Err(ConfigError { problems })
+            }
+        }
+    }
+}

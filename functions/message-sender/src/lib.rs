@@ -1,0 +1,365 @@
+//! message-sender: consumes send-queue and sends each message at most once, only when the gate
+//! says so *at send time*.
+//!
+//! For each job: read the message and the recipient (strongly consistent: an opt-out recorded a
+//! moment ago counts), run `polite_domain::gate::decide`, and act — `Expire`, `Suppress` and
+//! `Defer` become message states with reasons (a deferral of ≤ 15 min goes back on the queue
+//! with a delay, a longer one back to the table as `scheduled`); `Send` claims the message with
+//! a conditional `queued|deferred → sending` write *before* calling Meta, so a redelivered or
+//! duplicated job can never send twice. What follows the Graph API's answer is
+//! `polite_domain::sending::after_send`.
+
+pub mod config;
+pub mod pacing;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use jiff::{SignedDuration, Timestamp};
+use polite_adapters::batch::{BatchError, process_batch};
+use polite_adapters::envelope::{self, EnvelopeError, kinds};
+use polite_adapters::telemetry::counter;
+use polite_domain::caps::SentRecord;
+use polite_domain::consent::ConsentEvent;
+use polite_domain::gate::{self, Decision, Policy, Recipient};
+use polite_domain::inbound::ConsentChange;
+use polite_domain::message::{MessageRecord, MessageState};
+use polite_domain::ports::{
+    ContactStore, EventQueue, MessageStore, Moved, QueueMessage, SendLog, StoreError, TransitionDetails, WhatsAppApi,
+};
+use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob};
+use polite_domain::sending::{AfterSend, after_send};
+use polite_domain::whatsapp::{Content, ErrorAction, Outbound, SendFailure};
+
+pub use config::Config;
+use pacing::Pacer;
+
+/// The function's name (bin, SAM function, metric dimension).
+pub const FUNCTION: &str = "message-sender";
+
+/// Records of one batch handled at once.
+pub const CONCURRENCY: usize = 10;
+
+/// How long a message may stay `sending` before polite gives up waiting for a status that
+/// would tell whether Meta accepted it: then `failed` with `unknown_outcome`, never resent.
+pub const UNKNOWN_OUTCOME_TIMEOUT: SignedDuration = SignedDuration::from_mins(15);
+
+/// When a job finds its message `sending` (in flight elsewhere, or the sender died mid-call),
+/// it looks again after this long.
+pub const SENDING_RECHECK: SignedDuration = SignedDuration::from_mins(5);
+
+/// What the sender needs.
+#[derive(Debug)]
+pub struct Sender<M, C, Q, W> {
+    pub messages: M,
+    /// The contacts table: consent and settings ([`ContactStore`]) and recent sends ([`SendLog`]).
+    pub contacts: C,
+    pub send_queue: Q,
+    /// inbound-events: 131050 opt-outs go through consent-updater's rules.
+    pub inbound: Q,
+    pub whatsapp: W,
+    pub policy: Policy,
+    pub pacer: Pacer,
+}
+
+/// Why a record failed (SQS redelivers it).
+#[derive(Debug, thiserror::Error)]
+pub enum SendJobError {
+    #[error("the record has no body")]
+    NoBody,
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("the stored payload cannot be read: {0}")]
+    Payload(#[from] serde_json::Error),
+    #[error("the store failed")]
+    Store(#[from] StoreError),
+    #[error("a queue refused the message: {0}")]
+    Queue(#[from] polite_domain::ports::QueueError),
+}
+
+/// What a job came to (for tests and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The message was not (or no longer) the sender's to handle.
+    Skipped(&'static str),
+    Sent,
+    Deferred,
+    Scheduled,
+    Suppressed,
+    Expired,
+    Failed,
+    /// Left `sending`: Meta may have accepted it.
+    Unknown,
+}
+
+impl<M, C, Q, W> Sender<M, C, Q, W>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + SendLog + Sync,
+    Q: EventQueue + Sync,
+    W: WhatsAppApi + Sync,
+{
+    /// One SQS batch with partial batch failures.
+    ///
+    /// # Errors
+    /// [`BatchError`] when every record failed.
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
+        process_batch(event, CONCURRENCY, |record| async move {
+            let body = record.body.as_deref().ok_or(SendJobError::NoBody)?;
+            self.process(body, Timestamp::now()).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// One send job at `now`.
+    ///
+    /// # Errors
+    /// [`SendJobError`] when the job cannot be read or a store or queue fails (redelivered).
+    pub async fn process(&self, body: &str, now: Timestamp) -> Result<Outcome, SendJobError> {
+        let job: SendJob = envelope::decode(kinds::SEND_JOB, body)?;
+        let Some(record) = self.messages.get(&job.id).await? else {
+            tracing::warn!(message_id = %job.id, "send job for an unknown message");
+            return Ok(Outcome::Skipped("unknown_message"));
+        };
+        let outcome = match record.state {
+            MessageState::Queued | MessageState::Deferred => self.consider(record, now).await?,
+            MessageState::Sending => self.in_flight(&record, now).await?,
+            // Scheduled: the tick owns it; anything later: a duplicate job.
+            _ => Outcome::Skipped("not_claimable"),
+        };
+        counter!("SendJobs", "outcome" => outcome_label(&outcome)).increment(1);
+        Ok(outcome)
+    }
+
+    /// Runs the gate and acts on its decision.
+    async fn consider(&self, record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
+        let payload = Payload::from_value(&record.payload)?;
+        let keep = longest_cap_window(&self.policy);
+        let (contact, sends) =
+            tokio::try_join!(self.contacts.get(&record.to), self.contacts.recent_sends(&record.to, now - keep))?;
+        let recipient = Recipient::from_contact(contact.as_ref(), sends);
+        let message = gate::Outbound {
+            to: record.to.clone(),
+            category: record.category,
+            free_form: payload.is_free_form(),
+            expires_at: record.expires_at,
+        };
+        let jitter = jitter_for(&record.id, self.policy.max_jitter_seconds);
+        let outcome = gate::decide(&message, &recipient, &self.policy, now, jitter);
+        let from = [MessageState::Queued, MessageState::Deferred];
+        match outcome.decision {
+            Decision::Expire => {
+                self.move_to(&record, &from, MessageState::Expired, now, TransitionDetails::default(), Outcome::Expired)
+                    .await
+            }
+            Decision::Suppress { reason } => {
+                let details = TransitionDetails { reason: Some(label(&reason)), ..TransitionDetails::default() };
+                self.move_to(&record, &from, MessageState::Suppressed, now, details, Outcome::Suppressed).await
+            }
+            Decision::Defer { until, reason } => self.defer(&record, &from, until, &label(&reason), now).await,
+            Decision::Send => self.send(record, payload, now).await,
+        }
+    }
+
+    /// Holds a message until `until`: on the queue when that is within 15 minutes, in the
+    /// table otherwise.
+    async fn defer(
+        &self,
+        record: &MessageRecord,
+        from: &[MessageState],
+        until: Timestamp,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Outcome, SendJobError> {
+        let wait = until.duration_since(now);
+        if wait > MAX_QUEUE_DELAY {
+            let details = TransitionDetails {
+                reason: Some(reason.to_owned()),
+                not_before: Some(until),
+                due_at: Some(until),
+                ..TransitionDetails::default()
+            };
+            return self.move_to(record, from, MessageState::Scheduled, now, details, Outcome::Scheduled).await;
+        }
+        let details = TransitionDetails {
+            reason: Some(reason.to_owned()),
+            not_before: Some(until),
+            due_at: Some(until + QUEUE_LEASE),
+            ..TransitionDetails::default()
+        };
+        let outcome = self.move_to(record, from, MessageState::Deferred, now, details, Outcome::Deferred).await?;
+        if outcome == Outcome::Deferred {
+            self.send_queue.send_all(vec![job(&record.id, delay_seconds(wait))?]).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Claims the message and sends it.
+    async fn send(&self, record: MessageRecord, payload: Payload, now: Timestamp) -> Result<Outcome, SendJobError> {
+        let claim = self
+            .messages
+            .transition(
+                &record.id,
+                &[MessageState::Queued, MessageState::Deferred],
+                MessageState::Sending,
+                now,
+                TransitionDetails::default(),
+            )
+            .await?;
+        let Moved::Yes(claimed) = claim else { return Ok(Outcome::Skipped("claimed_elsewhere")) };
+        let attempt =
+            u32::try_from(claimed.history.iter().filter(|h| h.state == "sending").count()).unwrap_or(u32::MAX);
+        let content = match payload {
+            Payload::Template(template) => Content::Template(template),
+            Payload::Text(body) => Content::Text { body },
+        };
+        let message = Outbound {
+            from: None,
+            to: claimed.to.clone(),
+            content,
+            callback_data: Some(claimed.id.clone()),
+            reply_to: None,
+        };
+        self.pacer.wait().await;
+        let result = self.whatsapp.send(&message).await;
+        if let Err(SendFailure::Rejected { error, .. }) = &result {
+            counter!("GraphErrors", "code" => error.code.to_string()).increment(1);
+            if error.action() == ErrorAction::SlowDown {
+                self.pacer.slow_down();
+            }
+        }
+        let now = Timestamp::now().max(now);
+        let sending = [MessageState::Sending];
+        match after_send(&result, attempt, now, jitter_fraction(&claimed.id, attempt)) {
+            AfterSend::Sent { wamid } => {
+                let sent = SentRecord { category: claimed.category, at: now };
+                self.contacts.record_send(&claimed.to, &claimed.id, sent, longest_cap_window(&self.policy)).await?;
+                let details = TransitionDetails { wamid: Some(wamid), ..TransitionDetails::default() };
+                tracing::info!(message_id = %claimed.id, to = %claimed.to.masked(), "sent");
+                self.move_to(&claimed, &sending, MessageState::Sent, now, details, Outcome::Sent).await
+            }
+            AfterSend::Retry { delay, code } => {
+                let reason = code.map_or_else(|| "graph_api_unavailable".to_owned(), |c| format!("rate_limited_{c}"));
+                self.defer(&claimed, &sending, now + delay, &reason, now).await
+            }
+            AfterSend::Defer { until, code, .. } => {
+                self.defer(&claimed, &sending, until, &format!("rate_limited_{code}"), now).await
+            }
+            AfterSend::Fail { error, opt_out } => {
+                if opt_out {
+                    // The opt-out first: if the state write below fails, the redelivered job
+                    // finds `sending` and statuses settle it, but the opt-out is already queued.
+                    let change = ConsentChange {
+                        wa_id: claimed.to.clone(),
+                        event: ConsentEvent::from_send_failure(&claimed.id, now, now),
+                    };
+                    let body = envelope::encode(kinds::CONSENT_CHANGE, &change)?;
+                    let id = format!("optout-{}", claimed.id);
+                    self.inbound.send_all(vec![QueueMessage { id, body, delay_seconds: 0 }]).await?;
+                }
+                tracing::info!(message_id = %claimed.id, code = error.code, "send failed");
+                let details = TransitionDetails { error: Some(error), ..TransitionDetails::default() };
+                self.move_to(&claimed, &sending, MessageState::Failed, now, details, Outcome::Failed).await
+            }
+            AfterSend::Unknown => {
+                tracing::warn!(message_id = %claimed.id, "no answer from the Graph API; waiting for statuses");
+                self.recheck_later(&claimed.id).await?;
+                Ok(Outcome::Unknown)
+            }
+        }
+    }
+
+    /// A job found its message `sending`: another instance is sending it, or one died mid-call.
+    /// Either way it is never sent again; after [`UNKNOWN_OUTCOME_TIMEOUT`] without a status
+    /// it ends `failed` with `unknown_outcome`.
+    async fn in_flight(&self, record: &MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
+        let claimed_at = record.history.iter().rev().find(|h| h.state == "sending").map_or(record.created_at, |h| h.at);
+        if now.duration_since(claimed_at) < UNKNOWN_OUTCOME_TIMEOUT {
+            self.recheck_later(&record.id).await?;
+            return Ok(Outcome::Unknown);
+        }
+        let details = TransitionDetails {
+            reason: Some("unknown_outcome".into()),
+            error: Some(polite_domain::message::SendError {
+                code: 0,
+                title: "unknown_outcome: no answer and no status from the Graph API".into(),
+            }),
+            ..TransitionDetails::default()
+        };
+        self.move_to(record, &[MessageState::Sending], MessageState::Failed, now, details, Outcome::Failed).await
+    }
+
+    async fn recheck_later(&self, id: &str) -> Result<(), SendJobError> {
+        self.send_queue.send_all(vec![job(id, delay_seconds(SENDING_RECHECK))?]).await?;
+        Ok(())
+    }
+
+    async fn move_to(
+        &self,
+        record: &MessageRecord,
+        from: &[MessageState],
+        to: MessageState,
+        now: Timestamp,
+        details: TransitionDetails,
+        outcome: Outcome,
+    ) -> Result<Outcome, SendJobError> {
+        match self.messages.transition(&record.id, from, to, now, details).await? {
+            Moved::Yes(_) => Ok(outcome),
+            Moved::No(_) => Ok(Outcome::Skipped("moved_concurrently")),
+        }
+    }
+}
+
+fn job(id: &str, delay_seconds: u32) -> Result<QueueMessage, serde_json::Error> {
+    Ok(QueueMessage {
+        id: id.to_owned(),
+        body: envelope::encode(kinds::SEND_JOB, &SendJob { id: id.to_owned() })?,
+        delay_seconds,
+    })
+}
+
+/// A wait as an SQS delay, rounded up (never early) and within 0–900 s.
+fn delay_seconds(wait: SignedDuration) -> u32 {
+    let millis = wait.as_millis().clamp(0, 900_000);
+    u32::try_from((millis + 999) / 1000).unwrap_or(900)
+}
+
+/// The longest frequency-cap window of the policy (how far back sends matter), at least a day
+/// so pair spacing always sees the last send.
+pub fn longest_cap_window(policy: &Policy) -> SignedDuration {
+    let hours = policy.caps.iter().map(|c| c.window_hours).max().unwrap_or(0).max(24);
+    SignedDuration::from_hours(i64::from(hours))
+}
+
+/// The gate's jitter for a message: derived from its id, so every retry decides the same.
+fn jitter_for(id: &str, max_seconds: u32) -> SignedDuration {
+    let spread = u64::from(max_seconds).max(1);
+    SignedDuration::from_secs(i64::try_from(fnv(id) % spread).unwrap_or(0))
+}
+
+/// A retry's jitter fraction in `[0, 1)`, different per attempt.
+fn jitter_fraction(id: &str, attempt: u32) -> f64 {
+    let h = fnv(&format!("{id}#{attempt}")) % 1000;
+    f64::from(u32::try_from(h).unwrap_or(0)) / 1000.0
+}
+
+/// FNV-1a: a stable, well-spread hash of a short string.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The snake_case wire name of a gate reason.
+fn label<T: serde::Serialize>(reason: &T) -> String {
+    serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "unknown".into())
+}
+
+fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Skipped(_) => "skipped",
+        Outcome::Sent => "sent",
+        Outcome::Deferred => "deferred",
+        Outcome::Scheduled => "scheduled",
+        Outcome::Suppressed => "suppressed",
+        Outcome::Expired => "expired",
+        Outcome::Failed => "failed",
+        Outcome::Unknown => "unknown",
+    }
+}
