@@ -46,6 +46,9 @@ pub const UNKNOWN_OUTCOME_TIMEOUT: SignedDuration = SignedDuration::from_mins(15
 /// it looks again after this long.
 pub const SENDING_RECHECK: SignedDuration = SignedDuration::from_mins(5);
 
+/// Clock skew allowed between the queue's delay and a message's `not_before`.
+const NOT_BEFORE_TOLERANCE: SignedDuration = SignedDuration::from_secs(1);
+
 /// What the sender needs.
 #[derive(Debug)]
 pub struct Sender<M, C, Q, W> {
@@ -119,7 +122,11 @@ where
             tracing::warn!(message_id = %job.id, "send job for an unknown message");
             return Ok(Outcome::Skipped("unknown_message"));
         };
+        let early = record.not_before.is_some_and(|t| t > now + NOT_BEFORE_TOLERANCE);
         let outcome = match record.state {
+            // A duplicate job (a lease re-queue racing the real one) before the message's time:
+            // the job that brings it at its time is on the queue, or the lease will be.
+            MessageState::Queued | MessageState::Deferred if early => Outcome::Skipped("not_due_yet"),
             MessageState::Queued | MessageState::Deferred => self.consider(record, now).await?,
             MessageState::Sending => self.in_flight(&record, now).await?,
             // Scheduled: the tick owns it; anything later: a duplicate job.

@@ -279,3 +279,16 @@ async fn a_crash_between_sending_and_sent_never_sends_twice_and_ends_unknown_out
     assert_eq!((message.state, message.reason.as_deref()), (MessageState::Failed, Some("unknown_outcome")));
     assert!(h.sim.accepted().is_empty());
 }
+
+#[tokio::test]
+async fn a_job_arriving_before_the_messages_time_sends_nothing() {
+    let h = Harness::new().await;
+    h.opt_in(ANA).await;
+    let id = h.request(ANA, noon(), r#","send_at":"2026-11-23T15:10:00Z""#).await;
+    let job = format!(r#"{{"v":1,"kind":"send_job","body":{{"id":"{id}"}}}}"#);
+    assert_eq!(h.sender.process(&job, noon()).await.unwrap(), Outcome::Skipped("not_due_yet"));
+    assert!(h.sim.accepted().is_empty());
+    assert_eq!(h.sender.process(&job, noon() + SignedDuration::from_mins(10)).await.unwrap(), Outcome::Sent);
+    assert_eq!(h.sim.accepted().len(), 1);
+    assert_eq!(h.message(&id).await.state, MessageState::Sent);
+}
