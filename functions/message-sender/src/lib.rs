@@ -25,7 +25,7 @@ use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{
     ContactStore, EventQueue, MessageStore, Moved, QueueMessage, SendLog, StoreError, TransitionDetails, WhatsAppApi,
 };
-use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob};
+use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
 use polite_domain::whatsapp::{Content, ErrorAction, Outbound, SendFailure};
 
@@ -194,7 +194,7 @@ where
         };
         let outcome = self.move_to(record, from, MessageState::Deferred, now, details, Outcome::Deferred).await?;
         if outcome == Outcome::Deferred {
-            self.send_queue.send_all(vec![job(&record.id, delay_seconds(wait))?]).await?;
+            self.send_queue.send_all(vec![envelope::send_job(&record.id, queue_delay(wait))?]).await?;
         }
         Ok(outcome)
     }
@@ -295,7 +295,7 @@ where
     }
 
     async fn recheck_later(&self, id: &str) -> Result<(), SendJobError> {
-        self.send_queue.send_all(vec![job(id, delay_seconds(SENDING_RECHECK))?]).await?;
+        self.send_queue.send_all(vec![envelope::send_job(id, queue_delay(SENDING_RECHECK))?]).await?;
         Ok(())
     }
 
@@ -313,20 +313,6 @@ where
             Moved::No(_) => Ok(Outcome::Skipped("moved_concurrently")),
         }
     }
-}
-
-fn job(id: &str, delay_seconds: u32) -> Result<QueueMessage, serde_json::Error> {
-    Ok(QueueMessage {
-        id: id.to_owned(),
-        body: envelope::encode(kinds::SEND_JOB, &SendJob { id: id.to_owned() })?,
-        delay_seconds,
-    })
-}
-
-/// A wait as an SQS delay, rounded up (never early) and within 0–900 s.
-fn delay_seconds(wait: SignedDuration) -> u32 {
-    let millis = wait.as_millis().clamp(0, 900_000);
-    u32::try_from((millis + 999) / 1000).unwrap_or(900)
 }
 
 /// The longest frequency-cap window of the policy (how far back sends matter), at least a day

@@ -16,12 +16,12 @@ pub mod config;
 pub mod tick;
 
 use jiff::Timestamp;
-use polite_adapters::envelope::{self, kinds};
+use polite_adapters::envelope;
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState};
 use polite_domain::ports::{
-    ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, QueueMessage, StoreError, TransitionDetails,
+    ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, StoreError, TransitionDetails,
 };
-use polite_domain::request::{Placement, QUEUE_LEASE, SendJob, ValidSend, placement, window_allows};
+use polite_domain::request::{Placement, QUEUE_LEASE, ValidSend, placement, window_allows};
 
 pub use config::Config;
 
@@ -56,19 +56,6 @@ pub enum SubmitError {
 /// A new message id: `msg_` + a UUIDv7 (time-ordered, so ids sort by creation).
 pub fn new_message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
-}
-
-/// A send-queue message for `id`, visible after `delay_seconds`.
-///
-/// # Errors
-/// Only if serialisation fails (it cannot for this type).
-pub fn job(id: &str, delay_seconds: u32) -> Result<QueueMessage, serde_json::Error> {
-    Ok(QueueMessage {
-        // Batch entry ids must be unique within one batch and ≤ 80 chars: the message id is.
-        id: id.to_owned(),
-        body: envelope::encode(kinds::SEND_JOB, &SendJob { id: id.to_owned() })?,
-        delay_seconds,
-    })
 }
 
 impl<M, C, Q> Scheduler<M, C, Q>
@@ -143,7 +130,7 @@ where
     /// lease is cut to now, so the next tick (within a minute) queues it again; if even that
     /// write fails, the lease already in place brings it back later. Never lost either way.
     async fn enqueue(&self, record: &MessageRecord, delay_seconds: u32, now: Timestamp) {
-        let sent = match job(&record.id, delay_seconds) {
+        let sent = match envelope::send_job(&record.id, delay_seconds) {
             Ok(message) => self.send_queue.send_all(vec![message]).await.map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),
         };

@@ -10,9 +10,11 @@ use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::message::MessageState;
 use polite_domain::ports::{ContactStore, DUE_SHARDS, EventQueue, MessageStore, Moved, TransitionDetails};
-use polite_domain::request::QUEUE_LEASE;
+use polite_domain::request::{QUEUE_LEASE, queue_delay};
 
-use crate::{Scheduler, job};
+use polite_adapters::envelope::send_job;
+
+use crate::Scheduler;
 
 /// Due messages read per shard per tick; the rest wait for the next tick (16 shards × 250 =
 /// 4 000 releases a minute, well inside one 60 s invocation).
@@ -120,7 +122,7 @@ where
                     report.requeued += 1;
                 }
                 // Released at (or after) its time: visible at once.
-                jobs.push(job(&id, delay_until(record.not_before, now))?);
+                jobs.push(send_job(&id, delay_until(record.not_before, now))?);
             }
             Moved::No(_) => report.skipped += 1,
         }
@@ -140,6 +142,5 @@ where
 
 /// The queue delay for a message that may go at `not_before` (0 when it may go now).
 fn delay_until(not_before: Option<Timestamp>, now: Timestamp) -> u32 {
-    let wait = not_before.map_or(SignedDuration::ZERO, |t| t.duration_since(now));
-    u32::try_from(wait.as_secs().clamp(0, 900)).unwrap_or(0)
+    queue_delay(not_before.map_or(SignedDuration::ZERO, |t| t.duration_since(now)))
 }

@@ -68,6 +68,19 @@ pub fn encode<T: Serialize>(kind: &str, body: &T) -> Result<String, serde_json::
     serde_json::to_string(&Out { v: VERSION, kind, body })
 }
 
+/// A send-queue message asking the sender to consider message `id`, visible after
+/// `delay_seconds`. The batch entry id is the message id (unique in a batch, ≤ 80 chars).
+///
+/// # Errors
+/// Only if serialisation fails (it cannot for this type).
+pub fn send_job(id: &str, delay_seconds: u32) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
+    Ok(polite_domain::ports::QueueMessage {
+        id: id.to_owned(),
+        body: encode(kinds::SEND_JOB, &polite_domain::request::SendJob { id: id.to_owned() })?,
+        delay_seconds,
+    })
+}
+
 /// The kind of an envelope, for a queue that carries several.
 ///
 /// # Errors

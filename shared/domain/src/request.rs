@@ -243,10 +243,14 @@ pub fn placement(due: Option<Timestamp>, now: Timestamp) -> Placement {
     if wait > MAX_QUEUE_DELAY {
         return Placement::Schedule { due_at: due };
     }
-    // Round up: a message must never go before its time.
-    let millis = wait.as_millis();
-    let seconds = u32::try_from((millis + 999) / 1000).unwrap_or(900).min(900);
-    Placement::Queue { delay_seconds: seconds }
+    Placement::Queue { delay_seconds: queue_delay(wait) }
+}
+
+/// A wait as an SQS `DelaySeconds`: rounded up (a message must never go before its time) and
+/// within 0–900.
+pub fn queue_delay(wait: SignedDuration) -> u32 {
+    let millis = wait.as_millis().clamp(0, MAX_QUEUE_DELAY.as_millis());
+    u32::try_from((millis + 999) / 1000).unwrap_or(900)
 }
 
 /// The hash an idempotency key is bound to: SHA-256 of the request body's canonical JSON
@@ -372,6 +376,15 @@ mod tests {
         assert_eq!(placement(Some(at("2026-11-23T12:15:00Z")), now()), Placement::Queue { delay_seconds: 900 });
         let later = at("2026-11-23T12:15:01Z");
         assert_eq!(placement(Some(later), now()), Placement::Schedule { due_at: later });
+    }
+
+    #[test]
+    fn queue_delays_round_up_and_stay_within_sqs_limits() {
+        assert_eq!(queue_delay(SignedDuration::from_millis(-5)), 0);
+        assert_eq!(queue_delay(SignedDuration::ZERO), 0);
+        assert_eq!(queue_delay(SignedDuration::from_millis(1)), 1);
+        assert_eq!(queue_delay(SignedDuration::from_secs(2)), 2);
+        assert_eq!(queue_delay(SignedDuration::from_hours(3)), 900);
     }
 
     #[test]
