@@ -20,9 +20,6 @@ use polite_domain::ports::{ContactRecord, ContactSettings, ContactStore};
 use polite_domain::{IanaZone, WaId};
 use serde::{Deserialize, Serialize};
 
-/// The customer-service window after a user's last message.
-pub const WINDOW: SignedDuration = SignedDuration::from_hours(24);
-
 /// How far in the future a business may date a consent capture (clock skew), no more.
 const FUTURE_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
@@ -115,7 +112,7 @@ impl ContactView {
         let category = |v: Option<CategoryConsent>| {
             v.map(|v| CategoryView { status: v.status, changed_at: v.changed_at, source: v.source })
         };
-        let window_open_until = c.last_inbound_at.map(|at| at + WINDOW).filter(|until| *until > now);
+        let window_open_until = c.window_open_until().filter(|until| *until > now);
         ContactView {
             wa_id: c.wa_id.as_str().to_owned(),
             consent: ConsentView { marketing: category(c.consent.marketing), utility: category(c.consent.utility) },

@@ -50,34 +50,15 @@ impl Config {
         } else {
             &[secret::CONTACT_HASH_KEY]
         };
-        let loaded = secrets::load(&env, sdk, wanted).await;
         // The token is filled in below; reading the rest now records what is missing.
         let graph = confirming.then(|| GraphConfig::from_env(&mut env, SecretString::default()));
-        let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
-        match loaded {
-            Ok(mut secrets) if problems.is_empty() => {
-                let taken = secrets.take(secret::CONTACT_HASH_KEY).and_then(|hash_key| {
-                    let confirmations = match graph {
-                        Some(graph) => {
-                            Some((texts, GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph }))
-                        }
-                        None => None,
-                    };
-                    Ok((hash_key, confirmations))
-                });
-                match taken {
-                    Ok((contact_hash_key, confirmations)) => {
-                        Ok(Config { contacts_table, contact_hash_key, keywords, confirmations })
-                    }
-                    Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
-                }
-            }
-            Ok(_) => Err(ConfigError { problems }),
-            Err(e) => {
-                problems.extend(e.problems);
-                Err(ConfigError { problems })
-            }
-        }
+        let mut secrets = secrets::finish(env, sdk, wanted).await?;
+        let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
+        let confirmations = match graph {
+            Some(graph) => Some((texts, GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph })),
+            None => None,
+        };
+        Ok(Config { contacts_table, contact_hash_key, keywords, confirmations })
     }
 }
 

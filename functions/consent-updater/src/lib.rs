@@ -17,11 +17,9 @@ use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::graph::GraphClient;
 use polite_adapters::telemetry::counter;
-use polite_domain::WaId;
 use polite_domain::consent::ConsentKeywords;
-use polite_domain::consent::KeywordIntent;
 use polite_domain::inbound::{
-    ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
+    ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
 };
 use polite_domain::ports::{ConsentAppend, ContactStore, StoreError, WhatsAppApi};
 use polite_domain::webhook::WebhookEvent;
@@ -52,15 +50,6 @@ pub struct Updater<S, W = GraphClient> {
 pub struct Confirmations<W> {
     pub api: W,
     pub texts: ConfirmationTexts,
-}
-
-/// A keyword's confirmation, as [`InboundAction::Confirm`] asked for it.
-struct ConfirmRequest {
-    wa_id: WaId,
-    intent: KeywordIntent,
-    wamid: String,
-    at: Timestamp,
-    business_number: Option<String>,
 }
 
 /// Why a record failed (it is retried by SQS, then dead-lettered).
@@ -106,8 +95,7 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                         // replay or a superseded keyword gets no confirmation.
                         let mut changed = false;
                         for action in actions {
-                            if let InboundAction::Confirm { wa_id, intent, wamid, at, business_number } = action {
-                                let request = ConfirmRequest { wa_id, intent, wamid, at, business_number };
+                            if let InboundAction::Confirm(request) = action {
                                 self.confirm(request, changed, now).await;
                             } else {
                                 changed |= self.apply(action).await?;
@@ -167,7 +155,7 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                     "contact moved to its new number"
                 );
             }
-            InboundAction::Confirm { .. } => {
+            InboundAction::Confirm(_) => {
                 // Handled by `confirm`, which needs to know what the event's consent changes did.
             }
         }

@@ -55,32 +55,16 @@ impl Config {
         let mps: f64 = env.parsed(SENDER_MPS, 80.0);
         let instances: u32 = env.parsed(SENDER_INSTANCES, 2);
         let graph = GraphConfig::from_env(&mut env, SecretString::default());
-        let loaded = secrets::load(&env, sdk, &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]).await;
-        let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
-        match loaded {
-            Ok(mut secrets) if problems.is_empty() => {
-                let loaded_secrets = secrets
-                    .take(secret::CONTACT_HASH_KEY)
-                    .and_then(|hash| Ok((hash, secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?)));
-                match loaded_secrets {
-                    Ok((contact_hash_key, token)) => Ok(Config {
-                        messages_table,
-                        contacts_table,
-                        send_queue_url,
-                        inbound_queue_url,
-                        contact_hash_key,
-                        graph: GraphConfig { token, ..graph },
-                        policy,
-                        per_instance_mps: mps / f64::from(instances.max(1)),
-                    }),
-                    Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
-                }
-            }
-            Ok(_) => Err(ConfigError { problems }),
-            Err(e) => {
-                problems.extend(e.problems);
-                Err(ConfigError { problems })
-            }
-        }
+        let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]).await?;
+        Ok(Config {
+            messages_table,
+            contacts_table,
+            send_queue_url,
+            inbound_queue_url,
+            contact_hash_key: secrets.take(secret::CONTACT_HASH_KEY)?,
+            graph: GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph },
+            policy,
+            per_instance_mps: mps / f64::from(instances.max(1)),
+        })
     }
 }

@@ -20,6 +20,7 @@ use polite_adapters::telemetry::counter;
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::ConsentEvent;
 use polite_domain::gate::{self, Decision, Policy, Recipient};
+use polite_domain::ids::stable_hash;
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{
@@ -158,10 +159,11 @@ where
                     .await
             }
             Decision::Suppress { reason } => {
-                let details = TransitionDetails { reason: Some(label(&reason)), ..TransitionDetails::default() };
+                let details =
+                    TransitionDetails { reason: Some(reason.as_str().to_owned()), ..TransitionDetails::default() };
                 self.move_to(&record, &from, MessageState::Suppressed, now, details, Outcome::Suppressed).await
             }
-            Decision::Defer { until, reason } => self.defer(&record, &from, until, &label(&reason), now).await,
+            Decision::Defer { until, reason } => self.defer(&record, &from, until, reason.as_str(), now).await,
             Decision::Send => self.send(record, payload, now).await,
         }
     }
@@ -233,7 +235,6 @@ where
                 self.pacer.slow_down();
             }
         }
-        let now = Timestamp::now().max(now);
         let sending = [MessageState::Sending];
         match after_send(&result, attempt, now, jitter_fraction(&claimed.id, attempt)) {
             AfterSend::Sent { wamid } => {
@@ -247,8 +248,8 @@ where
                 let reason = code.map_or_else(|| "graph_api_unavailable".to_owned(), |c| format!("rate_limited_{c}"));
                 self.defer(&claimed, &sending, now + delay, &reason, now).await
             }
-            AfterSend::Defer { until, code, .. } => {
-                self.defer(&claimed, &sending, until, &format!("rate_limited_{code}"), now).await
+            AfterSend::Defer { until, reason, code } => {
+                self.defer(&claimed, &sending, until, &format!("{}_{code}", reason.as_str()), now).await
             }
             AfterSend::Fail { error, opt_out } => {
                 if opt_out {
@@ -325,23 +326,13 @@ pub fn longest_cap_window(policy: &Policy) -> SignedDuration {
 /// The gate's jitter for a message: derived from its id, so every retry decides the same.
 fn jitter_for(id: &str, max_seconds: u32) -> SignedDuration {
     let spread = u64::from(max_seconds).max(1);
-    SignedDuration::from_secs(i64::try_from(fnv(id) % spread).unwrap_or(0))
+    SignedDuration::from_secs(i64::try_from(stable_hash(id) % spread).unwrap_or(0))
 }
 
 /// A retry's jitter fraction in `[0, 1)`, different per attempt.
 fn jitter_fraction(id: &str, attempt: u32) -> f64 {
-    let h = fnv(&format!("{id}#{attempt}")) % 1000;
+    let h = stable_hash(&format!("{id}#{attempt}")) % 1000;
     f64::from(u32::try_from(h).unwrap_or(0)) / 1000.0
-}
-
-/// FNV-1a: a stable, well-spread hash of a short string.
-fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-/// The snake_case wire name of a gate reason.
-fn label<T: serde::Serialize>(reason: &T) -> String {
-    serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_else(|| "unknown".into())
 }
 
 fn outcome_label(outcome: &Outcome) -> &'static str {

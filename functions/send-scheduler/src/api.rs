@@ -13,7 +13,7 @@
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
-use polite_adapters::http::{ApiError, json_response, parse_json};
+use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json};
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError};
 use polite_domain::ports::{ContactStore, EventQueue, MessageStore};
 use polite_domain::request::{SendRequest, body_hash};
@@ -101,7 +101,7 @@ where
     Q: EventQueue + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
-    let request: SendRequest = parse_json(body.as_ref())?;
+    let request: SendRequest = from_json_value(&raw)?;
     let send = request.validate(now).map_err(|e| ApiError::invalid_field(e.field, e.problem))?;
     match scheduler.submit(send, body_hash(&raw), now).await {
         Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted { id: &record.id, state: record.state })),

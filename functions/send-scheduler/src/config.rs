@@ -33,19 +33,9 @@ impl Config {
         let messages_table = env.required(keys::MESSAGES_TABLE);
         let contacts_table = env.required(keys::CONTACTS_TABLE);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
-        let loaded = secrets::load(&env, sdk, &[secret::CONTACT_HASH_KEY]).await;
-        let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
-        match loaded {
-            Ok(mut secrets) if problems.is_empty() => match secrets.take(secret::CONTACT_HASH_KEY) {
-                Ok(contact_hash_key) => Ok(Config { messages_table, contacts_table, send_queue_url, contact_hash_key }),
-                Err(e) => Err(ConfigError { problems: vec![e.to_string()] }),
-            },
-            Ok(_) => Err(ConfigError { problems }),
-            Err(e) => {
-                problems.extend(e.problems);
-                Err(ConfigError { problems })
-            }
-        }
+        let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
+        let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
+        Ok(Config { messages_table, contacts_table, send_queue_url, contact_hash_key })
     }
 
     /// The scheduler on the SDK clients.

@@ -19,7 +19,8 @@ use jiff::Timestamp;
 use polite_adapters::envelope;
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState};
 use polite_domain::ports::{
-    ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, StoreError, TransitionDetails,
+    ContactRecord, ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, StoreError,
+    TransitionDetails,
 };
 use polite_domain::request::{Placement, QUEUE_LEASE, ValidSend, placement, window_allows};
 
@@ -79,9 +80,7 @@ where
         let start = send.send_at.map_or(now, |s| s.max(now));
         if send.payload.is_free_form() {
             let contact = self.contacts.get(&send.to).await?;
-            let open_until = contact
-                .and_then(|c| c.last_inbound_at)
-                .and_then(|t| t.checked_add(polite_domain::gate::SERVICE_WINDOW).ok());
+            let open_until = contact.as_ref().and_then(ContactRecord::window_open_until);
             if !window_allows(&send.payload, open_until, start) {
                 return Err(SubmitError::WindowClosed { open_until });
             }

@@ -35,30 +35,14 @@ impl Config {
         let inbound_events_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
         let status_events_queue_url = env.required(keys::STATUS_EVENTS_QUEUE_URL);
         let parking_queue_url = env.required(keys::WEBHOOK_PARKING_QUEUE_URL);
-        let loaded = secrets::load(&env, sdk, &[secret::WHATSAPP_APP_SECRET, secret::WHATSAPP_VERIFY_TOKEN]).await;
-        let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
-        match loaded {
-            Ok(mut secrets) if problems.is_empty() => {
-                let app_secret = secrets.take(secret::WHATSAPP_APP_SECRET);
-                let verify_token = secrets.take(secret::WHATSAPP_VERIFY_TOKEN);
-                match (app_secret, verify_token) {
-                    (Ok(app_secret), Ok(verify_token)) => Ok(Config {
-                        app_secret,
-                        verify_token,
-                        inbound_events_queue_url,
-                        status_events_queue_url,
-                        parking_queue_url,
-                    }),
-                    (a, v) => Err(ConfigError {
-                        problems: [a.err(), v.err()].into_iter().flatten().map(|e| e.to_string()).collect(),
-                    }),
-                }
-            }
-            Ok(_) => Err(ConfigError { problems }),
-            Err(e) => {
-                problems.extend(e.problems);
-                Err(ConfigError { problems })
-            }
-        }
+        let mut secrets =
+            secrets::finish(env, sdk, &[secret::WHATSAPP_APP_SECRET, secret::WHATSAPP_VERIFY_TOKEN]).await?;
+        Ok(Config {
+            app_secret: secrets.take(secret::WHATSAPP_APP_SECRET)?,
+            verify_token: secrets.take(secret::WHATSAPP_VERIFY_TOKEN)?,
+            inbound_events_queue_url,
+            status_events_queue_url,
+            parking_queue_url,
+        })
     }
 }

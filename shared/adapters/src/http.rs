@@ -88,18 +88,23 @@ pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Res
 /// of the wrong shape.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize(&mut de) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
-                Err(ApiError::invalid_json(inner))
-            } else {
-                let field = if path == "." { "body".to_owned() } else { path };
-                Err(ApiError::invalid_field(&field, strip_position(&inner.to_string())))
-            }
-        }
+    serde_path_to_error::deserialize(&mut de).map_err(shape_error)
+}
+
+/// Reads an already parsed body into `T`: 422 naming the field when it has the wrong shape
+/// (for handlers that also need the raw JSON, e.g. to hash it, without parsing twice).
+pub fn from_json_value<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(shape_error)
+}
+
+fn shape_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::invalid_json(inner)
+    } else {
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid_field(&field, strip_position(&inner.to_string()))
     }
 }
 

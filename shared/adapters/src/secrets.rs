@@ -40,8 +40,31 @@ impl Secrets {
     ///
     /// # Errors
     /// When `key` was not among those loaded (a wiring bug).
-    pub fn take(&mut self, key: &'static str) -> anyhow::Result<SecretString> {
-        self.values.remove(key).ok_or_else(|| anyhow::anyhow!("secret {key} was not loaded"))
+    pub fn take(&mut self, key: &'static str) -> Result<SecretString, ConfigError> {
+        self.values.remove(key).ok_or_else(|| ConfigError { problems: vec![format!("secret {key} was not loaded")] })
+    }
+}
+
+/// Ends configuration loading: loads `keys` (as [`load`]) and reports the environment's
+/// problems and the secrets' together, so a function's `Config::load` names everything that
+/// is missing in one error.
+///
+/// # Errors
+/// [`ConfigError`] with every problem of `env` and of the secrets.
+pub async fn finish<F: Fn(&str) -> Option<String>>(
+    env: Env<F>,
+    sdk: &aws_config::SdkConfig,
+    keys: &[&'static str],
+) -> Result<Secrets, ConfigError> {
+    let loaded = load(&env, sdk, keys).await;
+    let mut problems = env.finish().err().map(|e| e.problems).unwrap_or_default();
+    match loaded {
+        Ok(secrets) if problems.is_empty() => Ok(secrets),
+        Ok(_) => Err(ConfigError { problems }),
+        Err(e) => {
+            problems.extend(e.problems);
+            Err(ConfigError { problems })
+        }
     }
 }
 

@@ -21,6 +21,11 @@ use crate::zone::{IanaZone, ZoneAssumption, ZoneBasis};
 /// The customer-service window WhatsApp opens with each inbound message.
 pub const SERVICE_WINDOW: SignedDuration = SignedDuration::from_hours(24);
 
+/// When the window a user's message at `last_inbound_at` opened closes.
+pub fn window_closes(last_inbound_at: Timestamp) -> Option<Timestamp> {
+    last_inbound_at.checked_add(SERVICE_WINDOW).ok()
+}
+
 /// The sending policy, as configuration data. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -167,7 +172,7 @@ impl Recipient {
 
     /// When the customer-service window closes (24 h after the last inbound message).
     pub fn window_open_until(&self) -> Option<Timestamp> {
-        self.last_inbound_at.and_then(|t| t.checked_add(SERVICE_WINDOW).ok())
+        self.last_inbound_at.and_then(window_closes)
     }
 }
 
@@ -180,6 +185,18 @@ pub enum DeferReason {
     PairRate,
     /// Meta's throughput or per-user limits (130429, 131056, 131049): set by the sender.
     RateLimited,
+}
+
+impl DeferReason {
+    /// The wire name (a message's `reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QuietHours => "quiet_hours",
+            Self::FrequencyCap => "frequency_cap",
+            Self::PairRate => "pair_rate",
+            Self::RateLimited => "rate_limited",
+        }
+    }
 }
 
 /// Why a message will not go.
@@ -195,6 +212,21 @@ pub enum SuppressReason {
     DestinationBlocked,
     /// Free-form text or a service message outside the 24 h window.
     WindowClosed,
+}
+
+impl SuppressReason {
+    /// The wire name (a message's `reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Erased => "erased",
+            Self::Blocked => "blocked",
+            Self::Undeliverable => "undeliverable",
+            Self::NoConsent => "no_consent",
+            Self::OptedOut => "opted_out",
+            Self::DestinationBlocked => "destination_blocked",
+            Self::WindowClosed => "window_closed",
+        }
+    }
 }
 
 /// The gate's verdict.
@@ -390,6 +422,20 @@ mod tests {
 
     fn t(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn reason_names_are_the_serialised_names() {
+        use DeferReason as D;
+        use SuppressReason as S;
+        for d in [D::QuietHours, D::FrequencyCap, D::PairRate, D::RateLimited] {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+        }
+        for r in
+            [S::Erased, S::Blocked, S::Undeliverable, S::NoConsent, S::OptedOut, S::DestinationBlocked, S::WindowClosed]
+        {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 
     fn consent(category: ConsentCategory, status: ConsentStatus) -> ConsentState {

@@ -53,6 +53,12 @@ pub(crate) struct PhoneFacts {
 }
 
 // Identity is the digits; the cached facts follow from them.
+/// FNV-1a of `s`: stable across builds and machines (unlike `std`'s hasher) and well spread,
+/// for decisions derived from an id — its due-index shard, its send jitter.
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 impl PartialEq for WaId {
     fn eq(&self, other: &Self) -> bool {
         self.digits == other.digits

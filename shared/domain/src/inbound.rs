@@ -27,18 +27,22 @@ pub enum InboundAction {
     Consent(ConsentChange),
     /// A keyword was recognised; a confirmation reply may be sent (when configured) inside
     /// the window the user's message just opened.
-    Confirm {
-        wa_id: WaId,
-        intent: KeywordIntent,
-        /// The keyword message (the reply quotes it).
-        wamid: String,
-        /// When the user sent it (the window it opened closes 24 h later).
-        at: Timestamp,
-        /// The business number the user wrote to: the reply comes from the same number.
-        business_number: Option<String>,
-    },
+    Confirm(ConfirmRequest),
     /// The user moved to a new number (`system` / `user_changed_number`).
     NumberChanged { from: WaId, to: WaId, at: Timestamp, wamid: String },
+}
+
+/// A keyword's confirmation reply, as the keyword asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmRequest {
+    pub wa_id: WaId,
+    pub intent: KeywordIntent,
+    /// The keyword message (the reply quotes it).
+    pub wamid: String,
+    /// When the user sent it (the window it opened closes 24 h later).
+    pub at: Timestamp,
+    /// The business number the user wrote to: the reply comes from the same number.
+    pub business_number: Option<String>,
 }
 
 /// Texts of the optional confirmation replies to keyword opt-outs and opt-ins; a missing text
@@ -109,7 +113,7 @@ pub fn confirmation(
     if !changed {
         return Err(NoConfirmation::Unchanged);
     }
-    let open = at.checked_add(crate::gate::SERVICE_WINDOW).is_ok_and(|closes| now < closes);
+    let open = crate::gate::window_closes(at).is_some_and(|closes| now < closes);
     if !open {
         return Err(NoConfirmation::WindowClosed);
     }
@@ -239,13 +243,13 @@ fn message_actions(
                 for event in ConsentEvent::from_keyword(intent, &message.id, at, recorded_at) {
                     actions.push(InboundAction::Consent(ConsentChange { wa_id: wa_id.clone(), event }));
                 }
-                actions.push(InboundAction::Confirm {
+                actions.push(InboundAction::Confirm(ConfirmRequest {
                     wa_id,
                     intent,
                     wamid: message.id.to_string(),
                     at,
                     business_number: business_number.map(str::to_owned),
-                });
+                }));
             }
         }
         "button" => {

@@ -61,6 +61,11 @@ pub struct ContactRecord {
 }
 
 impl ContactRecord {
+    /// When the 24 h customer-service window opened by the contact's last message closes.
+    pub fn window_open_until(&self) -> Option<jiff::Timestamp> {
+        self.last_inbound_at.and_then(crate::gate::window_closes)
+    }
+
     /// A contact polite has never heard of: no consent, no settings.
     pub fn new(wa_id: crate::WaId) -> Self {
         Self {
@@ -278,8 +283,7 @@ pub const DUE_SHARDS: u8 = 16;
 
 /// The due-index shard of a message id: stable, spread evenly (FNV-1a of the id).
 pub fn due_shard(id: &str) -> u8 {
-    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    u8::try_from(hash % u64::from(DUE_SHARDS)).unwrap_or(0)
+    u8::try_from(crate::ids::stable_hash(id) % u64::from(DUE_SHARDS)).unwrap_or(0)
 }
 
 /// The WhatsApp Cloud API, as the functions that send use it.

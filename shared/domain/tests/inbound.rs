@@ -6,7 +6,8 @@ use jiff::Timestamp;
 use polite_domain::WaId;
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentSource, ConsentStatus, KeywordIntent};
 use polite_domain::inbound::{
-    ConfirmationTexts, ConsentChange, Ignored, InboundAction, NoConfirmation, Reading, confirmation, interpret,
+    ConfirmRequest, ConfirmationTexts, ConsentChange, Ignored, InboundAction, NoConfirmation, Reading, confirmation,
+    interpret,
 };
 use polite_domain::webhook::route;
 
@@ -78,16 +79,16 @@ fn a_stop_text_opts_out_of_both_categories_opens_the_window_and_asks_for_a_confi
             (ConsentCategory::Utility, ConsentStatus::OptedOut, ConsentSource::KEYWORD.to_owned())
         ]
     );
-    let confirm = acts.iter().find(|a| matches!(a, InboundAction::Confirm { .. }));
+    let confirm = acts.iter().find(|a| matches!(a, InboundAction::Confirm(_)));
     assert_eq!(
         confirm,
-        Some(&InboundAction::Confirm {
+        Some(&InboundAction::Confirm(ConfirmRequest {
             wa_id: WaId::parse(ANA).unwrap(),
             intent: KeywordIntent::OptOut,
             wamid: "wamid.A1".into(),
             at: at(1_795_435_201),
             business_number: Some("700800900".into()),
-        }),
+        })),
         "the reply quotes the keyword and comes from the number the user wrote to"
     );
     for a in &acts {
