@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use polite_adapters::messages::DynamoMessages;
 use polite_domain::WaId;
 use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
-use polite_domain::ports::{CreateError, DUE_SHARDS, MessageStore, Moved, NewMessage, TransitionDetails};
+use polite_domain::ports::{CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, TransitionDetails};
 use polite_tests::Stack;
 
 async fn store() -> DynamoMessages {
@@ -135,7 +135,7 @@ async fn the_due_index_finds_exactly_the_scheduled_messages_that_are_due_across_
         let offset = if i % 3 == 0 { 3600 } else { -60 * i };
         r.not_before = Some(now() + SignedDuration::from_secs(offset));
         if offset <= 0 {
-            due.insert(r.id.clone());
+            due.insert(Due::Message(r.id.clone()));
         }
         store.create(&new(r, None, "h")).await.unwrap();
     }
@@ -155,7 +155,7 @@ async fn the_due_index_finds_exactly_the_scheduled_messages_that_are_due_across_
     for shard in 0..DUE_SHARDS {
         after.extend(store.due(shard, now(), 100).await.unwrap());
     }
-    assert!(!after.contains("m01") && after.len() == due.len() - 1);
+    assert!(!after.contains(&Due::Message("m01".into())) && after.len() == due.len() - 1);
 }
 
 #[tokio::test]
@@ -171,5 +171,5 @@ async fn a_long_deferral_goes_back_to_the_due_index() {
     assert_eq!((m.state, m.not_before, m.reason.as_deref()), (S::Scheduled, Some(until), Some("quiet_hours")));
     let shard = polite_domain::ports::due_shard("m1");
     assert!(store.due(shard, now(), 10).await.unwrap().is_empty(), "not due yet");
-    assert_eq!(store.due(shard, until, 10).await.unwrap(), ["m1"]);
+    assert_eq!(store.due(shard, until, 10).await.unwrap(), [Due::Message("m1".into())]);
 }

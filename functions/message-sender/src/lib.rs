@@ -163,7 +163,7 @@ where
                     TransitionDetails { reason: Some(reason.as_str().to_owned()), ..TransitionDetails::default() };
                 self.move_to(&record, &from, MessageState::Suppressed, now, details, Outcome::Suppressed).await
             }
-            Decision::Defer { until, reason } => self.defer(&record, &from, until, reason.as_str(), now).await,
+            Decision::Defer { until, reason } => self.defer(&record, &from, until, reason.as_str(), None, now).await,
             Decision::Send => self.send(record, payload, now).await,
         }
     }
@@ -176,6 +176,7 @@ where
         from: &[MessageState],
         until: Timestamp,
         reason: &str,
+        error: Option<polite_domain::message::SendError>,
         now: Timestamp,
     ) -> Result<Outcome, SendJobError> {
         let wait = until.duration_since(now);
@@ -184,6 +185,7 @@ where
                 reason: Some(reason.to_owned()),
                 not_before: Some(until),
                 due_at: Some(until),
+                error,
                 ..TransitionDetails::default()
             };
             return self.move_to(record, from, MessageState::Scheduled, now, details, Outcome::Scheduled).await;
@@ -192,6 +194,7 @@ where
             reason: Some(reason.to_owned()),
             not_before: Some(until),
             due_at: Some(until + QUEUE_LEASE),
+            error,
             ..TransitionDetails::default()
         };
         let outcome = self.move_to(record, from, MessageState::Deferred, now, details, Outcome::Deferred).await?;
@@ -244,12 +247,11 @@ where
                 tracing::info!(message_id = %claimed.id, to = %claimed.to.masked(), "sent");
                 self.move_to(&claimed, &sending, MessageState::Sent, now, details, Outcome::Sent).await
             }
-            AfterSend::Retry { delay, code } => {
-                let reason = code.map_or_else(|| "graph_api_unavailable".to_owned(), |c| format!("rate_limited_{c}"));
-                self.defer(&claimed, &sending, now + delay, &reason, now).await
+            AfterSend::Retry { delay, reason, error } => {
+                self.defer(&claimed, &sending, now + delay, reason.as_str(), Some(error), now).await
             }
-            AfterSend::Defer { until, reason, code } => {
-                self.defer(&claimed, &sending, until, &format!("{}_{code}", reason.as_str()), now).await
+            AfterSend::Defer { until, reason, error } => {
+                self.defer(&claimed, &sending, until, reason.as_str(), Some(error), now).await
             }
             AfterSend::Fail { error, opt_out } => {
                 if opt_out {

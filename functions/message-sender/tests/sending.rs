@@ -14,12 +14,15 @@ use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_domain::WaId;
+use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::gate::Policy;
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{Category, MessageRecord, MessageState};
-use polite_domain::ports::{ContactStore as _, MessageStore as _, SendLog as _, TransitionDetails};
+use polite_domain::ports::{
+    ContactSettings, ContactStore as _, MessageStore as _, NewMessage, SendLog as _, TransitionDetails,
+};
 use polite_domain::request::SendRequest;
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
@@ -58,7 +61,12 @@ impl Harness {
             timeout: Duration::from_secs(5),
         })
         .unwrap();
-        let scheduler = Scheduler { messages: messages(), contacts: contacts(), send_queue: queue("SendQueue") };
+        let scheduler = Scheduler {
+            messages: messages(),
+            contacts: contacts(),
+            send_queue: queue("SendQueue"),
+            campaigns: send_scheduler::CampaignSettings::default(),
+        };
         let sender = Sender {
             messages: messages(),
             contacts: contacts(),
@@ -73,7 +81,7 @@ impl Harness {
 
     async fn opt_in(&self, to: &str) {
         let wa_id = WaId::parse(to).unwrap();
-        let at: Timestamp = "2026-11-01T10:00:00Z".parse().unwrap();
+        let at: Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
         let event = ConsentEvent::from_business(
             &wa_id,
             ConsentCategory::Marketing,
@@ -241,7 +249,7 @@ async fn a_throughput_limit_puts_the_message_back_on_the_queue_and_slows_the_sen
     assert_eq!(h.run(noon()).await, [Outcome::Deferred]);
     assert!(h.sender.pacer.interval() > before, "paced slower after 130429");
     let message = h.message(&id).await;
-    assert_eq!((message.state, message.reason.as_deref()), (MessageState::Deferred, Some("rate_limited_130429")));
+    assert_eq!((message.state, message.reason.as_deref()), (MessageState::Deferred, Some("rate_limited")));
     let not_before = message.not_before.unwrap();
     assert!(not_before > noon() && not_before <= noon() + SignedDuration::from_secs(3), "{not_before}");
     // The retry job waits on the queue with its delay (not visible yet).
@@ -256,7 +264,7 @@ async fn a_per_user_marketing_limit_waits_a_day_in_the_table() {
     let id = h.request(to, noon(), "").await;
     assert_eq!(h.run(noon()).await, [Outcome::Scheduled]);
     let message = h.message(&id).await;
-    assert_eq!(message.reason.as_deref(), Some("rate_limited_131049"));
+    assert_eq!(message.reason.as_deref(), Some("rate_limited"));
     assert!(message.not_before.unwrap() >= noon() + SignedDuration::from_hours(24));
 }
 
@@ -291,4 +299,201 @@ async fn a_job_arriving_before_the_messages_time_sends_nothing() {
     assert_eq!(h.sender.process(&job, noon() + SignedDuration::from_mins(10)).await.unwrap(), Outcome::Sent);
     assert_eq!(h.sim.accepted().len(), 1);
     assert_eq!(h.message(&id).await.state, MessageState::Sent);
+}
+
+/// The campaign's messages, by recipient, read back through their per-recipient keys.
+async fn campaign_messages(h: &Harness, campaign: &CampaignRecord, to: &[&str]) -> Vec<MessageRecord> {
+    let mut found = Vec::new();
+    for (position, number) in to.iter().enumerate() {
+        let send = campaign.message_for(WaId::parse(number).unwrap(), position).unwrap();
+        let mut probe = Harness::message_probe(&send.to);
+        probe.idempotency_key = send.idempotency_key;
+        probe.body_hash.clone_from(&campaign.id);
+        // The key exists: `create` answers the message it names and writes nothing.
+        let message = h.sender.messages.create(&probe).await.unwrap();
+        assert_ne!(message.id, probe.record.id, "{number} has a campaign message");
+        found.push(message);
+    }
+    found
+}
+
+type TestSender = Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>;
+
+/// One sender instance working through its jobs in order.
+async fn process_all(sender: &TestSender, jobs: &[String]) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    for job in jobs {
+        out.push(sender.process(job, noon()).await.unwrap());
+    }
+    out
+}
+
+impl Harness {
+    /// A second sender instance on the same table, queues and API, with its own pacer.
+    fn another_sender(&self, pacer: Pacer) -> TestSender {
+        let s = &self.sender;
+        Sender {
+            messages: s.messages.clone(),
+            contacts: s.contacts.clone(),
+            send_queue: s.send_queue.clone(),
+            inbound: s.inbound.clone(),
+            whatsapp: s.whatsapp.clone(),
+            policy: s.policy.clone(),
+            pacer,
+        }
+    }
+
+    fn message_probe(to: &WaId) -> NewMessage {
+        let record = MessageRecord {
+            id: "msg_probe".into(),
+            to: to.clone(),
+            category: Category::Marketing,
+            payload: serde_json::Value::Null,
+            state: MessageState::Queued,
+            reason: None,
+            not_before: None,
+            expires_at: None,
+            campaign_id: None,
+            wamid: None,
+            error: None,
+            history: Vec::new(),
+            created_at: noon(),
+        };
+        NewMessage { record, idempotency_key: None, body_hash: String::new(), due_at: None }
+    }
+
+    /// A campaign of the spring_sale template to `to`, accepted and fanned out at `now`.
+    async fn campaign(&self, to: &[&str], now: Timestamp) -> CampaignRecord {
+        let body = serde_json::json!({
+            "name": "Spring sale",
+            "category": "marketing",
+            "template": {"name": "spring_sale", "language": "pt_BR"},
+            "recipients": to,
+        });
+        let request: CampaignRequest = serde_json::from_value(body.clone()).unwrap();
+        let valid = request.validate(now).unwrap();
+        let record = self.scheduler.create_campaign(&valid, body.to_string(), now).await.unwrap();
+        let done = self.scheduler.fan_out_within(&record, Duration::from_mins(1), now).await;
+        assert_eq!(done.created, to.len());
+        // Recipients after the first are spread a second later on the queue.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        record
+    }
+}
+
+const LONDON: &str = "+442079460018";
+const TOKYO: &str = "+81312345678";
+const SYDNEY: &str = "+61298765432";
+
+#[tokio::test]
+async fn a_campaign_at_noon_in_sao_paulo_waits_for_morning_where_it_is_night() {
+    let h = Harness::new().await;
+    let everyone = [ANA, LONDON, TOKYO, SYDNEY];
+    for to in everyone {
+        h.opt_in(to).await;
+    }
+    let campaign = h.campaign(&everyone, noon()).await;
+    let mut outcomes = h.run(noon() + SignedDuration::from_mins(1)).await;
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(outcomes, [Outcome::Scheduled, Outcome::Scheduled, Outcome::Sent, Outcome::Sent]);
+
+    let messages = campaign_messages(&h, &campaign, &everyone).await;
+    let states: Vec<MessageState> = messages.iter().map(|m| m.state).collect();
+    assert_eq!(states, [MessageState::Sent, MessageState::Sent, MessageState::Scheduled, MessageState::Scheduled]);
+    // 08:00 in Tokyo is 23:00 UTC; in Sydney (summer time, UTC+11) 21:00 UTC; plus jitter.
+    for (message, eight_local) in messages[2..].iter().zip(["2026-11-23T23:00:00Z", "2026-11-23T21:00:00Z"]) {
+        let eight_local: Timestamp = eight_local.parse().unwrap();
+        let not_before = message.not_before.unwrap();
+        assert_eq!(message.reason.as_deref(), Some("quiet_hours"));
+        assert!(
+            not_before >= eight_local && not_before <= eight_local + SignedDuration::from_mins(10),
+            "{}: {not_before}",
+            message.to.masked()
+        );
+    }
+    let mut sent_to: Vec<String> = h.sim.accepted().into_iter().map(|m| m.to).collect();
+    sent_to.sort();
+    assert_eq!(sent_to, ["442079460018", "5511987654321"]);
+
+    let counts = h.sender.messages.campaign_counts(&campaign.id).await.unwrap();
+    assert_eq!((counts[&MessageState::Sent], counts[&MessageState::Scheduled]), (2, 2));
+    assert_eq!(counts.values().sum::<i64>(), 4, "each message counted once, in its state");
+
+    // Sydney's morning: the tick releases it, the sender sends it.
+    let morning = messages[3].not_before.unwrap();
+    let report = send_scheduler::tick::run(&h.scheduler, morning).await.unwrap();
+    assert_eq!(report.released, 1);
+    assert_eq!(h.run(morning).await, [Outcome::Sent]);
+    assert_eq!(h.sim.accepted().len(), 3);
+}
+
+#[tokio::test]
+async fn quiet_hours_follow_the_recipients_clock_across_a_dst_change() {
+    let h = Harness::new().await;
+    h.opt_in(LONDON).await;
+    let zone = ContactSettings { timezone: Some("Europe/London".parse().unwrap()), ..ContactSettings::default() };
+    h.sender.contacts.update_settings(&WaId::parse(LONDON).unwrap(), &zone).await.unwrap();
+    // 22:30 BST on Saturday 24 October 2026; British Summer Time ends at 01:00 UTC that night.
+    let evening: Timestamp = "2026-10-24T21:30:00Z".parse().unwrap();
+    let id = h.request(LONDON, evening, "").await;
+    assert_eq!(h.run(evening).await, [Outcome::Scheduled]);
+    let message = h.message(&id).await;
+    assert_eq!(message.reason.as_deref(), Some("quiet_hours"));
+    // 08:00 on Sunday is GMT again: 08:00 UTC, not the 07:00 UTC a fixed +01:00 would give.
+    let eight_gmt: Timestamp = "2026-10-25T08:00:00Z".parse().unwrap();
+    let not_before = message.not_before.unwrap();
+    assert!(not_before >= eight_gmt && not_before <= eight_gmt + SignedDuration::from_mins(10), "{not_before}");
+
+    // And in spring the other way: 22:30 GMT on 27 March 2027, summer time from 01:00 UTC.
+    let evening: Timestamp = "2027-03-27T22:30:00Z".parse().unwrap();
+    let id = h.request(LONDON, evening, "").await;
+    assert_eq!(h.run(evening).await, [Outcome::Scheduled]);
+    let eight_bst: Timestamp = "2027-03-28T07:00:00Z".parse().unwrap();
+    let not_before = h.message(&id).await.not_before.unwrap();
+    assert!(not_before >= eight_bst && not_before <= eight_bst + SignedDuration::from_mins(10), "{not_before}");
+}
+
+#[tokio::test]
+async fn a_429_storm_across_two_senders_loses_nothing_fails_nothing_and_slows_both() {
+    let h = Harness::new().await;
+    // Two instances sharing the number's 80 mps.
+    let (first, second) = (h.another_sender(Pacer::new(40.0)), h.another_sender(Pacer::new(40.0)));
+    // Six recipients on a throttled path (the simulator answers 130429 for numbers ending
+    // 0429 — here, as for Meta, the business number is over its throughput) and two others.
+    let throttled: Vec<String> = (1..=6).map(|i| format!("+55119876{i}0429")).collect();
+    let fine = ["+5511987650001", "+5511987650002"];
+    let mut ids = Vec::new();
+    for to in throttled.iter().map(String::as_str).chain(fine) {
+        h.opt_in(to).await;
+        ids.push(h.request(to, noon(), "").await);
+    }
+    let jobs = h.jobs().await;
+    assert_eq!(jobs.len(), 8);
+    let (mine, theirs) = jobs.split_at(4);
+    let (one, other) = tokio::join!(process_all(&first, mine), process_all(&second, theirs));
+    let outcomes: Vec<Outcome> = one.into_iter().chain(other).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Deferred).count(), 6, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Sent).count(), 2, "{outcomes:?}");
+    assert!(first.pacer.interval() > Duration::from_millis(25) && second.pacer.interval() > Duration::from_millis(25));
+
+    for id in &ids[..6] {
+        let message = h.message(id).await;
+        assert_eq!((message.state, message.reason.as_deref()), (MessageState::Deferred, Some("rate_limited")));
+        assert_eq!(message.error.as_ref().map(|e| e.code), Some(130_429), "the cause is visible while it waits");
+        let not_before = message.not_before.unwrap();
+        assert!(not_before > noon() && not_before <= noon() + SignedDuration::from_secs(3), "{not_before}");
+    }
+    // Nothing lost: each throttled message has its retry job on the queue, visible after its delay.
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    let retries: Vec<String> = h
+        .jobs()
+        .await
+        .iter()
+        .map(|b| envelope::decode::<polite_domain::request::SendJob>(kinds::SEND_JOB, b).unwrap().id)
+        .collect();
+    let mut expected: Vec<String> = ids[..6].to_vec();
+    let mut got = retries.clone();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
 }

@@ -5,6 +5,7 @@
 //! | `POST /v1/messages` | 202 `{"id","state"}`; 409 idempotency key reused with another body; 422 naming the field |
 //! | `GET /v1/messages/{id}` | 200 the message with its state, reason, `not_before` and history; 404 unknown |
 //! | `DELETE /v1/messages/{id}` | 200 the cancelled message; 409 once the sender has it; 404 unknown |
+//! | `POST /v1/campaigns` | 202 `{"id","accepted","rejected":[{"to","reason","detail"}]}`; 409 idempotency key reused with another body; 422 naming the field |
 //!
 //! `GET` lives here rather than in status-processor: one function serves every `/v1/messages`
 //! path (one route prefix, one IAM policy on the table: read + conditional writes), while
@@ -14,8 +15,9 @@ use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json};
+use polite_domain::campaign::{CampaignRequest, Rejection};
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError};
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore};
+use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore};
 use polite_domain::request::{SendRequest, body_hash};
 use serde::Serialize;
 
@@ -24,7 +26,7 @@ use crate::{Cancel, Scheduler, SubmitError};
 /// Handles one API Gateway request. Every outcome is a response.
 pub async fn handle<M, C, Q>(scheduler: &Scheduler<M, C, Q>, req: Request) -> Response<Body>
 where
-    M: MessageStore + Sync,
+    M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
 {
@@ -34,7 +36,7 @@ where
 /// [`handle`] at a given time (tests).
 pub async fn handle_at<M, C, Q>(scheduler: &Scheduler<M, C, Q>, req: &Request, now: Timestamp) -> Response<Body>
 where
-    M: MessageStore + Sync,
+    M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
 {
@@ -50,7 +52,7 @@ async fn route<M, C, Q>(
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
 where
-    M: MessageStore + Sync,
+    M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
 {
@@ -81,12 +83,57 @@ where
             },
             _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
         },
+        ["v1", "campaigns"] => match *method {
+            Method::POST => create_campaign(scheduler, req.body(), now).await,
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
         _ => Err(ApiError::not_found(format!("No route for {path}."))),
     }
 }
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("No message {id}."))
+}
+
+/// `POST /v1/campaigns`: the campaign is stored whole, then fanned out for at most the
+/// inline budget; the tick fans out the rest.
+async fn create_campaign<M, C, Q>(
+    scheduler: &Scheduler<M, C, Q>,
+    body: &Body,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError>
+where
+    M: MessageStore + CampaignStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    let raw: serde_json::Value = parse_json(body.as_ref())?;
+    let request: CampaignRequest = from_json_value(&raw)?;
+    let campaign = request.validate(now).map_err(|e| ApiError::invalid_field(e.field, e.problem))?;
+    let settings = scheduler.campaigns;
+    let record = match scheduler.create_campaign(&campaign, body_hash(&raw), now).await {
+        Ok(record) => record,
+        Err(CreateError::IdempotencyConflict) => return Err(idempotency_conflict()),
+        Err(CreateError::Store(e)) => return Err(ApiError::internal(&e)),
+    };
+    scheduler.fan_out_within(&record, settings.inline_budget, now).await;
+    // A replay answers the same: the rejections follow from the (same) body.
+    let answer = CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &campaign.rejected };
+    Ok(json_response(StatusCode::ACCEPTED, &answer))
+}
+
+#[derive(Debug, Serialize)]
+struct CampaignAccepted<'a> {
+    id: &'a str,
+    accepted: usize,
+    rejected: &'a [Rejection],
+}
+
+fn idempotency_conflict() -> ApiError {
+    ApiError::conflict(
+        "idempotency_conflict",
+        "This idempotency_key was already used with a different request body; use a new key for a new request.",
+    )
 }
 
 /// `POST /v1/messages`.
@@ -96,7 +143,7 @@ async fn create<M, C, Q>(
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
 where
-    M: MessageStore + Sync,
+    M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
 {
@@ -115,10 +162,7 @@ where
                 ),
             ))
         }
-        Err(SubmitError::IdempotencyConflict) => Err(ApiError::conflict(
-            "idempotency_conflict",
-            "This idempotency_key was already used with a different request body; use a new key for a new message.",
-        )),
+        Err(SubmitError::IdempotencyConflict) => Err(idempotency_conflict()),
         Err(SubmitError::Store(e)) => Err(ApiError::internal(&e)),
     }
 }

@@ -6,10 +6,14 @@
 //! | `CONTACTS_TABLE` | the contacts table (read: the 24 h window of free-form text) |
 //! | `SEND_QUEUE_URL` | send-queue |
 //! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the erasure tombstones' hash key (reading a contact checks its tombstone) |
+//! | `CAMPAIGN_MPS` | recipients per second a campaign is spread at (default 64) |
+//! | `CAMPAIGN_INLINE_BUDGET_MS` | how long `POST /v1/campaigns` fans out before answering (default 5000) |
+//! | `CAMPAIGN_TICK_BUDGET_MS` | how long one tick fans out campaigns (default 40000) |
 
 use polite_adapters::config::{ConfigError, Env, keys};
 use polite_adapters::secrets::{self, keys as secret};
 use secrecy::SecretString;
+use std::time::Duration;
 
 /// Everything send-scheduler needs to start.
 #[derive(Debug)]
@@ -18,6 +22,7 @@ pub struct Config {
     pub contacts_table: String,
     pub send_queue_url: String,
     pub contact_hash_key: SecretString,
+    pub campaigns: crate::CampaignSettings,
 }
 
 impl Config {
@@ -33,9 +38,19 @@ impl Config {
         let messages_table = env.required(keys::MESSAGES_TABLE);
         let contacts_table = env.required(keys::CONTACTS_TABLE);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
+        let defaults = crate::CampaignSettings::default();
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let campaigns = crate::CampaignSettings {
+            per_second: env.parsed("CAMPAIGN_MPS", defaults.per_second),
+            inline_budget: Duration::from_millis(
+                env.parsed("CAMPAIGN_INLINE_BUDGET_MS", millis(defaults.inline_budget)),
+            ),
+            tick_budget: Duration::from_millis(env.parsed("CAMPAIGN_TICK_BUDGET_MS", millis(defaults.tick_budget))),
+            ..defaults
+        };
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
-        Ok(Config { messages_table, contacts_table, send_queue_url, contact_hash_key })
+        Ok(Config { messages_table, contacts_table, send_queue_url, contact_hash_key, campaigns })
     }
 
     /// The scheduler on the SDK clients.
@@ -57,6 +72,7 @@ impl Config {
                 self.contact_hash_key.expose_secret().as_bytes(),
             ),
             send_queue: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
+            campaigns: self.campaigns,
         }
     }
 }

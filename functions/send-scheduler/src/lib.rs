@@ -12,6 +12,7 @@
 //! queue message is harmless — the sender claims a message with a conditional write.
 
 pub mod api;
+pub mod campaigns;
 pub mod config;
 pub mod tick;
 
@@ -19,7 +20,7 @@ use jiff::Timestamp;
 use polite_adapters::envelope;
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState};
 use polite_domain::ports::{
-    ContactRecord, ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, StoreError,
+    ContactRecord, ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, QueueError, StoreError,
     TransitionDetails,
 };
 use polite_domain::request::{Placement, QUEUE_LEASE, ValidSend, placement, window_allows};
@@ -33,12 +34,40 @@ pub const FUNCTION: &str = "send-scheduler";
 pub const TICK_FUNCTION: &str = "scheduler-tick";
 
 /// What the scheduler needs: the messages table, the contacts (for the 24 h window of
-/// free-form text) and send-queue.
+/// free-form text), send-queue, and how campaigns fan out.
 #[derive(Debug)]
 pub struct Scheduler<M, C, Q> {
     pub messages: M,
     pub contacts: C,
     pub send_queue: Q,
+    pub campaigns: CampaignSettings,
+}
+
+/// How campaigns fan out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignSettings {
+    /// Recipients per second a campaign is spread at (`CAMPAIGN_MPS`, default 64: 80 % of the
+    /// default 80 messages/s a business number sends, leaving room for transactional sends).
+    pub per_second: u32,
+    /// How long `POST /v1/campaigns` fans out before answering (`CAMPAIGN_INLINE_BUDGET_MS`,
+    /// default 5 000); the tick does the rest.
+    pub inline_budget: std::time::Duration,
+    /// How long one tick fans out (`CAMPAIGN_TICK_BUDGET_MS`, default 40 000 of its 60 s).
+    pub tick_budget: std::time::Duration,
+    /// Recipients per chunk (default [`polite_domain::campaign::CHUNK_SIZE`]; not an
+    /// environment setting — tests use small chunks to exercise several).
+    pub chunk_size: usize,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            per_second: 64,
+            inline_budget: std::time::Duration::from_secs(5),
+            tick_budget: std::time::Duration::from_secs(40),
+            chunk_size: polite_domain::campaign::CHUNK_SIZE,
+        }
+    }
 }
 
 /// Why a request was not accepted.
@@ -85,32 +114,9 @@ where
                 return Err(SubmitError::WindowClosed { open_until });
             }
         }
-        let id = new_message_id();
-        let (state, not_before, due_at, delay) = match placement(send.send_at, now) {
-            Placement::Queue { delay_seconds } => {
-                let visible = now + jiff::SignedDuration::from_secs(i64::from(delay_seconds));
-                let not_before = send.send_at.filter(|s| *s > now);
-                (MessageState::Queued, not_before, Some(visible + QUEUE_LEASE), Some(delay_seconds))
-            }
-            Placement::Schedule { due_at } => (MessageState::Scheduled, Some(due_at), Some(due_at), None),
-        };
-        let record = MessageRecord {
-            id: id.clone(),
-            to: send.to,
-            category: send.category,
-            payload: send.payload.to_value(),
-            state,
-            reason: None,
-            not_before,
-            expires_at: send.expires_at,
-            campaign_id: send.campaign_id,
-            wamid: None,
-            error: None,
-            history: vec![HistoryEntry { state: state.as_str().to_owned(), at: now, reason: None }],
-            created_at: now,
-        };
-        let new = NewMessage { record, idempotency_key: send.idempotency_key, body_hash, due_at };
-        let stored = self.messages.create(&new).await.map_err(|e| match e {
+        let prepared = prepare(send, body_hash, now);
+        let id = prepared.new.record.id.clone();
+        let stored = self.messages.create(&prepared.new).await.map_err(|e| match e {
             CreateError::IdempotencyConflict => SubmitError::IdempotencyConflict,
             CreateError::Store(e) => SubmitError::Store(e),
         })?;
@@ -118,29 +124,46 @@ where
             tracing::info!(message_id = %stored.id, "idempotent replay: the key's message is returned");
             return Ok(stored);
         }
-        if let Some(delay) = delay {
-            self.enqueue(&stored, delay, now).await;
+        if let Some(delay) = prepared.delay {
+            self.enqueue(vec![(stored.id.clone(), delay)], now).await;
         }
         tracing::info!(message_id = %stored.id, state = stored.state.as_str(), to = %stored.to.masked(), "message accepted");
         Ok(stored)
     }
 
-    /// Puts a queued message on send-queue. If that fails the message stays `queued` and its
-    /// lease is cut to now, so the next tick (within a minute) queues it again; if even that
-    /// write fails, the lease already in place brings it back later. Never lost either way.
-    async fn enqueue(&self, record: &MessageRecord, delay_seconds: u32, now: Timestamp) {
-        let sent = match envelope::send_job(&record.id, delay_seconds) {
-            Ok(message) => self.send_queue.send_all(vec![message]).await.map_err(anyhow::Error::from),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(message_id = %record.id, error = %e, "send-queue refused the message; the tick will queue it");
-            let details = TransitionDetails { due_at: Some(now), ..TransitionDetails::default() };
-            let state = record.state;
-            if let Err(e) = self.messages.transition(&record.id, &[state], state, now, details).await {
-                tracing::warn!(message_id = %record.id, error = %e, "could not shorten the lease; it will expire on its own");
+    /// Puts queued messages (id, delay) on send-queue. A message SQS refused stays `queued`
+    /// with its lease cut to now, so the next tick (within a minute) queues it again; if even
+    /// that write fails, the lease already in place brings it back later. Never lost.
+    /// Returns how many were not queued.
+    pub(crate) async fn enqueue(&self, jobs: Vec<(String, u32)>, now: Timestamp) -> usize {
+        let mut messages = Vec::with_capacity(jobs.len());
+        let mut failed: Vec<String> = Vec::new();
+        for (id, delay) in &jobs {
+            match envelope::send_job(id, *delay) {
+                Ok(m) => messages.push(m),
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %e, "send job could not be encoded");
+                    failed.push(id.clone());
+                }
             }
         }
+        match self.send_queue.send_all(messages).await {
+            Ok(()) => {}
+            Err(QueueError::Partial { failed: entries }) => failed.extend(entries.into_iter().map(|f| f.id)),
+            Err(e @ QueueError::Unavailable(_)) => {
+                tracing::warn!(error = %e, "send-queue is unavailable");
+                failed = jobs.into_iter().map(|(id, _)| id).collect();
+            }
+        }
+        for id in &failed {
+            tracing::warn!(message_id = %id, "send-queue refused the message; the tick will queue it");
+            let details = TransitionDetails { due_at: Some(now), ..TransitionDetails::default() };
+            let from = [MessageState::Queued];
+            if let Err(e) = self.messages.transition(id, &from, MessageState::Queued, now, details).await {
+                tracing::warn!(message_id = %id, error = %e, "could not shorten the lease; it will expire on its own");
+            }
+        }
+        failed.len()
     }
 
     /// Cancels a message that has not reached the sender (`scheduled`, `queued`, `deferred`).
@@ -160,6 +183,42 @@ where
             Moved::No(Some(state)) => Ok(Cancel::TooLate(state)),
         }
     }
+}
+
+/// A message record ready to store, and its queue delay when it goes on send-queue at once.
+pub(crate) struct Prepared {
+    pub new: NewMessage,
+    pub delay: Option<u32>,
+}
+
+/// Builds the record of a checked request at `now`: queued (with a delay and a lease) when it
+/// is due within 15 minutes, scheduled on the due index otherwise.
+pub(crate) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> Prepared {
+    let id = new_message_id();
+    let (state, not_before, due_at, delay) = match placement(send.send_at, now) {
+        Placement::Queue { delay_seconds } => {
+            let visible = now + jiff::SignedDuration::from_secs(i64::from(delay_seconds));
+            let not_before = send.send_at.filter(|s| *s > now);
+            (MessageState::Queued, not_before, Some(visible + QUEUE_LEASE), Some(delay_seconds))
+        }
+        Placement::Schedule { due_at } => (MessageState::Scheduled, Some(due_at), Some(due_at), None),
+    };
+    let record = MessageRecord {
+        id,
+        to: send.to,
+        category: send.category,
+        payload: send.payload.to_value(),
+        state,
+        reason: None,
+        not_before,
+        expires_at: send.expires_at,
+        campaign_id: send.campaign_id,
+        wamid: None,
+        error: None,
+        history: vec![HistoryEntry { state: state.as_str().to_owned(), at: now, reason: None }],
+        created_at: now,
+    };
+    Prepared { new: NewMessage { record, idempotency_key: send.idempotency_key, body_hash, due_at }, delay }
 }
 
 /// What a cancellation came to.

@@ -3,78 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
-use jiff::{SignedDuration, Timestamp};
+mod common;
+
+use common::{Harness, later, merge, now};
+use jiff::SignedDuration;
 use lambda_http::{Body, Request};
-use polite_adapters::contacts::DynamoContacts;
-use polite_adapters::envelope::{self, kinds};
-use polite_adapters::messages::DynamoMessages;
-use polite_adapters::queue::SqsQueue;
 use polite_domain::WaId;
 use polite_domain::message::MessageState;
 use polite_domain::ports::{ContactStore as _, MessageStore as _, Moved, TransitionDetails};
-use polite_domain::request::SendJob;
-use polite_tests::{Stack, drain};
 use send_scheduler::api::handle_at;
-use send_scheduler::{Scheduler, tick};
+use send_scheduler::tick;
 use serde_json::{Value, json};
-
-struct Harness {
-    stack: Stack,
-    sqs: aws_sdk_sqs::Client,
-    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
-}
-
-fn now() -> Timestamp {
-    "2026-11-23T12:00:00Z".parse().unwrap()
-}
-
-fn later(minutes: i64) -> Timestamp {
-    now() + SignedDuration::from_mins(minutes)
-}
-
-impl Harness {
-    async fn new() -> Harness {
-        let stack = Stack::create().await.unwrap();
-        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        let scheduler = Scheduler {
-            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable")),
-            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
-            send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
-        };
-        Harness { stack, sqs, scheduler }
-    }
-
-    async fn call_at(&self, method: &str, path: &str, body: Option<&Value>, at: Timestamp) -> (u16, Value) {
-        let req: Request = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(path)
-            .body(body.map_or(Body::Empty, |b| Body::Text(b.to_string())))
-            .unwrap();
-        let response = handle_at(&self.scheduler, &req, at).await;
-        let status = response.status().as_u16();
-        let bytes = response.body().as_ref();
-        (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).unwrap() })
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        self.call_at(method, path, body, now()).await
-    }
-
-    async fn post(&self, body: &Value) -> (u16, Value) {
-        self.call("POST", "/v1/messages", Some(body)).await
-    }
-
-    /// Ids of the send jobs waiting on send-queue (received and deleted).
-    async fn queued_jobs(&self) -> Vec<String> {
-        let bodies = drain(&self.sqs, self.stack.queue("SendQueue")).await.unwrap();
-        bodies.iter().map(|b| envelope::decode::<SendJob>(kinds::SEND_JOB, b).unwrap().id).collect()
-    }
-
-    async fn state(&self, id: &str) -> MessageState {
-        self.scheduler.messages.get(id).await.unwrap().unwrap().state
-    }
-}
 
 fn marketing(to: &str) -> Value {
     json!({"to": to, "category": "marketing", "template": {"name": "spring_sale", "language": "pt_BR"}})
@@ -115,13 +54,6 @@ async fn a_send_within_fifteen_minutes_waits_on_the_queue_and_a_later_one_in_the
     let (_, view) = h.call("GET", &format!("/v1/messages/{}", body["id"].as_str().unwrap()), None).await;
     assert_eq!(view["state"], "scheduled");
     assert_eq!(view["not_before"], later(120).to_string());
-}
-
-fn merge(mut a: Value, b: &Value) -> Value {
-    for (k, v) in b.as_object().unwrap() {
-        a[k] = v.clone();
-    }
-    a
 }
 
 #[tokio::test]

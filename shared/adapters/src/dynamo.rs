@@ -55,6 +55,39 @@ pub(crate) fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>
     }
 }
 
+/// Whether a cancelled transaction failed only because another transaction was changing the
+/// same items at that moment (`TransactionConflict`, e.g. a campaign counter shard under
+/// concurrent fan-out): then the same transaction may simply be sent again.
+fn conflicted_only<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+            let codes: Vec<Option<&str>> = c.cancellation_reasons().iter().map(|r| r.code()).collect();
+            codes.contains(&Some("TransactionConflict")) && !codes.contains(&Some("ConditionalCheckFailed"))
+        }
+        _ => false,
+    }
+}
+
+/// TransactWriteItems, sent again (with jittered backoff) while DynamoDB cancels it only for
+/// a conflict with a concurrent transaction; a failed condition or any other error is the
+/// caller's to read.
+pub(crate) async fn transact(
+    client: &Client,
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+) -> Result<(), SdkError<TransactWriteItemsError>> {
+    let mut delays = crate::retry::delays(std::time::Duration::from_millis(20), 5);
+    loop {
+        match client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            Ok(_) => return Ok(()),
+            Err(e) if conflicted_only(&e) => match delays.next() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Every item a query matches, across pages, read consistently.
 pub(crate) async fn query_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,

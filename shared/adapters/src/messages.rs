@@ -1,20 +1,37 @@
 //! The messages table on DynamoDB (layout in `template.yaml`).
 //!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | message | `M#<id>` | `MSG` |
+//! | idempotency key of a message / a campaign | `IDEM#<key>` / `IDEMC#<key>` | `IDEM` |
+//! | campaign | `CAMP#<id>` | `CAMPAIGN` |
+//! | campaign counter shard | `CAMP#<id>` | `COUNT#<0..15>` |
+//! | campaign chunk waiting to fan out | `CAMP#<id>` | `CHUNK#<00000>` |
+//!
 //! Every state change is one transaction: the message's conditional update (`state` must
 //! still be the state the decision was made on) and the campaign counters (`count_<from>`
 //! −1, `count_<to>` +1), so counters move exactly once per real transition however often a
-//! status is redelivered. Scheduled messages carry `due_shard`/`due_at` (the sparse
-//! DueIndex); any transition out of `scheduled` removes them.
+//! status is redelivered. The counters are split over [`COUNTER_SHARDS`] items (by message
+//! id) so a campaign fanning out or sending at full speed does not make every transaction
+//! conflict on one item; the campaign view sums them.
+//!
+//! Messages waiting for the tick (scheduled, or queued under a lease) and chunks waiting to
+//! fan out carry `due_shard`/`due_at` (the sparse DueIndex); any other move removes them.
 
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, s, unavailable};
+use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable};
 use jiff::Timestamp;
+use polite_domain::campaign::{CampaignChunk, CampaignRecord};
+use polite_domain::ids::stable_hash;
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError, StatusValue, Transition};
-use polite_domain::ports::{CreateError, MessageStore, Moved, NewMessage, StoreError, TransitionDetails, due_shard};
+use polite_domain::ports::{
+    CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, StoreError, TransitionDetails,
+    due_shard,
+};
 use serde::{Deserialize, Serialize};
 
 const MSG: &str = "MSG";
@@ -64,8 +81,28 @@ fn msg_key(id: &str) -> Item {
     key(msg_pk(id), MSG)
 }
 
+/// Campaign counter items per campaign.
+pub const COUNTER_SHARDS: u64 = 16;
+
+fn campaign_pk(id: &str) -> String {
+    format!("CAMP#{id}")
+}
+
 fn campaign_key(id: &str) -> Item {
-    key(format!("CAMP#{id}"), "CAMPAIGN")
+    key(campaign_pk(id), "CAMPAIGN")
+}
+
+/// The counter shard a message counts in (stable: every move of a message hits one item).
+fn counter_key(campaign: &str, message_id: &str) -> Item {
+    key(campaign_pk(campaign), &format!("COUNT#{}", stable_hash(message_id) % COUNTER_SHARDS))
+}
+
+fn chunk_sk(index: u32) -> String {
+    format!("CHUNK#{index:05}")
+}
+
+fn campaign_idem_key(idempotency_key: &str) -> Item {
+    key(format!("IDEMC#{idempotency_key}"), "IDEM")
 }
 
 /// Fixed-width UTC seconds, so the due index's string sort key sorts by time.
@@ -86,13 +123,14 @@ impl DynamoMessages {
     fn campaign_move(
         &self,
         campaign: &str,
+        message_id: &str,
         from: Option<MessageState>,
         to: MessageState,
     ) -> Result<Update, StoreError> {
         let mut expr = vec!["#to :one".to_owned()];
         let mut b = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(campaign_key(campaign)))
+            .set_key(Some(counter_key(campaign, message_id)))
             .expression_attribute_names("#to", counter(to))
             .expression_attribute_values(":one", n(&1));
         if let Some(from) = from {
@@ -165,10 +203,12 @@ impl DynamoMessages {
             vec![TransactWriteItem::builder().update(self.state_update(from, next, entry, due_at)?).build()];
         // A move to the same state (a re-queue) changes no count.
         if let Some(c) = next.campaign_id.as_ref().filter(|_| from != next.state) {
-            items.push(TransactWriteItem::builder().update(self.campaign_move(c, Some(from), next.state)?).build());
+            items.push(
+                TransactWriteItem::builder().update(self.campaign_move(c, &next.id, Some(from), next.state)?).build(),
+            );
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(true),
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(true),
             Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
             Err(e) => Err(unavailable(e.into_service_error())),
         }
@@ -209,10 +249,12 @@ impl MessageStore for DynamoMessages {
             );
         }
         if let Some(c) = &record.campaign_id {
-            items.push(TransactWriteItem::builder().update(self.campaign_move(c, None, record.state)?).build());
+            items.push(
+                TransactWriteItem::builder().update(self.campaign_move(c, &record.id, None, record.state)?).build(),
+            );
         }
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(record.clone()),
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(record.clone()),
             Err(e) => match (cancelled_conditions(&e).as_deref(), &new.idempotency_key) {
                 (Some([_, true, ..]), Some(key)) => {
                     // The key exists: the same request again, or a different one.
@@ -313,7 +355,7 @@ impl MessageStore for DynamoMessages {
         Err(StoreError::Contended)
     }
 
-    async fn due(&self, shard: u8, now: Timestamp, limit: i32) -> Result<Vec<String>, StoreError> {
+    async fn due(&self, shard: u8, now: Timestamp, limit: i32) -> Result<Vec<Due>, StoreError> {
         let out = self
             .client
             .query()
@@ -326,21 +368,184 @@ impl MessageStore for DynamoMessages {
             .send()
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
-        Ok(out.items().iter().filter_map(|i| i.get("pk")?.as_s().ok()?.strip_prefix("M#").map(str::to_owned)).collect())
+        Ok(out.items().iter().filter_map(due_of).collect())
     }
 
     async fn campaign_counts(&self, campaign_id: &str) -> Result<BTreeMap<MessageState, i64>, StoreError> {
-        let item = get_consistent(&self.client, &self.table, campaign_key(campaign_id)).await?.unwrap_or_default();
-        MessageState::ALL
-            .iter()
-            .map(|state| {
-                let count = match item.get(&counter(*state)) {
-                    Some(AttributeValue::N(v)) => v.parse().map_err(corrupt)?,
-                    _ => 0,
-                };
-                Ok((*state, count))
-            })
-            .collect()
+        let shards = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :count)")
+                .expression_attribute_values(":pk", s(campaign_pk(campaign_id)))
+                .expression_attribute_values(":count", s("COUNT#")),
+        )
+        .await?;
+        let mut counts: BTreeMap<MessageState, i64> = MessageState::ALL.iter().map(|s| (*s, 0)).collect();
+        for item in &shards {
+            for (state, count) in &mut counts {
+                if let Some(AttributeValue::N(v)) = item.get(&counter(*state)) {
+                    *count += v.parse::<i64>().map_err(corrupt)?;
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// A due-index entry: a message (`M#<id>`) or a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`).
+fn due_of(item: &Item) -> Option<Due> {
+    let pk = item.get("pk")?.as_s().ok()?;
+    if let Some(id) = pk.strip_prefix("M#") {
+        return Some(Due::Message(id.to_owned()));
+    }
+    let campaign_id = pk.strip_prefix("CAMP#")?.to_owned();
+    let index = item.get("sk")?.as_s().ok()?.strip_prefix("CHUNK#")?.parse().ok()?;
+    Some(Due::Chunk { campaign_id, index })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CampaignItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    record: CampaignRecord,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ChunkItem {
+    pk: String,
+    sk: String,
+    campaign: CampaignRecord,
+    #[serde(flatten)]
+    chunk: CampaignChunk,
+    due_shard: String,
+    due_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CampaignKeyItem {
+    pk: String,
+    sk: String,
+    campaign_id: String,
+    body_hash: String,
+    expires_at: i64,
+}
+
+impl DynamoMessages {
+    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn read_campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {
+        let item = get_consistent(&self.client, &self.table, campaign_key(id)).await?;
+        item.map(|i| serde_dynamo::from_item::<_, CampaignItem>(i).map(|c| c.record).map_err(corrupt)).transpose()
+    }
+}
+
+impl CampaignStore for DynamoMessages {
+    async fn create_campaign(&self, new: &NewCampaign) -> Result<CampaignRecord, CreateError> {
+        let record = &new.record;
+        let pk = campaign_pk(&record.id);
+        let campaign = CampaignItem { pk: pk.clone(), sk: "CAMPAIGN".into(), record: record.clone() };
+        let mut items = vec![self.put(serde_dynamo::to_item(campaign).map_err(corrupt)?)?];
+        if let Some(k) = &new.idempotency_key {
+            let key_item = CampaignKeyItem {
+                pk: format!("IDEMC#{k}"),
+                sk: "IDEM".into(),
+                campaign_id: record.id.clone(),
+                body_hash: new.body_hash.clone(),
+                expires_at: record.created_at.as_second() + IDEMPOTENCY_TTL_SECONDS,
+            };
+            items.push(self.put(serde_dynamo::to_item(key_item).map_err(corrupt)?)?);
+        }
+        for chunk in &new.chunks {
+            let chunk_id = format!("{}#{}", record.id, chunk.index);
+            let item = ChunkItem {
+                pk: pk.clone(),
+                sk: chunk_sk(chunk.index),
+                campaign: record.clone(),
+                chunk: chunk.clone(),
+                due_shard: due_shard(&chunk_id).to_string(),
+                due_at: due_key(record.created_at),
+            };
+            items.push(self.put(serde_dynamo::to_item(item).map_err(corrupt)?)?);
+        }
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(record.clone()),
+            Err(e) => match (cancelled_conditions(&e).as_deref(), &new.idempotency_key) {
+                (Some([_, true, ..]), Some(k)) => {
+                    let found = get_consistent(&self.client, &self.table, campaign_idem_key(k)).await?;
+                    let stored: CampaignKeyItem =
+                        serde_dynamo::from_item(found.ok_or_else(|| corrupt("idempotency record vanished"))?)
+                            .map_err(corrupt)?;
+                    if stored.body_hash != new.body_hash {
+                        return Err(CreateError::IdempotencyConflict);
+                    }
+                    Ok(self
+                        .read_campaign(&stored.campaign_id)
+                        .await?
+                        .ok_or_else(|| corrupt("idempotency record points at no campaign"))?)
+                }
+                _ => Err(unavailable(e.into_service_error()).into()),
+            },
+        }
+    }
+
+    async fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {
+        self.read_campaign(id).await
+    }
+
+    async fn claim_chunk(
+        &self,
+        campaign_id: &str,
+        index: u32,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<(CampaignRecord, CampaignChunk)>, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(campaign_pk(campaign_id), &chunk_sk(index))))
+            .update_expression("SET due_at = :lease")
+            .condition_expression("due_at <= :now")
+            .expression_attribute_values(":now", s(due_key(now)))
+            .expression_attribute_values(":lease", s(due_key(lease_until)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match claimed {
+            Ok(out) => {
+                let item: ChunkItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?;
+                Ok(Some((item.campaign, item.chunk)))
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(campaign_pk(campaign_id), &chunk_sk(index))))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 }
 

@@ -185,6 +185,8 @@ pub enum DeferReason {
     PairRate,
     /// Meta's throughput or per-user limits (130429, 131056, 131049): set by the sender.
     RateLimited,
+    /// The Graph API was unreachable or failed temporarily (5xx, 131000…): set by the sender.
+    GraphApiUnavailable,
 }
 
 impl DeferReason {
@@ -195,6 +197,7 @@ impl DeferReason {
             Self::FrequencyCap => "frequency_cap",
             Self::PairRate => "pair_rate",
             Self::RateLimited => "rate_limited",
+            Self::GraphApiUnavailable => "graph_api_unavailable",
         }
     }
 }
@@ -428,7 +431,7 @@ mod tests {
     fn reason_names_are_the_serialised_names() {
         use DeferReason as D;
         use SuppressReason as S;
-        for d in [D::QuietHours, D::FrequencyCap, D::PairRate, D::RateLimited] {
+        for d in [D::QuietHours, D::FrequencyCap, D::PairRate, D::RateLimited, D::GraphApiUnavailable] {
             assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
         }
         for r in

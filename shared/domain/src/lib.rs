@@ -16,6 +16,7 @@ macro_rules! deserialize_from_str {
     )+};
 }
 
+pub mod campaign;
 pub mod caps;
 pub mod consent;
 pub mod gate;

@@ -263,19 +263,74 @@ pub trait MessageStore {
         error: Option<crate::message::SendError>,
     ) -> impl Future<Output = Result<Option<crate::message::Transition>, StoreError>> + Send;
 
-    /// Ids of `scheduled` messages due at or before `now` in one shard of the due index.
+    /// What is due at or before `now` in one shard of the due index: `scheduled` messages,
+    /// `queued`/`deferred` ones whose lease ran out, and campaign chunks waiting to fan out.
     fn due(
         &self,
         shard: u8,
         now: jiff::Timestamp,
         limit: i32,
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 
     /// The campaign's per-state counts.
     fn campaign_counts(
         &self,
         campaign_id: &str,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<crate::message::MessageState, i64>, StoreError>> + Send;
+}
+
+/// Something the scheduler tick should look at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Due {
+    /// A message (by id).
+    Message(String),
+    /// A campaign chunk that has not fanned out yet (or whose fan-out stopped half-way).
+    Chunk { campaign_id: String, index: u32 },
+}
+
+/// A campaign to create: the record, its recipients in chunks, and the idempotency key with
+/// the hash of the request body it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCampaign {
+    pub record: crate::campaign::CampaignRecord,
+    pub chunks: Vec<crate::campaign::CampaignChunk>,
+    pub idempotency_key: Option<String>,
+    pub body_hash: String,
+}
+
+/// Campaigns and their chunks (in the messages table, beside the campaign counters).
+pub trait CampaignStore {
+    /// Stores the campaign and all its chunks at once (all or nothing), each chunk due for
+    /// fan-out now. An idempotent replay returns the campaign the key first created.
+    ///
+    /// # Errors
+    /// [`CreateError::IdempotencyConflict`] when the key was used for another body.
+    fn create_campaign(
+        &self,
+        new: &NewCampaign,
+    ) -> impl Future<Output = Result<crate::campaign::CampaignRecord, CreateError>> + Send;
+
+    /// Reads a campaign.
+    fn campaign(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::campaign::CampaignRecord>, StoreError>> + Send;
+
+    /// Claims a chunk that is due at `now` for fan-out until `lease_until` (a conditional
+    /// write, so two fan-outs rarely overlap — and a fan-out that stops half-way is retried
+    /// once the lease runs out). `None` when it is not due (claimed by another) or done.
+    fn claim_chunk(
+        &self,
+        campaign_id: &str,
+        index: u32,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+    ) -> impl Future<
+        Output = Result<Option<(crate::campaign::CampaignRecord, crate::campaign::CampaignChunk)>, StoreError>,
+    > + Send;
+
+    /// A chunk fanned out completely: it leaves the due index for good.
+    fn finish_chunk(&self, campaign_id: &str, index: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Shards of the due index (`template.yaml`, MessagesTable.DueIndex).

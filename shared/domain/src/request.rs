@@ -128,12 +128,12 @@ pub struct Invalid {
     pub problem: String,
 }
 
-fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
+pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
     Invalid { field, problem: problem.into() }
 }
 
 /// Ids and keys: 1–100 printable ASCII characters (they end up in DynamoDB keys and logs).
-fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
+pub(crate) fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
     match value {
         Some(v) if v.is_empty() || v.len() > 100 || !v.bytes().all(|b| b.is_ascii_graphic()) => {
             Err(invalid(field, "must be 1–100 printable ASCII characters without spaces"))
@@ -168,17 +168,7 @@ impl SendRequest {
             }
             (_, Some(template), None) => Payload::Template(check_template(template)?),
         };
-        if let Some(send_at) = self.send_at
-            && send_at < now - SEND_AT_TOLERANCE
-        {
-            return Err(invalid("send_at", "is in the past; leave it out to send now"));
-        }
-        if let Some(expires_at) = self.expires_at {
-            let start = self.send_at.map_or(now, |s| s.max(now));
-            if expires_at <= start {
-                return Err(invalid("expires_at", "must be after send_at (or after now when send_at is not given)"));
-            }
-        }
+        check_times(self.send_at, self.expires_at, now)?;
         Ok(ValidSend {
             to,
             category: self.category,
@@ -189,6 +179,26 @@ impl SendRequest {
             idempotency_key: check_token("idempotency_key", self.idempotency_key)?,
         })
     }
+}
+
+/// `send_at` may not lie in the past (beyond clock skew); `expires_at` must come after the send.
+pub(crate) fn check_times(
+    send_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<(), Invalid> {
+    if let Some(send_at) = send_at
+        && send_at < now - SEND_AT_TOLERANCE
+    {
+        return Err(invalid("send_at", "is in the past; leave it out to send now"));
+    }
+    if let Some(expires_at) = expires_at {
+        let start = send_at.map_or(now, |s| s.max(now));
+        if expires_at <= start {
+            return Err(invalid("expires_at", "must be after send_at (or after now when send_at is not given)"));
+        }
+    }
+    Ok(())
 }
 
 fn check_text(text: String) -> Result<String, Invalid> {
@@ -202,7 +212,7 @@ fn check_text(text: String) -> Result<String, Invalid> {
 }
 
 /// Meta's template object: `{"name", "language": {"code"}, "components"?}`.
-fn check_template(template: TemplateRequest) -> Result<Value, Invalid> {
+pub(crate) fn check_template(template: TemplateRequest) -> Result<Value, Invalid> {
     let name_ok = !template.name.is_empty()
         && template.name.len() <= 512
         && template.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');

@@ -11,6 +11,10 @@ use crate::whatsapp::{Accepted, ErrorAction, SendFailure, pair_rate_backoff};
 /// Retries of one message before a retryable error becomes `failed` (with the last code).
 pub const MAX_ATTEMPTS: u32 = 8;
 
+/// Attempts while the business number is throttled (130429): the message is not at fault, so
+/// it keeps trying — at most every 15 minutes — for hours (its `expires_at` may end it sooner).
+pub const MAX_THROTTLED_ATTEMPTS: u32 = 24;
+
 /// The longest a retry waits on the queue (SQS `DelaySeconds` ≤ 900).
 pub const MAX_RETRY_DELAY: SignedDuration = SignedDuration::from_secs(900);
 
@@ -25,10 +29,11 @@ pub const SPAM_PAUSE: SignedDuration = SignedDuration::from_hours(1);
 pub enum AfterSend {
     /// Meta accepted it: `sent` with the wamid.
     Sent { wamid: String },
-    /// Try again after `delay` (≤ 15 min: back on the queue, `deferred`, reason `rate_limited`).
-    Retry { delay: SignedDuration, code: Option<i64> },
+    /// Try again after `delay` (≤ 15 min: back on the queue, `deferred`), with why and the
+    /// error that caused it (shown on the message while it waits).
+    Retry { delay: SignedDuration, reason: DeferReason, error: SendError },
     /// Try again no earlier than `until` (> 15 min: back in the table, `scheduled`).
-    Defer { until: Timestamp, reason: DeferReason, code: i64 },
+    Defer { until: Timestamp, reason: DeferReason, error: SendError },
     /// `failed` with Meta's error; `opt_out` when it means the user stopped marketing (131050).
     Fail { error: SendError, opt_out: bool },
     /// Meta may have accepted it: stay `sending`; statuses (by callback data) or the
@@ -44,36 +49,34 @@ pub fn after_send(result: &Result<Accepted, SendFailure>, attempt: u32, now: Tim
         Err(failure) => failure,
     };
     let Some(action) = failure.action() else { return AfterSend::Unknown };
-    let code = match failure {
-        SendFailure::Rejected { error, .. } => Some(error.code),
-        _ => None,
-    };
-    let error = || match failure {
+    let error = match failure {
         SendFailure::Rejected { error, .. } => SendError { code: error.code, title: error.message.clone() },
         other => SendError { code: 0, title: other.to_string() },
     };
-    let give_up = attempt >= MAX_ATTEMPTS;
+    let limit = if action == ErrorAction::SlowDown { MAX_THROTTLED_ATTEMPTS } else { MAX_ATTEMPTS };
     match action {
-        ErrorAction::OptOut => AfterSend::Fail { error: error(), opt_out: true },
-        ErrorAction::Fail => AfterSend::Fail { error: error(), opt_out: false },
-        _ if give_up => AfterSend::Fail { error: error(), opt_out: false },
-        ErrorAction::DeferDay => AfterSend::Defer {
-            until: now + ENGAGEMENT_DEFERRAL,
-            reason: DeferReason::RateLimited,
-            code: code.unwrap_or_default(),
-        },
-        ErrorAction::PauseNumber => AfterSend::Defer {
-            until: now + SPAM_PAUSE,
-            reason: DeferReason::RateLimited,
-            code: code.unwrap_or_default(),
-        },
+        ErrorAction::OptOut => AfterSend::Fail { error, opt_out: true },
+        ErrorAction::Fail => AfterSend::Fail { error, opt_out: false },
+        _ if attempt >= limit => AfterSend::Fail { error, opt_out: false },
+        ErrorAction::DeferDay => {
+            AfterSend::Defer { until: now + ENGAGEMENT_DEFERRAL, reason: DeferReason::RateLimited, error }
+        }
+        ErrorAction::PauseNumber => {
+            AfterSend::Defer { until: now + SPAM_PAUSE, reason: DeferReason::RateLimited, error }
+        }
         ErrorAction::RetryRecipient => AfterSend::Retry {
             delay: jittered(pair_rate_backoff(attempt - 1).try_into().unwrap_or(MAX_RETRY_DELAY), jitter),
-            code,
+            reason: DeferReason::RateLimited,
+            error,
         },
-        ErrorAction::SlowDown | ErrorAction::Retry | ErrorAction::Reauthenticate => {
-            AfterSend::Retry { delay: jittered(exponential(attempt), jitter), code }
+        ErrorAction::SlowDown => {
+            AfterSend::Retry { delay: jittered(exponential(attempt), jitter), reason: DeferReason::RateLimited, error }
         }
+        ErrorAction::Retry | ErrorAction::Reauthenticate => AfterSend::Retry {
+            delay: jittered(exponential(attempt), jitter),
+            reason: DeferReason::GraphApiUnavailable,
+            error,
+        },
     }
 }
 
@@ -136,7 +139,11 @@ mod tests {
     fn a_per_user_marketing_limit_waits_a_day_and_a_spam_limit_an_hour() {
         assert_eq!(
             after_send(&refused(131_049), 1, now(), 0.0),
-            AfterSend::Defer { until: now() + ENGAGEMENT_DEFERRAL, reason: DeferReason::RateLimited, code: 131_049 }
+            AfterSend::Defer {
+                until: now() + ENGAGEMENT_DEFERRAL,
+                reason: DeferReason::RateLimited,
+                error: SendError { code: 131_049, title: "error 131049".into() }
+            }
         );
         assert!(
             matches!(after_send(&refused(131_048), 1, now(), 0.0), AfterSend::Defer { until, .. } if until == now() + SPAM_PAUSE)
@@ -146,13 +153,22 @@ mod tests {
     #[test]
     fn throughput_limits_back_off_exponentially_with_jitter_within_the_queue_delay() {
         let delay = |attempt, jitter| match after_send(&refused(130_429), attempt, now(), jitter) {
-            AfterSend::Retry { delay, code: Some(130_429) } => delay.as_secs(),
+            AfterSend::Retry { delay, reason: DeferReason::RateLimited, error } if error.code == 130_429 => {
+                delay.as_secs()
+            }
             other => panic!("{other:?}"),
         };
         assert_eq!([delay(1, 0.0), delay(2, 0.0), delay(3, 0.0)], [2, 4, 8]);
         assert_eq!(delay(3, 0.99), 11, "jitter adds up to half");
         assert_eq!(delay(7, 0.99), 191);
-        assert!(matches!(after_send(&refused(130_429), MAX_ATTEMPTS, now(), 0.0), AfterSend::Fail { .. }), "bounded");
+        // A throttled number is not the message's fault: it keeps trying longer, every ≤ 15 min.
+        assert_eq!(delay(MAX_ATTEMPTS, 0.0), 256);
+        assert_eq!(delay(MAX_THROTTLED_ATTEMPTS - 1, 0.99), 900);
+        assert!(
+            matches!(after_send(&refused(130_429), MAX_THROTTLED_ATTEMPTS, now(), 0.0), AfterSend::Fail { .. }),
+            "bounded"
+        );
+        assert!(matches!(after_send(&refused(131_000), MAX_ATTEMPTS, now(), 0.0), AfterSend::Fail { .. }));
     }
 
     #[test]
@@ -170,7 +186,10 @@ mod tests {
     fn an_unknown_outcome_is_never_retried_but_an_unreachable_api_is() {
         assert_eq!(after_send(&Err(SendFailure::OutcomeUnknown), 1, now(), 0.0), AfterSend::Unknown);
         let unreachable = Err(SendFailure::Unreachable("refused".into()));
-        assert!(matches!(after_send(&unreachable, 1, now(), 0.0), AfterSend::Retry { code: None, .. }));
+        assert!(matches!(
+            after_send(&unreachable, 1, now(), 0.0),
+            AfterSend::Retry { reason: DeferReason::GraphApiUnavailable, error, .. } if error.code == 0
+        ));
         assert!(
             matches!(after_send(&unreachable, MAX_ATTEMPTS, now(), 0.0), AfterSend::Fail { error, .. } if error.code == 0)
         );

@@ -1,0 +1,202 @@
+//! Campaigns: accepted whole in one write, then fanned out chunk by chunk into ordinary
+//! messages (`polite_domain::campaign`).
+//!
+//! `POST /v1/campaigns` stores the campaign with its chunks (each due for fan-out at once)
+//! and fans out as many chunks as fit in its time budget; the tick fans out the rest within a
+//! minute. Whoever fans a chunk out first claims it with a conditional write and a lease; a
+//! fan-out that stops half-way (a timeout, a crash) is picked up again when the lease runs
+//! out, and the per-recipient idempotency keys make the second pass create nothing twice.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use jiff::{SignedDuration, Timestamp};
+use polite_domain::campaign::{self, CampaignRecord, ValidCampaign};
+use polite_domain::message::MessageState;
+use polite_domain::ports::{
+    CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, NewCampaign, StoreError,
+};
+
+use crate::{Scheduler, prepare};
+
+/// How long a fan-out may hold a chunk before another may take it over.
+pub const CHUNK_LEASE: SignedDuration = SignedDuration::from_mins(5);
+
+/// Messages created at once while fanning out a chunk.
+const CREATE_CONCURRENCY: usize = 16;
+
+/// A new campaign id: `cmp_` + a UUIDv7.
+pub fn new_campaign_id() -> String {
+    format!("cmp_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// What fanning out one chunk did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FanOut {
+    /// Messages created.
+    pub created: usize,
+    /// Recipients whose message an earlier (interrupted) fan-out had already created.
+    pub existing: usize,
+    /// Messages created but not put on send-queue (the tick queues them).
+    pub queue_failures: usize,
+}
+
+impl std::ops::AddAssign for FanOut {
+    fn add_assign(&mut self, other: Self) {
+        self.created += other.created;
+        self.existing += other.existing;
+        self.queue_failures += other.queue_failures;
+    }
+}
+
+impl<M, C, Q> Scheduler<M, C, Q>
+where
+    M: MessageStore + CampaignStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    /// Stores a checked campaign (all chunks at once). An idempotent replay returns the
+    /// campaign the key first created.
+    ///
+    /// # Errors
+    /// [`CreateError`]: the key was used with another body, or the store failed (then
+    /// nothing was stored).
+    pub async fn create_campaign(
+        &self,
+        campaign: &ValidCampaign,
+        body_hash: String,
+        now: Timestamp,
+    ) -> Result<CampaignRecord, CreateError> {
+        let chunks = campaign::chunks(&campaign.recipients, self.campaigns.chunk_size);
+        let record = CampaignRecord {
+            id: new_campaign_id(),
+            name: campaign.name.clone(),
+            category: campaign.category,
+            payload: campaign.payload.to_value(),
+            send_at: campaign.send_at,
+            expires_at: campaign.expires_at,
+            start_at: campaign.send_at.map_or(now, |s| s.max(now)),
+            per_second: self.campaigns.per_second,
+            accepted: campaign.recipients.len(),
+            rejected: campaign.rejected.len(),
+            chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
+            created_at: now,
+        };
+        let new = NewCampaign { record, chunks, idempotency_key: campaign.idempotency_key.clone(), body_hash };
+        let stored = self.messages.create_campaign(&new).await?;
+        tracing::info!(
+            campaign_id = %stored.id,
+            accepted = stored.accepted,
+            rejected = stored.rejected,
+            replay = stored.id != new.record.id,
+            "campaign accepted"
+        );
+        Ok(stored)
+    }
+
+    /// Fans out the campaign's chunks in order until `budget` is spent (checked before each
+    /// chunk); the tick does the rest. Returns what was fanned out.
+    pub async fn fan_out_within(&self, campaign: &CampaignRecord, budget: Duration, now: Timestamp) -> FanOut {
+        let started = Instant::now();
+        let mut total = FanOut::default();
+        for index in 0..campaign.chunks {
+            if started.elapsed() >= budget {
+                tracing::info!(campaign_id = %campaign.id, next_chunk = index, "fan-out continues on the tick");
+                break;
+            }
+            match self.fan_out(&campaign.id, index, now).await {
+                Ok(Some(done)) => total += done,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(campaign_id = %campaign.id, chunk = index, error = %e, "fan-out stopped; the tick continues it");
+                    break;
+                }
+            }
+        }
+        total
+    }
+
+    /// Claims one chunk and creates its recipients' messages; `None` when the chunk is not
+    /// due (another fan-out holds it) or already done.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails; the chunk's lease brings it back.
+    pub async fn fan_out(&self, campaign_id: &str, index: u32, now: Timestamp) -> Result<Option<FanOut>, StoreError> {
+        let Some((campaign, chunk)) = self.messages.claim_chunk(campaign_id, index, now, now + CHUNK_LEASE).await?
+        else {
+            return Ok(None);
+        };
+        let first = chunk.first_position;
+        let results: Vec<Result<Created, StoreError>> =
+            futures_util::stream::iter(chunk.recipients.into_iter().enumerate())
+                .map(|(offset, to)| self.create_for(&campaign, to, first + offset, now))
+                .buffer_unordered(CREATE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut report = FanOut::default();
+        let mut jobs = Vec::new();
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(Created::New { id, delay }) => {
+                    report.created += 1;
+                    jobs.extend(delay.map(|d| (id, d)));
+                }
+                Ok(Created::Existing { queued }) => {
+                    report.existing += 1;
+                    // The interrupted fan-out may have stopped before queueing it; a second
+                    // queue message is harmless (the sender claims conditionally).
+                    jobs.extend(queued);
+                }
+                Ok(Created::Skipped) => {}
+                Err(e) => failure = Some(e),
+            }
+        }
+        report.queue_failures = if jobs.is_empty() { 0 } else { self.enqueue(jobs, now).await };
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.messages.finish_chunk(campaign_id, index).await?;
+        tracing::info!(
+            campaign_id,
+            chunk = index,
+            created = report.created,
+            existing = report.existing,
+            queue_failures = report.queue_failures,
+            "chunk fanned out"
+        );
+        Ok(Some(report))
+    }
+
+    async fn create_for(
+        &self,
+        campaign: &CampaignRecord,
+        to: polite_domain::WaId,
+        position: usize,
+        now: Timestamp,
+    ) -> Result<Created, StoreError> {
+        let masked = to.masked();
+        let send = campaign.message_for(to, position).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let prepared = prepare(send, campaign.id.clone(), now);
+        let id = prepared.new.record.id.clone();
+        match self.messages.create(&prepared.new).await {
+            Ok(stored) if stored.id == id => Ok(Created::New { id, delay: prepared.delay }),
+            Ok(stored) => Ok(Created::Existing {
+                queued: (stored.state == MessageState::Queued)
+                    .then(|| (stored.id, crate::tick::delay_until(stored.not_before, now))),
+            }),
+            Err(CreateError::IdempotencyConflict) => {
+                // Only a caller reusing a campaign's key shape on /v1/messages gets here.
+                tracing::warn!(campaign_id = %campaign.id, to = %masked, "the recipient's campaign key holds another message; skipped");
+                Ok(Created::Skipped)
+            }
+            Err(CreateError::Store(e)) => Err(e),
+        }
+    }
+}
+
+enum Created {
+    New { id: String, delay: Option<u32> },
+    Existing { queued: Option<(String, u32)> },
+    Skipped,
+}

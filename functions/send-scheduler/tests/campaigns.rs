@@ -1,0 +1,250 @@
+//! `POST /v1/campaigns` and the fan-out against moto: accepted whole, per-recipient
+//! rejections, every recipient exactly one message however often a chunk is fanned out, and
+//! recipients spread at the campaign rate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Harness, later, merge, now};
+use jiff::SignedDuration;
+use polite_domain::WaId;
+use polite_domain::campaign::CampaignRecord;
+use polite_domain::message::{MessageRecord, MessageState};
+use polite_domain::ports::{CampaignStore as _, Due, MessageStore as _};
+use send_scheduler::{CampaignSettings, tick};
+use serde_json::{Value, json};
+
+fn campaign(recipients: &[String]) -> Value {
+    json!({
+        "name": "Black Friday",
+        "category": "marketing",
+        "template": {"name": "black_friday", "language": "pt_BR"},
+        "recipients": recipients,
+    })
+}
+
+fn numbers(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("+5511987{i:06}")).collect()
+}
+
+/// Only the tick fans out (the API's budget is zero); chunks of 10 recipients.
+fn tick_only() -> CampaignSettings {
+    CampaignSettings { inline_budget: Duration::ZERO, chunk_size: 10, ..CampaignSettings::default() }
+}
+
+impl Harness {
+    async fn post_campaign(&self, body: &Value) -> (u16, Value) {
+        self.call("POST", "/v1/campaigns", Some(body)).await
+    }
+
+    async fn counts(&self, id: &str) -> Vec<(MessageState, i64)> {
+        let counts = self.scheduler.messages.campaign_counts(id).await.unwrap();
+        counts.into_iter().filter(|(_, n)| *n != 0).collect()
+    }
+
+    async fn campaign(&self, id: &str) -> CampaignRecord {
+        self.scheduler.messages.campaign(id).await.unwrap().unwrap()
+    }
+
+    /// The send jobs on the queue once the spread's one-second delays have passed.
+    async fn jobs_after_a_second(&self) -> usize {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        self.queued_jobs().await.len()
+    }
+
+    /// The campaign's messages still waiting (scheduled or queued: both sit in the due
+    /// index), by recipient.
+    async fn waiting_messages(&self, campaign_id: &str) -> Vec<MessageRecord> {
+        let far = later(365 * 24 * 60);
+        let mut found = Vec::new();
+        for shard in 0..polite_domain::ports::DUE_SHARDS {
+            for due in self.scheduler.messages.due(shard, far, 1_000).await.unwrap() {
+                if let Due::Message(id) = due {
+                    let record = self.scheduler.messages.get(&id).await.unwrap().unwrap();
+                    if record.campaign_id.as_deref() == Some(campaign_id) {
+                        found.push(record);
+                    }
+                }
+            }
+        }
+        found.sort_by(|a, b| a.to.cmp(&b.to));
+        found
+    }
+}
+
+fn any_message(to: &WaId) -> MessageRecord {
+    MessageRecord {
+        id: String::new(),
+        to: to.clone(),
+        category: polite_domain::message::Category::Marketing,
+        payload: Value::Null,
+        state: MessageState::Queued,
+        reason: None,
+        not_before: None,
+        expires_at: None,
+        campaign_id: None,
+        wamid: None,
+        error: None,
+        history: Vec::new(),
+        created_at: now(),
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_rejects_bad_numbers_one_by_one_and_queues_one_message_per_recipient() {
+    let h = Harness::new().await;
+    let mut recipients = numbers(3);
+    recipients.insert(1, "12".into());
+    recipients.push(recipients[0].clone());
+    let (status, body) = h.post_campaign(&campaign(&recipients)).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap();
+    assert!(id.starts_with("cmp_"));
+    assert_eq!(body["accepted"], 3);
+    let rejected: Vec<(&str, &str)> = body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["to"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rejected, [("12", "invalid_number"), (recipients[0].as_str(), "duplicate")]);
+
+    // Fanned out inline: three queued messages, three jobs (the 2nd and 3rd a second later,
+    // spread at the campaign rate), counted in the campaign.
+    assert_eq!(h.jobs_after_a_second().await, 3);
+    assert_eq!(h.counts(id).await, [(MessageState::Queued, 3)]);
+    let messages = h.waiting_messages(id).await;
+    let to: Vec<String> = messages.iter().map(|m| format!("+{}", m.to.as_str())).collect();
+    assert_eq!(to, numbers(3));
+    for message in &messages {
+        assert_eq!(message.state, MessageState::Queued);
+        assert_eq!(message.payload["template"]["name"], "black_friday");
+    }
+}
+
+#[tokio::test]
+async fn recipients_are_spread_at_the_campaign_rate_and_a_later_campaign_waits_in_the_table() {
+    let h = Harness::with(CampaignSettings { per_second: 2, ..CampaignSettings::default() }).await;
+    let send_at = later(120);
+    let (status, body) = h.post_campaign(&merge(campaign(&numbers(4)), &json!({"send_at": send_at.to_string()}))).await;
+    assert_eq!(status, 202, "{body}");
+    let record = h.campaign(body["id"].as_str().unwrap()).await;
+    // Numbers were generated in order, so sorting by number restores the positions.
+    for (position, message) in h.waiting_messages(&record.id).await.iter().enumerate() {
+        assert_eq!(message.state, MessageState::Scheduled);
+        let slot = send_at + SignedDuration::from_millis(500 * i64::try_from(position).unwrap());
+        assert_eq!(message.not_before, Some(slot), "recipient {position}");
+    }
+    assert!(h.queued_jobs().await.is_empty(), "nothing is due for two hours");
+
+    // The tick releases each as its slot comes.
+    let report = tick::run(&h.scheduler, send_at + SignedDuration::from_millis(600)).await.unwrap();
+    assert_eq!(report.released, 2);
+    let report = tick::run(&h.scheduler, send_at + SignedDuration::from_secs(2)).await.unwrap();
+    assert_eq!(report.released, 2);
+    assert_eq!(h.counts(&record.id).await, [(MessageState::Queued, 4)]);
+}
+
+#[tokio::test]
+async fn the_tick_fans_out_what_the_api_left_and_a_second_pass_creates_nothing_twice() {
+    let h = Harness::with(tick_only()).await;
+    // Three chunks: 10 + 10 + 5.
+    let (status, body) = h.post_campaign(&campaign(&numbers(25))).await;
+    assert_eq!(status, 202);
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(body["accepted"], 25);
+    assert!(h.counts(&id).await.is_empty(), "nothing fanned out inline");
+
+    // An earlier fan-out that stopped half-way had created one recipient's message already.
+    let record = h.campaign(&id).await;
+    assert_eq!(record.chunks, 3);
+    let early = campaign_message(&record, &numbers(1)[0], 0);
+    h.scheduler.messages.create(&early).await.unwrap();
+
+    let report = tick::run(&h.scheduler, now()).await.unwrap();
+    assert_eq!(report.chunks, 3);
+    assert_eq!((report.fan_out.created, report.fan_out.existing), (24, 1));
+    assert_eq!(h.counts(&id).await, [(MessageState::Queued, 25)], "every recipient once");
+
+    let again = tick::run(&h.scheduler, later(10)).await.unwrap();
+    assert_eq!((again.chunks, again.fan_out.created), (0, 0), "finished chunks leave the due index");
+    assert_eq!(h.counts(&id).await, [(MessageState::Queued, 25)]);
+}
+
+/// The message an interrupted fan-out would have created for the recipient at `position`.
+fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::ports::NewMessage {
+    let send = record.message_for(WaId::parse(to).unwrap(), position).unwrap();
+    polite_domain::ports::NewMessage {
+        record: MessageRecord {
+            id: "msg_interrupted".into(),
+            campaign_id: send.campaign_id.clone(),
+            payload: send.payload.to_value(),
+            ..any_message(&send.to)
+        },
+        idempotency_key: send.idempotency_key,
+        body_hash: record.id.clone(),
+        due_at: Some(now() + SignedDuration::from_mins(15)),
+    }
+}
+
+#[tokio::test]
+async fn a_chunk_is_fanned_out_by_one_of_two_concurrent_fan_outs_and_again_after_its_lease() {
+    let h = Harness::with(tick_only()).await;
+    let (_, body) = h.post_campaign(&campaign(&numbers(5))).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let (a, b) = tokio::join!(h.scheduler.fan_out(&id, 0, now()), h.scheduler.fan_out(&id, 0, now()));
+    let done: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(done.len(), 1, "one claimed it");
+    assert_eq!(done[0].created, 5);
+    assert!(h.scheduler.fan_out(&id, 0, later(30)).await.unwrap().is_none(), "done for good");
+
+    // A claim that was never finished (a crash) can be taken over once its lease ran out.
+    let (_, body) = h.post_campaign(&campaign(&numbers(2))).await;
+    let other = body["id"].as_str().unwrap().to_owned();
+    let lease = now() + send_scheduler::campaigns::CHUNK_LEASE;
+    assert!(h.scheduler.messages.claim_chunk(&other, 0, now(), lease).await.unwrap().is_some());
+    assert!(h.scheduler.fan_out(&other, 0, later(1)).await.unwrap().is_none(), "still held");
+    let taken_over = h.scheduler.fan_out(&other, 0, lease).await.unwrap().unwrap();
+    assert_eq!(taken_over.created, 2);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_answers_the_same_campaign_and_another_body_409() {
+    let h = Harness::new().await;
+    let mut recipients = numbers(2);
+    recipients.push("nope".into());
+    let request = merge(campaign(&recipients), &json!({"idempotency_key": "black-friday-2026"}));
+    let (status, first) = h.post_campaign(&request).await;
+    assert_eq!(status, 202);
+    let (status, again) = h.post_campaign(&request).await;
+    assert_eq!(status, 202);
+    assert_eq!(again, first, "the same answer, rejections included");
+    assert_eq!(h.jobs_after_a_second().await, 2, "messages created once");
+    assert_eq!(h.counts(first["id"].as_str().unwrap()).await, [(MessageState::Queued, 2)]);
+
+    let (status, conflict) = h.post_campaign(&merge(request, &json!({"name": "Cyber Monday"}))).await;
+    assert_eq!(status, 409);
+    assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+}
+
+#[tokio::test]
+async fn campaign_wide_problems_are_422_naming_the_field_and_store_nothing() {
+    let h = Harness::new().await;
+    let cases = [
+        (merge(campaign(&numbers(1)), &json!({"category": "service"})), "category"),
+        (json!({"name": "x", "category": "marketing", "recipients": ["+16505551234"]}), "template"),
+        (merge(campaign(&["12".into(), "x".into()]), &json!({})), "recipients"),
+        (merge(campaign(&numbers(1)), &json!({"send_at": "2026-11-23T10:00:00Z"})), "send_at"),
+        (merge(campaign(&numbers(1)), &json!({"audience": "all"})), "audience"),
+    ];
+    for (request, field) in cases {
+        let (status, body) = h.post_campaign(&request).await;
+        assert_eq!(status, 422, "{request}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(field), "{field}: {body}");
+    }
+    assert!(h.queued_jobs().await.is_empty());
+    assert_eq!(h.call("GET", "/v1/campaigns", None).await.0, 405);
+}

@@ -1,0 +1,88 @@
+//! The scheduler on moto, as the test files share it.
+
+#![allow(dead_code, reason = "each test file uses part of the harness")]
+
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::{Body, Request};
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::envelope::{self, kinds};
+use polite_adapters::messages::DynamoMessages;
+use polite_adapters::queue::SqsQueue;
+use polite_domain::message::MessageState;
+use polite_domain::ports::MessageStore as _;
+use polite_domain::request::SendJob;
+use polite_tests::{Stack, drain};
+use send_scheduler::api::handle_at;
+use send_scheduler::{CampaignSettings, Scheduler};
+use serde_json::Value;
+
+pub(crate) fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap()
+}
+
+pub(crate) fn later(minutes: i64) -> Timestamp {
+    now() + SignedDuration::from_mins(minutes)
+}
+
+/// `a` with `b`'s fields set.
+pub(crate) fn merge(mut a: Value, b: &Value) -> Value {
+    for (k, v) in b.as_object().unwrap() {
+        a[k] = v.clone();
+    }
+    a
+}
+
+pub(crate) struct Harness {
+    pub(crate) stack: Stack,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+}
+
+impl Harness {
+    pub(crate) async fn new() -> Harness {
+        Self::with(CampaignSettings::default()).await
+    }
+
+    pub(crate) async fn with(campaigns: CampaignSettings) -> Harness {
+        let stack = Stack::create().await.unwrap();
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let scheduler = Scheduler {
+            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable")),
+            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
+            send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
+            campaigns,
+        };
+        Harness { stack, sqs, scheduler }
+    }
+
+    pub(crate) async fn call_at(&self, method: &str, path: &str, body: Option<&Value>, at: Timestamp) -> (u16, Value) {
+        let req: Request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body.map_or(Body::Empty, |b| Body::Text(b.to_string())))
+            .unwrap();
+        let response = handle_at(&self.scheduler, &req, at).await;
+        let status = response.status().as_u16();
+        let bytes = response.body().as_ref();
+        (status, if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).unwrap() })
+    }
+
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        self.call_at(method, path, body, now()).await
+    }
+
+    pub(crate) async fn post(&self, body: &Value) -> (u16, Value) {
+        self.call("POST", "/v1/messages", Some(body)).await
+    }
+
+    /// Ids of the send jobs waiting on send-queue (received and deleted).
+    pub(crate) async fn queued_jobs(&self) -> Vec<String> {
+        let bodies = drain(&self.sqs, self.stack.queue("SendQueue")).await.unwrap();
+        bodies.iter().map(|b| envelope::decode::<SendJob>(kinds::SEND_JOB, b).unwrap().id).collect()
+    }
+
+    pub(crate) async fn state(&self, id: &str) -> MessageState {
+        self.scheduler.messages.get(id).await.unwrap().unwrap().state
+    }
+}

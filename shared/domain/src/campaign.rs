@@ -1,0 +1,335 @@
+//! A campaign (`POST /v1/campaigns`): one approved template to many recipients.
+//!
+//! A campaign is accepted whole or not at all: every recipient is checked up front (invalid
+//! numbers and repeats come back as per-recipient rejections, never failing the rest), and the
+//! accepted ones are stored in chunks of [`CHUNK_SIZE`] together with the campaign in one
+//! transaction. Each chunk then fans out into ordinary messages — whoever gets there first,
+//! the API within its time budget or the scheduler tick — with a per-recipient idempotency
+//! key (`<campaign id>:<wa_id>`), so a chunk fanned out twice creates nothing twice.
+//!
+//! Recipients are spread over time at the campaign rate ([`slot`]): recipient *i* may go at
+//! `start + i / rate`. The queue never holds more than the senders can drain within a lease,
+//! and transactional messages still find room beside a big campaign.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::WaId;
+use crate::message::Category;
+use crate::request::{Invalid, Payload, TemplateRequest, ValidSend, check_template, check_times, check_token, invalid};
+
+/// The most recipients one request may carry (the stored campaign — 50 chunks — is written in
+/// one DynamoDB transaction of ≤ 100 items and 4 MB). Bigger audiences: several campaigns.
+pub const MAX_RECIPIENTS: usize = 50_000;
+
+/// Recipients per stored chunk: one chunk fans out in about a second on DynamoDB.
+pub const CHUNK_SIZE: usize = 1_000;
+
+/// The most chunks one campaign may have: they are written in one transaction (≤ 100 items)
+/// with the campaign and its idempotency key.
+pub const MAX_CHUNKS: usize = 98;
+
+/// The body of `POST /v1/campaigns`, as sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRequest {
+    pub name: String,
+    pub category: Category,
+    pub template: TemplateRequest,
+    pub recipients: Vec<String>,
+    #[serde(default)]
+    pub send_at: Option<Timestamp>,
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    /// Makes a retried request safe: the same key and body answer the same campaign.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+/// Why one recipient was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// Not a phone number WhatsApp can address.
+    InvalidNumber,
+    /// The same number appeared earlier in the list (it gets one message).
+    Duplicate,
+}
+
+/// A recipient that was not accepted, as `POST /v1/campaigns` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// As the caller sent it.
+    pub to: String,
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+/// A checked campaign request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidCampaign {
+    pub name: String,
+    pub category: Category,
+    pub payload: Payload,
+    pub send_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub idempotency_key: Option<String>,
+    /// Accepted recipients, in the caller's order, each once.
+    pub recipients: Vec<WaId>,
+    pub rejected: Vec<Rejection>,
+}
+
+impl CampaignRequest {
+    /// Checks the request at `now`. Bad recipients are rejected one by one; the request as a
+    /// whole fails only when no recipient is left, or a campaign-wide field is wrong.
+    ///
+    /// # Errors
+    /// [`Invalid`] naming the first campaign-wide field that is wrong.
+    pub fn validate(self, now: Timestamp) -> Result<ValidCampaign, Invalid> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(invalid("name", "must be 1–200 characters"));
+        }
+        if self.category == Category::Service {
+            return Err(invalid(
+                "category",
+                "campaigns send approved templates: use marketing, utility or authentication (service messages are free-form replies inside the 24 h window)",
+            ));
+        }
+        let payload = Payload::Template(check_template(self.template)?);
+        check_times(self.send_at, self.expires_at, now)?;
+        let idempotency_key = check_token("idempotency_key", self.idempotency_key)?;
+        if self.recipients.is_empty() {
+            return Err(invalid("recipients", "must list at least one number"));
+        }
+        if self.recipients.len() > MAX_RECIPIENTS {
+            return Err(invalid(
+                "recipients",
+                format!("lists {} numbers; one campaign takes at most {MAX_RECIPIENTS}", self.recipients.len()),
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(self.recipients.len());
+        let mut recipients = Vec::with_capacity(self.recipients.len());
+        let mut rejected = Vec::new();
+        for to in self.recipients {
+            match WaId::parse(&to) {
+                Ok(wa_id) if seen.insert(wa_id.clone()) => recipients.push(wa_id),
+                Ok(wa_id) => rejected.push(Rejection {
+                    detail: format!("{} appears earlier in the list; it gets one message", wa_id.masked()),
+                    to,
+                    reason: RejectReason::Duplicate,
+                }),
+                Err(e) => rejected.push(Rejection {
+                    detail: format!("{e} (send numbers in E.164, e.g. +16505551234)"),
+                    to,
+                    reason: RejectReason::InvalidNumber,
+                }),
+            }
+        }
+        if recipients.is_empty() {
+            return Err(invalid(
+                "recipients",
+                format!("none of the {} numbers is valid (send numbers in E.164, e.g. +16505551234)", rejected.len()),
+            ));
+        }
+        Ok(ValidCampaign {
+            name: name.to_owned(),
+            category: self.category,
+            payload,
+            send_at: self.send_at,
+            expires_at: self.expires_at,
+            idempotency_key,
+            recipients,
+            rejected,
+        })
+    }
+}
+
+/// A campaign as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub id: String,
+    pub name: String,
+    pub category: Category,
+    /// The stored [`Payload`] (a template).
+    pub payload: Value,
+    pub send_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    /// When the first recipient may go (`send_at`, or acceptance).
+    pub start_at: Timestamp,
+    /// Recipients per second the fan-out spreads the campaign at.
+    pub per_second: u32,
+    pub accepted: usize,
+    pub rejected: usize,
+    pub chunks: u32,
+    pub created_at: Timestamp,
+}
+
+impl CampaignRecord {
+    /// The message for the recipient at `position`: the campaign's template, due at its
+    /// [`slot`], keyed `<campaign id>:<wa_id>` so fanning a chunk out twice creates it once.
+    pub fn message_for(&self, to: WaId, position: usize) -> Result<ValidSend, serde_json::Error> {
+        Ok(ValidSend {
+            idempotency_key: Some(format!("{}:{}", self.id, to.as_str())),
+            to,
+            category: self.category,
+            payload: Payload::from_value(&self.payload)?,
+            send_at: Some(slot(self.start_at, position, self.per_second)),
+            expires_at: self.expires_at,
+            campaign_id: Some(self.id.clone()),
+        })
+    }
+}
+
+/// A part of a campaign's recipients, fanned out as a unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignChunk {
+    pub index: u32,
+    /// The position of the chunk's first recipient in the campaign (for [`slot`]).
+    pub first_position: usize,
+    pub recipients: Vec<WaId>,
+}
+
+/// Splits accepted recipients into chunks of `size` (made larger when needed to stay within
+/// [`MAX_CHUNKS`]).
+pub fn chunks(recipients: &[WaId], size: usize) -> Vec<CampaignChunk> {
+    let size = size.max(recipients.len().div_ceil(MAX_CHUNKS)).max(1);
+    recipients
+        .chunks(size)
+        .zip(0u32..)
+        .map(|(part, index)| CampaignChunk { index, first_position: index as usize * size, recipients: part.to_vec() })
+        .collect()
+}
+
+/// When the recipient at `position` may go: `start + position / per_second`, to the
+/// millisecond (a steady stream rather than a burst each second).
+pub fn slot(start: Timestamp, position: usize, per_second: u32) -> Timestamp {
+    let per_second = u64::from(per_second.max(1));
+    let millis = (position as u64).saturating_mul(1000) / per_second;
+    start + SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> Timestamp {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn request(json: serde_json::Value) -> CampaignRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn body(recipients: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "name": "Black Friday",
+            "category": "marketing",
+            "template": {"name": "black_friday", "language": "pt_BR"},
+            "recipients": recipients,
+        })
+    }
+
+    #[test]
+    fn bad_and_repeated_numbers_are_rejected_one_by_one() {
+        let ok = request(body(&["+5511987654321", "12", "+16505551234", "5511987654321", "+55 11 98765-4321"]))
+            .validate(now())
+            .unwrap();
+        let accepted: Vec<&str> = ok.recipients.iter().map(WaId::as_str).collect();
+        assert_eq!(accepted, ["5511987654321", "16505551234"]);
+        let rejected: Vec<(&str, RejectReason)> = ok.rejected.iter().map(|r| (r.to.as_str(), r.reason)).collect();
+        assert_eq!(
+            rejected,
+            [
+                ("12", RejectReason::InvalidNumber),
+                ("5511987654321", RejectReason::Duplicate),
+                ("+55 11 98765-4321", RejectReason::Duplicate),
+            ]
+        );
+        assert!(!ok.rejected[1].detail.contains("98765"), "numbers are masked in details");
+        assert_eq!(
+            ok.payload,
+            Payload::Template(serde_json::json!({"name": "black_friday", "language": {"code": "pt_BR"}}))
+        );
+    }
+
+    #[test]
+    fn campaign_wide_problems_fail_the_request_naming_the_field() {
+        let mut service = body(&["+16505551234"]);
+        service["category"] = "service".into();
+        let mut no_name = body(&["+16505551234"]);
+        no_name["name"] = " ".into();
+        let mut past = body(&["+16505551234"]);
+        past["send_at"] = "2026-11-23T11:00:00Z".into();
+        let mut bad_template = body(&["+16505551234"]);
+        bad_template["template"]["name"] = "Black Friday".into();
+        let cases = [
+            (service, "category"),
+            (no_name, "name"),
+            (past, "send_at"),
+            (bad_template, "template.name"),
+            (body(&[]), "recipients"),
+            (body(&["12", "nope"]), "recipients"),
+        ];
+        for (json, field) in cases {
+            let text = json.to_string();
+            assert_eq!(request(json).validate(now()).unwrap_err().field, field, "{text}");
+        }
+        let too_many: Vec<String> = (0..=MAX_RECIPIENTS).map(|i| format!("+1650555{i:07}")).collect();
+        let mut big = body(&[]);
+        big["recipients"] = serde_json::json!(too_many);
+        assert!(request(big).validate(now()).unwrap_err().problem.contains("at most 50000"));
+    }
+
+    #[test]
+    fn chunks_cover_every_recipient_once_with_their_positions() {
+        let recipients: Vec<WaId> = (0..2_500).map(|i| WaId::parse(&format!("+1650555{i:04}")).unwrap()).collect();
+        let parts = chunks(&recipients, CHUNK_SIZE);
+        assert_eq!(parts.iter().map(|c| c.recipients.len()).collect::<Vec<_>>(), [1_000, 1_000, 500]);
+        assert_eq!(
+            parts.iter().map(|c| (c.index, c.first_position)).collect::<Vec<_>>(),
+            [(0, 0), (1, 1_000), (2, 2_000)]
+        );
+        let flat: Vec<&WaId> = parts.iter().flat_map(|c| &c.recipients).collect();
+        assert_eq!(flat, recipients.iter().collect::<Vec<_>>());
+        // Small chunks are made larger rather than exceed what one transaction can write.
+        let parts = chunks(&recipients, 10);
+        assert_eq!(parts.len(), 2_500usize.div_ceil(2_500usize.div_ceil(MAX_CHUNKS)));
+        assert!(parts.len() <= MAX_CHUNKS);
+        assert_eq!(parts.iter().map(|c| c.recipients.len()).sum::<usize>(), 2_500);
+    }
+
+    #[test]
+    fn recipients_are_spread_at_the_campaign_rate() {
+        assert_eq!(slot(now(), 0, 80), now());
+        assert_eq!(slot(now(), 80, 80), now() + SignedDuration::from_secs(1));
+        assert_eq!(slot(now(), 1, 80), now() + SignedDuration::from_millis(12));
+        assert_eq!(slot(now(), 48_000, 80), now() + SignedDuration::from_mins(10));
+        assert_eq!(slot(now(), 5, 0), now() + SignedDuration::from_secs(5), "a zero rate is read as 1/s");
+    }
+
+    #[test]
+    fn each_recipients_message_is_keyed_by_campaign_and_number() {
+        let campaign = CampaignRecord {
+            id: "cmp_1".into(),
+            name: "Black Friday".into(),
+            category: Category::Marketing,
+            payload: serde_json::json!({"template": {"name": "black_friday", "language": {"code": "en"}}}),
+            send_at: None,
+            expires_at: Some(now() + SignedDuration::from_hours(6)),
+            start_at: now(),
+            per_second: 10,
+            accepted: 30,
+            rejected: 0,
+            chunks: 1,
+            created_at: now(),
+        };
+        let send = campaign.message_for(WaId::parse("+16505551234").unwrap(), 25).unwrap();
+        assert_eq!(send.idempotency_key.as_deref(), Some("cmp_1:16505551234"));
+        assert_eq!(send.campaign_id.as_deref(), Some("cmp_1"));
+        assert_eq!(send.send_at, Some(now() + SignedDuration::from_millis(2_500)));
+        assert_eq!(send.expires_at, campaign.expires_at);
+        assert!(!send.payload.is_free_form());
+    }
+}
