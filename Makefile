@@ -41,10 +41,11 @@ unit:
 	set -o pipefail; { $(CARGO) test --workspace --doc --locked && $(CARGO) test --workspace --all-targets --locked; } 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
 
-bench: ## Criterion benchmarks (webhook verify+parse vs its floor, intake events/s, gate decisions/s)
+bench: ## Benchmarks: webhook verify+parse vs its floor, intake events/s, gate decisions/s, sender throughput and AWS requests per message
 	$(CARGO) bench -p polite-domain --bench domain --locked
 	$(CARGO) bench -p webhook-intake --bench intake --locked
 	@python3 shared/domain/tools/bench_summary.py
+	$(CARGO) bench -p message-sender --bench throughput --locked
 
 zones: ## Regenerate the phone-prefix → time zone table from libphonenumber
 	python3 -m pip install --quiet 'phonenumbers==9.0.33'

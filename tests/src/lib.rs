@@ -2,8 +2,10 @@
 //! DynamoDB + SQS endpoint and [`Stack::create`] for a fresh copy of the template's tables
 //! and queues under a unique prefix, so tests run in parallel without seeing each other.
 
+pub mod count;
 pub mod moto;
 
+pub use count::RequestCounter;
 pub use moto::{Moto, Stack};
 
 /// Receives (and deletes) every message waiting on `url`, in the order SQS hands them out.

@@ -152,18 +152,16 @@ where
         };
         let jitter = jitter_for(&record.id, self.policy.max_jitter_seconds);
         let outcome = gate::decide(&message, &recipient, &self.policy, now, jitter);
-        let from = [MessageState::Queued, MessageState::Deferred];
         match outcome.decision {
             Decision::Expire => {
-                self.move_to(&record, &from, MessageState::Expired, now, TransitionDetails::default(), Outcome::Expired)
-                    .await
+                self.move_to(&record, MessageState::Expired, now, TransitionDetails::default(), Outcome::Expired).await
             }
             Decision::Suppress { reason } => {
                 let details =
                     TransitionDetails { reason: Some(reason.as_str().to_owned()), ..TransitionDetails::default() };
-                self.move_to(&record, &from, MessageState::Suppressed, now, details, Outcome::Suppressed).await
+                self.move_to(&record, MessageState::Suppressed, now, details, Outcome::Suppressed).await
             }
-            Decision::Defer { until, reason } => self.defer(&record, &from, until, reason.as_str(), None, now).await,
+            Decision::Defer { until, reason } => self.defer(&record, until, reason.as_str(), None, now).await,
             Decision::Send => self.send(record, payload, now).await,
         }
     }
@@ -173,7 +171,6 @@ where
     async fn defer(
         &self,
         record: &MessageRecord,
-        from: &[MessageState],
         until: Timestamp,
         reason: &str,
         error: Option<polite_domain::message::SendError>,
@@ -188,7 +185,7 @@ where
                 error,
                 ..TransitionDetails::default()
             };
-            return self.move_to(record, from, MessageState::Scheduled, now, details, Outcome::Scheduled).await;
+            return self.move_to(record, MessageState::Scheduled, now, details, Outcome::Scheduled).await;
         }
         let details = TransitionDetails {
             reason: Some(reason.to_owned()),
@@ -197,7 +194,7 @@ where
             error,
             ..TransitionDetails::default()
         };
-        let outcome = self.move_to(record, from, MessageState::Deferred, now, details, Outcome::Deferred).await?;
+        let outcome = self.move_to(record, MessageState::Deferred, now, details, Outcome::Deferred).await?;
         if outcome == Outcome::Deferred {
             self.send_queue.send_all(vec![envelope::send_job(&record.id, queue_delay(wait))?]).await?;
         }
@@ -206,16 +203,9 @@ where
 
     /// Claims the message and sends it.
     async fn send(&self, record: MessageRecord, payload: Payload, now: Timestamp) -> Result<Outcome, SendJobError> {
-        let claim = self
-            .messages
-            .transition(
-                &record.id,
-                &[MessageState::Queued, MessageState::Deferred],
-                MessageState::Sending,
-                now,
-                TransitionDetails::default(),
-            )
-            .await?;
+        // The claim: conditional on the state the gate decided on (queued or deferred).
+        let claim =
+            self.messages.transition_from(&record, MessageState::Sending, now, TransitionDetails::default()).await?;
         let Moved::Yes(claimed) = claim else { return Ok(Outcome::Skipped("claimed_elsewhere")) };
         let attempt =
             u32::try_from(claimed.history.iter().filter(|h| h.state == "sending").count()).unwrap_or(u32::MAX);
@@ -238,20 +228,19 @@ where
                 self.pacer.slow_down();
             }
         }
-        let sending = [MessageState::Sending];
         match after_send(&result, attempt, now, jitter_fraction(&claimed.id, attempt)) {
             AfterSend::Sent { wamid } => {
                 let sent = SentRecord { category: claimed.category, at: now };
                 self.contacts.record_send(&claimed.to, &claimed.id, sent, longest_cap_window(&self.policy)).await?;
                 let details = TransitionDetails { wamid: Some(wamid), ..TransitionDetails::default() };
                 tracing::info!(message_id = %claimed.id, to = %claimed.to.masked(), "sent");
-                self.move_to(&claimed, &sending, MessageState::Sent, now, details, Outcome::Sent).await
+                self.move_to(&claimed, MessageState::Sent, now, details, Outcome::Sent).await
             }
             AfterSend::Retry { delay, reason, error } => {
-                self.defer(&claimed, &sending, now + delay, reason.as_str(), Some(error), now).await
+                self.defer(&claimed, now + delay, reason.as_str(), Some(error), now).await
             }
             AfterSend::Defer { until, reason, error } => {
-                self.defer(&claimed, &sending, until, reason.as_str(), Some(error), now).await
+                self.defer(&claimed, until, reason.as_str(), Some(error), now).await
             }
             AfterSend::Fail { error, opt_out } => {
                 if opt_out {
@@ -267,7 +256,7 @@ where
                 }
                 tracing::info!(message_id = %claimed.id, code = error.code, "send failed");
                 let details = TransitionDetails { error: Some(error), ..TransitionDetails::default() };
-                self.move_to(&claimed, &sending, MessageState::Failed, now, details, Outcome::Failed).await
+                self.move_to(&claimed, MessageState::Failed, now, details, Outcome::Failed).await
             }
             AfterSend::Unknown => {
                 tracing::warn!(message_id = %claimed.id, "no answer from the Graph API; waiting for statuses");
@@ -294,7 +283,7 @@ where
             }),
             ..TransitionDetails::default()
         };
-        self.move_to(record, &[MessageState::Sending], MessageState::Failed, now, details, Outcome::Failed).await
+        self.move_to(record, MessageState::Failed, now, details, Outcome::Failed).await
     }
 
     async fn recheck_later(&self, id: &str) -> Result<(), SendJobError> {
@@ -302,16 +291,16 @@ where
         Ok(())
     }
 
+    /// Moves the record just read (or just claimed) on, if nothing moved it meanwhile.
     async fn move_to(
         &self,
         record: &MessageRecord,
-        from: &[MessageState],
         to: MessageState,
         now: Timestamp,
         details: TransitionDetails,
         outcome: Outcome,
     ) -> Result<Outcome, SendJobError> {
-        match self.messages.transition(&record.id, from, to, now, details).await? {
+        match self.messages.transition_from(record, to, now, details).await? {
             Moved::Yes(_) => Ok(outcome),
             Moved::No(_) => Ok(Outcome::Skipped("moved_concurrently")),
         }

@@ -164,7 +164,7 @@ where
             due_at: lease,
             ..TransitionDetails::default()
         };
-        match scheduler.messages.transition(&id, &[from], to, now, details).await? {
+        match scheduler.messages.transition_from(&record, to, now, details).await? {
             Moved::Yes(_) => {
                 if from == MessageState::Scheduled {
                     report.released += 1;

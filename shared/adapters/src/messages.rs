@@ -292,20 +292,26 @@ impl MessageStore for DynamoMessages {
             if !from.contains(&current.state) {
                 return Ok(Moved::No(Some(current.state)));
             }
-            let entry = HistoryEntry { state: to.as_str().to_owned(), at, reason: details.reason.clone() };
-            let mut next = current.clone();
-            next.state = to;
-            next.reason = details.reason.clone();
-            // A scheduled message's due time is when it may go; a queued one's is only a lease.
-            next.not_before = details.not_before.or(details.due_at.filter(|_| to == MessageState::Scheduled));
-            next.wamid = details.wamid.clone().or(current.wamid.clone());
-            next.error = details.error.clone();
-            next.history.push(entry.clone());
+            let (next, entry) = moved(&current, to, at, &details);
             if self.write_move(current.state, &next, &entry, details.due_at).await? {
                 return Ok(Moved::Yes(Box::new(next)));
             }
         }
         Err(StoreError::Contended)
+    }
+
+    async fn transition_from(
+        &self,
+        current: &MessageRecord,
+        to: MessageState,
+        at: Timestamp,
+        details: TransitionDetails,
+    ) -> Result<Moved, StoreError> {
+        let (next, entry) = moved(current, to, at, &details);
+        if self.write_move(current.state, &next, &entry, details.due_at).await? {
+            return Ok(Moved::Yes(Box::new(next)));
+        }
+        Ok(Moved::No(self.read(&current.id).await?.map(|r| r.state)))
     }
 
     async fn apply_status(
@@ -391,6 +397,25 @@ impl MessageStore for DynamoMessages {
         }
         Ok(counts)
     }
+}
+
+/// `current` moved to `to` with `details`, and the history entry of the move.
+fn moved(
+    current: &MessageRecord,
+    to: MessageState,
+    at: Timestamp,
+    details: &TransitionDetails,
+) -> (MessageRecord, HistoryEntry) {
+    let entry = HistoryEntry { state: to.as_str().to_owned(), at, reason: details.reason.clone() };
+    let mut next = current.clone();
+    next.state = to;
+    next.reason.clone_from(&details.reason);
+    // A scheduled message's due time is when it may go; a queued one's is only a lease.
+    next.not_before = details.not_before.or(details.due_at.filter(|_| to == MessageState::Scheduled));
+    next.wamid = details.wamid.clone().or_else(|| current.wamid.clone());
+    next.error.clone_from(&details.error);
+    next.history.push(entry.clone());
+    (next, entry)
 }
 
 /// A due-index entry: a message (`M#<id>`) or a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`).

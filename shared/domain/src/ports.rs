@@ -252,6 +252,18 @@ pub trait MessageStore {
         details: TransitionDetails,
     ) -> impl Future<Output = Result<Moved, StoreError>> + Send;
 
+    /// Moves `current` — a record just read — to `to`, in one conditional write that holds
+    /// only if the message is still in `current.state` (no second read: the sender and the
+    /// tick decide on the record they read). `Moved::No` with the state found when it moved
+    /// meanwhile.
+    fn transition_from(
+        &self,
+        current: &crate::message::MessageRecord,
+        to: crate::message::MessageState,
+        at: jiff::Timestamp,
+        details: TransitionDetails,
+    ) -> impl Future<Output = Result<Moved, StoreError>> + Send;
+
     /// Applies a status webhook through the status lattice: the state and counters move only
     /// on a real transition; every distinct status is kept in history. `None` when polite does
     /// not know the message (sent by another system on the same number).
