@@ -497,3 +497,25 @@ async fn a_429_storm_across_two_senders_loses_nothing_fails_nothing_and_slows_bo
     got.sort();
     assert_eq!(got, expected);
 }
+
+#[tokio::test]
+async fn an_opt_out_recorded_while_a_campaign_is_queued_means_zero_sends_to_that_recipient() {
+    let h = Harness::new().await;
+    let everyone = [ANA, LONDON, "+5511912340001"];
+    for to in everyone {
+        h.opt_in(to).await;
+    }
+    let campaign = h.campaign(&everyone, noon()).await;
+    // Ana opts out of marketing (a 131050 on another message) while the campaign waits on the queue.
+    let stop = ConsentEvent::from_send_failure("msg_elsewhere", noon(), noon());
+    h.sender.contacts.append_consent(&WaId::parse(ANA).unwrap(), &stop).await.unwrap();
+
+    let mut outcomes = h.run(noon() + SignedDuration::from_mins(1)).await;
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(outcomes, [Outcome::Sent, Outcome::Sent, Outcome::Suppressed]);
+    let messages = campaign_messages(&h, &campaign, &everyone).await;
+    assert_eq!((messages[0].state, messages[0].reason.as_deref()), (MessageState::Suppressed, Some("opted_out")));
+    assert!(h.sim.accepted().iter().all(|m| m.to != "5511987654321"), "nothing reached Ana");
+    let counts = h.sender.messages.campaign_counts(&campaign.id).await.unwrap();
+    assert_eq!((counts[&MessageState::Sent], counts[&MessageState::Suppressed]), (2, 1));
+}
