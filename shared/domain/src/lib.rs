@@ -27,6 +27,7 @@ pub mod message;
 pub mod ports;
 pub mod request;
 pub mod sending;
+pub mod status;
 pub mod webhook;
 pub mod whatsapp;
 pub mod zone;

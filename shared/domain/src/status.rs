@@ -1,0 +1,182 @@
+//! A status webhook in polite's terms, for status-processor: which message it is about, what
+//! it says, the error and pricing it carries, and what its error means for the contact.
+//!
+//! Pure: the webhook model (`webhook::Status`) in, a [`StatusReport`] out. Applying it — the
+//! status lattice, counters, opt-outs — happens in the stores and consent rules.
+
+use jiff::Timestamp;
+
+use crate::WaId;
+use crate::message::{SendError, StatusValue};
+use crate::webhook::Status;
+use crate::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
+
+/// Which message a status is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// polite's message id, echoed in `biz_opaque_callback_data` (the sender sets it).
+    Message(String),
+    /// No callback data: only the wamid, which polite records when Meta accepts a message.
+    /// Unknown wamids are messages another system sent on the same number.
+    Wamid(String),
+    /// A consent confirmation reply (consent-updater's, callback data
+    /// `polite-confirmation:<wamid>`): not a message polite tracks, dropped knowingly.
+    Confirmation,
+}
+
+/// What a status's error means beyond the message itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// 131050: the user stopped marketing messages — a marketing opt-out through the consent
+    /// rules.
+    OptOutMarketing,
+    /// 131026: the number cannot receive WhatsApp messages — the contact is marked
+    /// undeliverable for a while and the gate suppresses until then.
+    Undeliverable,
+}
+
+/// Meta's pricing of a message, kept on the message so cost per campaign can be computed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PricingRecord {
+    /// `marketing`, `utility`, `authentication`, `service`, … as Meta names it.
+    pub category: String,
+    /// `regular`, `free_customer_service`, `free_entry_point`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Charged or not: Meta's `billable` while it still sends it, else `type == "regular"`.
+    pub billable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_model: Option<String>,
+}
+
+/// One status, read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub target: Target,
+    pub wamid: String,
+    pub value: StatusValue,
+    pub at: Timestamp,
+    pub recipient: Option<WaId>,
+    /// The first error (Meta sends one), as stored on a failed message.
+    pub error: Option<SendError>,
+    pub pricing: Option<PricingRecord>,
+    /// `pricing` was present but not readable (kept out; the status itself still counts).
+    pub pricing_unreadable: bool,
+    pub effect: Option<Effect>,
+}
+
+/// Reads a status webhook element.
+pub fn read(status: &Status<'_>) -> StatusReport {
+    let target = match status.biz_opaque_callback_data.as_deref() {
+        Some(data) if data.starts_with(CONFIRMATION_CALLBACK_PREFIX) => Target::Confirmation,
+        Some(id) if !id.is_empty() => Target::Message(id.to_owned()),
+        _ => Target::Wamid(status.id.clone().into_owned()),
+    };
+    let error = status.errors.first().map(|e| SendError {
+        code: e.code,
+        title: e.title.as_deref().or(e.message.as_deref()).unwrap_or("unknown error").to_owned(),
+    });
+    let effect = match error.as_ref().map(|e| e.code) {
+        Some(131_050) => Some(Effect::OptOutMarketing),
+        Some(131_026) => Some(Effect::Undeliverable),
+        _ => None,
+    };
+    let (pricing, pricing_unreadable) = match status.pricing() {
+        None => (None, false),
+        Some(Err(_)) => (None, true),
+        Some(Ok(p)) => {
+            let kind = p.kind.as_deref().map(str::to_owned);
+            let record = p.category.as_deref().map(|category| PricingRecord {
+                category: category.to_owned(),
+                billable: p.billable.unwrap_or(kind.as_deref() == Some("regular")),
+                kind,
+                pricing_model: p.pricing_model.as_deref().map(str::to_owned),
+            });
+            let unreadable = record.is_none();
+            (record, unreadable)
+        }
+    };
+    StatusReport {
+        target,
+        wamid: status.id.clone().into_owned(),
+        value: status.status.clone(),
+        at: status.timestamp,
+        recipient: status.recipient_id.as_deref().and_then(|r| WaId::parse(r).ok()),
+        error,
+        pricing,
+        pricing_unreadable,
+        effect,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(json: &str) -> StatusReport {
+        let parsed: Status<'_> = serde_json::from_str(json).unwrap();
+        read(&parsed)
+    }
+
+    #[test]
+    fn a_status_names_polites_message_by_its_callback_data_else_its_wamid() {
+        let ours = status(
+            r#"{"id":"wamid.A","status":"delivered","timestamp":"1763800500","recipient_id":"5511987654321","biz_opaque_callback_data":"msg_1"}"#,
+        );
+        assert_eq!(ours.target, Target::Message("msg_1".into()));
+        assert_eq!((ours.value.clone(), ours.at.as_second()), (StatusValue::Delivered, 1_763_800_500));
+        assert_eq!(ours.recipient.unwrap().as_str(), "5511987654321");
+        assert_eq!(
+            status(r#"{"id":"wamid.B","status":"read","timestamp":"1"}"#).target,
+            Target::Wamid("wamid.B".into())
+        );
+        let confirmation = status(
+            r#"{"id":"wamid.C","status":"sent","timestamp":"1","biz_opaque_callback_data":"polite-confirmation:wamid.IN"}"#,
+        );
+        assert_eq!(confirmation.target, Target::Confirmation);
+    }
+
+    #[test]
+    fn errors_become_the_messages_error_and_their_effect_on_the_contact() {
+        let failed = status(
+            r#"{"id":"wamid.A","status":"failed","timestamp":"1","biz_opaque_callback_data":"msg_1","errors":[{"code":131050,"title":"Stopped marketing","message":"…"}]}"#,
+        );
+        assert_eq!(failed.error, Some(SendError { code: 131_050, title: "Stopped marketing".into() }));
+        assert_eq!(failed.effect, Some(Effect::OptOutMarketing));
+        let unreachable = status(
+            r#"{"id":"wamid.A","status":"failed","timestamp":"1","errors":[{"code":131026,"message":"Undeliverable"}]}"#,
+        );
+        assert_eq!(unreachable.effect, Some(Effect::Undeliverable));
+        assert_eq!(unreachable.error.unwrap().title, "Undeliverable", "the message when there is no title");
+        let limited = status(r#"{"id":"wamid.A","status":"failed","timestamp":"1","errors":[{"code":131049}]}"#);
+        assert_eq!((limited.effect, limited.error.unwrap().code), (None, 131_049), "visible, nothing more");
+    }
+
+    #[test]
+    fn pricing_is_kept_and_billable_follows_the_type_once_meta_drops_the_flag() {
+        let with_flag = status(
+            r#"{"id":"w","status":"delivered","timestamp":"1","pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}"#,
+        );
+        assert_eq!(
+            with_flag.pricing,
+            Some(PricingRecord {
+                category: "marketing".into(),
+                kind: Some("regular".into()),
+                billable: true,
+                pricing_model: Some("PMP".into())
+            })
+        );
+        let free = status(
+            r#"{"id":"w","status":"read","timestamp":"1","pricing":{"pricing_model":"PMP","type":"free_customer_service","category":"service"}}"#,
+        );
+        assert!(!free.pricing.unwrap().billable);
+        let regular = status(
+            r#"{"id":"w","status":"read","timestamp":"1","pricing":{"pricing_model":"PMP","type":"regular","category":"utility"}}"#,
+        );
+        assert!(regular.pricing.unwrap().billable);
+        let odd = status(r#"{"id":"w","status":"read","timestamp":"1","pricing":{"type":5}}"#);
+        assert_eq!((odd.pricing, odd.pricing_unreadable), (None, true));
+        let none = status(r#"{"id":"w","status":"sent","timestamp":"1"}"#);
+        assert_eq!((none.pricing, none.pricing_unreadable), (None, false));
+    }
+}
