@@ -250,3 +250,14 @@ async fn concurrent_sends_to_one_recipient_all_land_and_erasure_forgets_them() {
     store.erase(&ana()).await.unwrap();
     assert!(store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap().sends.is_empty());
 }
+
+#[tokio::test]
+async fn an_undeliverable_mark_is_kept_and_never_shortened_by_an_older_one() {
+    let store = store().await;
+    store.mark_undeliverable(&ana(), t("2026-05-09T10:00:00Z")).await.unwrap();
+    store.mark_undeliverable(&ana(), t("2026-05-08T10:00:00Z")).await.unwrap();
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert_eq!(contact.undeliverable_until, Some(t("2026-05-09T10:00:00Z")));
+    store.mark_undeliverable(&ana(), t("2026-05-10T10:00:00Z")).await.unwrap();
+    assert_eq!(store.get(&ana()).await.unwrap().unwrap().undeliverable_until, Some(t("2026-05-10T10:00:00Z")));
+}

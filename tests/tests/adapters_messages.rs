@@ -173,3 +173,19 @@ async fn a_long_deferral_goes_back_to_the_due_index() {
     assert!(store.due(shard, now(), 10).await.unwrap().is_empty(), "not due yet");
     assert_eq!(store.due(shard, until, 10).await.unwrap(), [Due::Message("m1".into())]);
 }
+
+#[tokio::test]
+async fn the_move_that_records_a_wamid_makes_the_message_findable_by_it() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Sending, Some("c1")), None, "h")).await.unwrap();
+    assert_eq!(store.message_for_wamid("wamid.M1").await.unwrap(), None, "not sent yet");
+    let sent = TransitionDetails { wamid: Some("wamid.M1".into()), ..TransitionDetails::default() };
+    let current = store.get("m1").await.unwrap().unwrap();
+    assert!(matches!(store.transition_from(&current, S::Sent, now(), sent).await.unwrap(), Moved::Yes(_)));
+    assert_eq!(store.message_for_wamid("wamid.M1").await.unwrap().as_deref(), Some("m1"));
+    assert_eq!(store.message_for_wamid("wamid.OTHER_SYSTEM").await.unwrap(), None);
+    // A stale record moves nothing and reports the state it found.
+    let stale = TransitionDetails::default();
+    assert_eq!(store.transition_from(&current, S::Failed, now(), stale).await.unwrap(), Moved::No(Some(S::Sent)));
+    assert_eq!(store.campaign_counts("c1").await.unwrap()[&S::Sent], 1);
+}

@@ -230,6 +230,33 @@ impl DynamoContacts {
     }
 }
 
+impl DynamoContacts {
+    /// Sets a time attribute of the profile (Unix seconds, creating the contact when new)
+    /// unless a later time is already there: redelivered or reordered events never move it
+    /// back.
+    async fn set_later_time(&self, wa_id: &WaId, attribute: &str, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(wa_id)))
+            .update_expression("SET #t = :at")
+            .condition_expression("attribute_not_exists(#t) OR #t < :at")
+            .expression_attribute_names("#t", attribute)
+            .expression_attribute_values(":at", n(&at.as_second()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A later time is already recorded: nothing to do.
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+}
+
 impl ContactStore for DynamoContacts {
     async fn get(&self, wa_id: &WaId) -> Result<Option<ContactRecord>, StoreError> {
         let (profile, tombstone) = tokio::try_join!(self.read_profile(wa_id), self.read_tombstone(wa_id))?;
@@ -308,25 +335,11 @@ impl ContactStore for DynamoContacts {
     }
 
     async fn record_inbound(&self, wa_id: &WaId, at: Timestamp) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(wa_id)))
-            .update_expression("SET #inbound = :at")
-            .condition_expression("attribute_not_exists(#inbound) OR #inbound < :at")
-            .expression_attribute_names("#inbound", "last_inbound_at")
-            .expression_attribute_values(":at", n(&at.as_second()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A newer inbound time is already recorded: nothing to do.
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        self.set_later_time(wa_id, "last_inbound_at", at).await
+    }
+
+    async fn mark_undeliverable(&self, wa_id: &WaId, until: Timestamp) -> Result<(), StoreError> {
+        self.set_later_time(wa_id, "undeliverable_until", until).await
     }
 
     async fn erase(&self, wa_id: &WaId) -> Result<(), StoreError> {

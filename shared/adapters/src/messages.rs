@@ -7,6 +7,7 @@
 //! | campaign | `CAMP#<id>` | `CAMPAIGN` |
 //! | campaign counter shard | `CAMP#<id>` | `COUNT#<0..15>` |
 //! | campaign chunk waiting to fan out | `CAMP#<id>` | `CHUNK#<00000>` |
+//! | wamid → message id (written with the move that records the wamid) | `W#<wamid>` | `WAMID` |
 //!
 //! Every state change is one transaction: the message's conditional update (`state` must
 //! still be the state the decision was made on) and the campaign counters (`count_<from>`
@@ -99,6 +100,17 @@ fn counter_key(campaign: &str, message_id: &str) -> Item {
 
 fn chunk_sk(index: u32) -> String {
     format!("CHUNK#{index:05}")
+}
+
+fn wamid_pk(wamid: &str) -> String {
+    format!("W#{wamid}")
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WamidItem {
+    pk: String,
+    sk: String,
+    message_id: String,
 }
 
 fn campaign_idem_key(idempotency_key: &str) -> Item {
@@ -198,9 +210,20 @@ impl DynamoMessages {
         next: &MessageRecord,
         entry: &HistoryEntry,
         due_at: Option<Timestamp>,
+        new_wamid: Option<&str>,
     ) -> Result<bool, StoreError> {
         let mut items =
             vec![TransactWriteItem::builder().update(self.state_update(from, next, entry, due_at)?).build()];
+        // Statuses without callback data find the message by its wamid.
+        if let Some(wamid) = new_wamid {
+            let item = WamidItem { pk: wamid_pk(wamid), sk: "WAMID".into(), message_id: next.id.clone() };
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+                .build()
+                .map_err(unavailable)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
         // A move to the same state (a re-queue) changes no count.
         if let Some(c) = next.campaign_id.as_ref().filter(|_| from != next.state) {
             items.push(
@@ -293,7 +316,7 @@ impl MessageStore for DynamoMessages {
                 return Ok(Moved::No(Some(current.state)));
             }
             let (next, entry) = moved(&current, to, at, &details);
-            if self.write_move(current.state, &next, &entry, details.due_at).await? {
+            if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref()).await? {
                 return Ok(Moved::Yes(Box::new(next)));
             }
         }
@@ -308,7 +331,7 @@ impl MessageStore for DynamoMessages {
         details: TransitionDetails,
     ) -> Result<Moved, StoreError> {
         let (next, entry) = moved(current, to, at, &details);
-        if self.write_move(current.state, &next, &entry, details.due_at).await? {
+        if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref()).await? {
             return Ok(Moved::Yes(Box::new(next)));
         }
         Ok(Moved::No(self.read(&current.id).await?.map(|r| r.state)))
@@ -354,11 +377,16 @@ impl MessageStore for DynamoMessages {
                 next.error = error.clone();
             }
             next.history.push(entry.clone());
-            if self.write_move(from, &next, &entry, None).await? {
+            if self.write_move(from, &next, &entry, None, None).await? {
                 return Ok(Some(transition));
             }
         }
         Err(StoreError::Contended)
+    }
+
+    async fn message_for_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError> {
+        let item = get_consistent(&self.client, &self.table, key(wamid_pk(wamid), "WAMID")).await?;
+        item.map(|i| serde_dynamo::from_item::<_, WamidItem>(i).map(|w| w.message_id).map_err(corrupt)).transpose()
     }
 
     async fn due(&self, shard: u8, now: Timestamp, limit: i32) -> Result<Vec<Due>, StoreError> {

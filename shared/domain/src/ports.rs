@@ -158,6 +158,14 @@ pub trait ContactStore {
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Marks the number undeliverable until `until` (Meta's 131026): the gate suppresses sends
+    /// until then. A later mark is never shortened by an earlier one.
+    fn mark_undeliverable(
+        &self,
+        wa_id: &crate::WaId,
+        until: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Erases the contact (DESIGN.md §7): its profile, settings, ledger and send history are
     /// deleted; only a keyed hash of the number stays, as a do-not-contact tombstone that a
     /// later explicit opt-in lifts.
@@ -274,6 +282,11 @@ pub trait MessageStore {
         at: jiff::Timestamp,
         error: Option<crate::message::SendError>,
     ) -> impl Future<Output = Result<Option<crate::message::Transition>, StoreError>> + Send;
+
+    /// The id of the message Meta accepted as `wamid` (recorded with the move that stored the
+    /// wamid), for statuses that carry no callback data; `None` for a message polite did not
+    /// send (another system on the same number).
+    fn message_for_wamid(&self, wamid: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// What is due at or before `now` in one shard of the due index: `scheduled` messages,
     /// `queued`/`deferred` ones whose lease ran out, and campaign chunks waiting to fan out.
