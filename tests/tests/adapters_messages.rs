@@ -9,7 +9,10 @@ use jiff::{SignedDuration, Timestamp};
 use polite_adapters::messages::DynamoMessages;
 use polite_domain::WaId;
 use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
-use polite_domain::ports::{CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, TransitionDetails};
+use polite_domain::ports::{
+    CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, PricedCount, StatusUpdate, TransitionDetails,
+};
+use polite_domain::status::PricingRecord;
 use polite_tests::Stack;
 
 async fn store() -> DynamoMessages {
@@ -35,6 +38,7 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
         campaign_id: campaign.map(str::to_owned),
         wamid: None,
         error: None,
+        pricing: None,
         history: vec![],
         created_at: now(),
     }
@@ -98,7 +102,9 @@ async fn duplicate_and_reordered_statuses_count_each_real_transition_once() {
     for (status, t) in
         [(V::Read, 30), (V::Sent, 1), (V::Delivered, 5), (V::Read, 30), (V::Delivered, 5), (V::Failed, 40)]
     {
-        if let Some(Transition::Moved { .. }) = store.apply_status("m1", &status, at(t), None).await.unwrap() {
+        if let Some(Transition::Moved { .. }) =
+            store.apply_status("m1", &StatusUpdate::plain(status, at(t))).await.unwrap()
+        {
             moved += 1;
         }
     }
@@ -116,14 +122,15 @@ async fn a_failure_records_metas_error_on_the_message() {
     let store = store().await;
     store.create(&new(record("m1", S::Sent, None), None, "h")).await.unwrap();
     let error = SendError { code: 131_050, title: "User stopped marketing messages".into() };
-    let t = store.apply_status("m1", &V::Failed, now(), Some(error.clone())).await.unwrap();
+    let update = StatusUpdate { error: Some(error.clone()), ..StatusUpdate::plain(V::Failed, now()) };
+    let t = store.apply_status("m1", &update).await.unwrap();
     assert_eq!(t, Some(Transition::Moved { from: S::Sent, to: S::Failed }));
     assert_eq!(store.get("m1").await.unwrap().unwrap().error, Some(error));
 }
 
 #[tokio::test]
 async fn a_status_for_an_unknown_message_is_reported_as_unknown() {
-    assert_eq!(store().await.apply_status("ghost", &V::Delivered, now(), None).await.unwrap(), None);
+    assert_eq!(store().await.apply_status("ghost", &StatusUpdate::plain(V::Delivered, now())).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -188,4 +195,57 @@ async fn the_move_that_records_a_wamid_makes_the_message_findable_by_it() {
     let stale = TransitionDetails::default();
     assert_eq!(store.transition_from(&current, S::Failed, now(), stale).await.unwrap(), Moved::No(Some(S::Sent)));
     assert_eq!(store.campaign_counts("c1").await.unwrap()[&S::Sent], 1);
+}
+
+fn pricing(category: &str, billable: bool) -> PricingRecord {
+    PricingRecord {
+        category: category.into(),
+        kind: Some(if billable { "regular" } else { "free_customer_service" }.into()),
+        billable,
+        pricing_model: Some("PMP".into()),
+    }
+}
+
+#[tokio::test]
+async fn pricing_is_recorded_and_counted_once_whatever_the_order_and_duplicates() {
+    let store = store().await;
+    for id in ["m1", "m2"] {
+        store.create(&new(record(id, S::Sent, Some("c1")), None, "h")).await.unwrap();
+    }
+    // m1: read first (no pricing), then delivered with pricing — stale, but the pricing counts —
+    // then the same delivered again.
+    let delivered =
+        StatusUpdate { pricing: Some(pricing("marketing", true)), ..StatusUpdate::plain(V::Delivered, now()) };
+    store.apply_status("m1", &StatusUpdate::plain(V::Read, now())).await.unwrap();
+    store.apply_status("m1", &delivered).await.unwrap();
+    store.apply_status("m1", &delivered).await.unwrap();
+    // m2: a free message, pricing on its (only) delivered, then read.
+    let free = StatusUpdate { pricing: Some(pricing("marketing", false)), ..StatusUpdate::plain(V::Delivered, now()) };
+    store.apply_status("m2", &free).await.unwrap();
+    store.apply_status("m2", &StatusUpdate::plain(V::Read, now())).await.unwrap();
+
+    let m1 = store.get("m1").await.unwrap().unwrap();
+    assert_eq!((m1.state, m1.pricing.clone()), (S::Read, Some(pricing("marketing", true))));
+    assert_eq!(m1.history.iter().filter(|h| h.state == "delivered").count(), 1);
+    let priced = store.campaign_pricing("c1").await.unwrap();
+    assert_eq!(
+        priced.into_iter().collect::<Vec<_>>(),
+        [("marketing".to_owned(), PricedCount { priced: 2, billable: 1 })]
+    );
+    let counts = store.campaign_counts("c1").await.unwrap();
+    assert_eq!((counts[&S::Read], counts[&S::Sent], counts[&S::Delivered]), (2, 0, 0));
+}
+
+#[tokio::test]
+async fn a_status_settles_an_unknown_outcome_and_records_the_wamid() {
+    let store = store().await;
+    store.create(&new(record("m1", S::Sending, None), None, "h")).await.unwrap();
+    let sent = StatusUpdate { wamid: Some("wamid.LATE".into()), ..StatusUpdate::plain(V::Sent, now()) };
+    assert_eq!(
+        store.apply_status("m1", &sent).await.unwrap(),
+        Some(Transition::Moved { from: S::Sending, to: S::Sent })
+    );
+    let m1 = store.get("m1").await.unwrap().unwrap();
+    assert_eq!((m1.state, m1.wamid.as_deref()), (S::Sent, Some("wamid.LATE")));
+    assert_eq!(store.message_for_wamid("wamid.LATE").await.unwrap().as_deref(), Some("m1"));
 }

@@ -356,6 +356,7 @@ impl Harness {
             campaign_id: None,
             wamid: None,
             error: None,
+            pricing: None,
             history: Vec::new(),
             created_at: noon(),
         };

@@ -215,6 +215,7 @@ pub(crate) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> Pre
         campaign_id: send.campaign_id,
         wamid: None,
         error: None,
+        pricing: None,
         history: vec![HistoryEntry { state: state.as_str().to_owned(), at: now, reason: None }],
         created_at: now,
     };

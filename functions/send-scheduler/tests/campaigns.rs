@@ -88,6 +88,7 @@ fn any_message(to: &WaId) -> MessageRecord {
         campaign_id: None,
         wamid: None,
         error: None,
+        pricing: None,
         history: Vec::new(),
         created_at: now(),
     }

@@ -28,11 +28,12 @@ use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n,
 use jiff::Timestamp;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord};
 use polite_domain::ids::stable_hash;
-use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError, StatusValue, Transition};
+use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, Transition};
 use polite_domain::ports::{
-    CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, StoreError, TransitionDetails,
-    due_shard,
+    CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, PricedCount, StatusUpdate,
+    StoreError, TransitionDetails, due_shard,
 };
+use polite_domain::status::PricingRecord;
 use serde::{Deserialize, Serialize};
 
 const MSG: &str = "MSG";
@@ -139,15 +140,20 @@ impl DynamoMessages {
         from: Option<MessageState>,
         to: MessageState,
     ) -> Result<Update, StoreError> {
-        let mut expr = vec!["#to :one".to_owned()];
-        let mut b = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(campaign, message_id)))
-            .expression_attribute_names("#to", counter(to))
-            .expression_attribute_values(":one", n(&1));
-        if let Some(from) = from {
-            expr.push("#from :minus".to_owned());
-            b = b.expression_attribute_names("#from", counter(from)).expression_attribute_values(":minus", n(&-1));
+        let mut adds = vec![(counter(to), 1)];
+        adds.extend(from.map(|from| (counter(from), -1)));
+        self.counter_update(campaign, message_id, &adds)
+    }
+
+    /// `ADD` to counters on the message's counter shard of its campaign.
+    fn counter_update(&self, campaign: &str, message_id: &str, adds: &[(String, i64)]) -> Result<Update, StoreError> {
+        let mut b = Update::builder().table_name(&self.table).set_key(Some(counter_key(campaign, message_id)));
+        let mut expr = Vec::new();
+        for (i, (name, delta)) in adds.iter().enumerate() {
+            expr.push(format!("#c{i} :d{i}"));
+            b = b
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":d{i}"), n(delta));
         }
         b.update_expression(format!("ADD {}", expr.join(", "))).build().map_err(unavailable)
     }
@@ -179,11 +185,12 @@ impl DynamoMessages {
         // The due index holds only messages waiting for the tick (scheduled, or queued under
         // a lease): any other move removes them.
         let due = due_at.filter(|_| holds_due(next.state));
-        let optional: [(&str, Option<AttributeValue>); 6] = [
+        let optional: [(&str, Option<AttributeValue>); 7] = [
             ("reason", next.reason.clone().map(s)),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
             ("wamid", next.wamid.clone().map(s)),
             ("error", next.error.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
+            ("pricing", next.pricing.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
             ("due_shard", due.map(|_| s(due_shard(&next.id).to_string()))),
             ("due_at", due.map(|t| s(due_key(t)))),
         ];
@@ -211,24 +218,26 @@ impl DynamoMessages {
         entry: &HistoryEntry,
         due_at: Option<Timestamp>,
         new_wamid: Option<&str>,
+        new_pricing: Option<&PricingRecord>,
     ) -> Result<bool, StoreError> {
-        let mut items =
-            vec![TransactWriteItem::builder().update(self.state_update(from, next, entry, due_at)?).build()];
+        let mut update = self.state_update(from, next, entry, due_at)?;
+        if new_pricing.is_some() {
+            // Pricing counts once: only the write that records it first may pass.
+            update.condition_expression = Some("#state = :from AND attribute_not_exists(#pricing)".into());
+        }
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
         // Statuses without callback data find the message by its wamid.
         if let Some(wamid) = new_wamid {
-            let item = WamidItem { pk: wamid_pk(wamid), sk: "WAMID".into(), message_id: next.id.clone() };
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
-                .build()
-                .map_err(unavailable)?;
-            items.push(TransactWriteItem::builder().put(put).build());
+            items.push(self.wamid_put(wamid, &next.id)?);
         }
         // A move to the same state (a re-queue) changes no count.
-        if let Some(c) = next.campaign_id.as_ref().filter(|_| from != next.state) {
-            items.push(
-                TransactWriteItem::builder().update(self.campaign_move(c, &next.id, Some(from), next.state)?).build(),
-            );
+        let mut adds = Vec::new();
+        if from != next.state {
+            adds.extend([(counter(next.state), 1), (counter(from), -1)]);
+        }
+        adds.extend(new_pricing.map(pricing_counters).unwrap_or_default());
+        if let Some(c) = next.campaign_id.as_ref().filter(|_| !adds.is_empty()) {
+            items.push(TransactWriteItem::builder().update(self.counter_update(c, &next.id, &adds)?).build());
         }
         match transact(&self.client, items).await {
             Ok(()) => Ok(true),
@@ -316,7 +325,7 @@ impl MessageStore for DynamoMessages {
                 return Ok(Moved::No(Some(current.state)));
             }
             let (next, entry) = moved(&current, to, at, &details);
-            if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref()).await? {
+            if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref(), None).await? {
                 return Ok(Moved::Yes(Box::new(next)));
             }
         }
@@ -331,53 +340,49 @@ impl MessageStore for DynamoMessages {
         details: TransitionDetails,
     ) -> Result<Moved, StoreError> {
         let (next, entry) = moved(current, to, at, &details);
-        if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref()).await? {
+        if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref(), None).await? {
             return Ok(Moved::Yes(Box::new(next)));
         }
         Ok(Moved::No(self.read(&current.id).await?.map(|r| r.state)))
     }
 
-    async fn apply_status(
-        &self,
-        id: &str,
-        status: &StatusValue,
-        at: Timestamp,
-        error: Option<SendError>,
-    ) -> Result<Option<Transition>, StoreError> {
+    async fn apply_status(&self, id: &str, update: &StatusUpdate) -> Result<Option<Transition>, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(current) = self.read(id).await? else { return Ok(None) };
             let entry = HistoryEntry {
-                state: status.as_str().to_owned(),
-                at,
-                reason: error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
+                state: update.value.as_str().to_owned(),
+                at: update.at,
+                reason: update.error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
             };
-            let transition = current.state.apply_status(status);
-            let Transition::Moved { from, to } = transition else {
-                // Kept in history once (a redelivered status is not history twice).
-                if !current.history.contains(&entry) {
-                    self.client
-                        .update_item()
-                        .table_name(&self.table)
-                        .set_key(Some(msg_key(id)))
-                        .update_expression("SET #history = list_append(#history, :entry)")
-                        .expression_attribute_names("#history", "history")
-                        .expression_attribute_values(
-                            ":entry",
-                            serde_dynamo::to_attribute_value(vec![&entry]).map_err(corrupt)?,
-                        )
-                        .send()
-                        .await
-                        .map_err(|e| unavailable(e.into_service_error()))?;
-                }
-                return Ok(Some(transition));
-            };
+            // A wamid the message lacked (its send outcome was unknown) and the first pricing.
+            let new_wamid =
+                update.wamid.as_deref().filter(|_| current.wamid.is_none() && current.state.takes_statuses());
+            let new_pricing = update.pricing.as_ref().filter(|_| current.pricing.is_none());
+            let transition = current.state.apply_status(&update.value);
             let mut next = current.clone();
-            next.state = to;
-            if to == MessageState::Failed {
-                next.error = error.clone();
+            next.wamid = current.wamid.clone().or_else(|| new_wamid.map(str::to_owned));
+            next.pricing = current.pricing.clone().or_else(|| new_pricing.cloned());
+            let from = current.state;
+            if let Transition::Moved { to, .. } = transition {
+                next.state = to;
+                if to == MessageState::Failed {
+                    next.error.clone_from(&update.error);
+                }
+            } else if current.history.contains(&entry) && new_wamid.is_none() && new_pricing.is_none() {
+                // A redelivered status: nothing new.
+                return Ok(Some(transition));
             }
-            next.history.push(entry.clone());
-            if self.write_move(from, &next, &entry, None, None).await? {
+            // Every distinct status is kept in history, once.
+            let fresh = !current.history.contains(&entry);
+            if fresh {
+                next.history.push(entry.clone());
+            }
+            let written = if matches!(transition, Transition::Moved { .. }) {
+                self.write_move(from, &next, &entry, None, new_wamid, new_pricing).await?
+            } else {
+                self.write_unmoved(&next, fresh.then_some(&entry), new_wamid, new_pricing).await?
+            };
+            if written {
                 return Ok(Some(transition));
             }
         }
@@ -406,25 +411,37 @@ impl MessageStore for DynamoMessages {
     }
 
     async fn campaign_counts(&self, campaign_id: &str) -> Result<BTreeMap<MessageState, i64>, StoreError> {
-        let shards = query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :count)")
-                .expression_attribute_values(":pk", s(campaign_pk(campaign_id)))
-                .expression_attribute_values(":count", s("COUNT#")),
-        )
-        .await?;
+        let shards = self.counter_shards(campaign_id).await?;
         let mut counts: BTreeMap<MessageState, i64> = MessageState::ALL.iter().map(|s| (*s, 0)).collect();
-        for item in &shards {
-            for (state, count) in &mut counts {
-                if let Some(AttributeValue::N(v)) = item.get(&counter(*state)) {
-                    *count += v.parse::<i64>().map_err(corrupt)?;
-                }
-            }
+        for (state, count) in &mut counts {
+            *count = sum_counter(&shards, &counter(*state))?;
         }
         Ok(counts)
     }
+
+    async fn campaign_pricing(&self, campaign_id: &str) -> Result<BTreeMap<String, PricedCount>, StoreError> {
+        let shards = self.counter_shards(campaign_id).await?;
+        let categories: std::collections::BTreeSet<&str> =
+            shards.iter().flat_map(|item| item.keys().filter_map(|k| k.strip_prefix("priced_"))).collect();
+        categories
+            .into_iter()
+            .map(|c| {
+                let count = PricedCount {
+                    priced: sum_counter(&shards, &format!("priced_{c}"))?,
+                    billable: sum_counter(&shards, &format!("billable_{c}"))?,
+                };
+                Ok((c.to_owned(), count))
+            })
+            .collect()
+    }
+}
+
+/// A counter summed over a campaign's shards.
+fn sum_counter(shards: &[Item], name: &str) -> Result<i64, StoreError> {
+    shards.iter().try_fold(0, |sum, item| match item.get(name) {
+        Some(AttributeValue::N(v)) => Ok(sum + v.parse::<i64>().map_err(corrupt)?),
+        _ => Ok(sum),
+    })
 }
 
 /// `current` moved to `to` with `details`, and the history entry of the move.
@@ -444,6 +461,16 @@ fn moved(
     next.error.clone_from(&details.error);
     next.history.push(entry.clone());
     (next, entry)
+}
+
+/// The campaign counters a message's pricing adds to: `priced_<category>`, and
+/// `billable_<category>` when Meta charges it.
+fn pricing_counters(pricing: &PricingRecord) -> Vec<(String, i64)> {
+    let mut adds = vec![(format!("priced_{}", pricing.category), 1)];
+    if pricing.billable {
+        adds.push((format!("billable_{}", pricing.category), 1));
+    }
+    adds
 }
 
 /// A due-index entry: a message (`M#<id>`) or a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`).
@@ -494,6 +521,87 @@ impl DynamoMessages {
             .build()
             .map_err(unavailable)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Records a status that moves no state (stale, or not in the lattice): its history
+    /// entry, and a wamid or first pricing it brings. `Ok(false)` when the message changed
+    /// meanwhile (decide again).
+    async fn write_unmoved(
+        &self,
+        next: &MessageRecord,
+        entry: Option<&HistoryEntry>,
+        new_wamid: Option<&str>,
+        new_pricing: Option<&PricingRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut sets = Vec::new();
+        let mut conditions = vec!["#state = :state".to_owned()];
+        let mut b = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(msg_key(&next.id)))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":state", s(next.state.as_str()));
+        if let Some(entry) = entry {
+            sets.push("#history = list_append(#history, :entry)");
+            b = b
+                .expression_attribute_names("#history", "history")
+                .expression_attribute_values(":entry", serde_dynamo::to_attribute_value(vec![entry]).map_err(corrupt)?);
+        }
+        if let Some(wamid) = new_wamid {
+            sets.push("#wamid = :wamid");
+            conditions.push("attribute_not_exists(#wamid)".into());
+            b = b.expression_attribute_names("#wamid", "wamid").expression_attribute_values(":wamid", s(wamid));
+        }
+        if let Some(pricing) = new_pricing {
+            sets.push("#pricing = :pricing");
+            conditions.push("attribute_not_exists(#pricing)".into());
+            b = b
+                .expression_attribute_names("#pricing", "pricing")
+                .expression_attribute_values(":pricing", serde_dynamo::to_attribute_value(pricing).map_err(corrupt)?);
+        }
+        let update = b
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(conditions.join(" AND "))
+            .build()
+            .map_err(unavailable)?;
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(wamid) = new_wamid {
+            items.push(self.wamid_put(wamid, &next.id)?);
+        }
+        if let (Some(c), Some(pricing)) = (&next.campaign_id, new_pricing) {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(self.counter_update(c, &next.id, &pricing_counters(pricing))?)
+                    .build(),
+            );
+        }
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    fn wamid_put(&self, wamid: &str, message_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let item = WamidItem { pk: wamid_pk(wamid), sk: "WAMID".into(), message_id: message_id.to_owned() };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .build()
+            .map_err(unavailable)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Every counter shard of a campaign, read consistently.
+    async fn counter_shards(&self, campaign_id: &str) -> Result<Vec<Item>, StoreError> {
+        query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :count)")
+                .expression_attribute_values(":pk", s(campaign_pk(campaign_id)))
+                .expression_attribute_values(":count", s("COUNT#")),
+        )
+        .await
     }
 
     async fn read_campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {

@@ -99,6 +99,11 @@ impl MessageState {
         matches!(self, Self::Queued | Self::Deferred)
     }
 
+    /// Whether status webhooks concern a message in this state (it reached the sender).
+    pub fn takes_statuses(self) -> bool {
+        self.status_rank().is_some()
+    }
+
     /// Position in the status lattice, for states a status webhook can move; `None` for
     /// states statuses never touch (a message polite did not send).
     ///
@@ -345,6 +350,9 @@ pub struct MessageRecord {
     pub wamid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<SendError>,
+    /// Meta's pricing, from the status that carried it (one of delivered/read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<crate::status::PricingRecord>,
     pub history: Vec<HistoryEntry>,
     pub created_at: jiff::Timestamp,
 }

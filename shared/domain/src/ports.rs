@@ -213,6 +213,33 @@ pub enum CreateError {
     Store(#[from] StoreError),
 }
 
+/// Messages of one pricing category in a campaign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PricedCount {
+    /// Messages Meta reported pricing for.
+    pub priced: i64,
+    /// Of those, the ones Meta charges.
+    pub billable: i64,
+}
+
+/// A status webhook, as applied to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub value: crate::message::StatusValue,
+    pub at: jiff::Timestamp,
+    pub wamid: Option<String>,
+    /// Kept on the message when it moves to `failed`.
+    pub error: Option<crate::message::SendError>,
+    pub pricing: Option<crate::status::PricingRecord>,
+}
+
+impl StatusUpdate {
+    /// Just a value at a time (no wamid, error or pricing).
+    pub fn plain(value: crate::message::StatusValue, at: jiff::Timestamp) -> Self {
+        Self { value, at, wamid: None, error: None, pricing: None }
+    }
+}
+
 /// What a conditional transition did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Moved {
@@ -273,14 +300,14 @@ pub trait MessageStore {
     ) -> impl Future<Output = Result<Moved, StoreError>> + Send;
 
     /// Applies a status webhook through the status lattice: the state and counters move only
-    /// on a real transition; every distinct status is kept in history. `None` when polite does
-    /// not know the message (sent by another system on the same number).
+    /// on a real transition; every distinct status is kept in history; a wamid the message
+    /// lacked (its send outcome was unknown) and the first pricing are recorded — pricing
+    /// counted in the campaign once. `None` when polite does not know the message (sent by
+    /// another system on the same number).
     fn apply_status(
         &self,
         id: &str,
-        status: &crate::message::StatusValue,
-        at: jiff::Timestamp,
-        error: Option<crate::message::SendError>,
+        update: &StatusUpdate,
     ) -> impl Future<Output = Result<Option<crate::message::Transition>, StoreError>> + Send;
 
     /// The id of the message Meta accepted as `wamid` (recorded with the move that stored the
@@ -296,6 +323,12 @@ pub trait MessageStore {
         now: jiff::Timestamp,
         limit: i32,
     ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
+
+    /// The campaign's priced messages by Meta's pricing category: (priced, billable).
+    fn campaign_pricing(
+        &self,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, PricedCount>, StoreError>> + Send;
 
     /// The campaign's per-state counts.
     fn campaign_counts(
