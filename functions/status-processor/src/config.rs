@@ -1,0 +1,72 @@
+//! status-processor's configuration, read once at init.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `MESSAGES_TABLE` | the messages table |
+//! | `CONTACTS_TABLE` | the contacts table (131026 marks) |
+//! | `INBOUND_EVENTS_QUEUE_URL` | inbound-events (131050 opt-outs go through consent-updater) |
+//! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the erasure tombstones' hash key |
+//! | `UNDELIVERABLE_DAYS` | how long a 131026 number is left alone (default 30) |
+
+use jiff::SignedDuration;
+use polite_adapters::config::{ConfigError, Env, keys};
+use polite_adapters::secrets::{self, keys as secret};
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// Everything status-processor needs to start.
+#[derive(Debug)]
+pub struct Config {
+    pub messages_table: String,
+    pub contacts_table: String,
+    pub inbound_queue_url: String,
+    pub contact_hash_key: SecretString,
+    pub undeliverable_for: SignedDuration,
+}
+
+impl Config {
+    /// Reads the environment and the hash key (from SSM when named there), reporting every
+    /// problem at once.
+    ///
+    /// # Errors
+    /// [`ConfigError`] listing each missing or invalid value.
+    pub async fn load<F: Fn(&str) -> Option<String>>(
+        mut env: Env<F>,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, ConfigError> {
+        let messages_table = env.required(keys::MESSAGES_TABLE);
+        let contacts_table = env.required(keys::CONTACTS_TABLE);
+        let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
+        let days: i64 = env.parsed("UNDELIVERABLE_DAYS", 30);
+        let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
+        let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
+        Ok(Config {
+            messages_table,
+            contacts_table,
+            inbound_queue_url,
+            contact_hash_key,
+            undeliverable_for: SignedDuration::from_hours(24 * days.clamp(0, 3650)),
+        })
+    }
+
+    /// The processor on the SDK clients.
+    pub fn processor(
+        self,
+        sdk: &aws_config::SdkConfig,
+    ) -> crate::Processor<
+        polite_adapters::messages::DynamoMessages,
+        polite_adapters::contacts::DynamoContacts,
+        polite_adapters::queue::SqsQueue,
+    > {
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        crate::Processor {
+            messages: polite_adapters::messages::DynamoMessages::new(dynamo.clone(), self.messages_table),
+            contacts: polite_adapters::contacts::DynamoContacts::new(
+                dynamo,
+                self.contacts_table,
+                self.contact_hash_key.expose_secret().as_bytes(),
+            ),
+            inbound: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.inbound_queue_url),
+            undeliverable_for: self.undeliverable_for,
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! status-processor: Meta's status webhooks — duplicated, out of order, up to days late —
+//! become exact message states, campaign counts and pricing (DESIGN.md §5).
+//!
+//! Each status-events record is one status element, as webhook-intake queued it. It is read
+//! (`polite_domain::status::read`), matched to polite's message by `biz_opaque_callback_data`
+//! (else by wamid), and applied through the status lattice in one conditional transaction
+//! with the campaign counters (`MessageStore::apply_status`), so any interleaving and
+//! duplication of the same statuses ends in the same states and counts. Its error's effect on
+//! the contact follows: 131050 → a marketing opt-out through consent-updater's rules (on
+//! inbound-events), 131026 → the number is marked undeliverable for a while.
+//!
+//! A status for a message polite does not know (another system on the same number) or for a
+//! consent confirmation reply is counted and dropped knowingly; a status that cannot be read
+//! fails its record, so SQS retries it and then moves it to the DLQ, where the alarm sees it.
+
+pub mod config;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use jiff::SignedDuration;
+use polite_adapters::batch::{BatchError, process_batch};
+use polite_adapters::envelope::{self, EnvelopeError, kinds};
+use polite_adapters::telemetry::counter;
+use polite_domain::consent::ConsentEvent;
+use polite_domain::inbound::ConsentChange;
+use polite_domain::message::{IgnoreReason, StatusValue, Transition};
+use polite_domain::ports::{
+    ContactStore, EventQueue, MessageStore, QueueError, QueueMessage, StatusUpdate, StoreError,
+};
+use polite_domain::status::{self, Effect, Target};
+use polite_domain::webhook::{EventType, Status, WebhookEvent};
+
+pub use config::Config;
+
+/// The function's name (bin, SAM function, metric dimension).
+pub const FUNCTION: &str = "status-processor";
+
+/// Records of a batch handled at once.
+pub const CONCURRENCY: usize = 10;
+
+/// What status-processor needs.
+#[derive(Debug)]
+pub struct Processor<M, C, Q> {
+    pub messages: M,
+    /// For 131026: the contact is marked undeliverable.
+    pub contacts: C,
+    /// inbound-events: 131050 opt-outs go through consent-updater's rules.
+    pub inbound: Q,
+    /// How long a 131026 number is left alone.
+    pub undeliverable_for: SignedDuration,
+}
+
+/// What one status came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied through the lattice (moved, or recorded as stale/duplicate/unknown value).
+    Applied(Transition),
+    /// A message polite does not know: counted, dropped.
+    UnknownMessage,
+    /// A consent confirmation reply's status: dropped.
+    Confirmation,
+}
+
+/// Why a record failed (SQS retries it, then dead-letters it).
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("the record is not a webhook event: {0}")]
+    Envelope(#[from] EnvelopeError),
+    #[error("the event is a {0:?}, not a status")]
+    NotAStatus(EventType),
+    #[error("the status cannot be read: {0}")]
+    Unreadable(#[source] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl<M, C, Q> Processor<M, C, Q>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    /// One SQS batch with partial batch failures.
+    ///
+    /// # Errors
+    /// [`BatchError`] when every record failed.
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
+        process_batch(event, CONCURRENCY, |record| async move {
+            let body = record.body.as_deref().unwrap_or_default();
+            self.process(body).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// One status-events record.
+    ///
+    /// # Errors
+    /// [`StatusError`] when the record cannot be read or a store or queue fails.
+    pub async fn process(&self, body: &str) -> Result<Outcome, StatusError> {
+        let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, body)?;
+        if event.kind != EventType::Status {
+            return Err(StatusError::NotAStatus(event.kind));
+        }
+        let parsed: Status<'_> = serde_json::from_str(event.data.get()).map_err(|e| {
+            counter!("StatusesUnreadable").increment(1);
+            StatusError::Unreadable(e)
+        })?;
+        let report = status::read(&parsed);
+        let code = report.error.as_ref().map_or_else(|| "none".to_owned(), |e| e.code.to_string());
+        counter!("Statuses", "status" => label(&report.value), "code" => code).increment(1);
+        if report.pricing_unreadable {
+            tracing::warn!(wamid = %report.wamid, "status pricing could not be read; the status still counts");
+        }
+        let id = match &report.target {
+            Target::Message(id) => id.clone(),
+            Target::Confirmation => return Ok(Outcome::Confirmation),
+            Target::Wamid(wamid) => match self.messages.message_for_wamid(wamid).await? {
+                Some(id) => id,
+                None => return Ok(unknown(&report.wamid)),
+            },
+        };
+        let update = StatusUpdate {
+            value: report.value.clone(),
+            at: report.at,
+            wamid: Some(report.wamid.clone()),
+            error: report.error.clone(),
+            pricing: report.pricing.clone(),
+        };
+        let Some(transition) = self.messages.apply_status(&id, &update).await? else {
+            return Ok(unknown(&report.wamid));
+        };
+        if transition == Transition::Ignored(IgnoreReason::Stale) {
+            counter!("StatusTransitionsStale").increment(1);
+        }
+        if let Some(effect) = report.effect {
+            self.apply_effect(effect, &id, &report).await?;
+        }
+        Ok(Outcome::Applied(transition))
+    }
+
+    async fn apply_effect(&self, effect: Effect, id: &str, report: &status::StatusReport) -> Result<(), StatusError> {
+        let recipient = match report.recipient.clone() {
+            Some(wa_id) => Some(wa_id),
+            None => self.messages.get(id).await?.map(|m| m.to),
+        };
+        let Some(wa_id) = recipient else { return Ok(()) };
+        match effect {
+            // The same event id for the same message: a redelivered status opts out once.
+            Effect::OptOutMarketing => {
+                let change = ConsentChange { event: ConsentEvent::from_send_failure(id, report.at, report.at), wa_id };
+                let body = envelope::encode(kinds::CONSENT_CHANGE, &change).map_err(EnvelopeError::Malformed)?;
+                let message = QueueMessage { id: format!("optout-{id}"), body, delay_seconds: 0 };
+                self.inbound.send_all(vec![message]).await?;
+                tracing::info!(message_id = id, to = %change.wa_id.masked(), "131050: marketing opt-out queued");
+            }
+            Effect::Undeliverable => {
+                self.contacts.mark_undeliverable(&wa_id, report.at + self.undeliverable_for).await?;
+                tracing::info!(message_id = id, to = %wa_id.masked(), "131026: number marked undeliverable");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unknown(wamid: &str) -> Outcome {
+    counter!("StatusesForUnknownMessages").increment(1);
+    tracing::info!(wamid, "status for a message polite did not send; dropped");
+    Outcome::UnknownMessage
+}
+
+/// The metric label of a status value (unknown values share one label).
+fn label(value: &StatusValue) -> &'static str {
+    match value {
+        StatusValue::Sent => "sent",
+        StatusValue::Delivered => "delivered",
+        StatusValue::Read => "read",
+        StatusValue::Played => "played",
+        StatusValue::Failed => "failed",
+        StatusValue::Other(_) => "other",
+    }
+}

@@ -1,0 +1,22 @@
+//! status-processor's Lambda entry point (status-events): wiring only.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::LambdaEvent;
+use polite_adapters::config::Env;
+use polite_adapters::{init, telemetry};
+use status_processor::{Config, FUNCTION};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let started = std::time::Instant::now();
+    init::tracing();
+    let metrics = telemetry::init_metrics(FUNCTION)?;
+    let sdk = init::aws().await;
+    let processor = Config::load(Env::process(), &sdk).await?.processor(&sdk);
+    tracing::info!(init_ms = started.elapsed().as_millis(), "status-processor ready");
+    let processor = &processor;
+    telemetry::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {
+        processor.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+    })
+    .await
+}
