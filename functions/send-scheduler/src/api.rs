@@ -192,6 +192,9 @@ pub struct MessageView<'a> {
     pub wamid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a SendError>,
+    /// Meta's pricing once a delivered/read status brought it (`category`, `kind`, `billable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<&'a polite_domain::status::PricingRecord>,
     pub history: &'a [HistoryEntry],
     pub created_at: Timestamp,
 }
@@ -210,6 +213,7 @@ impl<'a> MessageView<'a> {
             campaign_id: record.campaign_id.as_deref(),
             wamid: record.wamid.as_deref(),
             error: record.error.as_ref(),
+            pricing: record.pricing.as_ref(),
             history: &record.history,
             created_at: record.created_at,
         }

@@ -202,3 +202,35 @@ async fn unknown_messages_and_wrong_methods_answer_404_and_405() {
     assert_eq!(h.call("PUT", "/v1/messages/msg_nope", None).await.0, 405);
     assert_eq!(h.call("GET", "/v1/messages", None).await.0, 405);
 }
+
+#[tokio::test]
+async fn a_delivered_message_shows_metas_pricing() {
+    use polite_domain::message::StatusValue;
+    use polite_domain::ports::StatusUpdate;
+    use polite_domain::status::PricingRecord;
+    let h = Harness::new().await;
+    let (_, body) = h.post(&marketing("+16505551234")).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let messages = &h.scheduler.messages;
+    let queued = messages.get(&id).await.unwrap().unwrap();
+    let claimed = messages.transition_from(&queued, MessageState::Sending, now(), TransitionDetails::default()).await;
+    let Ok(Moved::Yes(claimed)) = claimed else { panic!("claim") };
+    let sent = TransitionDetails { wamid: Some("wamid.P".into()), ..TransitionDetails::default() };
+    messages.transition_from(&claimed, MessageState::Sent, now(), sent).await.unwrap();
+    let pricing = PricingRecord {
+        category: "marketing".into(),
+        kind: Some("regular".into()),
+        billable: true,
+        pricing_model: Some("PMP".into()),
+    };
+    let delivered = StatusUpdate { pricing: Some(pricing), ..StatusUpdate::plain(StatusValue::Delivered, later(1)) };
+    messages.apply_status(&id, &delivered).await.unwrap();
+
+    let (status, view) = h.call("GET", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!((view["state"].as_str(), view["wamid"].as_str()), (Some("delivered"), Some("wamid.P")));
+    assert_eq!(
+        view["pricing"],
+        json!({"category": "marketing", "kind": "regular", "billable": true, "pricing_model": "PMP"})
+    );
+}
