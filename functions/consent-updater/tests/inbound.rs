@@ -17,7 +17,6 @@ use polite_domain::WaId;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
 use polite_domain::inbound::{ConfirmationTexts, ConsentChange};
 use polite_domain::ports::ContactStore;
-use polite_domain::webhook;
 use polite_domain::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
@@ -64,16 +63,10 @@ impl Harness {
     async fn confirming(texts: ConfirmationTexts) -> (Harness, Simulator) {
         let config = SimConfig { phone_number_id: FIXTURE_NUMBER_ID.into(), ..SimConfig::default() };
         let sim = Simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let api = GraphClient::new(GraphConfig {
-            base_url: sim.url(),
-            version: "v25.0".into(),
-            // Deliberately not the fixtures' number: the reply must come from the number the
-            // user wrote to, which the simulator checks.
-            phone_number_id: "000000000".into(),
-            token: SecretString::from(config.access_token),
-            timeout: std::time::Duration::from_secs(5),
-        })
-        .unwrap();
+        // Deliberately not the fixtures' number: the reply must come from the number the user
+        // wrote to, which the simulator checks.
+        let api = GraphClient::new(GraphConfig::new(sim.url(), "000000000", SecretString::from(config.access_token)))
+            .unwrap();
         let mut h = Harness::new().await;
         h.updater.confirmations = Some(Confirmations { api, texts });
         (h, sim)
@@ -95,14 +88,7 @@ impl Harness {
 
     /// Posts `body` signed as Meta would and returns what webhook-intake queued.
     async fn intake_body(&self, body: Vec<u8>) -> Vec<String> {
-        let signature = webhook::sign(APP_SECRET.as_bytes(), &body);
-        let req = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri("/webhook")
-            .header(webhook::SIGNATURE_HEADER, signature)
-            .body(lambda_http::Body::Binary(body))
-            .unwrap();
-        self.intake_request(req).await
+        self.intake_request(webhook_intake::signed_request(APP_SECRET, body).unwrap()).await
     }
 
     async fn intake_request(&self, req: lambda_http::Request) -> Vec<String> {

@@ -92,13 +92,11 @@ impl Rig {
             contacts: contacts(),
             send_queue: queue("SendQueue"),
             inbound: queue("InboundEventsQueue"),
-            whatsapp: GraphClient::new(GraphConfig {
-                base_url: sim.url(),
-                version: "v25.0".into(),
-                phone_number_id: SimConfig::default().phone_number_id,
-                token: SecretString::from(SimConfig::default().access_token),
-                timeout: Duration::from_secs(5),
-            })?,
+            whatsapp: GraphClient::new(GraphConfig::new(
+                sim.url(),
+                SimConfig::default().phone_number_id,
+                SecretString::from(SimConfig::default().access_token),
+            ))?,
             policy: Policy { quiet_categories: Vec::new(), ..Policy::default() },
             pacer: Pacer::new(0.0),
         };

@@ -14,6 +14,7 @@
 use polite_adapters::config::{ConfigError, Env, keys};
 use polite_adapters::graph::GraphConfig;
 use polite_adapters::secrets::{self, keys as secret};
+use polite_adapters::tables::TableNames;
 use polite_domain::gate::Policy;
 use secrecy::SecretString;
 
@@ -27,8 +28,7 @@ pub const SENDER_INSTANCES: &str = "SENDER_INSTANCES";
 /// Everything message-sender needs to start.
 #[derive(Debug)]
 pub struct Config {
-    pub messages_table: String,
-    pub contacts_table: String,
+    pub tables: TableNames,
     pub send_queue_url: String,
     pub inbound_queue_url: String,
     pub contact_hash_key: SecretString,
@@ -47,8 +47,7 @@ impl Config {
         mut env: Env<F>,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
-        let messages_table = env.required(keys::MESSAGES_TABLE);
-        let contacts_table = env.required(keys::CONTACTS_TABLE);
+        let tables = TableNames::from_env(&mut env);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
         let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
         let policy = env.json(SEND_POLICY, Policy::default());
@@ -57,14 +56,41 @@ impl Config {
         let graph = GraphConfig::from_env(&mut env, SecretString::default());
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]).await?;
         Ok(Config {
-            messages_table,
-            contacts_table,
+            tables,
             send_queue_url,
             inbound_queue_url,
             contact_hash_key: secrets.take(secret::CONTACT_HASH_KEY)?,
             graph: GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph },
             policy,
             per_instance_mps: mps / f64::from(instances.max(1)),
+        })
+    }
+
+    /// The sender on the SDK clients.
+    ///
+    /// # Errors
+    /// When the Graph API client cannot be built (TLS set-up).
+    pub fn sender(
+        self,
+        sdk: &aws_config::SdkConfig,
+    ) -> anyhow::Result<
+        crate::Sender<
+            polite_adapters::messages::DynamoMessages,
+            polite_adapters::contacts::DynamoContacts,
+            polite_adapters::queue::SqsQueue,
+            polite_adapters::graph::GraphClient,
+        >,
+    > {
+        let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        Ok(crate::Sender {
+            messages,
+            contacts,
+            send_queue: polite_adapters::queue::SqsQueue::new(sqs.clone(), self.send_queue_url),
+            inbound: polite_adapters::queue::SqsQueue::new(sqs, self.inbound_queue_url),
+            whatsapp: polite_adapters::graph::GraphClient::new(self.graph)?,
+            policy: self.policy,
+            pacer: crate::pacing::Pacer::new(self.per_instance_mps),
         })
     }
 }

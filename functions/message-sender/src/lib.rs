@@ -18,13 +18,11 @@ use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::caps::SentRecord;
-use polite_domain::consent::ConsentEvent;
 use polite_domain::gate::{self, Decision, Policy, Recipient};
 use polite_domain::ids::stable_hash;
-use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{
-    ContactStore, EventQueue, MessageStore, Moved, QueueMessage, SendLog, StoreError, TransitionDetails, WhatsAppApi,
+    ContactStore, EventQueue, MessageStore, Moved, SendLog, StoreError, TransitionDetails, WhatsAppApi,
 };
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
@@ -246,13 +244,8 @@ where
                 if opt_out {
                     // The opt-out first: if the state write below fails, the redelivered job
                     // finds `sending` and statuses settle it, but the opt-out is already queued.
-                    let change = ConsentChange {
-                        wa_id: claimed.to.clone(),
-                        event: ConsentEvent::from_send_failure(&claimed.id, now, now),
-                    };
-                    let body = envelope::encode(kinds::CONSENT_CHANGE, &change)?;
-                    let id = format!("optout-{}", claimed.id);
-                    self.inbound.send_all(vec![QueueMessage { id, body, delay_seconds: 0 }]).await?;
+                    let opt_out = envelope::send_failure_opt_out(&claimed.id, claimed.to.clone(), now)?;
+                    self.inbound.send_all(vec![opt_out]).await?;
                 }
                 tracing::info!(message_id = %claimed.id, code = error.code, "send failed");
                 let details = TransitionDetails { error: Some(error), ..TransitionDetails::default() };

@@ -53,14 +53,9 @@ impl Harness {
         let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"));
         let contacts = || DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"test-contact-hash-key");
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let whatsapp = GraphClient::new(GraphConfig {
-            base_url: sim.url(),
-            version: "v25.0".into(),
-            phone_number_id: SimConfig::default().phone_number_id,
-            token: SecretString::from(SimConfig::default().access_token),
-            timeout: Duration::from_secs(5),
-        })
-        .unwrap();
+        let sim_config = SimConfig::default();
+        let token = SecretString::from(sim_config.access_token);
+        let whatsapp = GraphClient::new(GraphConfig::new(sim.url(), sim_config.phone_number_id, token)).unwrap();
         let scheduler = Scheduler {
             messages: messages(),
             contacts: contacts(),
@@ -305,7 +300,7 @@ async fn a_job_arriving_before_the_messages_time_sends_nothing() {
 async fn campaign_messages(h: &Harness, campaign: &CampaignRecord, to: &[&str]) -> Vec<MessageRecord> {
     let mut found = Vec::new();
     for (position, number) in to.iter().enumerate() {
-        let send = campaign.message_for(WaId::parse(number).unwrap(), position).unwrap();
+        let send = campaign.message_for(WaId::parse(number).unwrap(), position);
         let mut probe = Harness::message_probe(&send.to);
         probe.idempotency_key = send.idempotency_key;
         probe.body_hash.clone_from(&campaign.id);
@@ -344,22 +339,15 @@ impl Harness {
     }
 
     fn message_probe(to: &WaId) -> NewMessage {
-        let record = MessageRecord {
-            id: "msg_probe".into(),
-            to: to.clone(),
-            category: Category::Marketing,
-            payload: serde_json::Value::Null,
-            state: MessageState::Queued,
-            reason: None,
-            not_before: None,
-            expires_at: None,
-            campaign_id: None,
-            wamid: None,
-            error: None,
-            pricing: None,
-            history: Vec::new(),
-            created_at: noon(),
-        };
+        let payload = serde_json::Value::Null;
+        let record = MessageRecord::new(
+            "msg_probe".into(),
+            to.clone(),
+            Category::Marketing,
+            payload,
+            MessageState::Queued,
+            noon(),
+        );
         NewMessage { record, idempotency_key: None, body_hash: String::new(), due_at: None }
     }
 

@@ -12,12 +12,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::campaign::{self, CampaignRecord, ValidCampaign};
-use polite_domain::message::MessageState;
 use polite_domain::ports::{
     CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, NewCampaign, StoreError,
 };
 
-use crate::{Scheduler, prepare};
+use crate::{Job, Scheduler, prepare};
 
 /// How long a fan-out may hold a chunk before another may take it over.
 pub const CHUNK_LEASE: SignedDuration = SignedDuration::from_mins(5);
@@ -72,7 +71,7 @@ where
             id: new_campaign_id(),
             name: campaign.name.clone(),
             category: campaign.category,
-            payload: campaign.payload.to_value(),
+            payload: campaign.payload.clone(),
             send_at: campaign.send_at,
             expires_at: campaign.expires_at,
             start_at: campaign.send_at.map_or(now, |s| s.max(now)),
@@ -127,7 +126,7 @@ where
             return Ok(None);
         };
         let first = chunk.first_position;
-        let results: Vec<Result<Created, StoreError>> =
+        let results: Vec<Result<Option<Created>, StoreError>> =
             futures_util::stream::iter(chunk.recipients.into_iter().enumerate())
                 .map(|(offset, to)| self.create_for(&campaign, to, first + offset, now))
                 .buffer_unordered(CREATE_CONCURRENCY)
@@ -138,17 +137,17 @@ where
         let mut failure = None;
         for result in results {
             match result {
-                Ok(Created::New { id, delay }) => {
-                    report.created += 1;
-                    jobs.extend(delay.map(|d| (id, d)));
+                // An interrupted fan-out may have stopped before queueing an existing one; a
+                // second queue message is harmless (the sender claims conditionally).
+                Ok(Some(Created { new, job })) => {
+                    if new {
+                        report.created += 1;
+                    } else {
+                        report.existing += 1;
+                    }
+                    jobs.extend(job);
                 }
-                Ok(Created::Existing { queued }) => {
-                    report.existing += 1;
-                    // The interrupted fan-out may have stopped before queueing it; a second
-                    // queue message is harmless (the sender claims conditionally).
-                    jobs.extend(queued);
-                }
-                Ok(Created::Skipped) => {}
+                Ok(None) => {}
                 Err(e) => failure = Some(e),
             }
         }
@@ -174,29 +173,24 @@ where
         to: polite_domain::WaId,
         position: usize,
         now: Timestamp,
-    ) -> Result<Created, StoreError> {
+    ) -> Result<Option<Created>, StoreError> {
         let masked = to.masked();
-        let send = campaign.message_for(to, position).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let prepared = prepare(send, campaign.id.clone(), now);
-        let id = prepared.new.record.id.clone();
-        match self.messages.create(&prepared.new).await {
-            Ok(stored) if stored.id == id => Ok(Created::New { id, delay: prepared.delay }),
-            Ok(stored) => Ok(Created::Existing {
-                queued: (stored.state == MessageState::Queued)
-                    .then(|| (stored.id, crate::tick::delay_until(stored.not_before, now))),
-            }),
+        let new = prepare(campaign.message_for(to, position), campaign.id.clone(), now);
+        match self.messages.create(&new).await {
+            Ok(stored) => Ok(Some(Created { new: stored.id == new.record.id, job: Job::of(&stored) })),
             Err(CreateError::IdempotencyConflict) => {
                 // Only a caller reusing a campaign's key shape on /v1/messages gets here.
                 tracing::warn!(campaign_id = %campaign.id, to = %masked, "the recipient's campaign key holds another message; skipped");
-                Ok(Created::Skipped)
+                Ok(None)
             }
             Err(CreateError::Store(e)) => Err(e),
         }
     }
 }
 
-enum Created {
-    New { id: String, delay: Option<u32> },
-    Existing { queued: Option<(String, u32)> },
-    Skipped,
+/// A recipient's message: created now, or by an earlier (interrupted) fan-out; its job when
+/// it is still `queued`.
+struct Created {
+    new: bool,
+    job: Option<Job>,
 }

@@ -12,14 +12,14 @@
 
 use polite_adapters::config::{ConfigError, Env, keys};
 use polite_adapters::secrets::{self, keys as secret};
+use polite_adapters::tables::TableNames;
 use secrecy::SecretString;
 use std::time::Duration;
 
 /// Everything send-scheduler needs to start.
 #[derive(Debug)]
 pub struct Config {
-    pub messages_table: String,
-    pub contacts_table: String,
+    pub tables: TableNames,
     pub send_queue_url: String,
     pub contact_hash_key: SecretString,
     pub campaigns: crate::CampaignSettings,
@@ -35,8 +35,7 @@ impl Config {
         mut env: Env<F>,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
-        let messages_table = env.required(keys::MESSAGES_TABLE);
-        let contacts_table = env.required(keys::CONTACTS_TABLE);
+        let tables = TableNames::from_env(&mut env);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
         let defaults = crate::CampaignSettings::default();
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -50,7 +49,7 @@ impl Config {
         };
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
-        Ok(Config { messages_table, contacts_table, send_queue_url, contact_hash_key, campaigns })
+        Ok(Config { tables, send_queue_url, contact_hash_key, campaigns })
     }
 
     /// The scheduler on the SDK clients.
@@ -62,15 +61,10 @@ impl Config {
         polite_adapters::contacts::DynamoContacts,
         polite_adapters::queue::SqsQueue,
     > {
-        use secrecy::ExposeSecret as _;
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
         crate::Scheduler {
-            messages: polite_adapters::messages::DynamoMessages::new(dynamo.clone(), self.messages_table),
-            contacts: polite_adapters::contacts::DynamoContacts::new(
-                dynamo,
-                self.contacts_table,
-                self.contact_hash_key.expose_secret().as_bytes(),
-            ),
+            messages,
+            contacts,
             send_queue: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
             campaigns: self.campaigns,
         }

@@ -18,12 +18,12 @@ pub mod tick;
 
 use jiff::Timestamp;
 use polite_adapters::envelope;
-use polite_domain::message::{HistoryEntry, MessageRecord, MessageState};
+use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{
     ContactRecord, ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, QueueError, StoreError,
     TransitionDetails,
 };
-use polite_domain::request::{Placement, QUEUE_LEASE, ValidSend, placement, window_allows};
+use polite_domain::request::{Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
 
 pub use config::Config;
 
@@ -114,53 +114,55 @@ where
                 return Err(SubmitError::WindowClosed { open_until });
             }
         }
-        let prepared = prepare(send, body_hash, now);
-        let id = prepared.new.record.id.clone();
-        let stored = self.messages.create(&prepared.new).await.map_err(|e| match e {
+        let new = prepare(send, body_hash, now);
+        let stored = self.messages.create(&new).await.map_err(|e| match e {
             CreateError::IdempotencyConflict => SubmitError::IdempotencyConflict,
             CreateError::Store(e) => SubmitError::Store(e),
         })?;
-        if stored.id != id {
+        if stored.id != new.record.id {
             tracing::info!(message_id = %stored.id, "idempotent replay: the key's message is returned");
             return Ok(stored);
         }
-        if let Some(delay) = prepared.delay {
-            self.enqueue(vec![(stored.id.clone(), delay)], now).await;
+        if let Some(job) = Job::of(&stored) {
+            self.enqueue(vec![job], now).await;
         }
         tracing::info!(message_id = %stored.id, state = stored.state.as_str(), to = %stored.to.masked(), "message accepted");
         Ok(stored)
     }
 
-    /// Puts queued messages (id, delay) on send-queue. A message SQS refused stays `queued`
-    /// with its lease cut to now, so the next tick (within a minute) queues it again; if even
-    /// that write fails, the lease already in place brings it back later. Never lost.
-    /// Returns how many were not queued.
-    pub(crate) async fn enqueue(&self, jobs: Vec<(String, u32)>, now: Timestamp) -> usize {
+    /// Puts queued messages on send-queue, each visible at its `not_before`. A message SQS
+    /// refused stays `queued` (its `not_before` kept) with its lease cut to now, so the next
+    /// tick (within a minute) queues it again; if even that write fails, the lease already in
+    /// place brings it back later. Never lost, never early. Returns how many were not queued.
+    pub(crate) async fn enqueue(&self, jobs: Vec<Job>, now: Timestamp) -> usize {
         let mut messages = Vec::with_capacity(jobs.len());
-        let mut failed: Vec<String> = Vec::new();
-        for (id, delay) in &jobs {
-            match envelope::send_job(id, *delay) {
+        let mut failed: Vec<&str> = Vec::new();
+        for job in &jobs {
+            match envelope::send_job(&job.id, delay_until(job.not_before, now)) {
                 Ok(m) => messages.push(m),
                 Err(e) => {
-                    tracing::warn!(message_id = %id, error = %e, "send job could not be encoded");
-                    failed.push(id.clone());
+                    tracing::warn!(message_id = %job.id, error = %e, "send job could not be encoded");
+                    failed.push(&job.id);
                 }
             }
         }
         match self.send_queue.send_all(messages).await {
             Ok(()) => {}
-            Err(QueueError::Partial { failed: entries }) => failed.extend(entries.into_iter().map(|f| f.id)),
+            Err(QueueError::Partial { failed: entries }) => {
+                failed.extend(jobs.iter().filter(|j| entries.iter().any(|f| f.id == j.id)).map(|j| j.id.as_str()));
+            }
             Err(e @ QueueError::Unavailable(_)) => {
                 tracing::warn!(error = %e, "send-queue is unavailable");
-                failed = jobs.into_iter().map(|(id, _)| id).collect();
+                failed = jobs.iter().map(|j| j.id.as_str()).collect();
             }
         }
-        for id in &failed {
-            tracing::warn!(message_id = %id, "send-queue refused the message; the tick will queue it");
-            let details = TransitionDetails { due_at: Some(now), ..TransitionDetails::default() };
+        for job in jobs.iter().filter(|j| failed.contains(&j.id.as_str())) {
+            tracing::warn!(message_id = %job.id, "send-queue refused the message; the tick will queue it");
+            let details =
+                TransitionDetails { not_before: job.not_before, due_at: Some(now), ..TransitionDetails::default() };
             let from = [MessageState::Queued];
-            if let Err(e) = self.messages.transition(id, &from, MessageState::Queued, now, details).await {
-                tracing::warn!(message_id = %id, error = %e, "could not shorten the lease; it will expire on its own");
+            if let Err(e) = self.messages.transition(&job.id, &from, MessageState::Queued, now, details).await {
+                tracing::warn!(message_id = %job.id, error = %e, "could not shorten the lease; it will expire on its own");
             }
         }
         failed.len()
@@ -185,41 +187,44 @@ where
     }
 }
 
-/// A message record ready to store, and its queue delay when it goes on send-queue at once.
-pub(crate) struct Prepared {
-    pub new: NewMessage,
-    pub delay: Option<u32>,
+/// A queued message to put on send-queue: visible at its `not_before`, at once without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Job {
+    pub id: String,
+    pub not_before: Option<Timestamp>,
 }
 
-/// Builds the record of a checked request at `now`: queued (with a delay and a lease) when it
-/// is due within 15 minutes, scheduled on the due index otherwise.
-pub(crate) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> Prepared {
+impl Job {
+    /// The job of a stored message, when it is `queued` (a scheduled one waits for the tick).
+    pub(crate) fn of(record: &MessageRecord) -> Option<Job> {
+        (record.state == MessageState::Queued).then(|| Job { id: record.id.clone(), not_before: record.not_before })
+    }
+}
+
+/// The queue delay for a message that may go at `not_before` (0 when it may go now).
+pub(crate) fn delay_until(not_before: Option<Timestamp>, now: Timestamp) -> u32 {
+    queue_delay(not_before.map_or(jiff::SignedDuration::ZERO, |t| t.duration_since(now)))
+}
+
+/// Builds the record of a checked request at `now`: queued (under a lease) when it is due
+/// within 15 minutes, scheduled on the due index otherwise.
+pub(crate) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> NewMessage {
     let id = new_message_id();
-    let (state, not_before, due_at, delay) = match placement(send.send_at, now) {
+    let (state, not_before, due_at) = match placement(send.send_at, now) {
         Placement::Queue { delay_seconds } => {
             let visible = now + jiff::SignedDuration::from_secs(i64::from(delay_seconds));
             let not_before = send.send_at.filter(|s| *s > now);
-            (MessageState::Queued, not_before, Some(visible + QUEUE_LEASE), Some(delay_seconds))
+            (MessageState::Queued, not_before, Some(visible + QUEUE_LEASE))
         }
-        Placement::Schedule { due_at } => (MessageState::Scheduled, Some(due_at), Some(due_at), None),
+        Placement::Schedule { due_at } => (MessageState::Scheduled, Some(due_at), Some(due_at)),
     };
     let record = MessageRecord {
-        id,
-        to: send.to,
-        category: send.category,
-        payload: send.payload.to_value(),
-        state,
-        reason: None,
         not_before,
         expires_at: send.expires_at,
         campaign_id: send.campaign_id,
-        wamid: None,
-        error: None,
-        pricing: None,
-        history: vec![HistoryEntry { state: state.as_str().to_owned(), at: now, reason: None }],
-        created_at: now,
+        ..MessageRecord::new(id, send.to, send.category, send.payload.to_value(), state, now)
     };
-    Prepared { new: NewMessage { record, idempotency_key: send.idempotency_key, body_hash, due_at }, delay }
+    NewMessage { record, idempotency_key: send.idempotency_key, body_hash, due_at }
 }
 
 /// What a cancellation came to.

@@ -10,15 +10,15 @@
 use std::time::Instant;
 
 use futures_util::StreamExt as _;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use polite_domain::message::MessageState;
 use polite_domain::ports::{
     CampaignStore, ContactStore, DUE_SHARDS, Due, EventQueue, MessageStore, Moved, TransitionDetails,
 };
-use polite_domain::request::{QUEUE_LEASE, queue_delay};
+use polite_domain::request::QUEUE_LEASE;
 
-use crate::Scheduler;
 use crate::campaigns::FanOut;
+use crate::{Job, Scheduler};
 
 /// Due entries read per shard per tick; the rest wait for the next tick (16 shards × 500 =
 /// 8 000 releases a minute — above the default 80 messages/s the senders drain).
@@ -172,8 +172,7 @@ where
                     report.requeued += 1;
                 }
                 // Released at (or after) its time: visible at once.
-                let delay = delay_until(record.not_before, now);
-                jobs.push((id, delay));
+                jobs.push(Job { id, not_before: record.not_before });
             }
             Moved::No(_) => report.skipped += 1,
         }
@@ -182,9 +181,4 @@ where
         report.queue_failures += scheduler.enqueue(jobs, now).await;
     }
     Ok((report, chunks))
-}
-
-/// The queue delay for a message that may go at `not_before` (0 when it may go now).
-pub(crate) fn delay_until(not_before: Option<Timestamp>, now: Timestamp) -> u32 {
-    queue_delay(not_before.map_or(SignedDuration::ZERO, |t| t.duration_since(now)))
 }

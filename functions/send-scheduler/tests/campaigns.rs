@@ -76,22 +76,8 @@ impl Harness {
 }
 
 fn any_message(to: &WaId) -> MessageRecord {
-    MessageRecord {
-        id: String::new(),
-        to: to.clone(),
-        category: polite_domain::message::Category::Marketing,
-        payload: Value::Null,
-        state: MessageState::Queued,
-        reason: None,
-        not_before: None,
-        expires_at: None,
-        campaign_id: None,
-        wamid: None,
-        error: None,
-        pricing: None,
-        history: Vec::new(),
-        created_at: now(),
-    }
+    let marketing = polite_domain::message::Category::Marketing;
+    MessageRecord::new(String::new(), to.clone(), marketing, Value::Null, MessageState::Queued, now())
 }
 
 #[tokio::test]
@@ -177,7 +163,7 @@ async fn the_tick_fans_out_what_the_api_left_and_a_second_pass_creates_nothing_t
 
 /// The message an interrupted fan-out would have created for the recipient at `position`.
 fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::ports::NewMessage {
-    let send = record.message_for(WaId::parse(to).unwrap(), position).unwrap();
+    let send = record.message_for(WaId::parse(to).unwrap(), position);
     polite_domain::ports::NewMessage {
         record: MessageRecord {
             id: "msg_interrupted".into(),

@@ -11,13 +11,13 @@
 use jiff::SignedDuration;
 use polite_adapters::config::{ConfigError, Env, keys};
 use polite_adapters::secrets::{self, keys as secret};
-use secrecy::{ExposeSecret as _, SecretString};
+use polite_adapters::tables::TableNames;
+use secrecy::SecretString;
 
 /// Everything status-processor needs to start.
 #[derive(Debug)]
 pub struct Config {
-    pub messages_table: String,
-    pub contacts_table: String,
+    pub tables: TableNames,
     pub inbound_queue_url: String,
     pub contact_hash_key: SecretString,
     pub undeliverable_for: SignedDuration,
@@ -33,15 +33,13 @@ impl Config {
         mut env: Env<F>,
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
-        let messages_table = env.required(keys::MESSAGES_TABLE);
-        let contacts_table = env.required(keys::CONTACTS_TABLE);
+        let tables = TableNames::from_env(&mut env);
         let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
         let days: i64 = env.parsed("UNDELIVERABLE_DAYS", 30);
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
         Ok(Config {
-            messages_table,
-            contacts_table,
+            tables,
             inbound_queue_url,
             contact_hash_key,
             undeliverable_for: SignedDuration::from_hours(24 * days.clamp(0, 3650)),
@@ -57,14 +55,10 @@ impl Config {
         polite_adapters::contacts::DynamoContacts,
         polite_adapters::queue::SqsQueue,
     > {
-        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
         crate::Processor {
-            messages: polite_adapters::messages::DynamoMessages::new(dynamo.clone(), self.messages_table),
-            contacts: polite_adapters::contacts::DynamoContacts::new(
-                dynamo,
-                self.contacts_table,
-                self.contact_hash_key.expose_secret().as_bytes(),
-            ),
+            messages,
+            contacts,
             inbound: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.inbound_queue_url),
             undeliverable_for: self.undeliverable_for,
         }

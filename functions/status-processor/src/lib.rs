@@ -20,12 +20,8 @@ use jiff::SignedDuration;
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
-use polite_domain::consent::ConsentEvent;
-use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{IgnoreReason, StatusValue, Transition};
-use polite_domain::ports::{
-    ContactStore, EventQueue, MessageStore, QueueError, QueueMessage, StatusUpdate, StoreError,
-};
+use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StatusUpdate, StoreError};
 use polite_domain::status::{self, Effect, Target};
 use polite_domain::webhook::{EventType, Status, WebhookEvent};
 
@@ -148,11 +144,10 @@ where
         match effect {
             // The same event id for the same message: a redelivered status opts out once.
             Effect::OptOutMarketing => {
-                let change = ConsentChange { event: ConsentEvent::from_send_failure(id, report.at, report.at), wa_id };
-                let body = envelope::encode(kinds::CONSENT_CHANGE, &change).map_err(EnvelopeError::Malformed)?;
-                let message = QueueMessage { id: format!("optout-{id}"), body, delay_seconds: 0 };
-                self.inbound.send_all(vec![message]).await?;
-                tracing::info!(message_id = id, to = %change.wa_id.masked(), "131050: marketing opt-out queued");
+                let masked = wa_id.masked();
+                let opt_out = envelope::send_failure_opt_out(id, wa_id, report.at).map_err(EnvelopeError::Malformed)?;
+                self.inbound.send_all(vec![opt_out]).await?;
+                tracing::info!(message_id = id, to = %masked, "131050: marketing opt-out queued");
             }
             Effect::Undeliverable => {
                 self.contacts.mark_undeliverable(&wa_id, report.at + self.undeliverable_for).await?;
@@ -169,14 +164,11 @@ fn unknown(wamid: &str) -> Outcome {
     Outcome::UnknownMessage
 }
 
-/// The metric label of a status value (unknown values share one label).
-fn label(value: &StatusValue) -> &'static str {
+/// The metric label of a status value (unknown values share one label: no unbounded
+/// dimension).
+fn label(value: &StatusValue) -> String {
     match value {
-        StatusValue::Sent => "sent",
-        StatusValue::Delivered => "delivered",
-        StatusValue::Read => "read",
-        StatusValue::Played => "played",
-        StatusValue::Failed => "failed",
-        StatusValue::Other(_) => "other",
+        StatusValue::Other(_) => "other".to_owned(),
+        known => known.as_str().to_owned(),
     }
 }

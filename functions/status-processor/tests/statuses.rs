@@ -14,7 +14,6 @@ use polite_domain::consent::{ConsentCategory, ConsentStatus};
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{Category, MessageRecord, MessageState as S};
 use polite_domain::ports::{ContactStore as _, MessageStore as _, Moved, NewMessage, PricedCount, TransitionDetails};
-use polite_domain::webhook;
 use polite_tests::{Stack, drain};
 use serde_json::{Value, json};
 use status_processor::{Outcome, Processor, StatusError};
@@ -58,21 +57,11 @@ impl Harness {
     /// A campaign message polite sent: `msg_<n>` to `+551198765000<n>`, claimed and then
     /// accepted by Meta as `wamid.<n>` (as message-sender records it).
     async fn sent(&self, n: u32) {
+        let to = WaId::parse(&format!("+55119876500{n:02}")).unwrap();
+        let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
         let record = MessageRecord {
-            id: format!("msg_{n}"),
-            to: WaId::parse(&format!("+55119876500{n:02}")).unwrap(),
-            category: Category::Marketing,
-            payload: json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}}),
-            state: S::Sending,
-            reason: None,
-            not_before: None,
-            expires_at: None,
             campaign_id: Some("cmp_1".into()),
-            wamid: None,
-            error: None,
-            pricing: None,
-            history: Vec::new(),
-            created_at: sent_at(),
+            ..MessageRecord::new(format!("msg_{n}"), to, Category::Marketing, payload, S::Sending, sent_at())
         };
         let messages = &self.processor.messages;
         let claimed = messages
@@ -94,13 +83,7 @@ impl Harness {
                 "statuses": statuses}}]}]})
         .to_string()
         .into_bytes();
-        let signature = webhook::sign(APP_SECRET.as_bytes(), &body);
-        let req = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri("/webhook")
-            .header(webhook::SIGNATURE_HEADER, signature)
-            .body(lambda_http::Body::Binary(body))
-            .unwrap();
+        let req = webhook_intake::signed_request(APP_SECRET, body).unwrap();
         assert_eq!(webhook_intake::handle(&self.intake, req).await.status(), 200);
         drain(&self.sqs, self.stack.queue("StatusEventsQueue")).await.unwrap()
     }

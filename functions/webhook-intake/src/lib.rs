@@ -49,6 +49,20 @@ pub struct Intake<Q> {
     pub parking: Q,
 }
 
+/// `POST /webhook` with `body` signed as Meta signs it with `app_secret` — what the tests of
+/// the consumers and the local tools post.
+///
+/// # Errors
+/// Never in practice (fixed method, path and a hex header); the builder's error otherwise.
+pub fn signed_request(app_secret: &str, body: Vec<u8>) -> Result<Request, lambda_http::http::Error> {
+    let signature = webhook::sign(app_secret.as_bytes(), &body);
+    lambda_http::http::Request::builder()
+        .method(Method::POST)
+        .uri("/webhook")
+        .header(webhook::SIGNATURE_HEADER, signature)
+        .body(Body::Binary(body))
+}
+
 /// Handles one API Gateway (HTTP API, payload 2.0) request. Every outcome is a response; the
 /// handler never fails the invocation (a failed invocation would be a 502 to Meta, with no
 /// body saying why).

@@ -81,6 +81,29 @@ pub fn send_job(id: &str, delay_seconds: u32) -> Result<polite_domain::ports::Qu
     })
 }
 
+/// The inbound-events message for a send that failed with 131050 (the user stopped marketing
+/// messages): a marketing opt-out `consent_change` for consent-updater's rules. Its event id
+/// derives from the message id, so the sender's synchronous failure and status-processor's
+/// `failed` status (and every redelivery) record one opt-out.
+///
+/// # Errors
+/// Only if serialisation fails (it cannot for this type).
+pub fn send_failure_opt_out(
+    message_id: &str,
+    wa_id: polite_domain::WaId,
+    at: jiff::Timestamp,
+) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
+    let change = polite_domain::inbound::ConsentChange {
+        wa_id,
+        event: polite_domain::consent::ConsentEvent::from_send_failure(message_id, at, at),
+    };
+    Ok(polite_domain::ports::QueueMessage {
+        id: format!("optout-{message_id}"),
+        body: encode(kinds::CONSENT_CHANGE, &change)?,
+        delay_seconds: 0,
+    })
+}
+
 /// The kind of an envelope, for a queue that carries several.
 ///
 /// # Errors

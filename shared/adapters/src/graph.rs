@@ -32,6 +32,8 @@ pub mod keys {
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 /// The Graph API version used unless configured (Meta's 2026 examples use v25.0).
 pub const DEFAULT_VERSION: &str = "v25.0";
+/// Whole-request timeout unless configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connecting must be quick; a slow connect is retried rather than waited on.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -46,6 +48,17 @@ pub struct GraphConfig {
 }
 
 impl GraphConfig {
+    /// `base_url` (Meta's, or the simulator's) with the default version and timeout.
+    pub fn new(base_url: impl Into<String>, phone_number_id: impl Into<String>, token: SecretString) -> Self {
+        GraphConfig {
+            base_url: base_url.into(),
+            version: DEFAULT_VERSION.to_owned(),
+            phone_number_id: phone_number_id.into(),
+            token,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
     /// Reads the non-secret settings from `env` (recording what is missing there) and takes
     /// the token loaded by [`crate::secrets::load`].
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, token: SecretString) -> Self {
@@ -54,7 +67,9 @@ impl GraphConfig {
             version: env.optional(keys::GRAPH_API_VERSION).unwrap_or_else(|| DEFAULT_VERSION.to_owned()),
             phone_number_id: env.required(keys::WHATSAPP_PHONE_NUMBER_ID),
             token,
-            timeout: Duration::from_millis(env.parsed(keys::GRAPH_API_TIMEOUT_MS, 10_000)),
+            timeout: Duration::from_millis(
+                env.parsed(keys::GRAPH_API_TIMEOUT_MS, u64::try_from(DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000)),
+            ),
         }
     }
 }

@@ -15,4 +15,5 @@ pub mod provision;
 pub mod queue;
 mod retry;
 pub mod secrets;
+pub mod tables;
 pub mod telemetry;

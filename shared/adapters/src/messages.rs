@@ -66,7 +66,8 @@ struct MessageItem {
 struct IdempotencyItem {
     pk: String,
     sk: String,
-    message_id: String,
+    /// The message (or campaign) the key created.
+    id: String,
     body_hash: String,
     expires_at: i64,
 }
@@ -114,8 +115,8 @@ struct WamidItem {
     message_id: String,
 }
 
-fn campaign_idem_key(idempotency_key: &str) -> Item {
-    key(format!("IDEMC#{idempotency_key}"), "IDEM")
+fn campaign_idem_pk(idempotency_key: &str) -> String {
+    format!("IDEMC#{idempotency_key}")
 }
 
 /// Fixed-width UTC seconds, so the due index's string sort key sorts by time.
@@ -170,13 +171,17 @@ impl DynamoMessages {
         next: &MessageRecord,
         entry: &HistoryEntry,
         due_at: Option<Timestamp>,
+        records_pricing: bool,
     ) -> Result<Update, StoreError> {
+        // Pricing counts once: only the write that records it first may pass.
+        let condition =
+            if records_pricing { "#state = :from AND attribute_not_exists(#pricing)" } else { "#state = :from" };
         let mut sets = vec!["#state = :to".to_owned(), "#history = list_append(#history, :entry)".to_owned()];
         let mut removes = Vec::new();
         let mut b = Update::builder()
             .table_name(&self.table)
             .set_key(Some(msg_key(&next.id)))
-            .condition_expression("#state = :from")
+            .condition_expression(condition)
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#history", "history")
             .expression_attribute_values(":from", s(from.as_str()))
@@ -220,11 +225,7 @@ impl DynamoMessages {
         new_wamid: Option<&str>,
         new_pricing: Option<&PricingRecord>,
     ) -> Result<bool, StoreError> {
-        let mut update = self.state_update(from, next, entry, due_at)?;
-        if new_pricing.is_some() {
-            // Pricing counts once: only the write that records it first may pass.
-            update.condition_expression = Some("#state = :from AND attribute_not_exists(#pricing)".into());
-        }
+        let update = self.state_update(from, next, entry, due_at, new_pricing.is_some())?;
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         // Statuses without callback data find the message by its wamid.
         if let Some(wamid) = new_wamid {
@@ -239,11 +240,7 @@ impl DynamoMessages {
         if let Some(c) = next.campaign_id.as_ref().filter(|_| !adds.is_empty()) {
             items.push(TransactWriteItem::builder().update(self.counter_update(c, &next.id, &adds)?).build());
         }
-        match transact(&self.client, items).await {
-            Ok(()) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        self.transact_on_message(items).await
     }
 }
 
@@ -257,28 +254,9 @@ impl MessageStore for DynamoMessages {
             item.insert("due_shard".into(), s(due_shard(&record.id).to_string()));
             item.insert("due_at".into(), s(due_key(due)));
         }
-        let put = |item, cond: &str| {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(cond)
-                .build()
-                .map_err(unavailable)
-        };
-        let mut items = vec![TransactWriteItem::builder().put(put(item, "attribute_not_exists(pk)")?).build()];
+        let mut items = vec![conditional_put(&self.table, item)?];
         if let Some(key) = &new.idempotency_key {
-            let record_of_key = IdempotencyItem {
-                pk: idem_pk(key),
-                sk: "IDEM".into(),
-                message_id: record.id.clone(),
-                body_hash: new.body_hash.clone(),
-                expires_at: record.created_at.as_second() + IDEMPOTENCY_TTL_SECONDS,
-            };
-            items.push(
-                TransactWriteItem::builder()
-                    .put(put(serde_dynamo::to_item(record_of_key).map_err(corrupt)?, "attribute_not_exists(pk)")?)
-                    .build(),
-            );
+            items.push(idempotency_put(&self.table, idem_pk(key), &record.id, &new.body_hash, record.created_at)?);
         }
         if let Some(c) = &record.campaign_id {
             items.push(
@@ -289,18 +267,8 @@ impl MessageStore for DynamoMessages {
             Ok(()) => Ok(record.clone()),
             Err(e) => match (cancelled_conditions(&e).as_deref(), &new.idempotency_key) {
                 (Some([_, true, ..]), Some(key)) => {
-                    // The key exists: the same request again, or a different one.
-                    let found = get_consistent(&self.client, &self.table, key_for_idem(key)).await?;
-                    let stored: IdempotencyItem =
-                        serde_dynamo::from_item(found.ok_or_else(|| corrupt("idempotency record vanished"))?)
-                            .map_err(corrupt)?;
-                    if stored.body_hash != new.body_hash {
-                        return Err(CreateError::IdempotencyConflict);
-                    }
-                    Ok(self
-                        .read(&stored.message_id)
-                        .await?
-                        .ok_or_else(|| corrupt("idempotency record points at no message"))?)
+                    let id = self.replayed(idem_pk(key), &new.body_hash).await?;
+                    Ok(self.read(&id).await?.ok_or_else(|| corrupt("idempotency record points at no message"))?)
                 }
                 _ => Err(unavailable(e.into_service_error()).into()),
             },
@@ -503,26 +471,7 @@ struct ChunkItem {
     due_at: String,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct CampaignKeyItem {
-    pk: String,
-    sk: String,
-    campaign_id: String,
-    body_hash: String,
-    expires_at: i64,
-}
-
 impl DynamoMessages {
-    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(unavailable)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// Records a status that moves no state (stale, or not in the lattice): its history
     /// entry, and a wamid or first pricing it brings. `Ok(false)` when the message changed
     /// meanwhile (decide again).
@@ -574,11 +523,7 @@ impl DynamoMessages {
                     .build(),
             );
         }
-        match transact(&self.client, items).await {
-            Ok(()) => Ok(true),
-            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        self.transact_on_message(items).await
     }
 
     fn wamid_put(&self, wamid: &str, message_id: &str) -> Result<TransactWriteItem, StoreError> {
@@ -604,6 +549,28 @@ impl DynamoMessages {
         .await
     }
 
+    /// The id an existing idempotency key (`pk`) created, when the body is the same: the same
+    /// request again. Another body → conflict.
+    async fn replayed(&self, pk: String, body_hash: &str) -> Result<String, CreateError> {
+        let found = get_consistent(&self.client, &self.table, key(pk, "IDEM")).await?;
+        let stored: IdempotencyItem =
+            serde_dynamo::from_item(found.ok_or_else(|| corrupt("idempotency record vanished"))?).map_err(corrupt)?;
+        if stored.body_hash != body_hash {
+            return Err(CreateError::IdempotencyConflict);
+        }
+        Ok(stored.id)
+    }
+
+    /// Sends a transaction whose first item is the message's conditional update: `Ok(false)`
+    /// when that condition failed (the message moved meanwhile; decide again).
+    async fn transact_on_message(&self, items: Vec<TransactWriteItem>) -> Result<bool, StoreError> {
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(true),
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
     async fn read_campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {
         let item = get_consistent(&self.client, &self.table, campaign_key(id)).await?;
         item.map(|i| serde_dynamo::from_item::<_, CampaignItem>(i).map(|c| c.record).map_err(corrupt)).transpose()
@@ -615,16 +582,15 @@ impl CampaignStore for DynamoMessages {
         let record = &new.record;
         let pk = campaign_pk(&record.id);
         let campaign = CampaignItem { pk: pk.clone(), sk: "CAMPAIGN".into(), record: record.clone() };
-        let mut items = vec![self.put(serde_dynamo::to_item(campaign).map_err(corrupt)?)?];
+        let mut items = vec![conditional_put(&self.table, serde_dynamo::to_item(campaign).map_err(corrupt)?)?];
         if let Some(k) = &new.idempotency_key {
-            let key_item = CampaignKeyItem {
-                pk: format!("IDEMC#{k}"),
-                sk: "IDEM".into(),
-                campaign_id: record.id.clone(),
-                body_hash: new.body_hash.clone(),
-                expires_at: record.created_at.as_second() + IDEMPOTENCY_TTL_SECONDS,
-            };
-            items.push(self.put(serde_dynamo::to_item(key_item).map_err(corrupt)?)?);
+            items.push(idempotency_put(
+                &self.table,
+                campaign_idem_pk(k),
+                &record.id,
+                &new.body_hash,
+                record.created_at,
+            )?);
         }
         for chunk in &new.chunks {
             let chunk_id = format!("{}#{}", record.id, chunk.index);
@@ -636,21 +602,15 @@ impl CampaignStore for DynamoMessages {
                 due_shard: due_shard(&chunk_id).to_string(),
                 due_at: due_key(record.created_at),
             };
-            items.push(self.put(serde_dynamo::to_item(item).map_err(corrupt)?)?);
+            items.push(conditional_put(&self.table, serde_dynamo::to_item(item).map_err(corrupt)?)?);
         }
         match transact(&self.client, items).await {
             Ok(()) => Ok(record.clone()),
             Err(e) => match (cancelled_conditions(&e).as_deref(), &new.idempotency_key) {
                 (Some([_, true, ..]), Some(k)) => {
-                    let found = get_consistent(&self.client, &self.table, campaign_idem_key(k)).await?;
-                    let stored: CampaignKeyItem =
-                        serde_dynamo::from_item(found.ok_or_else(|| corrupt("idempotency record vanished"))?)
-                            .map_err(corrupt)?;
-                    if stored.body_hash != new.body_hash {
-                        return Err(CreateError::IdempotencyConflict);
-                    }
+                    let id = self.replayed(campaign_idem_pk(k), &new.body_hash).await?;
                     Ok(self
-                        .read_campaign(&stored.campaign_id)
+                        .read_campaign(&id)
                         .await?
                         .ok_or_else(|| corrupt("idempotency record points at no campaign"))?)
                 }
@@ -710,6 +670,31 @@ impl CampaignStore for DynamoMessages {
     }
 }
 
-fn key_for_idem(k: &str) -> Item {
-    key(idem_pk(k), "IDEM")
+/// The put of an idempotency key (`pk`) for the new `id`, remembered for 7 days.
+fn idempotency_put(
+    table: &str,
+    pk: String,
+    id: &str,
+    body_hash: &str,
+    at: Timestamp,
+) -> Result<TransactWriteItem, StoreError> {
+    let item = IdempotencyItem {
+        pk,
+        sk: "IDEM".into(),
+        id: id.to_owned(),
+        body_hash: body_hash.to_owned(),
+        expires_at: at.as_second() + IDEMPOTENCY_TTL_SECONDS,
+    };
+    conditional_put(table, serde_dynamo::to_item(item).map_err(corrupt)?)
+}
+
+/// A put that creates the item or fails its condition (never overwrites).
+fn conditional_put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(unavailable)?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }

@@ -13,7 +13,6 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::WaId;
 use crate::message::Category;
@@ -152,8 +151,8 @@ pub struct CampaignRecord {
     pub id: String,
     pub name: String,
     pub category: Category,
-    /// The stored [`Payload`] (a template).
-    pub payload: Value,
+    /// The template every recipient gets.
+    pub payload: Payload,
     pub send_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
     /// When the first recipient may go (`send_at`, or acceptance).
@@ -169,16 +168,16 @@ pub struct CampaignRecord {
 impl CampaignRecord {
     /// The message for the recipient at `position`: the campaign's template, due at its
     /// [`slot`], keyed `<campaign id>:<wa_id>` so fanning a chunk out twice creates it once.
-    pub fn message_for(&self, to: WaId, position: usize) -> Result<ValidSend, serde_json::Error> {
-        Ok(ValidSend {
+    pub fn message_for(&self, to: WaId, position: usize) -> ValidSend {
+        ValidSend {
             idempotency_key: Some(format!("{}:{}", self.id, to.as_str())),
             to,
             category: self.category,
-            payload: Payload::from_value(&self.payload)?,
+            payload: self.payload.clone(),
             send_at: Some(slot(self.start_at, position, self.per_second)),
             expires_at: self.expires_at,
             campaign_id: Some(self.id.clone()),
-        })
+        }
     }
 }
 
@@ -315,7 +314,7 @@ mod tests {
             id: "cmp_1".into(),
             name: "Black Friday".into(),
             category: Category::Marketing,
-            payload: serde_json::json!({"template": {"name": "black_friday", "language": {"code": "en"}}}),
+            payload: Payload::Template(serde_json::json!({"name": "black_friday", "language": {"code": "en"}})),
             send_at: None,
             expires_at: Some(now() + SignedDuration::from_hours(6)),
             start_at: now(),
@@ -325,7 +324,7 @@ mod tests {
             chunks: 1,
             created_at: now(),
         };
-        let send = campaign.message_for(WaId::parse("+16505551234").unwrap(), 25).unwrap();
+        let send = campaign.message_for(WaId::parse("+16505551234").unwrap(), 25);
         assert_eq!(send.idempotency_key.as_deref(), Some("cmp_1:16505551234"));
         assert_eq!(send.campaign_id.as_deref(), Some("cmp_1"));
         assert_eq!(send.send_at, Some(now() + SignedDuration::from_millis(2_500)));

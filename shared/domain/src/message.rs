@@ -356,3 +356,33 @@ pub struct MessageRecord {
     pub history: Vec<HistoryEntry>,
     pub created_at: jiff::Timestamp,
 }
+
+impl MessageRecord {
+    /// A new message in `state` at `at`: its history starts with that state; no reason,
+    /// times, campaign, wamid, error or pricing yet.
+    pub fn new(
+        id: String,
+        to: crate::WaId,
+        category: Category,
+        payload: serde_json::Value,
+        state: MessageState,
+        at: jiff::Timestamp,
+    ) -> Self {
+        MessageRecord {
+            id,
+            to,
+            category,
+            payload,
+            state,
+            reason: None,
+            not_before: None,
+            expires_at: None,
+            campaign_id: None,
+            wamid: None,
+            error: None,
+            pricing: None,
+            history: vec![HistoryEntry { state: state.as_str().to_owned(), at, reason: None }],
+            created_at: at,
+        }
+    }
+}

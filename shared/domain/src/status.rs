@@ -67,10 +67,11 @@ pub struct StatusReport {
 
 /// Reads a status webhook element.
 pub fn read(status: &Status<'_>) -> StatusReport {
+    let wamid = status.id.clone().into_owned();
     let target = match status.biz_opaque_callback_data.as_deref() {
         Some(data) if data.starts_with(CONFIRMATION_CALLBACK_PREFIX) => Target::Confirmation,
         Some(id) if !id.is_empty() => Target::Message(id.to_owned()),
-        _ => Target::Wamid(status.id.clone().into_owned()),
+        _ => Target::Wamid(wamid.clone()),
     };
     let error = status.errors.first().map(|e| SendError {
         code: e.code,
@@ -98,7 +99,7 @@ pub fn read(status: &Status<'_>) -> StatusReport {
     };
     StatusReport {
         target,
-        wamid: status.id.clone().into_owned(),
+        wamid,
         value: status.status.clone(),
         at: status.timestamp,
         recipient: status.recipient_id.as_deref().and_then(|r| WaId::parse(r).ok()),
