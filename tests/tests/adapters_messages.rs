@@ -39,14 +39,15 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
         wamid: None,
         error: None,
         pricing: None,
+        due_at: None,
         history: vec![],
         created_at: now(),
     }
 }
 
-fn new(record: MessageRecord, key: Option<&str>, hash: &str) -> NewMessage {
-    let due_at = record.not_before.filter(|_| record.state == S::Scheduled);
-    NewMessage { record, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned(), due_at }
+fn new(mut record: MessageRecord, key: Option<&str>, hash: &str) -> NewMessage {
+    record.due_at = record.not_before.filter(|_| record.state == S::Scheduled);
+    NewMessage { record, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned() }
 }
 
 #[tokio::test]

@@ -348,7 +348,7 @@ impl Harness {
             MessageState::Queued,
             noon(),
         );
-        NewMessage { record, idempotency_key: None, body_hash: String::new(), due_at: None }
+        NewMessage { record, idempotency_key: None, body_hash: String::new() }
     }
 
     /// A campaign of the spring_sale template to `to`, accepted and fanned out at `now`.

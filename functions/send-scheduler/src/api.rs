@@ -109,7 +109,7 @@ where
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: CampaignRequest = from_json_value(&raw)?;
-    let campaign = request.validate(now).map_err(|e| ApiError::invalid_field(e.field, e.problem))?;
+    let campaign = request.validate(now)?;
     let settings = scheduler.campaigns;
     let record = match scheduler.create_campaign(&campaign, body_hash(&raw), now).await {
         Ok(record) => record,
@@ -149,7 +149,7 @@ where
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: SendRequest = from_json_value(&raw)?;
-    let send = request.validate(now).map_err(|e| ApiError::invalid_field(e.field, e.problem))?;
+    let send = request.validate(now)?;
     match scheduler.submit(send, body_hash(&raw), now).await {
         Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted { id: &record.id, state: record.state })),
         Err(SubmitError::WindowClosed { open_until }) => {

@@ -220,11 +220,12 @@ pub(crate) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> New
     };
     let record = MessageRecord {
         not_before,
+        due_at,
         expires_at: send.expires_at,
         campaign_id: send.campaign_id,
         ..MessageRecord::new(id, send.to, send.category, send.payload.to_value(), state, now)
     };
-    NewMessage { record, idempotency_key: send.idempotency_key, body_hash, due_at }
+    NewMessage { record, idempotency_key: send.idempotency_key, body_hash }
 }
 
 /// What a cancellation came to.

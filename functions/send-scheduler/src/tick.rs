@@ -145,6 +145,12 @@ where
             }
         };
         let Some(record) = scheduler.messages.get(&id).await? else { continue };
+        // The index is read before the record (and a GSI lags): trust the record's own due
+        // time — a message another tick has just released or re-queued holds a fresh lease.
+        if record.due_at.is_none_or(|due| due > now) {
+            report.skipped += 1;
+            continue;
+        }
         let (from, reason) = match record.state {
             MessageState::Scheduled => (MessageState::Scheduled, None),
             state @ (MessageState::Queued | MessageState::Deferred) => {

@@ -169,11 +169,11 @@ fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polit
             id: "msg_interrupted".into(),
             campaign_id: send.campaign_id.clone(),
             payload: send.payload.to_value(),
+            due_at: Some(now() + SignedDuration::from_mins(15)),
             ..any_message(&send.to)
         },
         idempotency_key: send.idempotency_key,
         body_hash: record.id.clone(),
-        due_at: Some(now() + SignedDuration::from_mins(15)),
     }
 }
 

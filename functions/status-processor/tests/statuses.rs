@@ -64,9 +64,7 @@ impl Harness {
             ..MessageRecord::new(format!("msg_{n}"), to, Category::Marketing, payload, S::Sending, sent_at())
         };
         let messages = &self.processor.messages;
-        let claimed = messages
-            .create(&NewMessage { record, idempotency_key: None, body_hash: String::new(), due_at: None })
-            .await;
+        let claimed = messages.create(&NewMessage { record, idempotency_key: None, body_hash: String::new() }).await;
         let accepted = TransitionDetails { wamid: Some(format!("wamid.{n}")), ..TransitionDetails::default() };
         assert!(matches!(
             messages.transition_from(&claimed.unwrap(), S::Sent, sent_at(), accepted).await,

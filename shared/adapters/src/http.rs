@@ -74,6 +74,13 @@ impl ApiError {
     }
 }
 
+/// A request the domain refused (`polite_domain::request::Invalid`) is a 422 naming its field.
+impl From<polite_domain::request::Invalid> for ApiError {
+    fn from(invalid: polite_domain::request::Invalid) -> Self {
+        ApiError::invalid_field(invalid.field, invalid.problem)
+    }
+}
+
 /// A JSON response with `status`.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Body> {
     // Serialising our own response types cannot fail (no maps with non-string keys).

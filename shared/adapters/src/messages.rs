@@ -250,7 +250,7 @@ impl MessageStore for DynamoMessages {
         let mut item: Item =
             serde_dynamo::to_item(MessageItem { pk: msg_pk(&record.id), sk: MSG.into(), record: record.clone() })
                 .map_err(corrupt)?;
-        if let Some(due) = new.due_at.filter(|_| holds_due(record.state)) {
+        if let Some(due) = record.due_at.filter(|_| holds_due(record.state)) {
             item.insert("due_shard".into(), s(due_shard(&record.id).to_string()));
             item.insert("due_at".into(), s(due_key(due)));
         }
@@ -427,6 +427,7 @@ fn moved(
     next.not_before = details.not_before.or(details.due_at.filter(|_| to == MessageState::Scheduled));
     next.wamid = details.wamid.clone().or_else(|| current.wamid.clone());
     next.error.clone_from(&details.error);
+    next.due_at = details.due_at.filter(|_| holds_due(to));
     next.history.push(entry.clone());
     (next, entry)
 }

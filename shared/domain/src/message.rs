@@ -353,6 +353,13 @@ pub struct MessageRecord {
     /// Meta's pricing, from the status that carried it (one of delivered/read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<crate::status::PricingRecord>,
+    /// When the scheduler tick looks at it: for `scheduled`, when it is due; for
+    /// `queued`/`deferred`, the end of its lease (if the sender has not claimed it by then,
+    /// its queue message was lost and the tick queues it again). `None` in other states. The
+    /// store keeps it as the due index's sort key, so it is read here but written only by the
+    /// store (never serialised with the record).
+    #[serde(default, skip_serializing)]
+    pub due_at: Option<jiff::Timestamp>,
     pub history: Vec<HistoryEntry>,
     pub created_at: jiff::Timestamp,
 }
@@ -381,6 +388,7 @@ impl MessageRecord {
             wamid: None,
             error: None,
             pricing: None,
+            due_at: None,
             history: vec![HistoryEntry { state: state.as_str().to_owned(), at, reason: None }],
             created_at: at,
         }

@@ -197,10 +197,6 @@ pub struct NewMessage {
     pub idempotency_key: Option<String>,
     /// Same key + same body hash → the same message; same key + another hash → conflict.
     pub body_hash: String,
-    /// When the scheduler tick should look at it (the due index): for `scheduled`, when it is
-    /// due; for `queued`, the end of its lease — if the sender has not claimed it by then, the
-    /// queue message was lost and the tick queues it again.
-    pub due_at: Option<jiff::Timestamp>,
 }
 
 /// Why a message could not be created.
