@@ -8,9 +8,10 @@ use std::collections::BTreeSet;
 use jiff::{SignedDuration, Timestamp};
 use polite_adapters::messages::DynamoMessages;
 use polite_domain::WaId;
+use polite_domain::campaign::PricedCount;
 use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
 use polite_domain::ports::{
-    CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, PricedCount, StatusUpdate, TransitionDetails,
+    CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, StatusUpdate, TransitionDetails,
 };
 use polite_domain::status::PricingRecord;
 use polite_tests::Stack;
@@ -66,7 +67,7 @@ async fn the_same_idempotency_key_and_body_give_the_same_message_counted_once() 
     let again = store.create(&new(record("m2", S::Queued, Some("c1")), Some("order-42"), "h1")).await.unwrap();
     assert_eq!(again.id, first.id);
     assert_eq!(store.get("m2").await.unwrap(), None, "no second message");
-    assert_eq!(store.campaign_counts("c1").await.unwrap()[&S::Queued], 1);
+    assert_eq!(store.campaign_tally("c1").await.unwrap().states[&S::Queued], 1);
 }
 
 #[tokio::test]
@@ -85,7 +86,7 @@ async fn only_one_of_two_concurrent_claims_moves_a_queued_message_to_sending() {
     let (a, b) = tokio::join!(claim(), claim());
     let wins = [a.unwrap(), b.unwrap()].into_iter().filter(|m| matches!(m, Moved::Yes(_))).count();
     assert_eq!(wins, 1);
-    let counts = store.campaign_counts("c1").await.unwrap();
+    let counts = store.campaign_tally("c1").await.unwrap().states;
     assert_eq!((counts[&S::Queued], counts[&S::Sending]), (0, 1));
     let again = store
         .transition("m1", &[S::Queued, S::Deferred], S::Sending, now(), TransitionDetails::default())
@@ -110,7 +111,7 @@ async fn duplicate_and_reordered_statuses_count_each_real_transition_once() {
         }
     }
     assert_eq!(moved, 1);
-    let counts = store.campaign_counts("c1").await.unwrap();
+    let counts = store.campaign_tally("c1").await.unwrap().states;
     assert_eq!(counts.iter().filter(|(_, n)| **n != 0).collect::<Vec<_>>(), [(&S::Read, &1)]);
     let m = store.get("m1").await.unwrap().unwrap();
     assert_eq!(m.state, S::Read);
@@ -195,7 +196,7 @@ async fn the_move_that_records_a_wamid_makes_the_message_findable_by_it() {
     // A stale record moves nothing and reports the state it found.
     let stale = TransitionDetails::default();
     assert_eq!(store.transition_from(&current, S::Failed, now(), stale).await.unwrap(), Moved::No(Some(S::Sent)));
-    assert_eq!(store.campaign_counts("c1").await.unwrap()[&S::Sent], 1);
+    assert_eq!(store.campaign_tally("c1").await.unwrap().states[&S::Sent], 1);
 }
 
 fn pricing(category: &str, billable: bool) -> PricingRecord {
@@ -228,12 +229,12 @@ async fn pricing_is_recorded_and_counted_once_whatever_the_order_and_duplicates(
     let m1 = store.get("m1").await.unwrap().unwrap();
     assert_eq!((m1.state, m1.pricing.clone()), (S::Read, Some(pricing("marketing", true))));
     assert_eq!(m1.history.iter().filter(|h| h.state == "delivered").count(), 1);
-    let priced = store.campaign_pricing("c1").await.unwrap();
+    let tally = store.campaign_tally("c1").await.unwrap();
     assert_eq!(
-        priced.into_iter().collect::<Vec<_>>(),
+        tally.pricing.into_iter().collect::<Vec<_>>(),
         [("marketing".to_owned(), PricedCount { priced: 2, billable: 1 })]
     );
-    let counts = store.campaign_counts("c1").await.unwrap();
+    let counts = tally.states;
     assert_eq!((counts[&S::Read], counts[&S::Sent], counts[&S::Delivered]), (2, 0, 0));
 }
 

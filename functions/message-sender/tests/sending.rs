@@ -404,7 +404,7 @@ async fn a_campaign_at_noon_in_sao_paulo_waits_for_morning_where_it_is_night() {
     sent_to.sort();
     assert_eq!(sent_to, ["442079460018", "5511987654321"]);
 
-    let counts = h.sender.messages.campaign_counts(&campaign.id).await.unwrap();
+    let counts = h.sender.messages.campaign_tally(&campaign.id).await.unwrap().states;
     assert_eq!((counts[&MessageState::Sent], counts[&MessageState::Scheduled]), (2, 2));
     assert_eq!(counts.values().sum::<i64>(), 4, "each message counted once, in its state");
 
@@ -505,6 +505,6 @@ async fn an_opt_out_recorded_while_a_campaign_is_queued_means_zero_sends_to_that
     let messages = campaign_messages(&h, &campaign, &everyone).await;
     assert_eq!((messages[0].state, messages[0].reason.as_deref()), (MessageState::Suppressed, Some("opted_out")));
     assert!(h.sim.accepted().iter().all(|m| m.to != "5511987654321"), "nothing reached Ana");
-    let counts = h.sender.messages.campaign_counts(&campaign.id).await.unwrap();
+    let counts = h.sender.messages.campaign_tally(&campaign.id).await.unwrap().states;
     assert_eq!((counts[&MessageState::Sent], counts[&MessageState::Suppressed]), (2, 1));
 }

@@ -6,10 +6,14 @@
 //! | `GET /v1/messages/{id}` | 200 the message with its state, reason, `not_before` and history; 404 unknown |
 //! | `DELETE /v1/messages/{id}` | 200 the cancelled message; 409 once the sender has it; 404 unknown |
 //! | `POST /v1/campaigns` | 202 `{"id","accepted","rejected":[{"to","reason","detail"}]}`; 409 idempotency key reused with another body; 422 naming the field |
+//! | `GET /v1/campaigns/{id}` | 200 `{"id","name","counts",…}` with delivery rates and pricing ([`CampaignReport`]); 404 unknown |
 //!
-//! `GET` lives here rather than in status-processor: one function serves every `/v1/messages`
-//! path (one route prefix, one IAM policy on the table: read + conditional writes), while
-//! status-processor stays a pure queue consumer.
+//! The `GET` routes live here rather than in status-processor (DESIGN.md §3 lists them
+//! there): one function serves every `/v1/messages` and `/v1/campaigns` path (one route
+//! prefix, one IAM policy on the table), while status-processor stays a pure queue consumer
+//! that writes the counters these routes read.
+//!
+//! [`CampaignReport`]: polite_domain::campaign::CampaignReport
 
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode};
@@ -85,6 +89,14 @@ where
         },
         ["v1", "campaigns"] => match *method {
             Method::POST => create_campaign(scheduler, req.body(), now).await,
+            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+        },
+        ["v1", "campaigns", id] => match *method {
+            Method::GET => {
+                let report = scheduler.report(id).await.map_err(|e| ApiError::internal(&e))?;
+                let report = report.ok_or_else(|| ApiError::not_found(format!("No campaign {id}.")))?;
+                Ok(json_response(StatusCode::OK, &report))
+            }
             _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
         },
         _ => Err(ApiError::not_found(format!("No route for {path}."))),

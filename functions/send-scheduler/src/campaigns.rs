@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
-use polite_domain::campaign::{self, CampaignRecord, ValidCampaign};
+use polite_domain::campaign::{self, CampaignRecord, CampaignReport, ValidCampaign};
 use polite_domain::ports::{
     CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, NewCampaign, StoreError,
 };
@@ -91,6 +91,18 @@ where
             "campaign accepted"
         );
         Ok(stored)
+    }
+
+    /// What `GET /v1/campaigns/{id}` shows: the campaign (when created by
+    /// `POST /v1/campaigns`) and its counters, read together. `None` when polite knows
+    /// nothing by that id.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table fails.
+    pub async fn report(&self, campaign_id: &str) -> Result<Option<CampaignReport>, StoreError> {
+        let (record, tally) =
+            tokio::try_join!(self.messages.campaign(campaign_id), self.messages.campaign_tally(campaign_id))?;
+        Ok(CampaignReport::new(campaign_id, record, tally))
     }
 
     /// Fans out the campaign's chunks in order until `budget` is spent (checked before each

@@ -41,7 +41,7 @@ impl Harness {
     }
 
     async fn counts(&self, id: &str) -> Vec<(MessageState, i64)> {
-        let counts = self.scheduler.messages.campaign_counts(id).await.unwrap();
+        let counts = self.scheduler.messages.campaign_tally(id).await.unwrap().states;
         counts.into_iter().filter(|(_, n)| *n != 0).collect()
     }
 
@@ -234,4 +234,51 @@ async fn campaign_wide_problems_are_422_naming_the_field_and_store_nothing() {
     }
     assert!(h.queued_jobs().await.is_empty());
     assert_eq!(h.call("GET", "/v1/campaigns", None).await.0, 405);
+}
+
+#[tokio::test]
+async fn get_campaign_shows_the_fan_out_progress_and_every_state_count() {
+    let h = Harness::with(tick_only()).await;
+    let mut recipients = numbers(3);
+    recipients.push("12".into());
+    let (_, body) = h.post_campaign(&campaign(&recipients)).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/campaigns/{id}");
+
+    let (status, before) = h.call("GET", &path, None).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!((before["name"].as_str(), before["category"].as_str()), (Some("Black Friday"), Some("marketing")));
+    assert_eq!((before["accepted"].as_i64(), before["rejected"].as_i64()), (Some(3), Some(1)));
+    assert_eq!(before["messages"], 0, "not fanned out yet");
+    assert_eq!(before["counts"].as_object().unwrap().len(), MessageState::ALL.len());
+    assert_eq!(before["rates"], json!({"delivered": null, "read": null}));
+
+    tick::run(&h.scheduler, now()).await.unwrap();
+    let first = h.waiting_messages(&id).await.remove(0);
+    let (status, _) = h.call("DELETE", &format!("/v1/messages/{}", first.id), None).await;
+    assert_eq!(status, 200);
+    let (_, after) = h.call("GET", &path, None).await;
+    assert_eq!(after["messages"], 3);
+    assert_eq!((after["counts"]["queued"].as_i64(), after["counts"]["cancelled"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(after["pricing"], json!({}));
+
+    assert_eq!(h.call("GET", "/v1/campaigns/cmp_unknown", None).await.0, 404);
+    assert_eq!(h.call("DELETE", &path, None).await.0, 405);
+}
+
+#[tokio::test]
+async fn a_campaign_id_given_on_post_messages_reports_its_counts_without_a_name() {
+    let h = Harness::new().await;
+    for to in numbers(2) {
+        let request = json!({
+            "to": to, "category": "marketing", "campaign_id": "newsletter-48",
+            "template": {"name": "newsletter", "language": "en"},
+        });
+        assert_eq!(h.post(&request).await.0, 202);
+    }
+    let (status, report) = h.call("GET", "/v1/campaigns/newsletter-48", None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["name"], Value::Null);
+    assert!(report.get("accepted").is_none());
+    assert_eq!((report["messages"].as_i64(), report["counts"]["queued"].as_i64()), (Some(2), Some(2)));
 }

@@ -19,19 +19,17 @@
 //! Messages waiting for the tick (scheduled, or queued under a lease) and chunks waiting to
 //! fan out carry `due_shard`/`due_at` (the sparse DueIndex); any other move removes them.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable};
 use jiff::Timestamp;
-use polite_domain::campaign::{CampaignChunk, CampaignRecord};
+use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, Transition};
 use polite_domain::ports::{
-    CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, PricedCount, StatusUpdate,
-    StoreError, TransitionDetails, due_shard,
+    CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, StatusUpdate, StoreError,
+    TransitionDetails, due_shard,
 };
 use polite_domain::status::PricingRecord;
 use serde::{Deserialize, Serialize};
@@ -378,20 +376,15 @@ impl MessageStore for DynamoMessages {
         Ok(out.items().iter().filter_map(due_of).collect())
     }
 
-    async fn campaign_counts(&self, campaign_id: &str) -> Result<BTreeMap<MessageState, i64>, StoreError> {
+    async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
         let shards = self.counter_shards(campaign_id).await?;
-        let mut counts: BTreeMap<MessageState, i64> = MessageState::ALL.iter().map(|s| (*s, 0)).collect();
-        for (state, count) in &mut counts {
-            *count = sum_counter(&shards, &counter(*state))?;
-        }
-        Ok(counts)
-    }
-
-    async fn campaign_pricing(&self, campaign_id: &str) -> Result<BTreeMap<String, PricedCount>, StoreError> {
-        let shards = self.counter_shards(campaign_id).await?;
+        let states = MessageState::ALL
+            .iter()
+            .map(|state| Ok((*state, sum_counter(&shards, &counter(*state))?)))
+            .collect::<Result<_, StoreError>>()?;
         let categories: std::collections::BTreeSet<&str> =
             shards.iter().flat_map(|item| item.keys().filter_map(|k| k.strip_prefix("priced_"))).collect();
-        categories
+        let pricing = categories
             .into_iter()
             .map(|c| {
                 let count = PricedCount {
@@ -400,7 +393,8 @@ impl MessageStore for DynamoMessages {
                 };
                 Ok((c.to_owned(), count))
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        Ok(CampaignTally { states, pricing })
     }
 }
 

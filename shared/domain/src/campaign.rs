@@ -11,11 +11,13 @@
 //! `start + i / rate`. The queue never holds more than the senders can drain within a lease,
 //! and transactional messages still find room beside a big campaign.
 
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::WaId;
-use crate::message::Category;
+use crate::message::{Category, MessageState};
 use crate::request::{Invalid, Payload, TemplateRequest, ValidSend, check_template, check_times, check_token, invalid};
 
 /// The most recipients one request may carry (the stored campaign — 50 chunks — is written in
@@ -209,6 +211,123 @@ pub fn slot(start: Timestamp, position: usize, per_second: u32) -> Timestamp {
     start + SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
+/// Messages of one Meta pricing category in a campaign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PricedCount {
+    /// Messages Meta reported pricing for.
+    pub priced: i64,
+    /// Of those, the ones Meta charges.
+    pub billable: i64,
+}
+
+/// A campaign's counters, summed over their shards: messages per state, and Meta's pricing
+/// per pricing category. Each message counts once in `states` (in its current state) and, once
+/// priced, once in `pricing`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignTally {
+    pub states: BTreeMap<MessageState, i64>,
+    pub pricing: BTreeMap<String, PricedCount>,
+}
+
+impl CampaignTally {
+    /// Messages in `state` now.
+    pub fn count(&self, state: MessageState) -> i64 {
+        self.states.get(&state).copied().unwrap_or(0)
+    }
+
+    /// Messages created for the campaign so far.
+    pub fn messages(&self) -> i64 {
+        self.states.values().sum()
+    }
+}
+
+/// What `GET /v1/campaigns/{id}` shows: the contract's `id`, `name` and `counts`, plus what
+/// the campaign was created with, delivery rates and Meta's pricing.
+///
+/// A `campaign_id` given on `POST /v1/messages` has counters but no campaign: it reports with
+/// `name: null` and without the creation fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CampaignReport {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// Recipients accepted and rejected by `POST /v1/campaigns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<usize>,
+    /// Messages created so far: the fan-out is complete when this reaches `accepted`.
+    pub messages: i64,
+    /// Messages per state, every state listed.
+    pub counts: BTreeMap<MessageState, i64>,
+    pub rates: Rates,
+    /// By Meta's pricing category (`marketing`, `utility`, …): messages priced and billable.
+    pub pricing: BTreeMap<String, PricedCount>,
+}
+
+/// Delivery rates, as fractions rounded to 4 places; `null` while the denominator is zero.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rates {
+    /// Of the messages that went to Meta (`sent`, `delivered`, `read` or `failed`), the share
+    /// that reached a phone (`delivered` or `read`).
+    pub delivered: Option<f64>,
+    /// Of the messages that reached a phone, the share read.
+    pub read: Option<f64>,
+}
+
+impl Rates {
+    /// The rates of a tally.
+    pub fn of(tally: &CampaignTally) -> Rates {
+        use MessageState as S;
+        let reached = tally.count(S::Delivered) + tally.count(S::Read);
+        let went = tally.count(S::Sent) + reached + tally.count(S::Failed);
+        Rates { delivered: fraction(reached, went), read: fraction(tally.count(S::Read), reached) }
+    }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "message counts are far below 2^52")]
+fn fraction(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 / whole as f64 * 10_000.0).round() / 10_000.0)
+}
+
+impl CampaignReport {
+    /// The report of campaign `id`, from its record (absent for an id only ever given on
+    /// `POST /v1/messages`) and its tally. `None` when polite knows nothing by that id.
+    pub fn new(id: &str, record: Option<CampaignRecord>, tally: CampaignTally) -> Option<CampaignReport> {
+        if record.is_none() && tally.messages() == 0 {
+            return None;
+        }
+        let rates = Rates::of(&tally);
+        let mut counts = tally.states;
+        for state in MessageState::ALL {
+            counts.entry(state).or_insert(0);
+        }
+        let mut report = CampaignReport {
+            id: id.to_owned(),
+            name: None,
+            category: None,
+            created_at: None,
+            accepted: None,
+            rejected: None,
+            messages: counts.values().sum(),
+            counts,
+            rates,
+            pricing: tally.pricing,
+        };
+        if let Some(r) = record {
+            report.name = Some(r.name);
+            report.category = Some(r.category);
+            report.created_at = Some(r.created_at);
+            report.accepted = Some(r.accepted);
+            report.rejected = Some(r.rejected);
+        }
+        Some(report)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,9 +427,8 @@ mod tests {
         assert_eq!(slot(now(), 5, 0), now() + SignedDuration::from_secs(5), "a zero rate is read as 1/s");
     }
 
-    #[test]
-    fn each_recipients_message_is_keyed_by_campaign_and_number() {
-        let campaign = CampaignRecord {
+    fn black_friday() -> CampaignRecord {
+        CampaignRecord {
             id: "cmp_1".into(),
             name: "Black Friday".into(),
             category: Category::Marketing,
@@ -323,12 +441,69 @@ mod tests {
             rejected: 0,
             chunks: 1,
             created_at: now(),
-        };
+        }
+    }
+
+    #[test]
+    fn each_recipients_message_is_keyed_by_campaign_and_number() {
+        let campaign = black_friday();
         let send = campaign.message_for(WaId::parse("+16505551234").unwrap(), 25);
         assert_eq!(send.idempotency_key.as_deref(), Some("cmp_1:16505551234"));
         assert_eq!(send.campaign_id.as_deref(), Some("cmp_1"));
         assert_eq!(send.send_at, Some(now() + SignedDuration::from_millis(2_500)));
         assert_eq!(send.expires_at, campaign.expires_at);
         assert!(!send.payload.is_free_form());
+    }
+
+    fn tally(states: &[(MessageState, i64)], pricing: &[(&str, i64, i64)]) -> CampaignTally {
+        CampaignTally {
+            states: states.iter().copied().collect(),
+            pricing: pricing
+                .iter()
+                .map(|&(c, priced, billable)| (c.to_owned(), PricedCount { priced, billable }))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_report_counts_every_state_and_rates_delivery_over_what_went_to_meta() {
+        use MessageState as S;
+        let counts = tally(
+            &[(S::Sent, 2), (S::Delivered, 3), (S::Read, 4), (S::Failed, 1), (S::Suppressed, 5), (S::Queued, 15)],
+            &[("marketing", 7, 6)],
+        );
+        let report = CampaignReport::new("cmp_1", Some(black_friday()), counts).unwrap();
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["name"], "Black Friday");
+        assert_eq!(json["accepted"], 30);
+        assert_eq!(json["messages"], 30);
+        let listed: Vec<&String> = json["counts"].as_object().unwrap().keys().collect();
+        assert_eq!(listed.len(), MessageState::ALL.len(), "every state is listed, zeros included");
+        assert_eq!(json["counts"]["scheduled"], 0);
+        assert_eq!(json["counts"]["suppressed"], 5);
+        // 7 of the 10 that went to Meta reached a phone; 4 of those 7 were read.
+        assert_eq!(json["rates"], serde_json::json!({"delivered": 0.7, "read": 0.5714}));
+        assert_eq!(json["pricing"], serde_json::json!({"marketing": {"priced": 7, "billable": 6}}));
+    }
+
+    #[test]
+    fn rates_are_null_until_something_went_and_read_without_delivered_counts_as_reached() {
+        use MessageState as S;
+        let waiting = Rates::of(&tally(&[(S::Scheduled, 3)], &[]));
+        assert_eq!(waiting, Rates { delivered: None, read: None });
+        let read_only = Rates::of(&tally(&[(S::Read, 2), (S::Failed, 2)], &[]));
+        assert_eq!(read_only, Rates { delivered: Some(0.5), read: Some(1.0) });
+    }
+
+    #[test]
+    fn a_campaign_id_from_post_messages_reports_without_a_name_and_an_unknown_one_not_at_all() {
+        let adhoc = CampaignReport::new("spring", None, tally(&[(MessageState::Sent, 2)], &[])).unwrap();
+        let json = serde_json::to_value(&adhoc).unwrap();
+        assert_eq!(json["name"], serde_json::Value::Null);
+        assert!(json.get("accepted").is_none());
+        assert_eq!(json["messages"], 2);
+        assert_eq!(CampaignReport::new("nothing", None, CampaignTally::default()), None);
+        let fresh = CampaignReport::new("cmp_1", Some(black_friday()), CampaignTally::default()).unwrap();
+        assert_eq!((fresh.messages, fresh.accepted), (0, Some(30)), "created, not fanned out yet");
     }
 }

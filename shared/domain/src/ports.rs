@@ -209,15 +209,6 @@ pub enum CreateError {
     Store(#[from] StoreError),
 }
 
-/// Messages of one pricing category in a campaign.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PricedCount {
-    /// Messages Meta reported pricing for.
-    pub priced: i64,
-    /// Of those, the ones Meta charges.
-    pub billable: i64,
-}
-
 /// A status webhook, as applied to a message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusUpdate {
@@ -320,17 +311,12 @@ pub trait MessageStore {
         limit: i32,
     ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 
-    /// The campaign's priced messages by Meta's pricing category: (priced, billable).
-    fn campaign_pricing(
+    /// The campaign's counters: messages per state and Meta's pricing per category, summed
+    /// over the counter shards (one consistent query).
+    fn campaign_tally(
         &self,
         campaign_id: &str,
-    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, PricedCount>, StoreError>> + Send;
-
-    /// The campaign's per-state counts.
-    fn campaign_counts(
-        &self,
-        campaign_id: &str,
-    ) -> impl Future<Output = Result<std::collections::BTreeMap<crate::message::MessageState, i64>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<crate::campaign::CampaignTally, StoreError>> + Send;
 }
 
 /// Something the scheduler tick should look at.

@@ -1,0 +1,104 @@
+//! status-processor on moto, fed by webhook-intake's real output, as the test files share it.
+
+#![allow(dead_code, reason = "each test file uses part of the harness")]
+
+use jiff::{SignedDuration, Timestamp};
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::messages::DynamoMessages;
+use polite_adapters::queue::SqsQueue;
+use polite_domain::WaId;
+use polite_domain::message::{Category, MessageRecord, MessageState as S};
+use polite_domain::ports::{MessageStore as _, Moved, NewMessage, TransitionDetails};
+use polite_tests::{Stack, drain};
+use serde_json::{Value, json};
+use status_processor::Processor;
+use webhook_intake::Intake;
+
+pub(crate) const APP_SECRET: &str = "polite-local-app-secret";
+
+pub(crate) struct Harness {
+    pub(crate) stack: Stack,
+    pub(crate) sqs: aws_sdk_sqs::Client,
+    pub(crate) intake: Intake<SqsQueue>,
+    pub(crate) processor: Processor<DynamoMessages, DynamoContacts, SqsQueue>,
+}
+
+pub(crate) fn sent_at() -> Timestamp {
+    "2026-11-23T15:00:00Z".parse().unwrap()
+}
+
+impl Harness {
+    pub(crate) async fn new() -> Harness {
+        let stack = Stack::create().await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
+        let intake = Intake {
+            app_secret: APP_SECRET.into(),
+            verify_token: "unused".into(),
+            inbound: queue("InboundEventsQueue"),
+            statuses: queue("StatusEventsQueue"),
+            parking: queue("WebhookParkingQueue"),
+        };
+        let processor = Processor {
+            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable")),
+            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
+            inbound: queue("InboundEventsQueue"),
+            undeliverable_for: SignedDuration::from_hours(24 * 30),
+        };
+        Harness { stack, sqs, intake, processor }
+    }
+
+    /// A campaign message polite sent: `msg_<n>` to `+551198765000<n>`, claimed and then
+    /// accepted by Meta as `wamid.<n>` (as message-sender records it).
+    pub(crate) async fn sent(&self, n: u32) {
+        let to = WaId::parse(&format!("+55119876500{n:02}")).unwrap();
+        let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+        let record = MessageRecord {
+            campaign_id: Some("cmp_1".into()),
+            ..MessageRecord::new(format!("msg_{n}"), to, Category::Marketing, payload, S::Sending, sent_at())
+        };
+        let messages = &self.processor.messages;
+        let claimed = messages.create(&NewMessage { record, idempotency_key: None, body_hash: String::new() }).await;
+        let accepted = TransitionDetails { wamid: Some(format!("wamid.{n}")), ..TransitionDetails::default() };
+        assert!(matches!(
+            messages.transition_from(&claimed.unwrap(), S::Sent, sent_at(), accepted).await,
+            Ok(Moved::Yes(_))
+        ));
+    }
+
+    /// Posts `statuses` to webhook-intake as one signed webhook and returns what it queued.
+    pub(crate) async fn intake(&self, statuses: &[Value]) -> Vec<String> {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "900100200300", "changes": [{
+            "field": "messages",
+            "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": "700800900"},
+                "statuses": statuses}}]}]})
+        .to_string()
+        .into_bytes();
+        let req = webhook_intake::signed_request(APP_SECRET, body).unwrap();
+        assert_eq!(webhook_intake::handle(&self.intake, req).await.status(), 200);
+        drain(&self.sqs, self.stack.queue("StatusEventsQueue")).await.unwrap()
+    }
+
+    pub(crate) async fn state(&self, n: u32) -> MessageRecord {
+        self.processor.messages.get(&format!("msg_{n}")).await.unwrap().unwrap()
+    }
+}
+
+/// A status element for message `n` (callback data set unless `n` is 0).
+pub(crate) fn status(n: u32, value: &str, minutes: i64) -> Value {
+    let at = sent_at() + SignedDuration::from_mins(minutes);
+    let mut s = json!({"id": format!("wamid.{n}"), "status": value, "timestamp": at.as_second().to_string(),
+        "recipient_id": format!("55119876500{n:02}"), "biz_opaque_callback_data": format!("msg_{n}")});
+    if value == "delivered" {
+        s["pricing"] = json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"});
+    }
+    s
+}
+
+pub(crate) fn failed(n: u32, code: i64, minutes: i64) -> Value {
+    let mut s = status(n, "failed", minutes);
+    s["errors"] = json!([{"code": code, "title": format!("error {code}"), "message": "…"}]);
+    s
+}

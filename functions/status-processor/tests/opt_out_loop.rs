@@ -1,0 +1,205 @@
+//! The whole loop of a 131050 on moto and the WhatsApp simulator: a campaign goes out through
+//! send-scheduler and message-sender, Meta later reports one message `failed` 131050
+//! (through webhook-intake, signed), status-processor turns it into a marketing opt-out on
+//! inbound-events, consent-updater records it — and the next campaign suppresses that
+//! recipient while the others still get it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::Harness;
+use consent_updater::Updater;
+use jiff::{SignedDuration, Timestamp};
+use message_sender::Sender;
+use message_sender::pacing::Pacer;
+use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::envelope::{self, kinds};
+use polite_adapters::graph::{GraphClient, GraphConfig};
+use polite_adapters::messages::DynamoMessages;
+use polite_adapters::queue::SqsQueue;
+use polite_domain::WaId;
+use polite_domain::campaign::{CampaignRecord, CampaignRequest, PricedCount};
+use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
+use polite_domain::gate::Policy;
+use polite_domain::message::{MessageRecord, MessageState as S};
+use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::request::SendJob;
+use polite_tests::drain;
+use secrecy::SecretString;
+use send_scheduler::Scheduler;
+use serde_json::{Value, json};
+use whatsapp_sim::{SimConfig, Simulator};
+
+const ANA: &str = "+5511987654321";
+const BEA: &str = "+5511912340001";
+
+/// 12:00 in São Paulo on a Monday.
+fn noon() -> Timestamp {
+    "2026-11-23T15:00:00Z".parse().unwrap()
+}
+
+/// webhook-intake and status-processor (the shared harness), plus the simulator, the
+/// scheduler, the sender and consent-updater on the same moto stack.
+struct Loop {
+    h: Harness,
+    sim: Simulator,
+    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
+    updater: Updater<DynamoContacts>,
+}
+
+impl Loop {
+    async fn new() -> Loop {
+        let h = Harness::new().await;
+        let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let dynamo = aws_sdk_dynamodb::Client::new(&h.stack.sdk);
+        let messages = || DynamoMessages::new(dynamo.clone(), h.stack.table("MessagesTable"));
+        let contacts = || DynamoContacts::new(dynamo.clone(), h.stack.table("ContactsTable"), b"test-contact-hash-key");
+        let queue = |id: &str| SqsQueue::new(h.sqs.clone(), h.stack.queue(id));
+        let sim_config = SimConfig::default();
+        let token = SecretString::from(sim_config.access_token);
+        let whatsapp = GraphClient::new(GraphConfig::new(sim.url(), sim_config.phone_number_id, token)).unwrap();
+        Loop {
+            scheduler: Scheduler {
+                messages: messages(),
+                contacts: contacts(),
+                send_queue: queue("SendQueue"),
+                campaigns: send_scheduler::CampaignSettings::default(),
+            },
+            sender: Sender {
+                messages: messages(),
+                contacts: contacts(),
+                send_queue: queue("SendQueue"),
+                inbound: queue("InboundEventsQueue"),
+                whatsapp,
+                policy: Policy::default(),
+                pacer: Pacer::new(0.0),
+            },
+            updater: Updater { store: contacts(), keywords: ConsentKeywords::default(), confirmations: None },
+            sim,
+            h,
+        }
+    }
+
+    async fn opt_in(&self, to: &str) {
+        let at: Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
+        let source = ConsentSource::business("web_checkout").unwrap();
+        let event = ConsentEvent::from_business(
+            &WaId::parse(to).unwrap(),
+            ConsentCategory::Marketing,
+            ConsentStatus::OptedIn,
+            source,
+            Some("Ticked 'WhatsApp offers' at checkout".into()),
+            at,
+            at,
+        )
+        .unwrap();
+        self.updater.store.append_consent(&WaId::parse(to).unwrap(), &event).await.unwrap();
+    }
+
+    /// A marketing campaign to `to` created and fanned out at `now`, then every job handed to
+    /// the sender once the spread's delays passed: each message after the sender, by
+    /// recipient.
+    async fn campaign(&self, name: &str, to: &[&str], now: Timestamp) -> (CampaignRecord, Vec<MessageRecord>) {
+        let body = json!({
+            "name": name,
+            "category": "marketing",
+            "template": {"name": "spring_sale", "language": "pt_BR"},
+            "recipients": to,
+        });
+        let request: CampaignRequest = serde_json::from_value(body.clone()).unwrap();
+        let record =
+            self.scheduler.create_campaign(&request.validate(now).unwrap(), body.to_string(), now).await.unwrap();
+        let done = self.scheduler.fan_out_within(&record, Duration::from_mins(1), now).await;
+        assert_eq!(done.created, to.len());
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let mut messages = Vec::new();
+        for job in drain(&self.h.sqs, self.h.stack.queue("SendQueue")).await.unwrap() {
+            self.sender.process(&job, now).await.unwrap();
+            let SendJob { id } = envelope::decode(kinds::SEND_JOB, &job).unwrap();
+            messages.push(self.scheduler.messages.get(&id).await.unwrap().unwrap());
+        }
+        messages.sort_by(|a, b| a.to.cmp(&b.to));
+        (record, messages)
+    }
+
+    /// Meta's status webhook, signed, through webhook-intake; then status-processor on what
+    /// it queued.
+    async fn meta_reports(&self, statuses: &[Value]) {
+        let records = self.h.intake(statuses).await;
+        assert_eq!(records.len(), statuses.len());
+        for record in records {
+            self.h.processor.process(&record).await.unwrap();
+        }
+    }
+
+    /// consent-updater on everything waiting on inbound-events; returns how many it applied.
+    async fn update_consent(&self, now: Timestamp) -> usize {
+        let events = drain(&self.h.sqs, self.h.stack.queue("InboundEventsQueue")).await.unwrap();
+        for body in &events {
+            self.updater.apply_record(body, now).await.unwrap();
+        }
+        events.len()
+    }
+
+    /// What the simulator accepted for `to`: (wamid, polite's message id).
+    fn sent_to(&self, to: &str) -> Vec<(String, String)> {
+        let wa_id = WaId::parse(to).unwrap();
+        self.sim
+            .accepted()
+            .into_iter()
+            .filter(|m| m.to == wa_id.as_str())
+            .map(|m| (m.wamid, m.biz_opaque_callback_data.unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// A status element as Meta sends it for a message polite sent.
+fn status(sent: &(String, String), to: &str, value: &str, at: Timestamp) -> Value {
+    json!({"id": sent.0, "status": value, "timestamp": at.as_second().to_string(),
+        "recipient_id": WaId::parse(to).unwrap().as_str(), "biz_opaque_callback_data": sent.1})
+}
+
+#[tokio::test]
+async fn a_131050_opts_the_recipient_out_and_the_next_campaign_suppresses_them() {
+    let l = Loop::new().await;
+    l.opt_in(ANA).await;
+    l.opt_in(BEA).await;
+    let (first, messages) = l.campaign("Spring sale", &[ANA, BEA], noon()).await;
+    assert_eq!(states(&messages), [(S::Sent, None), (S::Sent, None)]);
+
+    // Minutes later Meta reports Ana's message undeliverable: she stopped marketing from this
+    // business in WhatsApp. Bea's was delivered (and priced).
+    let later = noon() + SignedDuration::from_mins(3);
+    let mut failed = status(&l.sent_to(ANA)[0], ANA, "failed", later);
+    failed["errors"] = json!([{"code": 131_050, "title": "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business."}]);
+    let mut delivered = status(&l.sent_to(BEA)[0], BEA, "delivered", later);
+    delivered["pricing"] =
+        json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing"});
+    l.meta_reports(&[failed, delivered]).await;
+    assert_eq!(l.update_consent(later).await, 1, "one consent change, from the 131050");
+
+    let ana = l.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
+    assert_eq!(ana.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+    let report = l.scheduler.report(&first.id).await.unwrap().unwrap();
+    assert_eq!((report.counts[&S::Failed], report.counts[&S::Delivered]), (1, 1));
+    assert_eq!(report.pricing["marketing"], PricedCount { priced: 1, billable: 1 });
+    assert_eq!(report.rates.delivered, Some(0.5));
+
+    // The next day's campaign: Bea gets it, Ana's message is suppressed at send time.
+    let next_day = noon() + SignedDuration::from_hours(24);
+    let (second, messages) = l.campaign("Spring sale, day 2", &[ANA, BEA], next_day).await;
+    // Sorted by number: Bea (…912…) before Ana (…987…).
+    assert_eq!(states(&messages), [(S::Sent, None), (S::Suppressed, Some("opted_out"))]);
+    assert_eq!(l.sent_to(ANA).len(), 1, "nothing more reached Ana");
+    assert_eq!(l.sent_to(BEA).len(), 2);
+    let report = l.scheduler.report(&second.id).await.unwrap().unwrap();
+    assert_eq!((report.counts[&S::Sent], report.counts[&S::Suppressed], report.messages), (1, 1, 2));
+}
+
+fn states(messages: &[MessageRecord]) -> Vec<(S, Option<&str>)> {
+    messages.iter().map(|m| (m.state, m.reason.as_deref())).collect()
+}
