@@ -1,52 +1,256 @@
 //! A WhatsApp Cloud API simulator (DESIGN.md §10): a real HTTP server that answers polite's
-//! Graph API calls the way Meta does, so the functions, the tests and the local stack run with
-//! no Meta account.
+//! Graph API calls the way Meta does and posts Meta's webhooks back, so the functions, the
+//! tests and the local stack run with no Meta account.
 //!
-//! What it does today:
 //! - `POST /{version}/{phone_number_id}/messages`: bearer-token check (190), the phone number
 //!   id checked (100/33), request validation (100 naming the parameter), templates checked
 //!   against an approved list when one is configured (132001), Meta-shaped success bodies and
 //!   deterministic per-recipient outcomes ([`outcome_for`]: a number ending `0050` fails with
 //!   131050, `0026` with 131026, `0049` with 131049, …);
-//! - `GET /_sim/messages`: every message it accepted, oldest first; `POST /_sim/reset` forgets
-//!   them;
-//! - a configurable answer latency.
-//!
-//! Status webhooks, inbound messages and error-rate knobs arrive with the dev stack (issue 8).
+//! - after accepting, **signed status webhooks** (`sent`, `delivered`, `read`, or `failed`
+//!   with Meta's error) posted to the configured webhook URL with `biz_opaque_callback_data`,
+//!   at configurable delays; pricing on `delivered`;
+//! - knobs, drawn from a seeded generator so a run repeats: throughput errors (130429), server
+//!   errors (131000), timeouts (accepted, answered too late), duplicate and out-of-order status
+//!   delivery, the share of messages read;
+//! - `POST /_sim/inbound`: a user sends a text, taps a quick-reply button, or stops/resumes
+//!   marketing in WhatsApp — posted to the webhook, signed;
+//! - `GET /_sim/messages` (what it accepted), `GET /_sim/webhooks` (what it posted and the
+//!   answers), `POST /_sim/reset`.
 
+mod graph;
+mod webhooks;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+pub use graph::{MetaError, Outcome, outcome_for};
+pub use webhooks::WebhookLog;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// The business phone number id it serves (`/{version}/{this}/messages`).
     pub phone_number_id: String,
+    /// The business number as webhooks show it (`metadata.display_phone_number`).
+    pub display_phone_number: String,
+    /// The WhatsApp Business Account id webhooks carry (`entry[].id`).
+    pub waba_id: String,
     /// The access token callers must present as `Authorization: Bearer …`.
     pub access_token: String,
     /// When set, only these template names are accepted (others fail with 132001).
     pub approved_templates: Option<Vec<String>>,
+    /// Meta's pricing category of a template (`marketing` when not listed).
+    pub template_categories: BTreeMap<String, String>,
     /// Added before every Graph API answer.
     pub latency: Duration,
+    /// Where webhooks go; `None`: nothing is posted.
+    pub webhook: Option<WebhookTarget>,
+    /// How long after acceptance each status happens.
+    pub status_delays: StatusDelays,
+    /// How an undeliverable recipient (`0050`, `0026`, `0049`, `0047`) is reported.
+    pub failures: FailureReport,
+    pub knobs: Knobs,
+    /// Retries of a webhook the business did not take (Meta retries for days; here seconds).
+    pub webhook_retries: usize,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             phone_number_id: "106540352242922".into(),
+            display_phone_number: "15550001111".into(),
+            waba_id: "900100200300".into(),
             access_token: "polite-local-access-token".into(),
             approved_templates: None,
+            template_categories: BTreeMap::new(),
             latency: Duration::ZERO,
+            webhook: None,
+            status_delays: StatusDelays::default(),
+            failures: FailureReport::Response,
+            knobs: Knobs::default(),
+            webhook_retries: 4,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Meta's pricing category of template `name`.
+    pub fn template_category(&self, name: &str) -> &str {
+        self.template_categories.get(name).map_or("marketing", String::as_str)
+    }
+}
+
+impl SimConfig {
+    /// The configuration from `SIM_*` variables (`var` looks one up; unset and empty are the
+    /// same), every other field at its default. See the binary's docs for the table.
+    ///
+    /// # Errors
+    /// Naming the variable whose value cannot be read.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<SimConfig> {
+        let var = |key: &str| var(key).filter(|v| !v.trim().is_empty());
+        let d = SimConfig::default();
+        let millis = |key: &str, default: Duration| -> anyhow::Result<Duration> {
+            var(key).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .map(Duration::from_millis)
+                    .map_err(|_| anyhow::anyhow!("{key}={v} is not a number of milliseconds"))
+            })
+        };
+        let rate = |key: &str, default: f64| -> anyhow::Result<f64> {
+            var(key).map_or(Ok(default), |v| match v.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+                _ => Err(anyhow::anyhow!("{key}={v} is not a probability between 0 and 1")),
+            })
+        };
+        let list = |key: &str| -> Vec<String> {
+            var(key)
+                .map(|v| v.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let webhook = match (var("SIM_WEBHOOK_URL"), var("SIM_APP_SECRET")) {
+            (Some(url), Some(app_secret)) => Some(WebhookTarget { url, app_secret }),
+            (None, None) => None,
+            _ => {
+                anyhow::bail!("SIM_WEBHOOK_URL and SIM_APP_SECRET go together: webhooks are signed with the app secret")
+            }
+        };
+        let status_delays = match var("SIM_STATUS_DELAYS_MS") {
+            None => d.status_delays,
+            Some(v) => {
+                let parsed: Vec<u64> =
+                    v.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>().unwrap_or_default();
+                let [sent, delivered, read] = parsed[..] else {
+                    anyhow::bail!(
+                        "SIM_STATUS_DELAYS_MS={v} is not three milliseconds (sent,delivered,read), e.g. 100,500,1500"
+                    );
+                };
+                StatusDelays {
+                    sent: Duration::from_millis(sent),
+                    delivered: Duration::from_millis(delivered),
+                    read: Duration::from_millis(read),
+                }
+            }
+        };
+        let failures = match var("SIM_FAILURES").as_deref().map(str::trim) {
+            None | Some("response") => FailureReport::Response,
+            Some("webhook") => FailureReport::Webhook,
+            Some(other) => anyhow::bail!("SIM_FAILURES={other}: use response or webhook"),
+        };
+        let mut template_categories = BTreeMap::new();
+        for entry in list("SIM_TEMPLATE_CATEGORIES") {
+            let Some((name, category)) = entry.split_once('=') else {
+                anyhow::bail!("SIM_TEMPLATE_CATEGORIES: {entry} is not name=category (e.g. order_update=utility)");
+            };
+            template_categories.insert(name.trim().to_owned(), category.trim().to_owned());
+        }
+        let seed = match var("SIM_SEED") {
+            None => d.knobs.seed,
+            Some(v) => v.trim().parse().map_err(|_| anyhow::anyhow!("SIM_SEED={v} is not a whole number"))?,
+        };
+        Ok(SimConfig {
+            phone_number_id: var("SIM_PHONE_NUMBER_ID").unwrap_or(d.phone_number_id),
+            display_phone_number: var("SIM_DISPLAY_PHONE_NUMBER").unwrap_or(d.display_phone_number),
+            waba_id: var("SIM_WABA_ID").unwrap_or(d.waba_id),
+            access_token: var("SIM_ACCESS_TOKEN").unwrap_or(d.access_token),
+            approved_templates: var("SIM_APPROVED_TEMPLATES").map(|_| list("SIM_APPROVED_TEMPLATES")),
+            template_categories,
+            latency: millis("SIM_LATENCY_MS", d.latency)?,
+            webhook,
+            status_delays,
+            failures,
+            knobs: Knobs {
+                throttle_rate: rate("SIM_THROTTLE_RATE", d.knobs.throttle_rate)?,
+                server_error_rate: rate("SIM_SERVER_ERROR_RATE", d.knobs.server_error_rate)?,
+                timeout_rate: rate("SIM_TIMEOUT_RATE", d.knobs.timeout_rate)?,
+                timeout: millis("SIM_TIMEOUT_MS", d.knobs.timeout)?,
+                duplicate_rate: rate("SIM_DUPLICATE_RATE", d.knobs.duplicate_rate)?,
+                reorder_rate: rate("SIM_REORDER_RATE", d.knobs.reorder_rate)?,
+                read_rate: rate("SIM_READ_RATE", d.knobs.read_rate)?,
+                seed,
+            },
+            webhook_retries: d.webhook_retries,
+        })
+    }
+}
+
+/// The business's webhook: URL and the app secret webhooks are signed with.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    pub url: String,
+    pub app_secret: String,
+}
+
+/// When each status happens after the send was accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusDelays {
+    pub sent: Duration,
+    pub delivered: Duration,
+    pub read: Duration,
+}
+
+impl Default for StatusDelays {
+    fn default() -> Self {
+        StatusDelays {
+            sent: Duration::from_millis(100),
+            delivered: Duration::from_millis(500),
+            read: Duration::from_millis(1_500),
+        }
+    }
+}
+
+/// How Meta reports a message it accepted but cannot deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReport {
+    /// As an error answering the send (what the sender's error handling is tested with).
+    Response,
+    /// As Meta documents it for 131050 and friends: the send is accepted (a wamid), then a
+    /// `failed` status webhook carries the error.
+    Webhook,
+}
+
+/// Random behaviour, as probabilities in 0..=1, drawn from a generator seeded with `seed` (the
+/// same requests in the same order meet the same fate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Knobs {
+    /// Sends answered 130429 (HTTP 429).
+    pub throttle_rate: f64,
+    /// Sends answered 131000 (HTTP 500).
+    pub server_error_rate: f64,
+    /// Sends accepted but answered only after `timeout` (the caller's outcome is unknown).
+    pub timeout_rate: f64,
+    pub timeout: Duration,
+    /// Status webhooks posted twice.
+    pub duplicate_rate: f64,
+    /// Messages whose statuses are posted in reverse order (`read` first, `sent` last).
+    pub reorder_rate: f64,
+    /// Delivered messages that are read.
+    pub read_rate: f64,
+    pub seed: u64,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            throttle_rate: 0.0,
+            server_error_rate: 0.0,
+            timeout_rate: 0.0,
+            timeout: Duration::from_secs(30),
+            duplicate_rate: 0.0,
+            reorder_rate: 0.0,
+            read_rate: 1.0,
+            seed: 1,
         }
     }
 }
@@ -77,21 +281,24 @@ pub struct SimMessage {
 }
 
 /// The simulator's state, shared by its handlers and by tests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     accepted: Vec<SimMessage>,
+    webhooks: Vec<WebhookLog>,
     next_id: u64,
+    rng: fastrand::Rng,
 }
 
 #[derive(Debug, Clone)]
 struct Shared {
     config: Arc<SimConfig>,
     inner: Arc<Mutex<Inner>>,
+    client: reqwest::Client,
 }
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A handler that panicked mid-update cannot leave the list half-written (each update
+        // A handler that panicked mid-update cannot leave the lists half-written (each update
         // is one push), so the data is still good.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -116,7 +323,17 @@ impl Simulator {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e} (is another simulator running?)"))?;
         let addr = listener.local_addr()?;
-        let shared = Shared { config: Arc::new(config), inner: Arc::default() };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the webhook client: {e}"))?;
+        let inner = Inner {
+            accepted: Vec::new(),
+            webhooks: Vec::new(),
+            next_id: 0,
+            rng: fastrand::Rng::with_seed(config.knobs.seed),
+        };
+        let shared = Shared { config: Arc::new(config), inner: Arc::new(Mutex::new(inner)), client };
         let app = router(shared.clone());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -145,6 +362,11 @@ impl Simulator {
         self.shared.lock().accepted.clone()
     }
 
+    /// Every webhook posted so far (each status, each inbound message), in order.
+    pub fn webhooks(&self) -> Vec<WebhookLog> {
+        self.shared.lock().webhooks.clone()
+    }
+
     /// Stops serving and waits for in-flight requests to finish.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -164,184 +386,12 @@ impl Drop for Simulator {
 
 fn router(shared: Shared) -> Router {
     Router::new()
-        .route("/{version}/{phone_number_id}/messages", post(send_message))
+        .route("/{version}/{phone_number_id}/messages", post(graph::send_message))
+        .route("/_sim/inbound", post(webhooks::inbound))
         .route("/_sim/messages", get(list_messages))
+        .route("/_sim/webhooks", get(list_webhooks))
         .route("/_sim/reset", post(reset))
         .with_state(shared)
-}
-
-/// What Meta would do with a message to `to` (digits only), decided by its last four digits
-/// so tests and the demo can pick an outcome by choosing a number.
-pub fn outcome_for(to: &str) -> Option<MetaError> {
-    let suffix = to.get(to.len().saturating_sub(4)..).unwrap_or_default();
-    let error = match suffix {
-        "0050" => MetaError::new(
-            131_050,
-            "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
-        ),
-        "0026" => MetaError::new(131_026, "Message Undeliverable."),
-        "0049" => MetaError::new(131_049, "This message was not delivered to maintain healthy ecosystem engagement."),
-        "0047" => MetaError::new(
-            131_047,
-            "Re-engagement message: more than 24 hours have passed since the recipient last replied.",
-        ),
-        "0056" => MetaError::new(131_056, "(Business Account, Consumer Account) pair rate limit hit"),
-        "0429" => MetaError::new(130_429, "Rate limit hit").status(StatusCode::TOO_MANY_REQUESTS),
-        "0500" => MetaError::new(131_000, "Something went wrong").status(StatusCode::INTERNAL_SERVER_ERROR),
-        _ => return None,
-    };
-    Some(error)
-}
-
-/// An error answered in Meta's shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetaError {
-    pub code: i64,
-    pub subcode: Option<i64>,
-    pub message: String,
-    pub http_status: StatusCode,
-}
-
-impl MetaError {
-    fn new(code: i64, message: &str) -> Self {
-        MetaError { code, subcode: None, message: message.to_owned(), http_status: StatusCode::BAD_REQUEST }
-    }
-
-    fn status(mut self, http_status: StatusCode) -> Self {
-        self.http_status = http_status;
-        self
-    }
-
-    fn invalid(parameter: &str, what: &str) -> Self {
-        MetaError::new(100, &format!("(#100) The parameter {parameter} {what}."))
-    }
-}
-
-impl IntoResponse for MetaError {
-    fn into_response(self) -> Response {
-        // Meta labels Cloud API errors "OAuthException" whatever their cause.
-        let mut error = json!({
-            "message": self.message,
-            "type": "OAuthException",
-            "code": self.code,
-            "error_data": {"messaging_product": "whatsapp", "details": self.message},
-            "fbtrace_id": "AsimPoliteTrace",
-        });
-        if let Some(subcode) = self.subcode {
-            error["error_subcode"] = json!(subcode);
-        }
-        (self.http_status, axum::Json(json!({ "error": error }))).into_response()
-    }
-}
-
-async fn send_message(
-    State(shared): State<Shared>,
-    Path((_version, phone_number_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    tokio::time::sleep(shared.config.latency).await;
-    match accept(&shared, &phone_number_id, &headers, &body) {
-        Ok(message) => {
-            let answer = json!({
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": message.request["to"], "wa_id": message.to}],
-                "messages": [{"id": message.wamid}],
-            });
-            tracing::info!(wamid = %message.wamid, kind = %message.kind, "accepted");
-            shared.lock().accepted.push(message);
-            (StatusCode::OK, axum::Json(answer)).into_response()
-        }
-        Err(error) => {
-            tracing::info!(code = error.code, "refused");
-            error.into_response()
-        }
-    }
-}
-
-/// Checks a send request the way the Graph API does, in its order: token, sender, body,
-/// recipient.
-fn accept(shared: &Shared, phone_number_id: &str, headers: &HeaderMap, body: &[u8]) -> Result<SimMessage, MetaError> {
-    let config = &shared.config;
-    let token =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if token != Some(config.access_token.as_str()) {
-        return Err(MetaError::new(190, "Invalid OAuth access token - Cannot parse access token")
-            .status(StatusCode::UNAUTHORIZED));
-    }
-    if phone_number_id != config.phone_number_id {
-        let mut error = MetaError::new(
-            100,
-            &format!(
-                "Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
-            ),
-        );
-        error.subcode = Some(33);
-        return Err(error);
-    }
-    let request: Value =
-        serde_json::from_slice(body).map_err(|_| MetaError::new(100, "(#100) The request body is not valid JSON."))?;
-    if request.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
-        return Err(MetaError::invalid("messaging_product", "is required and must be \"whatsapp\""));
-    }
-    let to_input = request.get("to").and_then(Value::as_str).ok_or_else(|| MetaError::invalid("to", "is required"))?;
-    let to: String = to_input.chars().filter(char::is_ascii_digit).collect();
-    if polite_domain::WaId::parse(to_input).is_err() {
-        return Err(MetaError::new(131_009, "(#131009) Parameter value is not valid: to is not a valid phone number"));
-    }
-    let kind = request.get("type").and_then(Value::as_str).unwrap_or("text").to_owned();
-    let (text, template) = match kind.as_str() {
-        "text" => {
-            let body = request.pointer("/text/body").and_then(Value::as_str).unwrap_or_default();
-            if body.trim().is_empty() {
-                return Err(MetaError::invalid("text['body']", "is required"));
-            }
-            if body.chars().count() > 4096 {
-                return Err(MetaError::new(100, "(#100) Param text['body'] must be at most 4096 characters long."));
-            }
-            (Some(body.to_owned()), None)
-        }
-        "template" => {
-            let name = request.pointer("/template/name").and_then(Value::as_str).unwrap_or_default();
-            if name.is_empty() {
-                return Err(MetaError::invalid("template['name']", "is required"));
-            }
-            if request.pointer("/template/language/code").and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(MetaError::invalid("template['language']['code']", "is required"));
-            }
-            if let Some(approved) = &config.approved_templates
-                && !approved.iter().any(|a| a == name)
-            {
-                return Err(MetaError::new(132_001, "Template name does not exist in the translation"));
-            }
-            (None, Some(name.to_owned()))
-        }
-        other => {
-            return Err(MetaError::new(
-                100,
-                &format!("(#100) Param type must be one of {{text, template}} in this simulator; got '{other}'."),
-            ));
-        }
-    };
-    if let Some(error) = outcome_for(&to) {
-        return Err(error);
-    }
-    let wamid = {
-        let mut inner = shared.lock();
-        inner.next_id += 1;
-        format!("wamid.SIM{:016X}", inner.next_id)
-    };
-    Ok(SimMessage {
-        wamid,
-        to,
-        kind,
-        text,
-        template,
-        biz_opaque_callback_data: request.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_owned),
-        reply_to: request.pointer("/context/message_id").and_then(Value::as_str).map(str::to_owned),
-        accepted_at: jiff::Timestamp::now(),
-        request,
-    })
 }
 
 async fn list_messages(State(shared): State<Shared>) -> Response {
@@ -349,7 +399,65 @@ async fn list_messages(State(shared): State<Shared>) -> Response {
     axum::Json(json!({ "messages": messages })).into_response()
 }
 
+async fn list_webhooks(State(shared): State<Shared>) -> Response {
+    let webhooks = shared.lock().webhooks.clone();
+    axum::Json(json!({ "webhooks": webhooks })).into_response()
+}
+
 async fn reset(State(shared): State<Shared>) -> StatusCode {
-    shared.lock().accepted.clear();
+    let mut inner = shared.lock();
+    inner.accepted.clear();
+    inner.webhooks.clear();
     StatusCode::NO_CONTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |key| map.get(key).cloned()
+    }
+
+    #[test]
+    fn the_environment_sets_webhooks_delays_failures_and_knobs() {
+        let config = SimConfig::from_env(env(&[
+            ("SIM_WEBHOOK_URL", "http://127.0.0.1:3000/webhook"),
+            ("SIM_APP_SECRET", "s3cret"),
+            ("SIM_STATUS_DELAYS_MS", "10, 20,30"),
+            ("SIM_FAILURES", "webhook"),
+            ("SIM_DUPLICATE_RATE", "0.25"),
+            ("SIM_READ_RATE", "0.5"),
+            ("SIM_SEED", "42"),
+            ("SIM_TEMPLATE_CATEGORIES", "order_update=utility, otp=authentication"),
+            ("SIM_APPROVED_TEMPLATES", "order_update,otp"),
+            ("SIM_LATENCY_MS", ""),
+        ]))
+        .unwrap();
+        assert_eq!(config.webhook.as_ref().map(|w| w.url.as_str()), Some("http://127.0.0.1:3000/webhook"));
+        assert_eq!(config.status_delays.delivered, Duration::from_millis(20));
+        assert_eq!(config.failures, FailureReport::Webhook);
+        assert_eq!((config.knobs.duplicate_rate, config.knobs.read_rate, config.knobs.seed), (0.25, 0.5, 42));
+        assert_eq!(config.template_category("otp"), "authentication");
+        assert_eq!(config.template_category("spring_sale"), "marketing");
+        assert_eq!(config.approved_templates, Some(vec!["order_update".to_owned(), "otp".to_owned()]));
+        assert_eq!(config.latency, Duration::ZERO, "empty is unset");
+    }
+
+    #[test]
+    fn a_bad_value_is_refused_naming_its_variable() {
+        let cases = [
+            (vec![("SIM_WEBHOOK_URL", "http://x")], "SIM_APP_SECRET"),
+            (vec![("SIM_STATUS_DELAYS_MS", "10,20")], "SIM_STATUS_DELAYS_MS"),
+            (vec![("SIM_THROTTLE_RATE", "1.5")], "SIM_THROTTLE_RATE"),
+            (vec![("SIM_FAILURES", "sometimes")], "SIM_FAILURES"),
+            (vec![("SIM_TEMPLATE_CATEGORIES", "otp")], "SIM_TEMPLATE_CATEGORIES"),
+            (vec![("SIM_TIMEOUT_MS", "soon")], "SIM_TIMEOUT_MS"),
+        ];
+        for (pairs, variable) in cases {
+            let error = SimConfig::from_env(env(&pairs)).unwrap_err().to_string();
+            assert!(error.contains(variable), "{pairs:?}: {error}");
+        }
+    }
 }

@@ -1,0 +1,256 @@
+//! The Graph API send endpoint: `POST /{version}/{phone_number_id}/messages`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::webhooks::{self, Plan};
+use crate::{FailureReport, Shared, SimMessage};
+
+/// What Meta does with a message to a number, by the number's last four digits, so tests and
+/// the demo pick an outcome by choosing a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request itself is refused (throughput, pair rate, server error): always in the
+    /// answer to the send.
+    Refused(MetaError),
+    /// Meta accepts the message but cannot deliver it: in the answer or as a `failed` status
+    /// webhook, as [`FailureReport`] says.
+    Undelivered(MetaError),
+}
+
+/// The outcome for a recipient (digits only); `None`: accepted, then sent, delivered, read.
+///
+/// | ending | code |
+/// |---|---|
+/// | `0050` | 131050 user stopped marketing messages |
+/// | `0026` | 131026 undeliverable |
+/// | `0049` | 131049 per-user marketing limit |
+/// | `0047` | 131047 more than 24 h since the user's last message |
+/// | `0056` | 131056 pair rate limit (refused) |
+/// | `0429` | 130429 throughput limit, HTTP 429 (refused) |
+/// | `0500` | 131000 something went wrong, HTTP 500 (refused) |
+pub fn outcome_for(to: &str) -> Option<Outcome> {
+    let suffix = to.get(to.len().saturating_sub(4)..).unwrap_or_default();
+    let outcome = match suffix {
+        "0050" => Outcome::Undelivered(MetaError::new(
+            131_050,
+            "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.",
+        )),
+        "0026" => Outcome::Undelivered(MetaError::new(131_026, "Message Undeliverable.")),
+        "0049" => Outcome::Undelivered(MetaError::new(
+            131_049,
+            "This message was not delivered to maintain healthy ecosystem engagement.",
+        )),
+        "0047" => Outcome::Undelivered(MetaError::new(
+            131_047,
+            "Re-engagement message: more than 24 hours have passed since the recipient last replied.",
+        )),
+        "0056" => Outcome::Refused(MetaError::new(131_056, "(Business Account, Consumer Account) pair rate limit hit")),
+        "0429" => Outcome::Refused(throttled()),
+        "0500" => Outcome::Refused(server_error()),
+        _ => return None,
+    };
+    Some(outcome)
+}
+
+fn throttled() -> MetaError {
+    MetaError::new(130_429, "(#130429) Rate limit hit").status(StatusCode::TOO_MANY_REQUESTS)
+}
+
+fn server_error() -> MetaError {
+    MetaError::new(131_000, "Something went wrong").status(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An error answered in Meta's shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaError {
+    pub code: i64,
+    pub subcode: Option<i64>,
+    pub message: String,
+    pub http_status: StatusCode,
+}
+
+impl MetaError {
+    pub(crate) fn new(code: i64, message: &str) -> Self {
+        MetaError { code, subcode: None, message: message.to_owned(), http_status: StatusCode::BAD_REQUEST }
+    }
+
+    fn status(mut self, http_status: StatusCode) -> Self {
+        self.http_status = http_status;
+        self
+    }
+
+    fn invalid(parameter: &str, what: &str) -> Self {
+        MetaError::new(100, &format!("(#100) The parameter {parameter} {what}."))
+    }
+}
+
+impl IntoResponse for MetaError {
+    fn into_response(self) -> Response {
+        // Meta labels Cloud API errors "OAuthException" whatever their cause.
+        let mut error = json!({
+            "message": self.message,
+            "type": "OAuthException",
+            "code": self.code,
+            "error_data": {"messaging_product": "whatsapp", "details": self.message},
+            "fbtrace_id": "AsimPoliteTrace",
+        });
+        if let Some(subcode) = self.subcode {
+            error["error_subcode"] = json!(subcode);
+        }
+        (self.http_status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// What the random knobs drew for one send (in request order, from the seeded generator).
+#[derive(Debug, Clone, Copy, Default)]
+struct Draw {
+    throttled: bool,
+    server_error: bool,
+    timeout: bool,
+}
+
+pub(crate) async fn send_message(
+    State(shared): State<Shared>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    tokio::time::sleep(shared.config.latency).await;
+    let draw = {
+        let knobs = &shared.config.knobs;
+        let mut inner = shared.lock();
+        Draw {
+            throttled: inner.rng.f64() < knobs.throttle_rate,
+            server_error: inner.rng.f64() < knobs.server_error_rate,
+            timeout: inner.rng.f64() < knobs.timeout_rate,
+        }
+    };
+    match accept(&shared, &phone_number_id, &headers, &body, draw) {
+        Ok((message, plan)) => {
+            let answer = json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": message.request["to"], "wa_id": message.to}],
+                "messages": [{"id": message.wamid}],
+            });
+            tracing::info!(wamid = %message.wamid, kind = %message.kind, "accepted");
+            webhooks::deliver_statuses(&shared, &message, plan);
+            shared.lock().accepted.push(message);
+            if draw.timeout {
+                // Accepted, but the answer comes too late for the caller: an unknown outcome.
+                tokio::time::sleep(shared.config.knobs.timeout).await;
+            }
+            (StatusCode::OK, axum::Json(answer)).into_response()
+        }
+        Err(error) => {
+            tracing::info!(code = error.code, "refused");
+            error.into_response()
+        }
+    }
+}
+
+/// Checks a send request the way the Graph API does, in its order: token, sender, body,
+/// throughput, recipient. Returns the accepted message and the statuses it will get.
+fn accept(
+    shared: &Shared,
+    phone_number_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    draw: Draw,
+) -> Result<(SimMessage, Plan), MetaError> {
+    let config = &shared.config;
+    let token =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if token != Some(config.access_token.as_str()) {
+        return Err(MetaError::new(190, "Invalid OAuth access token - Cannot parse access token")
+            .status(StatusCode::UNAUTHORIZED));
+    }
+    if phone_number_id != config.phone_number_id {
+        let mut error = MetaError::new(
+            100,
+            &format!(
+                "Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+            ),
+        );
+        error.subcode = Some(33);
+        return Err(error);
+    }
+    let request: Value =
+        serde_json::from_slice(body).map_err(|_| MetaError::new(100, "(#100) The request body is not valid JSON."))?;
+    if request.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return Err(MetaError::invalid("messaging_product", "is required and must be \"whatsapp\""));
+    }
+    let to_input = request.get("to").and_then(Value::as_str).ok_or_else(|| MetaError::invalid("to", "is required"))?;
+    let to: String = to_input.chars().filter(char::is_ascii_digit).collect();
+    if polite_domain::WaId::parse(to_input).is_err() {
+        return Err(MetaError::new(131_009, "(#131009) Parameter value is not valid: to is not a valid phone number"));
+    }
+    let kind = request.get("type").and_then(Value::as_str).unwrap_or("text").to_owned();
+    let (text, template) = match kind.as_str() {
+        "text" => {
+            let body = request.pointer("/text/body").and_then(Value::as_str).unwrap_or_default();
+            if body.trim().is_empty() {
+                return Err(MetaError::invalid("text['body']", "is required"));
+            }
+            if body.chars().count() > 4096 {
+                return Err(MetaError::new(100, "(#100) Param text['body'] must be at most 4096 characters long."));
+            }
+            (Some(body.to_owned()), None)
+        }
+        "template" => {
+            let name = request.pointer("/template/name").and_then(Value::as_str).unwrap_or_default();
+            if name.is_empty() {
+                return Err(MetaError::invalid("template['name']", "is required"));
+            }
+            if request.pointer("/template/language/code").and_then(Value::as_str).is_none_or(str::is_empty) {
+                return Err(MetaError::invalid("template['language']['code']", "is required"));
+            }
+            if let Some(approved) = &config.approved_templates
+                && !approved.iter().any(|a| a == name)
+            {
+                return Err(MetaError::new(132_001, "Template name does not exist in the translation"));
+            }
+            (None, Some(name.to_owned()))
+        }
+        other => {
+            return Err(MetaError::new(
+                100,
+                &format!("(#100) Param type must be one of {{text, template}} in this simulator; got '{other}'."),
+            ));
+        }
+    };
+    if draw.throttled {
+        return Err(throttled());
+    }
+    if draw.server_error {
+        return Err(server_error());
+    }
+    let failure = match outcome_for(&to) {
+        Some(Outcome::Refused(error)) => return Err(error),
+        Some(Outcome::Undelivered(error)) if config.failures == FailureReport::Response => return Err(error),
+        Some(Outcome::Undelivered(error)) => Some(error),
+        None => None,
+    };
+    let (wamid, plan) = {
+        let mut inner = shared.lock();
+        inner.next_id += 1;
+        let wamid = format!("wamid.SIM{:016X}", inner.next_id);
+        let plan = Plan::draw(&mut inner.rng, config, failure);
+        (wamid, plan)
+    };
+    let message = SimMessage {
+        wamid,
+        to,
+        kind,
+        text,
+        template,
+        biz_opaque_callback_data: request.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_owned),
+        reply_to: request.pointer("/context/message_id").and_then(Value::as_str).map(str::to_owned),
+        accepted_at: jiff::Timestamp::now(),
+        request,
+    };
+    Ok((message, plan))
+}

@@ -1,0 +1,305 @@
+//! The webhooks the simulator posts to the business, signed like Meta's
+//! (`X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body with the app secret>`): the statuses
+//! of every accepted message, and what a user "sends" through `POST /_sim/inbound`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use backon::{ExponentialBuilder, Retryable as _};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::graph::MetaError;
+use crate::{Knobs, Shared, SimConfig, SimMessage};
+
+/// The statuses one accepted message will get, and when each is posted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Plan {
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Step {
+    status: &'static str,
+    /// When it happened, after acceptance (the status's `timestamp`).
+    happened: Duration,
+    /// When it is posted, after acceptance (later than `happened` when reordered).
+    posted: Duration,
+    /// Posted this many times (2: a duplicate delivery).
+    copies: u8,
+    error: Option<MetaError>,
+}
+
+impl Plan {
+    /// Draws the statuses of a message from the knobs: `failed` alone for an undeliverable
+    /// recipient; else `sent`, `delivered` and — for `read_rate` of them — `read`; each
+    /// posted twice with `duplicate_rate`, the whole sequence posted in reverse order with
+    /// `reorder_rate`.
+    pub(crate) fn draw(rng: &mut fastrand::Rng, config: &SimConfig, failure: Option<MetaError>) -> Plan {
+        let knobs: &Knobs = &config.knobs;
+        let delays = &config.status_delays;
+        let mut steps = if let Some(error) = failure {
+            vec![Step::new("failed", delays.sent, Some(error))]
+        } else {
+            let mut steps = vec![Step::new("sent", delays.sent, None), Step::new("delivered", delays.delivered, None)];
+            if rng.f64() < knobs.read_rate {
+                steps.push(Step::new("read", delays.read, None));
+            }
+            steps
+        };
+        if rng.f64() < knobs.reorder_rate {
+            let times: Vec<Duration> = steps.iter().rev().map(|s| s.happened).collect();
+            for (step, posted) in steps.iter_mut().zip(times) {
+                step.posted = posted;
+            }
+        }
+        for step in &mut steps {
+            if rng.f64() < knobs.duplicate_rate {
+                step.copies = 2;
+            }
+        }
+        steps.sort_by_key(|s| s.posted);
+        Plan { steps }
+    }
+}
+
+impl Step {
+    fn new(status: &'static str, at: Duration, error: Option<MetaError>) -> Step {
+        Step { status, happened: at, posted: at, copies: 1, error }
+    }
+}
+
+/// One webhook the simulator posted (`GET /_sim/webhooks`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WebhookLog {
+    /// `status`, `message` or `user_preferences`.
+    pub kind: &'static str,
+    /// The wamid it is about (the outbound message's, or the inbound message's).
+    pub wamid: String,
+    /// The status value, for statuses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+    /// The business's answer to the last attempt (`None`: no answer at all).
+    pub http_status: Option<u16>,
+    pub attempts: u32,
+}
+
+/// Posts the planned statuses of `message` in the background (when a webhook is configured).
+pub(crate) fn deliver_statuses(shared: &Shared, message: &SimMessage, plan: Plan) {
+    if shared.config.webhook.is_none() {
+        return;
+    }
+    let shared = shared.clone();
+    let message = message.clone();
+    let started = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        for step in plan.steps {
+            tokio::time::sleep_until(started + step.posted).await;
+            let body = status_notification(&shared.config, &message, &step);
+            for _ in 0..step.copies {
+                let log = WebhookLog {
+                    kind: "status",
+                    wamid: message.wamid.clone(),
+                    status: Some(step.status),
+                    http_status: None,
+                    attempts: 0,
+                };
+                post(&shared, &body, log).await;
+            }
+        }
+    });
+}
+
+/// `{"object":"whatsapp_business_account","entry":[{"id","changes":[{"field","value"}]}]}`
+/// around one change value.
+fn envelope(config: &SimConfig, field: &str, mut value: Value) -> Vec<u8> {
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] =
+        json!({"display_phone_number": config.display_phone_number, "phone_number_id": config.phone_number_id});
+    json!({"object": "whatsapp_business_account",
+           "entry": [{"id": config.waba_id, "changes": [{"field": field, "value": value}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn unix_seconds(t: jiff::Timestamp) -> String {
+    t.as_second().to_string()
+}
+
+/// A `statuses[]` notification as Meta sends it: pricing on `delivered` only (one of
+/// delivered/read carries it), errors on `failed`.
+fn status_notification(config: &SimConfig, message: &SimMessage, step: &Step) -> Vec<u8> {
+    let happened = jiff::SignedDuration::try_from(step.happened).unwrap_or_default();
+    let mut status = json!({
+        "id": message.wamid,
+        "status": step.status,
+        "timestamp": unix_seconds(message.accepted_at + happened),
+        "recipient_id": message.to,
+    });
+    if let Some(data) = &message.biz_opaque_callback_data {
+        status["biz_opaque_callback_data"] = json!(data);
+    }
+    if step.status == "delivered" {
+        status["pricing"] = match &message.template {
+            Some(name) => {
+                let category = config.template_category(name);
+                json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": category})
+            }
+            None => {
+                json!({"billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"})
+            }
+        };
+    }
+    if let Some(error) = &step.error {
+        status["errors"] = json!([{
+            "code": error.code,
+            "title": error.message,
+            "message": error.message,
+            "error_data": {"details": error.message},
+            "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+        }]);
+    }
+    envelope(config, "messages", json!({ "statuses": [status] }))
+}
+
+/// Posts one signed webhook, retrying (as Meta does, compressed into seconds) until the
+/// business answers 200; records the outcome.
+async fn post(shared: &Shared, body: &[u8], mut log: WebhookLog) -> Option<u16> {
+    let Some(target) = &shared.config.webhook else { return None };
+    let signature = polite_domain::webhook::sign(target.app_secret.as_bytes(), body);
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let attempt = || async {
+        attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = shared
+            .client
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", &signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| (None, e.to_string()))?;
+        let status = response.status().as_u16();
+        if response.status().is_success() { Ok(status) } else { Err((Some(status), format!("HTTP {status}"))) }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(shared.config.webhook_retries);
+    let outcome = attempt.retry(backoff).await;
+    log.attempts = attempts.into_inner();
+    log.http_status = match &outcome {
+        Ok(status) => Some(*status),
+        Err((status, error)) => {
+            tracing::warn!(kind = log.kind, wamid = %log.wamid, error = %error, "webhook not taken");
+            *status
+        }
+    };
+    let status = log.http_status;
+    shared.lock().webhooks.push(log);
+    status
+}
+
+/// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, or
+/// uses WhatsApp's own stop/resume-marketing control.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Inbound {
+    /// The user's number, E.164 with or without `+`.
+    from: String,
+    /// The profile name shown in `contacts[]` (default "Sim User").
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    button: Option<ButtonTap>,
+    /// `stop` or `resume`: a `user_preferences` change for marketing messages.
+    #[serde(default)]
+    preference: Option<String>,
+    /// The wamid replied to; for a button, defaults to the last message sent to `from`.
+    #[serde(default)]
+    context: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ButtonTap {
+    /// What the business set on the button when sending (else Meta sends the label).
+    #[serde(default)]
+    payload: Option<String>,
+    /// The button's label, e.g. "Stop promotions".
+    text: String,
+}
+
+fn bad_request(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": message}}))).into_response()
+}
+
+pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Bytes) -> Response {
+    let request: Inbound = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&format!("not an inbound request: {e}")),
+    };
+    let Ok(sender) = polite_domain::WaId::parse(&request.from) else {
+        return bad_request("from: not a phone number (send E.164, e.g. +5511987654321)");
+    };
+    let from = sender.as_str().to_owned();
+    if shared.config.webhook.is_none() {
+        let message = "no webhook configured: start the simulator with SIM_WEBHOOK_URL and SIM_APP_SECRET";
+        return (StatusCode::CONFLICT, axum::Json(json!({"error": {"message": message}}))).into_response();
+    }
+    let wamid = {
+        let mut inner = shared.lock();
+        inner.next_id += 1;
+        format!("wamid.SIMIN{:016X}", inner.next_id)
+    };
+    let now = unix_seconds(jiff::Timestamp::now());
+    let contacts = json!([{"profile": {"name": request.name.as_deref().unwrap_or("Sim User")}, "wa_id": from}]);
+    let config = &shared.config;
+    let (kind, body) = match (&request.text, &request.button, &request.preference) {
+        (Some(text), None, None) => {
+            let mut message =
+                json!({"from": from, "id": wamid, "timestamp": now, "type": "text", "text": {"body": text}});
+            if let Some(id) = &request.context {
+                message["context"] = json!({"from": config.display_phone_number, "id": id});
+            }
+            ("message", envelope(config, "messages", json!({"contacts": contacts, "messages": [message]})))
+        }
+        (None, Some(button), None) => {
+            let replied_to = request
+                .context
+                .clone()
+                .or_else(|| shared.lock().accepted.iter().rev().find(|m| m.to == from).map(|m| m.wamid.clone()));
+            let Some(replied_to) = replied_to else {
+                return bad_request("button: nothing was sent to this number, so there is no button to tap");
+            };
+            let payload = button.payload.clone().unwrap_or_else(|| button.text.clone());
+            let message = json!({"from": from, "id": wamid, "timestamp": now, "type": "button",
+                "button": {"payload": payload, "text": button.text},
+                "context": {"from": config.display_phone_number, "id": replied_to}});
+            ("message", envelope(config, "messages", json!({"contacts": contacts, "messages": [message]})))
+        }
+        (None, None, Some(value)) if value == "stop" || value == "resume" => {
+            let detail = format!("User requested to {value} marketing messages");
+            let preference = json!({"wa_id": from, "detail": detail, "category": "marketing_messages",
+                "value": value, "timestamp": jiff::Timestamp::now().as_second()});
+            let value = json!({"contacts": contacts, "user_preferences": [preference]});
+            ("user_preferences", envelope(config, "user_preferences", value))
+        }
+        (None, None, Some(_)) => return bad_request("preference: must be \"stop\" or \"resume\""),
+        _ => return bad_request("send exactly one of text, button or preference"),
+    };
+    let log = WebhookLog { kind, wamid: wamid.clone(), status: None, http_status: None, attempts: 0 };
+    match post(&shared, &body, log).await {
+        Some(status) if (200..300).contains(&status) => {
+            (StatusCode::OK, axum::Json(json!({"id": wamid, "webhook_status": status}))).into_response()
+        }
+        status => {
+            let message = format!("the webhook did not take it (last answer: {status:?})");
+            (StatusCode::BAD_GATEWAY, axum::Json(json!({"id": wamid, "error": {"message": message}}))).into_response()
+        }
+    }
+}
