@@ -46,11 +46,29 @@ pub struct QueueSpec {
     pub redrive: Option<(String, u32)>,
 }
 
+/// A function as the template declares it: the bin it runs and what triggers it (the local
+/// stack serves and feeds functions from this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// `Metadata.BuildProperties.Binary`: the cargo bin.
+    pub binary: String,
+    /// `Timeout` in seconds (the function's own, else the Globals').
+    pub timeout: u32,
+    /// HttpApi events: `(METHOD, /path/{param})`.
+    pub routes: Vec<(String, String)>,
+    /// SQS events: the queue's logical id and `BatchSize`.
+    pub queues: Vec<(String, u32)>,
+    /// Schedule events: the expression (`rate(1 minute)`).
+    pub schedules: Vec<String>,
+}
+
 /// The resources of a template.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
+    pub functions: Vec<FunctionSpec>,
 }
 
 /// What was created: logical id → physical name (tables) or URL (queues).
@@ -97,6 +115,8 @@ pub fn parse_template(text: &str) -> anyhow::Result<Resources> {
     let doc: Value = serde_norway::from_str(text).context("template.yaml is not valid YAML")?;
     let resources =
         doc.get("Resources").and_then(Value::as_mapping).ok_or_else(|| anyhow!("template has no Resources"))?;
+    let default_timeout =
+        doc.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("Timeout")).and_then(Value::as_u64);
     let mut out = Resources::default();
     for (id, resource) in resources {
         let id = id.as_str().ok_or_else(|| anyhow!("resource id is not a string"))?.to_owned();
@@ -104,10 +124,57 @@ pub fn parse_template(text: &str) -> anyhow::Result<Resources> {
         match resource.get("Type").and_then(Value::as_str) {
             Some("AWS::DynamoDB::Table") => out.tables.push(table_spec(id, &props)?),
             Some("AWS::SQS::Queue") => out.queues.push(queue_spec(id, &props)?),
+            Some("AWS::Serverless::Function") => out.functions.push(function_spec(id, resource, default_timeout)?),
             _ => {}
         }
     }
     Ok(out)
+}
+
+fn function_spec(logical_id: String, resource: &Value, default_timeout: Option<u64>) -> anyhow::Result<FunctionSpec> {
+    let binary = resource
+        .get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| anyhow!("function {logical_id} has no Metadata.BuildProperties.Binary"))?
+        .to_owned();
+    let props = resource.get("Properties");
+    let timeout = props.and_then(|p| p.get("Timeout")).and_then(Value::as_u64).or(default_timeout).unwrap_or(3);
+    let mut spec = FunctionSpec {
+        logical_id,
+        binary,
+        timeout: u32::try_from(timeout).unwrap_or(u32::MAX),
+        routes: Vec::new(),
+        queues: Vec::new(),
+        schedules: Vec::new(),
+    };
+    let events = props.and_then(|p| p.get("Events")).and_then(Value::as_mapping);
+    for (name, event) in events.into_iter().flatten() {
+        let id = &spec.logical_id;
+        let name = name.as_str().unwrap_or("?");
+        let p = event.get("Properties").unwrap_or(&Value::Null);
+        let text = |key: &str| {
+            p.get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("{id}.{name}: {key} is missing"))
+        };
+        match event.get("Type").and_then(Value::as_str) {
+            Some("HttpApi") => spec.routes.push((text("Method")?.to_ascii_uppercase(), text("Path")?)),
+            Some("SQS") => {
+                let queue = p
+                    .get("Queue")
+                    .and_then(get_att_target)
+                    .ok_or_else(|| anyhow!("{id}.{name}: Queue must be !GetAtt <Queue>.Arn"))?;
+                let batch = p.get("BatchSize").and_then(Value::as_u64).unwrap_or(10);
+                spec.queues.push((queue, u32::try_from(batch).unwrap_or(10)));
+            }
+            Some("Schedule" | "ScheduleV2") => spec.schedules.push(text("ScheduleExpression")?),
+            _ => {}
+        }
+    }
+    Ok(spec)
 }
 
 fn pairs(v: Option<&Value>, a: &str, b: &str) -> anyhow::Result<Vec<(String, String)>> {
@@ -342,8 +409,71 @@ mod tests {
             let q = r.queues.iter().find(|q| q.logical_id == queue).unwrap();
             assert_eq!(q.redrive, Some((dlq.to_owned(), 5)), "{queue}");
             let visibility: u32 = q.attributes["VisibilityTimeout"].parse().unwrap();
-            assert!(visibility >= 6 * 30, "{queue}: visibility {visibility}s < 6 x 30s consumer timeout");
+            let consumer = r.functions.iter().find(|f| f.queues.iter().any(|(q, _)| q == queue)).unwrap();
+            assert!(
+                visibility >= 6 * consumer.timeout,
+                "{queue}: visibility {visibility}s < 6 x {}'s {}s timeout",
+                consumer.binary,
+                consumer.timeout
+            );
         }
+    }
+
+    #[test]
+    fn every_route_of_the_contract_is_served_once_and_every_queue_has_its_consumer() {
+        let r = parse_template(TEMPLATE).unwrap();
+        let mut routes: Vec<(String, String, String)> = r
+            .functions
+            .iter()
+            .flat_map(|f| f.routes.iter().map(|(m, p)| (p.clone(), m.clone(), f.binary.clone())))
+            .collect();
+        routes.sort();
+        let expected = [
+            ("/v1/campaigns", "POST", "send-scheduler"),
+            ("/v1/campaigns/{id}", "GET", "send-scheduler"),
+            ("/v1/contacts/{wa_id}", "DELETE", "contacts-api"),
+            ("/v1/contacts/{wa_id}", "GET", "contacts-api"),
+            ("/v1/contacts/{wa_id}", "PATCH", "contacts-api"),
+            ("/v1/contacts/{wa_id}/consent", "PUT", "contacts-api"),
+            ("/v1/contacts/{wa_id}/consent-history", "GET", "contacts-api"),
+            ("/v1/messages", "POST", "send-scheduler"),
+            ("/v1/messages/{id}", "DELETE", "send-scheduler"),
+            ("/v1/messages/{id}", "GET", "send-scheduler"),
+            ("/webhook", "GET", "webhook-intake"),
+            ("/webhook", "POST", "webhook-intake"),
+        ];
+        let expected: Vec<(String, String, String)> =
+            expected.iter().map(|(p, m, f)| ((*p).to_owned(), (*m).to_owned(), (*f).to_owned())).collect();
+        assert_eq!(routes, expected);
+
+        let consumer = |queue: &str| {
+            let f = r.functions.iter().find(|f| f.queues.iter().any(|(q, _)| q == queue));
+            f.map(|f| f.binary.as_str())
+        };
+        assert_eq!(consumer("InboundEventsQueue"), Some("consent-updater"));
+        assert_eq!(consumer("StatusEventsQueue"), Some("status-processor"));
+        assert_eq!(consumer("SendQueue"), Some("message-sender"));
+        let tick = r.functions.iter().find(|f| f.binary == "scheduler-tick").unwrap();
+        assert_eq!((tick.schedules.as_slice(), tick.timeout), (&["rate(1 minute)".to_owned()][..], 60));
+    }
+
+    #[test]
+    fn every_bin_of_the_workspace_is_a_function() {
+        let r = parse_template(TEMPLATE).unwrap();
+        let mut binaries: Vec<&str> = r.functions.iter().map(|f| f.binary.as_str()).collect();
+        binaries.sort_unstable();
+        assert_eq!(
+            binaries,
+            [
+                "consent-updater",
+                "contacts-api",
+                "message-sender",
+                "scheduler-tick",
+                "send-scheduler",
+                "status-processor",
+                "webhook-intake"
+            ]
+        );
     }
 
     #[test]
