@@ -11,13 +11,11 @@ use secrecy::ExposeSecret as _;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(FUNCTION)?;
-    let sdk = init::aws().await;
-    let config = Config::load(Env::process(), &sdk).await?;
+    let start = init::start(FUNCTION).await?;
+    let sdk = &start.sdk;
+    let config = Config::load(Env::process(), sdk).await?;
     let store = DynamoContacts::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_dynamodb::Client::new(sdk),
         config.contacts_table,
         config.contact_hash_key.expose_secret().as_bytes(),
     );
@@ -26,9 +24,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         None => None,
     };
     let updater = Updater { store, keywords: config.keywords, confirmations };
-    tracing::info!(init_ms = started.elapsed().as_millis(), "consent-updater ready");
+    start.ready();
     let updater = &updater;
-    telemetry::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {
+    telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
         updater.handle(event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, ensure};
+use anyhow::ensure;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use jiff::Timestamp;
 use message_sender::pacing::Pacer;
@@ -28,10 +28,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
-use polite_domain::WaId;
-use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::gate::Policy;
-use polite_domain::ports::ContactStore as _;
 use polite_domain::request::SendRequest;
 use polite_tests::{RequestCounter, Stack};
 use secrecy::SecretString;
@@ -104,20 +101,7 @@ impl Rig {
     }
 
     async fn opt_in(&self, to: &str) -> anyhow::Result<()> {
-        let wa_id = WaId::parse(to)?;
-        let at: Timestamp = "2026-01-05T10:00:00Z".parse()?;
-        let source = ConsentSource::business("bench").context("consent source")?;
-        let event = ConsentEvent::from_business(
-            &wa_id,
-            ConsentCategory::Marketing,
-            ConsentStatus::OptedIn,
-            source,
-            None,
-            at,
-            at,
-        )?;
-        self.sender.contacts.append_consent(&wa_id, &event).await?;
-        Ok(())
+        polite_tests::opt_in_marketing(&self.sender.contacts, to).await
     }
 
     async fn create(&self, to: &str) -> anyhow::Result<()> {

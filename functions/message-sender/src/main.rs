@@ -8,14 +8,12 @@ use polite_adapters::{init, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(FUNCTION)?;
-    let sdk = init::aws().await;
-    let sender = Config::load(Env::process(), &sdk).await?.sender(&sdk)?;
-    tracing::info!(init_ms = started.elapsed().as_millis(), "message-sender ready");
+    let start = init::start(FUNCTION).await?;
+    let sdk = &start.sdk;
+    let sender = Config::load(Env::process(), sdk).await?.sender(sdk)?;
+    start.ready();
     let sender = &sender;
-    telemetry::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {
+    telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
         sender.handle(event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await

@@ -75,19 +75,7 @@ impl Harness {
     }
 
     async fn opt_in(&self, to: &str) {
-        let wa_id = WaId::parse(to).unwrap();
-        let at: Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
-        let event = ConsentEvent::from_business(
-            &wa_id,
-            ConsentCategory::Marketing,
-            ConsentStatus::OptedIn,
-            ConsentSource::business("web_checkout").unwrap(),
-            Some("Ticked 'WhatsApp offers' at checkout".into()),
-            at,
-            at,
-        )
-        .unwrap();
-        self.sender.contacts.append_consent(&wa_id, &event).await.unwrap();
+        polite_tests::opt_in_marketing(&self.sender.contacts, to).await.unwrap();
     }
 
     /// A marketing template to `to`, requested at `now`; returns its id.

@@ -7,13 +7,14 @@ use send_scheduler::{Config, FUNCTION};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(FUNCTION)?;
-    let sdk = init::aws().await;
-    let scheduler = Config::load(Env::process(), &sdk).await?.scheduler(&sdk);
-    tracing::info!(init_ms = started.elapsed().as_millis(), "send-scheduler ready");
+    let start = init::start(FUNCTION).await?;
+    let sdk = &start.sdk;
+    let scheduler = Config::load(Env::process(), sdk).await?.scheduler(sdk);
+    start.ready();
     let scheduler = &scheduler;
-    telemetry::run_http(metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(scheduler, req).await) })
-        .await
+    telemetry::run_http(
+        start.metrics,
+        move |req| async move { Ok::<_, lambda_http::Error>(handle(scheduler, req).await) },
+    )
+    .await
 }

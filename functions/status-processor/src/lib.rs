@@ -21,7 +21,7 @@ use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::message::{IgnoreReason, StatusValue, Transition};
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StatusUpdate, StoreError};
+use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
 use polite_domain::status::{self, Effect, Target};
 use polite_domain::webhook::{EventType, Status, WebhookEvent};
 
@@ -116,14 +116,7 @@ where
                 None => return Ok(unknown(&report.wamid)),
             },
         };
-        let update = StatusUpdate {
-            value: report.value.clone(),
-            at: report.at,
-            wamid: Some(report.wamid.clone()),
-            error: report.error.clone(),
-            pricing: report.pricing.clone(),
-        };
-        let Some(transition) = self.messages.apply_status(&id, &update).await? else {
+        let Some(transition) = self.messages.apply_status(&id, &report.update()).await? else {
             return Ok(unknown(&report.wamid));
         };
         if transition == Transition::Ignored(IgnoreReason::Stale) {

@@ -8,14 +8,12 @@ use status_processor::{Config, FUNCTION};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(FUNCTION)?;
-    let sdk = init::aws().await;
-    let processor = Config::load(Env::process(), &sdk).await?.processor(&sdk);
-    tracing::info!(init_ms = started.elapsed().as_millis(), "status-processor ready");
+    let start = init::start(FUNCTION).await?;
+    let sdk = &start.sdk;
+    let processor = Config::load(Env::process(), sdk).await?.processor(sdk);
+    start.ready();
     let processor = &processor;
-    telemetry::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {
+    telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
         processor.handle(event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await

@@ -22,7 +22,7 @@ use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_domain::WaId;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest, PricedCount};
-use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
+use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
 use polite_domain::gate::Policy;
 use polite_domain::message::{MessageRecord, MessageState as S};
 use polite_domain::ports::{ContactStore as _, MessageStore as _};
@@ -85,19 +85,7 @@ impl Loop {
     }
 
     async fn opt_in(&self, to: &str) {
-        let at: Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
-        let source = ConsentSource::business("web_checkout").unwrap();
-        let event = ConsentEvent::from_business(
-            &WaId::parse(to).unwrap(),
-            ConsentCategory::Marketing,
-            ConsentStatus::OptedIn,
-            source,
-            Some("Ticked 'WhatsApp offers' at checkout".into()),
-            at,
-            at,
-        )
-        .unwrap();
-        self.updater.store.append_consent(&WaId::parse(to).unwrap(), &event).await.unwrap();
+        polite_tests::opt_in_marketing(&self.updater.store, to).await.unwrap();
     }
 
     /// A marketing campaign to `to` created and fanned out at `now`, then every job handed to

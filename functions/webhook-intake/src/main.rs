@@ -7,12 +7,10 @@ use webhook_intake::{Config, FUNCTION, Intake, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(FUNCTION)?;
-    let sdk = init::aws().await;
-    let config = Config::load(Env::process(), &sdk).await?;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let start = init::start(FUNCTION).await?;
+    let sdk = &start.sdk;
+    let config = Config::load(Env::process(), sdk).await?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let intake = Intake {
         app_secret: config.app_secret,
         verify_token: config.verify_token,
@@ -25,7 +23,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     if let Err(e) = intake.statuses.warm_up().await {
         tracing::warn!(error = %e, "SQS warm-up failed; the first request will connect");
     }
-    tracing::info!(init_ms = started.elapsed().as_millis(), "webhook-intake ready");
+    start.ready();
     let intake = &intake;
-    telemetry::run_http(metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(intake, req).await) }).await
+    telemetry::run_http(start.metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(intake, req).await) })
+        .await
 }

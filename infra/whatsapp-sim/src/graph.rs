@@ -236,8 +236,7 @@ fn accept(
     };
     let (wamid, plan) = {
         let mut inner = shared.lock();
-        inner.next_id += 1;
-        let wamid = format!("wamid.SIM{:016X}", inner.next_id);
+        let wamid = inner.next_wamid("SIM");
         let plan = Plan::draw(&mut inner.rng, config, failure);
         (wamid, plan)
     };

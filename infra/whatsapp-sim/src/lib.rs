@@ -289,6 +289,14 @@ struct Inner {
     rng: fastrand::Rng,
 }
 
+impl Inner {
+    /// A new wamid, unique in this simulator: `wamid.<prefix><counter>`.
+    fn next_wamid(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("wamid.{prefix}{:016X}", self.next_id)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Shared {
     config: Arc<SimConfig>,

@@ -99,14 +99,7 @@ pub(crate) fn deliver_statuses(shared: &Shared, message: &SimMessage, plan: Plan
             tokio::time::sleep_until(started + step.posted).await;
             let body = status_notification(&shared.config, &message, &step);
             for _ in 0..step.copies {
-                let log = WebhookLog {
-                    kind: "status",
-                    wamid: message.wamid.clone(),
-                    status: Some(step.status),
-                    http_status: None,
-                    attempts: 0,
-                };
-                post(&shared, &body, log).await;
+                post(&shared, &body, "status", &message.wamid, Some(step.status)).await;
             }
         }
     });
@@ -164,9 +157,16 @@ fn status_notification(config: &SimConfig, message: &SimMessage, step: &Step) ->
     envelope(config, "messages", json!({ "statuses": [status] }))
 }
 
-/// Posts one signed webhook, retrying (as Meta does, compressed into seconds) until the
-/// business answers 200; records the outcome.
-async fn post(shared: &Shared, body: &[u8], mut log: WebhookLog) -> Option<u16> {
+/// Posts one signed webhook about `wamid` (a `status` value for statuses), retrying (as Meta
+/// does, compressed into seconds) until the business answers 2xx; records the outcome in
+/// the log and returns the last answer's HTTP status.
+async fn post(
+    shared: &Shared,
+    body: &[u8],
+    kind: &'static str,
+    wamid: &str,
+    status: Option<&'static str>,
+) -> Option<u16> {
     let Some(target) = &shared.config.webhook else { return None };
     let signature = polite_domain::webhook::sign(target.app_secret.as_bytes(), body);
     let attempts = std::sync::atomic::AtomicU32::new(0);
@@ -176,7 +176,7 @@ async fn post(shared: &Shared, body: &[u8], mut log: WebhookLog) -> Option<u16> 
             .client
             .post(&target.url)
             .header("content-type", "application/json")
-            .header("x-hub-signature-256", &signature)
+            .header(polite_domain::webhook::SIGNATURE_HEADER, &signature)
             .body(body.to_vec())
             .send()
             .await
@@ -188,18 +188,16 @@ async fn post(shared: &Shared, body: &[u8], mut log: WebhookLog) -> Option<u16> 
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
         .with_max_times(shared.config.webhook_retries);
-    let outcome = attempt.retry(backoff).await;
-    log.attempts = attempts.into_inner();
-    log.http_status = match &outcome {
-        Ok(status) => Some(*status),
-        Err((status, error)) => {
-            tracing::warn!(kind = log.kind, wamid = %log.wamid, error = %error, "webhook not taken");
-            *status
+    let http_status = match attempt.retry(backoff).await {
+        Ok(answer) => Some(answer),
+        Err((answer, error)) => {
+            tracing::warn!(kind, wamid, error = %error, "webhook not taken");
+            answer
         }
     };
-    let status = log.http_status;
+    let log = WebhookLog { kind, wamid: wamid.to_owned(), status, http_status, attempts: attempts.into_inner() };
     shared.lock().webhooks.push(log);
-    status
+    http_status
 }
 
 /// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, or
@@ -251,11 +249,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         let message = "no webhook configured: start the simulator with SIM_WEBHOOK_URL and SIM_APP_SECRET";
         return (StatusCode::CONFLICT, axum::Json(json!({"error": {"message": message}}))).into_response();
     }
-    let wamid = {
-        let mut inner = shared.lock();
-        inner.next_id += 1;
-        format!("wamid.SIMIN{:016X}", inner.next_id)
-    };
+    let wamid = shared.lock().next_wamid("SIMIN");
     let now = unix_seconds(jiff::Timestamp::now());
     let contacts = json!([{"profile": {"name": request.name.as_deref().unwrap_or("Sim User")}, "wa_id": from}]);
     let config = &shared.config;
@@ -292,8 +286,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         (None, None, Some(_)) => return bad_request("preference: must be \"stop\" or \"resume\""),
         _ => return bad_request("send exactly one of text, button or preference"),
     };
-    let log = WebhookLog { kind, wamid: wamid.clone(), status: None, http_status: None, attempts: 0 };
-    match post(&shared, &body, log).await {
+    match post(&shared, &body, kind, &wamid, None).await {
         Some(status) if (200..300).contains(&status) => {
             (StatusCode::OK, axum::Json(json!({"id": wamid, "webhook_status": status}))).into_response()
         }

@@ -132,18 +132,6 @@ impl DynamoMessages {
         Self { client, table: table.into() }
     }
 
-    fn campaign_move(
-        &self,
-        campaign: &str,
-        message_id: &str,
-        from: Option<MessageState>,
-        to: MessageState,
-    ) -> Result<Update, StoreError> {
-        let mut adds = vec![(counter(to), 1)];
-        adds.extend(from.map(|from| (counter(from), -1)));
-        self.counter_update(campaign, message_id, &adds)
-    }
-
     /// `ADD` to counters on the message's counter shard of its campaign.
     fn counter_update(&self, campaign: &str, message_id: &str, adds: &[(String, i64)]) -> Result<Update, StoreError> {
         let mut b = Update::builder().table_name(&self.table).set_key(Some(counter_key(campaign, message_id)));
@@ -168,7 +156,6 @@ impl DynamoMessages {
         from: MessageState,
         next: &MessageRecord,
         entry: &HistoryEntry,
-        due_at: Option<Timestamp>,
         records_pricing: bool,
     ) -> Result<Update, StoreError> {
         // Pricing counts once: only the write that records it first may pass.
@@ -187,7 +174,7 @@ impl DynamoMessages {
             .expression_attribute_values(":entry", serde_dynamo::to_attribute_value(vec![entry]).map_err(corrupt)?);
         // The due index holds only messages waiting for the tick (scheduled, or queued under
         // a lease): any other move removes them.
-        let due = due_at.filter(|_| holds_due(next.state));
+        let due = next.due_at.filter(|_| holds_due(next.state));
         let optional: [(&str, Option<AttributeValue>); 7] = [
             ("reason", next.reason.clone().map(s)),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
@@ -219,26 +206,40 @@ impl DynamoMessages {
         from: MessageState,
         next: &MessageRecord,
         entry: &HistoryEntry,
-        due_at: Option<Timestamp>,
         new_wamid: Option<&str>,
         new_pricing: Option<&PricingRecord>,
     ) -> Result<bool, StoreError> {
-        let update = self.state_update(from, next, entry, due_at, new_pricing.is_some())?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        // Statuses without callback data find the message by its wamid.
-        if let Some(wamid) = new_wamid {
-            items.push(self.wamid_put(wamid, &next.id)?);
-        }
+        let update = self.state_update(from, next, entry, new_pricing.is_some())?;
         // A move to the same state (a re-queue) changes no count.
         let mut adds = Vec::new();
         if from != next.state {
             adds.extend([(counter(next.state), 1), (counter(from), -1)]);
         }
+        let items = self.with_companions(update, next, new_wamid, new_pricing, adds)?;
+        self.transact_on_message(items).await
+    }
+
+    /// A message's conditional update (first, for [`Self::transact_on_message`]) with what it
+    /// carries along: the wamid lookup for a newly recorded wamid (statuses without callback
+    /// data find the message by it), and on the campaign's counter shard `adds` plus the
+    /// counters of a first pricing.
+    fn with_companions(
+        &self,
+        update: Update,
+        next: &MessageRecord,
+        new_wamid: Option<&str>,
+        new_pricing: Option<&PricingRecord>,
+        mut adds: Vec<(String, i64)>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        if let Some(wamid) = new_wamid {
+            items.push(self.wamid_put(wamid, &next.id)?);
+        }
         adds.extend(new_pricing.map(pricing_counters).unwrap_or_default());
         if let Some(c) = next.campaign_id.as_ref().filter(|_| !adds.is_empty()) {
             items.push(TransactWriteItem::builder().update(self.counter_update(c, &next.id, &adds)?).build());
         }
-        self.transact_on_message(items).await
+        Ok(items)
     }
 }
 
@@ -258,7 +259,9 @@ impl MessageStore for DynamoMessages {
         }
         if let Some(c) = &record.campaign_id {
             items.push(
-                TransactWriteItem::builder().update(self.campaign_move(c, &record.id, None, record.state)?).build(),
+                TransactWriteItem::builder()
+                    .update(self.counter_update(c, &record.id, &[(counter(record.state), 1)])?)
+                    .build(),
             );
         }
         match transact(&self.client, items).await {
@@ -291,7 +294,7 @@ impl MessageStore for DynamoMessages {
                 return Ok(Moved::No(Some(current.state)));
             }
             let (next, entry) = moved(&current, to, at, &details);
-            if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref(), None).await? {
+            if self.write_move(current.state, &next, &entry, details.wamid.as_deref(), None).await? {
                 return Ok(Moved::Yes(Box::new(next)));
             }
         }
@@ -306,7 +309,7 @@ impl MessageStore for DynamoMessages {
         details: TransitionDetails,
     ) -> Result<Moved, StoreError> {
         let (next, entry) = moved(current, to, at, &details);
-        if self.write_move(current.state, &next, &entry, details.due_at, details.wamid.as_deref(), None).await? {
+        if self.write_move(current.state, &next, &entry, details.wamid.as_deref(), None).await? {
             return Ok(Moved::Yes(Box::new(next)));
         }
         Ok(Moved::No(self.read(&current.id).await?.map(|r| r.state)))
@@ -326,8 +329,12 @@ impl MessageStore for DynamoMessages {
             let new_pricing = update.pricing.as_ref().filter(|_| current.pricing.is_none());
             let transition = current.state.apply_status(&update.value);
             let mut next = current.clone();
-            next.wamid = current.wamid.clone().or_else(|| new_wamid.map(str::to_owned));
-            next.pricing = current.pricing.clone().or_else(|| new_pricing.cloned());
+            if let Some(wamid) = new_wamid {
+                next.wamid = Some(wamid.to_owned());
+            }
+            if let Some(pricing) = new_pricing {
+                next.pricing = Some(pricing.clone());
+            }
             let from = current.state;
             if let Transition::Moved { to, .. } = transition {
                 next.state = to;
@@ -344,7 +351,7 @@ impl MessageStore for DynamoMessages {
                 next.history.push(entry.clone());
             }
             let written = if matches!(transition, Transition::Moved { .. }) {
-                self.write_move(from, &next, &entry, None, new_wamid, new_pricing).await?
+                self.write_move(from, &next, &entry, new_wamid, new_pricing).await?
             } else {
                 self.write_unmoved(&next, fresh.then_some(&entry), new_wamid, new_pricing).await?
             };
@@ -507,17 +514,7 @@ impl DynamoMessages {
             .condition_expression(conditions.join(" AND "))
             .build()
             .map_err(unavailable)?;
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        if let Some(wamid) = new_wamid {
-            items.push(self.wamid_put(wamid, &next.id)?);
-        }
-        if let (Some(c), Some(pricing)) = (&next.campaign_id, new_pricing) {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(self.counter_update(c, &next.id, &pricing_counters(pricing))?)
-                    .build(),
-            );
-        }
+        let items = self.with_companions(update, next, new_wamid, new_pricing, Vec::new())?;
         self.transact_on_message(items).await
     }
 

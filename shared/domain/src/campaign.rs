@@ -297,7 +297,8 @@ impl CampaignReport {
     /// The report of campaign `id`, from its record (absent for an id only ever given on
     /// `POST /v1/messages`) and its tally. `None` when polite knows nothing by that id.
     pub fn new(id: &str, record: Option<CampaignRecord>, tally: CampaignTally) -> Option<CampaignReport> {
-        if record.is_none() && tally.messages() == 0 {
+        let messages = tally.messages();
+        if record.is_none() && messages == 0 {
             return None;
         }
         let rates = Rates::of(&tally);
@@ -312,7 +313,7 @@ impl CampaignReport {
             created_at: None,
             accepted: None,
             rejected: None,
-            messages: counts.values().sum(),
+            messages,
             counts,
             rates,
             pricing: tally.pricing,

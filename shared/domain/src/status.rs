@@ -65,6 +65,19 @@ pub struct StatusReport {
     pub effect: Option<Effect>,
 }
 
+impl StatusReport {
+    /// What the status changes on its message: value, time, wamid, error, pricing.
+    pub fn update(&self) -> crate::ports::StatusUpdate {
+        crate::ports::StatusUpdate {
+            value: self.value.clone(),
+            at: self.at,
+            wamid: Some(self.wamid.clone()),
+            error: self.error.clone(),
+            pricing: self.pricing.clone(),
+        }
+    }
+}
+
 /// Reads a status webhook element.
 pub fn read(status: &Status<'_>) -> StatusReport {
     let wamid = status.id.clone().into_owned();

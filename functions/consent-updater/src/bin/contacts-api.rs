@@ -9,18 +9,17 @@ use secrecy::ExposeSecret as _;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(API_FUNCTION)?;
-    let sdk = init::aws().await;
-    let config = Config::load(Env::process(), &sdk).await?;
+    let start = init::start(API_FUNCTION).await?;
+    let sdk = &start.sdk;
+    let config = Config::load(Env::process(), sdk).await?;
     let store = DynamoContacts::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_dynamodb::Client::new(sdk),
         config.contacts_table,
         config.contact_hash_key.expose_secret().as_bytes(),
     );
     let api = ContactsApi { store };
-    tracing::info!(init_ms = started.elapsed().as_millis(), "contacts-api ready");
+    start.ready();
     let api = &api;
-    telemetry::run_http(metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(api, req).await) }).await
+    telemetry::run_http(start.metrics, move |req| async move { Ok::<_, lambda_http::Error>(handle(api, req).await) })
+        .await
 }

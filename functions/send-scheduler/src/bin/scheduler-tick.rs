@@ -8,14 +8,12 @@ use send_scheduler::{Config, TICK_FUNCTION, tick};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let started = std::time::Instant::now();
-    init::tracing();
-    let metrics = telemetry::init_metrics(TICK_FUNCTION)?;
-    let sdk = init::aws().await;
-    let scheduler = Config::load(Env::process(), &sdk).await?.scheduler(&sdk);
-    tracing::info!(init_ms = started.elapsed().as_millis(), "scheduler-tick ready");
+    let start = init::start(TICK_FUNCTION).await?;
+    let sdk = &start.sdk;
+    let scheduler = Config::load(Env::process(), sdk).await?.scheduler(sdk);
+    start.ready();
     let scheduler = &scheduler;
-    telemetry::run(metrics, move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+    telemetry::run(start.metrics, move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
         tick::run(scheduler, jiff::Timestamp::now()).await.map_err(lambda_runtime::Error::from)
     })
     .await
