@@ -1,10 +1,10 @@
 # polite — the commands the README names. Everything installs what it needs itself.
 SHELL := /bin/bash
 CARGO ?= cargo
-# Tools installed for this checkout only (cargo-lambda and its zig), never system-wide.
+# Tools installed for this checkout only (cargo-lambda and its zig), never system-wide; the
+# dev stack installs them (infra/devstack/src/tools.rs holds the pinned version).
 TOOLS := $(CURDIR)/.tools
 CARGO_LAMBDA := $(TOOLS)/bin/cargo-lambda
-MOTO_PORT ?= 4566
 FUZZ_SECONDS ?= 300
 F ?= text
 FN ?= webhook-intake
@@ -12,13 +12,21 @@ FN ?= webhook-intake
 CRATE_OF_contacts-api := consent-updater
 FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
 
-.PHONY: help demo test lint fmt-check clippy cfn-lint unit bench fuzz zones local-aws local-stop watch invoke
+.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit bench fuzz zones invoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-demo: ## Run polite's story end to end (domain rules today; the local stack with issue 8)
-	$(CARGO) run --quiet -p polite-domain --example story
+demo: bins ## The story end to end on the local stack (opt-ins, a campaign across time zones, STOP, 131050, statuses out of order), then stop
+	$(CARGO) run --quiet --locked -p polite-devstack -- demo
+
+dev: bins ## The local stack until Ctrl-C: API on 127.0.0.1:3000, simulator :4590, moto :4566, cargo lambda watch :9000
+	$(CARGO) run --quiet --locked -p polite-devstack -- up
+
+# Every function binary, built before the stack starts them (cargo lambda watch would otherwise
+# compile each on its first invocation).
+bins:
+	$(CARGO) build --workspace --bins --locked
 
 test: fmt-check clippy cfn-lint unit ## Everything CI checks: formatting, clippy -D warnings, cfn-lint, all tests
 
@@ -34,9 +42,10 @@ cfn-lint:
 	@command -v cfn-lint >/dev/null || python3 -m pip install --quiet 'cfn-lint>=1.20'
 	cfn-lint template.yaml
 
-# Doc tests, then every other target; the last line totals every "test result" line so the
-# run ends with one summary ("N passed, N failed") rather than the last binary's count.
-unit:
+# Doc tests, then every other target (the end-to-end tests in infra/devstack/tests start the
+# whole stack on free ports, so the function binaries are built first); the last line totals
+# every "test result" line so the run ends with one summary ("N passed, N failed").
+unit: bins
 	@mkdir -p target
 	set -o pipefail; { $(CARGO) test --workspace --doc --locked && $(CARGO) test --workspace --all-targets --locked; } 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
@@ -58,25 +67,8 @@ fuzz: ## Fuzz webhook parse+route+encode for FUZZ_SECONDS (default 300) with car
 	cd functions/webhook-intake && $(CARGO) +nightly fuzz run route -- -max_total_time=$(FUZZ_SECONDS)
 
 $(CARGO_LAMBDA):
-	python3 -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet 'cargo-lambda==1.9.2'
+	$(CARGO) run --quiet --locked -p polite-devstack -- install-tools
 
-local-aws: ## moto on 127.0.0.1:4566 with the template's tables and queues; env in .devstack/local.env
-	@mkdir -p .devstack
-	@python3 -c 'import moto.server, flask_cors' 2>/dev/null || python3 -m pip install --quiet 'moto[server]>=5.2.5,<6'
-	@if ! curl -sf -o /dev/null http://127.0.0.1:$(MOTO_PORT)/moto-api/; then \
-	  nohup python3 tests/moto_server.py -H 127.0.0.1 -p $(MOTO_PORT) >.devstack/moto.log 2>&1 & echo $$! >.devstack/moto.pid; \
-	  for i in $$(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$(MOTO_PORT)/moto-api/ && break; sleep 0.1; done; fi
-	$(CARGO) run --quiet -p polite-tests --bin local-aws -- http://127.0.0.1:$(MOTO_PORT) >.devstack/local.env
-	@echo "moto on 127.0.0.1:$(MOTO_PORT); tables and queues created; environment in .devstack/local.env"
-
-local-stop: ## Stop the moto server local-aws started
-	@if [ -f .devstack/moto.pid ]; then kill $$(cat .devstack/moto.pid) 2>/dev/null; rm -f .devstack/moto.pid; fi
-
-watch: local-aws $(CARGO_LAMBDA) ## cargo lambda watch on 127.0.0.1:9000, the functions wired to local moto
-	$(CARGO) build --workspace --bins
-	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda watch --env-file .devstack/local.env
-
-invoke: $(CARGO_LAMBDA) ## Send a fixture to the running watch: make invoke [FN=webhook-intake] F=status_failed
+invoke: $(CARGO_LAMBDA) ## Send a fixture to a function of the running `make dev`: make invoke [FN=webhook-intake] F=status_failed
 	@test -f $(FIXTURES)/$(F).json || { echo "no fixture $(FIXTURES)/$(F).json; there are:"; ls $(FIXTURES) | sed -n 's/\.json$$//p' | tr '\n' ' '; echo; exit 2; }
 	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda invoke $(FN) --data-file $(FIXTURES)/$(F).json

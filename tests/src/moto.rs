@@ -1,21 +1,18 @@
 //! A moto server for the test run: installed with pip if missing, started once per test
-//! binary on a free loopback port, stopped when the test process exits.
+//! binary on a free loopback port, stopped when the test process exits. The launcher and its
+//! checks are the dev stack's ([`polite_devstack::aws`]).
 
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use anyhow::Context as _;
+use aws_config::SdkConfig;
 use polite_adapters::provision::{Provisioned, provision, read_template};
-
-/// moto's server with DynamoDB calls serialised, as atomic as the real service
-/// (`tests/moto_server.py` says why).
-pub const LAUNCHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py");
+use polite_devstack::aws;
 
 /// A running moto server.
 #[derive(Debug)]
@@ -41,67 +38,23 @@ impl Moto {
 
     /// SDK configuration pointing at this server (region us-east-1, dummy credentials).
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "moto"))
-            .load()
-            .await
+        aws::sdk_config(&self.endpoint).await
     }
-}
-
-/// The oldest moto whose SQS JSON protocol answers SendMessageBatch per-entry failures with a
-/// boolean `SenderFault` (5.2.1 sent the string "true", which the Rust SDK rightly refuses).
-const MOTO_REQUIREMENT: &str = "moto[server]>=5.2.5,<6";
-const MOTO_CHECK: &str = "import moto.server, flask_cors; from importlib.metadata import version; \
-    assert tuple(int(x) for x in version('moto').split('.')[:3]) >= (5, 2, 5)";
-
-/// moto (with its server extras) of a version that behaves; installed into the interpreter we
-/// run when missing or too old.
-fn ensure_installed() -> anyhow::Result<()> {
-    let present = Command::new("python3").args(["-c", MOTO_CHECK]).stderr(Stdio::null()).status();
-    if present.is_ok_and(|s| s.success()) {
-        return Ok(());
-    }
-    let status = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", MOTO_REQUIREMENT])
-        .status()
-        .context("running pip to install moto")?;
-    if !status.success() {
-        bail!("pip install '{MOTO_REQUIREMENT}' failed ({status})");
-    }
-    Ok(())
 }
 
 fn start() -> anyhow::Result<Moto> {
-    ensure_installed()?;
+    aws::ensure_moto()?;
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     // The watcher ends moto when this test process is gone, however it ends.
     let script = format!(
         "python3 {launcher} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
          while kill -0 {parent} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; kill $m 2>/dev/null",
         parent = std::process::id(),
-        launcher = LAUNCHER,
+        launcher = aws::LAUNCHER,
     );
     Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).spawn().context("spawning moto")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ready(port) {
-            return Ok(Moto { endpoint: format!("http://127.0.0.1:{port}") });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(anyhow!("moto did not answer on 127.0.0.1:{port} within 30 s"))
-}
-
-fn ready(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1")
+    aws::wait_for_moto(port, Duration::from_secs(30))?;
+    Ok(Moto { endpoint: format!("http://127.0.0.1:{port}") })
 }
 
 /// A fresh copy of the template's tables and queues.

@@ -1,4 +1,5 @@
-//! `make demo` (until the local stack lands): polite's rules, end to end, on plain values.
+//! The domain-only story (`cargo run -p polite-domain --example story`): polite's rules, end to
+//! end, on plain values. `make demo` tells the same story on the local stack.
 //!
 //! A business captures opt-ins, sends a marketing campaign to recipients in several time
 //! zones, one recipient texts "PARAR" through a signed webhook, another taps "Stop

@@ -343,9 +343,14 @@ pub fn next_allowed_instant(now: Timestamp, zone: &crate::IanaZone, hours: &Send
     hours.next_allowed(now, zone.tz())
 }
 
-/// The earliest instant at or after `now` that is allowed in *every* one of `zones` and stays
-/// allowed in all of them for at least `min_len`; `None` when there is no such common
-/// window within the search horizon.
+/// The earliest instant at or after `now` that is allowed in *every* one of `zones`, inside a
+/// common window at least `min_len` long (and when that window closes); `None` when there is
+/// no such window within the search horizon.
+///
+/// A window is judged by its whole length, not by what is left of it: at 18:41 in Lisbon a
+/// Portuguese mobile (Lisbon or the Azores) is inside a 12-hour common window and may be
+/// messaged now, though only 2 h 19 min of it remain. The search therefore starts a day before
+/// `now`, so the window `now` falls in is measured from its opening.
 ///
 /// Used when a phone number can be in several zones: never early anywhere the recipient
 /// might be.
@@ -356,7 +361,9 @@ pub fn common_window(
     min_len: SignedDuration,
 ) -> Option<(Timestamp, Option<Timestamp>)> {
     let limit = now.checked_add(SignedDuration::from_hours(24 * 8)).ok()?;
-    let mut t = now;
+    // Longer than any daily window can be without being open all day, so a window that began
+    // before this point is longer than any sensible minimum anyway.
+    let mut t = now.checked_sub(SignedDuration::from_hours(25)).ok()?;
     while t <= limit {
         let mut moved = false;
         for tz in zones {
@@ -371,8 +378,9 @@ pub fn common_window(
         }
         let end = zones.iter().filter_map(|tz| hours.allowed_until(t, tz)).min();
         match end {
-            Some(end) if end.duration_since(t) < min_len => t = end,
-            _ => return Some((t, end)),
+            // Over before `now`, or too short to trust: the next one.
+            Some(end) if end <= now || end.duration_since(t) < min_len => t = end,
+            _ => return Some((t.max(now), end)),
         }
     }
     None
@@ -528,6 +536,37 @@ mod tests {
                 .unwrap();
         assert_eq!(start, ts("2026-06-10T15:00:00Z"));
         assert_eq!(end, Some(ts("2026-06-11T01:00:00Z")));
+    }
+
+    #[test]
+    fn a_long_common_window_is_open_until_it_closes_however_little_of_it_is_left() {
+        // A Portuguese mobile: Lisbon (UTC+0) or the Azores (UTC-1) in November. The common
+        // window is 09:00–21:00 Lisbon time, 12 h; at 18:41 it is open for 2 h 19 min more.
+        let (lisbon, azores) = (tz("Europe/Lisbon"), tz("Atlantic/Azores"));
+        let h = SendingHours::default();
+        let six_hours = SignedDuration::from_hours(6);
+        let evening = ts("2026-11-23T18:41:00Z");
+        let found = common_window(evening, &[&lisbon, &azores], &h, six_hours).unwrap();
+        assert_eq!(found, (evening, Some(ts("2026-11-23T21:00:00Z"))));
+        // Before it opens, it opens at 09:00 Lisbon; after it closes, the next morning.
+        let early = common_window(ts("2026-11-23T08:30:00Z"), &[&lisbon, &azores], &h, six_hours).unwrap();
+        assert_eq!(early.0, ts("2026-11-23T09:00:00Z"));
+        let late = common_window(ts("2026-11-23T21:30:00Z"), &[&lisbon, &azores], &h, six_hours).unwrap();
+        assert_eq!(late.0, ts("2026-11-24T09:00:00Z"));
+    }
+
+    #[test]
+    fn a_short_common_window_is_skipped_even_from_inside_it() {
+        // Kaliningrad (UTC+2) and Kamchatka (UTC+12) share 06:00Z–09:00Z; at 07:00Z it is open
+        // but only 3 h long in all: with a 4-hour minimum it does not count.
+        let (a, b) = (tz("Europe/Kaliningrad"), tz("Asia/Kamchatka"));
+        let h = SendingHours::default();
+        let inside = ts("2026-06-10T07:00:00Z");
+        assert_eq!(common_window(inside, &[&a, &b], &h, SignedDuration::from_hours(4)), None);
+        assert_eq!(
+            common_window(inside, &[&a, &b], &h, SignedDuration::from_hours(2)),
+            Some((inside, Some(ts("2026-06-10T09:00:00Z"))))
+        );
     }
 
     #[test]

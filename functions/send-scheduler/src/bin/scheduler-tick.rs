@@ -1,6 +1,8 @@
 //! The scheduler tick's Lambda entry point (EventBridge schedule, every minute): wiring only.
+//! The payload is not read: EventBridge Scheduler delivers its own "default notification"
+//! when a schedule has no `Input` (not an EventBridge event), the local ticker an EventBridge
+//! `Scheduled Event`, `cargo lambda invoke` whatever it is given; any JSON starts a tick.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
 use polite_adapters::config::Env;
 use polite_adapters::{init, telemetry};
@@ -13,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let scheduler = Config::load(Env::process(), sdk).await?.scheduler(sdk);
     start.ready();
     let scheduler = &scheduler;
-    telemetry::run(start.metrics, move |_event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| async move {
+    telemetry::run(start.metrics, move |_event: LambdaEvent<serde_json::Value>| async move {
         tick::run(scheduler, jiff::Timestamp::now()).await.map_err(lambda_runtime::Error::from)
     })
     .await

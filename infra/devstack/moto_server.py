@@ -14,7 +14,7 @@ cancelled transaction), which made one transaction against a table of 2 000 mess
 quarter of a second. Here only the items the transaction names are snapshotted, and restored
 through the backend's own put/delete if it is cancelled — the same all-or-nothing outcome.
 
-Usage: python3 tests/moto_server.py -H 127.0.0.1 -p PORT   (moto.server's arguments)
+Usage: python3 infra/devstack/moto_server.py -H 127.0.0.1 -p PORT   (moto.server's arguments)
 """
 import copy
 import functools

@@ -1,0 +1,105 @@
+//! A small HTTP client of a running stack: polite's public API and the simulator's controls,
+//! used by the demo and the end-to-end tests exactly as a user's scripts would call them.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::Endpoints;
+
+/// An answer: status and JSON body (`Value::Null` when empty or not JSON, text as a string).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The body when the status is `expected`.
+    ///
+    /// # Errors
+    /// Naming the call, the status and the body otherwise.
+    pub fn expect(self, expected: u16, call: &str) -> anyhow::Result<Value> {
+        if self.status != expected {
+            bail!("{call} answered {} (expected {expected}): {}", self.status, self.body);
+        }
+        Ok(self.body)
+    }
+}
+
+/// The stack's public surfaces.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    pub endpoints: Endpoints,
+}
+
+impl Client {
+    /// A client of the stack at `endpoints`.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn new(endpoints: Endpoints) -> anyhow::Result<Client> {
+        Ok(Client { http: reqwest::Client::builder().timeout(Duration::from_mins(1)).build()?, endpoints })
+    }
+
+    /// `method path` on the API router, with an optional JSON body.
+    ///
+    /// # Errors
+    /// When the router cannot be reached.
+    pub async fn api(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Answer> {
+        self.call(method, &format!("{}{path}", self.endpoints.api), body).await
+    }
+
+    /// `method path` on the simulator (`/_sim/inbound`, `/_sim/messages`, `/_sim/webhooks`).
+    ///
+    /// # Errors
+    /// When the simulator cannot be reached.
+    pub async fn sim(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Answer> {
+        self.call(method, &format!("{}{path}", self.endpoints.simulator), body).await
+    }
+
+    async fn call(&self, method: Method, url: &str, body: Option<&Value>) -> anyhow::Result<Answer> {
+        let mut request = self.http.request(method.clone(), url);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let answer = request.send().await.with_context(|| format!("{method} {url}"))?;
+        let status = answer.status().as_u16();
+        let text = answer.text().await.with_context(|| format!("reading {method} {url}"))?;
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Ok(Answer { status, body })
+    }
+
+    /// `GET path` on the API, expecting 200.
+    ///
+    /// # Errors
+    /// Any other answer.
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.api(Method::GET, path, None).await?.expect(200, &format!("GET {path}"))
+    }
+}
+
+/// Polls `probe` every 250 ms until it yields a value.
+///
+/// # Errors
+/// `probe`'s error, or a timeout naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await? {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {} s waiting for {what}", timeout.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

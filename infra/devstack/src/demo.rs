@@ -1,0 +1,407 @@
+//! `make demo`: polite's story told through the public HTTP API and the simulator only, as a
+//! business and its customers would live it. The cast spans eight time zones, so whatever the
+//! hour some customers are asleep (their promotions wait for their morning) and some are
+//! awake; the parts that need an awake customer pick one.
+//!
+//! [`run`] writes the transcript and returns what happened ([`Story`]) for the end-to-end
+//! tests to check against the truth.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::{Client, eventually};
+
+/// A customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Person {
+    pub name: &'static str,
+    pub city: &'static str,
+    /// Where the person lives: one of the zones polite infers from the number.
+    pub zone: &'static str,
+    pub number: &'static str,
+}
+
+const fn person(name: &'static str, city: &'static str, zone: &'static str, number: &'static str) -> Person {
+    Person { name, city, zone, number }
+}
+
+/// Eight zones, never more than 5 hours apart: the 13 sending hours of the default policy
+/// (08:00–21:00) always hold at least three of them, and the 11 quiet ones at least one.
+pub const CAST: [Person; 8] = [
+    person("Ana", "São Paulo", "America/Sao_Paulo", "+5511987654321"),
+    person("Bob", "New York", "America/New_York", "+12125551234"),
+    person("Carmen", "Mexico City", "America/Mexico_City", "+525512345678"),
+    person("Eve", "Lisbon", "Europe/Lisbon", "+351912345678"),
+    person("Amara", "Nairobi", "Africa/Nairobi", "+254712345678"),
+    // Asia/Calcutta: libphonenumber's (and so polite's) name for Asia/Kolkata.
+    person("Dev", "Mumbai", "Asia/Calcutta", "+919812345678"),
+    person("Hiro", "Tokyo", "Asia/Tokyo", "+819012345678"),
+    person("Tama", "Auckland", "Pacific/Auckland", "+64211234567"),
+];
+
+/// The customer who turned marketing off inside WhatsApp (Meta refuses with 131050: the
+/// simulator does so for numbers ending in 0050). Whoever's afternoon it is plays the part, so
+/// the promotion is really sent and refused.
+pub const REFUSERS: [Person; 4] = [
+    person("Sofia", "Madrid", "Europe/Madrid", "+34612340050"),
+    person("Sofia", "Mexico City", "America/Mexico_City", "+525512340050"),
+    person("Sofia", "Bangkok", "Asia/Bangkok", "+66812340050"),
+    person("Sofia", "Auckland", "Pacific/Auckland", "+64212340050"),
+];
+
+/// How one customer's first promotion ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub person: Person,
+    /// The local time when it was requested.
+    pub local_time: String,
+    pub message_id: String,
+    /// `GET /v1/messages/{id}` once settled.
+    pub message: Value,
+}
+
+/// What happened, for the end-to-end tests.
+#[derive(Debug, Clone)]
+pub struct Story {
+    pub started: Timestamp,
+    pub new_collection: Vec<Outcome>,
+    /// Who replied "STOP", who tapped "Stop promotions", who WhatsApp refused (131050).
+    pub stop_text: Person,
+    pub stop_button: Person,
+    pub refused: Person,
+    /// `GET /v1/contacts/{wa_id}` of those three once their opt-out was recorded.
+    pub opted_out: Vec<Value>,
+    pub black_friday_id: String,
+    /// `POST /v1/campaigns`'s answer.
+    pub black_friday_created: Value,
+    /// `GET /v1/campaigns/{id}` of both campaigns at the end.
+    pub new_collection_view: Value,
+    pub black_friday_view: Value,
+    /// Numbers (digits) the simulator received the Black Friday template for.
+    pub black_friday_sent_to: Vec<String>,
+    /// Messages whose statuses reached polite out of order or twice: wamid and arrival order.
+    pub disordered: Vec<(String, Vec<String>)>,
+    /// The confirmation texts the simulator received (consent-updater's replies to keywords).
+    pub confirmations: Vec<Value>,
+}
+
+/// The id both the first promotion's messages and its campaign view share.
+pub const NEW_COLLECTION: &str = "new-collection-2026-11";
+
+/// Settled: nothing more will happen to it in the next minutes.
+fn settled(message: &Value) -> bool {
+    match message["state"].as_str() {
+        Some("read" | "failed" | "suppressed" | "expired" | "cancelled") => true,
+        Some("scheduled" | "deferred") => message["reason"] == "quiet_hours",
+        _ => false,
+    }
+}
+
+fn digits(number: &str) -> String {
+    number.trim_start_matches('+').to_owned()
+}
+
+fn local(zone: &str, at: Timestamp) -> anyhow::Result<jiff::Zoned> {
+    Ok(at.to_zoned(TimeZone::get(zone).with_context(|| format!("time zone {zone}"))?))
+}
+
+/// Tells the story against the stack `client` talks to.
+///
+/// # Errors
+/// When a step does not go as polite promises (the message says which), or the stack fails.
+#[allow(clippy::too_many_lines, reason = "a story reads top to bottom")]
+pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> {
+    let started = Timestamp::now();
+    let refused = *REFUSERS
+        .iter()
+        .find(|p| local(p.zone, started).is_ok_and(|t| (10..18).contains(&t.hour())))
+        .unwrap_or(&REFUSERS[0]);
+    let cast: Vec<Person> = CAST.iter().copied().chain([refused]).collect();
+
+    writeln!(out, "polite demo — {} UTC\n", started.strftime("%Y-%m-%d %H:%M"))?;
+    writeln!(out, "1. Acme's shop records marketing opt-ins, with evidence, as customers check out")?;
+    for (i, p) in cast.iter().enumerate() {
+        let body = json!({
+            "category": "marketing", "status": "opted_in", "source": "web_checkout",
+            "evidence": format!("Ticked 'WhatsApp offers from Acme' at checkout, order #{}", 4_100 + i),
+            "occurred_at": (started - SignedDuration::from_hours(72)).to_string(),
+        });
+        let path = format!("/v1/contacts/{}/consent", p.number);
+        let contact = client.api(Method::PUT, &path, Some(&body)).await?.expect(200, &format!("PUT {path}"))?;
+        writeln!(
+            out,
+            "   {:<7} {:<12} {:<15} marketing: {}",
+            p.name,
+            p.city,
+            p.number,
+            contact["consent"]["marketing"]["status"].as_str().unwrap_or("?")
+        )?;
+    }
+    let history = client.get(&format!("/v1/contacts/{}/consent-history", cast[0].number)).await?;
+    writeln!(out, "   {}'s consent history: {}", cast[0].name, history["events"][0]["evidence"])?;
+
+    writeln!(
+        out,
+        "\n2. The \"new collection\" promotion goes to each customer (POST /v1/messages, campaign_id {NEW_COLLECTION})"
+    )?;
+    let mut pending = Vec::new();
+    for p in &cast {
+        let body = json!({
+            "to": p.number, "category": "marketing", "campaign_id": NEW_COLLECTION,
+            "idempotency_key": format!("{NEW_COLLECTION}:{}", digits(p.number)),
+            "template": {"name": "new_collection", "language": "en",
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": p.name}]}]},
+        });
+        let created = client.api(Method::POST, "/v1/messages", Some(&body)).await?.expect(202, "POST /v1/messages")?;
+        let id = created["id"].as_str().context("POST /v1/messages answered without an id")?.to_owned();
+        pending.push((*p, local(p.zone, Timestamp::now())?.strftime("%a %H:%M").to_string(), id));
+    }
+    let mut new_collection = Vec::new();
+    for (person, local_time, id) in pending {
+        let path = format!("/v1/messages/{id}");
+        let message = eventually(&format!("{}'s promotion to settle", person.name), Duration::from_mins(1), || async {
+            let m = client.get(&path).await?;
+            Ok(settled(&m).then_some(m))
+        })
+        .await?;
+        writeln!(
+            out,
+            "   {:<7} {:<12} {:<10} → {}",
+            person.name,
+            person.city,
+            local_time,
+            describe(&person, &message)?
+        )?;
+        new_collection.push(Outcome { person, local_time, message_id: id, message });
+    }
+
+    writeln!(out, "\n3. Black Friday early access is scheduled for everyone in 30 s (POST /v1/campaigns)")?;
+    let send_at = Timestamp::now() + SignedDuration::from_secs(30);
+    let mut recipients: Vec<&str> = cast.iter().map(|p| p.number).collect();
+    recipients.extend(["+4412", cast[1].number]); // a typo and a repeat, as real lists have
+    let body = json!({
+        "name": "Black Friday early access", "category": "marketing",
+        "template": {"name": "black_friday", "language": "en"},
+        "recipients": recipients, "send_at": send_at.to_string(),
+        "idempotency_key": format!("black-friday-{}", started.as_second()),
+    });
+    let black_friday_created =
+        client.api(Method::POST, "/v1/campaigns", Some(&body)).await?.expect(202, "POST /v1/campaigns")?;
+    let black_friday_id = black_friday_created["id"].as_str().context("no campaign id")?.to_owned();
+    writeln!(out, "   campaign {black_friday_id}: {} accepted", black_friday_created["accepted"])?;
+    for r in black_friday_created["rejected"].as_array().into_iter().flatten() {
+        writeln!(out, "   rejected {}: {} ({})", r["to"], r["reason"], r["detail"].as_str().unwrap_or(""))?;
+    }
+
+    writeln!(out, "\n4. Replies while it waits")?;
+    let awake: Vec<Outcome> =
+        new_collection.iter().filter(|o| o.person != refused && o.message["state"] == "read").cloned().collect();
+    let [stop_text, stop_button, ..] = awake.as_slice() else {
+        bail!("fewer than two customers are awake in their sending hours; the cast should make that impossible");
+    };
+    let reply = |o: &Outcome| o.message["wamid"].as_str().unwrap_or_default().to_owned();
+    let text = json!({"from": stop_text.person.number, "name": stop_text.person.name, "text": "STOP", "context": reply(stop_text)});
+    client.sim(Method::POST, "/_sim/inbound", Some(&text)).await?.expect(200, "POST /_sim/inbound (STOP)")?;
+    writeln!(out, "   {} replies \"STOP\" to the promotion", stop_text.person.name)?;
+    let tap = json!({"from": stop_button.person.number, "name": stop_button.person.name,
+        "button": {"payload": client.endpoints.optout_payload, "text": "Stop promotions"}, "context": reply(stop_button)});
+    client.sim(Method::POST, "/_sim/inbound", Some(&tap)).await?.expect(200, "POST /_sim/inbound (button)")?;
+    writeln!(out, "   {} taps the template's \"Stop promotions\" button", stop_button.person.name)?;
+    let mut opted_out = Vec::new();
+    for p in [stop_text.person, stop_button.person, refused] {
+        let path = format!("/v1/contacts/{}", p.number);
+        let contact = eventually(&format!("{}'s opt-out", p.name), Duration::from_secs(30), || async {
+            let c = client.get(&path).await?;
+            Ok((c["consent"]["marketing"]["status"] == "opted_out").then_some(c))
+        })
+        .await?;
+        writeln!(
+            out,
+            "   {:<7} marketing: opted_out (source {}, at {})",
+            p.name, contact["consent"]["marketing"]["source"], contact["consent"]["marketing"]["changed_at"]
+        )?;
+        opted_out.push(contact);
+    }
+    writeln!(
+        out,
+        "   ({} was never asked: WhatsApp refused the promotion with 131050 and polite synced it)",
+        refused.name
+    )?;
+    let confirmations: Vec<Value> = sim_messages(client)
+        .await?
+        .into_iter()
+        .filter(|m| m["type"] == "text" && m["to"] == digits(stop_text.person.number))
+        .collect();
+    for c in &confirmations {
+        writeln!(out, "   polite answers {}: {}", stop_text.person.name, c["text"])?;
+    }
+
+    writeln!(out, "\n5. Meta's statuses arrive out of order and twice; polite keeps the truth")?;
+    let disordered = disordered(client).await?;
+    let ids: std::collections::HashMap<String, &Outcome> =
+        new_collection.iter().map(|o| (o.message["wamid"].as_str().unwrap_or_default().to_owned(), o)).collect();
+    for (wamid, order) in disordered.iter().filter(|(w, _)| ids.contains_key(w)).take(3) {
+        let o = ids[wamid];
+        let now = client.get(&format!("/v1/messages/{}", o.message_id)).await?;
+        writeln!(out, "   {:<7} statuses arrived as {} → polite: {}", o.person.name, order.join(", "), now["state"])?;
+    }
+    if disordered.is_empty() {
+        writeln!(out, "   (this run, every status arrived once and in order)")?;
+    }
+
+    writeln!(out, "\n6. Black Friday goes out at {}", send_at.strftime("%H:%M:%S UTC"))?;
+    let path = format!("/v1/campaigns/{black_friday_id}");
+    let black_friday_view = eventually("the Black Friday campaign to settle", Duration::from_mins(2), || async {
+        let view = client.get(&path).await?;
+        let c = &view["counts"];
+        let n = |state: &str| c[state].as_u64().unwrap_or(0);
+        let busy = n("queued") + n("sending") + n("sent") + n("delivered");
+        // A `read` may overtake its `delivered`, which carries the pricing: wait for it too.
+        let priced = view["pricing"]["marketing"]["priced"].as_u64().unwrap_or(0);
+        let done = view["messages"] == view["accepted"] && busy == 0 && priced == n("read");
+        Ok((Timestamp::now() > send_at && done).then_some(view))
+    })
+    .await?;
+    let black_friday_sent_to: Vec<String> = sim_messages(client)
+        .await?
+        .iter()
+        .filter(|m| m["template"] == "black_friday")
+        .filter_map(|m| m["to"].as_str().map(str::to_owned))
+        .collect();
+    for p in &cast {
+        let got = black_friday_sent_to.contains(&digits(p.number));
+        let why = if got {
+            "received it"
+        } else if *p == refused {
+            "suppressed: WhatsApp told polite they stopped marketing (131050)"
+        } else if [stop_text.person, stop_button.person].contains(p) {
+            "suppressed: opted out while the campaign was queued"
+        } else {
+            "waits for their morning (quiet hours)"
+        };
+        writeln!(out, "   {:<7} {why}", p.name)?;
+    }
+
+    writeln!(out, "\n7. The numbers")?;
+    let new_collection_view = client.get(&format!("/v1/campaigns/{NEW_COLLECTION}")).await?;
+    for (title, view) in [("new collection", &new_collection_view), ("Black Friday", &black_friday_view)] {
+        writeln!(out, "   {title:<15} {}", counts_line(view))?;
+        let priced = view["pricing"]["marketing"]["priced"].as_u64().unwrap_or(0);
+        let billable = view["pricing"]["marketing"]["billable"].as_u64().unwrap_or(0);
+        writeln!(
+            out,
+            "   {:<15} delivered {}, read {}; Meta priced {priced} marketing messages, {billable} billable",
+            "",
+            percent(&view["rates"]["delivered"]),
+            percent(&view["rates"]["read"]),
+        )?;
+    }
+    Ok(Story {
+        started,
+        new_collection,
+        stop_text: stop_text.person,
+        stop_button: stop_button.person,
+        refused,
+        opted_out,
+        black_friday_id,
+        black_friday_created,
+        new_collection_view,
+        black_friday_view,
+        black_friday_sent_to,
+        disordered,
+        confirmations,
+    })
+}
+
+/// One settled message in words.
+fn describe(person: &Person, m: &Value) -> anyhow::Result<String> {
+    Ok(match m["state"].as_str().unwrap_or("?") {
+        "read" => "sent, delivered, read".to_owned(),
+        "failed" => format!("failed: {} {}", m["error"]["code"], m["error"]["title"].as_str().unwrap_or("")),
+        "scheduled" | "deferred" => {
+            let at: Timestamp = m["not_before"].as_str().unwrap_or_default().parse().context("not_before")?;
+            format!(
+                "{} ({}) until {} local",
+                m["state"].as_str().unwrap_or(""),
+                m["reason"].as_str().unwrap_or(""),
+                local(person.zone, at)?.strftime("%a %H:%M")
+            )
+        }
+        other => format!("{other} ({})", m["reason"].as_str().unwrap_or("")),
+    })
+}
+
+/// `0.8` → `80 %`; `null` (nothing went) → `–`.
+fn percent(rate: &Value) -> String {
+    rate.as_f64().map_or_else(|| "–".to_owned(), |r| format!("{:.0} %", r * 100.0))
+}
+
+/// `state: n` for every non-zero count, and the total.
+pub fn counts_line(view: &Value) -> String {
+    let counts = view["counts"].as_object().map(|c| {
+        c.iter().filter(|(_, n)| n.as_u64().unwrap_or(0) > 0).map(|(s, n)| format!("{s} {n}")).collect::<Vec<_>>()
+    });
+    format!("{} of {} messages", counts.unwrap_or_default().join(", "), view["messages"])
+}
+
+async fn sim_messages(client: &Client) -> anyhow::Result<Vec<Value>> {
+    let all = client.sim(Method::GET, "/_sim/messages", None).await?.expect(200, "GET /_sim/messages")?;
+    Ok(all["messages"].as_array().cloned().unwrap_or_default())
+}
+
+/// Messages whose status webhooks were posted out of lattice order or more than once.
+async fn disordered(client: &Client) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let all = client.sim(Method::GET, "/_sim/webhooks", None).await?.expect(200, "GET /_sim/webhooks")?;
+    let mut by_message: Vec<(String, Vec<String>)> = Vec::new();
+    for w in all["webhooks"].as_array().into_iter().flatten().filter(|w| w["kind"] == "status") {
+        let (Some(wamid), Some(status)) = (w["wamid"].as_str(), w["status"].as_str()) else { continue };
+        match by_message.iter_mut().find(|(id, _)| id == wamid) {
+            Some((_, order)) => order.push(status.to_owned()),
+            None => by_message.push((wamid.to_owned(), vec![status.to_owned()])),
+        }
+    }
+    let rank = |s: &str| ["sent", "delivered", "read"].iter().position(|x| *x == s).unwrap_or(3);
+    by_message.retain(|(_, order)| order.windows(2).any(|w| rank(&w[0]) >= rank(&w[1])));
+    Ok(by_message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cast_is_valid_numbers_in_the_zones_they_claim_and_avoids_the_simulators_fates() {
+        for p in CAST.iter().chain(&REFUSERS) {
+            let id = polite_domain::WaId::parse(p.number).unwrap();
+            let zones = polite_domain::zone::zones_for_number(&id).zones;
+            assert!(zones.contains(&p.zone), "{} ({}): {zones:?}", p.number, p.city);
+        }
+        for p in CAST {
+            assert_eq!(whatsapp_sim::outcome_for(&digits(p.number)), None, "{} would meet a simulated fate", p.number);
+        }
+        for p in REFUSERS {
+            assert!(whatsapp_sim::outcome_for(&digits(p.number)).is_some(), "{} must be refused", p.number);
+        }
+    }
+
+    #[test]
+    fn at_every_hour_of_the_year_someone_is_awake_and_someone_asleep() {
+        let mut at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let end: Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        while at < end {
+            let hours: Vec<i8> = CAST.iter().map(|p| local(p.zone, at).unwrap().hour()).collect();
+            let awake = hours.iter().filter(|h| (8..21).contains(*h)).count();
+            assert!(awake >= 3, "{at}: {hours:?}");
+            assert!(awake < CAST.len(), "{at}: {hours:?}");
+            let refuser = REFUSERS.iter().any(|p| (10..18).contains(&local(p.zone, at).unwrap().hour()));
+            assert!(refuser, "{at}: no refuser in their afternoon");
+            at += SignedDuration::from_mins(30);
+        }
+    }
+}

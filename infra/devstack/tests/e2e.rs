@@ -1,0 +1,328 @@
+//! End to end over HTTP: a whole dev stack (moto, `cargo lambda watch` with every function,
+//! the router, the pollers, the ticker, the simulator) on free ports, driven through the public
+//! API and the simulator only — the way a user's scripts would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp, ToSpan as _};
+use polite_devstack::client::{Client, eventually};
+use polite_devstack::demo::{self, Person};
+use polite_devstack::{Ports, Stack, StackConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn start(name: &str) -> Stack {
+    let workspace = StackConfig::workspace_root().canonicalize().unwrap();
+    let mut config = StackConfig::demo(&workspace);
+    config.ports = Ports::free().unwrap();
+    config.state_dir = std::env::temp_dir().join(format!("polite-e2e-{name}-{}", std::process::id()));
+    Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"))
+}
+
+/// The local times of `person` at `at`, in every zone polite may place their number in.
+fn local_minutes(person: &Person, at: Timestamp) -> Vec<i32> {
+    let id = polite_domain::WaId::parse(person.number).unwrap();
+    polite_domain::zone::zones_for_number(&id)
+        .zones
+        .iter()
+        .map(|zone| {
+            let t = at.to_zoned(jiff::tz::TimeZone::get(zone).unwrap());
+            i32::from(t.hour()) * 60 + i32::from(t.minute())
+        })
+        .collect()
+}
+
+/// Inside the default sending hours (08:00–21:00) in every zone the number may be in.
+fn awake(person: &Person, at: Timestamp) -> bool {
+    local_minutes(person, at).iter().all(|m| (8 * 60..21 * 60).contains(m))
+}
+
+/// Within `minutes` of 08:00 or 21:00 somewhere the number may be, during the story.
+fn near_a_boundary(person: &Person, from: Timestamp, minutes: i32) -> bool {
+    let span = [from, from + SignedDuration::from_mins(4)];
+    span.iter()
+        .any(|at| local_minutes(person, *at).iter().any(|m| [8 * 60, 21 * 60].iter().any(|b| (m - b).abs() <= minutes)))
+}
+
+fn count(view: &Value, state: &str) -> usize {
+    usize::try_from(view["counts"][state].as_u64().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_story_holds_end_to_end() {
+    let stack = start("story").await;
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let mut transcript = Vec::new();
+    let story = demo::run(&client, &mut transcript).await;
+    let text = String::from_utf8_lossy(&transcript).into_owned();
+    let story = story.unwrap_or_else(|e| panic!("{e:#}\n--- transcript ---\n{text}"));
+    println!("{text}");
+
+    // Each customer's first promotion: sent and read when awake, held for their morning when
+    // not, refused with 131050 for the one who stopped marketing in WhatsApp.
+    let mut read = BTreeSet::new();
+    let mut held = BTreeSet::new();
+    for o in &story.new_collection {
+        let m = &o.message;
+        if o.person == story.refused {
+            assert_eq!((m["state"].as_str(), m["error"]["code"].as_i64()), (Some("failed"), Some(131_050)), "{m}");
+            continue;
+        }
+        let boundary = near_a_boundary(&o.person, story.started, 2);
+        match m["state"].as_str().unwrap() {
+            "read" => {
+                assert!(boundary || awake(&o.person, story.started), "{} was sent at night: {m}", o.person.name);
+                read.insert(o.person.number);
+            }
+            "scheduled" | "deferred" => {
+                assert_eq!(m["reason"], "quiet_hours", "{m}");
+                assert!(boundary || !awake(&o.person, story.started), "{} was held by day: {m}", o.person.name);
+                let at: Timestamp = m["not_before"].as_str().unwrap().parse().unwrap();
+                assert!(at > story.started, "{m}");
+                assert!(awake(&o.person, at), "{} is held until a time that is night somewhere: {m}", o.person.name);
+                let opening = local_minutes(&o.person, at).iter().any(|m| (8 * 60..8 * 60 + 11).contains(m));
+                assert!(
+                    opening,
+                    "{} should go when their morning opens (08:00 + up to 10 min of jitter): {m}",
+                    o.person.name
+                );
+                held.insert(o.person.number);
+            }
+            other => panic!("{}'s promotion ended {other}: {m}", o.person.name),
+        }
+    }
+    assert!(read.len() >= 2 && !held.is_empty(), "the cast spans the clock: {read:?} {held:?}");
+
+    // The three opt-outs, each from its own source, recorded by consent-updater.
+    let sources: Vec<&str> =
+        story.opted_out.iter().map(|c| c["consent"]["marketing"]["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["whatsapp_keyword", "whatsapp_button", "send_failure_131050"]);
+    assert_eq!(story.confirmations.len(), 1, "one confirmation reply to the STOP: {:?}", story.confirmations);
+
+    // The campaign: a typo and a repeat rejected one by one; the opted-out suppressed while
+    // queued; the sleeping held; the rest sent — and nothing sent to anyone who opted out.
+    let created = &story.black_friday_created;
+    assert_eq!(created["accepted"], 9);
+    let reasons: Vec<&str> =
+        created["rejected"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["invalid_number", "duplicate"]);
+    let bf = &story.black_friday_view;
+    assert_eq!(count(bf, "suppressed"), 3, "{bf}");
+    let sent_to: BTreeSet<String> = story.black_friday_sent_to.iter().cloned().collect();
+    for p in [story.stop_text, story.stop_button, story.refused] {
+        assert!(!sent_to.contains(p.number.trim_start_matches('+')), "{} opted out but got Black Friday", p.name);
+    }
+    let states: u64 = bf["counts"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!((states, bf["messages"].as_u64()), (9, Some(9)), "{bf}");
+    if !story.new_collection.iter().any(|o| near_a_boundary(&o.person, story.started, 2)) {
+        assert_eq!(count(bf, "read"), read.len() - 2, "everyone awake but the two who stopped: {bf}");
+        assert_eq!(count(bf, "scheduled") + count(bf, "deferred"), held.len(), "{bf}");
+        assert_eq!(sent_to.len(), read.len() - 2);
+    }
+
+    // Exact numbers despite statuses reversed and duplicated (the simulator did both).
+    assert!(!story.disordered.is_empty(), "the simulator reorders half the messages' statuses");
+    let nc = &story.new_collection_view;
+    assert_eq!(count(nc, "read"), read.len(), "{nc}");
+    assert_eq!(count(nc, "failed"), 1, "{nc}");
+    assert_eq!(count(nc, "scheduled") + count(nc, "deferred"), held.len(), "{nc}");
+    assert_eq!(nc["pricing"]["marketing"]["priced"].as_u64(), u64::try_from(read.len()).ok(), "{nc}");
+    let rate = nc["rates"]["delivered"].as_f64().unwrap();
+    let n = f64::from(u32::try_from(read.len()).unwrap());
+    let expected = n / (n + 1.0);
+    assert!((rate - expected).abs() < 1e-4, "{rate} vs {expected}");
+    assert_eq!(bf["pricing"]["marketing"]["priced"], bf["counts"]["read"], "{bf}");
+
+    stack.stop().await;
+}
+
+/// `HH:MM` in `zone`, `minutes` from now.
+fn clock(zone: &str, minutes: i64) -> String {
+    let t = Timestamp::now().to_zoned(jiff::tz::TimeZone::get(zone).unwrap()) + minutes.minutes();
+    t.strftime("%H:%M").to_string()
+}
+
+async fn opt_in(client: &Client, number: &str) {
+    let body = json!({"category": "marketing", "status": "opted_in", "source": "web_checkout",
+        "evidence": "Ticked 'WhatsApp offers' at checkout", "occurred_at": "2026-01-05T10:00:00Z"});
+    let path = format!("/v1/contacts/{number}/consent");
+    client.api(Method::PUT, &path, Some(&body)).await.unwrap().expect(200, &path).unwrap();
+}
+
+async fn send(client: &Client, to: &str, category: &str) -> String {
+    let body =
+        json!({"to": to, "category": category, "template": {"name": format!("{category}_update"), "language": "en"}});
+    let created =
+        client.api(Method::POST, "/v1/messages", Some(&body)).await.unwrap().expect(202, "POST /v1/messages").unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+async fn settled(client: &Client, id: &str) -> Value {
+    let path = format!("/v1/messages/{id}");
+    eventually(&format!("message {id} to settle"), Duration::from_mins(1), || async {
+        let m = client.get(&path).await?;
+        let done = matches!(m["state"].as_str(), Some("read" | "failed" | "suppressed" | "scheduled"));
+        Ok(done.then_some(m))
+    })
+    .await
+    .unwrap()
+}
+
+/// Quiet hours in the recipient's own zone, whatever the hour: a contact whose quiet hours
+/// (set through the API, in Tokyo time) started an hour ago gets nothing until they end,
+/// except an authentication code; one whose quiet hours start in two hours gets it now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_hours_hold_marketing_and_utility_in_the_recipients_own_zone_over_http() {
+    let stack = start("quiet").await;
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let (sleeper, reader) = ("+819011112222", "+5511911112222");
+    for number in [sleeper, reader] {
+        opt_in(&client, number).await;
+    }
+    let quiet = |zone: &str, start: i64, end: i64| json!({"timezone": zone, "quiet_hours": {"start": clock(zone, start), "end": clock(zone, end)}});
+    let patch = |number: &str| format!("/v1/contacts/{number}");
+    client
+        .api(Method::PATCH, &patch(sleeper), Some(&quiet("Asia/Tokyo", -60, 120)))
+        .await
+        .unwrap()
+        .expect(200, "PATCH")
+        .unwrap();
+    client
+        .api(Method::PATCH, &patch(reader), Some(&quiet("America/Sao_Paulo", 120, 240)))
+        .await
+        .unwrap()
+        .expect(200, "PATCH")
+        .unwrap();
+    let asked = Timestamp::now();
+
+    let marketing = settled(&client, &send(&client, sleeper, "marketing").await).await;
+    let utility = settled(&client, &send(&client, sleeper, "utility").await).await;
+    let code = settled(&client, &send(&client, sleeper, "authentication").await).await;
+    let daytime = settled(&client, &send(&client, reader, "marketing").await).await;
+
+    let end_of_quiet = asked + SignedDuration::from_mins(120);
+    for held in [&marketing, &utility] {
+        assert_eq!(
+            (held["state"].as_str(), held["reason"].as_str()),
+            (Some("scheduled"), Some("quiet_hours")),
+            "{held}"
+        );
+        let at: Timestamp = held["not_before"].as_str().unwrap().parse().unwrap();
+        let early = end_of_quiet - SignedDuration::from_mins(1); // HH:MM drops the seconds
+        assert!(
+            at >= early && at <= end_of_quiet + SignedDuration::from_mins(11),
+            "{at} vs the end of quiet hours {end_of_quiet}"
+        );
+    }
+    assert_eq!(code["state"], "read", "authentication never waits: {code}");
+    assert_eq!(daytime["state"], "read", "{daytime}");
+
+    let accepted =
+        client.sim(Method::GET, "/_sim/messages", None).await.unwrap().expect(200, "GET /_sim/messages").unwrap();
+    let got: Vec<(String, String)> = accepted["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["to"].as_str().unwrap().to_owned(), m["template"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let digits = |n: &str| n.trim_start_matches('+').to_owned();
+    assert_eq!(
+        got.iter().collect::<BTreeSet<_>>(),
+        [(digits(sleeper), "authentication_update".to_owned()), (digits(reader), "marketing_update".to_owned())]
+            .iter()
+            .collect(),
+        "only the code and the daytime promotion went to Meta"
+    );
+    stack.stop().await;
+}
+
+/// DESIGN.md §4 at the router: every route the template declares answers as the contract
+/// says, a wrong method 405 and an unknown path 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_the_contract_is_served_by_the_router() {
+    let stack = start("routes").await;
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let e = &stack.endpoints;
+    let mut served: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut call = async |method: Method, template: &str, path: &str, body: Option<Value>, expected: u16| -> Value {
+        let answer = client.api(method.clone(), path, body.as_ref()).await.unwrap();
+        served.insert((method.to_string(), template.to_owned()));
+        answer.expect(expected, &format!("{method} {path}")).unwrap()
+    };
+
+    // Meta's side: the handshake and a signed notification.
+    let challenge = format!("/webhook?hub.mode=subscribe&hub.verify_token={}&hub.challenge=1158201444", e.verify_token);
+    assert_eq!(call(Method::GET, "/webhook", &challenge, None, 200).await, json!(1_158_201_444));
+    call(Method::GET, "/webhook", "/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", None, 403)
+        .await;
+    let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
+    let signature = polite_domain::webhook::sign(e.app_secret.as_bytes(), body);
+    let signed = reqwest::Client::new()
+        .post(format!("{}/webhook", e.api))
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
+    call(Method::POST, "/webhook", "/webhook", Some(json!({"object": "whatsapp_business_account"})), 401).await;
+
+    // Contacts.
+    let wa = "+351912223344";
+    let consent = json!({"category": "marketing", "status": "opted_in", "source": "crm_import", "evidence": "form 7"});
+    let put =
+        call(Method::PUT, "/v1/contacts/{wa_id}/consent", &format!("/v1/contacts/{wa}/consent"), Some(consent), 200)
+            .await;
+    assert_eq!(put["wa_id"], "351912223344");
+    let patch = json!({"timezone": "Europe/Lisbon", "quiet_hours": {"start": "22:00", "end": "07:30"}});
+    call(Method::PATCH, "/v1/contacts/{wa_id}", &format!("/v1/contacts/{wa}"), Some(patch), 200).await;
+    let contact = call(Method::GET, "/v1/contacts/{wa_id}", &format!("/v1/contacts/{wa}"), None, 200).await;
+    assert_eq!(contact["timezone"], "Europe/Lisbon", "{contact}");
+    let history = call(
+        Method::GET,
+        "/v1/contacts/{wa_id}/consent-history",
+        &format!("/v1/contacts/{wa}/consent-history"),
+        None,
+        200,
+    )
+    .await;
+    assert_eq!(history["events"][0]["source"], "crm_import");
+    call(Method::DELETE, "/v1/contacts/{wa_id}", &format!("/v1/contacts/{wa}"), None, 204).await;
+    call(Method::GET, "/v1/contacts/{wa_id}", "/v1/contacts/+351910000001", None, 404).await;
+
+    // Messages: one for tomorrow, looked at and cancelled.
+    let tomorrow = Timestamp::now() + SignedDuration::from_hours(24);
+    let message = json!({"to": "+12125550142", "category": "utility", "send_at": tomorrow.to_string(),
+        "template": {"name": "order_shipped", "language": "en_US"}});
+    let created = call(Method::POST, "/v1/messages", "/v1/messages", Some(message), 202).await;
+    assert_eq!(created["state"], "scheduled");
+    let id = created["id"].as_str().unwrap();
+    let shown = call(Method::GET, "/v1/messages/{id}", &format!("/v1/messages/{id}"), None, 200).await;
+    assert_eq!(shown["to"], "12125550142");
+    let cancelled = call(Method::DELETE, "/v1/messages/{id}", &format!("/v1/messages/{id}"), None, 200).await;
+    assert_eq!(cancelled["state"], "cancelled");
+    let bad = client.api(Method::POST, "/v1/messages", None).await.unwrap();
+    assert_eq!((bad.status, &bad.body["error"]["code"]), (400, &json!("invalid_json")), "{:?}", bad.body);
+
+    // Campaigns.
+    let campaign = json!({"name": "Restock", "category": "utility", "send_at": tomorrow.to_string(),
+        "template": {"name": "back_in_stock", "language": "en"}, "recipients": ["+12125550143", "+12125550144"]});
+    let created = call(Method::POST, "/v1/campaigns", "/v1/campaigns", Some(campaign), 202).await;
+    let cid = created["id"].as_str().unwrap();
+    let view = call(Method::GET, "/v1/campaigns/{id}", &format!("/v1/campaigns/{cid}"), None, 200).await;
+    assert_eq!(view["accepted"], 2, "{view}");
+
+    // What the router itself answers.
+    let wrong = client.api(Method::DELETE, &format!("/v1/campaigns/{cid}"), None).await.unwrap();
+    assert_eq!((wrong.status, &wrong.body["error"]["code"]), (405, &json!("method_not_allowed")));
+    let unknown = client.api(Method::GET, "/v2/nothing", None).await.unwrap();
+    assert_eq!(unknown.status, 404);
+
+    let declared: BTreeSet<(String, String)> = stack.functions.iter().flat_map(|f| f.routes.iter().cloned()).collect();
+    assert_eq!(served, declared, "every route the template declares, exercised here");
+    stack.stop().await;
+}
