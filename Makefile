@@ -5,6 +5,14 @@ CARGO ?= cargo
 # dev stack installs them (infra/devstack/src/tools.rs holds the pinned version).
 TOOLS := $(CURDIR)/.tools
 CARGO_LAMBDA := $(TOOLS)/bin/cargo-lambda
+# AWS SAM CLI in the same venv as cargo-lambda (sam build's rust-cargolambda method needs it
+# and its zig there); newer cfn-lint than a machine's global Python may have comes with it.
+SAM := $(TOOLS)/bin/sam
+SAM_VERSION := 1.170.0
+export SAM_CLI_TELEMETRY := 0
+# The functions (template.yaml's BuildProperties.Binary) for package-lambda.
+FUNCTIONS := webhook-intake contacts-api consent-updater send-scheduler scheduler-tick message-sender status-processor
+ARM64_TARGET := aarch64-unknown-linux-gnu
 FUZZ_SECONDS ?= 300
 F ?= text
 FN ?= webhook-intake
@@ -12,7 +20,7 @@ FN ?= webhook-intake
 CRATE_OF_contacts-api := consent-updater
 FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
 
-.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit bench fuzz zones invoke
+.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit bench fuzz zones invoke build deploy package-lambda delete
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,9 +46,13 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-cfn-lint:
-	@command -v cfn-lint >/dev/null || python3 -m pip install --quiet 'cfn-lint>=1.20'
+# cfn-lint (with the cfn-lint-serverless rules) and sam validate --lint must both be clean;
+# every suppression is in template.yaml next to its reason.
+cfn-lint: $(SAM)
+	@python3 -c 'import cfnlint, cfn_lint_serverless' 2>/dev/null || python3 -m pip install --quiet 'cfn-lint>=1.20' 'cfn-lint-serverless>=0.3.6'
 	cfn-lint template.yaml
+	cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(SAM) validate --lint
 
 # Doc tests, then every other target (the end-to-end tests in infra/devstack/tests start the
 # whole stack on free ports, so the function binaries are built first); the last line totals
@@ -68,6 +80,25 @@ fuzz: ## Fuzz webhook parse+route+encode for FUZZ_SECONDS (default 300) with car
 
 $(CARGO_LAMBDA):
 	$(CARGO) run --quiet --locked -p polite-devstack -- install-tools
+
+$(SAM): | $(CARGO_LAMBDA)
+	$(TOOLS)/bin/pip install --quiet 'aws-sam-cli==$(SAM_VERSION)'
+
+build: $(SAM) ## sam build: every function with cargo-lambda for the template's Architecture (ARCH=x86_64 to override)
+	PATH="$(TOOLS)/bin:$$PATH" $(SAM) build $(if $(ARCH),--parameter-overrides Architecture=$(ARCH))
+
+deploy: build ## sam deploy: guided the first time (writes samconfig.toml's [default]), then with the saved answers
+	@if grep -q 'WhatsAppPhoneNumberId' samconfig.toml; then PATH="$(TOOLS)/bin:$$PATH" $(SAM) deploy; \
+	  else PATH="$(TOOLS)/bin:$$PATH" $(SAM) deploy --guided; fi
+
+delete: $(SAM) ## sam delete: remove the stack (tables and queues with their data; the SSM parameters stay)
+	PATH="$(TOOLS)/bin:$$PATH" $(SAM) delete
+
+package-lambda: $(CARGO_LAMBDA) ## cargo lambda build --release: one zip per function in target/lambda/<function>/ (arm64; x86-64 when its target is missing)
+	@if rustup target list --installed 2>/dev/null | grep -qx '$(ARM64_TARGET)'; then arch=--arm64; else \
+	  echo "package-lambda: the $(ARM64_TARGET) standard library is not installed (rustup target add $(ARM64_TARGET)); building x86-64 instead: deploy with Architecture=x86_64"; arch=--x86-64; fi; \
+	PATH="$(TOOLS)/bin:$$PATH" $(CARGO) lambda build --release --locked $$arch --output-format zip $(addprefix --bin ,$(FUNCTIONS))
+	@ls -l target/lambda/*/bootstrap.zip 2>/dev/null | awk '{printf "  %-48s %6.2f MB\n", $$NF, $$5 / 1048576}'
 
 invoke: $(CARGO_LAMBDA) ## Send a fixture to a function of the running `make dev`: make invoke [FN=webhook-intake] F=status_failed
 	@test -f $(FIXTURES)/$(F).json || { echo "no fixture $(FIXTURES)/$(F).json; there are:"; ls $(FIXTURES) | sed -n 's/\.json$$//p' | tr '\n' ' '; echo; exit 2; }

@@ -47,6 +47,41 @@ fn near_a_boundary(person: &Person, from: Timestamp, minutes: i32) -> bool {
         .any(|at| local_minutes(person, *at).iter().any(|m| [8 * 60, 21 * 60].iter().any(|b| (m - b).abs() <= minutes)))
 }
 
+/// `openapi.yaml`: every answer the routes test gets is validated against it.
+struct Contract {
+    spec: Value,
+}
+
+impl Contract {
+    fn load() -> Contract {
+        let yaml: serde_norway::Value = serde_norway::from_str(include_str!("../../../openapi.yaml")).unwrap();
+        Contract { spec: serde_json::to_value(yaml).unwrap() }
+    }
+
+    /// `body`, answered `status` by `method template`, is what the spec says.
+    fn check(&self, method: &Method, template: &str, status: u16, body: &Value) {
+        let op = &self.spec["paths"][template][method.as_str().to_ascii_lowercase()];
+        let mut answer = &op["responses"][status.to_string()];
+        assert!(!answer.is_null(), "openapi.yaml: {method} {template} does not document {status} (got {body})");
+        if let Some(r) = answer["$ref"].as_str() {
+            answer = r.trim_start_matches("#/").split('/').fold(&self.spec, |node, part| &node[part]);
+        }
+        let Some(schema) = answer["content"]["application/json"]["schema"].as_object() else {
+            assert!(
+                body.is_null() || !answer["content"]["text/plain"].is_null(),
+                "{method} {template} {status}: {body}"
+            );
+            return;
+        };
+        let mut root = Value::Object(schema.clone());
+        root["components"] = self.spec["components"].clone();
+        let validator = jsonschema::validator_for(&root).unwrap();
+        let errors: Vec<String> =
+            validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{method} {template} {status} breaks openapi.yaml: {errors:?}\n{body}");
+    }
+}
+
 fn count(view: &Value, state: &str) -> usize {
     usize::try_from(view["counts"][state].as_u64().unwrap()).unwrap()
 }
@@ -60,6 +95,17 @@ async fn the_demo_story_holds_end_to_end() {
     let text = String::from_utf8_lossy(&transcript).into_owned();
     let story = story.unwrap_or_else(|e| panic!("{e:#}\n--- transcript ---\n{text}"));
     println!("{text}");
+    let contract = Contract::load();
+    for o in &story.new_collection {
+        contract.check(&Method::GET, "/v1/messages/{id}", 200, &o.message);
+    }
+    for view in [&story.new_collection_view, &story.black_friday_view] {
+        contract.check(&Method::GET, "/v1/campaigns/{id}", 200, view);
+    }
+    for contact in &story.opted_out {
+        contract.check(&Method::GET, "/v1/contacts/{wa_id}", 200, contact);
+    }
+    contract.check(&Method::POST, "/v1/campaigns", 202, &story.black_friday_created);
 
     // Each customer's first promotion: sent and read when awake, held for their morning when
     // not, refused with 131050 for the one who stopped marketing in WhatsApp.
@@ -246,9 +292,11 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     let stack = start("routes").await;
     let client = Client::new(stack.endpoints.clone()).unwrap();
     let e = &stack.endpoints;
+    let spec = Contract::load();
     let mut served: BTreeSet<(String, String)> = BTreeSet::new();
     let mut call = async |method: Method, template: &str, path: &str, body: Option<Value>, expected: u16| -> Value {
         let answer = client.api(method.clone(), path, body.as_ref()).await.unwrap();
+        spec.check(&method, template, answer.status, &answer.body);
         served.insert((method.to_string(), template.to_owned()));
         answer.expect(expected, &format!("{method} {path}")).unwrap()
     };
@@ -269,6 +317,7 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
         .await
         .unwrap();
     assert_eq!(signed.status(), 200);
+    spec.check(&Method::POST, "/webhook", 200, &signed.json().await.unwrap());
     call(Method::POST, "/webhook", "/webhook", Some(json!({"object": "whatsapp_business_account"})), 401).await;
 
     // Contacts.
@@ -307,6 +356,10 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     assert_eq!(cancelled["state"], "cancelled");
     let bad = client.api(Method::POST, "/v1/messages", None).await.unwrap();
     assert_eq!((bad.status, &bad.body["error"]["code"]), (400, &json!("invalid_json")), "{:?}", bad.body);
+    spec.check(&Method::POST, "/v1/messages", bad.status, &bad.body);
+    let invalid = json!({"to": "+12125550142", "category": "gossip"});
+    call(Method::POST, "/v1/messages", "/v1/messages", Some(invalid), 422).await;
+    call(Method::GET, "/v1/messages/{id}", "/v1/messages/msg_00000000000000000000000000000000", None, 404).await;
 
     // Campaigns.
     let campaign = json!({"name": "Restock", "category": "utility", "send_at": tomorrow.to_string(),
@@ -315,6 +368,7 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     let cid = created["id"].as_str().unwrap();
     let view = call(Method::GET, "/v1/campaigns/{id}", &format!("/v1/campaigns/{cid}"), None, 200).await;
     assert_eq!(view["accepted"], 2, "{view}");
+    call(Method::GET, "/v1/campaigns/{id}", "/v1/campaigns/cmp_unknown", None, 404).await;
 
     // What the router itself answers.
     let wrong = client.api(Method::DELETE, &format!("/v1/campaigns/{cid}"), None).await.unwrap();
@@ -325,4 +379,13 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     let declared: BTreeSet<(String, String)> = stack.functions.iter().flat_map(|f| f.routes.iter().cloned()).collect();
     assert_eq!(served, declared, "every route the template declares, exercised here");
     stack.stop().await;
+}
+
+#[test]
+#[should_panic(expected = "breaks openapi.yaml")]
+fn the_contract_check_refuses_an_answer_the_spec_does_not_allow() {
+    // A message view whose state is not a state and whose history is missing.
+    let wrong = json!({"id": "msg_0123456789abcdef0123456789abcdef", "to": "16505551234", "category": "marketing",
+        "state": "teleported", "created_at": "2026-11-23T10:00:00Z"});
+    Contract::load().check(&Method::GET, "/v1/messages/{id}", 200, &wrong);
 }
