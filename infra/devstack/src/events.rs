@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use tokio::sync::watch;
 
 use crate::lambda::Lambda;
@@ -29,7 +28,7 @@ impl Poller {
     /// the queue: they come back after the visibility timeout and go to the DLQ after
     /// `maxReceiveCount`, as in AWS. The others are deleted.
     pub async fn run(self, sqs: aws_sdk_sqs::Client, lambda: Lambda, mut stop: watch::Receiver<bool>) {
-        let arn = match queue_arn(&sqs, &self.queue_url).await {
+        let arn = match polite_adapters::provision::queue_arn(&sqs, &self.queue_url).await {
             Ok(arn) => arn,
             Err(e) => {
                 tracing::error!(function = %self.function, error = format!("{e:#}"), "poller cannot start");
@@ -96,14 +95,6 @@ impl Poller {
         }
         Ok(())
     }
-}
-
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
-    let out = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await?;
-    out.attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .with_context(|| format!("{url} has no QueueArn"))
 }
 
 /// The event Lambda's SQS event source sends for `messages`.

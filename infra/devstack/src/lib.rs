@@ -326,8 +326,9 @@ impl Stack {
 }
 
 impl StackConfig {
+    /// The log file `name` in the state directory.
     fn log(&self, name: &str) -> Output {
-        process::log_file(&self.state_dir, name)
+        Output::File(self.state_dir.join(name))
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -87,9 +86,4 @@ fn signal_group(pgid: u32, signal: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-/// The log file `name` under `dir`.
-pub fn log_file(dir: &Path, name: &str) -> Output {
-    Output::File(dir.join(name))
 }

@@ -315,7 +315,11 @@ pub async fn provision(
     Ok(out)
 }
 
-async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+/// The ARN of the queue at `url` (redrive policies; the dev stack's SQS events).
+///
+/// # Errors
+/// When SQS cannot be asked or answers without one.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
     let attrs = sqs.get_queue_attributes().queue_url(url).attribute_names(QueueAttributeName::QueueArn).send().await?;
     attrs
         .attributes()

@@ -350,7 +350,7 @@ pub fn next_allowed_instant(now: Timestamp, zone: &crate::IanaZone, hours: &Send
 /// A window is judged by its whole length, not by what is left of it: at 18:41 in Lisbon a
 /// Portuguese mobile (Lisbon or the Azores) is inside a 12-hour common window and may be
 /// messaged now, though only 2 h 19 min of it remain. The search therefore starts a day before
-/// `now`, so the window `now` falls in is measured from its opening.
+/// `now` when a minimum applies, so the window `now` falls in is measured from its opening.
 ///
 /// Used when a phone number can be in several zones: never early anywhere the recipient
 /// might be.
@@ -361,9 +361,11 @@ pub fn common_window(
     min_len: SignedDuration,
 ) -> Option<(Timestamp, Option<Timestamp>)> {
     let limit = now.checked_add(SignedDuration::from_hours(24 * 8)).ok()?;
-    // Longer than any daily window can be without being open all day, so a window that began
-    // before this point is longer than any sensible minimum anyway.
-    let mut t = now.checked_sub(SignedDuration::from_hours(25)).ok()?;
+    // Without a minimum (one zone: the gate's common case, on the sender's hot path) any open
+    // window will do, so the search starts at `now`. With one, it starts 25 h back — longer than
+    // any daily window can be without being open all day, so a window that began before that
+    // is longer than any sensible minimum anyway.
+    let mut t = if min_len.is_zero() { now } else { now.checked_sub(SignedDuration::from_hours(25)).ok()? };
     while t <= limit {
         let mut moved = false;
         for tz in zones {
