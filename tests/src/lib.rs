@@ -3,6 +3,8 @@
 //! and queues under a unique prefix, so tests run in parallel without seeing each other.
 
 pub mod count;
+pub mod faults;
+pub mod logs;
 pub mod moto;
 
 pub use count::RequestCounter;

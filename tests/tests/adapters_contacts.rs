@@ -8,7 +8,7 @@ use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
-use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore, SendLog};
+use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore, Reservation, SendLog};
 use polite_domain::{IanaZone, WaId};
 use polite_tests::Stack;
 
@@ -212,16 +212,27 @@ async fn a_replayed_opt_in_from_before_the_erasure_does_not_lift_it() {
     assert!(store.get(&ana()).await.unwrap().unwrap().erased);
 }
 
+/// Reserves a send the way the sender does: on the history it just read.
+async fn reserve(store: &DynamoContacts, id: &str, sent: SentRecord) -> Reservation {
+    let read = store.recent_sends(&ana(), t("2000-01-01T00:00:00Z")).await.unwrap();
+    store.reserve_send(&ana(), id, sent, SignedDuration::from_hours(24 * 7), &read).await.unwrap()
+}
+
 #[tokio::test]
-async fn sends_are_recorded_once_per_message_and_read_back_within_the_window() {
+async fn sends_are_reserved_once_per_message_and_read_back_within_the_window() {
     let store = store().await;
-    let week = SignedDuration::from_hours(24 * 7);
     let sent = |category, at| SentRecord { category, at: t(at) };
-    store.record_send(&ana(), "msg_1", sent(Category::Marketing, "2026-06-01T10:00:00Z"), week).await.unwrap();
-    // The sender retried its bookkeeping: still one send.
-    store.record_send(&ana(), "msg_1", sent(Category::Marketing, "2026-06-01T10:00:05Z"), week).await.unwrap();
-    store.record_send(&ana(), "msg_2", sent(Category::Utility, "2026-06-03T10:00:00Z"), week).await.unwrap();
-    store.record_send(&ana(), "msg_0", sent(Category::Marketing, "2026-05-20T10:00:00Z"), week).await.unwrap();
+    assert_eq!(
+        reserve(&store, "msg_1", sent(Category::Marketing, "2026-06-01T10:00:00Z")).await,
+        Reservation::Reserved
+    );
+    // A redelivered job reserves again: still one send.
+    assert_eq!(
+        reserve(&store, "msg_1", sent(Category::Marketing, "2026-06-01T10:00:05Z")).await,
+        Reservation::Reserved
+    );
+    reserve(&store, "msg_2", sent(Category::Utility, "2026-06-03T10:00:00Z")).await;
+    reserve(&store, "msg_0", sent(Category::Marketing, "2026-05-20T10:00:00Z")).await;
 
     let history = store.recent_sends(&ana(), t("2026-05-27T00:00:00Z")).await.unwrap();
     assert_eq!(
@@ -230,25 +241,33 @@ async fn sends_are_recorded_once_per_message_and_read_back_within_the_window() {
         "oldest first, the first record of msg_1 kept, msg_0 outside the window"
     );
     assert_eq!(store.get(&ana()).await.unwrap(), None, "sends do not make a contact");
+    // A definite refusal gives the reservation back.
+    store.release_send(&ana(), "msg_2").await.unwrap();
+    let history = store.recent_sends(&ana(), t("2026-05-27T00:00:00Z")).await.unwrap();
+    assert_eq!(history.sends, [sent(Category::Marketing, "2026-06-01T10:00:00Z")]);
 }
 
 #[tokio::test]
-async fn concurrent_sends_to_one_recipient_all_land_and_erasure_forgets_them() {
+async fn of_concurrent_reservations_on_one_history_exactly_one_wins_and_erasure_forgets_them() {
     let store = store().await;
     let week = SignedDuration::from_hours(24 * 7);
+    // Twenty jobs for one person read the same history and all passed the gate on it.
+    let read = store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap();
     let writes = (0..20).map(|i| {
-        let at = t("2026-06-01T10:00:00Z") + SignedDuration::from_secs(i * 7);
-        let store = &store;
+        let at = t("2026-06-01T10:00:00Z");
+        let (store, read) = (&store, &read);
         async move {
-            store.record_send(&ana(), &format!("msg_{i}"), SentRecord { category: Category::Marketing, at }, week).await
+            let sent = SentRecord { category: Category::Marketing, at };
+            store.reserve_send(&ana(), &format!("msg_{i}"), sent, week, read).await
         }
     });
-    for result in futures_util::future::join_all(writes).await {
-        result.unwrap();
-    }
-    assert_eq!(store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap().sends.len(), 20);
+    let results: Vec<Reservation> =
+        futures_util::future::join_all(writes).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(results.iter().filter(|r| **r == Reservation::Reserved).count(), 1, "{results:?}");
+    assert_eq!(store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap().sends.len(), 1);
     store.erase(&ana()).await.unwrap();
-    assert!(store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap().sends.is_empty());
+    let after = store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap();
+    assert!(after.sends.is_empty() && after.version == 0);
 }
 
 #[tokio::test]
@@ -260,4 +279,14 @@ async fn an_undeliverable_mark_is_kept_and_never_shortened_by_an_older_one() {
     assert_eq!(contact.undeliverable_until, Some(t("2026-05-09T10:00:00Z")));
     store.mark_undeliverable(&ana(), t("2026-05-10T10:00:00Z")).await.unwrap();
     assert_eq!(store.get(&ana()).await.unwrap().unwrap().undeliverable_until, Some(t("2026-05-10T10:00:00Z")));
+}
+
+#[tokio::test]
+async fn a_message_from_the_person_clears_an_undeliverable_mark() {
+    let store = store().await;
+    store.mark_undeliverable(&ana(), t("2026-05-09T10:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-04-10T12:00:00Z")).await.unwrap();
+    let contact = store.get(&ana()).await.unwrap().unwrap();
+    assert_eq!(contact.undeliverable_until, None, "they wrote in: WhatsApp reaches them");
+    assert_eq!(contact.last_inbound_at, Some(t("2026-04-10T12:00:00Z")));
 }

@@ -106,3 +106,35 @@ async fn no_answer_in_time_is_an_unknown_outcome_but_no_connection_is_safe_to_re
     assert!(matches!(failure, SendFailure::Unreachable(_)), "{failure:?}");
     assert_eq!(failure.action(), Some(ErrorAction::Retry));
 }
+
+#[tokio::test]
+async fn a_rotated_token_is_read_again_from_ssm_and_the_send_goes_through() {
+    let sim = sim(Duration::ZERO).await;
+    let sdk = polite_tests::Moto::get().sdk_config().await;
+    let ssm = aws_sdk_ssm::Client::new(&sdk);
+    let name = format!("/polite/test/{}/access-token", std::process::id());
+    let put = |value: &'static str| {
+        ssm.put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+    };
+    put("token-of-monday").await.unwrap();
+    sim.rotate_token("token-of-monday");
+    let graph = client(sim.url(), "token-of-monday", Duration::from_secs(5)).with_token_from_ssm(ssm.clone(), &name);
+    graph.send(&text("+16505551234")).await.unwrap();
+
+    // The business rotates its token: Meta refuses the old one; SSM has the new one.
+    sim.rotate_token("token-of-tuesday");
+    put("token-of-tuesday").await.unwrap();
+    graph.send(&text("+16505551234")).await.unwrap();
+    assert_eq!(sim.accepted().len(), 2, "no message failed for the rotation");
+
+    // A token nobody rotated in SSM keeps failing as an auth error (retried later by the
+    // sender); SSM is not read again within the minute.
+    sim.rotate_token("token-of-wednesday");
+    let failure = graph.send(&text("+16505551234")).await.unwrap_err();
+    assert_eq!(failure.action(), Some(ErrorAction::Reauthenticate));
+}

@@ -185,9 +185,10 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
             reply_to: Some(request.wamid),
         };
         match confirmations.api.send(&message).await {
-            Ok(accepted) => {
+            Ok(_accepted) => {
                 counter!("Confirmations", "result" => "sent").increment(1);
-                tracing::info!(contact = %message.to.masked(), wamid = %accepted.wamid, "confirmation reply sent");
+                // Not the wamid: it encodes the number.
+                tracing::info!(contact = %message.to.masked(), "confirmation reply sent");
             }
             Err(e) => {
                 counter!("Confirmations", "result" => "failed").increment(1);

@@ -156,6 +156,25 @@ async fn a_stop_keyword_through_webhook_intake_opts_out_of_everything_with_the_k
 }
 
 #[tokio::test]
+async fn a_stop_that_loses_a_transaction_race_lands_at_once_not_after_the_visibility_timeout() {
+    let mut h = Harness::new().await;
+    // Every consent transaction conflicts with another writer, three times in a row.
+    let faults = polite_tests::faults::Faults::new(7).with(
+        "DynamoDB.TransactWriteItems",
+        polite_tests::faults::Fault::TransactionConflict,
+        1.0,
+        Some(3),
+    );
+    h.updater.store =
+        DynamoContacts::new(faults.dynamodb(&h.stack.sdk), h.stack.table("ContactsTable"), b"test-contact-hash-key");
+    let queued = h.intake_fixture("text").await; // "PARAR"
+    assert_eq!(h.deliver(&queued).await, Vec::<String>::new(), "no record left for SQS to redeliver");
+    assert_eq!(faults.injected(), 3);
+    assert_eq!(h.status(ANA, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
+    assert_eq!(h.status(ANA, ConsentCategory::Utility).await, Some(ConsentStatus::OptedOut));
+}
+
+#[tokio::test]
 async fn the_stop_promotions_button_through_webhook_intake_opts_out_of_marketing() {
     let h = Harness::new().await;
     let queued = h.intake_fixture("button_stop_promotions").await;

@@ -33,6 +33,9 @@ pub struct Config {
     pub inbound_queue_url: String,
     pub contact_hash_key: SecretString,
     pub graph: GraphConfig,
+    /// The SSM parameter holding the access token (`WHATSAPP_ACCESS_TOKEN_PARAM`): read again
+    /// when Meta refuses the token (a rotation); `None` locally.
+    pub access_token_param: Option<String>,
     pub policy: Policy,
     /// This instance's pace, messages per second.
     pub per_instance_mps: f64,
@@ -54,6 +57,9 @@ impl Config {
         let mps: f64 = env.parsed(SENDER_MPS, 80.0);
         let instances: u32 = env.parsed(SENDER_INSTANCES, 2);
         let graph = GraphConfig::from_env(&mut env, SecretString::default());
+        let access_token_param = env
+            .optional(&format!("{}{}", secret::WHATSAPP_ACCESS_TOKEN, secrets::PARAM_SUFFIX))
+            .map(|n| n.trim().to_owned());
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]).await?;
         Ok(Config {
             tables,
@@ -61,6 +67,7 @@ impl Config {
             inbound_queue_url,
             contact_hash_key: secrets.take(secret::CONTACT_HASH_KEY)?,
             graph: GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph },
+            access_token_param,
             policy,
             per_instance_mps: mps / f64::from(instances.max(1)),
         })
@@ -88,7 +95,11 @@ impl Config {
             contacts,
             send_queue: polite_adapters::queue::SqsQueue::new(sqs.clone(), self.send_queue_url),
             inbound: polite_adapters::queue::SqsQueue::new(sqs, self.inbound_queue_url),
-            whatsapp: polite_adapters::graph::GraphClient::new(self.graph)?,
+            whatsapp: match self.access_token_param {
+                Some(name) => polite_adapters::graph::GraphClient::new(self.graph)?
+                    .with_token_from_ssm(aws_sdk_ssm::Client::new(sdk), name),
+                None => polite_adapters::graph::GraphClient::new(self.graph)?,
+            },
             policy: self.policy,
             pacer: crate::pacing::Pacer::new(self.per_instance_mps),
         })

@@ -18,11 +18,11 @@ use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::caps::SentRecord;
-use polite_domain::gate::{self, Decision, Policy, Recipient};
+use polite_domain::gate::{self, Decision, DeferReason, Policy, Recipient};
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{
-    ContactStore, EventQueue, MessageStore, Moved, SendLog, StoreError, TransitionDetails, WhatsAppApi,
+    ContactStore, EventQueue, MessageStore, Moved, Reservation, SendLog, StoreError, TransitionDetails, WhatsAppApi,
 };
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
@@ -44,6 +44,18 @@ pub const UNKNOWN_OUTCOME_TIMEOUT: SignedDuration = SignedDuration::from_mins(15
 /// When a job finds its message `sending` (in flight elsewhere, or the sender died mid-call),
 /// it looks again after this long.
 pub const SENDING_RECHECK: SignedDuration = SignedDuration::from_mins(5);
+
+/// A pacing wait longer than this makes the gate's decision stale: it is taken again on fresh
+/// reads before Meta is called (an opt-out may have landed meanwhile).
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The longest a job waits for its pacing slot. With the Graph API's timeout (10 s by
+/// default) it stays well inside the function's 30 s; a longer wait goes back on the queue.
+pub const MAX_PACING_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Decisions per job: the first, one after a long pacing wait, and a few after lost
+/// reservation races.
+const DECISIONS: usize = 4;
 
 /// Clock skew allowed between the queue's delay and a message's `not_before`.
 const NOT_BEFORE_TOLERANCE: SignedDuration = SignedDuration::from_secs(1);
@@ -135,33 +147,67 @@ where
         Ok(outcome)
     }
 
-    /// Runs the gate and acts on its decision.
+    /// Runs the gate and acts on its decision. A message the gate lets go waits for its
+    /// pacing slot, then is reserved in the person's send log on the very history the gate
+    /// read (so caps and spacing hold when two jobs for one person run at once), then sent.
+    /// A pacing wait over [`STALE_AFTER`] or a lost reservation race means deciding again on
+    /// fresh reads: an opt-out recorded meanwhile counts.
     async fn consider(&self, record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
         let payload = Payload::from_value(&record.payload)?;
         let keep = longest_cap_window(&self.policy);
-        let (contact, sends) =
-            tokio::try_join!(self.contacts.get(&record.to), self.contacts.recent_sends(&record.to, now - keep))?;
-        let recipient = Recipient::from_contact(contact.as_ref(), sends);
-        let message = gate::Outbound {
-            to: record.to.clone(),
-            category: record.category,
-            free_form: payload.is_free_form(),
-            expires_at: record.expires_at,
-        };
-        let jitter = jitter_for(&record.id, self.policy.max_jitter_seconds);
-        let outcome = gate::decide(&message, &recipient, &self.policy, now, jitter);
-        match outcome.decision {
-            Decision::Expire => {
-                self.move_to(&record, MessageState::Expired, now, TransitionDetails::default(), Outcome::Expired).await
+        let mut now = now;
+        let mut paced = false;
+        for _ in 0..DECISIONS {
+            let (contact, sends) =
+                tokio::try_join!(self.contacts.get(&record.to), self.contacts.recent_sends(&record.to, now - keep))?;
+            let recipient = Recipient::from_contact(contact.as_ref(), sends);
+            let message = gate::Outbound {
+                to: record.to.clone(),
+                category: record.category,
+                free_form: payload.is_free_form(),
+                expires_at: record.expires_at,
+            };
+            let jitter = jitter_for(&record.id, self.policy.max_jitter_seconds);
+            let outcome = gate::decide(&message, &recipient, &self.policy, now, jitter);
+            match outcome.decision {
+                Decision::Expire => {
+                    let details = TransitionDetails::default();
+                    return self.move_to(&record, MessageState::Expired, now, details, Outcome::Expired).await;
+                }
+                Decision::Suppress { reason } => {
+                    let details =
+                        TransitionDetails { reason: Some(reason.as_str().to_owned()), ..TransitionDetails::default() };
+                    return self.move_to(&record, MessageState::Suppressed, now, details, Outcome::Suppressed).await;
+                }
+                Decision::Defer { until, reason } => {
+                    return self.defer(&record, until, reason.as_str(), None, now).await;
+                }
+                Decision::Send => {}
             }
-            Decision::Suppress { reason } => {
-                let details =
-                    TransitionDetails { reason: Some(reason.as_str().to_owned()), ..TransitionDetails::default() };
-                self.move_to(&record, MessageState::Suppressed, now, details, Outcome::Suppressed).await
+            if !paced {
+                paced = true;
+                match self.pacer.wait_at_most(MAX_PACING_WAIT).await {
+                    Ok(waited) if waited > STALE_AFTER => {
+                        now += SignedDuration::try_from(waited).unwrap_or(SignedDuration::ZERO);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    // The number is throttled harder than a function invocation can wait.
+                    Err(wait) => {
+                        let until = now + SignedDuration::try_from(wait).unwrap_or(MAX_QUEUE_DELAY);
+                        return self.defer(&record, until, DeferReason::RateLimited.as_str(), None, now).await;
+                    }
+                }
             }
-            Decision::Defer { until, reason } => self.defer(&record, until, reason.as_str(), None, now).await,
-            Decision::Send => self.send(record, payload, now).await,
+            let sent = SentRecord { category: record.category, at: now };
+            match self.contacts.reserve_send(&record.to, &record.id, sent, keep, &recipient.sends).await? {
+                Reservation::Reserved => return self.send(record, payload, now).await,
+                Reservation::Raced => counter!("SendReservationsRaced").increment(1),
+            }
         }
+        // Sends to this person keep landing first: look again after the pair spacing.
+        let spacing = SignedDuration::from_secs(i64::from(self.policy.pair_spacing_seconds.max(1)));
+        self.defer(&record, now + spacing, DeferReason::PairRate.as_str(), None, now).await
     }
 
     /// Holds a message until `until`: on the queue when that is within 15 minutes, in the
@@ -199,12 +245,15 @@ where
         Ok(outcome)
     }
 
-    /// Claims the message and sends it.
+    /// Claims the reserved message and sends it.
     async fn send(&self, record: MessageRecord, payload: Payload, now: Timestamp) -> Result<Outcome, SendJobError> {
         // The claim: conditional on the state the gate decided on (queued or deferred).
         let claim =
             self.messages.transition_from(&record, MessageState::Sending, now, TransitionDetails::default()).await?;
-        let Moved::Yes(claimed) = claim else { return Ok(Outcome::Skipped("claimed_elsewhere")) };
+        let Moved::Yes(claimed) = claim else {
+            self.contacts.release_send(&record.to, &record.id).await?;
+            return Ok(Outcome::Skipped("claimed_elsewhere"));
+        };
         let attempt =
             u32::try_from(claimed.history.iter().filter(|h| h.state == "sending").count()).unwrap_or(u32::MAX);
         let content = match payload {
@@ -218,7 +267,6 @@ where
             callback_data: Some(claimed.id.clone()),
             reply_to: None,
         };
-        self.pacer.wait().await;
         let result = self.whatsapp.send(&message).await;
         if let Err(SendFailure::Rejected { error, .. }) = &result {
             counter!("GraphErrors", "code" => error.code.to_string()).increment(1);
@@ -226,10 +274,13 @@ where
                 self.pacer.slow_down();
             }
         }
-        match after_send(&result, attempt, now, jitter_fraction(&claimed.id, attempt)) {
+        let next = after_send(&result, attempt, now, jitter_fraction(&claimed.id, attempt));
+        if matches!(next, AfterSend::Retry { .. } | AfterSend::Defer { .. } | AfterSend::Fail { .. }) {
+            // Meta refused it for sure: it did not go, so it counts for no cap or spacing.
+            self.contacts.release_send(&claimed.to, &claimed.id).await?;
+        }
+        match next {
             AfterSend::Sent { wamid } => {
-                let sent = SentRecord { category: claimed.category, at: now };
-                self.contacts.record_send(&claimed.to, &claimed.id, sent, longest_cap_window(&self.policy)).await?;
                 let details = TransitionDetails { wamid: Some(wamid), ..TransitionDetails::default() };
                 tracing::info!(message_id = %claimed.id, to = %claimed.to.masked(), "sent");
                 self.move_to(&claimed, MessageState::Sent, now, details, Outcome::Sent).await
@@ -269,7 +320,7 @@ where
             return Ok(Outcome::Unknown);
         }
         let details = TransitionDetails {
-            reason: Some("unknown_outcome".into()),
+            reason: Some(polite_domain::message::UNKNOWN_OUTCOME.into()),
             error: Some(polite_domain::message::SendError {
                 code: 0,
                 title: "unknown_outcome: no answer and no status from the Graph API".into(),

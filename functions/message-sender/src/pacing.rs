@@ -44,10 +44,22 @@ impl Pacer {
 
     /// Waits for this caller's slot.
     pub async fn wait(&self) {
+        let _ = self.wait_at_most(Duration::MAX).await;
+    }
+
+    /// Waits for this caller's slot if it comes within `limit`, and says how long it waited;
+    /// otherwise takes no slot and says how long the wait would have been (`Err`).
+    ///
+    /// # Errors
+    /// The wait that would exceed `limit`.
+    pub async fn wait_at_most(&self, limit: Duration) -> Result<Duration, Duration> {
+        let now = Instant::now();
         let slot = {
             let mut state = self.lock();
-            let now = Instant::now();
             let slot = state.next.max(now);
+            if slot - now > limit {
+                return Err(slot - now);
+            }
             state.next = slot + state.interval;
             // Recover slowly towards the configured pace.
             if state.interval > self.base {
@@ -56,6 +68,7 @@ impl Pacer {
             slot
         };
         tokio::time::sleep_until(slot).await;
+        Ok(slot - now)
     }
 
     /// Meta answered 130429: halve the rate.

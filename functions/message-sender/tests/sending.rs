@@ -19,9 +19,9 @@ use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::gate::Policy;
 use polite_domain::inbound::ConsentChange;
-use polite_domain::message::{Category, MessageRecord, MessageState};
+use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
 use polite_domain::ports::{
-    ContactSettings, ContactStore as _, MessageStore as _, NewMessage, SendLog as _, TransitionDetails,
+    ContactSettings, ContactStore as _, MessageStore as _, NewMessage, SendLog as _, StatusUpdate, TransitionDetails,
 };
 use polite_domain::request::SendRequest;
 use polite_tests::{Stack, drain};
@@ -46,8 +46,12 @@ struct Harness {
 
 impl Harness {
     async fn new() -> Harness {
+        Self::with_sim(SimConfig::default()).await
+    }
+
+    async fn with_sim(sim_config: SimConfig) -> Harness {
         let stack = Stack::create().await.unwrap();
-        let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let sim = Simulator::start(sim_config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"));
@@ -186,11 +190,9 @@ async fn the_frequency_cap_defers_a_third_marketing_message_until_a_slot_frees()
     let week = SignedDuration::from_hours(24 * 7);
     for (i, days) in [(1, 3), (2, 1)] {
         let at = noon() - SignedDuration::from_hours(24 * days);
-        h.sender
-            .contacts
-            .record_send(&wa_id, &format!("msg_old{i}"), SentRecord { category: Category::Marketing, at }, week)
-            .await
-            .unwrap();
+        let read = h.sender.contacts.recent_sends(&wa_id, noon() - week).await.unwrap();
+        let sent = SentRecord { category: Category::Marketing, at };
+        h.sender.contacts.reserve_send(&wa_id, &format!("msg_old{i}"), sent, week, &read).await.unwrap();
     }
     let id = h.request(ANA, noon(), "").await;
     assert_eq!(h.run(noon()).await, [Outcome::Scheduled]);
@@ -268,6 +270,73 @@ async fn a_crash_between_sending_and_sent_never_sends_twice_and_ends_unknown_out
     assert_eq!(h.sender.process(&job, late).await.unwrap(), Outcome::Failed);
     let message = h.message(&id).await;
     assert_eq!((message.state, message.reason.as_deref()), (MessageState::Failed, Some("unknown_outcome")));
+    assert!(h.sim.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn an_ambiguous_answer_is_never_resent_and_a_later_status_settles_it() {
+    for knobs in [
+        whatsapp_sim::Knobs { empty_answer_rate: 1.0, ..whatsapp_sim::Knobs::default() },
+        whatsapp_sim::Knobs { gateway_timeout_rate: 1.0, ..whatsapp_sim::Knobs::default() },
+    ] {
+        let h = Harness::with_sim(SimConfig { knobs, ..SimConfig::default() }).await;
+        h.opt_in(ANA).await;
+        let id = h.request(ANA, noon(), "").await;
+        // Meta took it, but the answer does not say so.
+        assert_eq!(h.run(noon()).await, [Outcome::Unknown], "{knobs:?}");
+        assert_eq!(h.message(&id).await.state, MessageState::Sending);
+        // The recheck (due in 5 minutes) finds it in flight: nothing is sent again; later it
+        // fails as unknown.
+        let job = format!(r#"{{"v":1,"kind":"send_job","body":{{"id":"{id}"}}}}"#);
+        assert_eq!(h.sender.process(&job, noon() + SignedDuration::from_mins(5)).await.unwrap(), Outcome::Unknown);
+        assert_eq!(h.sender.process(&job, noon() + SignedDuration::from_mins(16)).await.unwrap(), Outcome::Failed);
+        assert_eq!(h.sim.accepted().len(), 1, "sent exactly once: {knobs:?}");
+        let failed = h.message(&id).await;
+        assert_eq!((failed.state, failed.reason.as_deref()), (MessageState::Failed, Some("unknown_outcome")));
+
+        // Meta's status, carrying polite's id, arrives late and tells the truth.
+        let wamid = h.sim.accepted()[0].wamid.clone();
+        let status = StatusUpdate { wamid: Some(wamid.clone()), ..StatusUpdate::plain(StatusValue::Delivered, noon()) };
+        h.sender.messages.apply_status(&id, &status).await.unwrap();
+        let settled = h.message(&id).await;
+        assert_eq!(settled.state, MessageState::Delivered);
+        assert_eq!((settled.wamid.as_deref(), settled.reason, settled.error), (Some(wamid.as_str()), None, None));
+        assert_eq!(h.sender.messages.message_for_wamid(&wamid).await.unwrap().as_deref(), Some(id.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_status_settles_a_message_deferred_for_a_retry_and_no_retry_follows() {
+    let h = Harness::new().await;
+    h.opt_in(ANA).await;
+    let id = h.request(ANA, noon(), "").await;
+    let _ = h.jobs().await;
+    let claimed = h.sender.messages.transition(
+        &id,
+        &[MessageState::Queued],
+        MessageState::Sending,
+        noon(),
+        TransitionDetails::default(),
+    );
+    claimed.await.unwrap();
+    let retry = TransitionDetails {
+        reason: Some("graph_api_unavailable".into()),
+        not_before: Some(noon() + SignedDuration::from_secs(30)),
+        ..TransitionDetails::default()
+    };
+    h.sender.messages.transition(&id, &[MessageState::Sending], MessageState::Deferred, noon(), retry).await.unwrap();
+
+    let status = StatusUpdate { wamid: Some("wamid.LATE".into()), ..StatusUpdate::plain(StatusValue::Sent, noon()) };
+    h.sender.messages.apply_status(&id, &status).await.unwrap();
+    let settled = h.message(&id).await;
+    assert_eq!(
+        (settled.state, settled.wamid.as_deref(), settled.not_before),
+        (MessageState::Sent, Some("wamid.LATE"), None)
+    );
+    // The retry's job arrives: the message is no longer the sender's.
+    let job = format!(r#"{{"v":1,"kind":"send_job","body":{{"id":"{id}"}}}}"#);
+    let later = noon() + SignedDuration::from_mins(1);
+    assert_eq!(h.sender.process(&job, later).await.unwrap(), Outcome::Skipped("not_claimable"));
     assert!(h.sim.accepted().is_empty());
 }
 

@@ -22,7 +22,7 @@ use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json
 use polite_domain::campaign::{CampaignRequest, Rejection};
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError};
 use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore};
-use polite_domain::request::{SendRequest, body_hash};
+use polite_domain::request::{SendRequest, body_hash, replay_key};
 use serde::Serialize;
 
 use crate::{Cancel, Scheduler, SubmitError};
@@ -121,9 +121,25 @@ where
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: CampaignRequest = from_json_value(&raw)?;
+    let hash = body_hash(&raw);
+    // A retry of an accepted campaign gets the original answer, judged as it was then (its
+    // `send_at` may have passed since): the rejections follow from the same body.
+    if let Some(key) = replay_key(request.idempotency_key.as_deref()) {
+        match scheduler.messages.campaign_replay(key, &hash).await {
+            Ok(Some(record)) => {
+                let original = request.validate(record.created_at)?;
+                let answer =
+                    CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &original.rejected };
+                return Ok(json_response(StatusCode::ACCEPTED, &answer));
+            }
+            Ok(None) => {}
+            Err(CreateError::IdempotencyConflict) => return Err(idempotency_conflict()),
+            Err(CreateError::Store(e)) => return Err(ApiError::internal(&e)),
+        }
+    }
     let campaign = request.validate(now)?;
     let settings = scheduler.campaigns;
-    let record = match scheduler.create_campaign(&campaign, body_hash(&raw), now).await {
+    let record = match scheduler.create_campaign(&campaign, hash, now).await {
         Ok(record) => record,
         Err(CreateError::IdempotencyConflict) => return Err(idempotency_conflict()),
         Err(CreateError::Store(e)) => return Err(ApiError::internal(&e)),
@@ -161,8 +177,23 @@ where
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: SendRequest = from_json_value(&raw)?;
+    let hash = body_hash(&raw);
+    // A retry of an accepted request gets the original answer, not a second judgement (its
+    // `send_at` may have passed, the window closed): else a caller resubmits under a new key.
+    if let Some(key) = replay_key(request.idempotency_key.as_deref()) {
+        match scheduler.messages.replay(key, &hash).await {
+            Ok(Some(record)) => {
+                tracing::info!(message_id = %record.id, "idempotent replay: the key's message is returned");
+                let accepted = Accepted { id: &record.id, state: record.created_state() };
+                return Ok(json_response(StatusCode::ACCEPTED, &accepted));
+            }
+            Ok(None) => {}
+            Err(CreateError::IdempotencyConflict) => return Err(idempotency_conflict()),
+            Err(CreateError::Store(e)) => return Err(ApiError::internal(&e)),
+        }
+    }
     let send = request.validate(now)?;
-    match scheduler.submit(send, body_hash(&raw), now).await {
+    match scheduler.submit(send, hash, now).await {
         Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted { id: &record.id, state: record.state })),
         Err(SubmitError::WindowClosed { open_until }) => {
             let when = open_until

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
+use polite_adapters::telemetry::counter;
 use polite_domain::message::MessageState;
 use polite_domain::ports::{
     CampaignStore, ContactStore, DUE_SHARDS, Due, EventQueue, MessageStore, Moved, TransitionDetails,
@@ -27,6 +28,10 @@ pub const PER_SHARD: i32 = 500;
 /// Shards read at once.
 const CONCURRENCY: usize = 8;
 
+/// How long a record that could not be read or released waits before the tick tries it
+/// again (an operator fixes or removes it meanwhile; the alarm says so).
+pub const SET_ASIDE_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
 /// What one tick did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TickReport {
@@ -38,6 +43,10 @@ pub struct TickReport {
     pub skipped: usize,
     /// Moved but not queued (the lease brings them back).
     pub queue_failures: usize,
+    /// Records that could not be read or released: logged by id, counted in the
+    /// `TickRecordsSetAside` metric (alarmed) and looked at again only after [`SET_ASIDE_FOR`],
+    /// so one bad record never holds up the rest of its shard.
+    pub set_aside: usize,
     /// Campaign chunks fanned out, and what they created.
     pub chunks: usize,
     pub fan_out: FanOut,
@@ -49,6 +58,7 @@ impl std::ops::AddAssign for TickReport {
         self.requeued += other.requeued;
         self.skipped += other.skipped;
         self.queue_failures += other.queue_failures;
+        self.set_aside += other.set_aside;
         self.chunks += other.chunks;
         self.fan_out += other.fan_out;
     }
@@ -114,6 +124,7 @@ where
         requeued = report.requeued,
         skipped = report.skipped,
         queue_failures = report.queue_failures,
+        set_aside = report.set_aside,
         chunks = report.chunks,
         created = report.fan_out.created,
         "tick"
@@ -135,7 +146,6 @@ where
     let mut report = TickReport::default();
     let mut jobs = Vec::new();
     let mut chunks = Vec::new();
-    let lease = Some(now + QUEUE_LEASE);
     for due in scheduler.messages.due(shard, now, PER_SHARD).await? {
         let id = match due {
             Due::Message(id) => id,
@@ -144,47 +154,81 @@ where
                 continue;
             }
         };
-        let Some(record) = scheduler.messages.get(&id).await? else { continue };
-        // The index is read before the record (and a GSI lags): trust the record's own due
-        // time — a message another tick has just released or re-queued holds a fresh lease.
-        if record.due_at.is_none_or(|due| due > now) {
-            report.skipped += 1;
-            continue;
-        }
-        let (from, reason) = match record.state {
-            MessageState::Scheduled => (MessageState::Scheduled, None),
-            state @ (MessageState::Queued | MessageState::Deferred) => {
-                (state, Some("requeued_after_lost_queue_message"))
+        // Each record on its own: an error here must not stop the shard (nor leave the
+        // records already moved without their queue message).
+        match release(scheduler, &id, now).await {
+            Ok(Release::Released(job)) => {
+                report.released += 1;
+                jobs.push(job);
             }
-            _ => {
-                report.skipped += 1;
-                continue;
+            Ok(Release::Requeued(job)) => {
+                report.requeued += 1;
+                jobs.push(job);
             }
-        };
-        // A deferred message keeps its state and reason (it still waits on the gate); a
-        // released or lost one is plainly queued.
-        let to = if from == MessageState::Deferred { MessageState::Deferred } else { MessageState::Queued };
-        let details = TransitionDetails {
-            reason: if from == MessageState::Deferred { record.reason.clone() } else { reason.map(str::to_owned) },
-            not_before: record.not_before,
-            due_at: lease,
-            ..TransitionDetails::default()
-        };
-        match scheduler.messages.transition_from(&record, to, now, details).await? {
-            Moved::Yes(_) => {
-                if from == MessageState::Scheduled {
-                    report.released += 1;
-                } else {
-                    report.requeued += 1;
+            Ok(Release::Skipped) => report.skipped += 1,
+            Err(e) => {
+                report.set_aside += 1;
+                counter!("TickRecordsSetAside").increment(1);
+                tracing::error!(message_id = %id, error = %e, "due record could not be released; set aside");
+                if let Err(e) = scheduler.messages.set_aside(&id, now + SET_ASIDE_FOR).await {
+                    tracing::error!(message_id = %id, error = %e, "due record could not be set aside");
                 }
-                // Released at (or after) its time: visible at once.
-                jobs.push(Job { id, not_before: record.not_before });
             }
-            Moved::No(_) => report.skipped += 1,
         }
     }
     if !jobs.is_empty() {
         report.queue_failures += scheduler.enqueue(jobs, now).await;
     }
     Ok((report, chunks))
+}
+
+/// What the tick did with one due message.
+enum Release {
+    /// `scheduled → queued`: its job.
+    Released(Job),
+    /// Its lease ran out: queued again.
+    Requeued(Job),
+    /// Not the tick's (any more): another tick, a cancellation or the sender got there first.
+    Skipped,
+}
+
+/// Releases one due message with a conditional write (so overlapping ticks release it once).
+async fn release<M, C, Q>(
+    scheduler: &Scheduler<M, C, Q>,
+    id: &str,
+    now: Timestamp,
+) -> Result<Release, polite_domain::ports::StoreError>
+where
+    M: MessageStore + Sync,
+    C: ContactStore + Sync,
+    Q: EventQueue + Sync,
+{
+    let Some(record) = scheduler.messages.get(id).await? else { return Ok(Release::Skipped) };
+    // The index is read before the record (and a GSI lags): trust the record's own due
+    // time — a message another tick has just released or re-queued holds a fresh lease.
+    if record.due_at.is_none_or(|due| due > now) {
+        return Ok(Release::Skipped);
+    }
+    let (from, reason) = match record.state {
+        MessageState::Scheduled => (MessageState::Scheduled, None),
+        state @ (MessageState::Queued | MessageState::Deferred) => (state, Some("requeued_after_lost_queue_message")),
+        _ => return Ok(Release::Skipped),
+    };
+    // A deferred message keeps its state and reason (it still waits on the gate); a
+    // released or lost one is plainly queued.
+    let to = if from == MessageState::Deferred { MessageState::Deferred } else { MessageState::Queued };
+    let details = TransitionDetails {
+        reason: if from == MessageState::Deferred { record.reason.clone() } else { reason.map(str::to_owned) },
+        not_before: record.not_before,
+        due_at: Some(now + QUEUE_LEASE),
+        ..TransitionDetails::default()
+    };
+    match scheduler.messages.transition_from(&record, to, now, details).await? {
+        // Released at (or after) its time: visible at once.
+        Moved::Yes(_) => {
+            let job = Job { id: id.to_owned(), not_before: record.not_before };
+            Ok(if from == MessageState::Scheduled { Release::Released(job) } else { Release::Requeued(job) })
+        }
+        Moved::No(_) => Ok(Release::Skipped),
+    }
 }

@@ -218,6 +218,19 @@ async fn the_same_idempotency_key_answers_the_same_campaign_and_another_body_409
 }
 
 #[tokio::test]
+async fn a_campaign_replayed_after_its_send_at_passed_gets_the_original_answer() {
+    let h = Harness::new().await;
+    let mut recipients = numbers(2);
+    recipients.push("nope".into());
+    let request =
+        merge(campaign(&recipients), &json!({"idempotency_key": "cyber-monday-2026", "send_at": later(5).to_string()}));
+    let (status, first) = h.call_at("POST", "/v1/campaigns", Some(&request), now()).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = h.call_at("POST", "/v1/campaigns", Some(&request), later(60)).await;
+    assert_eq!((status, &again), (202, &first), "the same answer, rejections included: {again}");
+}
+
+#[tokio::test]
 async fn campaign_wide_problems_are_422_naming_the_field_and_store_nothing() {
     let h = Harness::new().await;
     let cases = [

@@ -76,6 +76,38 @@ async fn the_tick_releases_a_due_message_once_even_when_two_ticks_overlap() {
 }
 
 #[tokio::test]
+async fn an_unreadable_record_is_set_aside_and_the_rest_of_its_shard_still_flows() {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let h = Harness::new().await;
+    let (_, body) = h.post(&merge(marketing("+16505551234"), &json!({"send_at": later(120).to_string()}))).await;
+    let good = body["id"].as_str().unwrap().to_owned();
+    // A record no reader understands, due first, in the same shard (written by a future
+    // version, or edited by hand).
+    let shard = polite_domain::ports::due_shard(&good);
+    let bad =
+        (0..10_000).map(|n| format!("msg_bad{n}")).find(|id| polite_domain::ports::due_shard(id) == shard).unwrap();
+    let dynamo = aws_sdk_dynamodb::Client::new(&h.stack.sdk);
+    dynamo
+        .put_item()
+        .table_name(h.stack.table("MessagesTable"))
+        .item("pk", A::S(format!("M#{bad}")))
+        .item("sk", A::S("MSG".into()))
+        .item("state", A::S("teleported".into()))
+        .item("due_shard", A::S(shard.to_string()))
+        .item("due_at", A::S("2026-11-23T12:00:00Z".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let first = tick::run(&h.scheduler, later(121)).await.unwrap();
+    assert_eq!((first.released, first.set_aside), (1, 1), "{first:?}");
+    assert_eq!(h.queued_jobs().await, [good.as_str()]);
+    // Set aside: the next ticks do not trip over it again at once.
+    let next = tick::run(&h.scheduler, later(122)).await.unwrap();
+    assert_eq!((next.released, next.set_aside), (0, 0), "{next:?}");
+}
+
+#[tokio::test]
 async fn a_queued_message_whose_queue_message_was_lost_is_queued_again_after_its_lease() {
     let h = Harness::new().await;
     let (_, body) = h.post(&marketing("+16505551234")).await;
@@ -116,6 +148,28 @@ async fn the_same_idempotency_key_and_body_give_the_same_message_and_another_bod
     let (status, conflict) = h.post(&merge(request, &json!({"to": "+16505559999"}))).await;
     assert_eq!(status, 409);
     assert_eq!(conflict["error"]["code"], "idempotency_conflict");
+}
+
+#[tokio::test]
+async fn a_replay_after_send_at_passed_or_the_window_closed_gets_the_original_answer() {
+    let h = Harness::new().await;
+    let request =
+        merge(marketing("+16505551234"), &json!({"idempotency_key": "order-1002", "send_at": later(2).to_string()}));
+    let (status, first) = h.call_at("POST", "/v1/messages", Some(&request), now()).await;
+    assert_eq!(status, 202, "{first}");
+    // The caller's retry comes after send_at: it is the same request, not a new one.
+    let (status, again) = h.call_at("POST", "/v1/messages", Some(&request), later(30)).await;
+    assert_eq!((status, &again), (202, &first), "{again}");
+
+    // Free-form text inside the window; the retry comes after the window closed.
+    let ana = polite_domain::WaId::parse("+5511987654321").unwrap();
+    h.scheduler.contacts.record_inbound(&ana, now() - SignedDuration::from_hours(23)).await.unwrap();
+    let text = json!({"to": "+5511987654321", "category": "service", "text": "Your order shipped.", "idempotency_key": "reply-7"});
+    let (status, first) = h.call_at("POST", "/v1/messages", Some(&text), now()).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, again) = h.call_at("POST", "/v1/messages", Some(&text), later(120)).await;
+    assert_eq!((status, &again), (202, &first), "{again}");
+    assert_eq!(h.queued_jobs().await.len(), 1, "the text queued once (the template waits for send_at)");
 }
 
 #[tokio::test]

@@ -105,19 +105,20 @@ where
         let report = status::read(&parsed);
         let code = report.error.as_ref().map_or_else(|| "none".to_owned(), |e| e.code.to_string());
         counter!("Statuses", "status" => label(&report.value), "code" => code).increment(1);
-        if report.pricing_unreadable {
-            tracing::warn!(wamid = %report.wamid, "status pricing could not be read; the status still counts");
-        }
         let id = match &report.target {
             Target::Message(id) => id.clone(),
             Target::Confirmation => return Ok(Outcome::Confirmation),
             Target::Wamid(wamid) => match self.messages.message_for_wamid(wamid).await? {
                 Some(id) => id,
-                None => return Ok(unknown(&report.wamid)),
+                None => return Ok(unknown()),
             },
         };
+        // A wamid encodes the recipient's number: logs name polite's message id instead.
+        if report.pricing_unreadable {
+            tracing::warn!(message_id = %id, "status pricing could not be read; the status still counts");
+        }
         let Some(transition) = self.messages.apply_status(&id, &report.update()).await? else {
-            return Ok(unknown(&report.wamid));
+            return Ok(unknown());
         };
         if transition == Transition::Ignored(IgnoreReason::Stale) {
             counter!("StatusTransitionsStale").increment(1);
@@ -151,9 +152,10 @@ where
     }
 }
 
-fn unknown(wamid: &str) -> Outcome {
+fn unknown() -> Outcome {
     counter!("StatusesForUnknownMessages").increment(1);
-    tracing::info!(wamid, "status for a message polite did not send; dropped");
+    // No identifier to log: the wamid would name the recipient's number.
+    tracing::info!("status for a message polite did not send; dropped");
     Outcome::UnknownMessage
 }
 

@@ -110,7 +110,22 @@ impl IntoResponse for MetaError {
 struct Draw {
     throttled: bool,
     server_error: bool,
-    timeout: bool,
+    /// How an accepted send is answered.
+    answer: Answer,
+}
+
+/// How the simulator answers a send it accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Answer {
+    /// At once, with the wamid.
+    #[default]
+    OnTime,
+    /// Only after the timeout knob (the caller's outcome is unknown).
+    Late,
+    /// 200 with an empty body.
+    Empty,
+    /// 504 with a gateway's HTML page.
+    GatewayTimeout,
 }
 
 pub(crate) async fn send_message(
@@ -123,11 +138,20 @@ pub(crate) async fn send_message(
     let draw = {
         let knobs = &shared.config.knobs;
         let mut inner = shared.lock();
-        Draw {
-            throttled: inner.rng.f64() < knobs.throttle_rate,
-            server_error: inner.rng.f64() < knobs.server_error_rate,
-            timeout: inner.rng.f64() < knobs.timeout_rate,
-        }
+        let throttled = inner.rng.f64() < knobs.throttle_rate;
+        let server_error = inner.rng.f64() < knobs.server_error_rate;
+        let late = inner.rng.f64() < knobs.timeout_rate;
+        // Drawn only when asked for, so seeds chosen before these knobs existed keep their
+        // sequences.
+        let empty = knobs.empty_answer_rate > 0.0 && inner.rng.f64() < knobs.empty_answer_rate;
+        let gateway = knobs.gateway_timeout_rate > 0.0 && inner.rng.f64() < knobs.gateway_timeout_rate;
+        let answer = match (late, empty, gateway) {
+            (true, _, _) => Answer::Late,
+            (_, true, _) => Answer::Empty,
+            (_, _, true) => Answer::GatewayTimeout,
+            _ => Answer::OnTime,
+        };
+        Draw { throttled, server_error, answer }
     };
     match accept(&shared, &phone_number_id, &headers, &body, draw) {
         Ok((message, plan)) => {
@@ -139,9 +163,16 @@ pub(crate) async fn send_message(
             tracing::info!(wamid = %message.wamid, kind = %message.kind, "accepted");
             webhooks::deliver_statuses(&shared, &message, plan);
             shared.lock().accepted.push(message);
-            if draw.timeout {
+            match draw.answer {
+                Answer::OnTime => {}
                 // Accepted, but the answer comes too late for the caller: an unknown outcome.
-                tokio::time::sleep(shared.config.knobs.timeout).await;
+                Answer::Late => tokio::time::sleep(shared.config.knobs.timeout).await,
+                // Accepted, but the body was lost on the way: an unknown outcome.
+                Answer::Empty => return StatusCode::OK.into_response(),
+                Answer::GatewayTimeout => {
+                    let page = "<html><body><h1>504 Gateway Time-out</h1></body></html>";
+                    return (StatusCode::GATEWAY_TIMEOUT, [(header::CONTENT_TYPE, "text/html")], page).into_response();
+                }
             }
             (StatusCode::OK, axum::Json(answer)).into_response()
         }
@@ -164,7 +195,8 @@ fn accept(
     let config = &shared.config;
     let token =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if token != Some(config.access_token.as_str()) {
+    let expected = shared.lock().access_token.clone();
+    if token != Some(expected.as_str()) {
         return Err(MetaError::new(190, "Invalid OAuth access token - Cannot parse access token")
             .status(StatusCode::UNAUTHORIZED));
     }

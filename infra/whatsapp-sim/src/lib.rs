@@ -11,8 +11,9 @@
 //!   with Meta's error) posted to the configured webhook URL with `biz_opaque_callback_data`,
 //!   at configurable delays; pricing on `delivered`;
 //! - knobs, drawn from a seeded generator so a run repeats: throughput errors (130429), server
-//!   errors (131000), timeouts (accepted, answered too late), duplicate and out-of-order status
-//!   delivery, the share of messages read;
+//!   errors (131000), timeouts (accepted, answered too late), ambiguous answers (accepted,
+//!   answered 200 without a body or 504 with a gateway's page), duplicate and out-of-order
+//!   status delivery, the share of messages read;
 //! - `POST /_sim/inbound`: a user sends a text, taps a quick-reply button, or stops/resumes
 //!   marketing in WhatsApp — posted to the webhook, signed;
 //! - `GET /_sim/messages` (what it accepted), `GET /_sim/webhooks` (what it posted and the
@@ -175,6 +176,8 @@ impl SimConfig {
                 server_error_rate: rate("SIM_SERVER_ERROR_RATE", d.knobs.server_error_rate)?,
                 timeout_rate: rate("SIM_TIMEOUT_RATE", d.knobs.timeout_rate)?,
                 timeout: millis("SIM_TIMEOUT_MS", d.knobs.timeout)?,
+                empty_answer_rate: rate("SIM_EMPTY_ANSWER_RATE", d.knobs.empty_answer_rate)?,
+                gateway_timeout_rate: rate("SIM_GATEWAY_TIMEOUT_RATE", d.knobs.gateway_timeout_rate)?,
                 duplicate_rate: rate("SIM_DUPLICATE_RATE", d.knobs.duplicate_rate)?,
                 reorder_rate: rate("SIM_REORDER_RATE", d.knobs.reorder_rate)?,
                 read_rate: rate("SIM_READ_RATE", d.knobs.read_rate)?,
@@ -231,6 +234,10 @@ pub struct Knobs {
     /// Sends accepted but answered only after `timeout` (the caller's outcome is unknown).
     pub timeout_rate: f64,
     pub timeout: Duration,
+    /// Sends accepted but answered 200 with no body (an ambiguous answer).
+    pub empty_answer_rate: f64,
+    /// Sends accepted but answered 504 with a gateway's HTML page (an ambiguous answer).
+    pub gateway_timeout_rate: f64,
     /// Status webhooks posted twice.
     pub duplicate_rate: f64,
     /// Messages whose statuses are posted in reverse order (`read` first, `sent` last).
@@ -247,6 +254,8 @@ impl Default for Knobs {
             server_error_rate: 0.0,
             timeout_rate: 0.0,
             timeout: Duration::from_secs(30),
+            empty_answer_rate: 0.0,
+            gateway_timeout_rate: 0.0,
             duplicate_rate: 0.0,
             reorder_rate: 0.0,
             read_rate: 1.0,
@@ -283,6 +292,8 @@ pub struct SimMessage {
 /// The simulator's state, shared by its handlers and by tests.
 #[derive(Debug)]
 struct Inner {
+    /// The access token sends must carry (the configured one until [`Simulator::rotate_token`]).
+    access_token: String,
     accepted: Vec<SimMessage>,
     webhooks: Vec<WebhookLog>,
     next_id: u64,
@@ -336,6 +347,7 @@ impl Simulator {
             .build()
             .map_err(|e| anyhow::anyhow!("building the webhook client: {e}"))?;
         let inner = Inner {
+            access_token: config.access_token.clone(),
             accepted: Vec::new(),
             webhooks: Vec::new(),
             next_id: 0,
@@ -363,6 +375,12 @@ impl Simulator {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The business rotated its access token: from now on only `token` is accepted (the old
+    /// one gets Meta's 190).
+    pub fn rotate_token(&self, token: &str) {
+        token.clone_into(&mut self.shared.lock().access_token);
     }
 
     /// Every message accepted so far, oldest first.

@@ -14,6 +14,7 @@
 //! | `SIM_STATUS_DELAYS_MS` | `100,500,1500` | when `sent`, `delivered`, `read` happen after acceptance |
 //! | `SIM_FAILURES` | `response` | `webhook`: undeliverable recipients get a `failed` status webhook instead of an error answer |
 //! | `SIM_THROTTLE_RATE`, `SIM_SERVER_ERROR_RATE`, `SIM_TIMEOUT_RATE` | `0` | shares of sends answered 130429, 131000, or too late (`SIM_TIMEOUT_MS`, 30000) |
+//! | `SIM_EMPTY_ANSWER_RATE`, `SIM_GATEWAY_TIMEOUT_RATE` | `0` | shares of sends accepted but answered 200 without a body, or 504 with a gateway's page |
 //! | `SIM_DUPLICATE_RATE`, `SIM_REORDER_RATE` | `0` | shares of statuses posted twice / of messages whose statuses come in reverse order |
 //! | `SIM_READ_RATE` | `1` | share of delivered messages that are read |
 //! | `SIM_SEED` | `1` | the knobs' generator seed |

@@ -12,20 +12,21 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 
-use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, unavailable};
+use crate::dynamo::{
+    Item, cancelled_conditions, conflicted_only, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
+};
 use jiff::Timestamp;
 use polite_domain::caps::{SendHistory, SentRecord};
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
 use polite_domain::ports::{
-    ConsentAppend, ContactRecord, ContactSettings, ContactStore, NumberChange, SendLog, StoreError,
+    ConsentAppend, ContactRecord, ContactSettings, ContactStore, NumberChange, Reservation, SendLog, StoreError,
 };
 use polite_domain::{IanaZone, WaId};
 use serde::{Deserialize, Serialize};
@@ -234,13 +235,22 @@ impl DynamoContacts {
     /// Sets a time attribute of the profile (Unix seconds, creating the contact when new)
     /// unless a later time is already there: redelivered or reordered events never move it
     /// back.
-    async fn set_later_time(&self, wa_id: &WaId, attribute: &str, at: Timestamp) -> Result<(), StoreError> {
+    /// Sets `attribute` to `at` unless a later time is stored; `removes` go with it (only when
+    /// the time was set).
+    async fn set_later_time(
+        &self,
+        wa_id: &WaId,
+        attribute: &str,
+        at: Timestamp,
+        removes: &[&str],
+    ) -> Result<(), StoreError> {
+        let remove = if removes.is_empty() { String::new() } else { format!(" REMOVE {}", removes.join(", ")) };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(wa_id)))
-            .update_expression("SET #t = :at")
+            .update_expression(format!("SET #t = :at{remove}"))
             .condition_expression("attribute_not_exists(#t) OR #t < :at")
             .expression_attribute_names("#t", attribute)
             .expression_attribute_values(":at", n(&at.as_second()))
@@ -299,20 +309,22 @@ impl ContactStore for DynamoContacts {
                     .map_err(unavailable)?;
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
-            match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
-                Ok(_) => return Ok(ConsentAppend::Recorded { changed }),
-                Err(err) => match cancelled_conditions(&err).as_deref() {
-                    // The event id is already in the ledger: a replay.
-                    Some([true, ..]) => return Ok(ConsentAppend::Duplicate),
-                    // The profile changed since we read it: decide again on fresh data.
-                    Some([false, true, ..]) => {
-                        tracing::debug!(contact = %wa_id.masked(), "consent state changed concurrently; retrying");
-                        let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
-                        tokio::time::sleep(delay).await;
-                    }
-                    _ => return Err(unavailable(err.into_service_error())),
-                },
+            let Err(err) = self.client.transact_write_items().set_transact_items(Some(items)).send().await else {
+                return Ok(ConsentAppend::Recorded { changed });
+            };
+            match cancelled_conditions(&err).as_deref() {
+                // The event id is already in the ledger: a replay.
+                Some([true, ..]) => return Ok(ConsentAppend::Duplicate),
+                // The profile changed since we read it, or another transaction was writing it
+                // at that moment (TransactionConflict): decide again on fresh data, here and
+                // in milliseconds — not after SQS's visibility timeout.
+                Some([false, true, ..]) => {}
+                Some(_) if conflicted_only(&err) => {}
+                _ => return Err(unavailable(err.into_service_error())),
             }
+            tracing::debug!(contact = %wa_id.masked(), "consent state changed concurrently; retrying");
+            let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+            tokio::time::sleep(delay).await;
         }
     }
 
@@ -335,11 +347,12 @@ impl ContactStore for DynamoContacts {
     }
 
     async fn record_inbound(&self, wa_id: &WaId, at: Timestamp) -> Result<(), StoreError> {
-        self.set_later_time(wa_id, "last_inbound_at", at).await
+        // A person who writes in is reachable on WhatsApp: a 131026 mark no longer holds.
+        self.set_later_time(wa_id, "last_inbound_at", at, &["undeliverable_until"]).await
     }
 
     async fn mark_undeliverable(&self, wa_id: &WaId, until: Timestamp) -> Result<(), StoreError> {
-        self.set_later_time(wa_id, "undeliverable_until", until).await
+        self.set_later_time(wa_id, "undeliverable_until", until, &[]).await
     }
 
     async fn erase(&self, wa_id: &WaId) -> Result<(), StoreError> {
@@ -440,20 +453,36 @@ struct SendItem {
 }
 
 const SEND_PREFIX: &str = "SEND#";
+/// The send log's version item (same partition as the sends; `begins_with(sk, "SEND")` reads
+/// both).
+const SEND_VERSION: &str = "SENDS";
+const SEND_LOG_PREFIX: &str = "SEND";
+
+#[derive(Debug, Deserialize)]
+struct SendVersionItem {
+    version: u64,
+}
 
 impl SendLog for DynamoContacts {
     async fn recent_sends(&self, wa_id: &WaId, since: Timestamp) -> Result<SendHistory, StoreError> {
+        // One query reads the sends and the log's version item (`SENDS` sorts beside `SEND#…`).
         let items = query_all(
             self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :send)")
                 .expression_attribute_values(":pk", s(pk(wa_id)))
-                .expression_attribute_values(":send", s(SEND_PREFIX)),
+                .expression_attribute_values(":send", s(SEND_LOG_PREFIX)),
         )
         .await?;
         let mut sends = Vec::with_capacity(items.len());
+        let mut version = 0;
         for item in items {
+            if item.get("sk").and_then(|v| v.as_s().ok()).is_some_and(|sk| sk == SEND_VERSION) {
+                let head: SendVersionItem = serde_dynamo::from_item(item).map_err(corrupt)?;
+                version = head.version;
+                continue;
+            }
             let send: SendItem = serde_dynamo::from_item(item).map_err(corrupt)?;
             let at = Timestamp::from_second(send.at).map_err(corrupt)?;
             if at >= since {
@@ -461,16 +490,17 @@ impl SendLog for DynamoContacts {
             }
         }
         sends.sort_unstable_by_key(|s| s.at);
-        Ok(SendHistory { sends })
+        Ok(SendHistory { sends, version })
     }
 
-    async fn record_send(
+    async fn reserve_send(
         &self,
         wa_id: &WaId,
         message_id: &str,
         sent: SentRecord,
         keep: jiff::SignedDuration,
-    ) -> Result<(), StoreError> {
+        read: &SendHistory,
+    ) -> Result<Reservation, StoreError> {
         let item = SendItem {
             pk: pk(wa_id),
             sk: format!("{SEND_PREFIX}{message_id}"),
@@ -478,19 +508,48 @@ impl SendLog for DynamoContacts {
             at: sent.at.as_second(),
             expires_at: (sent.at + keep).as_second(),
         };
-        let result = self
-            .client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Already recorded (a retried record): one message, one send.
-            Err(e) if e.as_service_error().is_some_and(PutItemError::is_conditional_check_failed_exception) => Ok(()),
-            Err(e) => Err(unavailable(e.into_service_error())),
+            .build()
+            .map_err(unavailable)?;
+        // The version moves with every reservation: a second sender that read the same history
+        // finds it moved and decides again (it will see this send).
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(HashMap::from([("pk".to_owned(), s(pk(wa_id))), ("sk".to_owned(), s(SEND_VERSION))])))
+            .update_expression("SET version = :next")
+            .condition_expression("attribute_not_exists(version) AND :read = :zero OR version = :read")
+            .expression_attribute_values(":read", n(&read.version))
+            .expression_attribute_values(":zero", n(&0))
+            .expression_attribute_values(":next", n(&(read.version + 1)))
+            .build()
+            .map_err(unavailable)?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(bump).build()];
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(Reservation::Reserved),
+            Err(e) => match cancelled_conditions(&e).as_deref() {
+                // This message's reservation is already there (a redelivered job).
+                Some([true, ..]) => Ok(Reservation::Reserved),
+                Some([false, true]) => Ok(Reservation::Raced),
+                _ => Err(unavailable(e.into_service_error())),
+            },
         }
+    }
+
+    async fn release_send(&self, wa_id: &WaId, message_id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(HashMap::from([
+                ("pk".to_owned(), s(pk(wa_id))),
+                ("sk".to_owned(), s(format!("{SEND_PREFIX}{message_id}"))),
+            ])))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 }

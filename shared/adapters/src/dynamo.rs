@@ -58,7 +58,7 @@ pub(crate) fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>
 /// Whether a cancelled transaction failed only because another transaction was changing the
 /// same items at that moment (`TransactionConflict`, e.g. a campaign counter shard under
 /// concurrent fan-out): then the same transaction may simply be sent again.
-fn conflicted_only<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+pub(crate) fn conflicted_only<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
     match err.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
             let codes: Vec<Option<&str>> = c.cancellation_reasons().iter().map(|r| r.code()).collect();

@@ -6,10 +6,11 @@
 //! `reqwest` marks the `Authorization` header sensitive. Answers are read by Meta's *error
 //! code*, not the HTTP status (WHATSAPP.md: status codes are not reliable).
 
-use std::time::Duration;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use polite_domain::ports::WhatsAppApi;
-use polite_domain::whatsapp::{Accepted, Content, GraphError, Outbound, SendFailure};
+use polite_domain::whatsapp::{Accepted, Content, ErrorAction, GraphError, Outbound, SendFailure};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -74,14 +75,69 @@ impl GraphConfig {
     }
 }
 
-/// The Graph API client. Cheap to clone (one connection pool).
+/// The shortest time between two reads of the token from SSM by one instance: an auth error
+/// storm (every message of a batch refused with 190) reads it once.
+pub const TOKEN_REFRESH_INTERVAL: Duration = Duration::from_mins(1);
+
+/// The Graph API client. Cheap to clone (one connection pool, one token shared by clones).
 #[derive(Debug, Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
     /// `{base_url}/{version}`.
     api_url: String,
     phone_number_id: String,
-    token: SecretString,
+    token: Arc<Token>,
+}
+
+/// The access token in use, and where a fresh one is read when Meta refuses it (a business
+/// rotates its system-user token; Meta answers 190 or 0 until polite reads the new one).
+#[derive(Debug)]
+struct Token {
+    /// The token and its generation (bumped by each refresh that changed it).
+    current: RwLock<(SecretString, u64)>,
+    /// The SSM parameter holding it (`None` locally: the environment cannot change).
+    source: Option<(aws_sdk_ssm::Client, String)>,
+    /// When this instance last read it from SSM (one read at a time).
+    last_read: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Token {
+    fn get(&self) -> (SecretString, u64) {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// After an auth error with the token of generation `used`: whether a different token is
+    /// now in place — refreshed by another send meanwhile, or read from SSM now (at most once
+    /// per [`TOKEN_REFRESH_INTERVAL`]).
+    async fn refreshed_since(&self, used: u64) -> bool {
+        let Some((ssm, name)) = &self.source else { return false };
+        let mut last_read = self.last_read.lock().await;
+        if self.get().1 != used {
+            return true;
+        }
+        if last_read.is_some_and(|at| at.elapsed() < TOKEN_REFRESH_INTERVAL) {
+            return false;
+        }
+        *last_read = Some(Instant::now());
+        // GetParameters (not GetParameter): the call the function's role already grants.
+        let read = ssm.get_parameters().names(name).with_decryption(true).send().await;
+        let fresh = match read.map(|out| out.parameters.unwrap_or_default().into_iter().find_map(|p| p.value)) {
+            Ok(Some(value)) => SecretString::from(value),
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(parameter = %name, error = %aws_sdk_ssm::error::DisplayErrorContext(&e), "access token could not be re-read");
+                return false;
+            }
+        };
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.0.expose_secret() == fresh.expose_secret() {
+            tracing::warn!(parameter = %name, "Meta refused the access token and SSM holds the same one");
+            return false;
+        }
+        *current = (fresh, current.1 + 1);
+        tracing::info!(parameter = %name, "access token re-read from SSM after an auth error");
+        true
+    }
 }
 
 impl GraphClient {
@@ -96,7 +152,36 @@ impl GraphClient {
             .user_agent(concat!("polite/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let api_url = format!("{}/{}", config.base_url.trim_end_matches('/'), config.version.trim_matches('/'));
-        Ok(GraphClient { http, api_url, phone_number_id: config.phone_number_id, token: config.token })
+        let token =
+            Token { current: RwLock::new((config.token, 0)), source: None, last_read: tokio::sync::Mutex::new(None) };
+        Ok(GraphClient { http, api_url, phone_number_id: config.phone_number_id, token: Arc::new(token) })
+    }
+
+    /// Re-reads the token from the SSM parameter `name` when Meta refuses it (errors 190 and
+    /// 0), then retries the send once with the new one.
+    #[must_use]
+    pub fn with_token_from_ssm(self, ssm: aws_sdk_ssm::Client, name: impl Into<String>) -> Self {
+        let (current, generation) = self.token.get();
+        let token = Token {
+            current: RwLock::new((current, generation)),
+            source: Some((ssm, name.into())),
+            last_read: tokio::sync::Mutex::new(None),
+        };
+        GraphClient { token: Arc::new(token), ..self }
+    }
+
+    async fn post(&self, message: &Outbound, token: &SecretString) -> Result<Accepted, SendFailure> {
+        let response = self
+            .http
+            .post(self.messages_url(message.from.as_deref()))
+            .bearer_auth(token.expose_secret())
+            .json(&SendBody::of(message))
+            .send()
+            .await
+            .map_err(transport_failure)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_failure)?;
+        read_answer(status.as_u16(), &body)
     }
 
     /// The URL messages from `from` (default: the configured number) are posted to.
@@ -107,17 +192,15 @@ impl GraphClient {
 
 impl WhatsAppApi for GraphClient {
     async fn send(&self, message: &Outbound) -> Result<Accepted, SendFailure> {
-        let response = self
-            .http
-            .post(self.messages_url(message.from.as_deref()))
-            .bearer_auth(self.token.expose_secret())
-            .json(&SendBody::of(message))
-            .send()
-            .await
-            .map_err(transport_failure)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(transport_failure)?;
-        read_answer(status.as_u16(), &body)
+        let (token, generation) = self.token.get();
+        let result = self.post(message, &token).await;
+        // An auth error proves Meta refused the message: with a fresh token it may go now.
+        let auth_error = matches!(&result, Err(f) if f.action() == Some(ErrorAction::Reauthenticate));
+        if auth_error && self.token.refreshed_since(generation).await {
+            let (token, _) = self.token.get();
+            return self.post(message, &token).await;
+        }
+        result
     }
 }
 
@@ -244,7 +327,6 @@ struct ErrorData {
 #[cfg(test)]
 mod tests {
     use polite_domain::WaId;
-    use polite_domain::whatsapp::ErrorAction;
 
     use super::*;
 

@@ -20,6 +20,7 @@
 //! fan out carry `due_shard`/`due_at` (the sparse DueIndex); any other move removes them.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable};
@@ -276,6 +277,11 @@ impl MessageStore for DynamoMessages {
         }
     }
 
+    async fn replay(&self, idempotency_key: &str, body_hash: &str) -> Result<Option<MessageRecord>, CreateError> {
+        let Some(id) = self.key_owner(idem_pk(idempotency_key), body_hash).await? else { return Ok(None) };
+        Ok(Some(self.read(&id).await?.ok_or_else(|| corrupt("idempotency record points at no message"))?))
+    }
+
     async fn get(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.read(id).await
     }
@@ -324,10 +330,12 @@ impl MessageStore for DynamoMessages {
                 reason: update.error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
             };
             // A wamid the message lacked (its send outcome was unknown) and the first pricing.
-            let new_wamid =
-                update.wamid.as_deref().filter(|_| current.wamid.is_none() && current.state.takes_statuses());
+            let transition = current.status_transition(&update.value);
+            let new_wamid = update
+                .wamid
+                .as_deref()
+                .filter(|_| current.wamid.is_none() && (current.state.takes_statuses() || transition.moved()));
             let new_pricing = update.pricing.as_ref().filter(|_| current.pricing.is_none());
-            let transition = current.state.apply_status(&update.value);
             let mut next = current.clone();
             if let Some(wamid) = new_wamid {
                 next.wamid = Some(wamid.to_owned());
@@ -338,6 +346,14 @@ impl MessageStore for DynamoMessages {
             let from = current.state;
             if let Transition::Moved { to, .. } = transition {
                 next.state = to;
+                let unknown = current.state == MessageState::Failed
+                    && current.reason.as_deref() == Some(polite_domain::message::UNKNOWN_OUTCOME);
+                if current.state.is_waiting() || unknown {
+                    // Settled: the wait (or the unknown outcome) and its reason are over.
+                    next.reason = None;
+                    next.not_before = None;
+                    next.error = None;
+                }
                 if to == MessageState::Failed {
                     next.error.clone_from(&update.error);
                 }
@@ -381,6 +397,26 @@ impl MessageStore for DynamoMessages {
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
         Ok(out.items().iter().filter_map(due_of).collect())
+    }
+
+    async fn set_aside(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(msg_key(id)))
+            .update_expression("SET due_at = :until")
+            .condition_expression("attribute_exists(due_at)")
+            .expression_attribute_values(":until", s(due_key(until)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
     }
 
     async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
@@ -544,13 +580,18 @@ impl DynamoMessages {
     /// The id an existing idempotency key (`pk`) created, when the body is the same: the same
     /// request again. Another body → conflict.
     async fn replayed(&self, pk: String, body_hash: &str) -> Result<String, CreateError> {
-        let found = get_consistent(&self.client, &self.table, key(pk, "IDEM")).await?;
-        let stored: IdempotencyItem =
-            serde_dynamo::from_item(found.ok_or_else(|| corrupt("idempotency record vanished"))?).map_err(corrupt)?;
+        self.key_owner(pk, body_hash).await?.ok_or_else(|| corrupt("idempotency record vanished").into())
+    }
+
+    /// What an idempotency key created (`None`: the key is new); a conflict when the key came
+    /// with another body.
+    async fn key_owner(&self, pk: String, body_hash: &str) -> Result<Option<String>, CreateError> {
+        let Some(found) = get_consistent(&self.client, &self.table, key(pk, "IDEM")).await? else { return Ok(None) };
+        let stored: IdempotencyItem = serde_dynamo::from_item(found).map_err(corrupt)?;
         if stored.body_hash != body_hash {
             return Err(CreateError::IdempotencyConflict);
         }
-        Ok(stored.id)
+        Ok(Some(stored.id))
     }
 
     /// Sends a transaction whose first item is the message's conditional update: `Ok(false)`
@@ -609,6 +650,15 @@ impl CampaignStore for DynamoMessages {
                 _ => Err(unavailable(e.into_service_error()).into()),
             },
         }
+    }
+
+    async fn campaign_replay(
+        &self,
+        idempotency_key: &str,
+        body_hash: &str,
+    ) -> Result<Option<CampaignRecord>, CreateError> {
+        let Some(id) = self.key_owner(campaign_idem_pk(idempotency_key), body_hash).await? else { return Ok(None) };
+        Ok(Some(self.read_campaign(&id).await?.ok_or_else(|| corrupt("idempotency record points at no campaign"))?))
     }
 
     async fn campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {

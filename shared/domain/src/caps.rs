@@ -62,6 +62,10 @@ pub struct SentRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendHistory {
     pub sends: Vec<SentRecord>,
+    /// The send log's version when read: a reservation made on this history holds only if
+    /// no other send was reserved since (caps and spacing stay exact under concurrency).
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl SendHistory {
@@ -98,7 +102,7 @@ mod tests {
 
     #[test]
     fn under_the_cap_a_message_may_go_now() {
-        let h = SendHistory { sends: vec![sent(Category::Marketing, "2026-06-01T10:00:00Z")] };
+        let h = SendHistory { version: 0, sends: vec![sent(Category::Marketing, "2026-06-01T10:00:00Z")] };
         let now = t("2026-06-03T10:00:00Z");
         assert_eq!(FrequencyCap::DEFAULT_MARKETING.next_allowed(now, &h), now);
     }
@@ -106,6 +110,7 @@ mod tests {
     #[test]
     fn third_marketing_message_in_a_week_waits_until_the_oldest_leaves_the_window() {
         let h = SendHistory {
+            version: 0,
             sends: vec![
                 sent(Category::Marketing, "2026-06-01T10:00:00Z"),
                 sent(Category::Marketing, "2026-06-03T09:00:00Z"),
@@ -118,6 +123,7 @@ mod tests {
     #[test]
     fn sends_outside_the_window_or_of_other_categories_do_not_count() {
         let h = SendHistory {
+            version: 0,
             sends: vec![
                 sent(Category::Marketing, "2026-05-01T10:00:00Z"),
                 sent(Category::Utility, "2026-06-04T10:00:00Z"),
@@ -133,6 +139,7 @@ mod tests {
     fn over_the_cap_the_wait_frees_exactly_one_slot() {
         // Cap lowered to 2 while 4 were sent: wait until 3 of them have left the window.
         let h = SendHistory {
+            version: 0,
             sends: ["2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z", "2026-06-03T00:00:00Z", "2026-06-04T00:00:00Z"]
                 .iter()
                 .map(|a| sent(Category::Marketing, a))
@@ -144,7 +151,7 @@ mod tests {
 
     #[test]
     fn pair_spacing_keeps_six_seconds_between_sends() {
-        let h = SendHistory { sends: vec![sent(Category::Utility, "2026-06-01T10:00:00Z")] };
+        let h = SendHistory { version: 0, sends: vec![sent(Category::Utility, "2026-06-01T10:00:00Z")] };
         let six = SignedDuration::from_secs(6);
         assert_eq!(next_spaced(t("2026-06-01T10:00:02Z"), &h, six), t("2026-06-01T10:00:06Z"));
         assert_eq!(next_spaced(t("2026-06-01T10:00:07Z"), &h, six), t("2026-06-01T10:00:07Z"));
@@ -153,7 +160,7 @@ mod tests {
 
     #[test]
     fn recording_a_send_forgets_what_no_cap_can_count() {
-        let mut h = SendHistory { sends: vec![sent(Category::Marketing, "2026-05-01T10:00:00Z")] };
+        let mut h = SendHistory { version: 0, sends: vec![sent(Category::Marketing, "2026-05-01T10:00:00Z")] };
         h.record(sent(Category::Marketing, "2026-06-01T10:00:00Z"), SignedDuration::from_hours(24 * 7));
         assert_eq!(h.sends, vec![sent(Category::Marketing, "2026-06-01T10:00:00Z")]);
     }

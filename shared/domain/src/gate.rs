@@ -174,6 +174,26 @@ impl Recipient {
     pub fn window_open_until(&self) -> Option<Timestamp> {
         self.last_inbound_at.and_then(window_closes)
     }
+
+    /// Whether a service message or free-form text may use the window now: it must be open,
+    /// and opened by a message written *after* the person's latest opt-out of everything (a
+    /// STOP is itself an inbound message; it opens Meta's window but invites no reply but the
+    /// optional confirmation).
+    pub fn service_window(&self, now: Timestamp) -> Result<(), SuppressReason> {
+        if !self.window_open(now) {
+            return Err(SuppressReason::WindowClosed);
+        }
+        let opted_out_of_everything = match (&self.consent.marketing, &self.consent.utility) {
+            (Some(m), Some(u)) if m.status == ConsentStatus::OptedOut && u.status == ConsentStatus::OptedOut => {
+                Some(m.changed_at.max(u.changed_at))
+            }
+            _ => None,
+        };
+        match (opted_out_of_everything, self.last_inbound_at) {
+            (Some(stopped), Some(wrote)) if wrote <= stopped => Err(SuppressReason::OptedOut),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why a message waits.
@@ -251,7 +271,8 @@ pub struct GateOutcome {
 /// Decides whether `msg` may go to `recipient` at `now` under `policy`.
 ///
 /// `jitter` (clamped to `[0, policy.max_jitter_seconds]` and to half the allowed window) is
-/// added to deferrals so that recipients held overnight do not all go at 08:00:00; callers
+/// added to a deferral that ends at a quiet-hours window's opening (never to authentication,
+/// pair spacing or caps) so that recipients held overnight do not all go at 08:00:00; callers
 /// derive it from the message id so a retry decides the same.
 pub fn decide(
     msg: &Outbound,
@@ -269,9 +290,11 @@ pub fn decide(
     if let Some(reason) = refusal(msg, recipient, policy, now) {
         return verdict(Decision::Suppress { reason });
     }
-    // 3. Free-form text needs the 24 h window open now.
-    if msg.free_form && !recipient.window_open(now) {
-        return verdict(Decision::Suppress { reason: SuppressReason::WindowClosed });
+    // 3. Free-form text needs the 24 h window open now (and not opened by a STOP).
+    if msg.free_form
+        && let Err(reason) = recipient.service_window(now)
+    {
+        return verdict(Decision::Suppress { reason });
     }
     // 4–6. When: the earliest instant that satisfies quiet hours, caps and spacing at once.
     // The reason reported is the first constraint (in the design's order) that holds it now.
@@ -285,6 +308,8 @@ pub fn decide(
     let mut zone = None;
     let mut t = now;
     let mut window_end = None;
+    // Whether `t` is the opening of a quiet-hours window (the last constraint to move it).
+    let mut at_window_opening = false;
     // Each pass only moves t forward; a few passes settle (each constraint is monotone).
     for _ in 0..16 {
         let start = t;
@@ -294,25 +319,31 @@ pub fn decide(
             };
             if open > t {
                 reason.get_or_insert(DeferReason::QuietHours);
+                at_window_opening = true;
             }
             (t, window_end, zone) = (open, end, Some(assumed));
         }
         let capped = caps.iter().map(|c| c.next_allowed(t, &recipient.sends)).max().unwrap_or(t);
         if capped > t {
             reason.get_or_insert(DeferReason::FrequencyCap);
-            t = capped;
+            (t, at_window_opening) = (capped, false);
         }
         let spaced = next_spaced(t, &recipient.sends, spacing);
         if spaced > t {
             reason.get_or_insert(DeferReason::PairRate);
-            t = spaced;
+            (t, at_window_opening) = (spaced, false);
         }
         if t == start {
             break;
         }
     }
     let Some(reason) = reason else { return GateOutcome { decision: Decision::Send, zone } };
-    let until = t.checked_add(bounded_jitter(jitter, policy, t, window_end)).unwrap_or(t);
+    // Jitter spreads only the crowd a quiet-hours window releases at its opening; a spacing or
+    // a cap ends at one person's own instant, and a one-time code never waits longer than it
+    // must.
+    let jittered = at_window_opening && msg.category != Category::Authentication;
+    let jitter = if jittered { bounded_jitter(jitter, policy, t, window_end) } else { SignedDuration::ZERO };
+    let until = t.checked_add(jitter).unwrap_or(t);
     let decision =
         if msg.expires_at.is_some_and(|e| until >= e) { Decision::Expire } else { Decision::Defer { until, reason } };
     GateOutcome { decision, zone }
@@ -327,7 +358,9 @@ fn refusal(msg: &Outbound, r: &Recipient, policy: &Policy, now: Timestamp) -> Op
     if r.blocked {
         return Some(SuppressReason::Blocked);
     }
-    if r.undeliverable_until.is_some_and(|u| u > now) {
+    // 131026's mark never blocks a reply to someone who is writing to the business right now.
+    let replying = msg.category == Category::Service && r.window_open(now);
+    if r.undeliverable_until.is_some_and(|u| u > now) && !replying {
         return Some(SuppressReason::Undeliverable);
     }
     let status = |c| r.consent.status(c);
@@ -347,7 +380,7 @@ fn refusal(msg: &Outbound, r: &Recipient, policy: &Policy, now: Timestamp) -> Op
         Category::Utility if opted_out(Utility) => Some(SuppressReason::OptedOut),
         Category::Utility => needs(&[Utility, Marketing]),
         Category::Authentication => needs(&[Marketing, Utility]),
-        Category::Service => (!r.window_open(now)).then_some(SuppressReason::WindowClosed),
+        Category::Service => r.service_window(now).err(),
     };
     consent.or_else(|| policy.is_blocked(&msg.to, msg.category).then_some(SuppressReason::DestinationBlocked))
 }
@@ -571,6 +604,53 @@ mod tests {
     }
 
     #[test]
+    fn a_stop_opens_no_window_for_service_messages_until_the_person_writes_again() {
+        // The STOP message itself is an inbound message: it must not license a reply offer.
+        let stop_at = t("2026-06-10T15:59:57Z");
+        let stop = crate::consent::ConsentEvent::from_keyword(
+            crate::consent::KeywordIntent::OptOut,
+            "wamid.STOP",
+            stop_at,
+            stop_at,
+        );
+        let mut r =
+            Recipient { consent: ConsentState::fold(&stop), last_inbound_at: Some(stop_at), ..Recipient::default() };
+        for free_form in [false, true] {
+            let m = Outbound { free_form, ..msg(NY, Category::Service) };
+            assert_eq!(
+                decide0(&m, &r, NOON_NY).decision,
+                Decision::Suppress { reason: SuppressReason::OptedOut },
+                "free_form {free_form}"
+            );
+        }
+        // The person writes again after the STOP: they are talking to the business.
+        r.last_inbound_at = Some(t("2026-06-10T15:59:59Z"));
+        assert_eq!(decide0(&msg(NY, Category::Service), &r, NOON_NY).decision, Decision::Send);
+        // A marketing-only opt-out (the "Stop promotions" button) never closed the window.
+        let button = crate::consent::ConsentEvent::from_button("wamid.TAP", stop_at, stop_at);
+        let tapped = Recipient {
+            consent: ConsentState::fold([&button]),
+            last_inbound_at: Some(stop_at),
+            ..Recipient::default()
+        };
+        assert_eq!(decide0(&msg(NY, Category::Service), &tapped, NOON_NY).decision, Decision::Send);
+    }
+
+    #[test]
+    fn an_undeliverable_mark_never_blocks_a_service_reply_inside_an_open_window() {
+        let r = Recipient {
+            undeliverable_until: Some(t("2026-07-01T00:00:00Z")),
+            last_inbound_at: Some(t("2026-06-10T15:00:00Z")),
+            ..opted_in_marketing()
+        };
+        assert_eq!(decide0(&msg(NY, Category::Service), &r, NOON_NY).decision, Decision::Send);
+        assert_eq!(
+            decide0(&msg(NY, Category::Marketing), &r, NOON_NY).decision,
+            Decision::Suppress { reason: SuppressReason::Undeliverable }
+        );
+    }
+
+    #[test]
     fn free_form_text_needs_the_24h_window_even_with_consent() {
         let mut m = msg(NY, Category::Utility);
         m.free_form = true;
@@ -736,6 +816,45 @@ mod tests {
         r.sends.sends = vec![SentRecord { category: Category::Utility, at: t("2026-06-10T15:59:58Z") }];
         let out = decide0(&msg(NY, Category::Utility), &r, NOON_NY);
         assert_eq!(out.decision, Decision::Defer { until: t("2026-06-10T16:00:04Z"), reason: DeferReason::PairRate });
+    }
+
+    #[test]
+    fn pair_spacing_and_caps_are_never_jittered() {
+        // Jitter spreads a crowd released at 08:00; a 6 s spacing must stay 6 s (an OTP right
+        // after another message would otherwise wait up to ten minutes).
+        let mut r = opted_in_marketing();
+        r.sends.sends = vec![SentRecord { category: Category::Utility, at: t("2026-06-10T15:59:58Z") }];
+        let jitter = SignedDuration::from_secs(600);
+        for category in [Category::Utility, Category::Authentication] {
+            let out = decide(&msg(NY, category), &r, &Policy::default(), t(NOON_NY), jitter);
+            assert_eq!(
+                out.decision,
+                Decision::Defer { until: t("2026-06-10T16:00:04Z"), reason: DeferReason::PairRate },
+                "{category:?}"
+            );
+        }
+        r.sends.sends = vec![
+            SentRecord { category: Category::Marketing, at: t("2026-06-05T14:00:00Z") },
+            SentRecord { category: Category::Marketing, at: t("2026-06-09T12:00:00Z") },
+        ];
+        let out = decide(&msg(NY, Category::Marketing), &r, &Policy::default(), t(NOON_NY), jitter);
+        assert_eq!(
+            out.decision,
+            Decision::Defer { until: t("2026-06-12T14:00:00Z"), reason: DeferReason::FrequencyCap }
+        );
+    }
+
+    #[test]
+    fn authentication_is_never_jittered_even_when_a_policy_makes_it_wait_for_quiet_hours() {
+        let policy = Policy { quiet_categories: vec![Category::Authentication], ..Policy::default() };
+        let out = decide(
+            &msg(NY, Category::Authentication),
+            &opted_in_marketing(),
+            &policy,
+            t(LATE_NY),
+            SignedDuration::from_secs(300),
+        );
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T12:00:00Z"), reason: DeferReason::QuietHours });
     }
 
     #[test]

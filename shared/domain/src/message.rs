@@ -99,6 +99,11 @@ impl MessageState {
         matches!(self, Self::Queued | Self::Deferred)
     }
 
+    /// Not yet settled by the sender: waiting in the table or on the queue, or being sent.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Queued | Self::Deferred | Self::Sending)
+    }
+
     /// Whether status webhooks concern a message in this state (it reached the sender).
     pub fn takes_statuses(self) -> bool {
         self.status_rank().is_some()
@@ -113,7 +118,10 @@ impl MessageState {
     /// independent of arrival order.
     fn status_rank(self) -> Option<u8> {
         match self {
-            Self::Sending => Some(0),
+            // A status proves Meta took the message, whatever polite last wrote: an ambiguous
+            // answer left it `sending`, or (before polite treated those as unknown outcomes)
+            // `queued`/`deferred`/`scheduled` for a retry. Settling it stops the retry.
+            Self::Scheduled | Self::Queued | Self::Deferred | Self::Sending => Some(0),
             Self::Sent => Some(1),
             Self::Failed => Some(2),
             Self::Delivered => Some(3),
@@ -123,7 +131,7 @@ impl MessageState {
     }
 
     /// Applies a status webhook: the state moves only up the lattice
-    /// `sending < sent < failed < delivered < read`. Duplicates, late `sent` after `read`,
+    /// `waiting (scheduled, queued, deferred, sending) < sent < failed < delivered < read`. Duplicates, late `sent` after `read`,
     /// `failed` after `delivered` and unknown statuses do not move it; they belong in
     /// history only.
     pub fn apply_status(self, status: &StatusValue) -> Transition {
@@ -273,10 +281,41 @@ mod tests {
     }
 
     #[test]
-    fn statuses_never_touch_messages_that_were_not_sent() {
-        for s in [S::Scheduled, S::Queued, S::Deferred, S::Suppressed, S::Expired, S::Cancelled] {
+    fn statuses_never_touch_messages_that_were_never_handed_to_meta() {
+        for s in [S::Suppressed, S::Expired, S::Cancelled] {
             assert_eq!(s.apply_status(&V::Delivered), Transition::Ignored(IgnoreReason::NotSent), "{s}");
         }
+    }
+
+    #[test]
+    fn a_status_settles_a_message_still_waiting_after_an_ambiguous_answer() {
+        // Meta took it although the answer did not say so: a status is the proof.
+        for s in [S::Scheduled, S::Queued, S::Deferred, S::Sending] {
+            for (v, to) in [(V::Sent, S::Sent), (V::Delivered, S::Delivered), (V::Read, S::Read)] {
+                assert_eq!(s.apply_status(&v), Transition::Moved { from: s, to }, "{s} + {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_status_settles_a_message_failed_as_an_unknown_outcome_but_not_a_real_failure() {
+        let unknown = MessageRecord {
+            state: S::Failed,
+            reason: Some(UNKNOWN_OUTCOME.into()),
+            ..MessageRecord::new(
+                "m".into(),
+                crate::WaId::parse("+16505551234").unwrap(),
+                Category::Marketing,
+                serde_json::Value::Null,
+                S::Failed,
+                "2026-01-01T00:00:00Z".parse().unwrap(),
+            )
+        };
+        assert_eq!(unknown.status_transition(&V::Sent), Transition::Moved { from: S::Failed, to: S::Sent });
+        assert_eq!(unknown.status_transition(&V::Read), Transition::Moved { from: S::Failed, to: S::Read });
+        let refused = MessageRecord { reason: None, ..unknown.clone() };
+        assert_eq!(refused.status_transition(&V::Sent), Transition::Ignored(IgnoreReason::Stale));
+        assert_eq!(refused.status_transition(&V::Delivered), Transition::Moved { from: S::Failed, to: S::Delivered });
     }
 
     #[test]
@@ -311,6 +350,10 @@ mod tests {
         }
     }
 }
+
+/// The `reason` of a message failed because no answer and no status ever told whether Meta
+/// took it (DESIGN.md §8); a later status still settles it.
+pub const UNKNOWN_OUTCOME: &str = "unknown_outcome";
 
 /// One entry of a message's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -365,6 +408,25 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// The state the message was created in (the answer its `POST` got).
+    pub fn created_state(&self) -> MessageState {
+        let first = self.history.first().map(|h| h.state.as_str());
+        MessageState::ALL.into_iter().find(|s| Some(s.as_str()) == first).unwrap_or(self.state)
+    }
+    /// Applies a status webhook to this message: [`MessageState::apply_status`], except that a
+    /// message failed as an [`UNKNOWN_OUTCOME`] was never refused by Meta — any status of
+    /// Meta's proves it was taken, so `sent`, `delivered` and `read` settle it.
+    pub fn status_transition(&self, status: &StatusValue) -> Transition {
+        if self.state == MessageState::Failed && self.reason.as_deref() == Some(UNKNOWN_OUTCOME) {
+            return match MessageState::Sending.apply_status(status) {
+                Transition::Moved { to: MessageState::Failed, .. } => Transition::Ignored(IgnoreReason::Stale),
+                Transition::Moved { to, .. } => Transition::Moved { from: MessageState::Failed, to },
+                ignored @ Transition::Ignored(_) => ignored,
+            };
+        }
+        self.state.apply_status(status)
+    }
+
     /// A new message in `state` at `at`: its history starts with that state; no reason,
     /// times, campaign, wamid, error or pricing yet.
     pub fn new(

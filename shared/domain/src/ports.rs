@@ -150,8 +150,8 @@ pub trait ContactStore {
         wa_id: &crate::WaId,
     ) -> impl Future<Output = Result<Vec<crate::consent::ConsentEvent>, StoreError>> + Send;
 
-    /// Records an inbound message time (opens the 24 h window); an older time never
-    /// overwrites a newer one.
+    /// Records an inbound message time (opens the 24 h window) and clears an undeliverable
+    /// mark (the person is reachable); an older time never overwrites a newer one.
     fn record_inbound(
         &self,
         wa_id: &crate::WaId,
@@ -260,6 +260,18 @@ pub trait MessageStore {
         new: &NewMessage,
     ) -> impl Future<Output = Result<crate::message::MessageRecord, CreateError>> + Send;
 
+    /// The message an idempotency key created, so a caller's retry gets the original answer
+    /// without being judged again (its `send_at` may have passed, the window closed); `None`
+    /// for a key never used.
+    ///
+    /// # Errors
+    /// [`CreateError::IdempotencyConflict`] when the key was used for another body.
+    fn replay(
+        &self,
+        idempotency_key: &str,
+        body_hash: &str,
+    ) -> impl Future<Output = Result<Option<crate::message::MessageRecord>, CreateError>> + Send;
+
     /// Reads a message (strongly consistent).
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<crate::message::MessageRecord>, StoreError>> + Send;
 
@@ -311,6 +323,14 @@ pub trait MessageStore {
         limit: i32,
     ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 
+    /// Sets a due entry aside until `until` without reading it (the tick could not read or
+    /// release it): its due time moves on, so the rest of its shard flows. Nothing happens to
+    /// an entry that left the due index meanwhile.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn set_aside(&self, id: &str, until: jiff::Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The campaign's counters: messages per state and Meta's pricing per category, summed
     /// over the counter shards (one consistent query).
     fn campaign_tally(
@@ -349,6 +369,17 @@ pub trait CampaignStore {
         &self,
         new: &NewCampaign,
     ) -> impl Future<Output = Result<crate::campaign::CampaignRecord, CreateError>> + Send;
+
+    /// The campaign an idempotency key created (see [`MessageStore::replay`]); `None` for a
+    /// key never used.
+    ///
+    /// # Errors
+    /// [`CreateError::IdempotencyConflict`] when the key was used for another body.
+    fn campaign_replay(
+        &self,
+        idempotency_key: &str,
+        body_hash: &str,
+    ) -> impl Future<Output = Result<Option<crate::campaign::CampaignRecord>, CreateError>> + Send;
 
     /// Reads a campaign.
     fn campaign(
@@ -408,16 +439,39 @@ pub trait SendLog {
         since: jiff::Timestamp,
     ) -> impl Future<Output = Result<crate::caps::SendHistory, StoreError>> + Send;
 
-    /// Records that `message_id` went to the recipient (idempotent on the message id); the
-    /// record expires after `keep` (the longest cap window).
+    /// Reserves the send of `message_id` to the recipient *before* Meta is called, on the
+    /// history the gate decided on: one conditional write that holds only if no other send was
+    /// reserved since `read.version` (so two jobs for one person in flight at once cannot both
+    /// pass caps and spacing). Idempotent on the message id. The record expires after `keep`
+    /// (the longest cap window).
     ///
     /// # Errors
     /// [`StoreError`] when the store fails.
-    fn record_send(
+    fn reserve_send(
         &self,
         wa_id: &crate::WaId,
         message_id: &str,
         sent: crate::caps::SentRecord,
         keep: jiff::SignedDuration,
+        read: &crate::caps::SendHistory,
+    ) -> impl Future<Output = Result<Reservation, StoreError>> + Send;
+
+    /// Gives a reservation back: Meta refused the message for sure (it did not go).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn release_send(
+        &self,
+        wa_id: &crate::WaId,
+        message_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What a send reservation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved (or already reserved by this message).
+    Reserved,
+    /// Another send to the person was reserved since the history was read: decide again.
+    Raced,
 }

@@ -135,11 +135,17 @@ pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> Invali
 /// Ids and keys: 1–100 printable ASCII characters (they end up in DynamoDB keys and logs).
 pub(crate) fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
     match value {
-        Some(v) if v.is_empty() || v.len() > 100 || !v.bytes().all(|b| b.is_ascii_graphic()) => {
+        Some(v) if replay_key(Some(&v)).is_none() => {
             Err(invalid(field, "must be 1–100 printable ASCII characters without spaces"))
         }
         other => Ok(other),
     }
+}
+
+/// The idempotency key of a request, if it gave a well-formed one: a retry with a known key
+/// gets its original answer before anything else is judged.
+pub fn replay_key(key: Option<&str>) -> Option<&str> {
+    key.filter(|k| !k.is_empty() && k.len() <= 100 && k.bytes().all(|b| b.is_ascii_graphic()))
 }
 
 impl SendRequest {

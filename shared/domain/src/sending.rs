@@ -185,6 +185,10 @@ mod tests {
     #[test]
     fn an_unknown_outcome_is_never_retried_but_an_unreachable_api_is() {
         assert_eq!(after_send(&Err(SendFailure::OutcomeUnknown), 1, now(), 0.0), AfterSend::Unknown);
+        for http_status in [200, 502, 503, 504] {
+            let ambiguous = Err(SendFailure::BadResponse { http_status });
+            assert_eq!(after_send(&ambiguous, 1, now(), 0.0), AfterSend::Unknown, "http {http_status}");
+        }
         let unreachable = Err(SendFailure::Unreachable("refused".into()));
         assert!(matches!(
             after_send(&unreachable, 1, now(), 0.0),

@@ -74,7 +74,9 @@ pub enum SendFailure {
     /// The request never reached Meta (connection refused, DNS, TLS): safe to retry.
     #[error("the Graph API could not be reached")]
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// An answer that is neither a success nor Meta's error shape (a proxy's 502 page, …).
+    /// An answer that is neither a success nor Meta's error shape (a proxy's 502 page, a 200
+    /// whose body does not read, …). Whether Meta accepted the message depends on the status:
+    /// see [`SendFailure::proves_refusal`].
     #[error("unexpected answer from the Graph API (http {http_status})")]
     BadResponse { http_status: u16 },
 }
@@ -134,13 +136,29 @@ impl GraphError {
 }
 
 impl SendFailure {
-    /// What to do about this failure: Meta's code when it gave one; a transport failure is
-    /// retryable except one whose outcome is unknown.
+    /// What to do about this failure: Meta's code when it gave one; a failure that proves the
+    /// message was not taken is retryable; `None` for an unknown outcome (DESIGN.md §8: a 2xx
+    /// without a readable body, a 5xx without Meta's error body, a timeout after the request
+    /// was written — Meta may have accepted the message, so it is never resent).
     pub fn action(&self) -> Option<ErrorAction> {
         match self {
             Self::Rejected { error, .. } => Some(error.action()),
-            Self::Unreachable(_) | Self::BadResponse { .. } => Some(ErrorAction::Retry),
-            Self::OutcomeUnknown => None,
+            Self::Unreachable(_) => Some(ErrorAction::Retry),
+            Self::BadResponse { .. } if self.proves_refusal() => Some(ErrorAction::Retry),
+            Self::BadResponse { .. } | Self::OutcomeUnknown => None,
+        }
+    }
+
+    /// Whether the failure proves the message was not taken: Meta's error body, no
+    /// connection, or a 4xx from something in front of Meta (a proxy's 400/403/429 page) —
+    /// except 408, which a gateway sends after the request went through. A 2xx or a
+    /// 5xx without Meta's body (a load balancer's 502/503/504 after Meta took the request)
+    /// proves nothing.
+    pub fn proves_refusal(&self) -> bool {
+        match self {
+            Self::Rejected { .. } | Self::Unreachable(_) => true,
+            Self::BadResponse { http_status } => (400..500).contains(http_status) && *http_status != 408,
+            Self::OutcomeUnknown => false,
         }
     }
 }
@@ -195,7 +213,23 @@ mod tests {
         assert_eq!(SendFailure::OutcomeUnknown.action(), None);
         let refused = SendFailure::Unreachable("connection refused".into());
         assert_eq!(refused.action(), Some(ErrorAction::Retry));
-        assert_eq!(SendFailure::BadResponse { http_status: 502 }.action(), Some(ErrorAction::Retry));
+    }
+
+    #[test]
+    fn an_answer_that_does_not_prove_a_refusal_is_an_unknown_outcome_never_a_retry() {
+        for http_status in [200, 201, 204, 500, 502, 503, 504, 408] {
+            let failure = SendFailure::BadResponse { http_status };
+            assert_eq!(failure.action(), None, "http {http_status}");
+            assert!(!failure.proves_refusal());
+        }
+        // A proxy's own refusal before Meta saw the request is safe to retry.
+        for http_status in [400, 403, 429] {
+            assert_eq!(
+                SendFailure::BadResponse { http_status }.action(),
+                Some(ErrorAction::Retry),
+                "http {http_status}"
+            );
+        }
     }
 
     #[test]

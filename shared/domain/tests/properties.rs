@@ -142,6 +142,7 @@ proptest! {
             quiet_hours,
             last_inbound_at: last_inbound_hours_ago.map(|h| now - SignedDuration::from_hours(h)),
             sends: SendHistory {
+                version: 0,
                 sends: sends_hours_ago.iter().map(|h| SentRecord { category, at: now - SignedDuration::from_hours(*h) }).collect(),
             },
             ..Recipient::default()
