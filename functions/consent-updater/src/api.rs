@@ -175,7 +175,14 @@ async fn put_consent<S: ContactStore + Sync>(
     let request: ConsentRequest = parse_json(body.as_ref())?;
     let source = ConsentSource::business(&request.source)
         .map_err(|e| ApiError::invalid_field("source", format!("{e} (e.g. \"web_checkout\")")))?;
-    let occurred_at = request.occurred_at.unwrap_or(now);
+    // Consent is ordered by when it happened: dated "now", a CRM's re-sync of an old opt-in
+    // would outrank a STOP the person sent in between. The caller must say when.
+    let occurred_at = request.occurred_at.ok_or_else(|| {
+        ApiError::invalid_field(
+            "occurred_at",
+            "is required: when the customer gave or withdrew consent (RFC 3339, e.g. \"2026-11-20T10:00:00Z\")",
+        )
+    })?;
     if occurred_at > now + FUTURE_SKEW {
         return Err(ApiError::invalid_field(
             "occurred_at",

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `CONTACTS_TABLE` | the contacts table |
 //! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the key of erasure tombstones' number hash (value locally; SSM SecureString name in AWS) |
-//! | `CONSENT_KEYWORDS` | optional JSON: `{"opt_out": [...], "opt_in": [...], "optout_payload": "...", "optout_button_labels": [...]}`; defaults in the README |
+//! | `CONSENT_KEYWORDS` | optional JSON: `{"opt_out": [...], "opt_in": [...], "optout_payload": "...", "optout_button_labels": [...], "replace_defaults"?: false}`: lists extend the defaults (README) unless `replace_defaults` is true |
 //! | `CONSENT_CONFIRMATIONS` | optional JSON `{"opt_out": "…", "opt_in": "…"}`: reply texts after a keyword; off when unset |
 //! | `WHATSAPP_PHONE_NUMBER_ID`, `WHATSAPP_ACCESS_TOKEN[_PARAM]`, `GRAPH_API_BASE_URL`, `GRAPH_API_VERSION`, `GRAPH_API_TIMEOUT_MS` | the Graph API, needed only when confirmations are on |
 
@@ -78,10 +78,18 @@ mod tests {
         let config = load(&base).await.unwrap();
         assert_eq!(config.keywords, ConsentKeywords::default());
         assert_eq!(config.contact_hash_key.expose_secret(), "k");
+        // A business adding its own word must not lose STOP: lists extend the defaults.
         let custom = [base[0], base[1], ("CONSENT_KEYWORDS", r#"{"opt_out":["HALT"]}"#)];
         let config = load(&custom).await.unwrap();
-        assert_eq!(config.keywords.opt_out, ["HALT"]);
+        let mut extended = ConsentKeywords::default().opt_out;
+        extended.push("HALT".into());
+        assert_eq!(config.keywords.opt_out, extended);
         assert_eq!(config.keywords.opt_in, ConsentKeywords::default().opt_in, "unset lists keep their defaults");
+        // Replacing takes saying so.
+        let replaced = [base[0], base[1], ("CONSENT_KEYWORDS", r#"{"opt_out":["HALT"],"replace_defaults":true}"#)];
+        let config = load(&replaced).await.unwrap();
+        assert_eq!(config.keywords.opt_out, ["HALT"]);
+        assert_eq!(config.keywords.opt_in, ConsentKeywords::default().opt_in);
     }
 
     #[tokio::test]

@@ -105,6 +105,16 @@ async fn errors_say_what_to_fix() {
             "invalid_field",
             "occurred_at",
         ),
+        (
+            // Undated consent is refused: dated "now", a CRM's re-sync of an old opt-in would
+            // outrank the STOP the person sent in between.
+            "PUT",
+            "/v1/contacts/16505551234/consent",
+            Some(r#"{"category":"marketing","status":"opted_in","source":"web"}"#),
+            422,
+            "invalid_field",
+            "occurred_at",
+        ),
         ("PUT", "/v1/contacts/not-a-number/consent", Some(CAPTURE), 422, "invalid_field", "wa_id"),
         (
             "PATCH",
@@ -198,8 +208,11 @@ async fn erasure_forgets_the_contact_and_suppresses_until_a_new_explicit_opt_in(
     let (status, _) = api.call("PUT", "/v1/contacts/16505551234/consent", Some(CAPTURE)).await;
     assert_eq!(status, 200);
     assert!(api.api.store.get(&wa_id).await.unwrap().unwrap().erased, "an opt-in dated before the erasure");
-    let fresh = r#"{"category":"marketing","status":"opted_in","source":"web_checkout"}"#;
-    let (status, contact) = api.call("PUT", "/v1/contacts/16505551234/consent", Some(fresh)).await;
+    let fresh = format!(
+        r#"{{"category":"marketing","status":"opted_in","source":"web_checkout","occurred_at":"{}"}}"#,
+        jiff::Timestamp::now()
+    );
+    let (status, contact) = api.call("PUT", "/v1/contacts/16505551234/consent", Some(&fresh)).await;
     assert_eq!(status, 200);
     assert_eq!(contact["erased"], false);
     assert_eq!(contact["consent"]["marketing"]["status"], "opted_in");

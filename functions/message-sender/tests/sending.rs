@@ -341,6 +341,27 @@ async fn a_status_settles_a_message_deferred_for_a_retry_and_no_retry_follows() 
 }
 
 #[tokio::test]
+async fn an_opt_out_recorded_while_the_sender_waits_for_its_pacing_slot_suppresses_the_message() {
+    let mut h = Harness::new().await;
+    // A throttled number: one call every 2.5 s, and the slot of this instant already taken.
+    h.sender.pacer = Pacer::new(0.4);
+    h.sender.pacer.wait().await;
+    h.opt_in(ANA).await;
+    let id = h.request(ANA, noon(), "").await;
+    let job = h.jobs().await.pop().unwrap();
+
+    let opt_out = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stop = ConsentEvent::from_user_preference("5511987654321", true, noon(), noon());
+        h.sender.contacts.append_consent(&WaId::parse(ANA).unwrap(), &stop).await.unwrap();
+    };
+    let (outcome, ()) = tokio::join!(h.sender.process(&job, noon()), opt_out);
+    assert_eq!(outcome.unwrap(), Outcome::Suppressed, "decided again after the wait");
+    assert!(h.sim.accepted().is_empty());
+    assert_eq!(h.message(&id).await.reason.as_deref(), Some("opted_out"));
+}
+
+#[tokio::test]
 async fn a_job_arriving_before_the_messages_time_sends_nothing() {
     let h = Harness::new().await;
     h.opt_in(ANA).await;

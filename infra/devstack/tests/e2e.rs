@@ -322,7 +322,7 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
 
     // Contacts.
     let wa = "+351912223344";
-    let consent = json!({"category": "marketing", "status": "opted_in", "source": "crm_import", "evidence": "form 7"});
+    let consent = json!({"category": "marketing", "status": "opted_in", "source": "crm_import", "evidence": "form 7", "occurred_at": "2026-11-01T09:00:00Z"});
     let put =
         call(Method::PUT, "/v1/contacts/{wa_id}/consent", &format!("/v1/contacts/{wa}/consent"), Some(consent), 200)
             .await;

@@ -344,7 +344,7 @@ impl KeywordIntent {
 /// is on the whole trimmed message, case- and accent-insensitive ("Arrêt", "ARRET", "arret!"
 /// all match `ARRÊT`; "please stop" does not).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(from = "KeywordsConfig")]
 pub struct ConsentKeywords {
     pub opt_out: Vec<String>,
     pub opt_in: Vec<String>,
@@ -381,6 +381,42 @@ impl Default for ConsentKeywords {
                 "Detener promociones",
                 "Arrêter les promotions",
             ]),
+        }
+    }
+}
+
+/// The keywords as configured: each list given *extends* the defaults (a business adding
+/// "HALT" must not lose STOP), unless `replace_defaults` says the lists replace them; a list
+/// not given keeps its defaults either way.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct KeywordsConfig {
+    opt_out: Option<Vec<String>>,
+    opt_in: Option<Vec<String>>,
+    optout_payload: Option<String>,
+    optout_button_labels: Option<Vec<String>>,
+    replace_defaults: bool,
+}
+
+impl From<KeywordsConfig> for ConsentKeywords {
+    fn from(config: KeywordsConfig) -> Self {
+        let defaults = ConsentKeywords::default();
+        let merge = |default: Vec<String>, given: Option<Vec<String>>| match given {
+            None => default,
+            Some(given) if config.replace_defaults => given,
+            Some(given) => {
+                let mut all = default;
+                all.extend(
+                    given.into_iter().filter(|w| !all.iter().any(|d| normalize(d) == normalize(w))).collect::<Vec<_>>(),
+                );
+                all
+            }
+        };
+        ConsentKeywords {
+            opt_out: merge(defaults.opt_out, config.opt_out),
+            opt_in: merge(defaults.opt_in, config.opt_in),
+            optout_payload: config.optout_payload.unwrap_or(defaults.optout_payload),
+            optout_button_labels: merge(defaults.optout_button_labels, config.optout_button_labels),
         }
     }
 }
