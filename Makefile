@@ -20,7 +20,7 @@ FN ?= webhook-intake
 CRATE_OF_contacts-api := consent-updater
 FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
 
-.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit bench fuzz zones invoke build deploy package-lambda delete
+.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit bench fault-campaign fuzz zones invoke build deploy package-lambda delete
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ unit: bins
 	@mkdir -p target
 	set -o pipefail; { $(CARGO) test --workspace --doc --locked && $(CARGO) test --workspace --all-targets --locked; } 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
+
+fault-campaign: bins ## The fault campaign at the issue's full size (2,000 people, three seeds; minutes per seed on moto); make test runs it at 300
+	POLITE_FAULT_PEOPLE=$${POLITE_FAULT_PEOPLE:-2000} $(CARGO) test --locked -p status-processor --test fault_campaign -- --test-threads=1
 
 bench: ## Benchmarks: webhook verify+parse vs its floor, intake events/s, gate decisions/s, sender throughput and AWS requests per message
 	$(CARGO) bench -p polite-domain --bench domain --locked

@@ -5,11 +5,16 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeSerializationInterceptorContextMut,
+    BeforeTransmitInterceptorContextMut,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchInput;
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
 /// An error AWS answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +41,8 @@ struct State {
     rules: Vec<Rule>,
     rng: fastrand::Rng,
     injected: u64,
+    /// SQS `DelaySeconds` dropped from every message sent (see [`Faults::without_delays`]).
+    strip_delays: bool,
 }
 
 /// The interceptor; clones share their rules and counts.
@@ -47,15 +54,23 @@ pub struct Faults {
 impl Faults {
     /// No rules yet; randomness from `seed`.
     pub fn new(seed: u64) -> Self {
-        Faults {
-            state: Arc::new(Mutex::new(State { rules: Vec::new(), rng: fastrand::Rng::with_seed(seed), injected: 0 })),
-        }
+        let state = State { rules: Vec::new(), rng: fastrand::Rng::with_seed(seed), injected: 0, strip_delays: false };
+        Faults { state: Arc::new(Mutex::new(state)) }
     }
 
     /// Adds a rule.
     #[must_use]
     pub fn with(self, operation: &str, fault: Fault, rate: f64, limit: Option<u64>) -> Self {
         self.lock().rules.push(Rule { operation: operation.to_owned(), fault, rate, limit });
+        self
+    }
+
+    /// Messages go on the queue visible at once, whatever delay the code asked for: a test
+    /// that runs polite on a virtual clock (the sender and the tick take `now`) sees every
+    /// job at once and lets the code's own `not_before` checks and the tick's leases decide.
+    #[must_use]
+    pub fn without_delays(self) -> Self {
+        self.lock().strip_delays = true;
         self
     }
 
@@ -83,7 +98,7 @@ impl Faults {
     /// The fault for one call of `operation`, if one is drawn.
     fn draw(&self, operation: &str) -> Option<Fault> {
         let mut state = self.lock();
-        let State { rules, rng, injected } = &mut *state;
+        let State { rules, rng, injected, .. } = &mut *state;
         for rule in rules.iter_mut() {
             let applies = rule.operation == "*" || rule.operation == operation;
             if applies && rule.limit != Some(0) && rng.f64() < rule.rate {
@@ -96,6 +111,18 @@ impl Faults {
         }
         None
     }
+}
+
+/// The fault drawn for the current attempt of a call (kept in its config bag between
+/// transmitting and reading the answer).
+#[derive(Debug, Clone)]
+struct Drawn {
+    fault: Option<Fault>,
+    dynamodb: bool,
+}
+
+impl Storable for Drawn {
+    type Storer = StoreReplace<Self>;
 }
 
 /// The answer AWS gives for `fault` (both services speak AWS JSON: `__type` names the error).
@@ -122,9 +149,28 @@ impl Intercept for Faults {
         "Faults"
     }
 
-    fn modify_before_deserialization(
+    fn modify_before_serialization(
         &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if !self.lock().strip_delays {
+            return Ok(());
+        }
+        if let Some(batch) = context.input_mut().downcast_mut::<SendMessageBatchInput>()
+            && let Some(entries) = batch.entries.as_mut()
+        {
+            for entry in entries {
+                entry.delay_seconds = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -133,9 +179,24 @@ impl Intercept for Faults {
             return Ok(());
         };
         let service = if metadata.service().starts_with("DynamoDB") { "DynamoDB" } else { "SQS" };
-        let operation = format!("{service}.{}", metadata.name());
-        if let Some(fault) = self.draw(&operation) {
-            *context.response_mut() = answer(fault, service == "DynamoDB")?;
+        let drawn = self.draw(&format!("{service}.{}", metadata.name()));
+        if drawn.is_some() {
+            // AWS refuses a throttled or conflicting call without applying it: send moto an
+            // operation it does not know, so nothing happens there, and answer for AWS below.
+            context.request_mut().headers_mut().insert("x-amz-target", "Polite.InjectedFault");
+        }
+        cfg.interceptor_state().store_put(Drawn { fault: drawn, dynamodb: service == "DynamoDB" });
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Drawn { fault: Some(fault), dynamodb }) = cfg.load::<Drawn>() {
+            *context.response_mut() = answer(*fault, *dynamodb)?;
         }
         Ok(())
     }

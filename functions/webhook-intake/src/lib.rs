@@ -19,9 +19,12 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt as _, Response};
 use polite_adapters::envelope::{self, kinds};
 use polite_adapters::http::ApiError;
+use polite_adapters::queue::MAX_BATCH_BYTES;
 use polite_adapters::telemetry::{counter, histogram};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
-use polite_domain::webhook::{self, EventType, Parked, Routed, SignatureError, WebhookEvent};
+use polite_domain::webhook::{
+    self, EventType, ParkReason, Parked, ParkedPayload, Routed, SignatureError, WebhookEvent,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -188,11 +191,12 @@ impl Outgoing {
     /// # Errors
     /// When an event cannot be encoded (not expected: every part is JSON already).
     pub fn of(routed: &Routed<'_>, request_id: &str) -> Result<Outgoing, serde_json::Error> {
-        Ok(Outgoing {
-            statuses: events(&routed.statuses, "s"),
-            inbound: events(&routed.inbound, "i"),
-            parked: parked(&routed.parked, request_id)?,
-        })
+        let mut too_large = Vec::new();
+        let statuses = events(&routed.statuses, "s", &mut too_large)?;
+        let inbound = events(&routed.inbound, "i", &mut too_large)?;
+        let mut parked_items = routed.parked.clone();
+        parked_items.extend(too_large);
+        Ok(Outgoing { statuses, inbound, parked: parked(&parked_items, request_id)? })
     }
 }
 
@@ -203,16 +207,37 @@ fn send<Q: EventQueue>(queue: &Q, messages: Vec<QueueMessage>) -> impl Future<Ou
 }
 
 /// One queue message per event. Ids only need to be unique within a SendMessageBatch call.
-fn events(events: &[WebhookEvent<'_>], prefix: &str) -> Vec<QueueMessage> {
-    events
-        .iter()
-        .enumerate()
-        .map(|(n, event)| QueueMessage {
-            id: format!("{prefix}{n}"),
-            body: envelope::encode_webhook_event(event),
-            delay_seconds: 0,
-        })
-        .collect()
+/// An event too large for one SQS message goes to `too_large` instead (parked whole, in
+/// parts): one oversized element must not fail the whole POST, which Meta would then retry
+/// for 7 days.
+fn events<'a>(
+    events: &[WebhookEvent<'a>],
+    prefix: &str,
+    too_large: &mut Vec<Parked<'a>>,
+) -> Result<Vec<QueueMessage>, serde_json::Error> {
+    let mut out = Vec::with_capacity(events.len());
+    for (n, event) in events.iter().enumerate() {
+        let body = envelope::encode_webhook_event(event);
+        if body.len() <= MAX_BATCH_BYTES {
+            out.push(QueueMessage { id: format!("{prefix}{n}"), body, delay_seconds: 0 });
+            continue;
+        }
+        let json = serde_json::value::RawValue::from_string(serde_json::to_string(event)?)?;
+        too_large.push(Parked {
+            reason: ParkReason::TooLarge,
+            detail: format!(
+                "the {:?} event is {} bytes; one SQS message takes at most {MAX_BATCH_BYTES}",
+                event.kind,
+                body.len()
+            ),
+            waba_id: Some(event.waba_id.clone()),
+            phone_number_id: event.phone_number_id.clone(),
+            field: None,
+            received_at: event.received_at,
+            payload: ParkedPayload::Json(Cow::Owned(json)),
+        });
+    }
+    Ok(out)
 }
 
 /// A parked item that does not fit in one SQS message, in parts (kind

@@ -159,6 +159,39 @@ async fn a_signed_body_too_large_for_one_sqs_message_is_parked_in_parts_that_reb
 }
 
 #[tokio::test]
+async fn one_element_too_large_for_sqs_is_parked_whole_and_the_rest_of_the_post_is_queued() {
+    let h = Harness::new().await;
+    // A 300 KiB text message (over SQS's 256 KiB) beside an ordinary status.
+    let huge = "a".repeat(300 * 1024);
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "900100200300", "changes": [{
+        "field": "messages",
+        "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "700800900"},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511987654321"}],
+            "messages": [{"from": "5511987654321", "id": "wamid.HUGE", "timestamp": "1795435201", "type": "text",
+                "text": {"body": huge}}],
+            "statuses": [{"id": "wamid.S", "status": "delivered", "timestamp": "1795435201", "recipient_id": "5511987654321"}]}}]}]})
+    .to_string()
+    .into_bytes();
+    let signature = webhook::sign(APP_SECRET.as_bytes(), &body);
+    let response = h.handle(post(body, Some(&signature))).await;
+    assert_eq!(response.status(), 200, "Meta must not retry it for 7 days");
+
+    let queued = h.queued().await;
+    assert_eq!(queued.statuses.len(), 1, "the rest of the POST is queued");
+    assert!(queued.inbound.is_empty());
+    let mut parts: Vec<ParkedPart<'_>> =
+        queued.parked.iter().map(|text| envelope::decode(kinds::PARKED_WEBHOOK_PART, text).unwrap()).collect();
+    parts.sort_by_key(|p| p.part);
+    let whole: String = parts.iter().map(|p| p.text.as_ref()).collect();
+    let item: Parked<'_> = serde_json::from_str(&whole).unwrap();
+    assert_eq!(item.reason.as_str(), "too_large");
+    let ParkedPayload::Json(event) = item.payload else { panic!("parked as {:?}", item.payload) };
+    let event: serde_json::Value = serde_json::from_str(event.get()).unwrap();
+    assert_eq!(event["data"]["text"]["body"].as_str().map(str::len), Some(300 * 1024), "kept whole");
+}
+
+#[tokio::test]
 async fn secrets_come_from_ssm_securestrings_when_named_there() {
     let h = Harness::new().await;
     let ssm = aws_sdk_ssm::Client::new(&h.stack.sdk);

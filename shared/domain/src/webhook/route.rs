@@ -132,6 +132,9 @@ pub enum ParkReason {
     NoUpdates,
     /// An element that does not match the typed model.
     MalformedElement,
+    /// An element too large for one queue message (SQS takes 256 KiB; Meta's bodies reach
+    /// 3 MB): kept whole on the parking queue, in parts, while the rest of the POST flows.
+    TooLarge,
 }
 
 impl ParkReason {
@@ -144,6 +147,7 @@ impl ParkReason {
             Self::UnknownField => "unknown_field",
             Self::NoUpdates => "no_updates",
             Self::MalformedElement => "malformed_element",
+            Self::TooLarge => "too_large",
         }
     }
 }
