@@ -12,13 +12,13 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 
 use crate::dynamo::{
     Item, cancelled_conditions, conflicted_only, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
+    update_unless_done,
 };
 use jiff::Timestamp;
 use polite_domain::caps::{SendHistory, SentRecord};
@@ -234,9 +234,7 @@ impl DynamoContacts {
 impl DynamoContacts {
     /// Sets a time attribute of the profile (Unix seconds, creating the contact when new)
     /// unless a later time is already there: redelivered or reordered events never move it
-    /// back.
-    /// Sets `attribute` to `at` unless a later time is stored; `removes` go with it (only when
-    /// the time was set).
+    /// back. `removes` go with it (only when the time was set).
     async fn set_later_time(
         &self,
         wa_id: &WaId,
@@ -245,7 +243,7 @@ impl DynamoContacts {
         removes: &[&str],
     ) -> Result<(), StoreError> {
         let remove = if removes.is_empty() { String::new() } else { format!(" REMOVE {}", removes.join(", ")) };
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -253,17 +251,9 @@ impl DynamoContacts {
             .update_expression(format!("SET #t = :at{remove}"))
             .condition_expression("attribute_not_exists(#t) OR #t < :at")
             .expression_attribute_names("#t", attribute)
-            .expression_attribute_values(":at", n(&at.as_second()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // A later time is already recorded: nothing to do.
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+            .expression_attribute_values(":at", n(&at.as_second()));
+        // A later time is already recorded: nothing to do.
+        update_unless_done(update).await.map(|_| ())
     }
 }
 

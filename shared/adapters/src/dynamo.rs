@@ -88,6 +88,19 @@ pub(crate) async fn transact(
     }
 }
 
+/// Sends an UpdateItem whose failed condition means "nothing to do" (a later time is already
+/// recorded, the entry already left the index): `Ok(false)` then.
+pub(crate) async fn update_unless_done(
+    update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+) -> Result<bool, StoreError> {
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    match update.send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => Ok(false),
+        Err(e) => Err(unavailable(e.into_service_error())),
+    }
+}
+
 /// Every item a query matches, across pages, read consistently.
 pub(crate) async fn query_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,

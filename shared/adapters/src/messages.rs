@@ -20,10 +20,12 @@
 //! fan out carry `due_shard`/`due_at` (the sparse DueIndex); any other move removes them.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
-use crate::dynamo::{Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable};
+use crate::dynamo::{
+    Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
+    update_unless_done,
+};
 use jiff::Timestamp;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
 use polite_domain::ids::stable_hash;
@@ -400,23 +402,16 @@ impl MessageStore for DynamoMessages {
     }
 
     async fn set_aside(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(msg_key(id)))
             .update_expression("SET due_at = :until")
             .condition_expression("attribute_exists(due_at)")
-            .expression_attribute_values(":until", s(due_key(until)))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+            .expression_attribute_values(":until", s(due_key(until)));
+        // Not in the due index any more: nothing to set aside.
+        update_unless_done(update).await.map(|_| ())
     }
 
     async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
