@@ -23,14 +23,12 @@ impl RequestCounter {
 
     /// A DynamoDB client on `sdk` whose requests are counted.
     pub fn dynamodb(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(self.clone()).build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        crate::dynamodb_with(sdk, self.clone())
     }
 
     /// An SQS client on `sdk` whose requests are counted.
     pub fn sqs(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::config::Builder::from(sdk).interceptor(self.clone()).build();
-        aws_sdk_sqs::Client::from_conf(config)
+        crate::sqs_with(sdk, self.clone())
     }
 }
 

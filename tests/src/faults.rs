@@ -81,14 +81,12 @@ impl Faults {
 
     /// A DynamoDB client on `sdk` whose calls meet these faults.
     pub fn dynamodb(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(self.clone()).build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        crate::dynamodb_with(sdk, self.clone())
     }
 
     /// An SQS client on `sdk` whose calls meet these faults.
     pub fn sqs(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::config::Builder::from(sdk).interceptor(self.clone()).build();
-        aws_sdk_sqs::Client::from_conf(config)
+        crate::sqs_with(sdk, self.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -8,6 +8,23 @@ pub mod logs;
 pub mod moto;
 
 pub use count::RequestCounter;
+
+/// A DynamoDB client on `sdk` whose calls pass through `interceptor` (the request counter, the
+/// fault injector).
+pub fn dynamodb_with(
+    sdk: &aws_config::SdkConfig,
+    interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(interceptor).build())
+}
+
+/// An SQS client on `sdk` whose calls pass through `interceptor`.
+pub fn sqs_with(
+    sdk: &aws_config::SdkConfig,
+    interceptor: impl aws_sdk_sqs::config::Intercept + 'static,
+) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).interceptor(interceptor).build())
+}
 pub use moto::{Moto, Stack};
 
 /// Receives (and deletes) every message waiting on `url`, in the order SQS hands them out.

@@ -155,19 +155,19 @@ where
     async fn consider(&self, record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
         let payload = Payload::from_value(&record.payload)?;
         let keep = longest_cap_window(&self.policy);
+        let message = gate::Outbound {
+            to: record.to.clone(),
+            category: record.category,
+            free_form: payload.is_free_form(),
+            expires_at: record.expires_at,
+        };
+        let jitter = jitter_for(&record.id, self.policy.max_jitter_seconds);
         let mut now = now;
         let mut paced = false;
         for _ in 0..DECISIONS {
             let (contact, sends) =
                 tokio::try_join!(self.contacts.get(&record.to), self.contacts.recent_sends(&record.to, now - keep))?;
             let recipient = Recipient::from_contact(contact.as_ref(), sends);
-            let message = gate::Outbound {
-                to: record.to.clone(),
-                category: record.category,
-                free_form: payload.is_free_form(),
-                expires_at: record.expires_at,
-            };
-            let jitter = jitter_for(&record.id, self.policy.max_jitter_seconds);
             let outcome = gate::decide(&message, &recipient, &self.policy, now, jitter);
             match outcome.decision {
                 Decision::Expire => {

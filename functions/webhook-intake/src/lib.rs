@@ -194,9 +194,7 @@ impl Outgoing {
         let mut too_large = Vec::new();
         let statuses = events(&routed.statuses, "s", &mut too_large)?;
         let inbound = events(&routed.inbound, "i", &mut too_large)?;
-        let mut parked_items = routed.parked.clone();
-        parked_items.extend(too_large);
-        Ok(Outgoing { statuses, inbound, parked: parked(&parked_items, request_id)? })
+        Ok(Outgoing { statuses, inbound, parked: parked(routed.parked.iter().chain(&too_large), request_id)? })
     }
 }
 
@@ -257,9 +255,12 @@ pub struct ParkedPart<'a> {
 }
 
 /// One queue message per parked item, or per part of one too large for SQS.
-fn parked(items: &[Parked<'_>], request_id: &str) -> Result<Vec<QueueMessage>, serde_json::Error> {
+fn parked<'p, 'a: 'p>(
+    items: impl Iterator<Item = &'p Parked<'a>>,
+    request_id: &str,
+) -> Result<Vec<QueueMessage>, serde_json::Error> {
     let mut out = Vec::new();
-    for (n, item) in items.iter().enumerate() {
+    for (n, item) in items.enumerate() {
         let whole = envelope::encode(kinds::PARKED_WEBHOOK, item)?;
         if whole.len() <= PARK_PART_BYTES {
             out.push(QueueMessage { id: format!("p{n}"), body: whole, delay_seconds: 0 });
