@@ -5,7 +5,6 @@
 //! 24 h window for free-form text, then *when*: quiet hours in the recipient's local time,
 //! frequency caps, and pair-rate spacing. It is pure: `now` and the jitter come in.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
@@ -401,8 +400,10 @@ fn bounded_jitter(
 
 /// Which zone(s) quiet hours are evaluated in for a recipient, resolved once per decision.
 struct QuietPlan<'a> {
-    /// The contact's own quiet hours (owned), or the policy's hours for the number.
-    hours: Cow<'a, SendingHours>,
+    /// The jurisdiction's hours for the number (the policy's).
+    jurisdiction: &'a SendingHours,
+    /// The contact's own quiet hours: they narrow the jurisdiction's window, never widen it.
+    own: Option<SendingHours>,
     zones: Vec<IanaZone>,
     basis: ZoneBasis,
     /// The zone to fall back to when several zones have no long-enough common window.
@@ -412,10 +413,8 @@ struct QuietPlan<'a> {
 
 impl<'a> QuietPlan<'a> {
     fn new(msg: &Outbound, r: &Recipient, policy: &'a Policy) -> Self {
-        let hours = match r.quiet_hours {
-            Some(q) => Cow::Owned(SendingHours::from_quiet(q)),
-            None => Cow::Borrowed(policy.hours_for(&msg.to, None)),
-        };
+        let jurisdiction = policy.hours_for(&msg.to, None);
+        let own = r.quiet_hours.map(SendingHours::from_quiet);
         let primary = msg.to.main_region().and_then(|region| policy.primary_zones.get(&region)).cloned();
         let min_window = SignedDuration::from_mins(i64::from(policy.min_common_window_minutes));
         let (zones, basis) = if let Some(z) = &r.timezone {
@@ -428,7 +427,7 @@ impl<'a> QuietPlan<'a> {
                 (None, true) => (vec![policy.fallback_zone.clone()], ZoneBasis::Fallback),
             }
         };
-        Self { hours, zones, basis, primary, min_window }
+        Self { jurisdiction, own, zones, basis, primary, min_window }
     }
 
     /// The next instant the recipient's window is open at or after `t`, the instant it
@@ -440,11 +439,12 @@ impl<'a> QuietPlan<'a> {
         };
         let tzs: Vec<&jiff::tz::TimeZone> = self.zones.iter().map(IanaZone::tz).collect();
         let min = if tzs.len() > 1 { self.min_window } else { SignedDuration::ZERO };
-        if let Some((open, end)) = common_window(t, &tzs, &self.hours, min) {
+        let hours: Vec<&SendingHours> = std::iter::once(self.jurisdiction).chain(self.own.as_ref()).collect();
+        if let Some((open, end)) = common_window(t, &tzs, &hours, min) {
             return Some((open, end, assumption(&self.zones, self.basis.clone())));
         }
         let primary = self.primary.as_ref()?;
-        let (open, end) = common_window(t, &[primary.tz()], &self.hours, SignedDuration::ZERO)?;
+        let (open, end) = common_window(t, &[primary.tz()], &hours, SignedDuration::ZERO)?;
         let basis = ZoneBasis::CountryPrimary { candidates: self.zones.len() };
         Some((open, end, assumption(std::slice::from_ref(primary), basis)))
     }
@@ -703,6 +703,23 @@ mod tests {
         let out = decide0(&msg(NY, Category::Marketing), &r, NOON_NY);
         assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T08:00:00Z"), reason: DeferReason::QuietHours });
         assert_eq!(out.zone.unwrap().basis, ZoneBasis::Contact);
+    }
+
+    #[test]
+    fn a_contacts_own_quiet_hours_narrow_the_jurisdictions_window_but_never_widen_it() {
+        let mut r = opted_in_marketing();
+        // Quiet only 23:00–06:00: wider open hours than the number's own 21:00–08:00.
+        r.quiet_hours = Some(QuietHours { start: "23:00".parse().unwrap(), end: "06:00".parse().unwrap() });
+        // 07:00 EDT: the contact would take it, the jurisdiction says not before 08:00.
+        let out = decide0(&msg(NY, Category::Marketing), &r, "2026-06-10T11:00:00Z");
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-10T12:00:00Z"), reason: DeferReason::QuietHours });
+        // 22:00 EDT: the same, the other end of the day.
+        let out = decide0(&msg(NY, Category::Marketing), &r, LATE_NY);
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T12:00:00Z"), reason: DeferReason::QuietHours });
+        // Narrower hours of the contact's own still hold: quiet from 17:00 at 17:30 EDT.
+        r.quiet_hours = Some(QuietHours { start: "17:00".parse().unwrap(), end: "09:00".parse().unwrap() });
+        let out = decide0(&msg(NY, Category::Marketing), &r, "2026-06-10T21:30:00Z");
+        assert_eq!(out.decision, Decision::Defer { until: t("2026-06-11T13:00:00Z"), reason: DeferReason::QuietHours });
     }
 
     #[test]

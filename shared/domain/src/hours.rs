@@ -343,9 +343,10 @@ pub fn next_allowed_instant(now: Timestamp, zone: &crate::IanaZone, hours: &Send
     hours.next_allowed(now, zone.tz())
 }
 
-/// The earliest instant at or after `now` that is allowed in *every* one of `zones`, inside a
-/// common window at least `min_len` long (and when that window closes); `None` when there is
-/// no such window within the search horizon.
+/// The earliest instant at or after `now` that is allowed in *every* one of `zones` by *every*
+/// one of `hours` (the jurisdiction's and the contact's own: each may only narrow the other),
+/// inside a common window at least `min_len` long (and when that window closes); `None` when
+/// there is no such window within the search horizon.
 ///
 /// A window is judged by its whole length, not by what is left of it: at 18:41 in Lisbon a
 /// Portuguese mobile (Lisbon or the Azores) is inside a 12-hour common window and may be
@@ -357,7 +358,7 @@ pub fn next_allowed_instant(now: Timestamp, zone: &crate::IanaZone, hours: &Send
 pub fn common_window(
     now: Timestamp,
     zones: &[&TimeZone],
-    hours: &SendingHours,
+    hours: &[&SendingHours],
     min_len: SignedDuration,
 ) -> Option<(Timestamp, Option<Timestamp>)> {
     let limit = now.checked_add(SignedDuration::from_hours(24 * 8)).ok()?;
@@ -369,16 +370,18 @@ pub fn common_window(
     while t <= limit {
         let mut moved = false;
         for tz in zones {
-            let next = hours.next_allowed(t, tz)?;
-            if next > t {
-                t = next;
-                moved = true;
+            for h in hours {
+                let next = h.next_allowed(t, tz)?;
+                if next > t {
+                    t = next;
+                    moved = true;
+                }
             }
         }
         if moved {
             continue;
         }
-        let end = zones.iter().filter_map(|tz| hours.allowed_until(t, tz)).min();
+        let end = zones.iter().flat_map(|tz| hours.iter().filter_map(|h| h.allowed_until(t, tz))).min();
         match end {
             // Over before `now`, or too short to trust: the next one.
             Some(end) if end <= now || end.duration_since(t) < min_len => t = end,
@@ -534,7 +537,7 @@ mod tests {
         // 21:00 ET = 01:00Z closes the common window.
         let (ny, la) = (tz("America/New_York"), tz("America/Los_Angeles"));
         let (start, end) =
-            common_window(ts("2026-06-10T12:00:00Z"), &[&ny, &la], &SendingHours::default(), SignedDuration::ZERO)
+            common_window(ts("2026-06-10T12:00:00Z"), &[&ny, &la], &[&SendingHours::default()], SignedDuration::ZERO)
                 .unwrap();
         assert_eq!(start, ts("2026-06-10T15:00:00Z"));
         assert_eq!(end, Some(ts("2026-06-11T01:00:00Z")));
@@ -548,12 +551,12 @@ mod tests {
         let h = SendingHours::default();
         let six_hours = SignedDuration::from_hours(6);
         let evening = ts("2026-11-23T18:41:00Z");
-        let found = common_window(evening, &[&lisbon, &azores], &h, six_hours).unwrap();
+        let found = common_window(evening, &[&lisbon, &azores], &[&h], six_hours).unwrap();
         assert_eq!(found, (evening, Some(ts("2026-11-23T21:00:00Z"))));
         // Before it opens, it opens at 09:00 Lisbon; after it closes, the next morning.
-        let early = common_window(ts("2026-11-23T08:30:00Z"), &[&lisbon, &azores], &h, six_hours).unwrap();
+        let early = common_window(ts("2026-11-23T08:30:00Z"), &[&lisbon, &azores], &[&h], six_hours).unwrap();
         assert_eq!(early.0, ts("2026-11-23T09:00:00Z"));
-        let late = common_window(ts("2026-11-23T21:30:00Z"), &[&lisbon, &azores], &h, six_hours).unwrap();
+        let late = common_window(ts("2026-11-23T21:30:00Z"), &[&lisbon, &azores], &[&h], six_hours).unwrap();
         assert_eq!(late.0, ts("2026-11-24T09:00:00Z"));
     }
 
@@ -564,9 +567,9 @@ mod tests {
         let (a, b) = (tz("Europe/Kaliningrad"), tz("Asia/Kamchatka"));
         let h = SendingHours::default();
         let inside = ts("2026-06-10T07:00:00Z");
-        assert_eq!(common_window(inside, &[&a, &b], &h, SignedDuration::from_hours(4)), None);
+        assert_eq!(common_window(inside, &[&a, &b], &[&h], SignedDuration::from_hours(4)), None);
         assert_eq!(
-            common_window(inside, &[&a, &b], &h, SignedDuration::from_hours(2)),
+            common_window(inside, &[&a, &b], &[&h], SignedDuration::from_hours(2)),
             Some((inside, Some(ts("2026-06-10T09:00:00Z"))))
         );
     }
@@ -577,9 +580,9 @@ mod tests {
         // (06:00Z–09:00Z). A 4-hour minimum finds nothing.
         let (a, b) = (tz("Europe/Kaliningrad"), tz("Asia/Kamchatka"));
         let h = SendingHours::default();
-        let found = common_window(ts("2026-06-10T00:00:00Z"), &[&a, &b], &h, SignedDuration::from_hours(2)).unwrap();
+        let found = common_window(ts("2026-06-10T00:00:00Z"), &[&a, &b], &[&h], SignedDuration::from_hours(2)).unwrap();
         assert_eq!(found, (ts("2026-06-10T06:00:00Z"), Some(ts("2026-06-10T09:00:00Z"))));
-        assert_eq!(common_window(ts("2026-06-10T00:00:00Z"), &[&a, &b], &h, SignedDuration::from_hours(4)), None);
+        assert_eq!(common_window(ts("2026-06-10T00:00:00Z"), &[&a, &b], &[&h], SignedDuration::from_hours(4)), None);
     }
 
     #[test]
