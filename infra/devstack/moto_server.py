@@ -14,10 +14,17 @@ cancelled transaction), which made one transaction against a table of 2 000 mess
 quarter of a second. Here only the items the transaction names are snapshotted, and restored
 through the backend's own put/delete if it is cancelled — the same all-or-nothing outcome.
 
+And it makes a `Query` on a table's own key read that one partition: moto 5 lists and sorts
+every item of the table for each query and then keeps those with the asked hash key, so a
+query cost grew with the table (a 2 000-person campaign spent most of its time there). Here
+the listing a base-table query sees is its partition's items, in the same order — the same
+answer.
+
 Usage: python3 infra/devstack/moto_server.py -H 127.0.0.1 -p PORT   (moto.server's arguments)
 """
 import copy
 import functools
+import inspect
 import threading
 import types
 
@@ -25,6 +32,7 @@ import moto.dynamodb.models as _models
 from moto import server
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.sqs.models import Queue, SQSBackend
 
 _LOCK = threading.RLock()
 
@@ -65,6 +73,82 @@ def _transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = _transact_write_items
+
+_PARTITION = threading.local()
+_original_all_items = Table.all_items
+_original_query = Table.query
+
+
+def _all_items(self):
+    hash_key = getattr(_PARTITION, "key", None)
+    if hash_key is None:
+        return _original_all_items(self)
+    # `get`, not `[]`: `items` is a defaultdict, and a read must not create a partition.
+    partition = self.items.get(hash_key)
+    if partition is None:
+        return []
+    items = list(partition.values()) if self.range_key_attr else [partition]
+    return sorted(items, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+_QUERY_SIGNATURE = inspect.signature(_original_query)
+
+
+def _query(self, *args, **kwargs):
+    called = _QUERY_SIGNATURE.bind(self, *args, **kwargs).arguments
+    hash_key = called.get("hash_key")
+    if called.get("index_name") or hash_key is None:
+        return _original_query(self, *args, **kwargs)
+    _PARTITION.key = hash_key
+    try:
+        return _original_query(self, *args, **kwargs)
+    finally:
+        _PARTITION.key = None
+
+
+Table.all_items = _all_items
+Table.query = _query
+
+_UNCOUNTED = threading.local()
+_COUNTERS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+def _counter(prop):
+    def get(self):
+        # Nobody reads the count while `_UNCOUNTED` is on (see `_uncounted`).
+        return 0 if getattr(_UNCOUNTED, "on", False) else prop.fget(self)
+
+    return property(get)
+
+
+for _name in _COUNTERS:
+    setattr(Queue, _name, _counter(getattr(Queue, _name)))
+
+
+def _uncounted(method, wants_counts=lambda *args, **kwargs: False):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        before = getattr(_UNCOUNTED, "on", False)
+        _UNCOUNTED.on = not wants_counts(*args, **kwargs)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _UNCOUNTED.on = before
+
+    return call
+
+
+def _asks_for_counts(self, queue_name, attribute_names):
+    return any(name == "All" or name.startswith("Approximate") for name in attribute_names)
+
+
+# SendMessage reads one attribute; ReceiveMessage reads MessageRetentionPeriod per message.
+SQSBackend.send_message = _uncounted(SQSBackend.send_message)
+SQSBackend.get_queue_attributes = _uncounted(SQSBackend.get_queue_attributes, _asks_for_counts)
 
 
 def _serialised(method):
