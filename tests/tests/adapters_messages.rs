@@ -41,6 +41,7 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
         error: None,
         pricing: None,
         due_at: None,
+        refused_wamids: Vec::new(),
         history: vec![],
         created_at: now(),
     }

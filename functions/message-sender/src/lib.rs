@@ -26,6 +26,7 @@ use polite_domain::ports::{
 };
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
+use polite_domain::status::Effect;
 use polite_domain::whatsapp::{Content, ErrorAction, Outbound, SendFailure};
 
 pub use config::Config;
@@ -291,12 +292,17 @@ where
             AfterSend::Defer { until, reason, error } => {
                 self.defer(&claimed, until, reason.as_str(), Some(error), now).await
             }
-            AfterSend::Fail { error, opt_out } => {
-                if opt_out {
-                    // The opt-out first: if the state write below fails, the redelivered job
-                    // finds `sending` and statuses settle it, but the opt-out is already queued.
-                    let opt_out = envelope::send_failure_opt_out(&claimed.id, claimed.to.clone(), now)?;
-                    self.inbound.send_all(vec![opt_out]).await?;
+            AfterSend::Fail { error, effect } => {
+                // The effect first: if the state write below fails, the redelivered job finds
+                // `sending` and statuses settle it, but the opt-out or the block is recorded.
+                match effect {
+                    Some(Effect::OptOutMarketing) => {
+                        let opt_out = envelope::send_failure_opt_out(&claimed.id, claimed.to.clone(), now)?;
+                        self.inbound.send_all(vec![opt_out]).await?;
+                    }
+                    Some(Effect::Blocked) => self.contacts.mark_blocked(&claimed.to, now).await?,
+                    // 131026 is reported on the failed status, where status-processor marks it.
+                    Some(Effect::Undeliverable) | None => {}
                 }
                 tracing::info!(message_id = %claimed.id, code = error.code, "send failed");
                 let details = TransitionDetails { error: Some(error), ..TransitionDetails::default() };

@@ -147,6 +147,10 @@ where
                 self.contacts.mark_undeliverable(&wa_id, report.at + self.undeliverable_for).await?;
                 tracing::info!(message_id = id, to = %wa_id.masked(), "131026: number marked undeliverable");
             }
+            Effect::Blocked => {
+                self.contacts.mark_blocked(&wa_id, report.at).await?;
+                tracing::info!(message_id = id, to = %wa_id.masked(), "130403: person marked blocked");
+            }
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use polite_domain::campaign::PricedCount;
 use polite_domain::consent::{ConsentCategory, ConsentStatus};
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::MessageState as S;
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::{ContactStore as _, Due, MessageStore as _, due_shard};
 use polite_tests::drain;
 use serde_json::json;
 use status_processor::{Outcome, StatusError};
@@ -112,6 +112,57 @@ async fn a_131050_failure_queues_a_marketing_opt_out_once_however_often_it_arriv
         (ConsentCategory::Marketing, ConsentStatus::OptedOut)
     );
     assert_eq!(changes[0].wa_id.as_str(), "5511987650001");
+}
+
+#[tokio::test]
+async fn a_130403_failure_marks_the_person_blocked_until_they_write_in() {
+    let h = Harness::new().await;
+    h.sent(1).await;
+    let records = h.intake(&[failed(1, 130_403, 2)]).await;
+    h.processor.process(&records[0]).await.unwrap();
+    let to = h.state(1).await.to;
+    assert!(h.processor.contacts.get(&to).await.unwrap().unwrap().blocked, "the gate suppresses `blocked`");
+    // A blocked person cannot write to the business: a message from them is an unblock.
+    h.processor.contacts.record_inbound(&to, sent_at() + SignedDuration::from_mins(10)).await.unwrap();
+    assert!(!h.processor.contacts.get(&to).await.unwrap().unwrap().blocked);
+    // The old failure redelivered after that changes nothing.
+    h.processor.process(&records[0]).await.unwrap();
+    assert!(!h.processor.contacts.get(&to).await.unwrap().unwrap().blocked);
+}
+
+#[tokio::test]
+async fn a_131049_failure_schedules_the_message_a_day_on_and_later_statuses_of_that_attempt_change_nothing() {
+    let h = Harness::new().await;
+    h.sent(1).await;
+    // Expires before the day is over: 131049 ends it as it always did.
+    h.sent_expiring(2, Some(sent_at() + SignedDuration::from_hours(6))).await;
+    let records = h.intake(&[failed(1, 131_049, 2), failed(2, 131_049, 2)]).await;
+    for record in &records {
+        h.processor.process(record).await.unwrap();
+    }
+    let one = h.state(1).await;
+    let retry_at = sent_at() + SignedDuration::from_mins(2) + SignedDuration::from_hours(24);
+    assert_eq!(
+        (one.state, one.reason.as_deref(), one.not_before),
+        (S::Scheduled, Some("rate_limited"), Some(retry_at))
+    );
+    assert_eq!(one.error.map(|e| e.code), Some(131_049));
+    assert_eq!(h.state(2).await.state, S::Failed);
+    // The tick finds it again a day later, not before.
+    let shard = due_shard("msg_1");
+    let messages = &h.processor.messages;
+    let early = messages.due(shard, retry_at - SignedDuration::from_mins(1), 100).await.unwrap();
+    assert!(!early.contains(&Due::Message("msg_1".into())));
+    assert!(messages.due(shard, retry_at, 100).await.unwrap().contains(&Due::Message("msg_1".into())));
+    // That attempt's statuses, late or again, are over: the message waits for its retry.
+    let late = h.intake(&[status(1, "sent", 1), status(1, "delivered", 3), failed(1, 131_049, 2)]).await;
+    for record in &late {
+        h.processor.process(record).await.unwrap();
+    }
+    assert_eq!(h.state(1).await.state, S::Scheduled);
+    let tally = h.processor.messages.campaign_tally("cmp_1").await.unwrap();
+    let nonzero: Vec<(S, i64)> = tally.states.into_iter().filter(|(_, n)| *n != 0).collect();
+    assert_eq!(nonzero, [(S::Scheduled, 1), (S::Failed, 1)]);
 }
 
 #[tokio::test]

@@ -77,8 +77,10 @@ struct ProfileItem {
     last_inbound_at: Option<Timestamp>,
     #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
     undeliverable_until: Option<Timestamp>,
-    #[serde(default)]
-    blocked: bool,
+    /// When Meta last said the business blocked this person (130403); blocked while no
+    /// inbound message is later.
+    #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
+    blocked_at: Option<Timestamp>,
     /// Bumped by every consent change; the optimistic-concurrency token.
     #[serde(default)]
     version: u64,
@@ -136,7 +138,7 @@ impl DynamoContacts {
             locale: p.locale,
             last_inbound_at: p.last_inbound_at,
             undeliverable_until: p.undeliverable_until,
-            blocked: p.blocked,
+            blocked: p.blocked_at.is_some_and(|b| p.last_inbound_at.is_none_or(|i| b > i)),
             erased,
         })
     }
@@ -343,6 +345,10 @@ impl ContactStore for DynamoContacts {
 
     async fn mark_undeliverable(&self, wa_id: &WaId, until: Timestamp) -> Result<(), StoreError> {
         self.set_later_time(wa_id, "undeliverable_until", until, &[]).await
+    }
+
+    async fn mark_blocked(&self, wa_id: &WaId, at: Timestamp) -> Result<(), StoreError> {
+        self.set_later_time(wa_id, "blocked_at", at, &[]).await
     }
 
     async fn erase(&self, wa_id: &WaId) -> Result<(), StoreError> {

@@ -29,7 +29,7 @@ use crate::dynamo::{
 use jiff::Timestamp;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
 use polite_domain::ids::stable_hash;
-use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, Transition};
+use polite_domain::message::{HistoryEntry, IgnoreReason, MessageRecord, MessageState, Transition};
 use polite_domain::ports::{
     CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, StatusUpdate, StoreError,
     TransitionDetails, due_shard,
@@ -178,7 +178,8 @@ impl DynamoMessages {
         // The due index holds only messages waiting for the tick (scheduled, or queued under
         // a lease): any other move removes them.
         let due = next.due_at.filter(|_| holds_due(next.state));
-        let optional: [(&str, Option<AttributeValue>); 7] = [
+        let refused = (!next.refused_wamids.is_empty()).then(|| next.refused_wamids.iter().cloned().map(s).collect());
+        let optional: [(&str, Option<AttributeValue>); 8] = [
             ("reason", next.reason.clone().map(s)),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
             ("wamid", next.wamid.clone().map(s)),
@@ -186,6 +187,7 @@ impl DynamoMessages {
             ("pricing", next.pricing.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
             ("due_shard", due.map(|_| s(due_shard(&next.id).to_string()))),
             ("due_at", due.map(|t| s(due_key(t)))),
+            ("refused_wamids", refused.map(AttributeValue::L)),
         ];
         for (attr, value) in optional {
             b = b.expression_attribute_names(format!("#{attr}"), attr);
@@ -326,13 +328,17 @@ impl MessageStore for DynamoMessages {
     async fn apply_status(&self, id: &str, update: &StatusUpdate) -> Result<Option<Transition>, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(current) = self.read(id).await? else { return Ok(None) };
-            let entry = HistoryEntry {
+            if update.wamid.as_ref().is_some_and(|w| current.refused_wamids.contains(w)) {
+                // An attempt Meta refused for a per-user limit: the message waits for its retry.
+                return Ok(Some(Transition::Ignored(IgnoreReason::Stale)));
+            }
+            let mut entry = HistoryEntry {
                 state: update.value.as_str().to_owned(),
                 at: update.at,
                 reason: update.error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
             };
             // A wamid the message lacked (its send outcome was unknown) and the first pricing.
-            let transition = current.status_transition(&update.value);
+            let mut transition = current.status_transition(&update.value);
             let new_wamid = update
                 .wamid
                 .as_deref()
@@ -358,6 +364,19 @@ impl MessageStore for DynamoMessages {
                 }
                 if to == MessageState::Failed {
                     next.error.clone_from(&update.error);
+                }
+                let retry = current.retry_after_failure(update.error.as_ref(), update.at);
+                if let (MessageState::Failed, Some(until)) = (to, retry) {
+                    // 131049: not a failure but "not today" — scheduled again a day on, this
+                    // attempt's wamid set aside so its other statuses change nothing.
+                    next.state = MessageState::Scheduled;
+                    transition = Transition::Moved { from, to: next.state };
+                    next.reason = Some(polite_domain::gate::DeferReason::RateLimited.as_str().to_owned());
+                    next.not_before = Some(until);
+                    next.due_at = Some(until);
+                    next.refused_wamids.extend(update.wamid.iter().cloned());
+                    next.wamid = None;
+                    next.state.as_str().clone_into(&mut entry.state);
                 }
             } else if current.history.contains(&entry) && new_wamid.is_none() && new_pricing.is_none() {
                 // A redelivered status: nothing new.

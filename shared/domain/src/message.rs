@@ -319,6 +319,27 @@ mod tests {
     }
 
     #[test]
+    fn a_per_user_limit_failure_waits_a_day_unless_the_message_expires_first() {
+        let at: jiff::Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
+        let limited = SendError { code: 131_049, title: "limit".into() };
+        let message = MessageRecord::new(
+            "m".into(),
+            crate::WaId::parse("+16505551234").unwrap(),
+            Category::Marketing,
+            serde_json::Value::Null,
+            S::Sent,
+            at,
+        );
+        let day_later: jiff::Timestamp = "2026-01-02T12:00:00Z".parse().unwrap();
+        assert_eq!(message.retry_after_failure(Some(&limited), at), Some(day_later));
+        let other = SendError { code: 131_026, title: "undeliverable".into() };
+        assert_eq!(message.retry_after_failure(Some(&other), at), None);
+        assert_eq!(message.retry_after_failure(None, at), None);
+        let expiring = MessageRecord { expires_at: Some("2026-01-02T00:00:00Z".parse().unwrap()), ..message };
+        assert_eq!(expiring.retry_after_failure(Some(&limited), at), None);
+    }
+
+    #[test]
     fn only_unsent_messages_are_cancellable_and_claimable() {
         assert!(S::Scheduled.is_cancellable() && S::Deferred.is_cancellable());
         assert!(!S::Sending.is_cancellable() && !S::Sent.is_cancellable());
@@ -403,6 +424,11 @@ pub struct MessageRecord {
     /// store (never serialised with the record).
     #[serde(default, skip_serializing)]
     pub due_at: Option<jiff::Timestamp>,
+    /// Attempts Meta accepted and then refused for a per-user limit (131049): the message
+    /// waits for its retry, and those attempts' statuses — late, reordered or redelivered —
+    /// change nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_wamids: Vec<String>,
     pub history: Vec<HistoryEntry>,
     pub created_at: jiff::Timestamp,
 }
@@ -425,6 +451,19 @@ impl MessageRecord {
             };
         }
         self.state.apply_status(status)
+    }
+
+    /// When a `failed` status at `at` means "not now" rather than failure: Meta's per-user
+    /// marketing limit (131049) asks for no retry before a day has passed
+    /// ([`crate::sending::ENGAGEMENT_DEFERRAL`]), so the message waits until then — unless it
+    /// expires first, and then it fails as Meta said.
+    pub fn retry_after_failure(&self, error: Option<&SendError>, at: jiff::Timestamp) -> Option<jiff::Timestamp> {
+        let code = error?.code;
+        if crate::whatsapp::ErrorAction::for_code(code) != crate::whatsapp::ErrorAction::DeferDay {
+            return None;
+        }
+        let until = at.checked_add(crate::sending::ENGAGEMENT_DEFERRAL).ok()?;
+        self.expires_at.is_none_or(|expires| until < expires).then_some(until)
     }
 
     /// A new message in `state` at `at`: its history starts with that state; no reason,
@@ -451,6 +490,7 @@ impl MessageRecord {
             error: None,
             pricing: None,
             due_at: None,
+            refused_wamids: Vec::new(),
             history: vec![HistoryEntry { state: state.as_str().to_owned(), at, reason: None }],
             created_at: at,
         }

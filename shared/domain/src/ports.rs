@@ -166,6 +166,16 @@ pub trait ContactStore {
         until: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Marks the person blocked by the business at `at` (Meta's 130403): the gate suppresses
+    /// every send until an inbound message from them later than `at` (a blocked person cannot
+    /// write to the business, so one proves the block was lifted). Order-independent: a
+    /// redelivered old mark never outranks a newer inbound message.
+    fn mark_blocked(
+        &self,
+        wa_id: &crate::WaId,
+        at: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Erases the contact (DESIGN.md §7): its profile, settings, ledger and send history are
     /// deleted; only a keyed hash of the number stays, as a do-not-contact tombstone that a
     /// later explicit opt-in lifts.

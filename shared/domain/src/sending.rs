@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::gate::DeferReason;
 use crate::message::SendError;
+use crate::status::Effect;
 use crate::whatsapp::{Accepted, ErrorAction, SendFailure, pair_rate_backoff};
 
 /// Retries of one message before a retryable error becomes `failed` (with the last code).
@@ -34,8 +35,9 @@ pub enum AfterSend {
     Retry { delay: SignedDuration, reason: DeferReason, error: SendError },
     /// Try again no earlier than `until` (> 15 min: back in the table, `scheduled`).
     Defer { until: Timestamp, reason: DeferReason, error: SendError },
-    /// `failed` with Meta's error; `opt_out` when it means the user stopped marketing (131050).
-    Fail { error: SendError, opt_out: bool },
+    /// `failed` with Meta's error and what the error means for the contact (131050: a
+    /// marketing opt-out; 130403: blocked; 131026: undeliverable).
+    Fail { error: SendError, effect: Option<Effect> },
     /// Meta may have accepted it: stay `sending`; statuses (by callback data) or the
     /// unknown-outcome timeout decide. Never resend.
     Unknown,
@@ -55,9 +57,8 @@ pub fn after_send(result: &Result<Accepted, SendFailure>, attempt: u32, now: Tim
     };
     let limit = if action == ErrorAction::SlowDown { MAX_THROTTLED_ATTEMPTS } else { MAX_ATTEMPTS };
     match action {
-        ErrorAction::OptOut => AfterSend::Fail { error, opt_out: true },
-        ErrorAction::Fail => AfterSend::Fail { error, opt_out: false },
-        _ if attempt >= limit => AfterSend::Fail { error, opt_out: false },
+        ErrorAction::OptOut | ErrorAction::Fail => AfterSend::Fail { effect: Effect::of_code(error.code), error },
+        _ if attempt >= limit => AfterSend::Fail { error, effect: None },
         ErrorAction::DeferDay => {
             AfterSend::Defer { until: now + ENGAGEMENT_DEFERRAL, reason: DeferReason::RateLimited, error }
         }
@@ -123,13 +124,19 @@ mod tests {
 
     #[test]
     fn permanent_codes_fail_at_once_and_131050_also_opts_out() {
-        let AfterSend::Fail { error, opt_out: true } = after_send(&refused(131_050), 1, now(), 0.0) else {
+        let AfterSend::Fail { error, effect: Some(Effect::OptOutMarketing) } =
+            after_send(&refused(131_050), 1, now(), 0.0)
+        else {
             panic!("131050 must fail with an opt-out")
         };
         assert_eq!((error.code, error.title.as_str()), (131_050, "error 131050"));
-        for code in [131_026, 131_047, 132_001, 368] {
+        assert!(matches!(
+            after_send(&refused(130_403), 1, now(), 0.0),
+            AfterSend::Fail { effect: Some(Effect::Blocked), .. }
+        ));
+        for code in [131_047, 132_001, 368] {
             assert!(
-                matches!(after_send(&refused(code), 1, now(), 0.0), AfterSend::Fail { opt_out: false, .. }),
+                matches!(after_send(&refused(code), 1, now(), 0.0), AfterSend::Fail { effect: None, .. }),
                 "{code}"
             );
         }

@@ -33,6 +33,22 @@ pub enum Effect {
     /// 131026: the number cannot receive WhatsApp messages — the contact is marked
     /// undeliverable for a while and the gate suppresses until then.
     Undeliverable,
+    /// 130403: the business blocked this person — the contact is marked `blocked` and the
+    /// gate suppresses until the person writes in (a blocked person cannot).
+    Blocked,
+}
+
+impl Effect {
+    /// What an error code of Meta's (on a failed status or a refused send) means for the
+    /// contact.
+    pub fn of_code(code: i64) -> Option<Self> {
+        match code {
+            131_050 => Some(Self::OptOutMarketing),
+            131_026 => Some(Self::Undeliverable),
+            130_403 => Some(Self::Blocked),
+            _ => None,
+        }
+    }
 }
 
 /// Meta's pricing of a message, kept on the message so cost per campaign can be computed.
@@ -90,11 +106,7 @@ pub fn read(status: &Status<'_>) -> StatusReport {
         code: e.code,
         title: e.title.as_deref().or(e.message.as_deref()).unwrap_or("unknown error").to_owned(),
     });
-    let effect = match error.as_ref().map(|e| e.code) {
-        Some(131_050) => Some(Effect::OptOutMarketing),
-        Some(131_026) => Some(Effect::Undeliverable),
-        _ => None,
-    };
+    let effect = error.as_ref().and_then(|e| Effect::of_code(e.code));
     let (pricing, pricing_unreadable) = match status.pricing() {
         None => (None, false),
         Some(Err(_)) => (None, true),
@@ -163,7 +175,9 @@ mod tests {
         assert_eq!(unreachable.effect, Some(Effect::Undeliverable));
         assert_eq!(unreachable.error.unwrap().title, "Undeliverable", "the message when there is no title");
         let limited = status(r#"{"id":"wamid.A","status":"failed","timestamp":"1","errors":[{"code":131049}]}"#);
-        assert_eq!((limited.effect, limited.error.unwrap().code), (None, 131_049), "visible, nothing more");
+        assert_eq!((limited.effect, limited.error.unwrap().code), (None, 131_049), "no effect on the contact");
+        let blocked = status(r#"{"id":"wamid.A","status":"failed","timestamp":"1","errors":[{"code":130403}]}"#);
+        assert_eq!(blocked.effect, Some(Effect::Blocked));
     }
 
     #[test]

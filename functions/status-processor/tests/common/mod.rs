@@ -52,10 +52,16 @@ impl Harness {
     /// A campaign message polite sent: `msg_<n>` to `+551198765000<n>`, claimed and then
     /// accepted by Meta as `wamid.<n>` (as message-sender records it).
     pub(crate) async fn sent(&self, n: u32) {
+        self.sent_expiring(n, None).await;
+    }
+
+    /// [`Harness::sent`] for a message that expires at `expires_at`.
+    pub(crate) async fn sent_expiring(&self, n: u32, expires_at: Option<Timestamp>) {
         let to = WaId::parse(&format!("+55119876500{n:02}")).unwrap();
         let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
         let record = MessageRecord {
             campaign_id: Some("cmp_1".into()),
+            expires_at,
             ..MessageRecord::new(format!("msg_{n}"), to, Category::Marketing, payload, S::Sending, sent_at())
         };
         let messages = &self.processor.messages;
