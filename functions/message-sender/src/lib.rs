@@ -14,7 +14,7 @@ pub mod pacing;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use jiff::{SignedDuration, Timestamp};
-use polite_adapters::batch::{BatchError, process_batch};
+use polite_adapters::batch::{BatchError, process_batch, receive_count};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::caps::SentRecord;
@@ -37,6 +37,13 @@ pub const FUNCTION: &str = "message-sender";
 
 /// Records of one batch handled at once.
 pub const CONCURRENCY: usize = 10;
+
+/// The send queue's `maxReceiveCount` (template.yaml): after this many failed deliveries SQS
+/// moves a job to the DLQ.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// The reason of a message whose send job failed on every delivery.
+pub const SEND_JOB_FAILED: &str = "send_job_failed";
 
 /// How long a message may stay `sending` before polite gives up waiting for a status that
 /// would tell whether Meta accepted it: then `failed` with `unknown_outcome`, never resent.
@@ -119,9 +126,49 @@ where
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
         process_batch(event, CONCURRENCY, |record| async move {
             let body = record.body.as_deref().ok_or(SendJobError::NoBody)?;
-            self.process(body, Timestamp::now()).await.map(|_| ())
+            self.process_received(body, receive_count(&record), Timestamp::now()).await.map(|_| ())
         })
         .await
+    }
+
+    /// [`Self::process`] for the `receives`th delivery of a job. A job that fails on its last
+    /// delivery ([`MAX_RECEIVES`]) would go to the DLQ, and the tick would queue its message
+    /// again when the lease ran out, for ever. Instead the message ends `failed` with reason
+    /// [`SEND_JOB_FAILED`] — unless it is `sending` (statuses or the unknown-outcome timeout
+    /// settle that) or can no longer be read, and then the job goes to the DLQ as before.
+    ///
+    /// # Errors
+    /// [`SendJobError`] as for [`Self::process`].
+    pub async fn process_received(&self, body: &str, receives: u32, now: Timestamp) -> Result<Outcome, SendJobError> {
+        match self.process(body, now).await {
+            Err(cause) if receives >= MAX_RECEIVES => match self.give_up(body, now).await {
+                Ok(Some(outcome)) => Ok(outcome),
+                Ok(None) | Err(_) => Err(cause),
+            },
+            other => other,
+        }
+    }
+
+    /// Ends the message of a job that failed on every delivery; `None` when there is nothing
+    /// the sender may end.
+    async fn give_up(&self, body: &str, now: Timestamp) -> Result<Option<Outcome>, SendJobError> {
+        let job: SendJob = envelope::decode(kinds::SEND_JOB, body)?;
+        let Some(record) = self.messages.get(&job.id).await? else { return Ok(None) };
+        if !matches!(record.state, MessageState::Queued | MessageState::Deferred) {
+            return Ok(None);
+        }
+        counter!("SendJobsGivenUp").increment(1);
+        tracing::error!(message_id = %job.id, receives = MAX_RECEIVES, "send job failed on every delivery: message failed");
+        let error = polite_domain::message::SendError {
+            code: 0,
+            title: format!("the send job failed on all {MAX_RECEIVES} deliveries"),
+        };
+        let details = TransitionDetails {
+            reason: Some(SEND_JOB_FAILED.to_owned()),
+            error: Some(error),
+            ..TransitionDetails::default()
+        };
+        self.move_to(&record, MessageState::Failed, now, details, Outcome::Failed).await.map(Some)
     }
 
     /// One send job at `now`.

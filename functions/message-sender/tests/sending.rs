@@ -374,6 +374,37 @@ async fn a_job_arriving_before_the_messages_time_sends_nothing() {
     assert_eq!(h.message(&id).await.state, MessageState::Sent);
 }
 
+#[tokio::test]
+async fn a_job_that_fails_on_its_last_delivery_ends_its_message_failed_instead_of_looping() {
+    let h = Harness::new().await;
+    h.opt_in(ANA).await;
+    // A message whose stored payload no longer reads: every attempt fails the same way, and
+    // the tick would queue it again after each trip to the DLQ.
+    let record = MessageRecord::new(
+        "msg_unreadable".into(),
+        WaId::parse(ANA).unwrap(),
+        Category::Marketing,
+        serde_json::json!({"neither": "template nor text"}),
+        MessageState::Queued,
+        noon(),
+    );
+    h.sender.messages.create(&NewMessage { record, idempotency_key: None, body_hash: String::new() }).await.unwrap();
+    let job = r#"{"v":1,"kind":"send_job","body":{"id":"msg_unreadable"}}"#;
+    for receives in 1..message_sender::MAX_RECEIVES {
+        assert!(h.sender.process_received(job, receives, noon()).await.is_err(), "delivery {receives}: SQS retries");
+        assert_eq!(h.message("msg_unreadable").await.state, MessageState::Queued);
+    }
+    let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+    let resources = polite_adapters::provision::read_template(&template).unwrap();
+    let send_queue = resources.queues.iter().find(|q| q.logical_id == "SendQueue").unwrap();
+    assert_eq!(send_queue.redrive.as_ref().map(|r| r.1), Some(message_sender::MAX_RECEIVES), "the template's count");
+    let last = h.sender.process_received(job, message_sender::MAX_RECEIVES, noon()).await.unwrap();
+    assert_eq!(last, Outcome::Failed);
+    let message = h.message("msg_unreadable").await;
+    assert_eq!((message.state, message.reason.as_deref()), (MessageState::Failed, Some("send_job_failed")));
+    assert!(h.sim.accepted().is_empty());
+}
+
 /// The campaign's messages, by recipient, read back through their per-recipient keys.
 async fn campaign_messages(h: &Harness, campaign: &CampaignRecord, to: &[&str]) -> Vec<MessageRecord> {
     let mut found = Vec::new();

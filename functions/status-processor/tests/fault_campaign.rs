@@ -67,7 +67,7 @@ fn people() -> usize {
 /// Every fifth person says STOP.
 const STOP_EVERY: usize = 5;
 /// SQS's maxReceiveCount on every polite queue (template.yaml).
-const MAX_RECEIVES: u32 = 5;
+const MAX_RECEIVES: u32 = message_sender::MAX_RECEIVES;
 /// A send the sender checked before a STOP landed may reach Meta a moment after it: the gate
 /// read and the Graph call are milliseconds apart (one second more after a pacing wait).
 const IN_FLIGHT_GRACE: SignedDuration = SignedDuration::from_secs(2);
@@ -233,7 +233,7 @@ impl Campaign {
         let handled = jobs.len();
         futures_util::stream::iter(jobs)
             .for_each_concurrent(16, |(body, receives)| async move {
-                match self.sender.process(&body, now).await {
+                match self.sender.process_received(&body, receives, now).await {
                     Ok(outcome) => trace(format_args!("send job {body}: {outcome:?}")),
                     Err(e) => {
                         trace(format_args!("send job {body} failed: {e:?}"));

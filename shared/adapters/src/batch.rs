@@ -22,6 +22,11 @@ pub enum BatchError {
     MissingMessageId,
 }
 
+/// Which delivery of the record this is (SQS's `ApproximateReceiveCount`; 1 when absent).
+pub fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+}
+
 /// Runs `handler` over every record, at most `concurrency` at a time, and reports failures.
 ///
 /// # Errors
@@ -98,6 +103,16 @@ mod tests {
         let mut ids: Vec<&str> = r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    #[test]
+    fn the_receive_count_is_sqss_attribute_and_one_when_it_is_missing_or_odd() {
+        let mut m = SqsMessage::default();
+        assert_eq!(receive_count(&m), 1);
+        m.attributes.insert("ApproximateReceiveCount".into(), "5".into());
+        assert_eq!(receive_count(&m), 5);
+        m.attributes.insert("ApproximateReceiveCount".into(), "five".into());
+        assert_eq!(receive_count(&m), 1);
     }
 
     #[tokio::test]
