@@ -20,7 +20,7 @@ FN ?= webhook-intake
 CRATE_OF_contacts-api := consent-updater
 FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
 
-.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit bench fault-campaign fuzz zones invoke build deploy package-lambda delete
+.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit parked replay-parked bench fault-campaign fuzz zones invoke build deploy package-lambda delete
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,12 @@ unit: bins
 
 fault-campaign: bins ## The fault campaign at the issue's full size (2,000 people, three seeds; minutes per seed on moto); make test runs it at 300
 	POLITE_FAULT_PEOPLE=$${POLITE_FAULT_PEOPLE:-2000} $(CARGO) test --locked -p status-processor --test fault_campaign -- --test-threads=1
+
+parked: ## List the parked webhooks (of `make dev`'s stack; of a deployed one with WEBHOOK_PARKING_QUEUE_URL set)
+	$(CARGO) run --quiet --locked -p polite-devstack -- parked
+
+replay-parked: ## Replay the parked webhooks to the webhook, deleting what it takes (deployed: also POLITE_WEBHOOK_URL, WHATSAPP_APP_SECRET)
+	$(CARGO) run --quiet --locked -p polite-devstack -- replay-parked
 
 bench: ## Benchmarks: webhook verify+parse vs its floor, intake events/s, gate decisions/s, sender throughput and AWS requests per message
 	$(CARGO) bench -p polite-domain --bench domain --locked

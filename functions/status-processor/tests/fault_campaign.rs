@@ -48,10 +48,8 @@ use webhook_intake::Intake;
 use whatsapp_sim::{FailureReport, Knobs, SimConfig, Simulator, StatusDelays, WebhookTarget};
 
 const APP_SECRET: &str = "polite-fault-campaign-secret";
-/// People in the campaign of `make test`. `make fault-campaign` runs the 2,000
-/// (`POLITE_FAULT_PEOPLE`): on moto that takes minutes per seed (moto answers every call on one
-/// Python thread), too long for every `make test`.
-const PEOPLE: usize = 300;
+/// People in each seed's campaign (`POLITE_FAULT_PEOPLE` overrides it for a quick look).
+const PEOPLE: usize = 2_000;
 
 /// Progress on the terminal when `POLITE_FAULT_TRACE` is set (a slow run shows where it is).
 fn trace(what: std::fmt::Arguments<'_>) {
@@ -124,7 +122,8 @@ async fn webhook_server(intake: Arc<Intake<Q>>) -> String {
 
 impl Campaign {
     async fn new(seed: u64) -> Campaign {
-        let stack = Stack::create().await.unwrap();
+        // Its own moto: the three seeds run side by side on more than one core.
+        let stack = Stack::create_alone().await.unwrap();
         // Quick SDK retries, so throttled calls cost milliseconds of the test, not seconds.
         let retry = aws_config::retry::RetryConfig::standard().with_initial_backoff(Duration::from_millis(5));
         let sdk = stack.sdk.to_builder().retry_config(retry).build();

@@ -9,7 +9,8 @@ use polite_adapters::envelope::{self, kinds};
 use polite_adapters::queue::MAX_BATCH_BYTES;
 use polite_domain::webhook::{self, EventKind, EventType, Parked, ParkedPayload, WebhookEvent};
 
-use crate::{Outgoing, ParkedPart};
+use crate::Outgoing;
+use polite_adapters::envelope::ParkedPart;
 
 /// Routes `body` as a validly signed POST and checks the queue messages it would produce:
 /// - routing and encoding never fail or panic;

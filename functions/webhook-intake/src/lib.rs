@@ -17,7 +17,7 @@ use std::future::Future;
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt as _, Response};
-use polite_adapters::envelope::{self, kinds};
+use polite_adapters::envelope::{self, ParkedPart, kinds};
 use polite_adapters::http::ApiError;
 use polite_adapters::queue::MAX_BATCH_BYTES;
 use polite_adapters::telemetry::{counter, histogram};
@@ -26,7 +26,6 @@ use polite_domain::webhook::{
     self, EventType, ParkReason, Parked, ParkedPayload, Routed, SignatureError, WebhookEvent,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -231,27 +230,12 @@ fn events<'a>(
             waba_id: Some(event.waba_id.clone()),
             phone_number_id: event.phone_number_id.clone(),
             field: None,
+            array: None,
             received_at: event.received_at,
             payload: ParkedPayload::Json(Cow::Owned(json)),
         });
     }
     Ok(out)
-}
-
-/// A parked item that does not fit in one SQS message, in parts (kind
-/// `parked_webhook_part`): concatenating the `text` of parts 1..=`parts` of one `parking_id`
-/// gives the parked item's JSON.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ParkedPart<'a> {
-    /// Shared by the parts of one item: `<request id>/<item>`.
-    #[serde(borrow)]
-    pub parking_id: Cow<'a, str>,
-    /// 1-based.
-    pub part: usize,
-    pub parts: usize,
-    /// This part of the parked item's JSON.
-    #[serde(borrow)]
-    pub text: Cow<'a, str>,
 }
 
 /// One queue message per parked item, or per part of one too large for SQS.

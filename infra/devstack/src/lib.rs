@@ -18,6 +18,7 @@ pub mod client;
 pub mod demo;
 pub mod events;
 pub mod lambda;
+pub mod parking;
 pub mod process;
 pub mod router;
 pub mod tools;

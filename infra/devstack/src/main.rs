@@ -5,6 +5,10 @@
 //! - `devstack demo` (`make demo`): the stack, the story ([`polite_devstack::demo`]), the
 //!   counts, then everything stopped.
 //! - `devstack install-tools`: cargo-lambda into `.tools/` (for `make invoke`).
+//! - `devstack parked` / `devstack replay-parked` (`make parked` / `make replay-parked`): the
+//!   parked webhooks listed, or replayed to the webhook ([`polite_devstack::parking`]) — of the
+//!   running dev stack, or of a deployed stack when `WEBHOOK_PARKING_QUEUE_URL` is set (with
+//!   `POLITE_WEBHOOK_URL` and `WHATSAPP_APP_SECRET` to replay, AWS credentials as for the CLI).
 
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool talks to its user")]
 
@@ -29,7 +33,9 @@ async fn main() -> anyhow::Result<()> {
         "up" => up(StackConfig::new(&workspace)).await,
         "demo" => run_demo(StackConfig::demo(&workspace)).await,
         "install-tools" => tools::cargo_lambda(&workspace).map(|path| println!("{}", path.display())),
-        other => anyhow::bail!("unknown command {other:?}: use up, demo or install-tools"),
+        "parked" => parked(&StackConfig::new(&workspace), false).await,
+        "replay-parked" => parked(&StackConfig::new(&workspace), true).await,
+        other => anyhow::bail!("unknown command {other:?}: use up, demo, install-tools, parked or replay-parked"),
     }
 }
 
@@ -85,4 +91,68 @@ async fn run_demo(config: StackConfig) -> anyhow::Result<()> {
         }
         Err(e) => Err(e.context(format!("the demo failed; the functions' logs are in {logs}/lambda.log"))),
     }
+}
+
+/// Where the parked webhooks are, and where they go back to.
+struct ParkingTarget {
+    sdk: aws_config::SdkConfig,
+    queue_url: String,
+    webhook_url: Option<String>,
+    app_secret: Option<String>,
+}
+
+/// The deployed stack's parking queue when `WEBHOOK_PARKING_QUEUE_URL` is set, else the
+/// running dev stack's (`.devstack/local.env` and `endpoints.json`).
+async fn parking_target(config: &StackConfig) -> anyhow::Result<ParkingTarget> {
+    let var = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+    if let Some(queue_url) = var("WEBHOOK_PARKING_QUEUE_URL") {
+        return Ok(ParkingTarget {
+            sdk: aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+            queue_url,
+            webhook_url: var("POLITE_WEBHOOK_URL"),
+            app_secret: var("WHATSAPP_APP_SECRET"),
+        });
+    }
+    let dir = &config.state_dir;
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).with_context(|| {
+            format!("reading {}: is `make dev` running? (or set WEBHOOK_PARKING_QUEUE_URL)", dir.join(name).display())
+        })
+    };
+    let endpoints: polite_devstack::Endpoints = serde_json::from_str(&read("endpoints.json")?)?;
+    let env = read("local.env")?;
+    let queue_url = env
+        .lines()
+        .find_map(|l| l.strip_prefix("WEBHOOK_PARKING_QUEUE_URL="))
+        .map(|v| v.trim_matches('\'').to_owned())
+        .context("local.env names no WEBHOOK_PARKING_QUEUE_URL")?;
+    Ok(ParkingTarget {
+        sdk: polite_devstack::aws::sdk_config(&endpoints.aws).await,
+        queue_url,
+        webhook_url: Some(format!("{}/webhook", endpoints.api)),
+        app_secret: Some(endpoints.app_secret),
+    })
+}
+
+async fn parked(config: &StackConfig, replay: bool) -> anyhow::Result<()> {
+    use polite_devstack::parking;
+    let target = parking_target(config).await?;
+    let sqs = aws_sdk_sqs::Client::new(&target.sdk);
+    // Hidden while we look (and while a replay runs); SQS shows them again after.
+    let parking = parking::read(&sqs, &target.queue_url, Duration::from_mins(1)).await?;
+    let mut out = std::io::stdout();
+    parking::list(&parking, &mut out)?;
+    if !replay {
+        println!(
+            "(hidden for 60 s by this listing; `make replay-parked` sends the replayable ones back to the webhook)"
+        );
+        return Ok(());
+    }
+    let (Some(webhook), Some(secret)) = (&target.webhook_url, &target.app_secret) else {
+        anyhow::bail!("replaying to a deployed stack needs POLITE_WEBHOOK_URL and WHATSAPP_APP_SECRET");
+    };
+    println!("replaying to {webhook}:");
+    let done = parking::replay(&sqs, &target.queue_url, &parking, webhook, secret, &mut out).await?;
+    println!("{} replayed, {} refused (left on the queue), {} for a person", done.accepted, done.refused, done.skipped);
+    Ok(())
 }

@@ -27,6 +27,22 @@ pub mod kinds {
     pub const SEND_JOB: &str = "send_job";
 }
 
+/// A parked item that does not fit in one SQS message, in parts (kind
+/// [`kinds::PARKED_WEBHOOK_PART`]): concatenating the `text` of parts 1..=`parts` of one
+/// `parking_id` gives the parked item's JSON.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ParkedPart<'a> {
+    /// Shared by the parts of one item: `<request id>/<item>`.
+    #[serde(borrow)]
+    pub parking_id: std::borrow::Cow<'a, str>,
+    /// 1-based.
+    pub part: usize,
+    pub parts: usize,
+    /// This part of the parked item's JSON.
+    #[serde(borrow)]
+    pub text: std::borrow::Cow<'a, str>,
+}
+
 #[derive(Serialize)]
 struct Out<'a, T> {
     v: u32,

@@ -183,6 +183,10 @@ pub struct Parked<'a> {
     pub phone_number_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub field: Option<Cow<'a, str>>,
+    /// For one element parked alone: the array of the change's value it came from
+    /// (`messages`, `statuses`, `user_preferences`, `errors`), so it can be replayed in place.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub array: Option<Cow<'a, str>>,
     pub received_at: Timestamp,
     #[serde(borrow)]
     pub payload: ParkedPayload<'a>,
@@ -255,8 +259,13 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         waba_id: Some(waba_id.clone()),
         phone_number_id: phone_number_id.clone(),
         field: Some(change.field.clone()),
+        array: None,
         received_at,
         payload: ParkedPayload::Json(payload),
+    };
+    let park_element = |array: &'static str, detail: String, payload: &'a RawValue| Parked {
+        array: Some(Cow::Borrowed(array)),
+        ..park(ParkReason::MalformedElement, format!("{array}[]: {detail}"), Cow::Borrowed(payload))
     };
     if !matches!(change.field.as_ref(), "messages" | "user_preferences") {
         let detail = format!("changes[].field '{}' is not one polite handles", change.field);
@@ -286,9 +295,7 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
     for raw in value.messages {
         match serde_json::from_str::<Message<'_>>(raw.get()) {
             Ok(m) => out.inbound.push(event(EventType::Message, sender_of(&contacts, &m), raw)),
-            Err(e) => {
-                out.parked.push(park(ParkReason::MalformedElement, format!("messages[]: {e}"), Cow::Borrowed(raw)));
-            }
+            Err(e) => out.parked.push(park_element("messages", e.to_string(), raw)),
         }
     }
     // Statuses are the volume (up to three per message sent) and status-processor parses each
@@ -299,25 +306,19 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         if raw.get().starts_with('{') {
             out.statuses.push(event(EventType::Status, None, raw));
         } else {
-            out.parked.push(park(ParkReason::MalformedElement, "statuses[]: not an object".into(), Cow::Borrowed(raw)));
+            out.parked.push(park_element("statuses", "not an object".into(), raw));
         }
     }
     for raw in value.user_preferences {
         match serde_json::from_str::<UserPreference<'_>>(raw.get()) {
             Ok(_) => out.inbound.push(event(EventType::UserPreference, None, raw)),
-            Err(e) => {
-                out.parked.push(park(
-                    ParkReason::MalformedElement,
-                    format!("user_preferences[]: {e}"),
-                    Cow::Borrowed(raw),
-                ));
-            }
+            Err(e) => out.parked.push(park_element("user_preferences", e.to_string(), raw)),
         }
     }
     for raw in value.errors {
         match serde_json::from_str::<ApiError<'_>>(raw.get()) {
             Ok(_) => out.inbound.push(event(EventType::Error, None, raw)),
-            Err(e) => out.parked.push(park(ParkReason::MalformedElement, format!("errors[]: {e}"), Cow::Borrowed(raw))),
+            Err(e) => out.parked.push(park_element("errors", e.to_string(), raw)),
         }
     }
 }
@@ -338,7 +339,7 @@ fn sender_of<'a>(contacts: &[(&'a RawValue, Option<Contact<'_>>)], m: &Message<'
 
 impl<'a> Parked<'a> {
     fn whole(reason: ParkReason, detail: String, received_at: Timestamp, payload: ParkedPayload<'a>) -> Self {
-        Parked { reason, detail, waba_id: None, phone_number_id: None, field: None, received_at, payload }
+        Parked { reason, detail, waba_id: None, phone_number_id: None, field: None, array: None, received_at, payload }
     }
 }
 
