@@ -72,8 +72,22 @@ impl Stack {
     /// # Errors
     /// When the template cannot be read or a resource cannot be created.
     pub async fn create() -> anyhow::Result<Stack> {
+        Self::create_on(Moto::get()).await
+    }
+
+    /// [`Stack::create`] on a moto server of its own, started for it: moto answers on one
+    /// Python thread, so a test heavy enough to keep it busy (the fault campaign) runs beside
+    /// others of its kind on more than one core. The server stops with the test process.
+    ///
+    /// # Errors
+    /// When moto cannot be started, or as for [`Stack::create`].
+    pub async fn create_alone() -> anyhow::Result<Stack> {
+        Self::create_on(&start()?).await
+    }
+
+    async fn create_on(moto: &Moto) -> anyhow::Result<Stack> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let sdk = Moto::get().sdk_config().await;
+        let sdk = moto.sdk_config().await;
         let prefix = format!("t{}x{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let template = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
         let resources = provision(&sdk, &read_template(&template)?, &prefix).await?;
