@@ -18,7 +18,11 @@ use polite_tests::Stack;
 
 async fn store() -> DynamoMessages {
     let stack = Stack::create().await.unwrap();
-    DynamoMessages::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("MessagesTable"))
+    DynamoMessages::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        stack.table("MessagesTable"),
+        b"test-contact-hash-key",
+    )
 }
 
 fn now() -> Timestamp {

@@ -16,7 +16,7 @@ use polite_domain::consent::{
     CategoryConsent, ConsentCategory, ConsentError, ConsentEvent, ConsentSource, ConsentStatus,
 };
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ContactRecord, ContactSettings, ContactStore};
+use polite_domain::ports::{ContactRecord, ContactSettings, ContactStore, MessageStore};
 use polite_domain::{IanaZone, WaId};
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +25,17 @@ const FUTURE_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// What the HTTP handler needs.
 #[derive(Debug)]
-pub struct ContactsApi<S> {
+pub struct ContactsApi<S, M> {
     pub store: S,
+    /// The messages table: erasure forgets the person's messages too.
+    pub messages: M,
 }
 
 /// Handles one API Gateway request. Every outcome is a response.
-pub async fn handle<S: ContactStore + Sync>(api: &ContactsApi<S>, req: Request) -> Response<Body> {
+pub async fn handle<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
+    req: Request,
+) -> Response<Body> {
     let now = Timestamp::now();
     match route(api, &req, now).await {
         Ok(response) => response,
@@ -38,8 +43,8 @@ pub async fn handle<S: ContactStore + Sync>(api: &ContactsApi<S>, req: Request) 
     }
 }
 
-async fn route<S: ContactStore + Sync>(
-    api: &ContactsApi<S>,
+async fn route<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
     req: &Request,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
@@ -127,7 +132,10 @@ impl ContactView {
 }
 
 /// A contact the API can show: not unknown, and not an erased number with nothing since.
-async fn known<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> Result<Option<ContactRecord>, ApiError> {
+async fn known<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
+    wa_id: &WaId,
+) -> Result<Option<ContactRecord>, ApiError> {
     let record = api.store.get(wa_id).await.map_err(|e| internal(&e))?;
     Ok(record.filter(|c| {
         let empty = c.consent.marketing.is_none()
@@ -144,8 +152,8 @@ fn not_found(wa_id: &WaId) -> ApiError {
     ApiError::not_found(format_args!("contact {}", wa_id.as_str()))
 }
 
-async fn get<S: ContactStore + Sync>(
-    api: &ContactsApi<S>,
+async fn get<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
     wa_id: &WaId,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
@@ -166,8 +174,8 @@ struct ConsentRequest {
     occurred_at: Option<Timestamp>,
 }
 
-async fn put_consent<S: ContactStore + Sync>(
-    api: &ContactsApi<S>,
+async fn put_consent<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
     wa_id: &WaId,
     body: &Body,
     now: Timestamp,
@@ -219,8 +227,8 @@ struct SettingsRequest {
     locale: Option<String>,
 }
 
-async fn patch<S: ContactStore + Sync>(
-    api: &ContactsApi<S>,
+async fn patch<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
     wa_id: &WaId,
     body: &Body,
     now: Timestamp,
@@ -263,7 +271,10 @@ struct HistoryEvent {
     recorded_at: Timestamp,
 }
 
-async fn history<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> Result<Response<Body>, ApiError> {
+async fn history<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
+    wa_id: &WaId,
+) -> Result<Response<Body>, ApiError> {
     known(api, wa_id).await?.ok_or_else(|| not_found(wa_id))?;
     let events = api.store.consent_history(wa_id).await.map_err(|e| internal(&e))?;
     let events = events
@@ -283,9 +294,19 @@ async fn history<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> 
 
 /// `DELETE`: erasure. Idempotent, and for an unknown number too — the tombstone is what the
 /// caller asked for ("never message this number").
-async fn erase<S: ContactStore + Sync>(api: &ContactsApi<S>, wa_id: &WaId) -> Result<Response<Body>, ApiError> {
+async fn erase<S: ContactStore + Sync, M: MessageStore + Sync>(
+    api: &ContactsApi<S, M>,
+    wa_id: &WaId,
+) -> Result<Response<Body>, ApiError> {
+    // The tombstone first: from then on nothing is sent to the person, whatever is left.
     api.store.erase(wa_id).await.map_err(|e| internal(&e))?;
-    tracing::info!(contact = %wa_id.masked(), "contact erased");
+    let in_flight = api.messages.erase_person(wa_id, Timestamp::now()).await.map_err(|e| internal(&e))?;
+    if in_flight > 0 {
+        // Being sent this instant: statuses settle them; erasing again forgets them.
+        tracing::warn!(contact = %wa_id.masked(), in_flight, "contact erased; messages in flight remain until erased again");
+    } else {
+        tracing::info!(contact = %wa_id.masked(), "contact and their messages erased");
+    }
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)

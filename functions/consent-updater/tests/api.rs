@@ -5,25 +5,35 @@
 use consent_updater::api::{ContactsApi, handle};
 use lambda_http::{Body, Request, Response};
 use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::messages::DynamoMessages;
 use polite_domain::WaId;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
-use polite_domain::ports::ContactStore;
+use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
+use polite_domain::ports::{ContactStore, MessageStore as _, Moved, NewMessage, StatusUpdate, TransitionDetails};
 use polite_tests::Stack;
 use serde_json::{Value, json};
 
 struct Api {
-    api: ContactsApi<DynamoContacts>,
+    api: ContactsApi<DynamoContacts, DynamoMessages>,
+    stack: Stack,
 }
+
+const HASH_KEY: &[u8] = b"test-contact-hash-key";
 
 impl Api {
     async fn new() -> Api {
         let stack = Stack::create().await.unwrap();
-        let store = DynamoContacts::new(
-            aws_sdk_dynamodb::Client::new(&stack.sdk),
-            stack.table("ContactsTable"),
-            b"test-contact-hash-key",
-        );
-        Api { api: ContactsApi { store } }
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let store = DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), HASH_KEY);
+        let messages = DynamoMessages::new(dynamo, stack.table("MessagesTable"), HASH_KEY);
+        Api { api: ContactsApi { store, messages }, stack }
+    }
+
+    /// Every item of the messages table, as text (a test's view: a scan).
+    async fn messages_table(&self) -> Vec<String> {
+        let dynamo = aws_sdk_dynamodb::Client::new(&self.stack.sdk);
+        let out = dynamo.scan().table_name(self.stack.table("MessagesTable")).send().await.unwrap();
+        out.items().iter().map(|item| format!("{item:?}")).collect()
     }
 
     async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
@@ -182,6 +192,59 @@ async fn the_window_is_shown_while_open() {
     let (_, contact) = api.call("GET", "/v1/contacts/16505551234", None).await;
     let until: jiff::Timestamp = contact["window_open_until"].as_str().unwrap().parse().unwrap();
     assert_eq!(until.as_second(), (now + jiff::SignedDuration::from_hours(22)).as_second());
+}
+
+#[tokio::test]
+async fn erasure_leaves_nothing_of_the_person_in_the_messages_table_and_counts_stay_exact() {
+    let api = Api::new().await;
+    let messages = &api.api.messages;
+    let at: jiff::Timestamp = "2026-11-23T15:00:00Z".parse().unwrap();
+    let (ana, bia) = (WaId::parse("+5511987654321").unwrap(), WaId::parse("+5511912345678").unwrap());
+    let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+    let create = |id: &str, to: &WaId, state: MessageState, key: Option<String>| NewMessage {
+        record: MessageRecord {
+            campaign_id: Some("cmp_1".into()),
+            due_at: (state == MessageState::Scheduled).then_some(at),
+            ..MessageRecord::new(id.into(), to.clone(), Category::Marketing, payload.clone(), state, at)
+        },
+        idempotency_key: key,
+        body_hash: "h".into(),
+    };
+    // Ana: one message delivered (a wamid, statuses), one still scheduled; keyed as a
+    // campaign keys its recipients. Bia: one message, which must stay as it is.
+    let sent =
+        messages.create(&create("msg_a1", &ana, MessageState::Sending, Some(format!("cmp_1:{}", ana.as_str())))).await;
+    let accepted = TransitionDetails {
+        wamid: Some("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjAA".into()),
+        ..TransitionDetails::default()
+    };
+    assert!(matches!(
+        messages.transition_from(&sent.unwrap(), MessageState::Sent, at, accepted).await,
+        Ok(Moved::Yes(_))
+    ));
+    let delivered = StatusUpdate::plain(StatusValue::Delivered, at + jiff::SignedDuration::from_secs(5));
+    messages.apply_status("msg_a1", &delivered).await.unwrap();
+    messages
+        .create(&create("msg_a2", &ana, MessageState::Scheduled, Some(format!("cmp_1:{}", ana.as_str()) + "x")))
+        .await
+        .unwrap();
+    messages.create(&create("msg_b1", &bia, MessageState::Scheduled, None)).await.unwrap();
+
+    assert_eq!(api.call("DELETE", "/v1/contacts/+5511987654321", None).await.0, 204);
+
+    let digits = ana.as_str().trim_start_matches('+');
+    let items = api.messages_table().await;
+    assert!(items.iter().all(|item| !item.contains(digits) && !item.contains("HBgNNTUxMTk4NzY1NDMy")), "{items:#?}");
+    assert_eq!(messages.get("msg_a1").await.unwrap(), None);
+    assert_eq!(messages.get("msg_a2").await.unwrap(), None);
+    assert_eq!(messages.message_for_wamid("wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjAA").await.unwrap(), None);
+    assert_eq!(messages.get("msg_b1").await.unwrap().unwrap().to, bia, "someone else's message stays");
+    // The campaign's counts stay exact: the delivered one counted, the waiting one suppressed.
+    let tally = messages.campaign_tally("cmp_1").await.unwrap();
+    let nonzero: Vec<(MessageState, i64)> = tally.states.into_iter().filter(|(_, n)| *n != 0).collect();
+    assert_eq!(nonzero, [(MessageState::Scheduled, 1), (MessageState::Delivered, 1), (MessageState::Suppressed, 1)]);
+    // Erasing again finds nothing left and still answers 204.
+    assert_eq!(api.call("DELETE", "/v1/contacts/+5511987654321", None).await.0, 204);
 }
 
 #[tokio::test]

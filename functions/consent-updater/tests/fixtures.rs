@@ -275,7 +275,12 @@ async fn each_api_fixture_answers_per_the_contract() {
         stack.table("ContactsTable"),
         b"test-contact-hash-key",
     );
-    let api = ContactsApi { store };
+    let messages = polite_adapters::messages::DynamoMessages::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        stack.table("MessagesTable"),
+        b"test-contact-hash-key",
+    );
+    let api = ContactsApi { store, messages };
     let mut answers = std::collections::HashMap::new();
     for (name, _, expected) in api_fixtures() {
         let req = lambda_http::request::from_str(&read_fixture(name)).unwrap();

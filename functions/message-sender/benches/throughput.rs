@@ -75,7 +75,7 @@ impl Rig {
         let dynamo = counter.dynamodb(&stack.sdk);
         let sqs = counter.sqs(&stack.sdk);
         let sim = Simulator::start(SimConfig { latency, ..SimConfig::default() }, "127.0.0.1:0".parse()?).await?;
-        let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"));
+        let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key");
         let contacts = || DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"bench-contact-hash-key");
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
         let scheduler = Scheduler {

@@ -54,7 +54,7 @@ impl Harness {
         let sim = Simulator::start(sim_config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"));
+        let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key");
         let contacts = || DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"test-contact-hash-key");
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
         let sim_config = SimConfig::default();

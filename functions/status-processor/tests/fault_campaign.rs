@@ -134,7 +134,7 @@ impl Campaign {
         let dynamo = faults.dynamodb(&sdk);
         let sqs = faults.sqs(&sdk);
         let clean_sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"));
+        let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key");
         let contacts = || DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"test-contact-hash-key");
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
         let intake = Arc::new(Intake {
@@ -445,7 +445,7 @@ async fn judge(
 async fn campaign_messages(c: &Campaign, campaign_id: &str) -> Vec<polite_domain::message::MessageRecord> {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     let dynamo = aws_sdk_dynamodb::Client::new(&c.stack.sdk);
-    let store = DynamoMessages::new(dynamo.clone(), c.stack.table("MessagesTable"));
+    let store = DynamoMessages::new(dynamo.clone(), c.stack.table("MessagesTable"), b"test-contact-hash-key");
     let items: Vec<_> = dynamo
         .scan()
         .table_name(c.stack.table("MessagesTable"))

@@ -56,7 +56,7 @@ impl Loop {
         let h = Harness::new().await;
         let sim = Simulator::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dynamo = aws_sdk_dynamodb::Client::new(&h.stack.sdk);
-        let messages = || DynamoMessages::new(dynamo.clone(), h.stack.table("MessagesTable"));
+        let messages = || DynamoMessages::new(dynamo.clone(), h.stack.table("MessagesTable"), b"test-contact-hash-key");
         let contacts = || DynamoContacts::new(dynamo.clone(), h.stack.table("ContactsTable"), b"test-contact-hash-key");
         let queue = |id: &str| SqsQueue::new(h.sqs.clone(), h.stack.queue(id));
         let sim_config = SimConfig::default();

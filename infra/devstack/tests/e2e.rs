@@ -222,7 +222,16 @@ async fn settled(client: &Client, id: &str) -> Value {
 /// except an authentication code; one whose quiet hours start in two hours gets it now.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_hours_hold_marketing_and_utility_in_the_recipients_own_zone_over_http() {
-    let stack = start("quiet").await;
+    // The deployment's own hours open all day: a contact's quiet hours narrow the hours of
+    // their number's jurisdiction (never widen them), so only the contact's decide here,
+    // whatever the hour the test runs at.
+    let workspace = StackConfig::workspace_root().canonicalize().unwrap();
+    let mut config = StackConfig::demo(&workspace);
+    config.ports = Ports::free().unwrap();
+    config.state_dir = std::env::temp_dir().join(format!("polite-e2e-quiet-{}", std::process::id()));
+    let always = r#"{"default_hours": {"allowed": [{"days": "daily", "start": "00:00", "end": "00:00"}]}}"#;
+    config.function_env.push(("SEND_POLICY".into(), always.into()));
+    let stack = Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"));
     let client = Client::new(stack.endpoints.clone()).unwrap();
     let (sleeper, reader) = ("+819011112222", "+5511911112222");
     for number in [sleeper, reader] {

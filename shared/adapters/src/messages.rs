@@ -45,14 +45,26 @@ fn holds_due(state: MessageState) -> bool {
 }
 /// Retries of the read–decide–write cycle when the message changed concurrently.
 const ATTEMPTS: usize = 8;
-/// How long an idempotency key is remembered (DynamoDB TTL on `expires_at`).
+/// How long an idempotency key is remembered (DynamoDB TTL on `ttl`, epoch seconds).
 const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
+/// How long a wamid finds its message (TTL): Meta retries a status webhook for 7 days, and a
+/// message is read within weeks if ever.
+const WAMID_TTL_SECONDS: i64 = 60 * 24 * 3600;
 
 /// The messages table.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynamoMessages {
     client: Client,
     table: String,
+    /// Keys the hashes that stand for phone numbers here: the person index (`P#`) and
+    /// idempotency keys (a campaign keys its messages by recipient).
+    hash_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for DynamoMessages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoMessages").field("table", &self.table).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -70,15 +82,11 @@ struct IdempotencyItem {
     /// The message (or campaign) the key created.
     id: String,
     body_hash: String,
-    expires_at: i64,
+    ttl: i64,
 }
 
 fn msg_pk(id: &str) -> String {
     format!("M#{id}")
-}
-
-fn idem_pk(idempotency_key: &str) -> String {
-    format!("IDEM#{idempotency_key}")
 }
 
 fn msg_key(id: &str) -> Item {
@@ -114,6 +122,16 @@ struct WamidItem {
     pk: String,
     sk: String,
     message_id: String,
+    ttl: i64,
+}
+
+/// One of a person's messages, in the person's partition (`P#<keyed hash of the number>`,
+/// sort key `M#<id>`): what erasure reads to find them all, strongly consistent.
+#[derive(Debug, Serialize, Deserialize)]
+struct PersonMessageItem {
+    pk: String,
+    sk: String,
+    message_id: String,
 }
 
 fn campaign_idem_pk(idempotency_key: &str) -> String {
@@ -131,8 +149,55 @@ fn counter(state: MessageState) -> String {
 
 impl DynamoMessages {
     /// The table `table` on a client built once at init.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+    pub fn new(client: Client, table: impl Into<String>, hash_key: &[u8]) -> Self {
+        Self { client, table: table.into(), hash_key: hash_key.to_vec() }
+    }
+
+    /// The partition of a person's messages: a keyed hash, never the number.
+    fn person_pk(&self, to: &polite_domain::WaId) -> String {
+        format!("P#{}", to.keyed_hash(&self.hash_key))
+    }
+
+    /// An idempotency key's item, keyed by a hash of the key: a campaign keys its messages by
+    /// recipient (`<campaign>:<number>`), and the table must not name the number.
+    fn idem_pk(&self, idempotency_key: &str) -> String {
+        format!("IDEM#{}", polite_domain::ids::keyed_hash(&self.hash_key, idempotency_key))
+    }
+
+    /// Forgets one message of an erased person: a waiting one is suppressed first (reason
+    /// `erased`, so the campaign's counts move as for any suppression), then its wamid
+    /// lookups and the message itself are deleted. `false` when it is `sending` (Meta may
+    /// be taking it this instant: statuses settle it, and the next erasure takes it).
+    async fn forget(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        for _ in 0..ATTEMPTS {
+            let Some(record) = self.read(id).await? else { return Ok(true) };
+            if record.state == MessageState::Sending {
+                return Ok(false);
+            }
+            if record.state.is_waiting() {
+                let details = TransitionDetails { reason: Some("erased".into()), ..TransitionDetails::default() };
+                if let Moved::No(_) = self.transition_from(&record, MessageState::Suppressed, at, details).await? {
+                    continue;
+                }
+            }
+            for wamid in record.wamid.iter().chain(&record.refused_wamids) {
+                self.delete(key(wamid_pk(wamid), "WAMID")).await?;
+            }
+            self.delete(msg_key(id)).await?;
+            return Ok(true);
+        }
+        Err(StoreError::Contended)
+    }
+
+    async fn delete(&self, key: Item) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 
     /// `ADD` to counters on the message's counter shard of its campaign.
@@ -238,7 +303,8 @@ impl DynamoMessages {
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
         if let Some(wamid) = new_wamid {
-            items.push(self.wamid_put(wamid, &next.id)?);
+            let at = next.history.last().map_or(next.created_at, |h| h.at);
+            items.push(self.wamid_put(wamid, &next.id, at)?);
         }
         adds.extend(new_pricing.map(pricing_counters).unwrap_or_default());
         if let Some(c) = next.campaign_id.as_ref().filter(|_| !adds.is_empty()) {
@@ -258,9 +324,12 @@ impl MessageStore for DynamoMessages {
             item.insert("due_shard".into(), s(due_shard(&record.id).to_string()));
             item.insert("due_at".into(), s(due_key(due)));
         }
-        let mut items = vec![conditional_put(&self.table, item)?];
+        let person =
+            PersonMessageItem { pk: self.person_pk(&record.to), sk: msg_pk(&record.id), message_id: record.id.clone() };
+        let person = serde_dynamo::to_item(person).map_err(corrupt)?;
+        let mut items = vec![conditional_put(&self.table, item)?, conditional_put(&self.table, person)?];
         if let Some(key) = &new.idempotency_key {
-            items.push(idempotency_put(&self.table, idem_pk(key), &record.id, &new.body_hash, record.created_at)?);
+            items.push(idempotency_put(&self.table, self.idem_pk(key), &record.id, &new.body_hash, record.created_at)?);
         }
         if let Some(c) = &record.campaign_id {
             items.push(
@@ -272,8 +341,8 @@ impl MessageStore for DynamoMessages {
         match transact(&self.client, items).await {
             Ok(()) => Ok(record.clone()),
             Err(e) => match (cancelled_conditions(&e).as_deref(), &new.idempotency_key) {
-                (Some([_, true, ..]), Some(key)) => {
-                    let id = self.replayed(idem_pk(key), &new.body_hash).await?;
+                (Some([_, _, true, ..]), Some(key)) => {
+                    let id = self.replayed(self.idem_pk(key), &new.body_hash).await?;
                     Ok(self.read(&id).await?.ok_or_else(|| corrupt("idempotency record points at no message"))?)
                 }
                 _ => Err(unavailable(e.into_service_error()).into()),
@@ -282,7 +351,7 @@ impl MessageStore for DynamoMessages {
     }
 
     async fn replay(&self, idempotency_key: &str, body_hash: &str) -> Result<Option<MessageRecord>, CreateError> {
-        let Some(id) = self.key_owner(idem_pk(idempotency_key), body_hash).await? else { return Ok(None) };
+        let Some(id) = self.key_owner(self.idem_pk(idempotency_key), body_hash).await? else { return Ok(None) };
         Ok(Some(self.read(&id).await?.ok_or_else(|| corrupt("idempotency record points at no message"))?))
     }
 
@@ -418,6 +487,26 @@ impl MessageStore for DynamoMessages {
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
         Ok(out.items().iter().filter_map(due_of).collect())
+    }
+
+    async fn erase_person(&self, wa_id: &polite_domain::WaId, at: Timestamp) -> Result<usize, StoreError> {
+        let person = self.person_pk(wa_id);
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(person.clone()));
+        let mut in_flight = 0;
+        for item in query_all(query).await? {
+            let entry: PersonMessageItem = serde_dynamo::from_item(item).map_err(corrupt)?;
+            if self.forget(&entry.message_id, at).await? {
+                self.delete(key(person.clone(), &entry.sk)).await?;
+            } else {
+                in_flight += 1;
+            }
+        }
+        Ok(in_flight)
     }
 
     async fn set_aside(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
@@ -568,8 +657,13 @@ impl DynamoMessages {
         self.transact_on_message(items).await
     }
 
-    fn wamid_put(&self, wamid: &str, message_id: &str) -> Result<TransactWriteItem, StoreError> {
-        let item = WamidItem { pk: wamid_pk(wamid), sk: "WAMID".into(), message_id: message_id.to_owned() };
+    fn wamid_put(&self, wamid: &str, message_id: &str, at: Timestamp) -> Result<TransactWriteItem, StoreError> {
+        let item = WamidItem {
+            pk: wamid_pk(wamid),
+            sk: "WAMID".into(),
+            message_id: message_id.to_owned(),
+            ttl: at.as_second() + WAMID_TTL_SECONDS,
+        };
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
@@ -739,7 +833,7 @@ fn idempotency_put(
         sk: "IDEM".into(),
         id: id.to_owned(),
         body_hash: body_hash.to_owned(),
-        expires_at: at.as_second() + IDEMPOTENCY_TTL_SECONDS,
+        ttl: at.as_second() + IDEMPOTENCY_TTL_SECONDS,
     };
     conditional_put(table, serde_dynamo::to_item(item).map_err(corrupt)?)
 }

@@ -489,7 +489,7 @@ mod tests {
             m.indexes[0].key_schema,
             [("due_shard".to_owned(), "HASH".to_owned()), ("due_at".to_owned(), "RANGE".to_owned())]
         );
-        assert_eq!(m.ttl_attribute.as_deref(), Some("expires_at"));
+        assert_eq!(m.ttl_attribute.as_deref(), Some("ttl"));
     }
 
     #[test]

@@ -28,6 +28,6 @@ impl TableNames {
     ) -> (DynamoMessages, DynamoContacts) {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let contacts = DynamoContacts::new(dynamo.clone(), self.contacts, contact_hash_key.expose_secret().as_bytes());
-        (DynamoMessages::new(dynamo, self.messages), contacts)
+        (DynamoMessages::new(dynamo, self.messages, contact_hash_key.expose_secret().as_bytes()), contacts)
     }
 }

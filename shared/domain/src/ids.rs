@@ -27,6 +27,17 @@ pub enum IdError {
     InvalidUserId,
 }
 
+/// HMAC-SHA256 of `text` under `key`, hex: names something that holds a phone number (a
+/// number, a key derived from one) without revealing it.
+pub fn keyed_hash(key: &[u8], text: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    // HMAC accepts keys of any length.
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    mac.update(text.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// A WhatsApp id: the recipient's phone number in E.164 form, digits only (`"16505551234"`).
 ///
 /// Parsed from E.164 with or without `+`; separators people type (`+1 (650) 555-1234`) are
@@ -147,12 +158,7 @@ impl WaId {
     /// (erasure tombstones, metrics dimensions). Without the key it cannot be reversed by
     /// enumerating the (small) space of phone numbers.
     pub fn keyed_hash(&self, key: &[u8]) -> String {
-        use hmac::{Hmac, KeyInit, Mac};
-        // HMAC accepts keys of any length.
-        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(self.digits.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        keyed_hash(key, &self.digits)
     }
 
     pub(crate) fn facts(&self) -> &PhoneFacts {

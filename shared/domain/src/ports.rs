@@ -341,6 +341,16 @@ pub trait MessageStore {
     /// [`StoreError`] when the store fails.
     fn set_aside(&self, id: &str, until: jiff::Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Erasure (DESIGN.md §7) in the messages: every message to `wa_id` is forgotten — its
+    /// recipient, payload and wamids with it — a waiting one suppressed `erased` first, so
+    /// campaign counts stay exact. Returns how many messages are left because they are
+    /// `sending` at this instant (erase again once their statuses settled them).
+    fn erase_person(
+        &self,
+        wa_id: &crate::WaId,
+        at: jiff::Timestamp,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// The campaign's counters: messages per state and Meta's pricing per category, summed
     /// over the counter shards (one consistent query).
     fn campaign_tally(

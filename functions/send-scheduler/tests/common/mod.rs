@@ -48,7 +48,7 @@ impl Harness {
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let scheduler = Scheduler {
-            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable")),
+            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
             contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
             send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
             campaigns,

@@ -41,7 +41,7 @@ impl Harness {
             parking: queue("WebhookParkingQueue"),
         };
         let processor = Processor {
-            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable")),
+            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
             contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
             inbound: queue("InboundEventsQueue"),
             undeliverable_for: SignedDuration::from_hours(24 * 30),
