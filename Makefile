@@ -62,8 +62,8 @@ unit: bins
 	set -o pipefail; { $(CARGO) test --workspace --doc --locked && $(CARGO) test --workspace --all-targets --locked; } 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
 
-fault-campaign: bins ## The fault campaign at the issue's full size (2,000 people, three seeds; minutes per seed on moto); make test runs it at 300
-	POLITE_FAULT_PEOPLE=$${POLITE_FAULT_PEOPLE:-2000} $(CARGO) test --locked -p status-processor --test fault_campaign -- --test-threads=1
+fault-campaign: ## The fault campaign alone (part of make test): three seeds of 2,000 people side by side, each on its own moto (POLITE_FAULT_PEOPLE=300 for a quick look)
+	$(CARGO) test --locked -p status-processor --test fault_campaign
 
 parked: ## List the parked webhooks (of `make dev`'s stack; of a deployed one with WEBHOOK_PARKING_QUEUE_URL set)
 	$(CARGO) run --quiet --locked -p polite-devstack -- parked

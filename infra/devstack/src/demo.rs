@@ -89,7 +89,15 @@ pub struct Story {
     pub disordered: Vec<(String, Vec<String>)>,
     /// The confirmation texts the simulator received (consent-updater's replies to keywords).
     pub confirmations: Vec<Value>,
+    /// `GET /v1/messages/{id}` of the login code whose answer was lost, once settled, and how
+    /// many times the simulator accepted it.
+    pub lost_answer: Value,
+    pub lost_answer_accepted: usize,
 }
+
+/// Omar, whose login code Meta takes while the answer is lost on the way (the simulator answers
+/// a number ending `0504` with a gateway's 504 page after accepting it).
+const OMAR: &str = "+971501230504";
 
 /// The id both the first promotion's messages and its campaign view share.
 pub const NEW_COLLECTION: &str = "new-collection-2026-11";
@@ -302,7 +310,32 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
             percent(&view["rates"]["read"]),
         )?;
     }
+    writeln!(out, "\n8. An answer lost on the way: Meta takes Omar's login code, but a gateway answers 504")?;
+    opt_in_for_codes(client, started).await?;
+    let body = json!({"to": OMAR, "category": "authentication",
+        "template": {"name": "login_code", "language": "en",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "482913"}]}]}});
+    let created = client.api(Method::POST, "/v1/messages", Some(&body)).await?.expect(202, "POST /v1/messages")?;
+    let path = format!("/v1/messages/{}", created["id"].as_str().unwrap_or_default());
+    let lost_answer = eventually("the login code's statuses to settle it", Duration::from_mins(1), || async {
+        let m = client.get(&path).await?;
+        Ok((m["state"] == "read").then_some(m))
+    })
+    .await?;
+    let lost_answer_accepted = sim_messages(client).await?.iter().filter(|m| m["to"] == digits(OMAR)).count();
+    let states: Vec<&str> =
+        lost_answer["history"].as_array().into_iter().flatten().filter_map(|h| h["state"].as_str()).collect();
+    writeln!(out, "   polite does not send it again (Meta may have it): it waits in `sending` for Meta's word")?;
+    writeln!(
+        out,
+        "   Meta's statuses settle it: {} — accepted by Meta {}",
+        states.join(" → "),
+        if lost_answer_accepted == 1 { "once".to_owned() } else { format!("{lost_answer_accepted} times") }
+    )?;
+
     Ok(Story {
+        lost_answer,
+        lost_answer_accepted,
         started,
         new_collection,
         stop_text: stop_text.person,
@@ -317,6 +350,16 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         disordered,
         confirmations,
     })
+}
+
+/// Omar agreed to WhatsApp messages when he signed up (a login code needs some consent).
+async fn opt_in_for_codes(client: &Client, started: Timestamp) -> anyhow::Result<()> {
+    let body = json!({"category": "utility", "status": "opted_in", "source": "signup_form",
+        "evidence": "Ticked 'Send my login codes on WhatsApp' at sign-up",
+        "occurred_at": (started - SignedDuration::from_hours(24)).to_string()});
+    let path = format!("/v1/contacts/{OMAR}/consent");
+    client.api(Method::PUT, &path, Some(&body)).await?.expect(200, &format!("PUT {path}"))?;
+    Ok(())
 }
 
 /// One settled message in words.

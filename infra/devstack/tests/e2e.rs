@@ -147,6 +147,9 @@ async fn the_demo_story_holds_end_to_end() {
         story.opted_out.iter().map(|c| c["consent"]["marketing"]["source"].as_str().unwrap()).collect();
     assert_eq!(sources, ["whatsapp_keyword", "whatsapp_button", "send_failure_131050"]);
     assert_eq!(story.confirmations.len(), 1, "one confirmation reply to the STOP: {:?}", story.confirmations);
+    // The login code whose answer was lost: never sent again, settled by its statuses.
+    assert_eq!(story.lost_answer["state"], "read", "{}", story.lost_answer);
+    assert_eq!(story.lost_answer_accepted, 1, "accepted by Meta exactly once");
 
     // The campaign: a typo and a repeat rejected one by one; the opted-out suppressed while
     // queued; the sleeping held; the rest sent — and nothing sent to anyone who opted out.

@@ -21,6 +21,9 @@ pub enum Outcome {
     Undelivered(MetaError),
 }
 
+/// The ending of recipients whose accepted message is answered 504 (see [`outcome_for`]).
+pub(crate) const ANSWER_LOST_ENDING: &str = "0504";
+
 /// The outcome for a recipient (digits only); `None`: accepted, then sent, delivered, read.
 ///
 /// | ending | code |
@@ -32,6 +35,9 @@ pub enum Outcome {
 /// | `0056` | 131056 pair rate limit (refused) |
 /// | `0429` | 130429 throughput limit, HTTP 429 (refused) |
 /// | `0500` | 131000 something went wrong, HTTP 500 (refused) |
+///
+/// And a recipient ending `0504` is accepted (statuses follow) but answered with a gateway's
+/// 504 page: the caller cannot tell that Meta took it (an unknown outcome).
 pub fn outcome_for(to: &str) -> Option<Outcome> {
     let suffix = to.get(to.len().saturating_sub(4)..).unwrap_or_default();
     let outcome = match suffix {
@@ -161,9 +167,10 @@ pub(crate) async fn send_message(
                 "messages": [{"id": message.wamid}],
             });
             tracing::info!(wamid = %message.wamid, kind = %message.kind, "accepted");
+            let answer_lost = message.to.ends_with(ANSWER_LOST_ENDING);
             webhooks::deliver_statuses(&shared, &message, plan);
             shared.lock().accepted.push(message);
-            match draw.answer {
+            match if answer_lost { Answer::GatewayTimeout } else { draw.answer } {
                 Answer::OnTime => {}
                 // Accepted, but the answer comes too late for the caller: an unknown outcome.
                 Answer::Late => tokio::time::sleep(shared.config.knobs.timeout).await,
