@@ -220,19 +220,25 @@ impl Serialize for WaId {
     }
 }
 
-/// A business-scoped user id (BSUID), e.g. `US.13491208655302741918`: newer webhook payloads
-/// may identify a user by it and omit the phone number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// A business-scoped user id (BSUID), e.g. `US.13491208655302741918`, or a parent BSUID
+/// `US.ENT.…` (some managed businesses): since 2026 webhook payloads identify a user by it and
+/// may omit the phone number.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct BusinessScopedUserId(String);
 
+/// The marker of a parent BSUID, between the region and the opaque part.
+const PARENT_MARKER: &str = "ENT.";
+
 impl BusinessScopedUserId {
-    /// Parses `CC.opaque`: two upper-case letters, a dot, then 1–128 ASCII letters or digits.
+    /// Parses `CC.opaque` or `CC.ENT.opaque`: two upper-case letters, a dot, an optional
+    /// `ENT.`, then 1–128 ASCII letters or digits.
     pub fn parse(input: &str) -> Result<Self, IdError> {
         let (region, rest) = input.split_once('.').ok_or(IdError::InvalidUserId)?;
+        let opaque = rest.strip_prefix(PARENT_MARKER).unwrap_or(rest);
         let region_ok = region.len() == 2 && region.bytes().all(|b| b.is_ascii_uppercase());
-        let rest_ok = (1..=128).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric());
-        if region_ok && rest_ok { Ok(Self(input.to_owned())) } else { Err(IdError::InvalidUserId) }
+        let opaque_ok = (1..=128).contains(&opaque.len()) && opaque.bytes().all(|b| b.is_ascii_alphanumeric());
+        if region_ok && opaque_ok { Ok(Self(input.to_owned())) } else { Err(IdError::InvalidUserId) }
     }
 
     /// The id as WhatsApp writes it.
@@ -240,11 +246,120 @@ impl BusinessScopedUserId {
         &self.0
     }
 
-    /// The region prefix (`"US"`).
+    /// The region prefix (`"US"`): the person's country when no phone number is known.
     pub fn region(&self) -> &str {
         &self.0[..2]
     }
+
+    /// A parent BSUID (`CC.ENT.…`).
+    pub fn is_parent(&self) -> bool {
+        self.0[3..].starts_with(PARENT_MARKER)
+    }
+
+    /// For logs: the region and the last two characters, the rest starred.
+    pub fn masked(&self) -> String {
+        let n = self.0.len();
+        let hidden = n.saturating_sub(5);
+        format!("{}{}{}", &self.0[..3], "*".repeat(hidden), &self.0[3 + hidden..])
+    }
+
+    /// HMAC-SHA256 of the id under `key`, hex (erasure tombstones): never equal to a phone
+    /// number's, whose digits contain no dot.
+    pub fn keyed_hash(&self, key: &[u8]) -> String {
+        keyed_hash(key, &self.0)
+    }
 }
+
+/// Debug output is masked: ids end up in panics and error chains, which reach logs.
+impl fmt::Debug for BusinessScopedUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BusinessScopedUserId({})", self.masked())
+    }
+}
+
+impl fmt::Display for BusinessScopedUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a caller or a webhook names a person: a phone number or a business-scoped user id
+/// (DESIGN §4's contact reference). Both may name the same person once polite has seen them
+/// together.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContactRef {
+    Phone(WaId),
+    User(BusinessScopedUserId),
+}
+
+/// A contact reference that is neither form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a contact is a phone number in E.164 form ('16505551234' or '+16505551234') or a business-scoped user id ('US.13491208655302741918'): {0}"
+)]
+pub struct ContactRefError(pub IdError);
+
+impl ContactRef {
+    /// A BSUID when the input starts like one (two letters and a dot), else a phone number.
+    pub fn parse(input: &str) -> Result<Self, ContactRefError> {
+        let trimmed = input.trim();
+        let looks_like_user =
+            trimmed.as_bytes().get(2) == Some(&b'.') && trimmed.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic);
+        if looks_like_user {
+            BusinessScopedUserId::parse(trimmed).map(Self::User).map_err(ContactRefError)
+        } else {
+            WaId::parse(trimmed).map(Self::Phone).map_err(ContactRefError)
+        }
+    }
+
+    /// The person's region: the phone number's (libphonenumber), else the BSUID's prefix.
+    pub fn region(&self) -> Option<String> {
+        match self {
+            Self::Phone(p) => p.region(),
+            Self::User(u) => Some(u.region().to_owned()),
+        }
+    }
+
+    /// For logs (see [`WaId::masked`], [`BusinessScopedUserId::masked`]).
+    pub fn masked(&self) -> String {
+        match self {
+            Self::Phone(p) => p.masked(),
+            Self::User(u) => u.masked(),
+        }
+    }
+
+    /// A keyed hash that names the identity without revealing it.
+    pub fn keyed_hash(&self, key: &[u8]) -> String {
+        match self {
+            Self::Phone(p) => p.keyed_hash(key),
+            Self::User(u) => u.keyed_hash(key),
+        }
+    }
+}
+
+impl fmt::Display for ContactRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Phone(p) => fmt::Display::fmt(p, f),
+            Self::User(u) => fmt::Display::fmt(u, f),
+        }
+    }
+}
+
+impl FromStr for ContactRef {
+    type Err = ContactRefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl Serialize for ContactRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+deserialize_from_str!(ContactRef);
 
 #[cfg(test)]
 mod tests {
@@ -337,8 +452,50 @@ mod tests {
     fn business_scoped_user_ids_parse_and_expose_their_region() {
         let id = BusinessScopedUserId::parse("US.13491208655302741918").unwrap();
         assert_eq!(id.region(), "US");
-        for bad in ["", "US", "US.", "us.123", "USA.123", "US.12 3", "US.1-2"] {
+        for bad in ["", "US", "US.", "us.123", "USA.123", "US.12 3", "US.1-2", "US.ENT.", "US.ENT.a.b"] {
             assert_eq!(BusinessScopedUserId::parse(bad), Err(IdError::InvalidUserId), "{bad}");
         }
+        assert_eq!(BusinessScopedUserId::parse(&format!("US.{}", "a".repeat(129))), Err(IdError::InvalidUserId));
+        assert!(BusinessScopedUserId::parse(&format!("US.{}", "a".repeat(128))).is_ok());
+    }
+
+    #[test]
+    fn a_parent_user_id_is_a_user_id_with_ent_after_its_region() {
+        let parent = BusinessScopedUserId::parse("US.ENT.11815799212886844830").unwrap();
+        assert!(parent.is_parent());
+        assert_eq!(parent.region(), "US");
+        assert!(!BusinessScopedUserId::parse("US.13491208655302741918").unwrap().is_parent());
+        // "ENT" alone is an ordinary opaque part.
+        assert!(!BusinessScopedUserId::parse("US.ENT").is_ok_and(|id| id.is_parent()));
+    }
+
+    #[test]
+    fn user_ids_are_masked_in_debug_output_and_hashed_apart_from_numbers() {
+        let id = BusinessScopedUserId::parse("US.13491208655302741918").unwrap();
+        assert_eq!(id.masked(), "US.******************18");
+        assert_eq!(format!("{id:?}"), "BusinessScopedUserId(US.******************18)");
+        assert_ne!(id.keyed_hash(b"k"), keyed_hash(b"k", "13491208655302741918"));
+        assert_eq!(id.keyed_hash(b"k"), id.keyed_hash(b"k"));
+    }
+
+    #[test]
+    fn a_contact_reference_is_a_phone_number_or_a_user_id_and_says_which_form_it_wanted() {
+        let phone = ContactRef::parse("+1 650 555 1234").unwrap();
+        assert_eq!(phone, ContactRef::Phone(WaId::parse("16505551234").unwrap()));
+        assert_eq!(phone.to_string(), "16505551234");
+        let user = ContactRef::parse("BR.98765432101234567890").unwrap();
+        assert_eq!(user.to_string(), "BR.98765432101234567890");
+        assert_eq!(user.region().as_deref(), Some("BR"));
+        assert_eq!(phone.region().as_deref(), Some("US"));
+        assert!(ContactRef::parse("US.ENT.118157992128868448").is_ok());
+        let err = ContactRef::parse("not-a-contact").unwrap_err();
+        assert!(
+            err.to_string().contains("'16505551234'") && err.to_string().contains("'US.13491208655302741918'"),
+            "{err}"
+        );
+        let json: ContactRef = serde_json::from_str("\"US.13491208655302741918\"").unwrap();
+        assert_eq!(serde_json::to_string(&json).unwrap(), "\"US.13491208655302741918\"");
+        assert_eq!(user.masked(), "BR.******************90");
+        assert_eq!(phone.masked(), WaId::parse("16505551234").unwrap().masked());
     }
 }

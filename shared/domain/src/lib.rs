@@ -32,5 +32,5 @@ pub mod webhook;
 pub mod whatsapp;
 pub mod zone;
 
-pub use ids::{BusinessScopedUserId, IdError, WaId};
+pub use ids::{BusinessScopedUserId, ContactRef, ContactRefError, IdError, WaId};
 pub use zone::{IanaZone, UnknownZone, ZoneAssumption, ZoneBasis};
