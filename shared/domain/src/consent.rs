@@ -309,6 +309,19 @@ impl ConsentState {
         Applied::Changed
     }
 
+    /// Two persons who turned out to be one: per category, the later of the two winners
+    /// (opt-out on a tie) — what folding both ledgers together would give.
+    pub fn merge(&mut self, other: &ConsentState) {
+        let key = |c: &CategoryConsent| (c.changed_at, c.status, c.event_id.clone());
+        for (mine, theirs) in [(&mut self.marketing, &other.marketing), (&mut self.utility, &other.utility)] {
+            if let Some(theirs) = theirs
+                && mine.as_ref().is_none_or(|m| key(m) < key(theirs))
+            {
+                *mine = Some(theirs.clone());
+            }
+        }
+    }
+
     /// The current status of `category`, if any event decided it.
     pub fn status(&self, category: ConsentCategory) -> Option<ConsentStatus> {
         let slot = match category {

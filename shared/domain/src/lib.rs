@@ -24,6 +24,7 @@ pub mod hours;
 pub mod ids;
 pub mod inbound;
 pub mod message;
+pub mod people;
 pub mod ports;
 pub mod request;
 pub mod sending;

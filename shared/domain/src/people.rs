@@ -1,0 +1,301 @@
+//! Who is who: consent belongs to a person, not to a number (DESIGN.md §7).
+//!
+//! A person is known by identities — a phone number (`wa_id`), a business-scoped user id, a
+//! parent user id — and WhatsApp shows them together (a webhook's `contacts[]` with both, a
+//! status's `contacts`, a send answer) or moves them (`user_changed_number`,
+//! `user_changed_user_id`, the `user_id_update` field). [`Identities`] is what polite knows of
+//! one person: for every identity ever seen, the last time it was seen attached to them and the
+//! last time it was retired from them. Its current identities are those attached later than
+//! retired.
+//!
+//! Everything here is a maximum of timestamps, so applying observations is commutative and
+//! idempotent: webhooks that arrive twice or out of order end in the same person, and merging
+//! two persons who turn out to be one is the same union whichever way round it is done. The
+//! person's consent is the fold of both ledgers ([`crate::consent::ConsentState::merge`]).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{BusinessScopedUserId, ContactRef, WaId};
+
+/// Something WhatsApp said about a person's identities, at the time it says it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "a few per webhook, short-lived; a WaId carries its cached phone facts")]
+pub enum Observation {
+    /// These identities belong to one person (`contacts[]` with `wa_id` and `user_id`, a
+    /// status's `contacts`, a send answer's `contacts[]`).
+    Together { identities: Vec<ContactRef>, at: Timestamp },
+    /// `user_changed_number`: the person moved from `old` to `new`; `old` is theirs no more
+    /// (carriers recycle numbers).
+    NumberChanged { old: WaId, new: WaId, at: Timestamp },
+    /// `user_changed_user_id` or `user_id_update`: WhatsApp gave the person a new BSUID (it
+    /// does when they change number).
+    UserIdChanged { old: BusinessScopedUserId, new: BusinessScopedUserId, at: Timestamp },
+}
+
+impl Observation {
+    /// Every identity the observation names (attached or retired).
+    pub fn identities(&self) -> Vec<ContactRef> {
+        match self {
+            Self::Together { identities, .. } => identities.clone(),
+            Self::NumberChanged { old, new, .. } => {
+                vec![ContactRef::Phone(old.clone()), ContactRef::Phone(new.clone())]
+            }
+            Self::UserIdChanged { old, new, .. } => vec![ContactRef::User(old.clone()), ContactRef::User(new.clone())],
+        }
+    }
+}
+
+/// When an identity was last seen attached to the person and last retired from them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired: Option<Timestamp>,
+}
+
+impl Seen {
+    /// Attached later than retired (a retirement at the same instant wins: the change is the
+    /// fact, a `contacts[]` at that second may predate it).
+    fn is_current(self) -> bool {
+        match (self.attached, self.retired) {
+            (Some(a), Some(r)) => a > r,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    fn attach(&mut self, at: Timestamp) {
+        self.attached = self.attached.max(Some(at));
+    }
+
+    fn retire(&mut self, at: Timestamp) {
+        self.retired = self.retired.max(Some(at));
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.attached = self.attached.max(other.attached);
+        self.retired = self.retired.max(other.retired);
+    }
+}
+
+/// What polite knows of one person's identities.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identities {
+    seen: BTreeMap<ContactRef, Seen>,
+}
+
+impl Identities {
+    /// A person first known by `identity` (an API call, a send) at `at`.
+    pub fn of(identity: ContactRef, at: Timestamp) -> Self {
+        let mut person = Self::default();
+        person.observe(&Observation::Together { identities: vec![identity], at });
+        person
+    }
+
+    /// Learns from an observation about this person. Commutative and idempotent.
+    pub fn observe(&mut self, observation: &Observation) {
+        match observation {
+            Observation::Together { identities, at } => {
+                for id in identities {
+                    self.seen.entry(id.clone()).or_default().attach(*at);
+                }
+            }
+            Observation::NumberChanged { old, new, at } => {
+                self.seen.entry(ContactRef::Phone(old.clone())).or_default().retire(*at);
+                self.seen.entry(ContactRef::Phone(new.clone())).or_default().attach(*at);
+            }
+            Observation::UserIdChanged { old, new, at } => {
+                self.seen.entry(ContactRef::User(old.clone())).or_default().retire(*at);
+                self.seen.entry(ContactRef::User(new.clone())).or_default().attach(*at);
+            }
+        }
+    }
+
+    /// Two persons who turned out to be one: the union of what is known of both.
+    pub fn merge(&mut self, other: &Identities) {
+        for (id, seen) in &other.seen {
+            self.seen.entry(id.clone()).or_default().merge(*seen);
+        }
+    }
+
+    /// The identities that are the person's now.
+    pub fn current(&self) -> impl Iterator<Item = &ContactRef> {
+        self.seen.iter().filter(|(_, s)| s.is_current()).map(|(id, _)| id)
+    }
+
+    /// Every identity ever seen for the person, current or retired (erasure forgets them all).
+    pub fn all(&self) -> impl Iterator<Item = &ContactRef> {
+        self.seen.keys()
+    }
+
+    /// Whether `identity` spoke for this person at `at`: a current identity always; a retired
+    /// one for what happened before it was retired (a STOP sent from the old number before the
+    /// change still counts for the person).
+    pub fn spoke_for(&self, identity: &ContactRef, at: Timestamp) -> bool {
+        self.seen.get(identity).is_some_and(|s| s.is_current() || s.retired.is_some_and(|r| at < r))
+    }
+
+    /// The person's phone number now: the current one attached last (WhatsApp may withhold it).
+    pub fn phone(&self) -> Option<&WaId> {
+        self.latest(|id| match id {
+            ContactRef::Phone(p) => Some(p),
+            ContactRef::User(_) => None,
+        })
+    }
+
+    /// The person's business-scoped user id now (not a parent id).
+    pub fn user_id(&self) -> Option<&BusinessScopedUserId> {
+        self.latest(|id| match id {
+            ContactRef::User(u) if !u.is_parent() => Some(u),
+            _ => None,
+        })
+    }
+
+    /// The person's parent business-scoped user id now, if their business has one.
+    pub fn parent_user_id(&self) -> Option<&BusinessScopedUserId> {
+        self.latest(|id| match id {
+            ContactRef::User(u) if u.is_parent() => Some(u),
+            _ => None,
+        })
+    }
+
+    fn latest<'a, T>(&'a self, pick: impl Fn(&'a ContactRef) -> Option<&'a T>) -> Option<&'a T> {
+        self.seen
+            .iter()
+            .filter(|(_, s)| s.is_current())
+            .filter_map(|(id, s)| pick(id).map(|t| (s.attached, t)))
+            .max_by_key(|(attached, _)| *attached)
+            .map(|(_, t)| t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_second(1_790_000_000 + s).unwrap()
+    }
+    fn phone(n: &str) -> WaId {
+        WaId::parse(n).unwrap()
+    }
+    fn user(u: &str) -> BusinessScopedUserId {
+        BusinessScopedUserId::parse(u).unwrap()
+    }
+    const OLD_PHONE: &str = "+5511987650001";
+    const NEW_PHONE: &str = "+5511987650002";
+    const OLD_USER: &str = "BR.1111111111";
+    const NEW_USER: &str = "BR.2222222222";
+    const PARENT: &str = "BR.ENT.9999999999";
+
+    #[test]
+    fn identities_seen_together_are_one_person_and_a_change_moves_them() {
+        let mut p = Identities::of(ContactRef::Phone(phone(OLD_PHONE)), t(0));
+        p.observe(&Observation::Together {
+            identities: vec![
+                ContactRef::Phone(phone(OLD_PHONE)),
+                ContactRef::User(user(OLD_USER)),
+                ContactRef::User(user(PARENT)),
+            ],
+            at: t(10),
+        });
+        assert_eq!(p.phone(), Some(&phone(OLD_PHONE)));
+        assert_eq!(p.user_id(), Some(&user(OLD_USER)));
+        assert_eq!(p.parent_user_id(), Some(&user(PARENT)));
+
+        p.observe(&Observation::NumberChanged { old: phone(OLD_PHONE), new: phone(NEW_PHONE), at: t(20) });
+        p.observe(&Observation::UserIdChanged { old: user(OLD_USER), new: user(NEW_USER), at: t(20) });
+        assert_eq!(p.phone(), Some(&phone(NEW_PHONE)));
+        assert_eq!(p.user_id(), Some(&user(NEW_USER)));
+        let current: Vec<String> = p.current().map(ToString::to_string).collect();
+        assert_eq!(current, ["5511987650002", "BR.2222222222", "BR.ENT.9999999999"]);
+        assert_eq!(p.all().count(), 5, "retired identities are remembered (erasure forgets them too)");
+        // A STOP the old number sent before the change is the person's; after it, not.
+        assert!(p.spoke_for(&ContactRef::Phone(phone(OLD_PHONE)), t(15)));
+        assert!(!p.spoke_for(&ContactRef::Phone(phone(OLD_PHONE)), t(25)));
+        // A `contacts[]` of the same second as the change does not bring the old number back.
+        p.observe(&Observation::Together { identities: vec![ContactRef::Phone(phone(OLD_PHONE))], at: t(20) });
+        assert_eq!(p.phone(), Some(&phone(NEW_PHONE)));
+    }
+
+    /// What one person's webhooks may say: identities together, changes, and consent.
+    #[derive(Debug, Clone)]
+    enum Event {
+        Seen(Observation),
+        Consent(ConsentEvent),
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let ids = prop::sample::subsequence(vec![OLD_PHONE, NEW_PHONE, OLD_USER, NEW_USER, PARENT], 1..=3);
+        let together = (ids, 0i64..100).prop_map(|(ids, s)| {
+            let identities = ids.into_iter().map(|i| ContactRef::parse(i).unwrap()).collect();
+            Event::Seen(Observation::Together { identities, at: t(s) })
+        });
+        let number = (0i64..100).prop_map(|s| {
+            Event::Seen(Observation::NumberChanged { old: phone(OLD_PHONE), new: phone(NEW_PHONE), at: t(s) })
+        });
+        let user_id = (0i64..100).prop_map(|s| {
+            Event::Seen(Observation::UserIdChanged { old: user(OLD_USER), new: user(NEW_USER), at: t(s) })
+        });
+        let consent = (any::<bool>(), any::<bool>(), 0i64..100).prop_map(|(marketing, stop, s)| {
+            let category = if marketing { ConsentCategory::Marketing } else { ConsentCategory::Utility };
+            let status = if stop { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
+            let source = ConsentSource::business("crm").unwrap();
+            let event = ConsentEvent::from_business(&phone(OLD_PHONE), category, status, source, None, t(s), t(s));
+            Event::Consent(event.unwrap())
+        });
+        prop_oneof![together, number, user_id, consent]
+    }
+
+    /// One person as polite would hold it after `events`, split over `parts` contacts that
+    /// later turn out to be one (each part learnt separately, then merged in order).
+    fn person(events: &[Event], parts: usize) -> (Identities, ConsentState) {
+        let mut persons = vec![(Identities::default(), ConsentState::default()); parts.max(1)];
+        for (i, e) in events.iter().enumerate() {
+            let (ids, consent) = &mut persons[i % parts.max(1)];
+            match e {
+                Event::Seen(o) => ids.observe(o),
+                Event::Consent(c) => {
+                    consent.apply(c);
+                }
+            }
+        }
+        let (mut ids, mut consent) = persons.pop().unwrap_or_default();
+        for (other_ids, other_consent) in persons.iter().rev() {
+            ids.merge(other_ids);
+            consent.merge(other_consent);
+        }
+        (ids, consent)
+    }
+
+    /// One person's events; the same with some duplicated, shuffled; how many contacts they
+    /// were split over before polite saw they were one.
+    fn histories() -> impl Strategy<Value = (Vec<Event>, Vec<Event>, usize)> {
+        let parts = (
+            prop::collection::vec(event(), 1..24),
+            prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+            1usize..4,
+        );
+        parts.prop_flat_map(|(events, duplicates, parts)| {
+            let mut again = events.clone();
+            again.extend(duplicates.iter().map(|d| events[d.index(events.len())].clone()));
+            (Just(events), Just(again).prop_shuffle(), Just(parts))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_order_duplication_and_merge_of_one_persons_events_ends_the_same(
+            (events, shuffled, parts) in histories()
+        ) {
+            prop_assert_eq!(person(&shuffled, parts), person(&events, 1));
+        }
+    }
+}
