@@ -13,7 +13,7 @@
 //! two persons who turn out to be one is the same union whichever way round it is done. The
 //! person's consent is the fold of both ledgers ([`crate::consent::ConsentState::merge`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -24,9 +24,16 @@ use crate::{BusinessScopedUserId, ContactRef, WaId};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant, reason = "a few per webhook, short-lived; a WaId carries its cached phone facts")]
 pub enum Observation {
-    /// These identities belong to one person (`contacts[]` with `wa_id` and `user_id`, a
-    /// status's `contacts`, a send answer's `contacts[]`).
-    Together { identities: Vec<ContactRef>, at: Timestamp },
+    /// These identities belong to one person, as one `contacts[]` entry (or a message's
+    /// `from`/`from_user_id`/`from_parent_user_id`, a status's recipient fields, a send
+    /// answer's `contacts[]`) shows them. A parent id is known as one by the field it came in
+    /// (not every parent id has `ENT` in it).
+    Together {
+        phone: Option<WaId>,
+        user: Option<BusinessScopedUserId>,
+        parent: Option<BusinessScopedUserId>,
+        at: Timestamp,
+    },
     /// `user_changed_number`: the person moved from `old` to `new`; `old` is theirs no more
     /// (carriers recycle numbers).
     NumberChanged { old: WaId, new: WaId, at: Timestamp },
@@ -39,7 +46,10 @@ impl Observation {
     /// Every identity the observation names (attached or retired).
     pub fn identities(&self) -> Vec<ContactRef> {
         match self {
-            Self::Together { identities, .. } => identities.clone(),
+            Self::Together { phone, user, parent, .. } => {
+                let users = user.iter().chain(parent).cloned().map(ContactRef::User);
+                phone.iter().cloned().map(ContactRef::Phone).chain(users).collect()
+            }
             Self::NumberChanged { old, new, .. } => {
                 vec![ContactRef::Phone(old.clone()), ContactRef::Phone(new.clone())]
             }
@@ -86,23 +96,27 @@ impl Seen {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identities {
     seen: BTreeMap<ContactRef, Seen>,
+    /// The user ids seen as a parent id (`parent_user_id`, `from_parent_user_id`, …).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    parents: BTreeSet<BusinessScopedUserId>,
 }
 
 impl Identities {
     /// A person first known by `identity` (an API call, a send) at `at`.
     pub fn of(identity: ContactRef, at: Timestamp) -> Self {
         let mut person = Self::default();
-        person.observe(&Observation::Together { identities: vec![identity], at });
+        person.seen.entry(identity).or_default().attach(at);
         person
     }
 
     /// Learns from an observation about this person. Commutative and idempotent.
     pub fn observe(&mut self, observation: &Observation) {
         match observation {
-            Observation::Together { identities, at } => {
-                for id in identities {
-                    self.seen.entry(id.clone()).or_default().attach(*at);
+            Observation::Together { parent, at, .. } => {
+                for id in observation.identities() {
+                    self.seen.entry(id).or_default().attach(*at);
                 }
+                self.parents.extend(parent.iter().cloned());
             }
             Observation::NumberChanged { old, new, at } => {
                 self.seen.entry(ContactRef::Phone(old.clone())).or_default().retire(*at);
@@ -120,6 +134,7 @@ impl Identities {
         for (id, seen) in &other.seen {
             self.seen.entry(id.clone()).or_default().merge(*seen);
         }
+        self.parents.extend(other.parents.iter().cloned());
     }
 
     /// The identities that are the person's now.
@@ -150,7 +165,7 @@ impl Identities {
     /// The person's business-scoped user id now (not a parent id).
     pub fn user_id(&self) -> Option<&BusinessScopedUserId> {
         self.latest(|id| match id {
-            ContactRef::User(u) if !u.is_parent() => Some(u),
+            ContactRef::User(u) if !self.is_parent(u) => Some(u),
             _ => None,
         })
     }
@@ -158,9 +173,13 @@ impl Identities {
     /// The person's parent business-scoped user id now, if their business has one.
     pub fn parent_user_id(&self) -> Option<&BusinessScopedUserId> {
         self.latest(|id| match id {
-            ContactRef::User(u) if u.is_parent() => Some(u),
+            ContactRef::User(u) if self.is_parent(u) => Some(u),
             _ => None,
         })
+    }
+
+    fn is_parent(&self, id: &BusinessScopedUserId) -> bool {
+        id.is_parent() || self.parents.contains(id)
     }
 
     fn latest<'a, T>(&'a self, pick: impl Fn(&'a ContactRef) -> Option<&'a T>) -> Option<&'a T> {
@@ -194,34 +213,35 @@ mod tests {
     const OLD_USER: &str = "BR.1111111111";
     const NEW_USER: &str = "BR.2222222222";
     const PARENT: &str = "BR.ENT.9999999999";
+    const PARENT_PLAIN: &str = "BR.8888888888";
 
     #[test]
     fn identities_seen_together_are_one_person_and_a_change_moves_them() {
         let mut p = Identities::of(ContactRef::Phone(phone(OLD_PHONE)), t(0));
         p.observe(&Observation::Together {
-            identities: vec![
-                ContactRef::Phone(phone(OLD_PHONE)),
-                ContactRef::User(user(OLD_USER)),
-                ContactRef::User(user(PARENT)),
-            ],
+            phone: Some(phone(OLD_PHONE)),
+            user: Some(user(OLD_USER)),
+            // A parent id without `ENT` in it (as whatsapp-api-js's v25 examples have): known
+            // as a parent by its field.
+            parent: Some(user(PARENT_PLAIN)),
             at: t(10),
         });
         assert_eq!(p.phone(), Some(&phone(OLD_PHONE)));
         assert_eq!(p.user_id(), Some(&user(OLD_USER)));
-        assert_eq!(p.parent_user_id(), Some(&user(PARENT)));
+        assert_eq!(p.parent_user_id(), Some(&user(PARENT_PLAIN)));
 
         p.observe(&Observation::NumberChanged { old: phone(OLD_PHONE), new: phone(NEW_PHONE), at: t(20) });
         p.observe(&Observation::UserIdChanged { old: user(OLD_USER), new: user(NEW_USER), at: t(20) });
         assert_eq!(p.phone(), Some(&phone(NEW_PHONE)));
         assert_eq!(p.user_id(), Some(&user(NEW_USER)));
         let current: Vec<String> = p.current().map(ToString::to_string).collect();
-        assert_eq!(current, ["5511987650002", "BR.2222222222", "BR.ENT.9999999999"]);
+        assert_eq!(current, ["5511987650002", "BR.2222222222", "BR.8888888888"]);
         assert_eq!(p.all().count(), 5, "retired identities are remembered (erasure forgets them too)");
         // A STOP the old number sent before the change is the person's; after it, not.
         assert!(p.spoke_for(&ContactRef::Phone(phone(OLD_PHONE)), t(15)));
         assert!(!p.spoke_for(&ContactRef::Phone(phone(OLD_PHONE)), t(25)));
         // A `contacts[]` of the same second as the change does not bring the old number back.
-        p.observe(&Observation::Together { identities: vec![ContactRef::Phone(phone(OLD_PHONE))], at: t(20) });
+        p.observe(&Observation::Together { phone: Some(phone(OLD_PHONE)), user: None, parent: None, at: t(20) });
         assert_eq!(p.phone(), Some(&phone(NEW_PHONE)));
     }
 
@@ -233,10 +253,16 @@ mod tests {
     }
 
     fn event() -> impl Strategy<Value = Event> {
-        let ids = prop::sample::subsequence(vec![OLD_PHONE, NEW_PHONE, OLD_USER, NEW_USER, PARENT], 1..=3);
-        let together = (ids, 0i64..100).prop_map(|(ids, s)| {
-            let identities = ids.into_iter().map(|i| ContactRef::parse(i).unwrap()).collect();
-            Event::Seen(Observation::Together { identities, at: t(s) })
+        let phones = prop::option::of(prop::sample::select(vec![OLD_PHONE, NEW_PHONE]));
+        let users = prop::option::of(prop::sample::select(vec![OLD_USER, NEW_USER]));
+        let parents = prop::option::of(prop::sample::select(vec![PARENT, PARENT_PLAIN]));
+        let together = (phones, users, parents, 0i64..100).prop_map(|(p, u, parent, s)| {
+            Event::Seen(Observation::Together {
+                phone: p.map(phone),
+                user: u.map(user),
+                parent: parent.map(user),
+                at: t(s),
+            })
         });
         let number = (0i64..100).prop_map(|s| {
             Event::Seen(Observation::NumberChanged { old: phone(OLD_PHONE), new: phone(NEW_PHONE), at: t(s) })
