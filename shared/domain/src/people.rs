@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::webhook::{Contact, Message, Status};
 use crate::{BusinessScopedUserId, ContactRef, WaId};
 
 /// Something WhatsApp said about a person's identities, at the time it says it happened.
@@ -190,6 +191,73 @@ impl Identities {
             .max_by_key(|(attached, _)| *attached)
             .map(|(_, t)| t)
     }
+}
+
+/// A phone number from a webhook field; `None` when absent, empty (WhatsApp withholds it) or
+/// not a number (a placeholder in Meta's examples).
+fn phone_in(field: Option<&str>) -> Option<WaId> {
+    field.filter(|f| !f.is_empty()).and_then(|f| WaId::parse(f).ok())
+}
+
+/// A business-scoped user id from a webhook field, as [`phone_in`].
+fn user_in(field: Option<&str>) -> Option<BusinessScopedUserId> {
+    field.filter(|f| !f.is_empty()).and_then(|f| BusinessScopedUserId::parse(f).ok())
+}
+
+/// The element's own field when it is set, else its `contacts[]` entry's.
+fn first<'a>(own: Option<&'a str>, contact: Option<&'a str>) -> Option<&'a str> {
+    own.filter(|v| !v.is_empty()).or(contact.filter(|v| !v.is_empty()))
+}
+
+/// The identities one element shows together, when it shows any.
+fn together(
+    phone: Option<WaId>,
+    user: Option<BusinessScopedUserId>,
+    parent: Option<BusinessScopedUserId>,
+    at: Timestamp,
+) -> Option<Observation> {
+    (phone.is_some() || user.is_some() || parent.is_some()).then_some(Observation::Together { phone, user, parent, at })
+}
+
+/// What an inbound message says about its sender: their identities together (the message's
+/// `from`, `from_user_id`, `from_parent_user_id`, completed by their `contacts[]` entry), and
+/// for a `user_changed_number` or `user_changed_user_id` system message, the move.
+pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>) -> Vec<Observation> {
+    let at = message.timestamp;
+    let phone = phone_in(first(message.from.as_deref(), contact.and_then(|c| c.wa_id.as_deref())));
+    let user = user_in(first(message.from_user_id.as_deref(), contact.and_then(|c| c.user_id.as_deref())));
+    let parent =
+        user_in(first(message.from_parent_user_id.as_deref(), contact.and_then(|c| c.parent_user_id.as_deref())));
+    let mut out: Vec<Observation> = together(phone.clone(), user.clone(), parent, at).into_iter().collect();
+    let Some(system) = message.system.as_ref() else { return out };
+    match system.kind.as_deref() {
+        Some("user_changed_number") => {
+            let new = phone_in(system.wa_id.as_deref().or(system.new_wa_id.as_deref()));
+            if let (Some(old), Some(new)) = (phone, new) {
+                out.push(Observation::NumberChanged { old, new, at });
+            }
+        }
+        Some("user_changed_user_id") => {
+            if let (Some(old), Some(new)) = (user, user_in(system.user_id.as_deref())) {
+                out.push(Observation::UserIdChanged { old, new, at });
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// What a status says about the person the message went to: the recipient fields together
+/// with their `contacts[]` entry. A status of a message to a group says nothing about a person.
+pub fn in_status(contact: Option<&Contact<'_>>, status: &Status<'_>) -> Vec<Observation> {
+    if status.recipient_type.as_deref() == Some("group") {
+        return Vec::new();
+    }
+    let phone = phone_in(first(status.recipient_id.as_deref(), contact.and_then(|c| c.wa_id.as_deref())));
+    let user = user_in(first(status.recipient_user_id.as_deref(), contact.and_then(|c| c.user_id.as_deref())));
+    let parent =
+        user_in(first(status.recipient_parent_user_id.as_deref(), contact.and_then(|c| c.parent_user_id.as_deref())));
+    together(phone, user, parent, status.timestamp).into_iter().collect()
 }
 
 #[cfg(test)]

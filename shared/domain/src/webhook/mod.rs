@@ -124,6 +124,8 @@ pub struct Contact<'a> {
     pub wa_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<Cow<'a, str>>,
 }
 
 /// A user's profile.
@@ -131,6 +133,9 @@ pub struct Contact<'a> {
 pub struct Profile<'a> {
     #[serde(borrow, default)]
     pub name: Option<Cow<'a, str>>,
+    /// `@someone`, for users who adopted a username (display only).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<Cow<'a, str>>,
 }
 
 /// An inbound message from a user. Known types are typed; the content of any other type is
@@ -142,6 +147,8 @@ pub struct Message<'a> {
     pub from: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub from_user_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub from_parent_user_id: Option<Cow<'a, str>>,
     /// The message's wamid.
     #[serde(borrow)]
     pub id: Cow<'a, str>,
@@ -293,8 +300,15 @@ pub struct Reaction<'a> {
 pub struct System<'a> {
     #[serde(borrow, default)]
     pub body: Option<Cow<'a, str>>,
+    /// `user_changed_number`: the new number.
     #[serde(borrow, default)]
     pub wa_id: Option<Cow<'a, str>>,
+    /// `user_changed_number` in older payloads: the new number.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub new_wa_id: Option<Cow<'a, str>>,
+    /// `user_changed_user_id`: the new business-scoped user id.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Cow<'a, str>>,
     #[serde(borrow, rename = "type", default)]
     pub kind: Option<Cow<'a, str>>,
 }
@@ -324,6 +338,13 @@ pub struct Status<'a> {
     pub recipient_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub recipient_user_id: Option<Cow<'a, str>>,
+    /// Meta's docs say `recipient_parent_user_id`; whatsapp-api-js's v25 examples
+    /// `parent_recipient_user_id`.
+    #[serde(borrow, default, alias = "parent_recipient_user_id", skip_serializing_if = "Option::is_none")]
+    pub recipient_parent_user_id: Option<Cow<'a, str>>,
+    /// `group` for a status of a message to a group: not a person's.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub recipient_type: Option<Cow<'a, str>>,
     /// The echo of what the sender set: polite's message id.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<Cow<'a, str>>,
@@ -509,11 +530,27 @@ impl<'a> Notification<'a> {
 }
 
 fn contact_for<'n, 'a>(v: &'n ChangeValue<'a>, m: &Message<'a>) -> Option<&'n Contact<'a>> {
-    let by_id = v.contacts.iter().find(|c| {
-        (c.wa_id.is_some() && c.wa_id.as_deref() == m.from.as_deref())
-            || (c.user_id.is_some() && c.user_id.as_deref() == m.from_user_id.as_deref())
-    });
-    by_id.or(if v.contacts.len() == 1 { v.contacts.first() } else { None })
+    v.contact_of(m.from.as_deref(), m.from_user_id.as_deref())
+}
+
+/// The same identity in two fields: both set and not empty (a withheld phone is `""`).
+fn same(a: Option<&str>, b: Option<&str>) -> bool {
+    a.is_some_and(|a| !a.is_empty() && Some(a) == b)
+}
+
+impl<'a> ChangeValue<'a> {
+    /// The `contacts[]` entry of the person with `phone` or `user_id`, or the only entry.
+    fn contact_of(&self, phone: Option<&str>, user_id: Option<&str>) -> Option<&Contact<'a>> {
+        let by_id =
+            self.contacts.iter().find(|c| same(c.wa_id.as_deref(), phone) || same(c.user_id.as_deref(), user_id));
+        by_id.or(if self.contacts.len() == 1 { self.contacts.first() } else { None })
+    }
+
+    /// The `contacts[]` entry of a status's recipient (statuses carry one since 2026), or the
+    /// only entry.
+    pub fn contact_for_status(&self, status: &Status<'a>) -> Option<&Contact<'a>> {
+        self.contact_of(status.recipient_id.as_deref(), status.recipient_user_id.as_deref())
+    }
 }
 
 /// Unix seconds, sent as a string (`"1763800000"`) by most payloads and as an integer by
