@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::webhooks::{self, Plan};
-use crate::{FailureReport, Shared, SimMessage};
+use crate::{FailureReport, Shared, SimMessage, SimUser};
 
 /// What Meta does with a message to a number, by the number's last four digits, so tests and
 /// the demo pick an outcome by choosing a number.
@@ -161,9 +161,13 @@ pub(crate) async fn send_message(
     };
     match accept(&shared, &phone_number_id, &headers, &body, draw) {
         Ok((message, plan)) => {
+            let contact = match &message.recipient {
+                Some(recipient) => json!({"input": recipient, "user_id": message.user.user_id}),
+                None => json!({"input": message.request["to"], "wa_id": message.to, "user_id": message.user.user_id}),
+            };
             let answer = json!({
                 "messaging_product": "whatsapp",
-                "contacts": [{"input": message.request["to"], "wa_id": message.to}],
+                "contacts": [contact],
                 "messages": [{"id": message.wamid}],
             });
             tracing::info!(wamid = %message.wamid, kind = %message.kind, "accepted");
@@ -222,11 +226,8 @@ fn accept(
     if request.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
         return Err(MetaError::invalid("messaging_product", "is required and must be \"whatsapp\""));
     }
-    let to_input = request.get("to").and_then(Value::as_str).ok_or_else(|| MetaError::invalid("to", "is required"))?;
-    let to: String = to_input.chars().filter(char::is_ascii_digit).collect();
-    if polite_domain::WaId::parse(to_input).is_err() {
-        return Err(MetaError::new(131_009, "(#131009) Parameter value is not valid: to is not a valid phone number"));
-    }
+    let (user, recipient) = recipient_of(shared, &request)?;
+    let to = user.phone.clone();
     let kind = request.get("type").and_then(Value::as_str).unwrap_or("text").to_owned();
     let (text, template) = match kind.as_str() {
         "text" => {
@@ -251,6 +252,12 @@ fn accept(
                 && !approved.iter().any(|a| a == name)
             {
                 return Err(MetaError::new(132_001, "Template name does not exist in the translation"));
+            }
+            if recipient.is_some() && config.template_category(name) == "authentication" {
+                return Err(MetaError::new(
+                    131_062,
+                    "(#131062) Authentication templates cannot be sent to a business-scoped user id.",
+                ));
             }
             (None, Some(name.to_owned()))
         }
@@ -282,6 +289,8 @@ fn accept(
     let message = SimMessage {
         wamid,
         to,
+        recipient,
+        user,
         kind,
         text,
         template,
@@ -291,4 +300,32 @@ fn accept(
         request,
     };
     Ok((message, plan))
+}
+
+/// Who a send goes to: `to` (a phone) wins over `recipient` (a business-scoped user id, which
+/// reaches only a user the business has been shown); the user id the send named, if any.
+fn recipient_of(shared: &Shared, request: &Value) -> Result<(SimUser, Option<String>), MetaError> {
+    let to = request.get("to").and_then(Value::as_str);
+    match (to, request.get("recipient").and_then(Value::as_str)) {
+        (Some(to_input), _) => {
+            let Ok(phone) = polite_domain::WaId::parse(to_input) else {
+                return Err(MetaError::new(
+                    131_009,
+                    "(#131009) Parameter value is not valid: to is not a valid phone number",
+                ));
+            };
+            Ok((shared.lock().user(&phone), None))
+        }
+        (None, Some(recipient)) => {
+            if polite_domain::BusinessScopedUserId::parse(recipient).is_err() {
+                return Err(MetaError::invalid("recipient", "is not a business-scoped user id"));
+            }
+            let phone = shared.lock().users.get(recipient).cloned();
+            let Some(phone) = phone.and_then(|p| polite_domain::WaId::parse(&p).ok()) else {
+                return Err(MetaError::invalid("recipient", "is not a user of this business"));
+            };
+            Ok((SimUser::of(&phone), Some(recipient.to_owned())))
+        }
+        (None, None) => Err(MetaError::invalid("to", "is required (or recipient)")),
+    }
 }

@@ -20,7 +20,10 @@
 //!   answers), `POST /_sim/reset`.
 
 mod graph;
+mod users;
 mod webhooks;
+
+pub use users::{SimUser, USERNAME_ENDING};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -270,6 +273,12 @@ pub struct SimMessage {
     pub wamid: String,
     /// The recipient, digits only.
     pub to: String,
+    /// The business-scoped user id the send was addressed to (`recipient`), when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// The recipient as webhooks show them (user id, username, a withheld phone).
+    #[serde(skip)]
+    pub user: SimUser,
     /// `text`, `template`, …
     #[serde(rename = "type")]
     pub kind: String,
@@ -298,6 +307,9 @@ struct Inner {
     webhooks: Vec<WebhookLog>,
     next_id: u64,
     rng: fastrand::Rng,
+    /// The users the business has been shown (in an answer or a webhook): user id → phone. A
+    /// send by `recipient` reaches only these.
+    users: BTreeMap<String, String>,
 }
 
 impl Inner {
@@ -305,6 +317,13 @@ impl Inner {
     fn next_wamid(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("wamid.{prefix}{:016X}", self.next_id)
+    }
+
+    /// The user behind `phone`, now known to the business.
+    fn user(&mut self, phone: &polite_domain::WaId) -> SimUser {
+        let user = SimUser::of(phone);
+        self.users.insert(user.user_id.clone(), user.phone.clone());
+        user
     }
 }
 
@@ -352,6 +371,7 @@ impl Simulator {
             webhooks: Vec::new(),
             next_id: 0,
             rng: fastrand::Rng::with_seed(config.knobs.seed),
+            users: BTreeMap::new(),
         };
         let shared = Shared { config: Arc::new(config), inner: Arc::new(Mutex::new(inner)), client };
         let app = router(shared.clone());

@@ -121,15 +121,17 @@ fn unix_seconds(t: jiff::Timestamp) -> String {
     t.as_second().to_string()
 }
 
-/// A `statuses[]` notification as Meta sends it: pricing on `delivered` only (one of
-/// delivered/read carries it), errors on `failed`.
+/// A `statuses[]` notification as Meta sends it in 2026: the recipient's phone (`""` when
+/// they withhold it) and user id, their `contacts[]` entry (not on `failed`), pricing on
+/// `delivered` only (one of delivered/read carries it), errors on `failed`.
 fn status_notification(config: &SimConfig, message: &SimMessage, step: &Step) -> Vec<u8> {
     let happened = jiff::SignedDuration::try_from(step.happened).unwrap_or_default();
     let mut status = json!({
         "id": message.wamid,
         "status": step.status,
         "timestamp": unix_seconds(message.accepted_at + happened),
-        "recipient_id": message.to,
+        "recipient_id": message.user.shown_phone(),
+        "recipient_user_id": message.user.user_id,
     });
     if let Some(data) = &message.biz_opaque_callback_data {
         status["biz_opaque_callback_data"] = json!(data);
@@ -154,7 +156,11 @@ fn status_notification(config: &SimConfig, message: &SimMessage, step: &Step) ->
             "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
         }]);
     }
-    envelope(config, "messages", json!({ "statuses": [status] }))
+    if step.error.is_some() {
+        return envelope(config, "messages", json!({ "statuses": [status] }));
+    }
+    let contacts = [message.user.contact("Sim User")];
+    envelope(config, "messages", json!({ "contacts": contacts, "statuses": [status] }))
 }
 
 /// Posts one signed webhook about `wamid` (a `status` value for statuses), retrying (as Meta
@@ -244,19 +250,21 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
     let Ok(sender) = polite_domain::WaId::parse(&request.from) else {
         return bad_request("from: not a phone number (send E.164, e.g. +5511987654321)");
     };
-    let from = sender.as_str().to_owned();
+    let user = shared.lock().user(&sender);
+    // A username user's phone is withheld: `from` is empty, `from_user_id` names them.
+    let from = user.shown_phone().to_owned();
     if shared.config.webhook.is_none() {
         let message = "no webhook configured: start the simulator with SIM_WEBHOOK_URL and SIM_APP_SECRET";
         return (StatusCode::CONFLICT, axum::Json(json!({"error": {"message": message}}))).into_response();
     }
     let wamid = shared.lock().next_wamid("SIMIN");
     let now = unix_seconds(jiff::Timestamp::now());
-    let contacts = json!([{"profile": {"name": request.name.as_deref().unwrap_or("Sim User")}, "wa_id": from}]);
+    let contacts = json!([user.contact(request.name.as_deref().unwrap_or("Sim User"))]);
     let config = &shared.config;
     let (kind, body) = match (&request.text, &request.button, &request.preference) {
         (Some(text), None, None) => {
-            let mut message =
-                json!({"from": from, "id": wamid, "timestamp": now, "type": "text", "text": {"body": text}});
+            let mut message = json!({"from": from, "from_user_id": user.user_id, "id": wamid, "timestamp": now,
+                "type": "text", "text": {"body": text}});
             if let Some(id) = &request.context {
                 message["context"] = json!({"from": config.display_phone_number, "id": id});
             }
@@ -266,19 +274,19 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
             let replied_to = request
                 .context
                 .clone()
-                .or_else(|| shared.lock().accepted.iter().rev().find(|m| m.to == from).map(|m| m.wamid.clone()));
+                .or_else(|| shared.lock().accepted.iter().rev().find(|m| m.to == user.phone).map(|m| m.wamid.clone()));
             let Some(replied_to) = replied_to else {
                 return bad_request("button: nothing was sent to this number, so there is no button to tap");
             };
             let payload = button.payload.clone().unwrap_or_else(|| button.text.clone());
-            let message = json!({"from": from, "id": wamid, "timestamp": now, "type": "button",
+            let message = json!({"from": from, "from_user_id": user.user_id, "id": wamid, "timestamp": now, "type": "button",
                 "button": {"payload": payload, "text": button.text},
                 "context": {"from": config.display_phone_number, "id": replied_to}});
             ("message", envelope(config, "messages", json!({"contacts": contacts, "messages": [message]})))
         }
         (None, None, Some(value)) if value == "stop" || value == "resume" => {
             let detail = format!("User requested to {value} marketing messages");
-            let preference = json!({"wa_id": from, "detail": detail, "category": "marketing_messages",
+            let preference = json!({"wa_id": from, "user_id": user.user_id, "detail": detail, "category": "marketing_messages",
                 "value": value, "timestamp": jiff::Timestamp::now().as_second()});
             let value = json!({"contacts": contacts, "user_preferences": [preference]});
             ("user_preferences", envelope(config, "user_preferences", value))

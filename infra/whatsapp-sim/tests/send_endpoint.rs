@@ -38,7 +38,9 @@ async fn an_accepted_message_gets_a_wamid_and_is_listed() {
     let (status, body) = post(&sim, PHONE, Some(TOKEN), &text_to("+16505551234")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messaging_product"], "whatsapp");
-    assert_eq!(body["contacts"][0], json!({"input": "+16505551234", "wa_id": "16505551234"}));
+    let contact = &body["contacts"][0];
+    assert_eq!((contact["input"].as_str(), contact["wa_id"].as_str()), (Some("+16505551234"), Some("16505551234")));
+    assert!(polite_domain::BusinessScopedUserId::parse(contact["user_id"].as_str().unwrap()).is_ok(), "{contact}");
     let wamid = body["messages"][0]["id"].as_str().unwrap().to_owned();
     assert!(wamid.starts_with("wamid."), "{wamid}");
 
@@ -138,4 +140,37 @@ async fn only_approved_templates_are_accepted_when_a_list_is_configured() {
     let accepted = sim.accepted();
     assert_eq!(accepted.len(), 1);
     assert_eq!(accepted[0].template.as_deref(), Some("spring_sale"));
+}
+
+fn template_by_user(recipient: &str, name: &str) -> Value {
+    json!({"messaging_product": "whatsapp", "recipient": recipient, "type": "template",
+           "template": {"name": name, "language": {"code": "en"}}})
+}
+
+#[tokio::test]
+async fn a_send_by_business_scoped_user_id_reaches_a_user_the_business_was_shown_and_never_an_authentication_code() {
+    let mut config = config();
+    config.template_categories.insert("login_code".into(), "authentication".into());
+    let sim = sim(config).await;
+    let (status, body) = post(&sim, PHONE, Some(TOKEN), &template_by_user("US.12345678901234567890", "promo")).await;
+    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(100)), "an id the business never saw: {body}");
+    let (status, body) = post(&sim, PHONE, Some(TOKEN), &template_by_user("not-an-id", "promo")).await;
+    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(100)), "{body}");
+
+    // The business learns Lia's user id from an answer (or a webhook), then sends by it.
+    let (_, first) = post(&sim, PHONE, Some(TOKEN), &text_to("+5511987650077")).await;
+    let user_id = first["contacts"][0]["user_id"].as_str().unwrap().to_owned();
+    let (status, body) = post(&sim, PHONE, Some(TOKEN), &template_by_user(&user_id, "promo")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["contacts"][0], json!({"input": user_id, "user_id": user_id}), "no wa_id when sent by user id");
+    let listed: Value = reqwest::get(format!("{}/_sim/messages", sim.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["messages"][1]["to"], "5511987650077");
+    assert_eq!(listed["messages"][1]["recipient"], user_id.as_str());
+
+    let (status, body) = post(&sim, PHONE, Some(TOKEN), &template_by_user(&user_id, "login_code")).await;
+    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131_062)), "{body}");
+    // Both given: the phone wins.
+    let mut both = template_by_user("US.12345678901234567890", "promo");
+    both["to"] = json!("+16505551234");
+    assert_eq!(post(&sim, PHONE, Some(TOKEN), &both).await.0, 200);
 }

@@ -282,3 +282,45 @@ async fn a_bad_inbound_request_is_refused_with_the_reason() {
     assert_eq!(status, 409);
     assert!(answer["error"]["message"].as_str().unwrap().contains("SIM_WEBHOOK_URL"));
 }
+
+#[tokio::test]
+async fn webhooks_name_users_by_user_id_and_withhold_a_username_users_phone() {
+    let (receiver, url) = Receiver::start(0).await;
+    let sim = start(SimConfig { knobs: Knobs { read_rate: 0.0, ..Knobs::default() }, ..fast(url) }).await;
+    // Ana shares her phone; Lia (a number ending 0077) has a username and withholds hers.
+    send(&sim, &template_to("+5511987654321", "spring_sale", "msg_a")).await;
+    receiver.wait_for(2).await;
+    send(&sim, &template_to("+5511987650077", "spring_sale", "msg_l")).await;
+    receiver.wait_for(4).await;
+    assert_eq!(inbound(&sim, &json!({"from": "+5511987650077", "name": "Lia", "text": "STOP"})).await.0, 200);
+    let got = receiver.wait_for(5).await;
+
+    let ana = &got[0]["entry"][0]["changes"][0]["value"];
+    assert_eq!(ana["statuses"][0]["recipient_id"], "5511987654321");
+    let ana_user = ana["statuses"][0]["recipient_user_id"].as_str().unwrap();
+    assert_eq!(ana["contacts"][0]["user_id"], ana_user);
+    assert_eq!(ana["contacts"][0]["wa_id"], "5511987654321");
+
+    let lia = &got[2]["entry"][0]["changes"][0]["value"];
+    assert_eq!(lia["statuses"][0]["recipient_id"], "", "withheld");
+    let lia_user = lia["statuses"][0]["recipient_user_id"].as_str().unwrap();
+    assert_ne!(lia_user, ana_user);
+    assert_eq!(
+        (lia["contacts"][0]["wa_id"].as_str(), lia["contacts"][0]["user_id"].as_str()),
+        (Some(""), Some(lia_user))
+    );
+    assert!(lia["contacts"][0]["profile"]["username"].as_str().unwrap().starts_with('@'));
+
+    let stop = &got[4]["entry"][0]["changes"][0]["value"];
+    assert_eq!(stop["messages"][0]["from"], "", "a username user's STOP carries no phone");
+    assert_eq!(stop["messages"][0]["from_user_id"], lia_user);
+    assert_eq!(stop["contacts"][0]["user_id"], lia_user);
+    // polite's model reads it: the sender is known by the user id alone.
+    let body = serde_json::to_vec(&got[4]).unwrap();
+    let parsed = webhook::parse(&body).unwrap();
+    let EventKind::Message { message, contact } = parsed.events().next().unwrap().kind else { panic!("not a message") };
+    let observed = polite_domain::people::in_message(contact, message);
+    let ids: Vec<String> =
+        observed.iter().flat_map(polite_domain::people::Observation::identities).map(|i| i.to_string()).collect();
+    assert_eq!(ids, [lia_user]);
+}
