@@ -12,10 +12,12 @@ async fn tables_are_created_from_the_template_with_their_index_and_ttl() {
     let table = messages.table().unwrap();
     let gsi: Vec<&str> = table.global_secondary_indexes().iter().filter_map(|g| g.index_name()).collect();
     assert_eq!(gsi, ["DueIndex"]);
-    for logical in ["ContactsTable", "MessagesTable"] {
+    // Epoch-second numbers both: the send log's `expires_at`; the idempotency and wamid
+    // items' `ttl` (a message's own `expires_at` is its send deadline, a string).
+    for (logical, attribute) in [("ContactsTable", "expires_at"), ("MessagesTable", "ttl")] {
         let ttl = ddb.describe_time_to_live().table_name(stack.table(logical)).send().await.unwrap();
         let attr = ttl.time_to_live_description().and_then(|d| d.attribute_name());
-        assert_eq!(attr, Some("expires_at"), "{logical}");
+        assert_eq!(attr, Some(attribute), "{logical}");
     }
 }
 
