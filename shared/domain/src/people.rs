@@ -313,6 +313,25 @@ mod tests {
         assert_eq!(p.phone(), Some(&phone(NEW_PHONE)));
     }
 
+    #[test]
+    fn a_person_is_stored_and_read_back_whole() {
+        let mut p = Identities::of(ContactRef::Phone(phone(OLD_PHONE)), t(0));
+        p.observe(&Observation::Together {
+            phone: None,
+            user: Some(user(OLD_USER)),
+            parent: Some(user(PARENT_PLAIN)),
+            at: t(5),
+        });
+        p.observe(&Observation::NumberChanged { old: phone(OLD_PHONE), new: phone(NEW_PHONE), at: t(9) });
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["seen"]["5511987650001"], serde_json::json!({"attached": t(0), "retired": t(9)}));
+        assert_eq!(json["parents"], serde_json::json!([PARENT_PLAIN]));
+        let back: Identities = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(back.parent_user_id(), Some(&user(PARENT_PLAIN)));
+        assert!(serde_json::from_value::<Identities>(serde_json::json!({"seen": {"not an id": {}}})).is_err());
+    }
+
     /// What one person's webhooks may say: identities together, changes, and consent.
     #[derive(Debug, Clone)]
     enum Event {
