@@ -154,7 +154,7 @@ where
     async fn give_up(&self, body: &str, now: Timestamp) -> Result<Option<Outcome>, SendJobError> {
         let job: SendJob = envelope::decode(kinds::SEND_JOB, body)?;
         let Some(record) = self.messages.get(&job.id).await? else { return Ok(None) };
-        if !matches!(record.state, MessageState::Queued | MessageState::Deferred) {
+        if !record.state.is_claimable() {
             return Ok(None);
         }
         counter!("SendJobsGivenUp").increment(1);

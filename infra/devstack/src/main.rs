@@ -93,6 +93,9 @@ async fn run_demo(config: StackConfig) -> anyhow::Result<()> {
     }
 }
 
+/// The parking queue's variable, as webhook-intake reads it.
+const PARKING_QUEUE: &str = polite_adapters::config::keys::WEBHOOK_PARKING_QUEUE_URL;
+
 /// Where the parked webhooks are, and where they go back to.
 struct ParkingTarget {
     sdk: aws_config::SdkConfig,
@@ -105,7 +108,7 @@ struct ParkingTarget {
 /// running dev stack's (`.devstack/local.env` and `endpoints.json`).
 async fn parking_target(config: &StackConfig) -> anyhow::Result<ParkingTarget> {
     let var = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
-    if let Some(queue_url) = var("WEBHOOK_PARKING_QUEUE_URL") {
+    if let Some(queue_url) = var(PARKING_QUEUE) {
         return Ok(ParkingTarget {
             sdk: aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
             queue_url,
@@ -116,16 +119,16 @@ async fn parking_target(config: &StackConfig) -> anyhow::Result<ParkingTarget> {
     let dir = &config.state_dir;
     let read = |name: &str| {
         std::fs::read_to_string(dir.join(name)).with_context(|| {
-            format!("reading {}: is `make dev` running? (or set WEBHOOK_PARKING_QUEUE_URL)", dir.join(name).display())
+            format!("reading {}: is `make dev` running? (or set {PARKING_QUEUE})", dir.join(name).display())
         })
     };
     let endpoints: polite_devstack::Endpoints = serde_json::from_str(&read("endpoints.json")?)?;
     let env = read("local.env")?;
     let queue_url = env
         .lines()
-        .find_map(|l| l.strip_prefix("WEBHOOK_PARKING_QUEUE_URL="))
+        .find_map(|l| l.strip_prefix(PARKING_QUEUE)?.strip_prefix('='))
         .map(|v| v.trim_matches('\'').to_owned())
-        .context("local.env names no WEBHOOK_PARKING_QUEUE_URL")?;
+        .with_context(|| format!("local.env names no {PARKING_QUEUE}"))?;
     Ok(ParkingTarget {
         sdk: polite_devstack::aws::sdk_config(&endpoints.aws).await,
         queue_url,

@@ -320,11 +320,9 @@ fn recipient_of(shared: &Shared, request: &Value) -> Result<(SimUser, Option<Str
             if polite_domain::BusinessScopedUserId::parse(recipient).is_err() {
                 return Err(MetaError::invalid("recipient", "is not a business-scoped user id"));
             }
-            let phone = shared.lock().users.get(recipient).cloned();
-            let Some(phone) = phone.and_then(|p| polite_domain::WaId::parse(&p).ok()) else {
-                return Err(MetaError::invalid("recipient", "is not a user of this business"));
-            };
-            Ok((SimUser::of(&phone), Some(recipient.to_owned())))
+            let user = shared.lock().users.get(recipient).cloned();
+            let user = user.ok_or_else(|| MetaError::invalid("recipient", "is not a user of this business"))?;
+            Ok((user, Some(recipient.to_owned())))
         }
         (None, None) => Err(MetaError::invalid("to", "is required (or recipient)")),
     }

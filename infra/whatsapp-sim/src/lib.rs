@@ -307,9 +307,9 @@ struct Inner {
     webhooks: Vec<WebhookLog>,
     next_id: u64,
     rng: fastrand::Rng,
-    /// The users the business has been shown (in an answer or a webhook): user id → phone. A
-    /// send by `recipient` reaches only these.
-    users: BTreeMap<String, String>,
+    /// The users the business has been shown (in an answer or a webhook), by user id. A send
+    /// by `recipient` reaches only these.
+    users: BTreeMap<String, SimUser>,
 }
 
 impl Inner {
@@ -322,7 +322,7 @@ impl Inner {
     /// The user behind `phone`, now known to the business.
     fn user(&mut self, phone: &polite_domain::WaId) -> SimUser {
         let user = SimUser::of(phone);
-        self.users.insert(user.user_id.clone(), user.phone.clone());
+        self.users.insert(user.user_id.clone(), user.clone());
         user
     }
 }

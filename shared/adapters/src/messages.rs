@@ -397,7 +397,7 @@ impl MessageStore for DynamoMessages {
     async fn apply_status(&self, id: &str, update: &StatusUpdate) -> Result<Option<Transition>, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(current) = self.read(id).await? else { return Ok(None) };
-            if update.wamid.as_ref().is_some_and(|w| current.refused_wamids.contains(w)) {
+            if current.is_refused_attempt(update.wamid.as_deref()) {
                 // An attempt Meta refused for a per-user limit: the message waits for its retry.
                 return Ok(Some(Transition::Ignored(IgnoreReason::Stale)));
             }
@@ -438,13 +438,8 @@ impl MessageStore for DynamoMessages {
                 if let (MessageState::Failed, Some(until)) = (to, retry) {
                     // 131049: not a failure but "not today" — scheduled again a day on, this
                     // attempt's wamid set aside so its other statuses change nothing.
-                    next.state = MessageState::Scheduled;
+                    next.reschedule_after_refusal(update.wamid.as_deref(), until);
                     transition = Transition::Moved { from, to: next.state };
-                    next.reason = Some(polite_domain::gate::DeferReason::RateLimited.as_str().to_owned());
-                    next.not_before = Some(until);
-                    next.due_at = Some(until);
-                    next.refused_wamids.extend(update.wamid.iter().cloned());
-                    next.wamid = None;
                     next.state.as_str().clone_into(&mut entry.state);
                 }
             } else if current.history.contains(&entry) && new_wamid.is_none() && new_pricing.is_none() {
@@ -809,14 +804,7 @@ impl CampaignStore for DynamoMessages {
     }
 
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(campaign_pk(campaign_id), &chunk_sk(index))))
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        Ok(())
+        self.delete(key(campaign_pk(campaign_id), &chunk_sk(index))).await
     }
 }
 

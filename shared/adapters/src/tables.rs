@@ -27,7 +27,8 @@ impl TableNames {
         contact_hash_key: &SecretString,
     ) -> (DynamoMessages, DynamoContacts) {
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
-        let contacts = DynamoContacts::new(dynamo.clone(), self.contacts, contact_hash_key.expose_secret().as_bytes());
-        (DynamoMessages::new(dynamo, self.messages, contact_hash_key.expose_secret().as_bytes()), contacts)
+        let key = contact_hash_key.expose_secret().as_bytes();
+        let contacts = DynamoContacts::new(dynamo.clone(), self.contacts, key);
+        (DynamoMessages::new(dynamo, self.messages, key), contacts)
     }
 }

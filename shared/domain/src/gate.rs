@@ -439,12 +439,19 @@ impl<'a> QuietPlan<'a> {
         };
         let tzs: Vec<&jiff::tz::TimeZone> = self.zones.iter().map(IanaZone::tz).collect();
         let min = if tzs.len() > 1 { self.min_window } else { SignedDuration::ZERO };
-        let hours: Vec<&SendingHours> = std::iter::once(self.jurisdiction).chain(self.own.as_ref()).collect();
-        if let Some((open, end)) = common_window(t, &tzs, &hours, min) {
+        let both;
+        let hours: &[&SendingHours] = match &self.own {
+            Some(own) => {
+                both = [self.jurisdiction, own];
+                &both
+            }
+            None => std::slice::from_ref(&self.jurisdiction),
+        };
+        if let Some((open, end)) = common_window(t, &tzs, hours, min) {
             return Some((open, end, assumption(&self.zones, self.basis.clone())));
         }
         let primary = self.primary.as_ref()?;
-        let (open, end) = common_window(t, &[primary.tz()], &hours, SignedDuration::ZERO)?;
+        let (open, end) = common_window(t, &[primary.tz()], hours, SignedDuration::ZERO)?;
         let basis = ZoneBasis::CountryPrimary { candidates: self.zones.len() };
         Some((open, end, assumption(std::slice::from_ref(primary), basis)))
     }

@@ -335,8 +335,15 @@ mod tests {
         let other = SendError { code: 131_026, title: "undeliverable".into() };
         assert_eq!(message.retry_after_failure(Some(&other), at), None);
         assert_eq!(message.retry_after_failure(None, at), None);
-        let expiring = MessageRecord { expires_at: Some("2026-01-02T00:00:00Z".parse().unwrap()), ..message };
+        let expiring = MessageRecord { expires_at: Some("2026-01-02T00:00:00Z".parse().unwrap()), ..message.clone() };
         assert_eq!(expiring.retry_after_failure(Some(&limited), at), None);
+        let mut waiting = MessageRecord { wamid: Some("wamid.A".into()), ..message };
+        waiting.reschedule_after_refusal(Some("wamid.A"), day_later);
+        assert_eq!(
+            (waiting.state, waiting.not_before, waiting.due_at, waiting.wamid.as_deref()),
+            (S::Scheduled, Some(day_later), Some(day_later), None)
+        );
+        assert!(waiting.is_refused_attempt(Some("wamid.A")) && !waiting.is_refused_attempt(Some("wamid.B")));
     }
 
     #[test]
@@ -464,6 +471,23 @@ impl MessageRecord {
         }
         let until = at.checked_add(crate::sending::ENGAGEMENT_DEFERRAL).ok()?;
         self.expires_at.is_none_or(|expires| until < expires).then_some(until)
+    }
+
+    /// Back to `scheduled` until `until` (see [`Self::retry_after_failure`]) after Meta refused
+    /// attempt `wamid` for a per-user limit: that attempt is set aside, so its other statuses
+    /// change nothing ([`Self::is_refused_attempt`]).
+    pub fn reschedule_after_refusal(&mut self, wamid: Option<&str>, until: jiff::Timestamp) {
+        self.state = MessageState::Scheduled;
+        self.reason = Some(crate::gate::DeferReason::RateLimited.as_str().to_owned());
+        self.not_before = Some(until);
+        self.due_at = Some(until);
+        self.refused_wamids.extend(wamid.map(str::to_owned));
+        self.wamid = None;
+    }
+
+    /// Whether a status of `wamid` is about an attempt Meta refused for a per-user limit.
+    pub fn is_refused_attempt(&self, wamid: Option<&str>) -> bool {
+        wamid.is_some_and(|w| self.refused_wamids.iter().any(|r| r == w))
     }
 
     /// A new message in `state` at `at`: its history starts with that state; no reason,

@@ -13,6 +13,7 @@
 //! two persons who turn out to be one is the same union whichever way round it is done. The
 //! person's consent is the fold of both ledgers ([`crate::consent::ConsentState::merge`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
@@ -204,18 +205,15 @@ fn user_in(field: Option<&str>) -> Option<BusinessScopedUserId> {
     field.filter(|f| !f.is_empty()).and_then(|f| BusinessScopedUserId::parse(f).ok())
 }
 
-/// The element's own field when it is set, else its `contacts[]` entry's.
-fn first<'a>(own: Option<&'a str>, contact: Option<&'a str>) -> Option<&'a str> {
-    own.filter(|v| !v.is_empty()).or(contact.filter(|v| !v.is_empty()))
-}
-
-/// The identities one element shows together, when it shows any.
-fn together(
-    phone: Option<WaId>,
-    user: Option<BusinessScopedUserId>,
-    parent: Option<BusinessScopedUserId>,
-    at: Timestamp,
-) -> Option<Observation> {
+/// The identities one element shows together, when it shows any: its own phone, user id and
+/// parent id fields, each completed by its `contacts[]` entry's when empty or absent.
+fn together(contact: Option<&Contact<'_>>, own: [Option<&Cow<'_, str>>; 3], at: Timestamp) -> Option<Observation> {
+    fn set<'v>(v: Option<&'v Cow<'_, str>>) -> Option<&'v str> {
+        v.map(AsRef::as_ref).filter(|v| !v.is_empty())
+    }
+    let theirs = contact.map(|c| [c.wa_id.as_ref(), c.user_id.as_ref(), c.parent_user_id.as_ref()]);
+    let field = |i: usize| set(own[i]).or_else(|| theirs.and_then(|t| set(t[i])));
+    let (phone, user, parent) = (phone_in(field(0)), user_in(field(1)), user_in(field(2)));
     (phone.is_some() || user.is_some() || parent.is_some()).then_some(Observation::Together { phone, user, parent, at })
 }
 
@@ -224,11 +222,13 @@ fn together(
 /// for a `user_changed_number` or `user_changed_user_id` system message, the move.
 pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>) -> Vec<Observation> {
     let at = message.timestamp;
-    let phone = phone_in(first(message.from.as_deref(), contact.and_then(|c| c.wa_id.as_deref())));
-    let user = user_in(first(message.from_user_id.as_deref(), contact.and_then(|c| c.user_id.as_deref())));
-    let parent =
-        user_in(first(message.from_parent_user_id.as_deref(), contact.and_then(|c| c.parent_user_id.as_deref())));
-    let mut out: Vec<Observation> = together(phone.clone(), user.clone(), parent, at).into_iter().collect();
+    let own = [message.from.as_ref(), message.from_user_id.as_ref(), message.from_parent_user_id.as_ref()];
+    let seen = together(contact, own, at);
+    let (phone, user) = match &seen {
+        Some(Observation::Together { phone, user, .. }) => (phone.clone(), user.clone()),
+        _ => (None, None),
+    };
+    let mut out: Vec<Observation> = seen.into_iter().collect();
     let Some(system) = message.system.as_ref() else { return out };
     match system.kind.as_deref() {
         Some("user_changed_number") => {
@@ -253,11 +253,9 @@ pub fn in_status(contact: Option<&Contact<'_>>, status: &Status<'_>) -> Vec<Obse
     if status.recipient_type.as_deref() == Some("group") {
         return Vec::new();
     }
-    let phone = phone_in(first(status.recipient_id.as_deref(), contact.and_then(|c| c.wa_id.as_deref())));
-    let user = user_in(first(status.recipient_user_id.as_deref(), contact.and_then(|c| c.user_id.as_deref())));
-    let parent =
-        user_in(first(status.recipient_parent_user_id.as_deref(), contact.and_then(|c| c.parent_user_id.as_deref())));
-    together(phone, user, parent, status.timestamp).into_iter().collect()
+    let own =
+        [status.recipient_id.as_ref(), status.recipient_user_id.as_ref(), status.recipient_parent_user_id.as_ref()];
+    together(contact, own, status.timestamp).into_iter().collect()
 }
 
 #[cfg(test)]

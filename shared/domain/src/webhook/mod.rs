@@ -538,11 +538,18 @@ fn same(a: Option<&str>, b: Option<&str>) -> bool {
     a.is_some_and(|a| !a.is_empty() && Some(a) == b)
 }
 
+impl Contact<'_> {
+    /// Whether this entry is the person with `phone` or `user_id` (an element's `from` /
+    /// `from_user_id`, `recipient_id` / `recipient_user_id`).
+    pub fn names(&self, phone: Option<&str>, user_id: Option<&str>) -> bool {
+        same(self.wa_id.as_deref(), phone) || same(self.user_id.as_deref(), user_id)
+    }
+}
+
 impl<'a> ChangeValue<'a> {
     /// The `contacts[]` entry of the person with `phone` or `user_id`, or the only entry.
     fn contact_of(&self, phone: Option<&str>, user_id: Option<&str>) -> Option<&Contact<'a>> {
-        let by_id =
-            self.contacts.iter().find(|c| same(c.wa_id.as_deref(), phone) || same(c.user_id.as_deref(), user_id));
+        let by_id = self.contacts.iter().find(|c| c.names(phone, user_id));
         by_id.or(if self.contacts.len() == 1 { self.contacts.first() } else { None })
     }
 

@@ -326,10 +326,7 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
 /// The `contacts[]` entry of a message's sender: matched by wa_id or business-scoped user id,
 /// or the only entry there is.
 fn sender_of<'a>(contacts: &[(&'a RawValue, Option<Contact<'_>>)], m: &Message<'_>) -> Option<&'a RawValue> {
-    let matches = |c: &Contact<'_>| {
-        (c.wa_id.is_some() && c.wa_id.as_deref() == m.from.as_deref())
-            || (c.user_id.is_some() && c.user_id.as_deref() == m.from_user_id.as_deref())
-    };
+    let matches = |c: &Contact<'_>| c.names(m.from.as_deref(), m.from_user_id.as_deref());
     let by_id = contacts.iter().find(|(_, c)| c.as_ref().is_some_and(matches)).map(|(raw, _)| *raw);
     by_id.or(match contacts {
         [(only, _)] => Some(*only),
