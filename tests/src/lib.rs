@@ -53,10 +53,10 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Vec<S
 /// evidence, on 2026-01-05): the consent the sender's gate needs before a marketing template.
 ///
 /// # Errors
-/// When `to` is not a phone number or the store fails.
+/// When `to` is not a contact reference or the store fails.
 pub async fn opt_in_marketing(contacts: &impl polite_domain::ports::ContactStore, to: &str) -> anyhow::Result<()> {
     use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
-    let wa_id = polite_domain::WaId::parse(to)?;
+    let wa_id = polite_domain::ContactRef::parse(to)?;
     let at: jiff::Timestamp = "2026-01-05T10:00:00Z".parse()?;
     let source = ConsentSource::business("web_checkout")?;
     let evidence = Some("Ticked 'WhatsApp offers' at checkout".to_owned());

@@ -8,8 +8,9 @@ use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
+use polite_domain::people::Observation;
 use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore, Reservation, SendLog};
-use polite_domain::{IanaZone, WaId};
+use polite_domain::{BusinessScopedUserId, ContactRef, IanaZone, WaId};
 use polite_tests::Stack;
 
 async fn store() -> DynamoContacts {
@@ -17,8 +18,8 @@ async fn store() -> DynamoContacts {
     DynamoContacts::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("ContactsTable"), b"test-tombstone-key")
 }
 
-fn ana() -> WaId {
-    WaId::parse("+5511987654321").unwrap()
+fn ana() -> ContactRef {
+    ContactRef::parse("+5511987654321").unwrap()
 }
 
 fn t(s: &str) -> Timestamp {
@@ -289,4 +290,123 @@ async fn a_message_from_the_person_clears_an_undeliverable_mark() {
     let contact = store.get(&ana()).await.unwrap().unwrap();
     assert_eq!(contact.undeliverable_until, None, "they wrote in: WhatsApp reaches them");
     assert_eq!(contact.last_inbound_at, Some(t("2026-04-10T12:00:00Z")));
+}
+
+const ANA_USER: &str = "BR.13491208655302741918";
+
+fn ana_user() -> ContactRef {
+    ContactRef::parse(ANA_USER).unwrap()
+}
+
+fn seen_together(phone: &str, user: &str, at: &str) -> Observation {
+    Observation::Together {
+        phone: Some(WaId::parse(phone).unwrap()),
+        user: Some(BusinessScopedUserId::parse(user).unwrap()),
+        parent: None,
+        at: t(at),
+    }
+}
+
+fn stop_at(contact: &ContactRef, at: &str) -> ConsentEvent {
+    ConsentEvent::from_business(
+        contact,
+        ConsentCategory::Marketing,
+        ConsentStatus::OptedOut,
+        ConsentSource::business("crm").unwrap(),
+        None,
+        t(at),
+        t(at),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_stop_by_user_id_reaches_the_phone_once_they_are_seen_together_and_replays_change_nothing() {
+    let (stack, store) = stack_and_store().await;
+    // The business captured consent by phone; the person, a username user, stops by user id.
+    store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
+    store.append_consent(&ana_user(), &stop_at(&ana_user(), "2026-05-02T10:00:00Z")).await.unwrap();
+    assert!(store.get(&ana()).await.unwrap().unwrap().consent.is_opted_in(ConsentCategory::Marketing));
+
+    // A later webhook shows both: one person, one ledger, the STOP (newer) wins.
+    let linked = store.observe(&seen_together("+5511987654321", ANA_USER, "2026-05-03T10:00:00Z")).await.unwrap();
+    assert_eq!((linked.merged, linked.events_moved), (1, 1), "{linked:?}");
+    for by in [ana(), ana_user()] {
+        let person = store.get(&by).await.unwrap().unwrap();
+        assert_eq!(person.id, ana(), "the phone's person kept its key");
+        assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+        assert_eq!(person.identities.user_id().map(ToString::to_string).as_deref(), Some(ANA_USER));
+        assert_eq!(store.consent_history(&by).await.unwrap().len(), 2, "history kept");
+    }
+    // The same webhook again, or an older one showing the same: nothing to do.
+    for again in ["2026-05-03T10:00:00Z", "2026-04-01T10:00:00Z"] {
+        let replay = store.observe(&seen_together("+5511987654321", ANA_USER, again)).await.unwrap();
+        assert!(replay.is_unchanged(), "{again}: {replay:?}");
+    }
+    // Stored as the README says: the person under the phone, a link under the user id.
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let items = ddb.scan().table_name(stack.table("ContactsTable")).send().await.unwrap();
+    let keys: std::collections::BTreeSet<(String, String)> = items
+        .items()
+        .iter()
+        .map(|i| (i["pk"].as_s().unwrap().clone(), i["sk"].as_s().unwrap().chars().take(6).collect()))
+        .collect();
+    assert!(keys.contains(&(format!("C#{ANA_USER}"), "PERSON".into())), "{keys:?}");
+    assert!(!keys.iter().any(|(pk, sk)| pk == &format!("C#{ANA_USER}") && sk != "PERSON"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_user_id_change_moves_the_opt_out_and_the_old_id_finds_no_one() {
+    let (_stack, store) = stack_and_store().await;
+    let old = ana_user();
+    let new = ContactRef::parse("BR.99999999999999999999").unwrap();
+    store.append_consent(&old, &stop_at(&old, "2026-05-02T10:00:00Z")).await.unwrap();
+    let change = Observation::UserIdChanged {
+        old: BusinessScopedUserId::parse(ANA_USER).unwrap(),
+        new: BusinessScopedUserId::parse("BR.99999999999999999999").unwrap(),
+        at: t("2026-05-05T10:00:00Z"),
+    };
+    let moved = store.observe(&change).await.unwrap();
+    assert_eq!(moved.events_moved, 1, "{moved:?}");
+    let person = store.get(&new).await.unwrap().unwrap();
+    assert_eq!(person.id, new);
+    assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+    // WhatsApp never gives a user id to anyone else: the old one still finds the person.
+    assert_eq!(store.get(&old).await.unwrap().unwrap().id, new);
+    assert!(store.observe(&change).await.unwrap().is_unchanged(), "a replayed change changes nothing");
+    // A late webhook from before the change, showing the old id with the phone: the phone
+    // joins the person, the old id stays retired.
+    store.observe(&seen_together("+5511987654321", ANA_USER, "2026-05-04T10:00:00Z")).await.unwrap();
+    let person = store.get(&ana()).await.unwrap().unwrap();
+    assert_eq!(person.id, new);
+    assert_eq!(person.identities.user_id().map(ToString::to_string).as_deref(), Some("BR.99999999999999999999"));
+    assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+    // A number change: the old number finds no one (carriers recycle numbers).
+    let moved = Observation::NumberChanged {
+        old: WaId::parse("+5511987654321").unwrap(),
+        new: WaId::parse("+5511912345678").unwrap(),
+        at: t("2026-05-06T10:00:00Z"),
+    };
+    store.observe(&moved).await.unwrap();
+    assert_eq!(store.get(&ana()).await.unwrap(), None);
+    let person = store.get(&ContactRef::parse("+5511912345678").unwrap()).await.unwrap().unwrap();
+    assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+    assert_eq!(person.phone().map(WaId::as_str), Some("5511912345678"));
+}
+
+#[tokio::test]
+async fn erasing_by_one_identity_tombstones_every_identity_without_naming_any() {
+    let (stack, store) = stack_and_store().await;
+    store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
+    store.observe(&seen_together("+5511987654321", ANA_USER, "2026-05-03T10:00:00Z")).await.unwrap();
+    let erased = store.erase(&ana_user()).await.unwrap();
+    assert_eq!(erased.len(), 2, "{erased:?}");
+    for by in [ana(), ana_user()] {
+        assert!(store.get(&by).await.unwrap().unwrap().erased, "{by:?}");
+    }
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let items = ddb.scan().table_name(stack.table("ContactsTable")).send().await.unwrap();
+    assert_eq!(items.items().len(), 2, "two tombstones and nothing else");
+    let dump = format!("{:?}", items.items());
+    assert!(!dump.contains("987654321") && !dump.contains("13491208655302741918"), "{dump}");
 }

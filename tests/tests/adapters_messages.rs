@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, Timestamp};
 use polite_adapters::messages::DynamoMessages;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::campaign::PricedCount;
 use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
 use polite_domain::ports::{
@@ -32,7 +32,7 @@ fn now() -> Timestamp {
 fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
     MessageRecord {
         id: id.to_owned(),
-        to: WaId::parse("+5511987654321").unwrap(),
+        to: ContactRef::parse("+5511987654321").unwrap(),
         category: Category::Marketing,
         payload: serde_json::json!({"template": {"name": "promo", "language": {"code": "pt_BR"},
             "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}}),

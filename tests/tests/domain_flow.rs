@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
 use jiff::{SignedDuration, Timestamp};
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
 use polite_domain::gate::{Decision, Outbound, Policy, Recipient, SuppressReason, decide};
 use polite_domain::message::Category;
@@ -43,7 +43,7 @@ fn receive(body: &[u8], header: &str, contact: &mut Recipient, now: Timestamp) {
 
 #[test]
 fn a_stop_text_suppresses_the_already_queued_marketing_message_and_start_restores_it() {
-    let ana = WaId::parse("+5511987654321").unwrap();
+    let ana = ContactRef::parse("+5511987654321").unwrap();
     let noon = Timestamp::from_second(1_780_000_000).unwrap(); // 2026-05-28 17:26Z, 14:26 in São Paulo
     let mut contact = Recipient::default();
     let opt_in = ConsentEvent::from_business(

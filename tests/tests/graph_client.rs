@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use polite_adapters::graph::{GraphClient, GraphConfig};
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::ports::WhatsAppApi as _;
 use polite_domain::whatsapp::{Content, ErrorAction, Outbound, SendFailure};
 use secrecy::SecretString;
@@ -30,7 +30,7 @@ fn client(base_url: String, token: &str, timeout: Duration) -> GraphClient {
 fn text(to: &str) -> Outbound {
     Outbound {
         from: None,
-        to: WaId::parse(to).unwrap(),
+        to: ContactRef::parse(to).unwrap(),
         content: Content::Text { body: "Thanks, you will get no more promotions.".into() },
         callback_data: Some("msg-42".into()),
         reply_to: Some("wamid.INBOUND".into()),

@@ -2,11 +2,14 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `PUT /v1/contacts/{wa_id}/consent` | business-side capture → 200 contact |
-//! | `GET /v1/contacts/{wa_id}` | 200 contact; 404 unknown |
-//! | `PATCH /v1/contacts/{wa_id}` | timezone, quiet hours, locale → 200 contact (creates it) |
-//! | `GET /v1/contacts/{wa_id}/consent-history` | 200 `{"events": [...]}` oldest first; 404 unknown |
-//! | `DELETE /v1/contacts/{wa_id}` | 204: erasure (DESIGN.md §7) |
+//! | `PUT /v1/contacts/{contact}/consent` | business-side capture → 200 contact |
+//! | `GET /v1/contacts/{contact}` | 200 contact; 404 unknown |
+//! | `PATCH /v1/contacts/{contact}` | timezone, quiet hours, locale → 200 contact (creates it) |
+//! | `GET /v1/contacts/{contact}/consent-history` | 200 `{"events": [...]}` oldest first; 404 unknown |
+//! | `DELETE /v1/contacts/{contact}` | 204: erasure of the person and every identity of theirs |
+//!
+//! `{contact}` is a phone number (E.164, with or without `+`) or a business-scoped user id;
+//! either finds the same person once WhatsApp has shown them together.
 
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::{Method, StatusCode};
@@ -17,7 +20,7 @@ use polite_domain::consent::{
 };
 use polite_domain::hours::QuietHours;
 use polite_domain::ports::{ContactRecord, ContactSettings, ContactStore, MessageStore};
-use polite_domain::{IanaZone, WaId};
+use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 
 /// How far in the future a business may date a consent capture (clock skew), no more.
@@ -53,31 +56,31 @@ async fn route<S: ContactStore + Sync, M: MessageStore + Sync>(
     let method = req.method();
     match segments.as_slice() {
         ["v1", "contacts", id] => {
-            let wa_id = wa_id(id)?;
+            let contact = contact(id)?;
             match *method {
-                Method::GET => get(api, &wa_id, now).await,
-                Method::PATCH => patch(api, &wa_id, req.body(), now).await,
-                Method::DELETE => erase(api, &wa_id).await,
+                Method::GET => get(api, &contact, now).await,
+                Method::PATCH => patch(api, &contact, req.body(), now).await,
+                Method::DELETE => erase(api, &contact).await,
                 _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
             }
         }
         ["v1", "contacts", id, "consent"] => match *method {
-            Method::PUT => put_consent(api, &wa_id(id)?, req.body(), now).await,
+            Method::PUT => put_consent(api, &contact(id)?, req.body(), now).await,
             _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
         },
         ["v1", "contacts", id, "consent-history"] => match *method {
-            Method::GET => history(api, &wa_id(id)?).await,
+            Method::GET => history(api, &contact(id)?).await,
             _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
         },
         _ => Err(ApiError::not_found(format_args!("{path}"))),
     }
 }
 
-/// The path's number: E.164 with or without `+` (also URL-encoded as `%2B`).
-fn wa_id(raw: &str) -> Result<WaId, ApiError> {
+/// The path's contact reference: a phone number in E.164 with or without `+` (also
+/// URL-encoded as `%2B`) or a business-scoped user id.
+fn contact(raw: &str) -> Result<ContactRef, ApiError> {
     let raw = raw.strip_prefix("%2B").or_else(|| raw.strip_prefix("%2b")).unwrap_or(raw);
-    WaId::parse(raw)
-        .map_err(|e| ApiError::invalid_field("wa_id", format!("{e} (send the number in E.164, e.g. 16505551234)")))
+    ContactRef::parse(raw).map_err(|e| ApiError::invalid_field("contact", e))
 }
 
 fn internal(e: &(dyn std::error::Error + 'static)) -> ApiError {
@@ -87,7 +90,14 @@ fn internal(e: &(dyn std::error::Error + 'static)) -> ApiError {
 /// The contact as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct ContactView {
-    pub wa_id: String,
+    /// The identity the person is stored under.
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<String>,
     pub consent: ConsentView,
     pub timezone: Option<String>,
     pub quiet_hours: Option<QuietHours>,
@@ -119,7 +129,10 @@ impl ContactView {
         };
         let window_open_until = c.window_open_until().filter(|until| *until > now);
         ContactView {
-            wa_id: c.wa_id.as_str().to_owned(),
+            id: c.id.to_string(),
+            wa_id: c.identities.phone().map(ToString::to_string),
+            user_id: c.identities.user_id().map(ToString::to_string),
+            parent_user_id: c.identities.parent_user_id().map(ToString::to_string),
             consent: ConsentView { marketing: category(c.consent.marketing), utility: category(c.consent.utility) },
             timezone: c.timezone.map(|z| z.name().to_owned()),
             quiet_hours: c.quiet_hours,
@@ -134,9 +147,9 @@ impl ContactView {
 /// A contact the API can show: not unknown, and not an erased number with nothing since.
 async fn known<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
-    wa_id: &WaId,
+    contact: &ContactRef,
 ) -> Result<Option<ContactRecord>, ApiError> {
-    let record = api.store.get(wa_id).await.map_err(|e| internal(&e))?;
+    let record = api.store.get(contact).await.map_err(|e| internal(&e))?;
     Ok(record.filter(|c| {
         let empty = c.consent.marketing.is_none()
             && c.consent.utility.is_none()
@@ -148,16 +161,16 @@ async fn known<S: ContactStore + Sync, M: MessageStore + Sync>(
     }))
 }
 
-fn not_found(wa_id: &WaId) -> ApiError {
-    ApiError::not_found(format_args!("contact {}", wa_id.as_str()))
+fn not_found(contact: &ContactRef) -> ApiError {
+    ApiError::not_found(format_args!("contact {contact}"))
 }
 
 async fn get<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
-    wa_id: &WaId,
+    contact: &ContactRef,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
-    let contact = known(api, wa_id).await?.ok_or_else(|| not_found(wa_id))?;
+    let contact = known(api, contact).await?.ok_or_else(|| not_found(contact))?;
     Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
 }
 
@@ -176,7 +189,7 @@ struct ConsentRequest {
 
 async fn put_consent<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
-    wa_id: &WaId,
+    contact: &ContactRef,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
@@ -198,7 +211,7 @@ async fn put_consent<S: ContactStore + Sync, M: MessageStore + Sync>(
         ));
     }
     let event = ConsentEvent::from_business(
-        wa_id,
+        contact,
         request.category,
         request.status,
         source,
@@ -210,12 +223,12 @@ async fn put_consent<S: ContactStore + Sync, M: MessageStore + Sync>(
         ConsentError::EvidenceTooLong => ApiError::invalid_field("evidence", e),
         ConsentError::InvalidSource => ApiError::invalid_field("source", e),
     })?;
-    api.store.append_consent(wa_id, &event).await.map_err(|e| internal(&e))?;
-    let contact = api.store.get(wa_id).await.map_err(|e| internal(&e))?.ok_or_else(|| not_found(wa_id))?;
-    Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
+    api.store.append_consent(contact, &event).await.map_err(|e| internal(&e))?;
+    let person = api.store.get(contact).await.map_err(|e| internal(&e))?.ok_or_else(|| not_found(contact))?;
+    Ok(json_response(StatusCode::OK, &ContactView::of(person, now)))
 }
 
-/// `PATCH /v1/contacts/{wa_id}`.
+/// `PATCH /v1/contacts/{contact}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SettingsRequest {
@@ -229,7 +242,7 @@ struct SettingsRequest {
 
 async fn patch<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
-    wa_id: &WaId,
+    contact: &ContactRef,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
@@ -241,8 +254,8 @@ async fn patch<S: ContactStore + Sync, M: MessageStore + Sync>(
         return Err(ApiError::invalid_field("locale", format!("'{locale}' is not a locale like pt_BR or en")));
     }
     let settings = ContactSettings { timezone, quiet_hours: request.quiet_hours, locale: request.locale };
-    let contact = api.store.update_settings(wa_id, &settings).await.map_err(|e| internal(&e))?;
-    Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
+    let person = api.store.update_settings(contact, &settings).await.map_err(|e| internal(&e))?;
+    Ok(json_response(StatusCode::OK, &ContactView::of(person, now)))
 }
 
 /// A language tag as WhatsApp templates use them: `en`, `pt_BR`, `zh-Hant-TW`.
@@ -273,10 +286,10 @@ struct HistoryEvent {
 
 async fn history<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
-    wa_id: &WaId,
+    contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
-    known(api, wa_id).await?.ok_or_else(|| not_found(wa_id))?;
-    let events = api.store.consent_history(wa_id).await.map_err(|e| internal(&e))?;
+    known(api, contact).await?.ok_or_else(|| not_found(contact))?;
+    let events = api.store.consent_history(contact).await.map_err(|e| internal(&e))?;
     let events = events
         .into_iter()
         .map(|e| HistoryEvent {
@@ -292,20 +305,23 @@ async fn history<S: ContactStore + Sync, M: MessageStore + Sync>(
     Ok(json_response(StatusCode::OK, &History { events }))
 }
 
-/// `DELETE`: erasure. Idempotent, and for an unknown number too — the tombstone is what the
-/// caller asked for ("never message this number").
+/// `DELETE`: erasure of the person and every identity of theirs. Idempotent, and for an
+/// unknown contact too — the tombstone is what the caller asked for ("never message them").
 async fn erase<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
-    wa_id: &WaId,
+    contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
     // The tombstone first: from then on nothing is sent to the person, whatever is left.
-    api.store.erase(wa_id).await.map_err(|e| internal(&e))?;
-    let in_flight = api.messages.erase_person(wa_id, Timestamp::now()).await.map_err(|e| internal(&e))?;
+    let identities = api.store.erase(contact).await.map_err(|e| internal(&e))?;
+    let mut in_flight = 0;
+    for identity in &identities {
+        in_flight += api.messages.erase_person(identity, Timestamp::now()).await.map_err(|e| internal(&e))?;
+    }
     if in_flight > 0 {
         // Being sent this instant: statuses settle them; erasing again forgets them.
-        tracing::warn!(contact = %wa_id.masked(), in_flight, "contact erased; messages in flight remain until erased again");
+        tracing::warn!(contact = %contact.masked(), in_flight, "contact erased; messages in flight remain until erased again");
     } else {
-        tracing::info!(contact = %wa_id.masked(), "contact and their messages erased");
+        tracing::info!(contact = %contact.masked(), identities = identities.len(), "contact and their messages erased");
     }
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::NO_CONTENT;

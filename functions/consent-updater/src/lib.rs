@@ -1,8 +1,9 @@
 //! consent-updater: the contacts table's owner.
 //!
-//! From **inbound-events** it applies what each webhook event means for a contact
-//! ([`polite_domain::inbound::interpret`]): the 24 h window of every user message, keyword and
-//! button opt-outs and opt-ins, WhatsApp's own stop/resume control, number changes — and the
+//! From **inbound-events** it applies what each webhook event means for a person
+//! ([`polite_domain::inbound::interpret`]): the identities it shows together or moves, the
+//! 24 h window of every user message, keyword and button opt-outs and opt-ins, WhatsApp's own
+//! stop/resume/signup control — by whichever identity the person used — and the
 //! consent changes other functions send (status-processor's 131050 opt-outs) through the very
 //! same path. Every write is idempotent (ledger events have derived ids; inbound times only
 //! move forward), so Meta's 7-day retries and SQS redeliveries change nothing twice, and the
@@ -109,6 +110,10 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                 }
                 Ok(())
             }
+            kinds::IDENTITIES => {
+                let observation: polite_domain::people::Observation = envelope::decode(kinds::IDENTITIES, body)?;
+                self.apply(InboundAction::Identities(observation)).await.map(|_| ())
+            }
             kinds::CONSENT_CHANGE => {
                 let change: ConsentChange = envelope::decode(kinds::CONSENT_CHANGE, body)?;
                 self.apply(InboundAction::Consent(change)).await.map(|_| ())
@@ -122,11 +127,23 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
     async fn apply(&self, action: InboundAction) -> Result<bool, UpdateError> {
         let mut changed = false;
         match action {
-            InboundAction::Inbound { wa_id, at } => {
-                self.store.record_inbound(&wa_id, at).await?;
+            InboundAction::Identities(observation) => {
+                let linked = self.store.observe(&observation).await?;
+                if !linked.is_unchanged() {
+                    counter!("IdentityLinks", "merged" => if linked.merged > 0 { "yes" } else { "no" }).increment(1);
+                    tracing::info!(
+                        links_changed = linked.links_changed,
+                        merged = linked.merged,
+                        events_moved = linked.events_moved,
+                        "identities linked"
+                    );
+                }
             }
-            InboundAction::Consent(ConsentChange { wa_id, event }) => {
-                let outcome = self.store.append_consent(&wa_id, &event).await?;
+            InboundAction::Inbound { contact, at } => {
+                self.store.record_inbound(&contact, at).await?;
+            }
+            InboundAction::Consent(ConsentChange { contact, event }) => {
+                let outcome = self.store.append_consent(&contact, &event).await?;
                 changed = outcome == ConsentAppend::Recorded { changed: true };
                 let result = match outcome {
                     ConsentAppend::Recorded { changed: true } => "changed",
@@ -136,23 +153,12 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                 counter!("ConsentEvents", "source" => event.source.as_str().to_owned(), "status" => event.status.as_str(), "result" => result)
                     .increment(1);
                 tracing::info!(
-                    contact = %wa_id.masked(),
+                    contact = %contact.masked(),
                     category = event.category.as_str(),
                     status = event.status.as_str(),
                     source = event.source.as_str(),
                     result,
                     "consent event"
-                );
-            }
-            InboundAction::NumberChanged { from, to, .. } => {
-                let moved = self.store.change_number(&from, &to).await?;
-                counter!("NumberChanges").increment(1);
-                tracing::info!(
-                    from = %from.masked(),
-                    to = %to.masked(),
-                    found = moved.found,
-                    events = moved.events_moved,
-                    "contact moved to its new number"
                 );
             }
             InboundAction::Confirm(_) => {
@@ -173,13 +179,13 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
             Ok(text) => text,
             Err(why) => {
                 counter!("Confirmations", "result" => why.as_str()).increment(1);
-                tracing::debug!(contact = %request.wa_id.masked(), reason = why.as_str(), "no confirmation reply");
+                tracing::debug!(contact = %request.contact.masked(), reason = why.as_str(), "no confirmation reply");
                 return;
             }
         };
         let message = Outbound {
             from: request.business_number,
-            to: request.wa_id,
+            to: request.contact,
             content: Content::Text { body: text.to_owned() },
             callback_data: Some(format!("{CONFIRMATION_CALLBACK_PREFIX}{}", request.wamid)),
             reply_to: Some(request.wamid),

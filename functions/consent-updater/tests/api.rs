@@ -6,7 +6,7 @@ use consent_updater::api::{ContactsApi, handle};
 use lambda_http::{Body, Request, Response};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
 use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
 use polite_domain::ports::{ContactStore, MessageStore as _, Moved, NewMessage, StatusUpdate, TransitionDetails};
@@ -125,7 +125,17 @@ async fn errors_say_what_to_fix() {
             "invalid_field",
             "occurred_at",
         ),
-        ("PUT", "/v1/contacts/not-a-number/consent", Some(CAPTURE), 422, "invalid_field", "wa_id"),
+        // The error names the field and both accepted forms.
+        (
+            "PUT",
+            "/v1/contacts/not-a-number/consent",
+            Some(CAPTURE),
+            422,
+            "invalid_field",
+            "contact: a contact is a phone number",
+        ),
+        ("PUT", "/v1/contacts/US.12-34/consent", Some(CAPTURE), 422, "invalid_field", "business-scoped user id"),
+        ("GET", "/v1/contacts/US.1349", None, 404, "not_found", "US.1349"),
         (
             "PATCH",
             "/v1/contacts/16505551234",
@@ -186,7 +196,7 @@ async fn settings_are_validated_and_shown() {
 #[tokio::test]
 async fn the_window_is_shown_while_open() {
     let api = Api::new().await;
-    let wa_id = WaId::parse("16505551234").unwrap();
+    let wa_id = ContactRef::parse("16505551234").unwrap();
     let now = jiff::Timestamp::now();
     api.api.store.record_inbound(&wa_id, now - jiff::SignedDuration::from_hours(2)).await.unwrap();
     let (_, contact) = api.call("GET", "/v1/contacts/16505551234", None).await;
@@ -199,9 +209,9 @@ async fn erasure_leaves_nothing_of_the_person_in_the_messages_table_and_counts_s
     let api = Api::new().await;
     let messages = &api.api.messages;
     let at: jiff::Timestamp = "2026-11-23T15:00:00Z".parse().unwrap();
-    let (ana, bia) = (WaId::parse("+5511987654321").unwrap(), WaId::parse("+5511912345678").unwrap());
+    let (ana, bia) = (ContactRef::parse("+5511987654321").unwrap(), ContactRef::parse("+5511912345678").unwrap());
     let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
-    let create = |id: &str, to: &WaId, state: MessageState, key: Option<String>| NewMessage {
+    let create = |id: &str, to: &ContactRef, state: MessageState, key: Option<String>| NewMessage {
         record: MessageRecord {
             campaign_id: Some("cmp_1".into()),
             due_at: (state == MessageState::Scheduled).then_some(at),
@@ -250,7 +260,7 @@ async fn erasure_leaves_nothing_of_the_person_in_the_messages_table_and_counts_s
 #[tokio::test]
 async fn erasure_forgets_the_contact_and_suppresses_until_a_new_explicit_opt_in() {
     let api = Api::new().await;
-    let wa_id = WaId::parse("16505551234").unwrap();
+    let wa_id = ContactRef::parse("16505551234").unwrap();
     assert_eq!(api.call("PUT", "/v1/contacts/16505551234/consent", Some(CAPTURE)).await.0, 200);
     // A keyword opt-out and a settings change, so there is more to forget.
     let now = jiff::Timestamp::now();
@@ -281,5 +291,5 @@ async fn erasure_forgets_the_contact_and_suppresses_until_a_new_explicit_opt_in(
     assert_eq!(contact["consent"]["marketing"]["status"], "opted_in");
     // Erasing an unknown number still records do-not-contact.
     assert_eq!(api.call("DELETE", "/v1/contacts/447700900123", None).await.0, 204);
-    assert!(api.api.store.get(&WaId::parse("447700900123").unwrap()).await.unwrap().unwrap().erased);
+    assert!(api.api.store.get(&ContactRef::parse("447700900123").unwrap()).await.unwrap().unwrap().erased);
 }

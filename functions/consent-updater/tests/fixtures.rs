@@ -17,7 +17,7 @@ use consent_updater::api::{ContactsApi, handle};
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::envelope::{self, kinds};
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentStatus};
 use polite_domain::inbound::ConsentChange;
 use polite_domain::ports::ContactStore as _;
@@ -68,7 +68,7 @@ fn queued_by_intake(webhook_fixture: &str) -> Vec<String> {
 fn consent_change_131050() -> String {
     let at = Timestamp::from_millisecond(RECEIVED_AT_MS).unwrap();
     let change = ConsentChange {
-        wa_id: WaId::parse(CRM).unwrap(),
+        contact: ContactRef::parse(CRM).unwrap(),
         event: ConsentEvent::from_send_failure("msg_01JDPOLITE0000000000000002", at, at),
     };
     envelope::encode(kinds::CONSENT_CHANGE, &change).unwrap()
@@ -140,7 +140,7 @@ async fn run_sqs(updater: &Updater<DynamoContacts>, fixture: &str) -> Vec<String
 }
 
 async fn status(updater: &Updater<DynamoContacts>, wa_id: &str, category: ConsentCategory) -> Option<ConsentStatus> {
-    updater.store.get(&WaId::parse(wa_id).unwrap()).await.unwrap()?.consent.status(category)
+    updater.store.get(&ContactRef::parse(wa_id).unwrap()).await.unwrap()?.consent.status(category)
 }
 
 #[tokio::test]

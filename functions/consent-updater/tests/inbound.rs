@@ -13,7 +13,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::envelope::{self, kinds};
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
 use polite_domain::inbound::{ConfirmationTexts, ConsentChange};
 use polite_domain::ports::ContactStore;
@@ -104,11 +104,11 @@ impl Harness {
     }
 
     async fn history(&self, wa_id: &str) -> Vec<ConsentEvent> {
-        self.updater.store.consent_history(&WaId::parse(wa_id).unwrap()).await.unwrap()
+        self.updater.store.consent_history(&ContactRef::parse(wa_id).unwrap()).await.unwrap()
     }
 
     async fn status(&self, wa_id: &str, category: ConsentCategory) -> Option<ConsentStatus> {
-        let contact = self.updater.store.get(&WaId::parse(wa_id).unwrap()).await.unwrap()?;
+        let contact = self.updater.store.get(&ContactRef::parse(wa_id).unwrap()).await.unwrap()?;
         contact.consent.status(category)
     }
 }
@@ -151,7 +151,7 @@ async fn a_stop_keyword_through_webhook_intake_opts_out_of_everything_with_the_k
         ]
     );
     // The message opened the 24 h window at its own time.
-    let contact = h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
+    let contact = h.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap().unwrap();
     assert_eq!(contact.last_inbound_at, Some(Timestamp::from_second(1_795_435_201).unwrap()));
 }
 
@@ -204,7 +204,7 @@ async fn a_131050_consent_change_takes_the_same_path() {
     let h = Harness::new().await;
     let now = Timestamp::now();
     let change = ConsentChange {
-        wa_id: WaId::parse(ANA).unwrap(),
+        contact: ContactRef::parse(ANA).unwrap(),
         event: ConsentEvent::from_send_failure("msg_01JDPOLITE0000000000000002", now, now),
     };
     let body = envelope::encode(kinds::CONSENT_CHANGE, &change).unwrap();
@@ -255,9 +255,9 @@ async fn a_number_change_moves_the_consent_and_its_ledger_to_the_new_number() {
     assert_eq!(h.status(new, ConsentCategory::Marketing).await, Some(ConsentStatus::OptedOut));
     assert_eq!(sources(&h.history(new).await).len(), 2);
     assert!(h.history(new).await.iter().all(|e| e.source.as_str() == ConsentSource::KEYWORD));
-    let moved = h.updater.store.get(&WaId::parse(new).unwrap()).await.unwrap().unwrap();
+    let moved = h.updater.store.get(&ContactRef::parse(new).unwrap()).await.unwrap().unwrap();
     assert_eq!(moved.last_inbound_at, Some(Timestamp::from_second(1_795_435_201).unwrap()));
-    assert_eq!(h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap(), None, "the old number is gone");
+    assert_eq!(h.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap(), None, "the old number is gone");
     assert!(h.history(ANA).await.is_empty());
 
     // Replayed: nothing left to move, nothing changes.
@@ -310,7 +310,7 @@ async fn ordinary_messages_only_open_the_window_and_senders_without_a_number_are
         assert!(h.deliver(&queued).await.is_empty(), "{fixture}");
     }
     assert!(h.history(ANA).await.is_empty(), "no consent change");
-    let contact = h.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
+    let contact = h.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap().unwrap();
     // The newest of those messages' own times (unicode_escapes'), whatever the arrival order.
     assert_eq!(contact.last_inbound_at, Some(Timestamp::from_second(1_795_435_210).unwrap()));
 }

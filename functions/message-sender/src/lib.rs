@@ -17,6 +17,7 @@ use jiff::{SignedDuration, Timestamp};
 use polite_adapters::batch::{BatchError, process_batch, receive_count};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
+use polite_domain::ContactRef;
 use polite_domain::caps::SentRecord;
 use polite_domain::gate::{self, Decision, DeferReason, Policy, Recipient};
 use polite_domain::ids::stable_hash;
@@ -67,6 +68,13 @@ const DECISIONS: usize = 4;
 
 /// Clock skew allowed between the queue's delay and a message's `not_before`.
 const NOT_BEFORE_TOLERANCE: SignedDuration = SignedDuration::from_secs(1);
+
+/// Whom a send goes to: the stored person (their send log) and the address Meta gets.
+#[derive(Debug)]
+struct Addressed {
+    person: ContactRef,
+    to: ContactRef,
+}
 
 /// What the sender needs.
 #[derive(Debug)]
@@ -203,7 +211,7 @@ where
     async fn consider(&self, record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
         let payload = Payload::from_value(&record.payload)?;
         let keep = longest_cap_window(&self.policy);
-        let message = gate::Outbound {
+        let mut message = gate::Outbound {
             to: record.to.clone(),
             category: record.category,
             free_form: payload.is_free_form(),
@@ -213,8 +221,17 @@ where
         let mut now = now;
         let mut paced = false;
         for _ in 0..DECISIONS {
-            let (contact, sends) =
+            let (contact, mut sends) =
                 tokio::try_join!(self.contacts.get(&record.to), self.contacts.recent_sends(&record.to, now - keep))?;
+            // The person may be stored under another identity of theirs: caps and spacing
+            // count per person, whatever identity a message used.
+            let person = contact.as_ref().map_or_else(|| record.to.clone(), |c| c.id.clone());
+            if person != record.to {
+                sends = self.contacts.recent_sends(&person, now - keep).await?;
+            }
+            // A known phone is preferred; a person known only by their user id gets `recipient`.
+            message.to =
+                contact.as_ref().and_then(|c| c.phone()).map_or_else(|| record.to.clone(), |p| p.clone().into());
             let recipient = Recipient::from_contact(contact.as_ref(), sends);
             let outcome = gate::decide(&message, &recipient, &self.policy, now, jitter);
             match outcome.decision {
@@ -248,8 +265,10 @@ where
                 }
             }
             let sent = SentRecord { category: record.category, at: now };
-            match self.contacts.reserve_send(&record.to, &record.id, sent, keep, &recipient.sends).await? {
-                Reservation::Reserved => return self.send(record, payload, now).await,
+            match self.contacts.reserve_send(&person, &record.id, sent, keep, &recipient.sends).await? {
+                Reservation::Reserved => {
+                    return self.send(record, payload, Addressed { person, to: message.to }, now).await;
+                }
                 Reservation::Raced => counter!("SendReservationsRaced").increment(1),
             }
         }
@@ -294,12 +313,19 @@ where
     }
 
     /// Claims the reserved message and sends it.
-    async fn send(&self, record: MessageRecord, payload: Payload, now: Timestamp) -> Result<Outcome, SendJobError> {
+    async fn send(
+        &self,
+        record: MessageRecord,
+        payload: Payload,
+        addressed: Addressed,
+        now: Timestamp,
+    ) -> Result<Outcome, SendJobError> {
+        let Addressed { person, to } = addressed;
         // The claim: conditional on the state the gate decided on (queued or deferred).
         let claim =
             self.messages.transition_from(&record, MessageState::Sending, now, TransitionDetails::default()).await?;
         let Moved::Yes(claimed) = claim else {
-            self.contacts.release_send(&record.to, &record.id).await?;
+            self.contacts.release_send(&person, &record.id).await?;
             return Ok(Outcome::Skipped("claimed_elsewhere"));
         };
         let attempt =
@@ -308,13 +334,7 @@ where
             Payload::Template(template) => Content::Template(template),
             Payload::Text(body) => Content::Text { body },
         };
-        let message = Outbound {
-            from: None,
-            to: claimed.to.clone(),
-            content,
-            callback_data: Some(claimed.id.clone()),
-            reply_to: None,
-        };
+        let message = Outbound { from: None, to, content, callback_data: Some(claimed.id.clone()), reply_to: None };
         let result = self.whatsapp.send(&message).await;
         if let Err(SendFailure::Rejected { error, .. }) = &result {
             counter!("GraphErrors", "code" => error.code.to_string()).increment(1);
@@ -325,7 +345,7 @@ where
         let next = after_send(&result, attempt, now, jitter_fraction(&claimed.id, attempt));
         if matches!(next, AfterSend::Retry { .. } | AfterSend::Defer { .. } | AfterSend::Fail { .. }) {
             // Meta refused it for sure: it did not go, so it counts for no cap or spacing.
-            self.contacts.release_send(&claimed.to, &claimed.id).await?;
+            self.contacts.release_send(&person, &claimed.id).await?;
         }
         match next {
             AfterSend::Sent { wamid } => {

@@ -13,7 +13,7 @@ use polite_adapters::envelope::{self, kinds};
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
@@ -130,7 +130,8 @@ async fn an_opted_in_recipient_at_noon_gets_the_template_once_with_polites_id_as
     assert_eq!(message.wamid.as_deref(), Some(sent[0].wamid.as_str()));
     let states: Vec<&str> = message.history.iter().map(|e| e.state.as_str()).collect();
     assert_eq!(states, ["queued", "sending", "sent"]);
-    let log = h.sender.contacts.recent_sends(&WaId::parse(ANA).unwrap(), noon() - SignedDuration::from_hours(1)).await;
+    let log =
+        h.sender.contacts.recent_sends(&ContactRef::parse(ANA).unwrap(), noon() - SignedDuration::from_hours(1)).await;
     assert_eq!(log.unwrap().sends.len(), 1, "the send counts for caps");
 
     // SQS delivers the same job again: nothing is sent twice.
@@ -159,7 +160,7 @@ async fn an_opt_out_recorded_while_the_message_is_queued_suppresses_it() {
     let h = Harness::new().await;
     h.opt_in(ANA).await;
     let id = h.request(ANA, noon(), "").await;
-    let wa_id = WaId::parse(ANA).unwrap();
+    let wa_id = ContactRef::parse(ANA).unwrap();
     let stop = ConsentEvent::from_send_failure("msg_other", noon(), noon());
     h.sender.contacts.append_consent(&wa_id, &stop).await.unwrap();
     assert_eq!(h.run(noon()).await, [Outcome::Suppressed]);
@@ -186,7 +187,7 @@ async fn without_consent_nothing_is_sent_and_an_expired_message_expires() {
 async fn the_frequency_cap_defers_a_third_marketing_message_until_a_slot_frees() {
     let h = Harness::new().await;
     h.opt_in(ANA).await;
-    let wa_id = WaId::parse(ANA).unwrap();
+    let wa_id = ContactRef::parse(ANA).unwrap();
     let week = SignedDuration::from_hours(24 * 7);
     for (i, days) in [(1, 3), (2, 1)] {
         let at = noon() - SignedDuration::from_hours(24 * days);
@@ -218,7 +219,7 @@ async fn a_131050_failure_fails_the_message_and_queues_a_marketing_opt_out() {
     let inbound = drain(&h.sqs, h.stack.queue("InboundEventsQueue")).await.unwrap();
     assert_eq!(inbound.len(), 1);
     let change: ConsentChange = envelope::decode(kinds::CONSENT_CHANGE, &inbound[0]).unwrap();
-    assert_eq!(change.wa_id, WaId::parse(to).unwrap());
+    assert_eq!(change.contact, ContactRef::parse(to).unwrap());
     assert_eq!((change.event.category, change.event.status), (ConsentCategory::Marketing, ConsentStatus::OptedOut));
     assert_eq!(change.event.source.as_str(), ConsentSource::SEND_FAILURE);
 }
@@ -352,8 +353,13 @@ async fn an_opt_out_recorded_while_the_sender_waits_for_its_pacing_slot_suppress
 
     let opt_out = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let stop = ConsentEvent::from_user_preference("5511987654321", true, noon(), noon());
-        h.sender.contacts.append_consent(&WaId::parse(ANA).unwrap(), &stop).await.unwrap();
+        let stop = ConsentEvent::from_user_preference(
+            "5511987654321",
+            polite_domain::consent::Preference::Stop,
+            noon(),
+            noon(),
+        );
+        h.sender.contacts.append_consent(&ContactRef::parse(ANA).unwrap(), &stop).await.unwrap();
     };
     let (outcome, ()) = tokio::join!(h.sender.process(&job, noon()), opt_out);
     assert_eq!(outcome.unwrap(), Outcome::Suppressed, "decided again after the wait");
@@ -382,7 +388,7 @@ async fn a_job_that_fails_on_its_last_delivery_ends_its_message_failed_instead_o
     // the tick would queue it again after each trip to the DLQ.
     let record = MessageRecord::new(
         "msg_unreadable".into(),
-        WaId::parse(ANA).unwrap(),
+        ContactRef::parse(ANA).unwrap(),
         Category::Marketing,
         serde_json::json!({"neither": "template nor text"}),
         MessageState::Queued,
@@ -409,7 +415,7 @@ async fn a_job_that_fails_on_its_last_delivery_ends_its_message_failed_instead_o
 async fn campaign_messages(h: &Harness, campaign: &CampaignRecord, to: &[&str]) -> Vec<MessageRecord> {
     let mut found = Vec::new();
     for (position, number) in to.iter().enumerate() {
-        let send = campaign.message_for(WaId::parse(number).unwrap(), position);
+        let send = campaign.message_for(ContactRef::parse(number).unwrap(), position);
         let mut probe = Harness::message_probe(&send.to);
         probe.idempotency_key = send.idempotency_key;
         probe.body_hash.clone_from(&campaign.id);
@@ -447,7 +453,7 @@ impl Harness {
         }
     }
 
-    fn message_probe(to: &WaId) -> NewMessage {
+    fn message_probe(to: &ContactRef) -> NewMessage {
         let payload = serde_json::Value::Null;
         let record = MessageRecord::new(
             "msg_probe".into(),
@@ -530,7 +536,7 @@ async fn quiet_hours_follow_the_recipients_clock_across_a_dst_change() {
     let h = Harness::new().await;
     h.opt_in(LONDON).await;
     let zone = ContactSettings { timezone: Some("Europe/London".parse().unwrap()), ..ContactSettings::default() };
-    h.sender.contacts.update_settings(&WaId::parse(LONDON).unwrap(), &zone).await.unwrap();
+    h.sender.contacts.update_settings(&ContactRef::parse(LONDON).unwrap(), &zone).await.unwrap();
     // 22:30 BST on Saturday 24 October 2026; British Summer Time ends at 01:00 UTC that night.
     let evening: Timestamp = "2026-10-24T21:30:00Z".parse().unwrap();
     let id = h.request(LONDON, evening, "").await;
@@ -606,7 +612,7 @@ async fn an_opt_out_recorded_while_a_campaign_is_queued_means_zero_sends_to_that
     let campaign = h.campaign(&everyone, noon()).await;
     // Ana opts out of marketing (a 131050 on another message) while the campaign waits on the queue.
     let stop = ConsentEvent::from_send_failure("msg_elsewhere", noon(), noon());
-    h.sender.contacts.append_consent(&WaId::parse(ANA).unwrap(), &stop).await.unwrap();
+    h.sender.contacts.append_consent(&ContactRef::parse(ANA).unwrap(), &stop).await.unwrap();
 
     let mut outcomes = h.run(noon() + SignedDuration::from_mins(1)).await;
     outcomes.sort_by_key(|o| format!("{o:?}"));

@@ -220,7 +220,7 @@ struct Accepted<'a> {
 #[derive(Debug, Serialize)]
 pub struct MessageView<'a> {
     pub id: &'a str,
-    pub to: &'a str,
+    pub to: String,
     pub category: polite_domain::message::Category,
     pub state: MessageState,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,7 +247,7 @@ impl<'a> MessageView<'a> {
     pub fn of(record: &'a MessageRecord) -> Self {
         MessageView {
             id: &record.id,
-            to: record.to.as_str(),
+            to: record.to.to_string(),
             category: record.category,
             state: record.state,
             reason: record.reason.as_deref(),

@@ -182,7 +182,7 @@ where
     async fn create_for(
         &self,
         campaign: &CampaignRecord,
-        to: polite_domain::WaId,
+        to: polite_domain::ContactRef,
         position: usize,
         now: Timestamp,
     ) -> Result<Option<Created>, StoreError> {

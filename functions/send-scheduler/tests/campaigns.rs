@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Harness, later, merge, now};
 use jiff::SignedDuration;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::campaign::CampaignRecord;
 use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{CampaignStore as _, Due, MessageStore as _};
@@ -75,7 +75,7 @@ impl Harness {
     }
 }
 
-fn any_message(to: &WaId) -> MessageRecord {
+fn any_message(to: &ContactRef) -> MessageRecord {
     let marketing = polite_domain::message::Category::Marketing;
     MessageRecord::new(String::new(), to.clone(), marketing, Value::Null, MessageState::Queued, now())
 }
@@ -163,7 +163,7 @@ async fn the_tick_fans_out_what_the_api_left_and_a_second_pass_creates_nothing_t
 
 /// The message an interrupted fan-out would have created for the recipient at `position`.
 fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::ports::NewMessage {
-    let send = record.message_for(WaId::parse(to).unwrap(), position);
+    let send = record.message_for(ContactRef::parse(to).unwrap(), position);
     polite_domain::ports::NewMessage {
         record: MessageRecord {
             id: "msg_interrupted".into(),

@@ -8,7 +8,7 @@ mod common;
 use common::{Harness, later, merge, now};
 use jiff::SignedDuration;
 use lambda_http::{Body, Request};
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::message::MessageState;
 use polite_domain::ports::{ContactStore as _, MessageStore as _, Moved, TransitionDetails};
 use send_scheduler::api::handle_at;
@@ -162,7 +162,7 @@ async fn a_replay_after_send_at_passed_or_the_window_closed_gets_the_original_an
     assert_eq!((status, &again), (202, &first), "{again}");
 
     // Free-form text inside the window; the retry comes after the window closed.
-    let ana = polite_domain::WaId::parse("+5511987654321").unwrap();
+    let ana = polite_domain::ContactRef::parse("+5511987654321").unwrap();
     h.scheduler.contacts.record_inbound(&ana, now() - SignedDuration::from_hours(23)).await.unwrap();
     let text = json!({"to": "+5511987654321", "category": "service", "text": "Your order shipped.", "idempotency_key": "reply-7"});
     let (status, first) = h.call_at("POST", "/v1/messages", Some(&text), now()).await;
@@ -212,7 +212,7 @@ async fn invalid_requests_are_refused_with_the_field_to_fix() {
 #[tokio::test]
 async fn free_form_text_is_accepted_only_while_the_window_is_open_when_it_goes() {
     let h = Harness::new().await;
-    let to = WaId::parse("+16505551234").unwrap();
+    let to = ContactRef::parse("+16505551234").unwrap();
     h.scheduler.contacts.record_inbound(&to, now() - SignedDuration::from_hours(2)).await.unwrap();
     let text = json!({"to": "+16505551234", "category": "service", "text": "Your parcel is here"});
     let (status, body) = h.post(&text).await;

@@ -21,6 +21,7 @@ use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::message::{IgnoreReason, StatusValue, Transition};
+use polite_domain::people;
 use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
 use polite_domain::status::{self, Effect, Target};
 use polite_domain::webhook::{EventType, Status, WebhookEvent};
@@ -126,13 +127,41 @@ where
         if let Some(effect) = report.effect {
             self.apply_effect(effect, &id, &report).await?;
         }
+        if let Transition::Moved { to, .. } = transition {
+            self.forward_identities(&event, &parsed, &id, to.as_str()).await?;
+        }
         Ok(Outcome::Applied(transition))
     }
 
+    /// Identities the status shows together (its recipient fields and `contacts` entry) go to
+    /// consent-updater, the contacts table's owner, to be linked. Once per real transition,
+    /// not per duplicate status; a group's status names no person.
+    async fn forward_identities(
+        &self,
+        event: &WebhookEvent<'_>,
+        status: &Status<'_>,
+        id: &str,
+        state: &str,
+    ) -> Result<(), StatusError> {
+        let sender = event.sender().ok().flatten();
+        let links = people::in_status(sender.as_ref(), status).into_iter().filter(|o| o.identities().len() > 1);
+        let messages = links
+            .enumerate()
+            .map(|(i, o)| envelope::identities(&format!("{id}-{state}-{i}"), &o))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(EnvelopeError::Malformed)?;
+        if !messages.is_empty() {
+            counter!("IdentitiesForwarded").increment(messages.len() as u64);
+            self.inbound.send_all(messages).await?;
+        }
+        Ok(())
+    }
+
     async fn apply_effect(&self, effect: Effect, id: &str, report: &status::StatusReport) -> Result<(), StatusError> {
-        let recipient = match report.recipient.clone() {
-            Some(wa_id) => Some(wa_id),
-            None => self.messages.get(id).await?.map(|m| m.to),
+        // The message's own recipient first: a failed status may name no one.
+        let recipient = match self.messages.get(id).await? {
+            Some(message) => Some(message.to),
+            None => report.recipient.clone(),
         };
         let Some(wa_id) = recipient else { return Ok(()) };
         match effect {

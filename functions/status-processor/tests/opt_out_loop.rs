@@ -20,7 +20,7 @@ use polite_adapters::envelope::{self, kinds};
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest, PricedCount};
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
 use polite_domain::gate::Policy;
@@ -135,7 +135,7 @@ impl Loop {
 
     /// What the simulator accepted for `to`: (wamid, polite's message id).
     fn sent_to(&self, to: &str) -> Vec<(String, String)> {
-        let wa_id = WaId::parse(to).unwrap();
+        let wa_id = ContactRef::parse(to).unwrap();
         self.sim
             .accepted()
             .into_iter()
@@ -148,7 +148,7 @@ impl Loop {
 /// A status element as Meta sends it for a message polite sent.
 fn status(sent: &(String, String), to: &str, value: &str, at: Timestamp) -> Value {
     json!({"id": sent.0, "status": value, "timestamp": at.as_second().to_string(),
-        "recipient_id": WaId::parse(to).unwrap().as_str(), "biz_opaque_callback_data": sent.1})
+        "recipient_id": ContactRef::parse(to).unwrap().as_str(), "biz_opaque_callback_data": sent.1})
 }
 
 #[tokio::test]
@@ -156,7 +156,7 @@ async fn a_131050_opts_the_recipient_out_and_the_next_campaign_suppresses_them()
     let l = Loop::new().await;
     l.opt_in(ANA).await;
     l.opt_in(BEA).await;
-    let (first, messages) = l.campaign("Spring sale", &[ANA, BEA], noon()).await;
+    let (first, messages) = Box::pin(l.campaign("Spring sale", &[ANA, BEA], noon())).await;
     assert_eq!(states(&messages), [(S::Sent, None), (S::Sent, None)]);
 
     // Minutes later Meta reports Ana's message undeliverable: she stopped marketing from this
@@ -170,7 +170,7 @@ async fn a_131050_opts_the_recipient_out_and_the_next_campaign_suppresses_them()
     l.meta_reports(&[failed, delivered]).await;
     assert_eq!(l.update_consent(later).await, 1, "one consent change, from the 131050");
 
-    let ana = l.updater.store.get(&WaId::parse(ANA).unwrap()).await.unwrap().unwrap();
+    let ana = l.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap().unwrap();
     assert_eq!(ana.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
     let report = l.scheduler.report(&first.id).await.unwrap().unwrap();
     assert_eq!((report.counts[&S::Failed], report.counts[&S::Delivered]), (1, 1));
@@ -179,7 +179,7 @@ async fn a_131050_opts_the_recipient_out_and_the_next_campaign_suppresses_them()
 
     // The next day's campaign: Bea gets it, Ana's message is suppressed at send time.
     let next_day = noon() + SignedDuration::from_hours(24);
-    let (second, messages) = l.campaign("Spring sale, day 2", &[ANA, BEA], next_day).await;
+    let (second, messages) = Box::pin(l.campaign("Spring sale, day 2", &[ANA, BEA], next_day)).await;
     // Sorted by number: Bea (…912…) before Ana (…987…).
     assert_eq!(states(&messages), [(S::Sent, None), (S::Suppressed, Some("opted_out"))]);
     assert_eq!(l.sent_to(ANA).len(), 1, "nothing more reached Ana");

@@ -111,7 +111,7 @@ async fn a_131050_failure_queues_a_marketing_opt_out_once_however_often_it_arriv
         (changes[0].event.category, changes[0].event.status),
         (ConsentCategory::Marketing, ConsentStatus::OptedOut)
     );
-    assert_eq!(changes[0].wa_id.as_str(), "5511987650001");
+    assert_eq!(changes[0].contact.to_string(), "5511987650001");
 }
 
 #[tokio::test]

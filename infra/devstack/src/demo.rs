@@ -75,7 +75,7 @@ pub struct Story {
     pub stop_text: Person,
     pub stop_button: Person,
     pub refused: Person,
-    /// `GET /v1/contacts/{wa_id}` of those three once their opt-out was recorded.
+    /// `GET /v1/contacts/{contact}` of those three once their opt-out was recorded.
     pub opted_out: Vec<Value>,
     pub black_friday_id: String,
     /// `POST /v1/campaigns`'s answer.
@@ -93,7 +93,14 @@ pub struct Story {
     /// many times the simulator accepted it.
     pub lost_answer: Value,
     pub lost_answer_accepted: usize,
+    /// Bia, known only by her business-scoped user id: `GET /v1/contacts/{user id}` after her
+    /// STOP, and the promotion addressed to that id afterwards, once settled.
+    pub username_contact: Value,
+    pub username_after_stop: Value,
 }
+
+/// Bia adopted a WhatsApp username: the simulator never shows the business her number.
+const BIA: &str = "+5511987650077";
 
 /// Omar, whose login code Meta takes while the answer is lost on the way (the simulator answers
 /// a number ending `0504` with a gateway's 504 page after accepting it).
@@ -333,7 +340,39 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         if lost_answer_accepted == 1 { "once".to_owned() } else { format!("{lost_answer_accepted} times") }
     )?;
 
+    writeln!(out, "\n9. Bia uses a WhatsApp username: polite never learns her phone number")?;
+    let bia = whatsapp_sim::SimUser::of(&polite_domain::WaId::parse(BIA)?).user_id;
+    let consent = json!({"category": "marketing", "status": "opted_in", "source": "web_checkout",
+        "evidence": "Ticked 'WhatsApp offers' at checkout (chat handle shown by WhatsApp)", "occurred_at": started.to_string()});
+    let path = format!("/v1/contacts/{bia}");
+    client.api(Method::PUT, &format!("{path}/consent"), Some(&consent)).await?.expect(200, "PUT consent")?;
+    writeln!(out, "   the shop's CRM opts her in by her business-scoped user id {}", mask(&bia))?;
+    let stop = json!({"from": BIA, "name": "Bia", "text": "STOP"});
+    client.sim(Method::POST, "/_sim/inbound", Some(&stop)).await?.expect(200, "POST /_sim/inbound")?;
+    writeln!(out, "   she replies STOP — the webhook's `from` is \"\", only `from_user_id` names her")?;
+    let username_contact = eventually("Bia's STOP to be recorded", Duration::from_mins(1), || async {
+        let c = client.get(&path).await?;
+        Ok((c["consent"]["marketing"]["status"] == "opted_out").then_some(c))
+    })
+    .await?;
+    let body = json!({"to": bia, "category": "marketing", "template": {"name": "new_collection", "language": "pt_BR"}});
+    let created = client.api(Method::POST, "/v1/messages", Some(&body)).await?.expect(202, "POST /v1/messages")?;
+    let message_path = format!("/v1/messages/{}", created["id"].as_str().unwrap_or_default());
+    let username_after_stop = eventually("Bia's next promotion to be decided", Duration::from_mins(1), || async {
+        let m = client.get(&message_path).await?;
+        Ok(settled(&m).then_some(m))
+    })
+    .await?;
+    writeln!(
+        out,
+        "   her opt-out is recorded on her person; the next promotion to her user id: {} ({})",
+        username_after_stop["state"].as_str().unwrap_or("?"),
+        username_after_stop["reason"].as_str().unwrap_or("-")
+    )?;
+
     Ok(Story {
+        username_contact,
+        username_after_stop,
         lost_answer,
         lost_answer_accepted,
         started,
@@ -350,6 +389,11 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         disordered,
         confirmations,
     })
+}
+
+/// A business-scoped user id for the transcript: its country and last two characters.
+fn mask(user_id: &str) -> String {
+    polite_domain::BusinessScopedUserId::parse(user_id).map_or_else(|_| "(invalid)".to_owned(), |u| u.masked())
 }
 
 /// Omar agreed to WhatsApp messages when he signed up (a login code needs some consent).

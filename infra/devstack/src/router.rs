@@ -294,7 +294,7 @@ mod tests {
         };
         RouteTable::new(&[
             spec("webhook-intake", &[("GET", "/webhook"), ("POST", "/webhook")]),
-            spec("contacts-api", &[("GET", "/v1/contacts/{wa_id}"), ("PUT", "/v1/contacts/{wa_id}/consent")]),
+            spec("contacts-api", &[("GET", "/v1/contacts/{contact}"), ("PUT", "/v1/contacts/{contact}/consent")]),
             spec("send-scheduler", &[("POST", "/v1/messages"), ("GET", "/v1/messages/{id}")]),
         ])
     }
@@ -306,7 +306,7 @@ mod tests {
             panic!("no match");
         };
         assert_eq!(route.function, "contacts-api");
-        assert_eq!(route.key(), "PUT /v1/contacts/{wa_id}/consent");
+        assert_eq!(route.key(), "PUT /v1/contacts/{contact}/consent");
         assert_eq!(params.get("wa_id").map(String::as_str), Some("+5511987654321"));
         assert!(
             matches!(table.find("GET", "/v1/messages/abc"), Matched::Route(r, _) if r.function == "send-scheduler")

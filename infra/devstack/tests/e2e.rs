@@ -22,6 +22,18 @@ async fn start(name: &str) -> Stack {
     Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"))
 }
 
+/// A stack whose deployment-wide sending hours are open all day (a test then does not depend on
+/// the hour it runs at).
+async fn start_open_all_day(name: &str) -> Stack {
+    let workspace = StackConfig::workspace_root().canonicalize().unwrap();
+    let mut config = StackConfig::demo(&workspace);
+    config.ports = Ports::free().unwrap();
+    config.state_dir = std::env::temp_dir().join(format!("polite-e2e-{name}-{}", std::process::id()));
+    let always = r#"{"default_hours": {"allowed": [{"days": "daily", "start": "00:00", "end": "00:00"}]}}"#;
+    config.function_env.push(("SEND_POLICY".into(), always.into()));
+    Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"))
+}
+
 /// The local times of `person` at `at`, in every zone polite may place their number in.
 fn local_minutes(person: &Person, at: Timestamp) -> Vec<i32> {
     let id = polite_domain::WaId::parse(person.number).unwrap();
@@ -103,9 +115,15 @@ async fn the_demo_story_holds_end_to_end() {
         contract.check(&Method::GET, "/v1/campaigns/{id}", 200, view);
     }
     for contact in &story.opted_out {
-        contract.check(&Method::GET, "/v1/contacts/{wa_id}", 200, contact);
+        contract.check(&Method::GET, "/v1/contacts/{contact}", 200, contact);
     }
     contract.check(&Method::POST, "/v1/campaigns", 202, &story.black_friday_created);
+    // Bia, known only by her user id: her STOP reached her person; the next promotion did not go.
+    contract.check(&Method::GET, "/v1/contacts/{contact}", 200, &story.username_contact);
+    assert!(story.username_contact.get("wa_id").is_none(), "{}", story.username_contact);
+    assert_eq!(story.username_contact["consent"]["marketing"]["source"], "whatsapp_keyword");
+    let after = &story.username_after_stop;
+    assert_eq!((after["state"].as_str(), after["reason"].as_str()), (Some("suppressed"), Some("opted_out")), "{after}");
 
     // Each customer's first promotion: sent and read when awake, held for their morning when
     // not, refused with 131050 for the one who stopped marketing in WhatsApp.
@@ -228,13 +246,7 @@ async fn quiet_hours_hold_marketing_and_utility_in_the_recipients_own_zone_over_
     // The deployment's own hours open all day: a contact's quiet hours narrow the hours of
     // their number's jurisdiction (never widen them), so only the contact's decide here,
     // whatever the hour the test runs at.
-    let workspace = StackConfig::workspace_root().canonicalize().unwrap();
-    let mut config = StackConfig::demo(&workspace);
-    config.ports = Ports::free().unwrap();
-    config.state_dir = std::env::temp_dir().join(format!("polite-e2e-quiet-{}", std::process::id()));
-    let always = r#"{"default_hours": {"allowed": [{"days": "daily", "start": "00:00", "end": "00:00"}]}}"#;
-    config.function_env.push(("SEND_POLICY".into(), always.into()));
-    let stack = Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"));
+    let stack = start_open_all_day("quiet").await;
     let client = Client::new(stack.endpoints.clone()).unwrap();
     let (sleeper, reader) = ("+819011112222", "+5511911112222");
     for number in [sleeper, reader] {
@@ -336,24 +348,24 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     let wa = "+351912223344";
     let consent = json!({"category": "marketing", "status": "opted_in", "source": "crm_import", "evidence": "form 7", "occurred_at": "2026-11-01T09:00:00Z"});
     let put =
-        call(Method::PUT, "/v1/contacts/{wa_id}/consent", &format!("/v1/contacts/{wa}/consent"), Some(consent), 200)
+        call(Method::PUT, "/v1/contacts/{contact}/consent", &format!("/v1/contacts/{wa}/consent"), Some(consent), 200)
             .await;
     assert_eq!(put["wa_id"], "351912223344");
     let patch = json!({"timezone": "Europe/Lisbon", "quiet_hours": {"start": "22:00", "end": "07:30"}});
-    call(Method::PATCH, "/v1/contacts/{wa_id}", &format!("/v1/contacts/{wa}"), Some(patch), 200).await;
-    let contact = call(Method::GET, "/v1/contacts/{wa_id}", &format!("/v1/contacts/{wa}"), None, 200).await;
+    call(Method::PATCH, "/v1/contacts/{contact}", &format!("/v1/contacts/{wa}"), Some(patch), 200).await;
+    let contact = call(Method::GET, "/v1/contacts/{contact}", &format!("/v1/contacts/{wa}"), None, 200).await;
     assert_eq!(contact["timezone"], "Europe/Lisbon", "{contact}");
     let history = call(
         Method::GET,
-        "/v1/contacts/{wa_id}/consent-history",
+        "/v1/contacts/{contact}/consent-history",
         &format!("/v1/contacts/{wa}/consent-history"),
         None,
         200,
     )
     .await;
     assert_eq!(history["events"][0]["source"], "crm_import");
-    call(Method::DELETE, "/v1/contacts/{wa_id}", &format!("/v1/contacts/{wa}"), None, 204).await;
-    call(Method::GET, "/v1/contacts/{wa_id}", "/v1/contacts/+351910000001", None, 404).await;
+    call(Method::DELETE, "/v1/contacts/{contact}", &format!("/v1/contacts/{wa}"), None, 204).await;
+    call(Method::GET, "/v1/contacts/{contact}", "/v1/contacts/+351910000001", None, 404).await;
 
     // Messages: one for tomorrow, looked at and cancelled.
     let tomorrow = Timestamp::now() + SignedDuration::from_hours(24);
@@ -390,6 +402,118 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
 
     let declared: BTreeSet<(String, String)> = stack.functions.iter().flat_map(|f| f.routes.iter().cloned()).collect();
     assert_eq!(served, declared, "every route the template declares, exercised here");
+    stack.stop().await;
+}
+
+/// Waits until the contact `contact` shows marketing `status`, and returns it.
+async fn marketing_becomes(client: &Client, contact: &str, status: &str) -> Value {
+    let path = format!("/v1/contacts/{contact}");
+    eventually(&format!("{contact}'s marketing consent to be {status}"), Duration::from_mins(1), || async {
+        let answer = client.api(Method::GET, &path, None).await?;
+        let shown = answer.status == 200 && answer.body["consent"]["marketing"]["status"] == status;
+        Ok(shown.then_some(answer.body))
+    })
+    .await
+    .unwrap()
+}
+
+/// Issue 19 end to end: people known only by a business-scoped user id. A username user (the
+/// simulator withholds their phone) opts in through the API by user id, gets a marketing
+/// template sent to that id (`recipient`), replies STOP — and the next sends, by user id and by
+/// phone once a webhook links it, are suppressed. The same for WhatsApp's own stop without
+/// `wa_id`, and a `user_id_update` carries the opt-out to the new id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_username_users_stop_is_honoured_by_any_of_their_identities_over_http() {
+    // Sending hours open all day: the story must not depend on the hour in Brazil.
+    let stack = start_open_all_day("bsuid").await;
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let spec = Contract::load();
+    let user_of = |phone: &str| whatsapp_sim::SimUser::of(&polite_domain::WaId::parse(phone).unwrap());
+
+    // Bia adopted a username: WhatsApp shows the business her user id, never her number.
+    let bia_phone = "+5511987650077";
+    let bia = user_of(bia_phone).user_id;
+    // She writes first: WhatsApp shows a business the user ids of the people who wrote to it
+    // (the simulator refuses a `recipient` it never showed, as Meta does, with 100).
+    let hello = json!({"from": bia_phone, "name": "Bia", "text": "Oi! Quero receber ofertas"});
+    client.sim(Method::POST, "/_sim/inbound", Some(&hello)).await.unwrap().expect(200, "hello").unwrap();
+    opt_in(&client, &bia).await;
+    let shown = client.get(&format!("/v1/contacts/{bia}")).await.unwrap();
+    spec.check(&Method::GET, "/v1/contacts/{contact}", 200, &shown);
+    assert_eq!((shown["user_id"].as_str(), shown.get("wa_id")), (Some(bia.as_str()), None), "{shown}");
+    let first = settled(&client, &send(&client, &bia, "marketing").await).await;
+    spec.check(&Method::GET, "/v1/messages/{id}", 200, &first);
+    assert_eq!((first["state"].as_str(), first["to"].as_str()), (Some("read"), Some(bia.as_str())), "{first}");
+
+    // She replies STOP: `from` is empty, only `from_user_id` names her.
+    let stop = json!({"from": bia_phone, "name": "Bia", "text": "STOP"});
+    client.sim(Method::POST, "/_sim/inbound", Some(&stop)).await.unwrap().expect(200, "STOP").unwrap();
+    marketing_becomes(&client, &bia, "opted_out").await;
+    let after = settled(&client, &send(&client, &bia, "marketing").await).await;
+    assert_eq!((after["state"].as_str(), after["reason"].as_str()), (Some("suppressed"), Some("opted_out")), "{after}");
+
+    // A later webhook shows her number with her user id: the number is hers, opted out too.
+    let e = &stack.endpoints;
+    let linked = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"WABA","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550000000","phone_number_id":"PNID"}},"contacts":[{{"profile":{{"name":"Bia"}},"wa_id":"{}","user_id":"{bia}"}}],"messages":[{{"from":"{}","from_user_id":"{bia}","id":"wamid.LINK1","timestamp":"{}","type":"text","text":{{"body":"thanks"}}}}]}}}}]}}]}}"#,
+        bia_phone.trim_start_matches('+'),
+        bia_phone.trim_start_matches('+'),
+        Timestamp::now().as_second()
+    );
+    let signature = polite_domain::webhook::sign(e.app_secret.as_bytes(), linked.as_bytes());
+    let posted = reqwest::Client::new()
+        .post(format!("{}/webhook", e.api))
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(linked)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let by_phone = marketing_becomes(&client, bia_phone.trim_start_matches('+'), "opted_out").await;
+    assert_eq!(by_phone["user_id"].as_str(), Some(bia.as_str()), "{by_phone}");
+    let to_phone = settled(&client, &send(&client, bia_phone, "marketing").await).await;
+    assert_eq!(to_phone["reason"], "opted_out", "{to_phone}");
+
+    // Caio stops in WhatsApp's own menu: `user_preferences` without `wa_id`.
+    let caio_phone = "+5511987660077";
+    let caio = user_of(caio_phone).user_id;
+    opt_in(&client, &caio).await;
+    let pref = json!({"from": caio_phone, "preference": "stop"});
+    client.sim(Method::POST, "/_sim/inbound", Some(&pref)).await.unwrap().expect(200, "stop").unwrap();
+    marketing_becomes(&client, &caio, "opted_out").await;
+    assert_eq!(settled(&client, &send(&client, &caio, "marketing").await).await["reason"], "opted_out");
+
+    // WhatsApp gives Caio a new user id: his opt-out moves with him.
+    let change = json!({"from": caio_phone, "change": "user_id"});
+    let changed =
+        client.sim(Method::POST, "/_sim/inbound", Some(&change)).await.unwrap().expect(200, "change").unwrap();
+    let new_id = changed["user_id"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, caio);
+    let moved = marketing_becomes(&client, &new_id, "opted_out").await;
+    assert_eq!(moved["user_id"].as_str(), Some(new_id.as_str()), "{moved}");
+    assert_eq!(settled(&client, &send(&client, &new_id, "marketing").await).await["reason"], "opted_out");
+
+    // A campaign takes either form; its messages keep the reference they were given.
+    let campaign = json!({"name": "Both forms", "category": "marketing",
+        "template": {"name": "marketing_update", "language": "en"}, "recipients": [bia, "+5511987650088", "XX.bad!"]});
+    let created =
+        client.api(Method::POST, "/v1/campaigns", Some(&campaign)).await.unwrap().expect(202, "campaign").unwrap();
+    spec.check(&Method::POST, "/v1/campaigns", 202, &created);
+    assert_eq!(created["accepted"], 2, "{created}");
+    assert_eq!(created["rejected"][0]["to"], "XX.bad!", "{created}");
+    // Not one message to Bia or Caio after their STOPs.
+    let sent = client.sim(Method::GET, "/_sim/messages", None).await.unwrap().expect(200, "sim").unwrap();
+    let templates_to_them: Vec<&Value> = sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            m["type"] == "template" && ["5511987650077", "5511987660077"].contains(&m["to"].as_str().unwrap_or(""))
+        })
+        .collect();
+    assert_eq!(templates_to_them.len(), 1, "only Bia's first promotion went: {templates_to_them:?}");
+    assert_eq!(templates_to_them[0]["recipient"].as_str(), Some(bia.as_str()), "sent by `recipient`");
     stack.stop().await;
 }
 

@@ -310,6 +310,9 @@ struct Inner {
     /// The users the business has been shown (in an answer or a webhook), by user id. A send
     /// by `recipient` reaches only these.
     users: BTreeMap<String, SimUser>,
+    /// Users whose business-scoped user id WhatsApp regenerated (`/_sim/inbound` with
+    /// `"change": "user_id"`): phone digits → their id now.
+    renamed: BTreeMap<String, String>,
 }
 
 impl Inner {
@@ -321,7 +324,10 @@ impl Inner {
 
     /// The user behind `phone`, now known to the business.
     fn user(&mut self, phone: &polite_domain::WaId) -> SimUser {
-        let user = SimUser::of(phone);
+        let mut user = SimUser::of(phone);
+        if let Some(id) = self.renamed.get(&user.phone) {
+            user.user_id.clone_from(id);
+        }
         self.users.insert(user.user_id.clone(), user.clone());
         user
     }
@@ -372,6 +378,7 @@ impl Simulator {
             next_id: 0,
             rng: fastrand::Rng::with_seed(config.knobs.seed),
             users: BTreeMap::new(),
+            renamed: BTreeMap::new(),
         };
         let shared = Shared { config: Arc::new(config), inner: Arc::new(Mutex::new(inner)), client };
         let app = router(shared.clone());
@@ -454,6 +461,7 @@ async fn reset(State(shared): State<Shared>) -> StatusCode {
     let mut inner = shared.lock();
     inner.accepted.clear();
     inner.webhooks.clear();
+    inner.renamed.clear();
     StatusCode::NO_CONTENT
 }
 

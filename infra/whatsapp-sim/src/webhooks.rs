@@ -206,8 +206,9 @@ async fn post(
     http_status
 }
 
-/// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, or
-/// uses WhatsApp's own stop/resume-marketing control.
+/// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, uses
+/// WhatsApp's own stop/resume-marketing control, or gets a new business-scoped user id
+/// (`"change": "user_id"`: a `user_id_update` webhook).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Inbound {
@@ -226,6 +227,9 @@ pub(crate) struct Inbound {
     /// The wamid replied to; for a button, defaults to the last message sent to `from`.
     #[serde(default)]
     context: Option<String>,
+    /// `user_id`: WhatsApp regenerates the user's business-scoped user id.
+    #[serde(default)]
+    change: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -261,6 +265,21 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
     let now = unix_seconds(jiff::Timestamp::now());
     let contacts = json!([user.contact(request.name.as_deref().unwrap_or("Sim User"))]);
     let config = &shared.config;
+    if let Some(change) = &request.change {
+        if change != "user_id" || request.text.is_some() || request.button.is_some() || request.preference.is_some() {
+            return bad_request("change: must be \"user_id\", alone");
+        }
+        let current = format!(
+            "{}.{:020}",
+            &user.user_id[..2],
+            polite_domain::ids::stable_hash(&format!("renamed:{}", user.user_id))
+        );
+        shared.lock().renamed.insert(user.phone.clone(), current.clone());
+        let update = json!({"wa_id": from, "detail": "User's business-scoped user id changed",
+            "user_id": {"previous": user.user_id, "current": current}, "timestamp": now});
+        let body = envelope(config, "user_id_update", json!({"user_id_update": [update]}));
+        return delivered(&shared, &body, "user_id_update", &wamid, json!({"user_id": current})).await;
+    }
     let (kind, body) = match (&request.text, &request.button, &request.preference) {
         (Some(text), None, None) => {
             let mut message = json!({"from": from, "from_user_id": user.user_id, "id": wamid, "timestamp": now,
@@ -294,9 +313,17 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         (None, None, Some(_)) => return bad_request("preference: must be \"stop\" or \"resume\""),
         _ => return bad_request("send exactly one of text, button or preference"),
     };
-    match post(&shared, &body, kind, &wamid, None).await {
+    delivered(&shared, &body, kind, &wamid, json!({})).await
+}
+
+/// Posts an inbound webhook and answers the `/_sim/inbound` call: its wamid and the webhook's
+/// status (with `extra` fields), or 502 when the webhook did not take it.
+async fn delivered(shared: &Shared, body: &[u8], kind: &'static str, wamid: &str, mut extra: Value) -> Response {
+    match post(shared, body, kind, wamid, None).await {
         Some(status) if (200..300).contains(&status) => {
-            (StatusCode::OK, axum::Json(json!({"id": wamid, "webhook_status": status}))).into_response()
+            extra["id"] = json!(wamid);
+            extra["webhook_status"] = json!(status);
+            (StatusCode::OK, axum::Json(extra)).into_response()
         }
         status => {
             let message = format!("the webhook did not take it (last answer: {status:?})");

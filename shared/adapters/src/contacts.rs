@@ -1,6 +1,12 @@
-//! The contacts table on DynamoDB (layout in `template.yaml`):
-//! `C#<wa_id>/PROFILE` holds derived consent and settings, `C#<wa_id>/EVENT#<id>` the ledger,
-//! `C#<wa_id>/SEND#<message id>` the recent sends (caps, pair spacing; the sender's own items).
+//! The contacts table on DynamoDB (layout in `template.yaml` and the README's "Data layout").
+//!
+//! A person lives in the partition of one of their identities, `C#<identity>` (a phone
+//! number's digits or a business-scoped user id): `PROFILE` holds their identities, derived
+//! consent and settings, `EVENT#<id>` the ledger, `SEND#<message id>` and `SENDS` the recent
+//! sends (caps, pair spacing; the sender's own items). Each other identity of the person has a
+//! link, `C#<identity>/PERSON` → `{"person": "<identity they live under>"}`. `PERSON` and
+//! `PROFILE` sort side by side, so one strongly consistent query of an identity's partition
+//! (`sk BETWEEN "PERSON" AND "PROFILE"`) finds the person or the link to them.
 //!
 //! A consent event is appended with `attribute_not_exists` on its id (a replay is a no-op)
 //! and, when it wins its category, the profile is updated in the same transaction,
@@ -8,12 +14,20 @@
 //! concurrent change cancels the transaction and the decision is made again on fresh data.
 //! Each category is its own attribute and every write is an `UpdateItem` of the attributes it
 //! owns, so a consent change never overwrites a concurrently recorded inbound time.
+//!
+//! Identities seen together ([`ContactStore::observe`]) are linked; two stored persons that
+//! turn out to be one are merged into the one whose key is still theirs: its profile is
+//! written first (their identities, conditional on its version), the other's ledger is
+//! appended to it event by event (idempotent), the other's profile is deleted conditional on
+//! the version the merge read (a consent change that raced in sends the merge round again),
+//! then the rest of its partition, and last the links. An interrupted merge is finished by the
+//! record's redelivery.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, ReturnValue, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 
 use crate::dynamo::{
@@ -25,15 +39,17 @@ use polite_domain::caps::{SendHistory, SentRecord};
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
+use polite_domain::people::{Identities, Observation};
 use polite_domain::ports::{
-    ConsentAppend, ContactRecord, ContactSettings, ContactStore, NumberChange, Reservation, SendLog, StoreError,
+    ConsentAppend, ContactRecord, ContactSettings, ContactStore, Linked, Reservation, SendLog, StoreError,
 };
-use polite_domain::{IanaZone, WaId};
+use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 
 /// Attempts of the read–decide–write cycle under contention before giving up.
 const ATTEMPTS: usize = 8;
 const PROFILE: &str = "PROFILE";
+const LINK: &str = "PERSON";
 const EVENT_PREFIX: &str = "EVENT#";
 
 /// The contacts table.
@@ -41,12 +57,12 @@ const EVENT_PREFIX: &str = "EVENT#";
 pub struct DynamoContacts {
     client: Client,
     table: String,
-    /// Keys the tombstone hash; a secret, so tombstones cannot be matched to numbers by
+    /// Keys the tombstone hash; a secret, so tombstones cannot be matched to identities by
     /// enumerating the phone-number space.
     tombstone_key: std::sync::Arc<[u8]>,
 }
 
-/// A do-not-contact tombstone: the keyed hash is its key; no number is stored.
+/// A do-not-contact tombstone: the keyed hash is its key; no identity is stored.
 #[derive(Debug, Serialize, Deserialize)]
 struct TombstoneItem {
     pk: String,
@@ -60,8 +76,11 @@ const TOMBSTONE: &str = "TOMBSTONE";
 const BATCH_WRITE_MAX: usize = 25;
 
 /// The profile item as stored.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ProfileItem {
+    /// Every identity seen for the person; absent on a person known by their key alone.
+    #[serde(default)]
+    identities: Option<Identities>,
     #[serde(default)]
     consent_marketing: Option<CategoryConsent>,
     #[serde(default)]
@@ -81,9 +100,28 @@ struct ProfileItem {
     /// inbound message is later.
     #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
     blocked_at: Option<Timestamp>,
-    /// Bumped by every consent change; the optimistic-concurrency token.
+    /// Bumped by every consent and identity change; the optimistic-concurrency token.
     #[serde(default)]
     version: u64,
+}
+
+impl ProfileItem {
+    fn consent(&self) -> ConsentState {
+        ConsentState { marketing: self.consent_marketing.clone(), utility: self.consent_utility.clone() }
+    }
+}
+
+/// The person stored under `key`: their identities as stored, or just the key.
+fn identities_of(key: &ContactRef, profile: Option<&ProfileItem>) -> Identities {
+    profile.and_then(|p| p.identities.clone()).unwrap_or_else(|| Identities::of(key.clone(), Timestamp::UNIX_EPOCH))
+}
+
+/// A link from an identity to the person it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+struct LinkItem {
+    pk: String,
+    sk: String,
+    person: ContactRef,
 }
 
 /// A ledger event as stored.
@@ -95,8 +133,24 @@ struct EventItem {
     event: ConsentEvent,
 }
 
-fn pk(wa_id: &WaId) -> String {
-    format!("C#{}", wa_id.as_str())
+fn pk(identity: &ContactRef) -> String {
+    format!("C#{identity}")
+}
+
+/// What one identity finds.
+#[derive(Debug)]
+struct Found {
+    /// The identity asked about.
+    asked: ContactRef,
+    /// The person it belongs to (itself when it has no link).
+    person: ContactRef,
+    /// That person's profile, when they are stored.
+    profile: Option<ProfileItem>,
+    /// Whether the identity found the person through a link.
+    linked: bool,
+    /// A profile under a linked identity: written by a call that raced the merge which linked
+    /// it (its consent still counts; the next observation folds it in).
+    stray: Option<ProfileItem>,
 }
 
 impl DynamoContacts {
@@ -105,34 +159,71 @@ impl DynamoContacts {
         Self { client, table: table.into(), tombstone_key: tombstone_key.into() }
     }
 
-    /// `T#<HMAC(key, number)>`: the only trace of an erased number.
-    fn tombstone_pk(&self, wa_id: &WaId) -> String {
-        format!("T#{}", wa_id.keyed_hash(&self.tombstone_key))
+    /// `T#<HMAC(key, identity)>`: the only trace of an erased identity.
+    fn tombstone_pk(&self, identity: &ContactRef) -> String {
+        format!("T#{}", identity.keyed_hash(&self.tombstone_key))
     }
 
-    fn tombstone_key(&self, wa_id: &WaId) -> Item {
-        key(self.tombstone_pk(wa_id), TOMBSTONE)
+    fn tombstone_key(&self, identity: &ContactRef) -> Item {
+        key(self.tombstone_pk(identity), TOMBSTONE)
     }
 
-    async fn read_tombstone(&self, wa_id: &WaId) -> Result<Option<TombstoneItem>, StoreError> {
-        let item = get_consistent(&self.client, &self.table, self.tombstone_key(wa_id)).await?;
+    async fn read_tombstone(&self, identity: &ContactRef) -> Result<Option<TombstoneItem>, StoreError> {
+        let item = get_consistent(&self.client, &self.table, self.tombstone_key(identity)).await?;
         item.map(|i| serde_dynamo::from_item(i).map_err(corrupt)).transpose()
     }
 
-    fn key(wa_id: &WaId) -> Item {
-        key(pk(wa_id), PROFILE)
+    fn key(person: &ContactRef) -> Item {
+        key(pk(person), PROFILE)
     }
 
-    async fn read_profile(&self, wa_id: &WaId) -> Result<Option<ProfileItem>, StoreError> {
-        let item = get_consistent(&self.client, &self.table, Self::key(wa_id)).await?;
+    async fn read_profile(&self, person: &ContactRef) -> Result<Option<ProfileItem>, StoreError> {
+        let item = get_consistent(&self.client, &self.table, Self::key(person)).await?;
         item.map(|i| serde_dynamo::from_item(i).map_err(corrupt)).transpose()
     }
 
-    fn record(wa_id: &WaId, p: ProfileItem, erased: bool) -> Result<ContactRecord, StoreError> {
+    /// The person `identity` belongs to: one consistent query of its partition's `PERSON` and
+    /// `PROFILE` items, and the linked person's profile when it is a link.
+    async fn find(&self, identity: &ContactRef) -> Result<Found, StoreError> {
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :link AND :profile")
+                .expression_attribute_values(":pk", s(pk(identity)))
+                .expression_attribute_values(":link", s(LINK))
+                .expression_attribute_values(":profile", s(PROFILE)),
+        )
+        .await?;
+        let (mut link, mut own) = (None, None);
+        for item in items {
+            match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                Some(LINK) => link = Some(serde_dynamo::from_item::<_, LinkItem>(item).map_err(corrupt)?.person),
+                Some(PROFILE) => own = Some(serde_dynamo::from_item::<_, ProfileItem>(item).map_err(corrupt)?),
+                _ => {}
+            }
+        }
+        match link.filter(|person| person != identity) {
+            Some(person) => {
+                let profile = self.read_profile(&person).await?;
+                Ok(Found { asked: identity.clone(), person, profile, linked: true, stray: own })
+            }
+            None => Ok(Found {
+                asked: identity.clone(),
+                person: identity.clone(),
+                profile: own,
+                linked: false,
+                stray: None,
+            }),
+        }
+    }
+
+    fn record(person: ContactRef, p: ProfileItem, erased: bool) -> Result<ContactRecord, StoreError> {
         let timezone = p.timezone.as_deref().map(IanaZone::parse).transpose().map_err(corrupt)?;
         Ok(ContactRecord {
-            wa_id: wa_id.clone(),
-            consent: ConsentState { marketing: p.consent_marketing, utility: p.consent_utility },
+            identities: identities_of(&person, Some(&p)),
+            id: person,
+            consent: p.consent(),
             timezone,
             quiet_hours: p.quiet_hours,
             locale: p.locale,
@@ -143,8 +234,8 @@ impl DynamoContacts {
         })
     }
 
-    fn event_put(&self, wa_id: &WaId, event: &ConsentEvent) -> Result<Put, StoreError> {
-        let item = EventItem { pk: pk(wa_id), sk: format!("{EVENT_PREFIX}{}", event.id), event: event.clone() };
+    fn event_put(&self, person: &ContactRef, event: &ConsentEvent) -> Result<Put, StoreError> {
+        let item = EventItem { pk: pk(person), sk: format!("{EVENT_PREFIX}{}", event.id), event: event.clone() };
         Put::builder()
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(&item).map_err(corrupt)?))
@@ -156,7 +247,7 @@ impl DynamoContacts {
     /// Makes `winner` the current state of its category if the profile is still at `version`.
     fn state_update(
         &self,
-        wa_id: &WaId,
+        person: &ContactRef,
         winner: &CategoryConsent,
         category: ConsentCategory,
         version: u64,
@@ -168,7 +259,7 @@ impl DynamoContacts {
         let value = serde_dynamo::to_attribute_value(winner).map_err(corrupt)?;
         let builder = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(Self::key(wa_id)))
+            .set_key(Some(Self::key(person)))
             .update_expression("SET #category = :state, #version = :next")
             .expression_attribute_names("#category", attr)
             .expression_attribute_names("#version", "version")
@@ -180,38 +271,86 @@ impl DynamoContacts {
         builder.build().map_err(unavailable)
     }
 
-    /// Appends `events` (the old number's ledger) to `to`, then deletes the old number.
-    async fn finish_move(&self, from: &WaId, to: &WaId, events: Vec<ConsentEvent>) -> Result<NumberChange, StoreError> {
-        let mut moved = 0;
-        for event in &events {
-            if matches!(self.append_consent(to, event).await?, ConsentAppend::Recorded { .. }) {
-                moved += 1;
+    /// Appends `event` to the ledger of the person stored under `person`; `asked` is the
+    /// identity the event came by (an explicit opt-in lifts its tombstone).
+    async fn append_to(
+        &self,
+        person: &ContactRef,
+        asked: &ContactRef,
+        event: &ConsentEvent,
+    ) -> Result<ConsentAppend, StoreError> {
+        let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
+        loop {
+            let profile = self.read_profile(person).await?;
+            let version = profile.as_ref().map_or(0, |p| p.version);
+            let mut state = profile.map(|p| p.consent()).unwrap_or_default();
+            let changed = state.apply(event) == Applied::Changed;
+            let winner = match event.category {
+                ConsentCategory::Marketing => state.marketing.as_ref(),
+                ConsentCategory::Utility => state.utility.as_ref(),
+            };
+            let mut items = vec![TransactWriteItem::builder().put(self.event_put(person, event)?).build()];
+            if let (true, Some(winner)) = (changed, winner) {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(self.state_update(person, winner, event.category, version)?)
+                        .build(),
+                );
             }
+            // An explicit opt-in made after an erasure lifts the tombstone; a replay of an
+            // older one (Meta retries for days) must not.
+            let lifts = event.status == ConsentStatus::OptedIn
+                && self.read_tombstone(asked).await?.is_some_and(|t| event.occurred_at > t.erased_at);
+            if lifts {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(self.tombstone_key(asked)))
+                    .build()
+                    .map_err(unavailable)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            let Err(err) = self.client.transact_write_items().set_transact_items(Some(items)).send().await else {
+                return Ok(ConsentAppend::Recorded { changed });
+            };
+            match cancelled_conditions(&err).as_deref() {
+                // The event id is already in the ledger: a replay.
+                Some([true, ..]) => return Ok(ConsentAppend::Duplicate),
+                // The profile changed since we read it, or another transaction was writing it
+                // at that moment (TransactionConflict): decide again on fresh data, here and
+                // in milliseconds — not after SQS's visibility timeout.
+                Some([false, true, ..]) => {}
+                Some(_) if conflicted_only(&err) => {}
+                _ => return Err(unavailable(err.into_service_error())),
+            }
+            tracing::debug!(contact = %person.masked(), "consent state changed concurrently; retrying");
+            let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+            tokio::time::sleep(delay).await;
         }
-        self.delete_contact_items(from).await?;
-        Ok(NumberChange { events_moved: moved, found: true })
     }
 
-    /// Deletes every item of the contact (profile, ledger, send history), 25 per
-    /// BatchWriteItem, retrying exactly the unprocessed ones.
-    async fn delete_contact_items(&self, wa_id: &WaId) -> Result<(), StoreError> {
-        let keys = query_all(
+    /// The ledger stored under `person`.
+    async fn ledger(&self, person: &ContactRef) -> Result<Vec<ConsentEvent>, StoreError> {
+        let items = query_all(
             self.client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk(wa_id)))
-                .projection_expression("pk, sk"),
+                .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
+                .expression_attribute_values(":pk", s(pk(person)))
+                .expression_attribute_values(":events", s(EVENT_PREFIX)),
         )
         .await?;
-        for chunk in keys.chunks(BATCH_WRITE_MAX) {
-            let mut requests = chunk
-                .iter()
-                .map(|k| {
-                    let delete = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(unavailable)?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut events = items
+            .into_iter()
+            .map(|item| serde_dynamo::from_item::<_, EventItem>(item).map(|i| i.event).map_err(corrupt))
+            .collect::<Result<Vec<_>, _>>()?;
+        events.sort_by(|a, b| (a.occurred_at, a.recorded_at, &a.id).cmp(&(b.occurred_at, b.recorded_at, &b.id)));
+        Ok(events)
+    }
+
+    /// BatchWriteItem of `requests`, 25 at a time, retrying exactly the unprocessed ones.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(BATCH_WRITE_MAX) {
+            let mut requests = chunk.to_vec();
             let mut delays = crate::retry::delays(std::time::Duration::from_millis(50), ATTEMPTS);
             while !requests.is_empty() {
                 let out = self
@@ -231,15 +370,45 @@ impl DynamoContacts {
         }
         Ok(())
     }
-}
 
-impl DynamoContacts {
-    /// Sets a time attribute of the profile (Unix seconds, creating the contact when new)
-    /// unless a later time is already there: redelivered or reordered events never move it
-    /// back. `removes` go with it (only when the time was set).
+    /// Deletes every item of an identity's partition (a person's profile, ledger and send
+    /// history, or a link); its recent sends are first copied to `sends_to` when given (a
+    /// merge keeps the person's caps).
+    async fn delete_partition(&self, identity: &ContactRef, sends_to: Option<&ContactRef>) -> Result<(), StoreError> {
+        let items = query_all(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk(identity))),
+        )
+        .await?;
+        let mut copies = Vec::new();
+        let mut deletes = Vec::with_capacity(items.len());
+        for item in items {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let (Some(to), true) = (sends_to, sk.starts_with(SEND_PREFIX)) {
+                let mut copy = item.clone();
+                copy.insert("pk".to_owned(), s(pk(to)));
+                copies.push(
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(copy)).build().map_err(unavailable)?)
+                        .build(),
+                );
+            }
+            let delete = DeleteRequest::builder().set_key(Some(key(pk(identity), &sk))).build().map_err(unavailable)?;
+            deletes.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(copies).await?;
+        self.batch_write(deletes).await
+    }
+
+    /// Sets a time attribute of the profile stored under `person` (Unix seconds, creating it
+    /// when new) unless a later time is already there: redelivered or reordered events never
+    /// move it back. `removes` go with it (only when the time was set).
     async fn set_later_time(
         &self,
-        wa_id: &WaId,
+        person: &ContactRef,
         attribute: &str,
         at: Timestamp,
         removes: &[&str],
@@ -249,7 +418,7 @@ impl DynamoContacts {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(wa_id)))
+            .set_key(Some(Self::key(person)))
             .update_expression(format!("SET #t = :at{remove}"))
             .condition_expression("attribute_not_exists(#t) OR #t < :at")
             .expression_attribute_names("#t", attribute)
@@ -257,146 +426,9 @@ impl DynamoContacts {
         // A later time is already recorded: nothing to do.
         update_unless_done(update).await.map(|_| ())
     }
-}
 
-impl ContactStore for DynamoContacts {
-    async fn get(&self, wa_id: &WaId) -> Result<Option<ContactRecord>, StoreError> {
-        let (profile, tombstone) = tokio::try_join!(self.read_profile(wa_id), self.read_tombstone(wa_id))?;
-        match (profile, tombstone.is_some()) {
-            (None, false) => Ok(None),
-            (profile, erased) => Self::record(wa_id, profile.unwrap_or_default(), erased).map(Some),
-        }
-    }
-
-    async fn append_consent(&self, wa_id: &WaId, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
-        let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
-        loop {
-            let profile = self.read_profile(wa_id).await?;
-            let version = profile.as_ref().map_or(0, |p| p.version);
-            let mut state = profile
-                .map(|p| ConsentState { marketing: p.consent_marketing, utility: p.consent_utility })
-                .unwrap_or_default();
-            let changed = state.apply(event) == Applied::Changed;
-            let winner = match event.category {
-                ConsentCategory::Marketing => state.marketing.as_ref(),
-                ConsentCategory::Utility => state.utility.as_ref(),
-            };
-            let mut items = vec![TransactWriteItem::builder().put(self.event_put(wa_id, event)?).build()];
-            if let (true, Some(winner)) = (changed, winner) {
-                items.push(
-                    TransactWriteItem::builder()
-                        .update(self.state_update(wa_id, winner, event.category, version)?)
-                        .build(),
-                );
-            }
-            // An explicit opt-in made after an erasure lifts the tombstone; a replay of an
-            // older one (Meta retries for days) must not.
-            let lifts = event.status == ConsentStatus::OptedIn
-                && self.read_tombstone(wa_id).await?.is_some_and(|t| event.occurred_at > t.erased_at);
-            if lifts {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(self.tombstone_key(wa_id)))
-                    .build()
-                    .map_err(unavailable)?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
-            }
-            let Err(err) = self.client.transact_write_items().set_transact_items(Some(items)).send().await else {
-                return Ok(ConsentAppend::Recorded { changed });
-            };
-            match cancelled_conditions(&err).as_deref() {
-                // The event id is already in the ledger: a replay.
-                Some([true, ..]) => return Ok(ConsentAppend::Duplicate),
-                // The profile changed since we read it, or another transaction was writing it
-                // at that moment (TransactionConflict): decide again on fresh data, here and
-                // in milliseconds — not after SQS's visibility timeout.
-                Some([false, true, ..]) => {}
-                Some(_) if conflicted_only(&err) => {}
-                _ => return Err(unavailable(err.into_service_error())),
-            }
-            tracing::debug!(contact = %wa_id.masked(), "consent state changed concurrently; retrying");
-            let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    async fn consent_history(&self, wa_id: &WaId) -> Result<Vec<ConsentEvent>, StoreError> {
-        let items = query_all(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :events)")
-                .expression_attribute_values(":pk", s(pk(wa_id)))
-                .expression_attribute_values(":events", s(EVENT_PREFIX)),
-        )
-        .await?;
-        let mut events = items
-            .into_iter()
-            .map(|item| serde_dynamo::from_item::<_, EventItem>(item).map(|i| i.event).map_err(corrupt))
-            .collect::<Result<Vec<_>, _>>()?;
-        events.sort_by(|a, b| (a.occurred_at, a.recorded_at, &a.id).cmp(&(b.occurred_at, b.recorded_at, &b.id)));
-        Ok(events)
-    }
-
-    async fn record_inbound(&self, wa_id: &WaId, at: Timestamp) -> Result<(), StoreError> {
-        // A person who writes in is reachable on WhatsApp: a 131026 mark no longer holds.
-        self.set_later_time(wa_id, "last_inbound_at", at, &["undeliverable_until"]).await
-    }
-
-    async fn mark_undeliverable(&self, wa_id: &WaId, until: Timestamp) -> Result<(), StoreError> {
-        self.set_later_time(wa_id, "undeliverable_until", until, &[]).await
-    }
-
-    async fn mark_blocked(&self, wa_id: &WaId, at: Timestamp) -> Result<(), StoreError> {
-        self.set_later_time(wa_id, "blocked_at", at, &[]).await
-    }
-
-    async fn erase(&self, wa_id: &WaId) -> Result<(), StoreError> {
-        // The tombstone first: if the deletes below are interrupted, the number is already
-        // do-not-contact, and the caller's retry finishes the job.
-        let tombstone =
-            TombstoneItem { pk: self.tombstone_pk(wa_id), sk: TOMBSTONE.into(), erased_at: Timestamp::now() };
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(tombstone).map_err(corrupt)?))
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        self.delete_contact_items(wa_id).await
-    }
-
-    async fn change_number(&self, from: &WaId, to: &WaId) -> Result<NumberChange, StoreError> {
-        let Some(old) = self.read_profile(from).await? else {
-            // Nothing under the old number: a replay, or a contact polite never knew. Its
-            // ledger may still exist without a profile (an interrupted move): move that too.
-            let events = self.consent_history(from).await?;
-            if events.is_empty() {
-                return Ok(NumberChange::default());
-            }
-            return self.finish_move(from, to, events).await;
-        };
-        let new = self.read_profile(to).await?.unwrap_or_default();
-        let timezone = match (&new.timezone, &old.timezone) {
-            (None, Some(zone)) => Some(IanaZone::parse(zone).map_err(corrupt)?),
-            _ => None,
-        };
-        let settings = ContactSettings {
-            timezone,
-            quiet_hours: if new.quiet_hours.is_none() { old.quiet_hours } else { None },
-            locale: if new.locale.is_none() { old.locale } else { None },
-        };
-        if settings != ContactSettings::default() {
-            self.update_settings(to, &settings).await?;
-        }
-        if let Some(at) = old.last_inbound_at {
-            self.record_inbound(to, at).await?;
-        }
-        let events = self.consent_history(from).await?;
-        self.finish_move(from, to, events).await
-    }
-
-    async fn update_settings(&self, wa_id: &WaId, settings: &ContactSettings) -> Result<ContactRecord, StoreError> {
+    /// Sets the settings given on the profile stored under `person` (creating it when new).
+    async fn set_settings(&self, person: &ContactRef, settings: &ContactSettings) -> Result<ProfileItem, StoreError> {
         // `version` is touched so the item exists even when nothing else is set.
         // Attribute names go through #placeholders: `timezone` is a DynamoDB reserved word.
         let mut sets = vec!["#version = if_not_exists(#version, :zero)".to_owned()];
@@ -420,7 +452,7 @@ impl ContactStore for DynamoContacts {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(wa_id)))
+            .set_key(Some(Self::key(person)))
             .update_expression(format!("SET {}", sets.join(", ")))
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
@@ -429,8 +461,291 @@ impl ContactStore for DynamoContacts {
             .await
             .map_err(|e| unavailable(e.into_service_error()))?;
         let item = out.attributes.ok_or_else(|| StoreError::Corrupt("UpdateItem returned no attributes".into()))?;
-        let erased = self.read_tombstone(wa_id).await?.is_some();
-        Self::record(wa_id, serde_dynamo::from_item(item).map_err(corrupt)?, erased)
+        serde_dynamo::from_item(item).map_err(corrupt)
+    }
+
+    /// Writes the person's identities, conditional on the profile being at the version read
+    /// (absent: not stored yet). False when it moved meanwhile.
+    async fn write_identities(
+        &self,
+        person: &ContactRef,
+        identities: &Identities,
+        read: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(person)))
+            .update_expression("SET identities = :ids, #version = :next")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":ids", serde_dynamo::to_attribute_value(identities).map_err(corrupt)?)
+            .expression_attribute_values(":next", n(&(read.unwrap_or(0) + 1)));
+        let update = match read {
+            Some(version) => {
+                update.condition_expression("#version = :seen").expression_attribute_values(":seen", n(&version))
+            }
+            None => update.condition_expression("attribute_not_exists(#version)"),
+        };
+        update_unless_done(update).await
+    }
+
+    /// Folds the person stored under `from` (read at `seen`) into the one under `to`: settings
+    /// `to` lacks, the later times, every ledger event; then deletes `from`'s profile if it is
+    /// still at `seen` (false: a change raced in, fold again) and the rest of its partition.
+    async fn fold_into(
+        &self,
+        to: &ContactRef,
+        from: &ContactRef,
+        seen: &ProfileItem,
+        into: &ProfileItem,
+    ) -> Result<Option<usize>, StoreError> {
+        let timezone = match (&into.timezone, &seen.timezone) {
+            (None, Some(zone)) => Some(IanaZone::parse(zone).map_err(corrupt)?),
+            _ => None,
+        };
+        let settings = ContactSettings {
+            timezone,
+            quiet_hours: if into.quiet_hours.is_none() { seen.quiet_hours } else { None },
+            locale: if into.locale.is_none() { seen.locale.clone() } else { None },
+        };
+        if settings != ContactSettings::default() {
+            self.set_settings(to, &settings).await?;
+        }
+        for (attribute, at) in [
+            ("last_inbound_at", seen.last_inbound_at),
+            ("undeliverable_until", seen.undeliverable_until),
+            ("blocked_at", seen.blocked_at),
+        ] {
+            if let Some(at) = at {
+                self.set_later_time(to, attribute, at, &[]).await?;
+            }
+        }
+        let mut moved = 0;
+        for event in self.ledger(from).await? {
+            if matches!(self.append_to(to, from, &event).await?, ConsentAppend::Recorded { .. }) {
+                moved += 1;
+            }
+        }
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(from)))
+            .condition_expression("attribute_not_exists(#version) OR #version = :seen")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":seen", n(&seen.version));
+        match delete.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::delete_item::DeleteItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(unavailable(e.into_service_error())),
+        }
+        self.delete_partition(from, Some(to)).await?;
+        Ok(Some(moved))
+    }
+
+    /// One round of [`ContactStore::observe`]; `None` when a concurrent change moved a
+    /// profile it read (the caller goes again).
+    async fn observe_once(&self, observation: &Observation) -> Result<Option<Linked>, StoreError> {
+        let named = observation.identities();
+        let found = futures_util::future::try_join_all(named.iter().map(|id| self.find(id))).await?;
+        // The stored persons involved, each with the profile read.
+        let mut persons: BTreeMap<ContactRef, ProfileItem> = BTreeMap::new();
+        for f in &found {
+            if let Some(profile) = &f.profile {
+                persons.entry(f.person.clone()).or_insert_with(|| profile.clone());
+            }
+            if let Some(stray) = &f.stray {
+                persons.entry(f.asked.clone()).or_insert_with(|| stray.clone());
+            }
+        }
+        let mut identities = Identities::default();
+        for (key, profile) in &persons {
+            identities.merge(&identities_of(key, Some(profile)));
+        }
+        identities.observe(observation);
+        let current: BTreeSet<&ContactRef> = identities.current().collect();
+        // The person lives on under a stored key that is still theirs, else under the first
+        // current identity the observation names.
+        let target = persons.keys().chain(&named).find(|k| current.contains(k)).cloned();
+        // A lone identity no one stores links nothing.
+        let lone = persons.is_empty() && named.len() < 2;
+        let Some(target) = target.filter(|_| !lone) else { return Ok(Some(Linked::default())) };
+        let into = persons.get(&target).cloned();
+        let sources: Vec<(ContactRef, ProfileItem)> =
+            persons.iter().filter(|(k, _)| **k != target).map(|(k, p)| (k.clone(), p.clone())).collect();
+
+        let finds = |id: &ContactRef| found.iter().find(|f| f.asked == *id);
+        let mut puts = Vec::new();
+        let mut deletes = Vec::new();
+        if finds(&target).is_some_and(|f| f.linked) {
+            deletes.push(target.clone());
+        }
+        for id in identities.all().filter(|id| **id != target) {
+            let now = finds(id);
+            // Every current identity finds the person, and so does a retired user id (WhatsApp
+            // never gives it to anyone else); a retired phone number finds no one (carriers
+            // recycle numbers).
+            let keeps = current.contains(id) || matches!(id, ContactRef::User(_));
+            if keeps {
+                // Named ones we know of; the merged persons' ones all point elsewhere now.
+                if now.is_none_or(|f| f.person != target || !f.linked) {
+                    puts.push(id.clone());
+                }
+            } else if now.is_some_and(|f| f.linked && f.person == target) || (now.is_none() && !sources.is_empty()) {
+                deletes.push(id.clone());
+            }
+        }
+        let stored = identities_of(&target, into.as_ref());
+        let unchanged =
+            sources.is_empty() && puts.is_empty() && deletes.is_empty() && into.is_some() && stored == identities;
+        if unchanged {
+            return Ok(Some(Linked::default()));
+        }
+        if !deletes.is_empty() && deletes[0] == target {
+            self.delete_link(&target).await?;
+        }
+        if !self.write_identities(&target, &identities, into.as_ref().map(|p| p.version)).await? {
+            return Ok(None);
+        }
+        let into = into.unwrap_or_default();
+        let mut linked = Linked { links_changed: puts.len() + deletes.len(), merged: 0, events_moved: 0 };
+        for (from, seen) in &sources {
+            match self.fold_into(&target, from, seen, &into).await? {
+                Some(moved) => {
+                    linked.merged += 1;
+                    linked.events_moved += moved;
+                }
+                None => return Ok(None),
+            }
+        }
+        let link = |id: &ContactRef| -> Result<WriteRequest, StoreError> {
+            let item = LinkItem { pk: pk(id), sk: LINK.to_owned(), person: target.clone() };
+            let put = PutRequest::builder()
+                .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+                .build()
+                .map_err(unavailable)?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        };
+        let mut requests = puts.iter().map(link).collect::<Result<Vec<_>, _>>()?;
+        for id in deletes.iter().filter(|id| **id != target) {
+            let delete = DeleteRequest::builder().set_key(Some(key(pk(id), LINK))).build().map_err(unavailable)?;
+            requests.push(WriteRequest::builder().delete_request(delete).build());
+        }
+        self.batch_write(requests).await?;
+        Ok(Some(linked))
+    }
+
+    async fn delete_link(&self, identity: &ContactRef) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(identity), LINK)))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
+    }
+}
+
+impl ContactStore for DynamoContacts {
+    async fn get(&self, contact: &ContactRef) -> Result<Option<ContactRecord>, StoreError> {
+        let (found, tombstone) = tokio::try_join!(self.find(contact), self.read_tombstone(contact))?;
+        let Found { person, profile, stray, .. } = found;
+        let mut profile = match (profile, tombstone.is_some()) {
+            (None, false) if stray.is_none() => return Ok(None),
+            (profile, _) => profile.unwrap_or_default(),
+        };
+        if let Some(stray) = stray {
+            // A write that raced a merge: its consent counts until the merge folds it in.
+            let mut consent = profile.consent();
+            consent.merge(&stray.consent());
+            profile.consent_marketing = consent.marketing;
+            profile.consent_utility = consent.utility;
+        }
+        Self::record(person, profile, tombstone.is_some()).map(Some)
+    }
+
+    async fn append_consent(&self, contact: &ContactRef, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
+        let person = self.find(contact).await?.person;
+        self.append_to(&person, contact, event).await
+    }
+
+    async fn consent_history(&self, contact: &ContactRef) -> Result<Vec<ConsentEvent>, StoreError> {
+        let person = self.find(contact).await?.person;
+        self.ledger(&person).await
+    }
+
+    async fn record_inbound(&self, contact: &ContactRef, at: Timestamp) -> Result<(), StoreError> {
+        let person = self.find(contact).await?.person;
+        // A person who writes in is reachable on WhatsApp: a 131026 mark no longer holds.
+        self.set_later_time(&person, "last_inbound_at", at, &["undeliverable_until"]).await
+    }
+
+    async fn mark_undeliverable(&self, contact: &ContactRef, until: Timestamp) -> Result<(), StoreError> {
+        let person = self.find(contact).await?.person;
+        self.set_later_time(&person, "undeliverable_until", until, &[]).await
+    }
+
+    async fn mark_blocked(&self, contact: &ContactRef, at: Timestamp) -> Result<(), StoreError> {
+        let person = self.find(contact).await?.person;
+        self.set_later_time(&person, "blocked_at", at, &[]).await
+    }
+
+    async fn erase(&self, contact: &ContactRef) -> Result<Vec<ContactRef>, StoreError> {
+        let found = self.find(contact).await?;
+        let mut all: BTreeSet<ContactRef> =
+            identities_of(&found.person, found.profile.as_ref()).all().cloned().collect();
+        all.insert(contact.clone());
+        all.insert(found.person.clone());
+        // The tombstones first: if the deletes below are interrupted, every identity is
+        // already do-not-contact, and the caller's retry finishes the job.
+        let erased_at = Timestamp::now();
+        let tombstones = all
+            .iter()
+            .map(|id| {
+                let item = TombstoneItem { pk: self.tombstone_pk(id), sk: TOMBSTONE.into(), erased_at };
+                let put = PutRequest::builder()
+                    .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+                    .build()
+                    .map_err(unavailable)?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(tombstones).await?;
+        for id in &all {
+            self.delete_partition(id, None).await?;
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    async fn observe(&self, observation: &Observation) -> Result<Linked, StoreError> {
+        let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
+        loop {
+            if let Some(linked) = self.observe_once(observation).await? {
+                return Ok(linked);
+            }
+            tracing::debug!("a person changed while their identities were linked; retrying");
+            let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn update_settings(
+        &self,
+        contact: &ContactRef,
+        settings: &ContactSettings,
+    ) -> Result<ContactRecord, StoreError> {
+        let person = self.find(contact).await?.person;
+        let profile = self.set_settings(&person, settings).await?;
+        let erased = self.read_tombstone(contact).await?.is_some();
+        Self::record(person, profile, erased)
     }
 }
 
@@ -460,14 +775,14 @@ struct SendVersionItem {
 }
 
 impl SendLog for DynamoContacts {
-    async fn recent_sends(&self, wa_id: &WaId, since: Timestamp) -> Result<SendHistory, StoreError> {
+    async fn recent_sends(&self, person: &ContactRef, since: Timestamp) -> Result<SendHistory, StoreError> {
         // One query reads the sends and the log's version item (`SENDS` sorts beside `SEND#…`).
         let items = query_all(
             self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :send)")
-                .expression_attribute_values(":pk", s(pk(wa_id)))
+                .expression_attribute_values(":pk", s(pk(person)))
                 .expression_attribute_values(":send", s(SEND_LOG_PREFIX)),
         )
         .await?;
@@ -491,14 +806,14 @@ impl SendLog for DynamoContacts {
 
     async fn reserve_send(
         &self,
-        wa_id: &WaId,
+        person: &ContactRef,
         message_id: &str,
         sent: SentRecord,
         keep: jiff::SignedDuration,
         read: &SendHistory,
     ) -> Result<Reservation, StoreError> {
         let item = SendItem {
-            pk: pk(wa_id),
+            pk: pk(person),
             sk: format!("{SEND_PREFIX}{message_id}"),
             category: sent.category,
             at: sent.at.as_second(),
@@ -514,7 +829,7 @@ impl SendLog for DynamoContacts {
         // finds it moved and decides again (it will see this send).
         let bump = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(HashMap::from([("pk".to_owned(), s(pk(wa_id))), ("sk".to_owned(), s(SEND_VERSION))])))
+            .set_key(Some(HashMap::from([("pk".to_owned(), s(pk(person))), ("sk".to_owned(), s(SEND_VERSION))])))
             .update_expression("SET version = :next")
             .condition_expression("attribute_not_exists(version) AND :read = :zero OR version = :read")
             .expression_attribute_values(":read", n(&read.version))
@@ -535,12 +850,12 @@ impl SendLog for DynamoContacts {
         }
     }
 
-    async fn release_send(&self, wa_id: &WaId, message_id: &str) -> Result<(), StoreError> {
+    async fn release_send(&self, person: &ContactRef, message_id: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(HashMap::from([
-                ("pk".to_owned(), s(pk(wa_id))),
+                ("pk".to_owned(), s(pk(person))),
                 ("sk".to_owned(), s(format!("{SEND_PREFIX}{message_id}"))),
             ])))
             .send()

@@ -23,6 +23,10 @@ pub mod kinds {
     /// A consent change for one contact (`polite_domain::inbound::ConsentChange`), on
     /// inbound-events: status-processor's 131050 opt-outs.
     pub const CONSENT_CHANGE: &str = "consent_change";
+    /// Identities WhatsApp showed together (`polite_domain::people::Observation`), on
+    /// inbound-events: status-processor reads them in statuses' `contacts`, consent-updater
+    /// (the contacts table's owner) links them.
+    pub const IDENTITIES: &str = "identities";
     /// A message for the sender to consider (`polite_domain::request::SendJob`), on send-queue.
     pub const SEND_JOB: &str = "send_job";
 }
@@ -106,16 +110,32 @@ pub fn send_job(id: &str, delay_seconds: u32) -> Result<polite_domain::ports::Qu
 /// Only if serialisation fails (it cannot for this type).
 pub fn send_failure_opt_out(
     message_id: &str,
-    wa_id: polite_domain::WaId,
+    contact: polite_domain::ContactRef,
     at: jiff::Timestamp,
 ) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
     let change = polite_domain::inbound::ConsentChange {
-        wa_id,
+        contact,
         event: polite_domain::consent::ConsentEvent::from_send_failure(message_id, at, at),
     };
     Ok(polite_domain::ports::QueueMessage {
         id: format!("optout-{message_id}"),
         body: encode(kinds::CONSENT_CHANGE, &change)?,
+        delay_seconds: 0,
+    })
+}
+
+/// The inbound-events message linking identities a status showed together; its id derives
+/// from the status's message and value, so a redelivered status queues the same observation.
+///
+/// # Errors
+/// Only if serialisation fails (it cannot for this type).
+pub fn identities(
+    id: &str,
+    observation: &polite_domain::people::Observation,
+) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
+    Ok(polite_domain::ports::QueueMessage {
+        id: format!("ids-{id}"),
+        body: encode(kinds::IDENTITIES, observation)?,
         delay_seconds: 0,
     })
 }

@@ -9,6 +9,7 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use polite_domain::ContactRef;
 use polite_domain::ports::WhatsAppApi;
 use polite_domain::whatsapp::{Accepted, Content, ErrorAction, GraphError, Outbound, SendFailure};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -246,7 +247,12 @@ pub fn read_answer(http_status: u16, body: &[u8]) -> Result<Accepted, SendFailur
 struct SendBody<'a> {
     messaging_product: &'static str,
     recipient_type: &'static str,
-    to: String,
+    /// A phone number (E.164)…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<String>,
+    /// …or, for a person known only by it, their business-scoped user id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient: Option<&'a str>,
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -276,10 +282,15 @@ impl<'a> SendBody<'a> {
             Content::Text { body } => ("text", Some(TextBody { body, preview_url: false }), None),
             Content::Template(template) => ("template", None, Some(template)),
         };
+        let (to, recipient) = match &message.to {
+            ContactRef::Phone(phone) => (Some(phone.e164()), None),
+            ContactRef::User(user) => (None, Some(user.as_str())),
+        };
         SendBody {
             messaging_product: "whatsapp",
             recipient_type: "individual",
-            to: message.to.e164(),
+            to,
+            recipient,
             kind,
             text,
             template,
@@ -370,7 +381,7 @@ mod tests {
     fn a_text_reply_is_sent_in_metas_shape() {
         let message = Outbound {
             from: None,
-            to: WaId::parse("+16505551234").unwrap(),
+            to: WaId::parse("+16505551234").unwrap().into(),
             content: Content::Text { body: "You will get no more promotions.".into() },
             callback_data: Some("polite-confirmation:wamid.A".into()),
             reply_to: Some("wamid.A".into()),
@@ -391,7 +402,7 @@ mod tests {
         let template = serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}});
         let message = Outbound {
             from: None,
-            to: WaId::parse("5511987654321").unwrap(),
+            to: polite_domain::BusinessScopedUserId::parse("BR.13491208655302741918").unwrap().into(),
             content: Content::Template(template.clone()),
             callback_data: None,
             reply_to: None,
@@ -399,6 +410,9 @@ mod tests {
         let body = serde_json::to_value(SendBody::of(&message)).unwrap();
         assert_eq!(body["type"], "template");
         assert_eq!(body["template"], template);
+        // A person known only by their business-scoped user id is sent to by `recipient`.
+        assert_eq!(body["recipient"], "BR.13491208655302741918");
+        assert!(body.get("to").is_none());
         assert!(body.get("text").is_none() && body.get("biz_opaque_callback_data").is_none());
         let client = GraphClient::new(GraphConfig {
             base_url: "http://127.0.0.1:4590/".into(),

@@ -154,7 +154,7 @@ impl DynamoMessages {
     }
 
     /// The partition of a person's messages: a keyed hash, never the number.
-    fn person_pk(&self, to: &polite_domain::WaId) -> String {
+    fn person_pk(&self, to: &polite_domain::ContactRef) -> String {
         format!("P#{}", to.keyed_hash(&self.hash_key))
     }
 
@@ -484,8 +484,8 @@ impl MessageStore for DynamoMessages {
         Ok(out.items().iter().filter_map(due_of).collect())
     }
 
-    async fn erase_person(&self, wa_id: &polite_domain::WaId, at: Timestamp) -> Result<usize, StoreError> {
-        let person = self.person_pk(wa_id);
+    async fn erase_person(&self, contact: &polite_domain::ContactRef, at: Timestamp) -> Result<usize, StoreError> {
+        let person = self.person_pk(contact);
         let query = self
             .client
             .query()

@@ -85,7 +85,7 @@ fn gate_benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, to, now) in cases {
         let msg = Outbound {
-            to: WaId::parse(to).unwrap(),
+            to: WaId::parse(to).unwrap().into(),
             category: Category::Marketing,
             free_form: false,
             expires_at: None,
@@ -98,7 +98,7 @@ fn gate_benches(c: &mut Criterion) {
         // libphonenumber's parse is paid once per decision.
         group.bench_function(format!("{name}_fresh_number"), |b| {
             b.iter(|| {
-                let msg = Outbound { to: WaId::parse(black_box(to)).unwrap(), ..msg.clone() };
+                let msg = Outbound { to: WaId::parse(black_box(to)).unwrap().into(), ..msg.clone() };
                 black_box(decide(&msg, &recipient, &policy, now, SignedDuration::from_secs(30)))
             });
         });

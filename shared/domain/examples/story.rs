@@ -82,7 +82,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, number) in people {
         let to = WaId::parse(number)?;
         let recipient = contacts.get(&to).cloned().unwrap_or_default();
-        let msg = Outbound { to, category: Category::Marketing, free_form: false, expires_at: None };
+        let msg = Outbound { to: to.into(), category: Category::Marketing, free_form: false, expires_at: None };
         let out = decide(&msg, &recipient, &policy, now, SignedDuration::from_secs(42));
         let zone = out.zone.map(|z| format!(" [zone {}: {:?}]", z.zones.join("+"), z.basis)).unwrap_or_default();
         let verdict = match out.decision {

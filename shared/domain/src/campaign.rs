@@ -1,11 +1,11 @@
 //! A campaign (`POST /v1/campaigns`): one approved template to many recipients.
 //!
 //! A campaign is accepted whole or not at all: every recipient is checked up front (invalid
-//! numbers and repeats come back as per-recipient rejections, never failing the rest), and the
+//! contacts and repeats come back as per-recipient rejections, never failing the rest), and the
 //! accepted ones are stored in chunks of [`CHUNK_SIZE`] together with the campaign in one
 //! transaction. Each chunk then fans out into ordinary messages — whoever gets there first,
 //! the API within its time budget or the scheduler tick — with a per-recipient idempotency
-//! key (`<campaign id>:<wa_id>`), so a chunk fanned out twice creates nothing twice.
+//! key (`<campaign id>:<contact>`), so a chunk fanned out twice creates nothing twice.
 //!
 //! Recipients are spread over time at the campaign rate ([`slot`]): recipient *i* may go at
 //! `start + i / rate`. The queue never holds more than the senders can drain within a lease,
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::WaId;
+use crate::ContactRef;
 use crate::message::{Category, MessageState};
 use crate::request::{Invalid, Payload, TemplateRequest, ValidSend, check_template, check_times, check_token, invalid};
 
@@ -52,9 +52,9 @@ pub struct CampaignRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
-    /// Not a phone number WhatsApp can address.
+    /// Neither a phone number WhatsApp can address nor a business-scoped user id.
     InvalidNumber,
-    /// The same number appeared earlier in the list (it gets one message).
+    /// The same contact appeared earlier in the list (it gets one message).
     Duplicate,
 }
 
@@ -77,7 +77,7 @@ pub struct ValidCampaign {
     pub expires_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
     /// Accepted recipients, in the caller's order, each once.
-    pub recipients: Vec<WaId>,
+    pub recipients: Vec<ContactRef>,
     pub rejected: Vec<Rejection>,
 }
 
@@ -102,36 +102,35 @@ impl CampaignRequest {
         check_times(self.send_at, self.expires_at, now)?;
         let idempotency_key = check_token("idempotency_key", self.idempotency_key)?;
         if self.recipients.is_empty() {
-            return Err(invalid("recipients", "must list at least one number"));
+            return Err(invalid("recipients", "must list at least one contact"));
         }
         if self.recipients.len() > MAX_RECIPIENTS {
             return Err(invalid(
                 "recipients",
-                format!("lists {} numbers; one campaign takes at most {MAX_RECIPIENTS}", self.recipients.len()),
+                format!("lists {} recipients; one campaign takes at most {MAX_RECIPIENTS}", self.recipients.len()),
             ));
         }
         let mut seen = std::collections::HashSet::with_capacity(self.recipients.len());
         let mut recipients = Vec::with_capacity(self.recipients.len());
         let mut rejected = Vec::new();
         for to in self.recipients {
-            match WaId::parse(&to) {
-                Ok(wa_id) if seen.insert(wa_id.clone()) => recipients.push(wa_id),
-                Ok(wa_id) => rejected.push(Rejection {
-                    detail: format!("{} appears earlier in the list; it gets one message", wa_id.masked()),
+            match ContactRef::parse(&to) {
+                Ok(contact) if seen.insert(contact.clone()) => recipients.push(contact),
+                Ok(contact) => rejected.push(Rejection {
+                    detail: format!("{} appears earlier in the list; it gets one message", contact.masked()),
                     to,
                     reason: RejectReason::Duplicate,
                 }),
-                Err(e) => rejected.push(Rejection {
-                    detail: format!("{e} (send numbers in E.164, e.g. +16505551234)"),
-                    to,
-                    reason: RejectReason::InvalidNumber,
-                }),
+                Err(e) => rejected.push(Rejection { detail: e.to_string(), to, reason: RejectReason::InvalidNumber }),
             }
         }
         if recipients.is_empty() {
             return Err(invalid(
                 "recipients",
-                format!("none of the {} numbers is valid (send numbers in E.164, e.g. +16505551234)", rejected.len()),
+                format!(
+                    "none of the {} recipients is valid (a phone number in E.164, e.g. +16505551234, or a business-scoped user id, e.g. US.13491208655302741918)",
+                    rejected.len()
+                ),
             ));
         }
         Ok(ValidCampaign {
@@ -169,10 +168,10 @@ pub struct CampaignRecord {
 
 impl CampaignRecord {
     /// The message for the recipient at `position`: the campaign's template, due at its
-    /// [`slot`], keyed `<campaign id>:<wa_id>` so fanning a chunk out twice creates it once.
-    pub fn message_for(&self, to: WaId, position: usize) -> ValidSend {
+    /// [`slot`], keyed `<campaign id>:<contact>` so fanning a chunk out twice creates it once.
+    pub fn message_for(&self, to: ContactRef, position: usize) -> ValidSend {
         ValidSend {
-            idempotency_key: Some(format!("{}:{}", self.id, to.as_str())),
+            idempotency_key: Some(format!("{}:{to}", self.id)),
             to,
             category: self.category,
             payload: self.payload.clone(),
@@ -189,12 +188,12 @@ pub struct CampaignChunk {
     pub index: u32,
     /// The position of the chunk's first recipient in the campaign (for [`slot`]).
     pub first_position: usize,
-    pub recipients: Vec<WaId>,
+    pub recipients: Vec<ContactRef>,
 }
 
 /// Splits accepted recipients into chunks of `size` (made larger when needed to stay within
 /// [`MAX_CHUNKS`]).
-pub fn chunks(recipients: &[WaId], size: usize) -> Vec<CampaignChunk> {
+pub fn chunks(recipients: &[ContactRef], size: usize) -> Vec<CampaignChunk> {
     let size = size.max(recipients.len().div_ceil(MAX_CHUNKS)).max(1);
     recipients
         .chunks(size)
@@ -355,7 +354,7 @@ mod tests {
         let ok = request(body(&["+5511987654321", "12", "+16505551234", "5511987654321", "+55 11 98765-4321"]))
             .validate(now())
             .unwrap();
-        let accepted: Vec<&str> = ok.recipients.iter().map(WaId::as_str).collect();
+        let accepted: Vec<String> = ok.recipients.iter().map(ToString::to_string).collect();
         assert_eq!(accepted, ["5511987654321", "16505551234"]);
         let rejected: Vec<(&str, RejectReason)> = ok.rejected.iter().map(|r| (r.to.as_str(), r.reason)).collect();
         assert_eq!(
@@ -403,14 +402,15 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_recipient_once_with_their_positions() {
-        let recipients: Vec<WaId> = (0..2_500).map(|i| WaId::parse(&format!("+1650555{i:04}")).unwrap()).collect();
+        let recipients: Vec<ContactRef> =
+            (0..2_500).map(|i| ContactRef::parse(&format!("+1650555{i:04}")).unwrap()).collect();
         let parts = chunks(&recipients, CHUNK_SIZE);
         assert_eq!(parts.iter().map(|c| c.recipients.len()).collect::<Vec<_>>(), [1_000, 1_000, 500]);
         assert_eq!(
             parts.iter().map(|c| (c.index, c.first_position)).collect::<Vec<_>>(),
             [(0, 0), (1, 1_000), (2, 2_000)]
         );
-        let flat: Vec<&WaId> = parts.iter().flat_map(|c| &c.recipients).collect();
+        let flat: Vec<&ContactRef> = parts.iter().flat_map(|c| &c.recipients).collect();
         assert_eq!(flat, recipients.iter().collect::<Vec<_>>());
         // Small chunks are made larger rather than exceed what one transaction can write.
         let parts = chunks(&recipients, 10);
@@ -448,7 +448,7 @@ mod tests {
     #[test]
     fn each_recipients_message_is_keyed_by_campaign_and_number() {
         let campaign = black_friday();
-        let send = campaign.message_for(WaId::parse("+16505551234").unwrap(), 25);
+        let send = campaign.message_for(ContactRef::parse("+16505551234").unwrap(), 25);
         assert_eq!(send.idempotency_key.as_deref(), Some("cmp_1:16505551234"));
         assert_eq!(send.campaign_id.as_deref(), Some("cmp_1"));
         assert_eq!(send.send_at, Some(now() + SignedDuration::from_millis(2_500)));

@@ -151,11 +151,20 @@ pub struct ConsentEvent {
     pub recorded_at: Timestamp,
 }
 
+/// A `user_preferences` marketing value: WhatsApp's own stop/resume control, or Meta's in-app
+/// signup (an opt-in whose evidence is its `signup_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preference<'a> {
+    Stop,
+    Resume,
+    Signup { signup_id: &'a str },
+}
+
 impl ConsentEvent {
-    /// A business-side capture through the API. The id covers the contact and every field
-    /// the caller sent, so retrying the same request records one event.
+    /// A business-side capture through the API. The id covers the contact reference and every
+    /// field the caller sent, so retrying the same request records one event.
     pub fn from_business(
-        wa_id: &crate::WaId,
+        contact: &impl std::fmt::Display,
         category: ConsentCategory,
         status: ConsentStatus,
         source: ConsentSource,
@@ -167,9 +176,10 @@ impl ConsentEvent {
             return Err(ConsentError::EvidenceTooLong);
         }
         let when = occurred_at.to_string();
+        let contact = contact.to_string();
         let id = EventId::derive(&[
             "business",
-            wa_id.as_str(),
+            &contact,
             category.as_str(),
             status.as_str(),
             source.as_str(),
@@ -215,17 +225,36 @@ impl ConsentEvent {
         }
     }
 
-    /// WhatsApp's stop/resume marketing control. Meta identifies these by (user, value,
-    /// timestamp), so the id does too.
-    pub fn from_user_preference(wa_id: &str, stop: bool, occurred_at: Timestamp, recorded_at: Timestamp) -> Self {
-        let status = if stop { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
+    /// WhatsApp's own marketing control (`user_preferences`) from the user known as
+    /// `identity`. Meta identifies stop/resume by (user, value, timestamp), so the id does too;
+    /// a signup by its `signup_id`, which is also its evidence.
+    pub fn from_user_preference(
+        identity: &str,
+        preference: Preference<'_>,
+        occurred_at: Timestamp,
+        recorded_at: Timestamp,
+    ) -> Self {
         let when = occurred_at.as_second().to_string();
+        let (status, id, evidence) = match preference {
+            Preference::Stop | Preference::Resume => {
+                let status =
+                    if preference == Preference::Stop { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
+                let word = if status == ConsentStatus::OptedOut { "stop" } else { "resume" };
+                let id = EventId::derive(&["user_preferences", identity, status.as_str(), &when]);
+                (status, id, format!("user_preferences {word}"))
+            }
+            Preference::Signup { signup_id } => (
+                ConsentStatus::OptedIn,
+                EventId::derive(&["user_preferences_signup", signup_id]),
+                format!("user_preferences signup {signup_id}"),
+            ),
+        };
         Self {
-            id: EventId::derive(&["user_preferences", wa_id, status.as_str(), &when]),
+            id,
             category: ConsentCategory::Marketing,
             status,
             source: ConsentSource::fixed(ConsentSource::USER_PREFERENCES),
-            evidence: Some(format!("user_preferences {}", if stop { "stop" } else { "resume" })),
+            evidence: Some(evidence),
             occurred_at,
             recorded_at,
         }
@@ -557,8 +586,8 @@ mod tests {
         assert_eq!(ConsentEvent::from_button("wamid.B", at, now).id, ConsentEvent::from_button("wamid.B", at, now).id);
         assert_ne!(ConsentEvent::from_button("wamid.B", at, now).id, ConsentEvent::from_button("wamid.C", at, now).id);
         assert_eq!(
-            ConsentEvent::from_user_preference("5511", true, at, now).id,
-            ConsentEvent::from_user_preference("5511", true, at, now).id
+            ConsentEvent::from_user_preference("5511", Preference::Stop, at, now).id,
+            ConsentEvent::from_user_preference("5511", Preference::Stop, at, now).id
         );
         assert_eq!(
             ConsentEvent::from_send_failure("msg_1", at, now).id,
@@ -584,7 +613,7 @@ mod tests {
         let at = t("2026-05-01T10:00:00Z");
         for e in [
             ConsentEvent::from_button("wamid.B", at, at),
-            ConsentEvent::from_user_preference("5511", true, at, at),
+            ConsentEvent::from_user_preference("5511", Preference::Stop, at, at),
             ConsentEvent::from_send_failure("msg_1", at, at),
         ] {
             let s = ConsentState::fold([&e]);
@@ -595,10 +624,18 @@ mod tests {
 
     #[test]
     fn resume_after_stop_opts_back_in() {
-        let stop =
-            ConsentEvent::from_user_preference("5511", true, t("2026-05-01T10:00:00Z"), t("2026-05-01T10:00:00Z"));
-        let resume =
-            ConsentEvent::from_user_preference("5511", false, t("2026-05-02T10:00:00Z"), t("2026-05-02T10:00:00Z"));
+        let stop = ConsentEvent::from_user_preference(
+            "5511",
+            Preference::Stop,
+            t("2026-05-01T10:00:00Z"),
+            t("2026-05-01T10:00:00Z"),
+        );
+        let resume = ConsentEvent::from_user_preference(
+            "5511",
+            Preference::Resume,
+            t("2026-05-02T10:00:00Z"),
+            t("2026-05-02T10:00:00Z"),
+        );
         assert!(ConsentState::fold([&resume, &stop]).is_opted_in(ConsentCategory::Marketing));
     }
 

@@ -10,12 +10,13 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::ContactRef;
 use crate::caps::{FrequencyCap, SendHistory, next_spaced};
 use crate::consent::{ConsentCategory, ConsentState, ConsentStatus};
 use crate::hours::{QuietHours, SendingHours, common_window};
-use crate::ids::WaId;
 use crate::message::Category;
 use crate::zone::{IanaZone, ZoneAssumption, ZoneBasis};
+use std::borrow::Cow;
 
 /// The customer-service window WhatsApp opens with each inbound message.
 pub const SERVICE_WINDOW: SignedDuration = SignedDuration::from_hours(24);
@@ -98,31 +99,48 @@ impl Default for Policy {
 impl Policy {
     /// The sending hours for a recipient: the contact's own quiet hours, else the longest
     /// matching dial-prefix override, else the region's, else the default.
-    pub fn hours_for<'a>(&'a self, to: &WaId, contact_override: Option<&'a SendingHours>) -> &'a SendingHours {
+    /// For a business-scoped user id (no number known), the region's.
+    pub fn hours_for<'a>(&'a self, to: &ContactRef, contact_override: Option<&'a SendingHours>) -> &'a SendingHours {
         if let Some(h) = contact_override {
             return h;
         }
-        let by_prefix = self
-            .hours_overrides
-            .iter()
-            .filter_map(|(k, h)| Some((k.strip_prefix('+')?, h)))
-            .filter(|(digits, _)| to.as_str().starts_with(digits))
-            .max_by_key(|(digits, _)| digits.len())
-            .map(|(_, h)| h);
+        let by_prefix = to.phone().and_then(|to| {
+            self.hours_overrides
+                .iter()
+                .filter_map(|(k, h)| Some((k.strip_prefix('+')?, h)))
+                .filter(|(digits, _)| to.as_str().starts_with(digits))
+                .max_by_key(|(digits, _)| digits.len())
+                .map(|(_, h)| h)
+        });
         by_prefix.or_else(|| to.main_region().and_then(|r| self.hours_overrides.get(&r))).unwrap_or(&self.default_hours)
     }
 
-    fn is_blocked(&self, to: &WaId, category: Category) -> bool {
-        self.blocked_destinations
-            .iter()
-            .any(|b| b.category == category && to.as_str().starts_with(b.prefix.trim_start_matches('+')))
+    /// Whether `category` is blocked for the destination: a number by its prefix; a user id by
+    /// its country's calling code when the prefix is no longer than that code (`+1` blocks
+    /// `US.…`; `+1305` cannot be told from a user id and does not).
+    fn is_blocked(&self, to: &ContactRef, category: Category) -> bool {
+        let digits = match to {
+            ContactRef::Phone(p) => p.as_str().to_owned(),
+            ContactRef::User(u) => match crate::zone::calling_code(u.region()) {
+                Some(code) => code.to_string(),
+                None => return false,
+            },
+        };
+        self.blocked_destinations.iter().any(|b| {
+            let prefix = b.prefix.trim_start_matches('+');
+            b.category == category
+                && digits.starts_with(prefix)
+                && (to.phone().is_some() || prefix.len() <= digits.len())
+        })
     }
 }
 
 /// What the message is, as far as the gate cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {
-    pub to: WaId,
+    /// How the message will be addressed: the person's phone when known, else their
+    /// business-scoped user id.
+    pub to: ContactRef,
     pub category: Category,
     /// Free-form text (as opposed to a template) needs the 24 h window.
     pub free_form: bool,
@@ -234,6 +252,9 @@ pub enum SuppressReason {
     DestinationBlocked,
     /// Free-form text or a service message outside the 24 h window.
     WindowClosed,
+    /// An authentication template to a person known only by a business-scoped user id: Meta
+    /// refuses those (131062).
+    NeedsPhoneNumber,
 }
 
 impl SuppressReason {
@@ -247,6 +268,7 @@ impl SuppressReason {
             Self::OptedOut => "opted_out",
             Self::DestinationBlocked => "destination_blocked",
             Self::WindowClosed => "window_closed",
+            Self::NeedsPhoneNumber => "needs_phone_number",
         }
     }
 }
@@ -354,6 +376,9 @@ fn refusal(msg: &Outbound, r: &Recipient, policy: &Policy, now: Timestamp) -> Op
     if r.erased {
         return Some(SuppressReason::Erased);
     }
+    if msg.category == Category::Authentication && msg.to.phone().is_none() {
+        return Some(SuppressReason::NeedsPhoneNumber);
+    }
     if r.blocked {
         return Some(SuppressReason::Blocked);
     }
@@ -417,12 +442,24 @@ impl<'a> QuietPlan<'a> {
         let own = r.quiet_hours.map(SendingHours::from_quiet);
         let primary = msg.to.main_region().and_then(|region| policy.primary_zones.get(&region)).cloned();
         let min_window = SignedDuration::from_mins(i64::from(policy.min_common_window_minutes));
+        let (candidates, basis) = match &msg.to {
+            ContactRef::Phone(p) => {
+                let facts = p.facts();
+                (
+                    Cow::Borrowed(facts.iana_zones.as_slice()),
+                    ZoneBasis::PhonePrefix { precision: facts.zones.precision },
+                )
+            }
+            ContactRef::User(u) => {
+                let zones = crate::zone::zones_for_region(u.region()).zones;
+                (Cow::Owned(zones.iter().filter_map(|z| IanaZone::parse(z).ok()).collect()), ZoneBasis::UserIdCountry)
+            }
+        };
         let (zones, basis) = if let Some(z) = &r.timezone {
             (vec![z.clone()], ZoneBasis::Contact)
         } else {
-            let facts = msg.to.facts();
-            match (&primary, facts.iana_zones.is_empty()) {
-                (_, false) => (facts.iana_zones.clone(), ZoneBasis::PhonePrefix { precision: facts.zones.precision }),
+            match (&primary, candidates.is_empty()) {
+                (_, false) => (candidates.into_owned(), basis),
                 (Some(p), true) => (vec![p.clone()], ZoneBasis::CountryPrimary { candidates: 0 }),
                 (None, true) => (vec![policy.fallback_zone.clone()], ZoneBasis::Fallback),
             }
@@ -483,7 +520,7 @@ mod tests {
 
     fn consent(category: ConsentCategory, status: ConsentStatus) -> ConsentState {
         let e = ConsentEvent::from_business(
-            &WaId::parse(NY).unwrap(),
+            &crate::WaId::parse(NY).unwrap(),
             category,
             status,
             ConsentSource::business("test").unwrap(),
@@ -500,7 +537,7 @@ mod tests {
     }
 
     fn msg(to: &str, category: Category) -> Outbound {
-        Outbound { to: WaId::parse(to).unwrap(), category, free_form: false, expires_at: None }
+        Outbound { to: ContactRef::parse(to).unwrap(), category, free_form: false, expires_at: None }
     }
 
     const NY: &str = "+12125551234"; // America/New_York by area code
@@ -513,7 +550,7 @@ mod tests {
 
     #[test]
     fn an_erased_stored_contact_is_suppressed_even_with_a_stale_opt_in() {
-        let mut stored = crate::ports::ContactRecord::new(WaId::parse(NY).unwrap());
+        let mut stored = crate::ports::ContactRecord::new(ContactRef::parse(NY).unwrap());
         stored.consent = consent(ConsentCategory::Marketing, ConsentStatus::OptedIn);
         stored.erased = true;
         let r = Recipient::from_contact(Some(&stored), SendHistory::default());
@@ -535,6 +572,48 @@ mod tests {
         let zone = out.zone.unwrap();
         assert_eq!(zone.zones, ["America/New_York"]);
         assert_eq!(zone.basis, ZoneBasis::PhonePrefix { precision: crate::zone::PrefixPrecision::Area });
+    }
+
+    #[test]
+    fn a_person_known_only_by_user_id_is_placed_by_its_country_and_gets_no_one_time_code() {
+        const BR_USER: &str = "BR.13491208655302741918";
+        // 15:00 in Brasília is daytime in every Brazilian zone: sent, under all of them.
+        let out = decide0(&msg(BR_USER, Category::Marketing), &opted_in_marketing(), "2026-06-10T18:00:00Z");
+        assert_eq!(out.decision, Decision::Send);
+        let zone = out.zone.unwrap();
+        assert_eq!(zone.basis, ZoneBasis::UserIdCountry);
+        assert!(
+            zone.zones.iter().any(|z| z == "America/Sao_Paulo") && zone.zones.iter().any(|z| z == "America/Manaus")
+        );
+        // 07:30 in São Paulo is quiet; and 08:00 in São Paulo is 07:00 in Manaus: the window
+        // opens when it is 08:00 everywhere the person may be.
+        let early = decide0(&msg(BR_USER, Category::Marketing), &opted_in_marketing(), "2026-06-10T10:30:00Z");
+        match early.decision {
+            Decision::Defer { until, reason: DeferReason::QuietHours } => {
+                assert!(until >= t("2026-06-10T12:00:00Z"), "{until}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Meta refuses authentication templates to a user id (131062): suppressed, not burnt.
+        let code = decide0(&msg(BR_USER, Category::Authentication), &opted_in_marketing(), "2026-06-10T18:00:00Z");
+        assert_eq!(code.decision, Decision::Suppress { reason: SuppressReason::NeedsPhoneNumber });
+        assert_eq!(SuppressReason::NeedsPhoneNumber.as_str(), "needs_phone_number");
+        // A destination block by calling code covers the country's user ids too.
+        let policy = Policy {
+            blocked_destinations: vec![DestinationBlock { category: Category::Marketing, prefix: "+1".into() }],
+            ..Policy::default()
+        };
+        let us = msg("US.13491208655302741918", Category::Marketing);
+        let blocked = decide(&us, &opted_in_marketing(), &policy, t(NOON_NY), SignedDuration::ZERO);
+        assert_eq!(blocked.decision, Decision::Suppress { reason: SuppressReason::DestinationBlocked });
+        let brazil = decide(
+            &msg(BR_USER, Category::Marketing),
+            &opted_in_marketing(),
+            &policy,
+            t("2026-06-10T18:00:00Z"),
+            SignedDuration::ZERO,
+        );
+        assert_eq!(brazil.decision, Decision::Send);
     }
 
     #[test]
@@ -738,9 +817,9 @@ mod tests {
             hours_overrides: [("+1305".to_owned(), florida.clone()), ("US".to_owned(), us.clone())].into(),
             ..Policy::default()
         };
-        assert_eq!(policy.hours_for(&WaId::parse("+13055551234").unwrap(), None), &florida);
-        assert_eq!(policy.hours_for(&WaId::parse("+12125551234").unwrap(), None), &us);
-        assert_eq!(policy.hours_for(&WaId::parse("+5511987654321").unwrap(), None), &SendingHours::default());
+        assert_eq!(policy.hours_for(&ContactRef::parse("+13055551234").unwrap(), None), &florida);
+        assert_eq!(policy.hours_for(&ContactRef::parse("+12125551234").unwrap(), None), &us);
+        assert_eq!(policy.hours_for(&ContactRef::parse("+5511987654321").unwrap(), None), &SendingHours::default());
         // 20:30 EDT in Miami: quiet for Florida.
         let out = decide(
             &msg("+13055551234", Category::Marketing),

@@ -320,6 +320,30 @@ impl ContactRef {
         }
     }
 
+    /// The country whose rules apply: the number's main region, else the user id's prefix.
+    pub fn main_region(&self) -> Option<String> {
+        match self {
+            Self::Phone(p) => p.main_region(),
+            Self::User(u) => Some(u.region().to_owned()),
+        }
+    }
+
+    /// As written in keys and answers: a phone number's digits or the user id.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Phone(p) => p.as_str(),
+            Self::User(u) => u.as_str(),
+        }
+    }
+
+    /// The phone number, when this reference is one.
+    pub fn phone(&self) -> Option<&WaId> {
+        match self {
+            Self::Phone(p) => Some(p),
+            Self::User(_) => None,
+        }
+    }
+
     /// For logs (see [`WaId::masked`], [`BusinessScopedUserId::masked`]).
     pub fn masked(&self) -> String {
         match self {
@@ -334,6 +358,18 @@ impl ContactRef {
             Self::Phone(p) => p.keyed_hash(key),
             Self::User(u) => u.keyed_hash(key),
         }
+    }
+}
+
+impl From<WaId> for ContactRef {
+    fn from(phone: WaId) -> Self {
+        Self::Phone(phone)
+    }
+}
+
+impl From<BusinessScopedUserId> for ContactRef {
+    fn from(user: BusinessScopedUserId) -> Self {
+        Self::User(user)
     }
 }
 

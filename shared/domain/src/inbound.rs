@@ -1,41 +1,51 @@
-//! What an inbound webhook event means for a contact — consent-updater's reading of
-//! messages, `user_preferences` and number changes, as plain values. The function applies the
-//! actions through the contact store; a consent change from status-processor (a 131050 send
-//! failure) arrives as the same [`ConsentChange`] and takes the same path.
+//! What an inbound webhook event means for a person — consent-updater's reading of messages,
+//! `user_preferences` and identity changes, as plain values. The function applies the actions
+//! through the contact store; a consent change from status-processor (a 131050 send failure)
+//! arrives as the same [`ConsentChange`] and takes the same path.
+//!
+//! A person may be known by a phone number, a business-scoped user id, or both: every action
+//! names them by the identity the event carries (the phone when there is one, else the user
+//! id), and the identities the event shows together come first, so the store already knows
+//! they are one person when the rest is applied.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::WaId;
-use crate::consent::{ConsentEvent, ConsentKeywords, KeywordIntent};
+use crate::ContactRef;
+use crate::consent::{ConsentEvent, ConsentKeywords, KeywordIntent, Preference};
+use crate::people::{self, Observation};
 use crate::webhook::{EventType, Message, WebhookEvent};
 
-/// A consent event for one contact: what consent-updater applies, whichever function
+/// A consent event for one person: what consent-updater applies, whichever function
 /// produced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentChange {
-    pub wa_id: WaId,
+    /// Any identity of the person (`wa_id` in messages queued before BSUIDs).
+    #[serde(alias = "wa_id")]
+    pub contact: ContactRef,
     pub event: ConsentEvent,
 }
 
 /// One thing to do for an inbound event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "a few per event, short-lived")]
 pub enum InboundAction {
+    /// Identities WhatsApp showed together, or moved (a number or user-id change).
+    Identities(Observation),
     /// The user wrote: the 24 h customer-service window runs from `at`.
-    Inbound { wa_id: WaId, at: Timestamp },
+    Inbound { contact: ContactRef, at: Timestamp },
     /// A consent change.
     Consent(ConsentChange),
     /// A keyword was recognised; a confirmation reply may be sent (when configured) inside
     /// the window the user's message just opened.
     Confirm(ConfirmRequest),
-    /// The user moved to a new number (`system` / `user_changed_number`).
-    NumberChanged { from: WaId, to: WaId, at: Timestamp, wamid: String },
 }
 
 /// A keyword's confirmation reply, as the keyword asked for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfirmRequest {
-    pub wa_id: WaId,
+    /// Who to answer: their phone when the message carried it, else their user id.
+    pub contact: ContactRef,
     pub intent: KeywordIntent,
     /// The keyword message (the reply quotes it).
     pub wamid: String,
@@ -130,11 +140,12 @@ pub enum Reading {
 /// Why an event leads to nothing (counted, not retried: retrying cannot change it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ignored {
-    /// Known only by a business-scoped user id: contacts are keyed by phone number.
-    NoPhoneNumber,
-    /// A `user_preferences` value other than stop/resume, or another category.
+    /// Neither a phone number nor a business-scoped user id names the person (a malformed
+    /// or placeholder element): there is no one to apply it to.
+    NoContact,
+    /// A `user_preferences` value other than stop/resume/signup, or another category.
     OtherPreference,
-    /// A `system` message other than a number change.
+    /// A `system` message other than an identity change.
     OtherSystemMessage,
     /// An app-level error: for the logs and metrics, not for a contact.
     Error,
@@ -144,7 +155,7 @@ impl Ignored {
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::NoPhoneNumber => "no_phone_number",
+            Self::NoContact => "no_contact",
             Self::OtherPreference => "other_preference",
             Self::OtherSystemMessage => "other_system_message",
             Self::Error => "error",
@@ -164,21 +175,21 @@ pub enum InboundError {
     },
     #[error("a status is not an inbound event")]
     Status,
-    #[error("the number in the event is not valid: {0}")]
-    BadNumber(#[from] crate::IdError),
 }
 
 /// Reads one inbound event: the actions to apply, or why there are none.
 ///
+/// - the identities the element shows together, or moves → [`InboundAction::Identities`] first;
 /// - any user message → [`InboundAction::Inbound`] at the message's own timestamp;
 /// - a text that is a keyword → the keyword's consent events (marketing and utility) and a
 ///   [`InboundAction::Confirm`];
 /// - a quick-reply button that is the opt-out button → a marketing opt-out;
-/// - `user_preferences` stop/resume → a marketing opt-out/opt-in;
-/// - `system` `user_changed_number` → [`InboundAction::NumberChanged`] (not a user message).
+/// - `user_preferences` stop/resume/signup → a marketing opt-out/opt-in;
+/// - `system` `user_changed_number` / `user_changed_user_id` and the `user_id_update` field →
+///   the move only (not a user message).
 ///
 /// # Errors
-/// [`InboundError`] when the element does not read as its kind or a number is invalid.
+/// [`InboundError`] when the element does not read as its kind.
 pub fn interpret(
     event: &WebhookEvent<'_>,
     keywords: &ConsentKeywords,
@@ -188,63 +199,104 @@ pub fn interpret(
         EventType::Message => {
             let message = event.message().map_err(|source| InboundError::Malformed { kind: "message", source })?;
             let sender = event.sender().ok().flatten();
-            let from = message.from.as_deref().or_else(|| sender.as_ref().and_then(|c| c.wa_id.as_deref()));
-            let Some(from) = from else { return Ok(Reading::Ignore(Ignored::NoPhoneNumber)) };
-            let wa_id = WaId::parse(from)?;
+            let observations = people::in_message(sender.as_ref(), &message);
+            let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
             let business_number = event.phone_number_id.as_deref();
-            message_actions(&message, wa_id, business_number, keywords, recorded_at)
+            // A lone identity links nothing (the person's profile is keyed by it anyway).
+            let links = observations.into_iter().filter(|o| o.identities().len() > 1);
+            let mut actions: Vec<InboundAction> = links.map(InboundAction::Identities).collect();
+            match message_actions(&message, contact, business_number, keywords, recorded_at) {
+                Reading::Act(more) => actions.extend(more),
+                // A system message other than a move may still show who the person is.
+                Reading::Ignore(why) if actions.is_empty() => return Ok(Reading::Ignore(why)),
+                Reading::Ignore(_) => {}
+            }
+            Ok(Reading::Act(actions))
         }
         EventType::UserPreference => {
             let pref = event
                 .user_preference()
                 .map_err(|source| InboundError::Malformed { kind: "user_preference", source })?;
-            let stop = match (pref.category.as_ref(), pref.value.as_ref()) {
-                ("marketing_messages", "stop") => true,
-                ("marketing_messages", "resume") => false,
+            let preference = match (pref.category.as_ref(), pref.value.as_ref()) {
+                ("marketing_messages", "stop") => Preference::Stop,
+                ("marketing_messages", "resume") => Preference::Resume,
+                ("marketing_messages", "signup") => match pref.signup_id.as_deref() {
+                    Some(signup_id) if !signup_id.is_empty() => Preference::Signup { signup_id },
+                    // A signup is evidence by its id; without one it proves nothing.
+                    _ => return Ok(Reading::Ignore(Ignored::OtherPreference)),
+                },
                 _ => return Ok(Reading::Ignore(Ignored::OtherPreference)),
             };
-            let Some(wa_id) = pref.wa_id.as_deref() else { return Ok(Reading::Ignore(Ignored::NoPhoneNumber)) };
-            let wa_id = WaId::parse(wa_id)?;
-            let event = ConsentEvent::from_user_preference(wa_id.as_str(), stop, pref.timestamp, recorded_at);
-            Ok(Reading::Act(vec![InboundAction::Consent(ConsentChange { wa_id, event })]))
+            let seen = Observation::Together {
+                phone: people::phone_in(pref.wa_id.as_deref()),
+                user: people::user_in(pref.user_id.as_deref()),
+                parent: people::user_in(pref.parent_user_id.as_deref()),
+                at: pref.timestamp,
+            };
+            let Some(contact) = speaker(std::slice::from_ref(&seen)) else {
+                return Ok(Reading::Ignore(Ignored::NoContact));
+            };
+            let event =
+                ConsentEvent::from_user_preference(&contact.to_string(), preference, pref.timestamp, recorded_at);
+            let mut actions = Vec::with_capacity(2);
+            if seen.identities().len() > 1 {
+                actions.push(InboundAction::Identities(seen));
+            }
+            actions.push(InboundAction::Consent(ConsentChange { contact, event }));
+            Ok(Reading::Act(actions))
+        }
+        EventType::UserIdUpdate => {
+            let update =
+                event.user_id_update().map_err(|source| InboundError::Malformed { kind: "user_id_update", source })?;
+            let moves: Vec<InboundAction> =
+                people::in_user_id_update(&update).into_iter().map(InboundAction::Identities).collect();
+            if moves.is_empty() {
+                return Ok(Reading::Ignore(Ignored::NoContact));
+            }
+            Ok(Reading::Act(moves))
         }
         EventType::Error => Ok(Reading::Ignore(Ignored::Error)),
         EventType::Status => Err(InboundError::Status),
     }
 }
 
+/// Who the element speaks for: its phone when it has one, else its user id (not a parent id:
+/// a parent names the business's whole portfolio view of the person, not a chat).
+fn speaker(observations: &[Observation]) -> Option<ContactRef> {
+    observations.iter().find_map(|o| match o {
+        Observation::Together { phone: Some(p), .. } => Some(ContactRef::Phone(p.clone())),
+        Observation::Together { user: Some(u), .. } => Some(ContactRef::User(u.clone())),
+        Observation::Together { parent: Some(p), .. } => Some(ContactRef::User(p.clone())),
+        _ => None,
+    })
+}
+
 fn message_actions(
     message: &Message<'_>,
-    wa_id: WaId,
+    contact: ContactRef,
     business_number: Option<&str>,
     keywords: &ConsentKeywords,
     recorded_at: Timestamp,
-) -> Result<Reading, InboundError> {
+) -> Reading {
     let at = message.timestamp;
     if message.kind == "system" {
-        let system = message.system.as_ref();
-        let is_change = system.and_then(|s| s.kind.as_deref()) == Some("user_changed_number");
-        let Some(to) = system.and_then(|s| s.wa_id.as_deref()).filter(|_| is_change) else {
-            return Ok(Reading::Ignore(Ignored::OtherSystemMessage));
+        // A move is an observation (already read); any other system message changes nothing.
+        let kind = message.system.as_ref().and_then(|s| s.kind.as_deref());
+        return match kind {
+            Some("user_changed_number" | "user_changed_user_id") => Reading::Act(Vec::new()),
+            _ => Reading::Ignore(Ignored::OtherSystemMessage),
         };
-        let to = WaId::parse(to)?;
-        return Ok(Reading::Act(vec![InboundAction::NumberChanged {
-            from: wa_id,
-            to,
-            at,
-            wamid: message.id.to_string(),
-        }]));
     }
-    let mut actions = vec![InboundAction::Inbound { wa_id: wa_id.clone(), at }];
+    let mut actions = vec![InboundAction::Inbound { contact: contact.clone(), at }];
     match message.kind.as_ref() {
         "text" => {
             let intent = message.text.as_ref().and_then(|t| keywords.classify_text(&t.body));
             if let Some(intent) = intent {
                 for event in ConsentEvent::from_keyword(intent, &message.id, at, recorded_at) {
-                    actions.push(InboundAction::Consent(ConsentChange { wa_id: wa_id.clone(), event }));
+                    actions.push(InboundAction::Consent(ConsentChange { contact: contact.clone(), event }));
                 }
                 actions.push(InboundAction::Confirm(ConfirmRequest {
-                    wa_id,
+                    contact,
                     intent,
                     wamid: message.id.to_string(),
                     at,
@@ -258,10 +310,10 @@ fn message_actions(
             let text = button.and_then(|b| b.text.as_deref());
             if keywords.is_optout_button(payload, text) {
                 let event = ConsentEvent::from_button(&message.id, at, recorded_at);
-                actions.push(InboundAction::Consent(ConsentChange { wa_id, event }));
+                actions.push(InboundAction::Consent(ConsentChange { contact, event }));
             }
         }
         _ => {}
     }
-    Ok(Reading::Act(actions))
+    Reading::Act(actions)
 }

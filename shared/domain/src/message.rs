@@ -304,7 +304,7 @@ mod tests {
             reason: Some(UNKNOWN_OUTCOME.into()),
             ..MessageRecord::new(
                 "m".into(),
-                crate::WaId::parse("+16505551234").unwrap(),
+                crate::ContactRef::parse("+16505551234").unwrap(),
                 Category::Marketing,
                 serde_json::Value::Null,
                 S::Failed,
@@ -324,7 +324,7 @@ mod tests {
         let limited = SendError { code: 131_049, title: "limit".into() };
         let message = MessageRecord::new(
             "m".into(),
-            crate::WaId::parse("+16505551234").unwrap(),
+            crate::ContactRef::parse("+16505551234").unwrap(),
             Category::Marketing,
             serde_json::Value::Null,
             S::Sent,
@@ -404,7 +404,9 @@ pub struct SendError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageRecord {
     pub id: String,
-    pub to: crate::WaId,
+    /// The contact reference the message was addressed to (a phone number or a
+    /// business-scoped user id).
+    pub to: crate::ContactRef,
     pub category: Category,
     /// What to send: the template or text as the API received it.
     pub payload: serde_json::Value,
@@ -494,7 +496,7 @@ impl MessageRecord {
     /// times, campaign, wamid, error or pricing yet.
     pub fn new(
         id: String,
-        to: crate::WaId,
+        to: crate::ContactRef,
         category: Category,
         payload: serde_json::Value,
         state: MessageState,

@@ -23,7 +23,10 @@ use crate::webhook::{Contact, Message, Status};
 use crate::{BusinessScopedUserId, ContactRef, WaId};
 
 /// Something WhatsApp said about a person's identities, at the time it says it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Queued as JSON (`{"together": {...}}`, …) when the function that reads it does not own the
+/// contacts table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant, reason = "a few per webhook, short-lived; a WaId carries its cached phone facts")]
 pub enum Observation {
     /// These identities belong to one person, as one `contacts[]` entry (or a message's
@@ -196,12 +199,12 @@ impl Identities {
 
 /// A phone number from a webhook field; `None` when absent, empty (WhatsApp withholds it) or
 /// not a number (a placeholder in Meta's examples).
-fn phone_in(field: Option<&str>) -> Option<WaId> {
+pub(crate) fn phone_in(field: Option<&str>) -> Option<WaId> {
     field.filter(|f| !f.is_empty()).and_then(|f| WaId::parse(f).ok())
 }
 
 /// A business-scoped user id from a webhook field, as [`phone_in`].
-fn user_in(field: Option<&str>) -> Option<BusinessScopedUserId> {
+pub(crate) fn user_in(field: Option<&str>) -> Option<BusinessScopedUserId> {
     field.filter(|f| !f.is_empty()).and_then(|f| BusinessScopedUserId::parse(f).ok())
 }
 
@@ -243,6 +246,32 @@ pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>) -> Vec<O
             }
         }
         _ => {}
+    }
+    out
+}
+
+/// What a `user_id_update` says: the user id (and the parent id, when it changed too) moved
+/// to a new one, and the phone, when given, is the person's.
+pub fn in_user_id_update(update: &crate::webhook::UserIdUpdate<'_>) -> Vec<Observation> {
+    let at = update.timestamp;
+    let change = |c: Option<&crate::webhook::IdChange<'_>>| {
+        let c = c?;
+        Some((user_in(c.previous.as_deref())?, user_in(c.current.as_deref())?))
+    };
+    let mut out = Vec::new();
+    let user = change(Some(&update.user_id));
+    let parent = change(update.parent_user_id.as_ref());
+    let current = user_in(update.user_id.current.as_deref());
+    let parent_now = update.parent_user_id.as_ref().and_then(|p| user_in(p.current.as_deref()));
+    if let Some((old, new)) = user {
+        out.push(Observation::UserIdChanged { old, new, at });
+    }
+    if let Some((old, new)) = parent.filter(|(old, new)| old != new) {
+        out.push(Observation::UserIdChanged { old, new, at });
+    }
+    let phone = phone_in(update.wa_id.as_deref());
+    if phone.is_some() || parent_now.is_some() {
+        out.push(Observation::Together { phone, user: current, parent: parent_now, at });
     }
     out
 }

@@ -44,11 +44,16 @@ pub trait EventQueue {
     fn send_all(&self, messages: Vec<QueueMessage>) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
-/// A contact as stored: derived consent and settings. The send history lives apart (its own
-/// item) so consent updates and sends never overwrite each other.
+/// A person as stored: their identities, derived consent and settings. The send history
+/// lives apart (its own items) so consent updates and sends never overwrite each other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactRecord {
-    pub wa_id: crate::WaId,
+    /// The identity the person is stored under (their first one polite knew, or the one they
+    /// kept when two contacts turned out to be one person): the answer's `id`, and the key of
+    /// their send log.
+    pub id: crate::ContactRef,
+    /// Every identity polite has seen for the person.
+    pub identities: crate::people::Identities,
     pub consent: crate::consent::ConsentState,
     pub timezone: Option<crate::IanaZone>,
     pub quiet_hours: Option<crate::hours::QuietHours>,
@@ -56,7 +61,7 @@ pub struct ContactRecord {
     pub last_inbound_at: Option<jiff::Timestamp>,
     pub undeliverable_until: Option<jiff::Timestamp>,
     pub blocked: bool,
-    /// The number was erased and no explicit opt-in came since: sends are suppressed.
+    /// The identity was erased and no explicit opt-in came since: sends are suppressed.
     pub erased: bool,
 }
 
@@ -66,10 +71,11 @@ impl ContactRecord {
         self.last_inbound_at.and_then(crate::gate::window_closes)
     }
 
-    /// A contact polite has never heard of: no consent, no settings.
-    pub fn new(wa_id: crate::WaId) -> Self {
+    /// A person polite has never heard of, known by `id`: no consent, no settings.
+    pub fn new(id: crate::ContactRef) -> Self {
         Self {
-            wa_id,
+            identities: crate::people::Identities::of(id.clone(), jiff::Timestamp::UNIX_EPOCH),
+            id,
             consent: crate::consent::ConsentState::default(),
             timezone: None,
             quiet_hours: None,
@@ -79,6 +85,11 @@ impl ContactRecord {
             blocked: false,
             erased: false,
         }
+    }
+
+    /// The person's phone number, when polite knows it (WhatsApp may withhold it).
+    pub fn phone(&self) -> Option<&crate::WaId> {
+        self.identities.phone()
     }
 }
 
@@ -92,17 +103,26 @@ pub enum ConsentAppend {
     Duplicate,
 }
 
-/// What a number change moved.
+/// What an identity observation changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct NumberChange {
-    /// Ledger events appended to the new number (replays of events it already had excluded).
+pub struct Linked {
+    /// Identities that now find the person and did not before (or no longer do).
+    pub links_changed: usize,
+    /// Other stored persons that turned out to be this one and were folded into it.
+    pub merged: usize,
+    /// Ledger events carried over from them (replays of events the person had excluded).
     pub events_moved: usize,
-    /// Whether the old number had a contact at all (false on a replay).
-    pub found: bool,
 }
 
-/// Settings a business may change on a contact (`PATCH /v1/contacts/{wa_id}`); `None` leaves
-/// a field as it is.
+impl Linked {
+    /// Nothing was written: a replay, or nothing new.
+    pub fn is_unchanged(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Settings a business may change on a contact (`PATCH /v1/contacts/{contact}`); `None`
+/// leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactSettings {
     pub timezone: Option<crate::IanaZone>,
@@ -126,43 +146,48 @@ pub enum StoreError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// The contacts table: each contact's derived consent and settings, and its consent ledger.
+/// The contacts table: persons — their identities, derived consent and settings — and their
+/// consent ledgers. Every call names the person by any of their identities (a phone number or
+/// a business-scoped user id); the store finds the person that identity belongs to.
 pub trait ContactStore {
-    /// Reads a contact with a strongly consistent read (an opt-out recorded a moment ago must
-    /// be seen by the sender).
-    fn get(&self, wa_id: &crate::WaId) -> impl Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
+    /// Reads the person `contact` belongs to, strongly consistent (an opt-out recorded a
+    /// moment ago must be seen by the sender).
+    fn get(
+        &self,
+        contact: &crate::ContactRef,
+    ) -> impl Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
 
-    /// Appends `event` to the ledger (idempotent on its id) and, when it orders after the
-    /// current state, makes it current — both in one transaction, conditional on the stored
-    /// state being the one the decision was made on.
+    /// Appends `event` to the person's ledger (idempotent on its id) and, when it orders after
+    /// the current state, makes it current — both in one transaction, conditional on the
+    /// stored state being the one the decision was made on.
     ///
     /// # Errors
-    /// [`StoreError::Contended`] after repeated concurrent changes to the same contact.
+    /// [`StoreError::Contended`] after repeated concurrent changes to the same person.
     fn append_consent(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
         event: &crate::consent::ConsentEvent,
     ) -> impl Future<Output = Result<ConsentAppend, StoreError>> + Send;
 
-    /// The contact's ledger, oldest event first (by `occurred_at`).
+    /// The person's ledger, oldest event first (by `occurred_at`).
     fn consent_history(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
     ) -> impl Future<Output = Result<Vec<crate::consent::ConsentEvent>, StoreError>> + Send;
 
     /// Records an inbound message time (opens the 24 h window) and clears an undeliverable
     /// mark (the person is reachable); an older time never overwrites a newer one.
     fn record_inbound(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Marks the number undeliverable until `until` (Meta's 131026): the gate suppresses sends
+    /// Marks the person undeliverable until `until` (Meta's 131026): the gate suppresses sends
     /// until then. A later mark is never shortened by an earlier one.
     fn mark_undeliverable(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
         until: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
@@ -172,30 +197,34 @@ pub trait ContactStore {
     /// redelivered old mark never outranks a newer inbound message.
     fn mark_blocked(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Erases the contact (DESIGN.md §7): its profile, settings, ledger and send history are
-    /// deleted; only a keyed hash of the number stays, as a do-not-contact tombstone that a
-    /// later explicit opt-in lifts.
-    fn erase(&self, wa_id: &crate::WaId) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The user moved from `from` to `to` (WhatsApp's `user_changed_number`): `from`'s
-    /// consent ledger is appended to `to`'s through the same rules as any consent event (so
-    /// `to`'s state is the fold of both ledgers), its settings fill those `to` lacks, its last
-    /// inbound time counts for `to`, and then `from` is deleted. Idempotent: a replay finds
-    /// nothing left under `from`.
-    fn change_number(
+    /// Erases the person (DESIGN.md §7): profile, settings, ledger, send history and every
+    /// identity's link are deleted; only keyed hashes of their identities stay, as
+    /// do-not-contact tombstones that a later explicit opt-in lifts. Returns every identity
+    /// the person had (so their messages can be forgotten too).
+    fn erase(
         &self,
-        from: &crate::WaId,
-        to: &crate::WaId,
-    ) -> impl Future<Output = Result<NumberChange, StoreError>> + Send;
+        contact: &crate::ContactRef,
+    ) -> impl Future<Output = Result<Vec<crate::ContactRef>, StoreError>> + Send;
+
+    /// Learns what WhatsApp showed about a person's identities
+    /// ([`crate::people::Observation`]): identities seen together come to find one person;
+    /// a number or user-id change moves the person to the new identity; two stored persons
+    /// that turn out to be one are merged — one ledger (the latest event per category wins,
+    /// opt-out on a tie, every event kept), settings filled, the latest times kept.
+    /// Idempotent and order-independent: a replay changes nothing.
+    fn observe(
+        &self,
+        observation: &crate::people::Observation,
+    ) -> impl Future<Output = Result<Linked, StoreError>> + Send;
 
     /// Changes settings, creating the contact when new; returns the contact as stored.
     fn update_settings(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
         settings: &ContactSettings,
     ) -> impl Future<Output = Result<ContactRecord, StoreError>> + Send;
 }
@@ -341,13 +370,14 @@ pub trait MessageStore {
     /// [`StoreError`] when the store fails.
     fn set_aside(&self, id: &str, until: jiff::Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Erasure (DESIGN.md §7) in the messages: every message to `wa_id` is forgotten — its
-    /// recipient, payload and wamids with it — a waiting one suppressed `erased` first, so
-    /// campaign counts stay exact. Returns how many messages are left because they are
-    /// `sending` at this instant (erase again once their statuses settled them).
+    /// Erasure (DESIGN.md §7) in the messages: every message addressed to `contact` is
+    /// forgotten — its recipient, payload and wamids with it — a waiting one suppressed
+    /// `erased` first, so campaign counts stay exact. Returns how many messages are left
+    /// because they are `sending` at this instant (erase again once their statuses settled
+    /// them). Called once per identity of the erased person.
     fn erase_person(
         &self,
-        wa_id: &crate::WaId,
+        contact: &crate::ContactRef,
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
@@ -445,9 +475,11 @@ pub trait WhatsAppApi {
     ) -> impl Future<Output = Result<crate::whatsapp::Accepted, crate::whatsapp::SendFailure>> + Send;
 }
 
-/// Each recipient's recent sends, for frequency caps and pair spacing. Kept in items of their
-/// own (one per message) so a consent update and a send never overwrite each other, and
-/// concurrent senders never contend on one item.
+/// Each person's recent sends, for frequency caps and pair spacing, whatever identity a message
+/// was addressed by: `person` is the stored person's id ([`ContactRecord::id`]), or the
+/// message's recipient for a person polite has not stored. Kept in items of their own (one per
+/// message) so a consent update and a send never overwrite each other, and concurrent senders
+/// never contend on one item.
 pub trait SendLog {
     /// The recipient's sends at or after `since`, strongly consistent.
     ///
@@ -455,7 +487,7 @@ pub trait SendLog {
     /// [`StoreError`] when the store fails.
     fn recent_sends(
         &self,
-        wa_id: &crate::WaId,
+        person: &crate::ContactRef,
         since: jiff::Timestamp,
     ) -> impl Future<Output = Result<crate::caps::SendHistory, StoreError>> + Send;
 
@@ -469,7 +501,7 @@ pub trait SendLog {
     /// [`StoreError`] when the store fails.
     fn reserve_send(
         &self,
-        wa_id: &crate::WaId,
+        person: &crate::ContactRef,
         message_id: &str,
         sent: crate::caps::SentRecord,
         keep: jiff::SignedDuration,
@@ -482,7 +514,7 @@ pub trait SendLog {
     /// [`StoreError`] when the store fails.
     fn release_send(
         &self,
-        wa_id: &crate::WaId,
+        person: &crate::ContactRef,
         message_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::WaId;
+use crate::ContactRef;
 use crate::message::Category;
 
 /// How far in the past `send_at` may be (clock skew between the caller and AWS).
@@ -111,7 +111,7 @@ impl Payload {
 /// A checked send request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidSend {
-    pub to: WaId,
+    pub to: ContactRef,
     pub category: Category,
     pub payload: Payload,
     pub send_at: Option<Timestamp>,
@@ -154,8 +154,7 @@ impl SendRequest {
     /// # Errors
     /// [`Invalid`] naming the first field that is wrong.
     pub fn validate(self, now: Timestamp) -> Result<ValidSend, Invalid> {
-        let to = WaId::parse(&self.to)
-            .map_err(|e| invalid("to", format!("{e} (send the number in E.164, e.g. +16505551234)")))?;
+        let to = ContactRef::parse(&self.to).map_err(|e| invalid("to", e.to_string()))?;
         let payload = match (self.category, self.template, self.text) {
             (_, Some(_), Some(_)) => return Err(invalid("text", "send either a template or a text, not both")),
             (Category::Service, Some(_), None) => {
@@ -301,7 +300,7 @@ mod tests {
         let ok = request(&format!(r#"{{"to":"+5511987654321","category":"marketing",{TEMPLATE}}}"#))
             .validate(now())
             .unwrap();
-        assert_eq!(ok.to.as_str(), "5511987654321");
+        assert_eq!(ok.to.to_string(), "5511987654321");
         assert_eq!(
             ok.payload,
             Payload::Template(serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}}))

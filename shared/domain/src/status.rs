@@ -6,7 +6,7 @@
 
 use jiff::Timestamp;
 
-use crate::WaId;
+use crate::ContactRef;
 use crate::message::{SendError, StatusValue};
 use crate::webhook::Status;
 use crate::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
@@ -72,7 +72,8 @@ pub struct StatusReport {
     pub wamid: String,
     pub value: StatusValue,
     pub at: Timestamp,
-    pub recipient: Option<WaId>,
+    /// The recipient as the status names them (a phone number, else a user id), if it does.
+    pub recipient: Option<ContactRef>,
     /// The first error (Meta sends one), as stored on a failed message.
     pub error: Option<SendError>,
     pub pricing: Option<PricingRecord>,
@@ -127,7 +128,9 @@ pub fn read(status: &Status<'_>) -> StatusReport {
         wamid,
         value: status.status.clone(),
         at: status.timestamp,
-        recipient: status.recipient_id.as_deref().and_then(|r| WaId::parse(r).ok()),
+        recipient: crate::people::phone_in(status.recipient_id.as_deref())
+            .map(ContactRef::Phone)
+            .or_else(|| crate::people::user_in(status.recipient_user_id.as_deref()).map(ContactRef::User)),
         error,
         pricing,
         pricing_unreadable,
@@ -151,7 +154,7 @@ mod tests {
         );
         assert_eq!(ours.target, Target::Message("msg_1".into()));
         assert_eq!((ours.value.clone(), ours.at.as_second()), (StatusValue::Delivered, 1_763_800_500));
-        assert_eq!(ours.recipient.unwrap().as_str(), "5511987654321");
+        assert_eq!(ours.recipient.unwrap().to_string(), "5511987654321");
         assert_eq!(
             status(r#"{"id":"wamid.B","status":"read","timestamp":"1"}"#).target,
             Target::Wamid("wamid.B".into())

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::WaId;
+use crate::ContactRef;
 
 /// `biz_opaque_callback_data` prefix of polite's own courtesy replies (consent
 /// confirmations): status-processor knows these are not messages of the messages table.
@@ -18,7 +18,8 @@ pub const CONFIRMATION_CALLBACK_PREFIX: &str = "polite-confirmation:";
 pub struct Outbound {
     /// The business phone number id to send from; `None`: the client's configured number.
     pub from: Option<String>,
-    pub to: WaId,
+    /// Sent by `to` for a phone number, by `recipient` for a business-scoped user id.
+    pub to: ContactRef,
     pub content: Content,
     /// Echoed back on every status webhook of the message (`biz_opaque_callback_data`, ≤ 512
     /// characters): polite's message id, so statuses correlate even when the wamid was never

@@ -3,13 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
 use jiff::Timestamp;
-use polite_domain::WaId;
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentSource, ConsentStatus, KeywordIntent};
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, Ignored, InboundAction, NoConfirmation, Reading, confirmation,
     interpret,
 };
+use polite_domain::people::Observation;
 use polite_domain::webhook::route;
+use polite_domain::{ContactRef, WaId};
 
 const ANA: &str = "5511987654321";
 
@@ -55,8 +56,8 @@ fn consents(actions: &[InboundAction]) -> Vec<(ConsentCategory, ConsentStatus, S
     actions
         .iter()
         .filter_map(|a| match a {
-            InboundAction::Consent(ConsentChange { wa_id, event }) => {
-                assert_eq!(wa_id.as_str(), ANA);
+            InboundAction::Consent(ConsentChange { contact, event }) => {
+                assert_eq!(contact.to_string(), ANA);
                 Some((event.category, event.status, event.source.as_str().to_owned()))
             }
             _ => None,
@@ -71,7 +72,7 @@ fn at(s: i64) -> Timestamp {
 #[test]
 fn a_stop_text_opts_out_of_both_categories_opens_the_window_and_asks_for_a_confirmation() {
     let acts = actions(read(&message(r#""type":"text","text":{"body":"  Parar "}"#)));
-    assert_eq!(acts[0], InboundAction::Inbound { wa_id: WaId::parse(ANA).unwrap(), at: at(1_795_435_201) });
+    assert_eq!(acts[0], InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201) });
     assert_eq!(
         consents(&acts),
         [
@@ -83,7 +84,7 @@ fn a_stop_text_opts_out_of_both_categories_opens_the_window_and_asks_for_a_confi
     assert_eq!(
         confirm,
         Some(&InboundAction::Confirm(ConfirmRequest {
-            wa_id: WaId::parse(ANA).unwrap(),
+            contact: ContactRef::parse(ANA).unwrap(),
             intent: KeywordIntent::OptOut,
             wamid: "wamid.A1".into(),
             at: at(1_795_435_201),
@@ -146,11 +147,26 @@ fn user_preferences_stop_and_resume_change_marketing_and_other_values_are_ignore
         consents(&acts),
         [(ConsentCategory::Marketing, ConsentStatus::OptedIn, ConsentSource::USER_PREFERENCES.to_owned())]
     );
+    // A signup without its id proves nothing; with it, it is an opt-in whose evidence it is.
     assert_eq!(read(&pref("signup")), Reading::Ignore(Ignored::OtherPreference));
+    assert_eq!(read(&pref("unsubscribe_all")), Reading::Ignore(Ignored::OtherPreference));
+    let signup = body(
+        "user_preferences",
+        &format!(
+            r#""user_preferences":[{{"wa_id":"{ANA}","detail":"x","category":"marketing_messages","value":"signup","signup_id":"1317","timestamp":1795435300}}]"#
+        ),
+    );
+    let acts = actions(read(&signup));
+    assert_eq!(
+        consents(&acts),
+        [(ConsentCategory::Marketing, ConsentStatus::OptedIn, ConsentSource::USER_PREFERENCES.to_owned())]
+    );
+    let InboundAction::Consent(change) = &acts[0] else { panic!("{acts:?}") };
+    assert_eq!(change.event.evidence.as_deref(), Some("user_preferences signup 1317"));
 }
 
 #[test]
-fn a_number_change_moves_the_contact_and_is_not_a_user_message() {
+fn a_number_change_moves_the_person_and_is_not_a_user_message() {
     let b = body(
         "messages",
         &format!(
@@ -160,22 +176,73 @@ fn a_number_change_moves_the_contact_and_is_not_a_user_message() {
     let acts = actions(read(&b));
     assert_eq!(
         acts,
-        [InboundAction::NumberChanged {
-            from: WaId::parse(ANA).unwrap(),
-            to: WaId::parse("5511912345678").unwrap(),
+        [InboundAction::Identities(Observation::NumberChanged {
+            old: WaId::parse(ANA).unwrap(),
+            new: WaId::parse("5511912345678").unwrap(),
             at: at(1_795_435_400),
-            wamid: "wamid.S1".to_owned()
-        }]
+        })]
     );
 }
 
+/// The defect of issue 19: a STOP from a username user (no phone, only `from_user_id`) and a
+/// `user_preferences` stop without `wa_id` were dropped as `no_phone_number`.
 #[test]
-fn a_sender_known_only_by_business_scoped_id_is_ignored_not_failed() {
+fn a_stop_from_a_person_known_only_by_user_id_opts_them_out() {
+    for from in [r#""from":"","#, ""] {
+        let b = body(
+            "messages",
+            &format!(
+                r#""contacts":[{{"profile":{{"name":"Bia","username":"@bia"}},"wa_id":"","user_id":"US.1349"}}],"messages":[{{{from}"from_user_id":"US.1349","id":"wamid.B1","timestamp":"1795435201","type":"text","text":{{"body":"STOP"}}}}]"#
+            ),
+        );
+        let acts = actions(read(&b));
+        let bia = ContactRef::parse("US.1349").unwrap();
+        assert_eq!(acts[0], InboundAction::Inbound { contact: bia.clone(), at: at(1_795_435_201) });
+        let stops: Vec<_> = acts
+            .iter()
+            .filter_map(|a| match a {
+                InboundAction::Consent(c) if c.contact == bia && c.event.status == ConsentStatus::OptedOut => {
+                    Some(c.event.category)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stops, [ConsentCategory::Marketing, ConsentCategory::Utility]);
+    }
+    let pref = body(
+        "user_preferences",
+        r#""user_preferences":[{"user_id":"US.1349","detail":"x","category":"marketing_messages","value":"stop","timestamp":1795435300}]"#,
+    );
+    let acts = actions(read(&pref));
+    let InboundAction::Consent(change) = &acts[0] else { panic!("{acts:?}") };
+    assert_eq!(change.contact.to_string(), "US.1349");
+    assert_eq!(change.event.status, ConsentStatus::OptedOut);
+}
+
+#[test]
+fn identities_shown_together_come_first_and_a_lone_one_links_nothing() {
     let b = body(
         "messages",
-        r#""contacts":[{"profile":{"name":"Bia"},"user_id":"US.1349"}],"messages":[{"from_user_id":"US.1349","id":"wamid.B1","timestamp":"1795435201","type":"text","text":{"body":"STOP"}}]"#,
+        &format!(
+            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"BR.1349"}}],"messages":[{{"from":"{ANA}","from_user_id":"BR.1349","id":"wamid.L1","timestamp":"1795435201","type":"text","text":{{"body":"hi"}}}}]"#
+        ),
     );
-    assert_eq!(read(&b), Reading::Ignore(Ignored::NoPhoneNumber));
+    let acts = actions(read(&b));
+    assert_eq!(
+        acts[0],
+        InboundAction::Identities(Observation::Together {
+            phone: Some(WaId::parse(ANA).unwrap()),
+            user: Some(polite_domain::BusinessScopedUserId::parse("BR.1349").unwrap()),
+            parent: None,
+            at: at(1_795_435_201),
+        })
+    );
+    assert_eq!(acts[1], InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201) });
+    let nothing = body(
+        "messages",
+        r#""messages":[{"from":"","id":"wamid.N1","timestamp":"1795435201","type":"text","text":{"body":"STOP"}}]"#,
+    );
+    assert_eq!(read(&nothing), Reading::Ignore(Ignored::NoContact));
 }
 
 #[test]
@@ -237,4 +304,40 @@ fn confirmation_texts_are_off_by_default_and_blank_texts_count_as_off() {
     let on: ConfirmationTexts = serde_json::from_str(r#"{"opt_in":"Welcome back"}"#).unwrap();
     assert_eq!(on.for_intent(KeywordIntent::OptIn), Some("Welcome back"));
     assert!(serde_json::from_str::<ConfirmationTexts>(r#"{"optout":"x"}"#).is_err(), "a misspelt key is an error");
+}
+
+#[test]
+fn a_user_id_update_moves_the_person_to_the_new_id() {
+    let b = body(
+        "user_id_update",
+        &format!(
+            r#""user_id_update":[{{"wa_id":"{ANA}","detail":"changed","user_id":{{"previous":"BR.1349","current":"BR.2468"}},"parent_user_id":{{"previous":"BR.ENT.1","current":"BR.ENT.1"}},"timestamp":"1795435500"}}]"#
+        ),
+    );
+    let acts = actions(read(&b));
+    let user = |u: &str| polite_domain::BusinessScopedUserId::parse(u).unwrap();
+    assert_eq!(
+        acts,
+        [
+            InboundAction::Identities(Observation::UserIdChanged {
+                old: user("BR.1349"),
+                new: user("BR.2468"),
+                at: at(1_795_435_500)
+            }),
+            InboundAction::Identities(Observation::Together {
+                phone: Some(WaId::parse(ANA).unwrap()),
+                user: Some(user("BR.2468")),
+                parent: Some(user("BR.ENT.1")),
+                at: at(1_795_435_500),
+            }),
+        ],
+        "an unchanged parent id is no move"
+    );
+}
+
+#[test]
+fn a_consent_change_queued_before_user_ids_still_reads() {
+    let old = r#"{"wa_id":"16505551234","event":{"id":"ce_1","category":"marketing","status":"opted_out","source":"send_failure_131050","evidence":null,"occurred_at":"2026-11-23T12:00:02Z","recorded_at":"2026-11-23T12:00:02Z"}}"#;
+    let change: ConsentChange = serde_json::from_str(old).unwrap();
+    assert_eq!(change.contact, ContactRef::parse("16505551234").unwrap());
 }

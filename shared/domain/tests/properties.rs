@@ -147,7 +147,7 @@ proptest! {
             },
             ..Recipient::default()
         };
-        let msg = Outbound { to: WaId::parse(number).unwrap(), category, free_form, expires_at: None };
+        let msg = Outbound { to: WaId::parse(number).unwrap().into(), category, free_form, expires_at: None };
         let out = decide(&msg, &recipient, &policy, now, SignedDuration::from_secs(jitter_s));
         let hours = quiet_hours.map_or(policy_hours, SendingHours::from_quiet);
         let quiet_applies = matches!(category, Category::Marketing | Category::Utility);

@@ -6,7 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
-use polite_domain::WaId;
+use polite_domain::ContactRef;
 use polite_domain::message::{Category, MessageRecord, MessageState as S};
 use polite_domain::ports::{MessageStore as _, Moved, NewMessage, TransitionDetails};
 use polite_tests::{Stack, drain};
@@ -57,7 +57,7 @@ impl Harness {
 
     /// [`Harness::sent`] for a message that expires at `expires_at`.
     pub(crate) async fn sent_expiring(&self, n: u32, expires_at: Option<Timestamp>) {
-        let to = WaId::parse(&format!("+55119876500{n:02}")).unwrap();
+        let to = ContactRef::parse(&format!("+55119876500{n:02}")).unwrap();
         let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
         let record = MessageRecord {
             campaign_id: Some("cmp_1".into()),

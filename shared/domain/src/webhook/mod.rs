@@ -433,16 +433,47 @@ pub struct UserPreference<'a> {
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Cow<'a, str>>,
+    /// A `signup`'s id (Meta's in-app signup link): the opt-in's evidence.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub signup_id: Option<Cow<'a, str>>,
     /// `marketing_messages`.
     #[serde(borrow)]
     pub category: Cow<'a, str>,
-    /// `stop`, `resume` (some clients also see `signup`).
+    /// `stop`, `resume`, `signup`.
     #[serde(borrow)]
     pub value: Cow<'a, str>,
     /// An integer here (a string is accepted too).
     #[serde(with = "unix_seconds")]
     pub timestamp: Timestamp,
+}
+
+/// A `user_id_update` element: WhatsApp regenerated a person's business-scoped user id (it
+/// does when they change number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserIdUpdate<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub user_id: IdChange<'a>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub parent_user_id: Option<IdChange<'a>>,
+    /// An integer or a string of one.
+    #[serde(with = "unix_seconds")]
+    pub timestamp: Timestamp,
+}
+
+/// An id's `previous` and `current` values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdChange<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Cow<'a, str>>,
 }
 
 /// Where an event came from.

@@ -25,7 +25,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ApiError, Contact, Message, Metadata, Status, UserPreference, WHATSAPP_OBJECT};
+use super::{ApiError, Contact, Message, Metadata, Status, UserIdUpdate, UserPreference, WHATSAPP_OBJECT};
 
 /// The kind of a routed event (its consumer parses `data` as this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +34,8 @@ pub enum EventType {
     Message,
     Status,
     UserPreference,
+    /// A `user_id_update` element: WhatsApp gave a person a new business-scoped user id.
+    UserIdUpdate,
     Error,
 }
 
@@ -44,6 +46,7 @@ impl EventType {
             Self::Message => "message",
             Self::Status => "status",
             Self::UserPreference => "user_preference",
+            Self::UserIdUpdate => "user_id_update",
             Self::Error => "error",
         }
     }
@@ -66,7 +69,8 @@ pub struct WebhookEvent<'a> {
     /// the rest of the event).
     #[serde(with = "jiff::fmt::serde::timestamp::millisecond::required")]
     pub received_at: Timestamp,
-    /// For a message: its sender's `contacts[]` entry, as received.
+    /// For a message: its sender's `contacts[]` entry, as received; for a status: its
+    /// recipient's, when the value has exactly one.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<&'a RawValue>,
     /// The element, exactly as received.
@@ -104,6 +108,14 @@ impl<'a> WebhookEvent<'a> {
     /// # Errors
     /// When `data` is not a `user_preferences` item.
     pub fn user_preference(&self) -> Result<UserPreference<'a>, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+
+    /// The user-id change (for [`EventType::UserIdUpdate`]).
+    ///
+    /// # Errors
+    /// When `data` is not a `user_id_update` item.
+    pub fn user_id_update(&self) -> Result<UserIdUpdate<'a>, serde_json::Error> {
         serde_json::from_str(self.data.get())
     }
 
@@ -267,7 +279,7 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         array: Some(Cow::Borrowed(array)),
         ..park(ParkReason::MalformedElement, format!("{array}[]: {detail}"), Cow::Borrowed(payload))
     };
-    if !matches!(change.field.as_ref(), "messages" | "user_preferences") {
+    if !matches!(change.field.as_ref(), "messages" | "user_preferences" | "user_id_update") {
         let detail = format!("changes[].field '{}' is not one polite handles", change.field);
         out.parked.push(park(ParkReason::UnknownField, detail, Cow::Owned(value.to_raw())));
         return;
@@ -302,9 +314,15 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
     // one anyway: checking more than "an object" here would parse every status twice, which
     // measured 2.7x the floor instead of 1.5x (README, Performance). One status-processor
     // cannot read goes to its dead-letter queue, not lost.
+    // A status's recipient is the value's only `contacts[]` entry when there is one (Meta
+    // sends one status per value); with several, matching would parse every status here.
+    let recipient = match contacts.as_slice() {
+        [(only, _)] if value.statuses.len() == 1 => Some(*only),
+        _ => None,
+    };
     for raw in value.statuses {
         if raw.get().starts_with('{') {
-            out.statuses.push(event(EventType::Status, None, raw));
+            out.statuses.push(event(EventType::Status, recipient, raw));
         } else {
             out.parked.push(park_element("statuses", "not an object".into(), raw));
         }
@@ -313,6 +331,12 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         match serde_json::from_str::<UserPreference<'_>>(raw.get()) {
             Ok(_) => out.inbound.push(event(EventType::UserPreference, None, raw)),
             Err(e) => out.parked.push(park_element("user_preferences", e.to_string(), raw)),
+        }
+    }
+    for raw in value.user_id_update {
+        match serde_json::from_str::<UserIdUpdate<'_>>(raw.get()) {
+            Ok(_) => out.inbound.push(event(EventType::UserIdUpdate, None, raw)),
+            Err(e) => out.parked.push(park_element("user_id_update", e.to_string(), raw)),
         }
     }
     for raw in value.errors {
@@ -376,6 +400,7 @@ struct RawChangeValue<'a> {
     messages: Vec<&'a RawValue>,
     statuses: Vec<&'a RawValue>,
     user_preferences: Vec<&'a RawValue>,
+    user_id_update: Vec<&'a RawValue>,
     errors: Vec<&'a RawValue>,
     other: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
@@ -385,6 +410,7 @@ impl RawChangeValue<'_> {
         self.messages.is_empty()
             && self.statuses.is_empty()
             && self.user_preferences.is_empty()
+            && self.user_id_update.is_empty()
             && self.errors.is_empty()
     }
 
@@ -396,6 +422,7 @@ impl RawChangeValue<'_> {
             ("messages", &self.messages),
             ("statuses", &self.statuses),
             ("user_preferences", &self.user_preferences),
+            ("user_id_update", &self.user_id_update),
             ("errors", &self.errors),
         ];
         let mut text = String::from("{");
@@ -439,6 +466,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawChangeValue<'a> {
                         "messages" => &mut value.messages,
                         "statuses" => &mut value.statuses,
                         "user_preferences" => &mut value.user_preferences,
+                        "user_id_update" => &mut value.user_id_update,
                         "errors" => &mut value.errors,
                         "metadata" => {
                             value.metadata = Some(map.next_value()?);

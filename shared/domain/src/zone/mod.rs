@@ -134,6 +134,22 @@ pub fn zones_for_number(number: &WaId) -> PhoneZones {
     number.facts().zones.clone()
 }
 
+/// The zones of a country (ISO 3166 region, as a business-scoped user id's prefix gives it):
+/// every zone libphonenumber has for its calling code — what a mobile number there would get.
+pub fn zones_for_region(region: &str) -> PhoneZones {
+    let unknown = PhoneZones { zones: Vec::new(), precision: PrefixPrecision::Unknown };
+    let Some(meta) = DATABASE.by_id(region) else { return unknown };
+    match longest_prefix_zones(&meta.country_code().to_string()) {
+        Some(zones) if !zones.is_empty() => PhoneZones { zones, precision: PrefixPrecision::Country },
+        _ => unknown,
+    }
+}
+
+/// The calling code of a country (`"BR"` → 55), when libphonenumber knows it.
+pub fn calling_code(region: &str) -> Option<u16> {
+    DATABASE.by_id(region).map(phonenumber::Metadata::country_code)
+}
+
 /// The zones for a number, computed once per `WaId` (see `ids::PhoneFacts`).
 pub(crate) fn compute_zones(number: &WaId, parsed: Option<&phonenumber::PhoneNumber>) -> PhoneZones {
     let unknown = PhoneZones { zones: Vec::new(), precision: PrefixPrecision::Unknown };
@@ -230,6 +246,9 @@ pub enum ZoneBasis {
     /// The phone number's prefix placed the recipient in these zone(s); with several, the
     /// allowed window is their intersection.
     PhonePrefix { precision: PrefixPrecision },
+    /// No phone number is known: the business-scoped user id's country placed the recipient
+    /// in its zone(s) (the intersection rule, as for a mobile number there).
+    UserIdCountry,
     /// The candidates' common window was empty or too short, or the number's zone is
     /// unknown: the country's configured primary zone was used instead.
     CountryPrimary { candidates: usize },
@@ -252,6 +271,16 @@ mod tests {
 
     fn zones(n: &str) -> PhoneZones {
         zones_for_number(&WaId::parse(n).unwrap())
+    }
+
+    #[test]
+    fn a_country_gets_every_zone_of_its_calling_code() {
+        let brazil = zones_for_region("BR");
+        assert_eq!(brazil.precision, PrefixPrecision::Country);
+        assert!(brazil.zones.contains(&"America/Sao_Paulo") && brazil.zones.contains(&"America/Manaus"));
+        assert_eq!(zones_for_region("PT").zones, zones("+351912345678").zones);
+        assert_eq!(zones_for_region("ZZ").precision, PrefixPrecision::Unknown);
+        assert_eq!(calling_code("BR"), Some(55));
     }
 
     #[test]
