@@ -392,6 +392,18 @@ async fn a_user_id_change_moves_the_opt_out_and_the_old_id_finds_no_one() {
     let person = store.get(&ContactRef::parse("+5511912345678").unwrap()).await.unwrap().unwrap();
     assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
     assert_eq!(person.phone().map(WaId::as_str), Some("5511912345678"));
+    // The old number's new owner writes in; erasing the person who left it leaves them be.
+    store.record_inbound(&ana(), t("2026-05-07T10:00:00Z")).await.unwrap();
+    let erased = store.erase(&ContactRef::parse("+5511912345678").unwrap()).await.unwrap();
+    assert!(!erased.contains(&ana()), "{erased:?}");
+    let stranger = store.get(&ana()).await.unwrap().unwrap();
+    assert!(!stranger.erased && stranger.last_inbound_at.is_some(), "{stranger:?}");
+    for user_id in [&new, &old] {
+        assert!(
+            store.get(user_id).await.unwrap().unwrap().erased,
+            "{user_id:?}: a user id, retired or not, is tombstoned"
+        );
+    }
 }
 
 #[tokio::test]

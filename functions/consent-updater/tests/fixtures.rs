@@ -205,7 +205,7 @@ fn api_event(method: &str, path: &str, route: &str, body: Option<&str>, base64: 
         "isBase64Encoded": base64
     });
     if let Some(id) = path.split('/').nth(3) {
-        event["pathParameters"] = json!({ "wa_id": id });
+        event["pathParameters"] = json!({ "contact": id });
     }
     if let Some(body) = body {
         event["body"] = json!(body);
@@ -218,9 +218,9 @@ const CAPTURE: &str = r#"{"category":"marketing","status":"opted_in","source":"w
 /// The API fixtures in the order they are replayed against one table, with the status each
 /// must answer.
 fn api_fixtures() -> Vec<(&'static str, Value, u16)> {
-    let consent = "/v1/contacts/{wa_id}/consent";
-    let contact = "/v1/contacts/{wa_id}";
-    let history = "/v1/contacts/{wa_id}/consent-history";
+    let consent = "/v1/contacts/{contact}/consent";
+    let contact = "/v1/contacts/{contact}";
+    let history = "/v1/contacts/{contact}/consent-history";
     let patch = r#"{"timezone":"America/Los_Angeles","quiet_hours":{"start":"20:00","end":"09:00"},"locale":"en_US"}"#;
     vec![
         ("api_get_unknown_contact", api_event("GET", "/v1/contacts/16505551234", contact, None, false), 404),

@@ -74,6 +74,8 @@ const NOT_BEFORE_TOLERANCE: SignedDuration = SignedDuration::from_secs(1);
 struct Addressed {
     person: ContactRef,
     to: ContactRef,
+    /// The identities polite already knows for the person (Meta's answer may show more).
+    known: Vec<ContactRef>,
 }
 
 /// What the sender needs.
@@ -267,7 +269,8 @@ where
             let sent = SentRecord { category: record.category, at: now };
             match self.contacts.reserve_send(&person, &record.id, sent, keep, &recipient.sends).await? {
                 Reservation::Reserved => {
-                    return self.send(record, payload, Addressed { person, to: message.to }, now).await;
+                    let known = contact.map(|c| c.identities.current().cloned().collect()).unwrap_or_default();
+                    return self.send(record, payload, Addressed { person, to: message.to, known }, now).await;
                 }
                 Reservation::Raced => counter!("SendReservationsRaced").increment(1),
             }
@@ -275,6 +278,20 @@ where
         // Sends to this person keep landing first: look again after the pair spacing.
         let spacing = SignedDuration::from_secs(i64::from(self.policy.pair_spacing_seconds.max(1)));
         self.defer(&record, now + spacing, DeferReason::PairRate.as_str(), None, now).await
+    }
+
+    /// Meta's answer showed the person's phone and user id together: consent-updater (the
+    /// contacts table's owner) links them. Best effort: the message is sent whatever happens
+    /// here, and the statuses that follow carry the same identities.
+    async fn forward_identities(&self, message_id: &str, linked: &polite_domain::people::Observation) {
+        let queued = match envelope::identities(&format!("{message_id}-answer"), linked) {
+            Ok(message) => self.inbound.send_all(vec![message]).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = queued {
+            counter!("IdentitiesNotForwarded").increment(1);
+            tracing::warn!(message_id, error, "identities from Meta's answer not forwarded; statuses will carry them");
+        }
     }
 
     /// Holds a message until `until`: on the queue when that is within 15 minutes, in the
@@ -320,7 +337,7 @@ where
         addressed: Addressed,
         now: Timestamp,
     ) -> Result<Outcome, SendJobError> {
-        let Addressed { person, to } = addressed;
+        let Addressed { person, to, known } = addressed;
         // The claim: conditional on the state the gate decided on (queued or deferred).
         let claim =
             self.messages.transition_from(&record, MessageState::Sending, now, TransitionDetails::default()).await?;
@@ -351,6 +368,10 @@ where
             AfterSend::Sent { wamid } => {
                 let details = TransitionDetails { wamid: Some(wamid), ..TransitionDetails::default() };
                 tracing::info!(message_id = %claimed.id, to = %claimed.to.masked(), "sent");
+                let linked = result.as_ref().ok().and_then(|a| a.linked(now));
+                if let Some(linked) = linked.filter(|l| !l.identities().iter().all(|id| known.contains(id))) {
+                    self.forward_identities(&claimed.id, &linked).await;
+                }
                 self.move_to(&claimed, MessageState::Sent, now, details, Outcome::Sent).await
             }
             AfterSend::Retry { delay, reason, error } => {

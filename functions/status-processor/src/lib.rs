@@ -20,7 +20,7 @@ use jiff::SignedDuration;
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
-use polite_domain::message::{IgnoreReason, StatusValue, Transition};
+use polite_domain::message::{IgnoreReason, MessageState, StatusValue, Transition};
 use polite_domain::people;
 use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
 use polite_domain::status::{self, Effect, Target};
@@ -127,15 +127,16 @@ where
         if let Some(effect) = report.effect {
             self.apply_effect(effect, &id, &report).await?;
         }
-        if let Transition::Moved { to, .. } = transition {
+        // The first status after the send carries the person's identities; later ones the same.
+        if let Transition::Moved { from: MessageState::Sending, to } = transition {
             self.forward_identities(&event, &parsed, &id, to.as_str()).await?;
         }
         Ok(Outcome::Applied(transition))
     }
 
     /// Identities the status shows together (its recipient fields and `contacts` entry) go to
-    /// consent-updater, the contacts table's owner, to be linked. Once per real transition,
-    /// not per duplicate status; a group's status names no person.
+    /// consent-updater, the contacts table's owner, to be linked. Once per message (the status
+    /// that first moves it on from `sending`), not per status; a group's status names no person.
     async fn forward_identities(
         &self,
         event: &WebhookEvent<'_>,

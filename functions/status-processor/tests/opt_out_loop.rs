@@ -125,12 +125,15 @@ impl Loop {
     }
 
     /// consent-updater on everything waiting on inbound-events; returns how many it applied.
+    /// Applies what reached inbound-events; the number of consent changes among it (the rest:
+    /// identities Meta's answers showed, forwarded by the sender).
     async fn update_consent(&self, now: Timestamp) -> usize {
         let events = drain(&self.h.sqs, self.h.stack.queue("InboundEventsQueue")).await.unwrap();
         for body in &events {
             self.updater.apply_record(body, now).await.unwrap();
         }
-        events.len()
+        let kinds = events.iter().map(|b| polite_adapters::envelope::kind_of(b).unwrap());
+        kinds.filter(|k| k == polite_adapters::envelope::kinds::CONSENT_CHANGE).count()
     }
 
     /// What the simulator accepted for `to`: (wamid, polite's message id).

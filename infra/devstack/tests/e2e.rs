@@ -312,6 +312,7 @@ async fn quiet_hours_hold_marketing_and_utility_in_the_recipients_own_zone_over_
 /// DESIGN.md §4 at the router: every route the template declares answers as the contract
 /// says, a wrong method 405 and an unknown path 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, reason = "one walk through every route of the contract, in both contact forms")]
 async fn every_route_of_the_contract_is_served_by_the_router() {
     let stack = start("routes").await;
     let client = Client::new(stack.endpoints.clone()).unwrap();
@@ -366,6 +367,35 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     assert_eq!(history["events"][0]["source"], "crm_import");
     call(Method::DELETE, "/v1/contacts/{contact}", &format!("/v1/contacts/{wa}"), None, 204).await;
     call(Method::GET, "/v1/contacts/{contact}", "/v1/contacts/+351910000001", None, 404).await;
+    // Every contacts route by business-scoped user id too.
+    let user = "PT.13491208655302741918";
+    let consent = json!({"category": "utility", "status": "opted_in", "source": "crm_import", "occurred_at": "2026-11-01T09:00:00Z"});
+    let put = call(
+        Method::PUT,
+        "/v1/contacts/{contact}/consent",
+        &format!("/v1/contacts/{user}/consent"),
+        Some(consent),
+        200,
+    )
+    .await;
+    assert_eq!((put["id"].as_str(), put["user_id"].as_str(), put.get("wa_id")), (Some(user), Some(user), None));
+    let patch = json!({"timezone": "Atlantic/Azores"});
+    call(Method::PATCH, "/v1/contacts/{contact}", &format!("/v1/contacts/{user}"), Some(patch), 200).await;
+    let shown = call(Method::GET, "/v1/contacts/{contact}", &format!("/v1/contacts/{user}"), None, 200).await;
+    assert_eq!(shown["timezone"], "Atlantic/Azores", "{shown}");
+    let history_path = format!("/v1/contacts/{user}/consent-history");
+    let history = call(Method::GET, "/v1/contacts/{contact}/consent-history", &history_path, None, 200).await;
+    assert_eq!(history["events"].as_array().map(Vec::len), Some(1), "{history}");
+    let to_user = json!({"to": user, "category": "utility", "send_at": (Timestamp::now() + SignedDuration::from_hours(24)).to_string(),
+        "template": {"name": "order_shipped", "language": "en_US"}});
+    let created = call(Method::POST, "/v1/messages", "/v1/messages", Some(to_user), 202).await;
+    let id = created["id"].as_str().unwrap();
+    let shown = call(Method::GET, "/v1/messages/{id}", &format!("/v1/messages/{id}"), None, 200).await;
+    assert_eq!(shown["to"], user, "{shown}");
+    call(Method::DELETE, "/v1/contacts/{contact}", &format!("/v1/contacts/{user}"), None, 204).await;
+    call(Method::GET, "/v1/contacts/{contact}", &format!("/v1/contacts/{user}"), None, 404).await;
+    let bad = call(Method::GET, "/v1/contacts/{contact}", "/v1/contacts/PT.not-an-id", None, 422).await;
+    assert!(bad["error"]["message"].as_str().unwrap().contains("business-scoped user id"), "{bad}");
 
     // Messages: one for tomorrow, looked at and cancelled.
     let tomorrow = Timestamp::now() + SignedDuration::from_hours(24);

@@ -700,8 +700,12 @@ impl ContactStore for DynamoContacts {
 
     async fn erase(&self, contact: &ContactRef) -> Result<Vec<ContactRef>, StoreError> {
         let found = self.find(contact).await?;
+        let identities = identities_of(&found.person, found.profile.as_ref());
+        // Every identity of the person — but not a phone number they left: it may be someone
+        // else's now (carriers recycle numbers), and its partition theirs.
+        let current: BTreeSet<&ContactRef> = identities.current().collect();
         let mut all: BTreeSet<ContactRef> =
-            identities_of(&found.person, found.profile.as_ref()).all().cloned().collect();
+            identities.all().filter(|id| current.contains(id) || matches!(id, ContactRef::User(_))).cloned().collect();
         all.insert(contact.clone());
         all.insert(found.person.clone());
         // The tombstones first: if the deletes below are interrupted, every identity is

@@ -225,7 +225,17 @@ pub fn read_answer(http_status: u16, body: &[u8]) -> Result<Accepted, SendFailur
         && let Ok(success) = serde_json::from_slice::<SuccessBody>(body)
         && let Some(message) = success.messages.into_iter().next()
     {
-        return Ok(Accepted { wamid: message.id, message_status: message.message_status });
+        let contact = success.contacts.into_iter().next().unwrap_or_default();
+        return Ok(Accepted {
+            wamid: message.id,
+            message_status: message.message_status,
+            wa_id: contact.wa_id.as_deref().filter(|w| !w.is_empty()).and_then(|w| polite_domain::WaId::parse(w).ok()),
+            user_id: contact
+                .user_id
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .and_then(|u| polite_domain::BusinessScopedUserId::parse(u).ok()),
+        });
     }
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody { error }) => Err(SendFailure::Rejected {
@@ -303,6 +313,17 @@ impl<'a> SendBody<'a> {
 #[derive(Debug, Deserialize)]
 struct SuccessBody {
     messages: Vec<SuccessMessage>,
+    #[serde(default)]
+    contacts: Vec<SuccessContact>,
+}
+
+/// The answer's `contacts[]` entry: `input` as sent, `wa_id` and/or `user_id`.
+#[derive(Debug, Default, Deserialize)]
+struct SuccessContact {
+    #[serde(default)]
+    wa_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,6 +385,19 @@ mod tests {
             assert_eq!(error.details.as_deref(), Some("User stopped marketing"));
             assert_eq!(error.fbtrace_id.as_deref(), Some("AxYz"));
         }
+    }
+
+    #[test]
+    fn the_answers_contact_shows_the_persons_identities_together() {
+        let body = br#"{"messaging_product":"whatsapp","contacts":[{"input":"+5511987654321","wa_id":"5511987654321","user_id":"BR.13491208655302741918"}],"messages":[{"id":"wamid.A"}]}"#;
+        let accepted = read_answer(200, body).unwrap();
+        assert_eq!(accepted.wa_id.as_ref().map(WaId::as_str), Some("5511987654321"));
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let linked = accepted.linked(at).unwrap();
+        assert_eq!(linked.identities().len(), 2);
+        // A send by `recipient` is answered with the user id only: nothing to link.
+        let by_user = br#"{"contacts":[{"input":"BR.13491208655302741918","user_id":"BR.13491208655302741918"}],"messages":[{"id":"wamid.B"}]}"#;
+        assert!(read_answer(200, by_user).unwrap().linked(at).is_none());
     }
 
     #[test]

@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn an_accepted_message_is_sent_with_its_wamid() {
-        let ok = Ok(Accepted { wamid: "wamid.X".into(), message_status: None });
+        let ok = Ok(Accepted::new("wamid.X"));
         assert_eq!(after_send(&ok, 1, now(), 0.0), AfterSend::Sent { wamid: "wamid.X".into() });
     }
 

@@ -45,6 +45,23 @@ pub struct Accepted {
     pub wamid: String,
     /// `accepted` or `held_for_quality_assessment` (template pacing); absent for most sends.
     pub message_status: Option<String>,
+    /// The answer's `contacts[]` entry: the person's phone and business-scoped user id, as far
+    /// as Meta shows them (a send by `recipient` answers with the user id only).
+    pub wa_id: Option<crate::WaId>,
+    pub user_id: Option<crate::BusinessScopedUserId>,
+}
+
+impl Accepted {
+    /// Accepted, with no `contacts[]` entry.
+    pub fn new(wamid: impl Into<String>) -> Self {
+        Self { wamid: wamid.into(), message_status: None, wa_id: None, user_id: None }
+    }
+
+    /// The identities the answer shows together, when it shows two.
+    pub fn linked(&self, at: jiff::Timestamp) -> Option<crate::people::Observation> {
+        let (phone, user) = (self.wa_id.clone()?, self.user_id.clone()?);
+        Some(crate::people::Observation::Together { phone: Some(phone), user: Some(user), parent: None, at })
+    }
 }
 
 /// Meta's error (`{"error": {...}}`), the fields polite acts on; the adapter reads it from
