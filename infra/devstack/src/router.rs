@@ -307,7 +307,7 @@ mod tests {
         };
         assert_eq!(route.function, "contacts-api");
         assert_eq!(route.key(), "PUT /v1/contacts/{contact}/consent");
-        assert_eq!(params.get("wa_id").map(String::as_str), Some("+5511987654321"));
+        assert_eq!(params.get("contact").map(String::as_str), Some("+5511987654321"));
         assert!(
             matches!(table.find("GET", "/v1/messages/abc"), Matched::Route(r, _) if r.function == "send-scheduler")
         );
