@@ -75,7 +75,7 @@ struct Addressed {
     person: ContactRef,
     to: ContactRef,
     /// The identities polite already knows for the person (Meta's answer may show more).
-    known: Vec<ContactRef>,
+    known: Option<polite_domain::people::Identities>,
 }
 
 /// What the sender needs.
@@ -269,7 +269,7 @@ where
             let sent = SentRecord { category: record.category, at: now };
             match self.contacts.reserve_send(&person, &record.id, sent, keep, &recipient.sends).await? {
                 Reservation::Reserved => {
-                    let known = contact.map(|c| c.identities.current().cloned().collect()).unwrap_or_default();
+                    let known = contact.map(|c| c.identities);
                     return self.send(record, payload, Addressed { person, to: message.to, known }, now).await;
                 }
                 Reservation::Raced => counter!("SendReservationsRaced").increment(1),
@@ -369,7 +369,8 @@ where
                 let details = TransitionDetails { wamid: Some(wamid), ..TransitionDetails::default() };
                 tracing::info!(message_id = %claimed.id, to = %claimed.to.masked(), "sent");
                 let linked = result.as_ref().ok().and_then(|a| a.linked(now));
-                if let Some(linked) = linked.filter(|l| !l.identities().iter().all(|id| known.contains(id))) {
+                let is_new = |id: &ContactRef| known.as_ref().is_none_or(|k| !k.current().any(|c| c == id));
+                if let Some(linked) = linked.filter(|l| l.identities().iter().any(is_new)) {
                     self.forward_identities(&claimed.id, &linked).await;
                 }
                 self.move_to(&claimed, MessageState::Sent, now, details, Outcome::Sent).await

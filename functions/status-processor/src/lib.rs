@@ -21,7 +21,7 @@ use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::message::{IgnoreReason, MessageState, StatusValue, Transition};
-use polite_domain::people;
+use polite_domain::people::{self, Observation};
 use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
 use polite_domain::status::{self, Effect, Target};
 use polite_domain::webhook::{EventType, Status, WebhookEvent};
@@ -145,7 +145,7 @@ where
         state: &str,
     ) -> Result<(), StatusError> {
         let sender = event.sender().ok().flatten();
-        let links = people::in_status(sender.as_ref(), status).into_iter().filter(|o| o.identities().len() > 1);
+        let links = people::in_status(sender.as_ref(), status).into_iter().filter(Observation::links);
         let messages = links
             .enumerate()
             .map(|(i, o)| envelope::identities(&format!("{id}-{state}-{i}"), &o))

@@ -332,15 +332,7 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     call(Method::GET, "/webhook", "/webhook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", None, 403)
         .await;
     let body = br#"{"object":"whatsapp_business_account","entry":[]}"#;
-    let signature = polite_domain::webhook::sign(e.app_secret.as_bytes(), body);
-    let signed = reqwest::Client::new()
-        .post(format!("{}/webhook", e.api))
-        .header("x-hub-signature-256", signature)
-        .header("content-type", "application/json")
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
+    let signed = post_signed(e, body).await;
     assert_eq!(signed.status(), 200);
     spec.check(&Method::POST, "/webhook", 200, &signed.json().await.unwrap());
     call(Method::POST, "/webhook", "/webhook", Some(json!({"object": "whatsapp_business_account"})), 401).await;
@@ -435,6 +427,19 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     stack.stop().await;
 }
 
+/// Posts `body` to the stack's webhook signed with its app secret, as Meta does.
+async fn post_signed(e: &polite_devstack::Endpoints, body: &[u8]) -> reqwest::Response {
+    let signature = polite_domain::webhook::sign(e.app_secret.as_bytes(), body);
+    reqwest::Client::new()
+        .post(format!("{}/webhook", e.api))
+        .header("x-hub-signature-256", signature)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Waits until the contact `contact` shows marketing `status`, and returns it.
 async fn marketing_becomes(client: &Client, contact: &str, status: &str) -> Value {
     let path = format!("/v1/contacts/{contact}");
@@ -490,16 +495,7 @@ async fn a_username_users_stop_is_honoured_by_any_of_their_identities_over_http(
         bia_phone.trim_start_matches('+'),
         Timestamp::now().as_second()
     );
-    let signature = polite_domain::webhook::sign(e.app_secret.as_bytes(), linked.as_bytes());
-    let posted = reqwest::Client::new()
-        .post(format!("{}/webhook", e.api))
-        .header("x-hub-signature-256", signature)
-        .header("content-type", "application/json")
-        .body(linked)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 200);
+    assert_eq!(post_signed(e, linked.as_bytes()).await.status(), 200);
     let by_phone = marketing_becomes(&client, bia_phone.trim_start_matches('+'), "opted_out").await;
     assert_eq!(by_phone["user_id"].as_str(), Some(bia.as_str()), "{by_phone}");
     let to_phone = settled(&client, &send(&client, bia_phone, "marketing").await).await;

@@ -137,6 +137,14 @@ fn pk(identity: &ContactRef) -> String {
     format!("C#{identity}")
 }
 
+/// A person's profile as a read–decide–write cycle starts: to be read, or just read (`None`:
+/// not stored).
+#[derive(Debug)]
+enum Profile {
+    Unread,
+    Read(Option<Box<ProfileItem>>),
+}
+
 /// What one identity finds.
 #[derive(Debug)]
 struct Found {
@@ -272,16 +280,22 @@ impl DynamoContacts {
     }
 
     /// Appends `event` to the ledger of the person stored under `person`; `asked` is the
-    /// identity the event came by (an explicit opt-in lifts its tombstone).
+    /// identity the event came by (an explicit opt-in lifts its tombstone). With
+    /// [`Profile::Read`], the first attempt decides on the profile the caller just read
+    /// instead of reading it again.
     async fn append_to(
         &self,
         person: &ContactRef,
         asked: &ContactRef,
         event: &ConsentEvent,
+        mut read: Profile,
     ) -> Result<ConsentAppend, StoreError> {
         let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
         loop {
-            let profile = self.read_profile(person).await?;
+            let profile = match std::mem::replace(&mut read, Profile::Unread) {
+                Profile::Read(profile) => profile.map(|p| *p),
+                Profile::Unread => self.read_profile(person).await?,
+            };
             let version = profile.as_ref().map_or(0, |p| p.version);
             let mut state = profile.map(|p| p.consent()).unwrap_or_default();
             let changed = state.apply(event) == Applied::Changed;
@@ -523,7 +537,7 @@ impl DynamoContacts {
         }
         let mut moved = 0;
         for event in self.ledger(from).await? {
-            if matches!(self.append_to(to, from, &event).await?, ConsentAppend::Recorded { .. }) {
+            if matches!(self.append_to(to, from, &event, Profile::Unread).await?, ConsentAppend::Recorded { .. }) {
                 moved += 1;
             }
         }
@@ -584,9 +598,8 @@ impl DynamoContacts {
         let finds = |id: &ContactRef| found.iter().find(|f| f.asked == *id);
         let mut puts = Vec::new();
         let mut deletes = Vec::new();
-        if finds(&target).is_some_and(|f| f.linked) {
-            deletes.push(target.clone());
-        }
+        // The person moves into a partition that still links elsewhere: that link goes first.
+        let target_linked = finds(&target).is_some_and(|f| f.linked);
         for id in identities.all().filter(|id| **id != target) {
             let now = finds(id);
             // Every current identity finds the person, and so does a retired user id (WhatsApp
@@ -603,19 +616,24 @@ impl DynamoContacts {
             }
         }
         let stored = identities_of(&target, into.as_ref());
-        let unchanged =
-            sources.is_empty() && puts.is_empty() && deletes.is_empty() && into.is_some() && stored == identities;
+        let unchanged = sources.is_empty()
+            && puts.is_empty()
+            && deletes.is_empty()
+            && !target_linked
+            && into.is_some()
+            && stored == identities;
         if unchanged {
             return Ok(Some(Linked::default()));
         }
-        if !deletes.is_empty() && deletes[0] == target {
+        if target_linked {
             self.delete_link(&target).await?;
         }
         if !self.write_identities(&target, &identities, into.as_ref().map(|p| p.version)).await? {
             return Ok(None);
         }
         let into = into.unwrap_or_default();
-        let mut linked = Linked { links_changed: puts.len() + deletes.len(), merged: 0, events_moved: 0 };
+        let links_changed = puts.len() + deletes.len() + usize::from(target_linked);
+        let mut linked = Linked { links_changed, merged: 0, events_moved: 0 };
         for (from, seen) in &sources {
             match self.fold_into(&target, from, seen, &into).await? {
                 Some(moved) => {
@@ -634,7 +652,7 @@ impl DynamoContacts {
             Ok(WriteRequest::builder().put_request(put).build())
         };
         let mut requests = puts.iter().map(link).collect::<Result<Vec<_>, _>>()?;
-        for id in deletes.iter().filter(|id| **id != target) {
+        for id in &deletes {
             let delete = DeleteRequest::builder().set_key(Some(key(pk(id), LINK))).build().map_err(unavailable)?;
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
@@ -673,8 +691,8 @@ impl ContactStore for DynamoContacts {
     }
 
     async fn append_consent(&self, contact: &ContactRef, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
-        let person = self.find(contact).await?.person;
-        self.append_to(&person, contact, event).await
+        let Found { person, profile, .. } = self.find(contact).await?;
+        self.append_to(&person, contact, event, Profile::Read(profile.map(Box::new))).await
     }
 
     async fn consent_history(&self, contact: &ContactRef) -> Result<Vec<ConsentEvent>, StoreError> {

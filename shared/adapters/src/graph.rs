@@ -229,12 +229,8 @@ pub fn read_answer(http_status: u16, body: &[u8]) -> Result<Accepted, SendFailur
         return Ok(Accepted {
             wamid: message.id,
             message_status: message.message_status,
-            wa_id: contact.wa_id.as_deref().filter(|w| !w.is_empty()).and_then(|w| polite_domain::WaId::parse(w).ok()),
-            user_id: contact
-                .user_id
-                .as_deref()
-                .filter(|u| !u.is_empty())
-                .and_then(|u| polite_domain::BusinessScopedUserId::parse(u).ok()),
+            wa_id: polite_domain::people::phone_in(contact.wa_id.as_deref()),
+            user_id: polite_domain::people::user_in(contact.user_id.as_deref()),
         });
     }
     match serde_json::from_slice::<ErrorBody>(body) {

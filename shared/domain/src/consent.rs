@@ -237,9 +237,10 @@ impl ConsentEvent {
         let when = occurred_at.as_second().to_string();
         let (status, id, evidence) = match preference {
             Preference::Stop | Preference::Resume => {
-                let status =
-                    if preference == Preference::Stop { ConsentStatus::OptedOut } else { ConsentStatus::OptedIn };
-                let word = if status == ConsentStatus::OptedOut { "stop" } else { "resume" };
+                let (status, word) = match preference {
+                    Preference::Stop => (ConsentStatus::OptedOut, "stop"),
+                    _ => (ConsentStatus::OptedIn, "resume"),
+                };
                 let id = EventId::derive(&["user_preferences", identity, status.as_str(), &when]);
                 (status, id, format!("user_preferences {word}"))
             }

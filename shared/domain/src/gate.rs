@@ -120,18 +120,15 @@ impl Policy {
     /// `US.…`; `+1305` cannot be told from a user id and does not).
     fn is_blocked(&self, to: &ContactRef, category: Category) -> bool {
         let digits = match to {
-            ContactRef::Phone(p) => p.as_str().to_owned(),
+            ContactRef::Phone(p) => Cow::Borrowed(p.as_str()),
             ContactRef::User(u) => match crate::zone::calling_code(u.region()) {
-                Some(code) => code.to_string(),
+                Some(code) => Cow::Owned(code.to_string()),
                 None => return false,
             },
         };
-        self.blocked_destinations.iter().any(|b| {
-            let prefix = b.prefix.trim_start_matches('+');
-            b.category == category
-                && digits.starts_with(prefix)
-                && (to.phone().is_some() || prefix.len() <= digits.len())
-        })
+        self.blocked_destinations
+            .iter()
+            .any(|b| b.category == category && digits.starts_with(b.prefix.trim_start_matches('+')))
     }
 }
 

@@ -375,10 +375,7 @@ impl From<BusinessScopedUserId> for ContactRef {
 
 impl fmt::Display for ContactRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Phone(p) => fmt::Display::fmt(p, f),
-            Self::User(u) => fmt::Display::fmt(u, f),
-        }
+        f.write_str(self.as_str())
     }
 }
 

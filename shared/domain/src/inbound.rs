@@ -202,8 +202,7 @@ pub fn interpret(
             let observations = people::in_message(sender.as_ref(), &message);
             let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
             let business_number = event.phone_number_id.as_deref();
-            // A lone identity links nothing (the person's profile is keyed by it anyway).
-            let links = observations.into_iter().filter(|o| o.identities().len() > 1);
+            let links = observations.into_iter().filter(Observation::links);
             let mut actions: Vec<InboundAction> = links.map(InboundAction::Identities).collect();
             match message_actions(&message, contact, business_number, keywords, recorded_at) {
                 Reading::Act(more) => actions.extend(more),
@@ -239,7 +238,7 @@ pub fn interpret(
             let event =
                 ConsentEvent::from_user_preference(&contact.to_string(), preference, pref.timestamp, recorded_at);
             let mut actions = Vec::with_capacity(2);
-            if seen.identities().len() > 1 {
+            if seen.links() {
                 actions.push(InboundAction::Identities(seen));
             }
             actions.push(InboundAction::Consent(ConsentChange { contact, event }));

@@ -48,6 +48,12 @@ pub enum Observation {
 }
 
 impl Observation {
+    /// Whether it relates identities at all: more than one named together, or a move. A lone
+    /// identity links nothing (the person is stored under it anyway).
+    pub fn links(&self) -> bool {
+        !matches!(self, Self::Together { .. }) || self.identities().len() > 1
+    }
+
     /// Every identity the observation names (attached or retired).
     pub fn identities(&self) -> Vec<ContactRef> {
         match self {
@@ -199,12 +205,12 @@ impl Identities {
 
 /// A phone number from a webhook field; `None` when absent, empty (WhatsApp withholds it) or
 /// not a number (a placeholder in Meta's examples).
-pub(crate) fn phone_in(field: Option<&str>) -> Option<WaId> {
+pub fn phone_in(field: Option<&str>) -> Option<WaId> {
     field.filter(|f| !f.is_empty()).and_then(|f| WaId::parse(f).ok())
 }
 
 /// A business-scoped user id from a webhook field, as [`phone_in`].
-pub(crate) fn user_in(field: Option<&str>) -> Option<BusinessScopedUserId> {
+pub fn user_in(field: Option<&str>) -> Option<BusinessScopedUserId> {
     field.filter(|f| !f.is_empty()).and_then(|f| BusinessScopedUserId::parse(f).ok())
 }
 
@@ -254,13 +260,11 @@ pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>) -> Vec<O
 /// to a new one, and the phone, when given, is the person's.
 pub fn in_user_id_update(update: &crate::webhook::UserIdUpdate<'_>) -> Vec<Observation> {
     let at = update.timestamp;
-    let change = |c: Option<&crate::webhook::IdChange<'_>>| {
-        let c = c?;
-        Some((user_in(c.previous.as_deref())?, user_in(c.current.as_deref())?))
-    };
+    let change =
+        |c: &crate::webhook::IdChange<'_>| Some((user_in(c.previous.as_deref())?, user_in(c.current.as_deref())?));
     let mut out = Vec::new();
-    let user = change(Some(&update.user_id));
-    let parent = change(update.parent_user_id.as_ref());
+    let user = change(&update.user_id);
+    let parent = update.parent_user_id.as_ref().and_then(change);
     let current = user_in(update.user_id.current.as_deref());
     let parent_now = update.parent_user_id.as_ref().and_then(|p| user_in(p.current.as_deref()));
     if let Some((old, new)) = user {
