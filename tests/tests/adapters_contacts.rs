@@ -104,21 +104,28 @@ async fn concurrent_events_for_one_contact_all_land_and_the_state_is_their_fold(
 }
 
 #[tokio::test]
-async fn the_inbound_time_never_moves_backwards() {
+async fn the_inbound_time_and_the_username_it_showed_never_move_backwards() {
     let store = store().await;
-    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z")).await.unwrap();
-    store.record_inbound(&ana(), t("2026-05-01T10:00:00Z")).await.unwrap();
-    assert_eq!(store.get(&ana()).await.unwrap().unwrap().last_inbound_at, Some(t("2026-05-02T10:00:00Z")));
-    store.record_inbound(&ana(), t("2026-05-03T10:00:00Z")).await.unwrap();
-    assert_eq!(store.get(&ana()).await.unwrap().unwrap().last_inbound_at, Some(t("2026-05-03T10:00:00Z")));
+    let seen = async || {
+        let c = store.get(&ana()).await.unwrap().unwrap();
+        (c.last_inbound_at, c.username)
+    };
+    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z"), Some("@ana")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-01T10:00:00Z"), Some("@ana_old")).await.unwrap();
+    assert_eq!(seen().await, (Some(t("2026-05-02T10:00:00Z")), Some("@ana".to_owned())));
+    // A message without a username leaves the one known.
+    store.record_inbound(&ana(), t("2026-05-03T10:00:00Z"), None).await.unwrap();
+    assert_eq!(seen().await, (Some(t("2026-05-03T10:00:00Z")), Some("@ana".to_owned())));
+    store.record_inbound(&ana(), t("2026-05-04T10:00:00Z"), Some("@ana_new")).await.unwrap();
+    assert_eq!(seen().await, (Some(t("2026-05-04T10:00:00Z")), Some("@ana_new".to_owned())));
 }
 
 #[tokio::test]
 async fn consent_changes_and_inbound_times_do_not_overwrite_each_other() {
     let store = store().await;
-    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z"), None).await.unwrap();
     store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
-    store.record_inbound(&ana(), t("2026-05-03T10:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-03T10:00:00Z"), None).await.unwrap();
     let contact = store.get(&ana()).await.unwrap().unwrap();
     assert!(contact.consent.is_opted_in(ConsentCategory::Marketing));
     assert_eq!(contact.last_inbound_at, Some(t("2026-05-03T10:00:00Z")));
@@ -173,7 +180,7 @@ fn opt_in_at(at: Timestamp) -> ConsentEvent {
 async fn erasure_leaves_only_a_tombstone_that_does_not_hold_the_number() {
     let (stack, store) = stack_and_store().await;
     store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
-    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-02T10:00:00Z"), None).await.unwrap();
     store
         .update_settings(&ana(), &ContactSettings { locale: Some("pt_BR".into()), ..ContactSettings::default() })
         .await
@@ -286,7 +293,7 @@ async fn an_undeliverable_mark_is_kept_and_never_shortened_by_an_older_one() {
 async fn a_message_from_the_person_clears_an_undeliverable_mark() {
     let store = store().await;
     store.mark_undeliverable(&ana(), t("2026-05-09T10:00:00Z")).await.unwrap();
-    store.record_inbound(&ana(), t("2026-04-10T12:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-04-10T12:00:00Z"), None).await.unwrap();
     let contact = store.get(&ana()).await.unwrap().unwrap();
     assert_eq!(contact.undeliverable_until, None, "they wrote in: WhatsApp reaches them");
     assert_eq!(contact.last_inbound_at, Some(t("2026-04-10T12:00:00Z")));
@@ -356,6 +363,63 @@ async fn a_stop_by_user_id_reaches_the_phone_once_they_are_seen_together_and_rep
 }
 
 #[tokio::test]
+async fn a_merge_carries_the_sends_over_and_a_sender_that_read_the_log_before_it_decides_again() {
+    let (_stack, store) = stack_and_store().await;
+    let week = SignedDuration::from_hours(24 * 7);
+    let sent = |at: &str| SentRecord { category: Category::Marketing, at: t(at) };
+    store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
+    let empty = store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap();
+    // A promotion went to the user id while polite did not yet know it was Ana.
+    let by_user = store.recent_sends(&ana_user(), t("2026-05-01T00:00:00Z")).await.unwrap();
+    let reserved = store.reserve_send(&ana_user(), "msg_u", sent("2026-05-02T10:00:00Z"), week, &by_user).await;
+    assert_eq!(reserved.unwrap(), Reservation::Reserved);
+    store.append_consent(&ana_user(), &stop_at(&ana_user(), "2026-04-02T10:00:00Z")).await.unwrap();
+
+    store.observe(&seen_together("+5511987654321", ANA_USER, "2026-05-03T10:00:00Z")).await.unwrap();
+    let log = store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap();
+    assert_eq!(log.sends.len(), 1, "the user id's send counts for the person");
+    // A sender that read Ana's (empty) log before the merge must not reserve on it.
+    let late = store.reserve_send(&ana(), "msg_p", sent("2026-05-03T11:00:00Z"), week, &empty).await.unwrap();
+    assert_eq!(late, Reservation::Raced);
+    let again = store.reserve_send(&ana(), "msg_p", sent("2026-05-03T11:00:00Z"), week, &log).await.unwrap();
+    assert_eq!(again, Reservation::Reserved);
+}
+
+#[tokio::test]
+async fn a_number_change_and_a_user_id_change_applied_at_once_leave_one_person() {
+    // WhatsApp sends both system messages in one webhook; consent-updater applies the records
+    // of a batch concurrently. Neither may take an identity for someone new mid-merge.
+    let (_stack, store) = stack_and_store().await;
+    for i in 0..6 {
+        let (phone, new_phone) = (format!("+55119876500{i:02}"), format!("+55119123400{i:02}"));
+        let (user, new_user) = (format!("BR.44556677{i:02}"), format!("BR.99887766{i:02}"));
+        let phone_ref = ContactRef::parse(&phone).unwrap();
+        store.append_consent(&phone_ref, &stop_at(&phone_ref, "2026-05-01T10:00:00Z")).await.unwrap();
+        store.observe(&seen_together(&phone, &user, "2026-05-02T10:00:00Z")).await.unwrap();
+        let number = Observation::NumberChanged {
+            old: WaId::parse(&phone).unwrap(),
+            new: WaId::parse(&new_phone).unwrap(),
+            at: t("2026-05-03T10:00:00Z"),
+        };
+        let user_id = Observation::UserIdChanged {
+            old: BusinessScopedUserId::parse(&user).unwrap(),
+            new: BusinessScopedUserId::parse(&new_user).unwrap(),
+            at: t("2026-05-03T10:00:00Z"),
+        };
+        let (a, b) = tokio::join!(store.observe(&number), store.observe(&user_id));
+        a.unwrap();
+        b.unwrap();
+        let person = store.get(&ContactRef::parse(&new_phone).unwrap()).await.unwrap().unwrap();
+        for id in [&new_user, &user] {
+            let found = store.get(&ContactRef::parse(id).unwrap()).await.unwrap().unwrap();
+            assert_eq!(found.id, person.id, "{i}: {id} finds another person");
+        }
+        assert_eq!(person.identities.user_id().map(ToString::to_string).as_deref(), Some(new_user.as_str()), "{i}");
+        assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut), "{i}");
+    }
+}
+
+#[tokio::test]
 async fn a_user_id_change_moves_the_opt_out_and_the_old_id_finds_no_one() {
     let (_stack, store) = stack_and_store().await;
     let old = ana_user();
@@ -393,7 +457,7 @@ async fn a_user_id_change_moves_the_opt_out_and_the_old_id_finds_no_one() {
     assert_eq!(person.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
     assert_eq!(person.phone().map(WaId::as_str), Some("5511912345678"));
     // The old number's new owner writes in; erasing the person who left it leaves them be.
-    store.record_inbound(&ana(), t("2026-05-07T10:00:00Z")).await.unwrap();
+    store.record_inbound(&ana(), t("2026-05-07T10:00:00Z"), None).await.unwrap();
     let erased = store.erase(&ContactRef::parse("+5511912345678").unwrap()).await.unwrap();
     assert!(!erased.contains(&ana()), "{erased:?}");
     let stranger = store.get(&ana()).await.unwrap().unwrap();

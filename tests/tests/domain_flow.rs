@@ -32,10 +32,10 @@ fn receive(body: &[u8], header: &str, contact: &mut Recipient, now: Timestamp) {
     let keywords = ConsentKeywords::default();
     for event in webhook::parse(body).unwrap().events() {
         let EventKind::Message { message, .. } = event.kind else { continue };
-        contact.last_inbound_at = contact.last_inbound_at.max(Some(message.timestamp));
+        contact.last_inbound_at = contact.last_inbound_at.max(Some(message.sent_at(now)));
         let MessageContent::Text { body } = message.content() else { continue };
         let Some(intent) = keywords.classify_text(body) else { continue };
-        for e in ConsentEvent::from_keyword(intent, &message.id, message.timestamp, now) {
+        for e in ConsentEvent::from_keyword(intent, &message.id, message.sent_at(now), now) {
             contact.consent.apply(&e);
         }
     }

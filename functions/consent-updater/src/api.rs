@@ -98,6 +98,9 @@ pub struct ContactView {
     pub user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_user_id: Option<String>,
+    /// The WhatsApp username their latest message showed (display only: never an address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     pub consent: ConsentView,
     pub timezone: Option<String>,
     pub quiet_hours: Option<QuietHours>,
@@ -133,6 +136,7 @@ impl ContactView {
             wa_id: c.identities.phone().map(ToString::to_string),
             user_id: c.identities.user_id().map(ToString::to_string),
             parent_user_id: c.identities.parent_user_id().map(ToString::to_string),
+            username: c.username,
             consent: ConsentView { marketing: category(c.consent.marketing), utility: category(c.consent.utility) },
             timezone: c.timezone.map(|z| z.name().to_owned()),
             quiet_hours: c.quiet_hours,

@@ -139,8 +139,8 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                     );
                 }
             }
-            InboundAction::Inbound { contact, at } => {
-                self.store.record_inbound(&contact, at).await?;
+            InboundAction::Inbound { contact, at, username } => {
+                self.store.record_inbound(&contact, at, username.as_deref()).await?;
             }
             InboundAction::Consent(ConsentChange { contact, event }) => {
                 let outcome = self.store.append_consent(&contact, &event).await?;

@@ -198,7 +198,7 @@ async fn the_window_is_shown_while_open() {
     let api = Api::new().await;
     let wa_id = ContactRef::parse("16505551234").unwrap();
     let now = jiff::Timestamp::now();
-    api.api.store.record_inbound(&wa_id, now - jiff::SignedDuration::from_hours(2)).await.unwrap();
+    api.api.store.record_inbound(&wa_id, now - jiff::SignedDuration::from_hours(2), None).await.unwrap();
     let (_, contact) = api.call("GET", "/v1/contacts/16505551234", None).await;
     let until: jiff::Timestamp = contact["window_open_until"].as_str().unwrap().parse().unwrap();
     assert_eq!(until.as_second(), (now + jiff::SignedDuration::from_hours(22)).as_second());

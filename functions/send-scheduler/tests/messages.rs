@@ -163,7 +163,7 @@ async fn a_replay_after_send_at_passed_or_the_window_closed_gets_the_original_an
 
     // Free-form text inside the window; the retry comes after the window closed.
     let ana = polite_domain::ContactRef::parse("+5511987654321").unwrap();
-    h.scheduler.contacts.record_inbound(&ana, now() - SignedDuration::from_hours(23)).await.unwrap();
+    h.scheduler.contacts.record_inbound(&ana, now() - SignedDuration::from_hours(23), None).await.unwrap();
     let text = json!({"to": "+5511987654321", "category": "service", "text": "Your order shipped.", "idempotency_key": "reply-7"});
     let (status, first) = h.call_at("POST", "/v1/messages", Some(&text), now()).await;
     assert_eq!(status, 202, "{first}");
@@ -213,7 +213,7 @@ async fn invalid_requests_are_refused_with_the_field_to_fix() {
 async fn free_form_text_is_accepted_only_while_the_window_is_open_when_it_goes() {
     let h = Harness::new().await;
     let to = ContactRef::parse("+16505551234").unwrap();
-    h.scheduler.contacts.record_inbound(&to, now() - SignedDuration::from_hours(2)).await.unwrap();
+    h.scheduler.contacts.record_inbound(&to, now() - SignedDuration::from_hours(2), None).await.unwrap();
     let text = json!({"to": "+16505551234", "category": "service", "text": "Your parcel is here"});
     let (status, body) = h.post(&text).await;
     assert_eq!(status, 202, "{body}");

@@ -123,7 +123,7 @@ async fn a_130403_failure_marks_the_person_blocked_until_they_write_in() {
     let to = h.state(1).await.to;
     assert!(h.processor.contacts.get(&to).await.unwrap().unwrap().blocked, "the gate suppresses `blocked`");
     // A blocked person cannot write to the business: a message from them is an unblock.
-    h.processor.contacts.record_inbound(&to, sent_at() + SignedDuration::from_mins(10)).await.unwrap();
+    h.processor.contacts.record_inbound(&to, sent_at() + SignedDuration::from_mins(10), None).await.unwrap();
     assert!(!h.processor.contacts.get(&to).await.unwrap().unwrap().blocked);
     // The old failure redelivered after that changes nothing.
     h.processor.process(&records[0]).await.unwrap();

@@ -23,7 +23,7 @@ use polite_adapters::queue::MAX_BATCH_BYTES;
 use polite_adapters::telemetry::{counter, histogram};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
 use polite_domain::webhook::{
-    self, EventType, ParkReason, Parked, ParkedPayload, Routed, SignatureError, WebhookEvent,
+    self, EventType, IgnoreReason, ParkReason, Parked, ParkedPayload, Routed, SignatureError, WebhookEvent,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
@@ -135,7 +135,12 @@ async fn receive<Q: EventQueue + Sync>(intake: &Intake<Q>, req: &Request, receiv
     match Box::pin(queue(intake, &routed, &request_id)).await {
         Ok(()) => {
             record(&routed, started.elapsed());
-            let answer = format!(r#"{{"events":{},"parked":{}}}"#, routed.event_count(), routed.parked.len());
+            let answer = format!(
+                r#"{{"events":{},"ignored":{},"parked":{}}}"#,
+                routed.event_count(),
+                routed.ignored.len(),
+                routed.parked.len()
+            );
             let mut response = Response::new(Body::Text(answer));
             response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
             response
@@ -300,6 +305,18 @@ fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
     for (kind, n) in by_type {
         counter!("WebhookEvents", "type" => kind.as_str()).increment(n);
     }
+    for change in &routed.ignored {
+        counter!("WebhookIgnored", "reason" => change.reason.as_str()).increment(1);
+        if change.reason == IgnoreReason::AccountSignal {
+            // Limits, restrictions and quality: labels are Meta's field and event names.
+            let event = change.event.clone().unwrap_or_default();
+            counter!("WebhookAccountSignals", "field" => change.field.to_string(), "event" => event.clone())
+                .increment(1);
+            tracing::warn!(field = %change.field, event, "account signal from Meta: see the README's pacing section");
+        } else {
+            tracing::info!(field = %change.field, reason = change.reason.as_str(), "webhook change ignored by name");
+        }
+    }
     for item in &routed.parked {
         counter!("WebhookParked", "reason" => item.reason.as_str()).increment(1);
         tracing::warn!(reason = %item.reason, field = item.field.as_deref(), "webhook content parked");
@@ -309,6 +326,7 @@ fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
     tracing::info!(
         statuses = routed.statuses.len(),
         inbound = routed.inbound.len(),
+        ignored = routed.ignored.len(),
         parked = routed.parked.len(),
         elapsed_ms = elapsed.as_secs_f64() * 1000.0,
         "webhook queued"

@@ -58,6 +58,8 @@ const EXPECTED: &[Expect] = &[
     refused("bad_signature", 401),
     refused("missing_signature", 401),
     ok("base64_body", &["message:text"], &[], &[]),
+    ok("account_update", &[], &[], &[]),
+    ok("standby_stop", &["message:text"], &[], &[]),
     ok("unknown_field", &[], &[], &["parked:unknown_field"]),
     ok("not_json", &[], &[], &["parked:not_a_notification"]),
 ];
@@ -204,7 +206,7 @@ async fn messages_keep_their_sender_and_their_text_as_received() {
     let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &queued.inbound[0]).unwrap();
     let message = event.message().unwrap();
     assert_eq!(message.text.unwrap().body, "PARAR");
-    assert_eq!(message.timestamp, Timestamp::from_second(1_795_435_201).unwrap(), "the message's own timestamp");
+    assert_eq!(message.timestamp, Some(Timestamp::from_second(1_795_435_201).unwrap()), "the message's own timestamp");
     assert_eq!(event.sender().unwrap().unwrap().wa_id.as_deref(), Some("5511987654321"));
 
     // Escapes stay escapes on the queue (the element as signed) and decode to the text.
@@ -248,7 +250,7 @@ async fn a_validly_signed_body_that_is_not_a_notification_is_parked_whole_and_an
     let h = Harness::new().await;
     let response = h.handle(fixture("not_json")).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(body_json(&response), serde_json::json!({"events": 0, "parked": 1}));
+    assert_eq!(body_json(&response), serde_json::json!({"events": 0, "ignored": 0, "parked": 1}));
     let queued = h.queued().await;
     let item: Parked<'_> = envelope::decode(kinds::PARKED_WEBHOOK, &queued.parked[0]).unwrap();
     let ParkedPayload::Text(text) = &item.payload else { panic!("parked as {:?}", item.payload) };
@@ -258,8 +260,14 @@ async fn a_validly_signed_body_that_is_not_a_notification_is_parked_whole_and_an
     assert_eq!(response.status(), 200);
     let queued = h.queued().await;
     let item: Parked<'_> = envelope::decode(kinds::PARKED_WEBHOOK, &queued.parked[0]).unwrap();
-    assert_eq!(item.field.as_deref(), Some("account_update"));
+    assert_eq!(item.field.as_deref(), Some("some_future_field"));
     assert_eq!(item.waba_id.as_deref(), Some(WABA_ID));
     let ParkedPayload::Json(value) = &item.payload else { panic!("parked as {:?}", item.payload) };
-    assert!(value.get().contains("VERIFIED_ACCOUNT"));
+    assert!(value.get().contains("SOMETHING_NEW"));
+
+    // A documented field with nothing to act on: ignored by name, nothing queued or parked.
+    let response = h.handle(fixture("account_update")).await;
+    assert_eq!(body_json(&response), serde_json::json!({"events": 0, "ignored": 1, "parked": 0}));
+    let queued = h.queued().await;
+    assert!(queued.parked.is_empty() && queued.inbound.is_empty() && queued.statuses.is_empty());
 }

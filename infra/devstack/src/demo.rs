@@ -355,6 +355,11 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         Ok((c["consent"]["marketing"]["status"] == "opted_out").then_some(c))
     })
     .await?;
+    writeln!(
+        out,
+        "   her contact: known by user id only, shown as {} (her username, for display: never an address)",
+        username_contact["username"].as_str().unwrap_or("?")
+    )?;
     let body = json!({"to": bia, "category": "marketing", "template": {"name": "new_collection", "language": "pt_BR"}});
     let created = client.api(Method::POST, "/v1/messages", Some(&body)).await?.expect(202, "POST /v1/messages")?;
     let message_path = format!("/v1/messages/{}", created["id"].as_str().unwrap_or_default());

@@ -121,6 +121,8 @@ async fn the_demo_story_holds_end_to_end() {
     // Bia, known only by her user id: her STOP reached her person; the next promotion did not go.
     contract.check(&Method::GET, "/v1/contacts/{contact}", 200, &story.username_contact);
     assert!(story.username_contact.get("wa_id").is_none(), "{}", story.username_contact);
+    let bia = whatsapp_sim::SimUser::of(&polite_domain::WaId::parse("+5511987650077").unwrap());
+    assert_eq!(story.username_contact["username"].as_str(), bia.username.as_deref(), "shown, never an address");
     assert_eq!(story.username_contact["consent"]["marketing"]["source"], "whatsapp_keyword");
     let after = &story.username_after_stop;
     assert_eq!((after["state"].as_str(), after["reason"].as_str()), (Some("suppressed"), Some("opted_out")), "{after}");
@@ -519,6 +521,15 @@ async fn a_username_users_stop_is_honoured_by_any_of_their_identities_over_http(
     let moved = marketing_becomes(&client, &new_id, "opted_out").await;
     assert_eq!(moved["user_id"].as_str(), Some(new_id.as_str()), "{moved}");
     assert_eq!(settled(&client, &send(&client, &new_id, "marketing").await).await["reason"], "opted_out");
+
+    // Issue 20: Meta's AI agent holds Dani's chat, so her STOP comes on field `standby`. A STOP
+    // there is a STOP.
+    let dani = "+5511987661111";
+    opt_in(&client, dani).await;
+    let stop = json!({"from": dani, "name": "Dani", "text": "STOP", "field": "standby"});
+    client.sim(Method::POST, "/_sim/inbound", Some(&stop)).await.unwrap().expect(200, "standby STOP").unwrap();
+    marketing_becomes(&client, dani.trim_start_matches('+'), "opted_out").await;
+    assert_eq!(settled(&client, &send(&client, dani, "marketing").await).await["reason"], "opted_out");
 
     // A campaign takes either form; its messages keep the reference they were given.
     let campaign = json!({"name": "Both forms", "category": "marketing",

@@ -208,7 +208,9 @@ async fn post(
 
 /// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, uses
 /// WhatsApp's own stop/resume-marketing control, or gets a new business-scoped user id
-/// (`"change": "user_id"`: a `user_id_update` webhook).
+/// (`"change": "user_id"`: a `user_id_update` webhook). A text or a tap comes on field
+/// `messages`, or on `standby` with `"field": "standby"` (as while Meta's AI agent holds the
+/// conversation).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Inbound {
@@ -230,6 +232,9 @@ pub(crate) struct Inbound {
     /// `user_id`: WhatsApp regenerates the user's business-scoped user id.
     #[serde(default)]
     change: Option<String>,
+    /// The webhook field of a text or a tap: `messages` (default) or `standby`.
+    #[serde(default)]
+    field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +285,11 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         let body = envelope(config, "user_id_update", json!({"user_id_update": [update]}));
         return delivered(&shared, &body, "user_id_update", &wamid, json!({"user_id": current})).await;
     }
+    let field = match request.field.as_deref() {
+        None | Some("messages") => "messages",
+        Some("standby") if request.preference.is_none() => "standby",
+        Some(_) => return bad_request("field: must be \"messages\" or \"standby\", with a text or a button"),
+    };
     let (kind, body) = match (&request.text, &request.button, &request.preference) {
         (Some(text), None, None) => {
             let mut message = json!({"from": from, "from_user_id": user.user_id, "id": wamid, "timestamp": now,
@@ -287,7 +297,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
             if let Some(id) = &request.context {
                 message["context"] = json!({"from": config.display_phone_number, "id": id});
             }
-            ("message", envelope(config, "messages", json!({"contacts": contacts, "messages": [message]})))
+            ("message", envelope(config, field, json!({"contacts": contacts, "messages": [message]})))
         }
         (None, Some(button), None) => {
             let replied_to = request
@@ -301,7 +311,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
             let message = json!({"from": from, "from_user_id": user.user_id, "id": wamid, "timestamp": now, "type": "button",
                 "button": {"payload": payload, "text": button.text},
                 "context": {"from": config.display_phone_number, "id": replied_to}});
-            ("message", envelope(config, "messages", json!({"contacts": contacts, "messages": [message]})))
+            ("message", envelope(config, field, json!({"contacts": contacts, "messages": [message]})))
         }
         (None, None, Some(value)) if value == "stop" || value == "resume" => {
             let detail = format!("User requested to {value} marketing messages");

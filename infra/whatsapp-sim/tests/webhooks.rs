@@ -231,9 +231,11 @@ async fn inbound_texts_button_taps_and_marketing_preferences_reach_the_webhook_s
     let tap = json!({"from": "5511987654321", "button": {"payload": "OPTOUT_MARKETING", "text": "Parar promoções"}});
     assert_eq!(inbound(&sim, &tap).await.0, 200);
     assert_eq!(inbound(&sim, &json!({"from": "+5511987654321", "preference": "stop"})).await.0, 200);
+    let standby = json!({"from": "+5511987654321", "text": "STOP", "field": "standby"});
+    assert_eq!(inbound(&sim, &standby).await.0, 200);
 
-    let got = receiver.wait_for(5).await;
-    let bodies: Vec<Vec<u8>> = got[2..].iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
+    let got = receiver.wait_for(6).await;
+    let bodies: Vec<Vec<u8>> = got[2..5].iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
     let kinds: Vec<String> = bodies
         .iter()
         .map(|body| {
@@ -259,6 +261,12 @@ async fn inbound_texts_button_taps_and_marketing_preferences_reach_the_webhook_s
     assert_eq!(message["contacts"][0]["profile"]["name"], "Ana");
     assert_eq!(got[3]["entry"][0]["changes"][0]["value"]["messages"][0]["button"]["payload"], "OPTOUT_MARKETING");
     assert_eq!(got[4]["entry"][0]["changes"][0]["field"], "user_preferences");
+    // While Meta's AI agent holds the chat: the same message on `standby`, routed as a message.
+    assert_eq!(got[5]["entry"][0]["changes"][0]["field"], "standby");
+    let body = serde_json::to_vec(&got[5]).unwrap();
+    let routed = webhook::route(&body, jiff::Timestamp::now());
+    assert_eq!((routed.inbound.len(), routed.parked.len()), (1, 0));
+    assert!(matches!(routed.inbound[0].message().unwrap().content(), webhook::MessageContent::Text { body: "STOP" }));
 }
 
 #[tokio::test]
@@ -271,6 +279,8 @@ async fn a_bad_inbound_request_is_refused_with_the_reason() {
         (json!({"from": "+5511987654321", "preference": "maybe"}), 400, "preference"),
         (json!({"from": "+5511987654321", "button": {"text": "Stop"}}), 400, "nothing was sent"),
         (json!({"from": "+5511987654321", "text": "hi", "colour": "red"}), 400, "colour"),
+        (json!({"from": "+5511987654321", "preference": "stop", "field": "standby"}), 400, "field"),
+        (json!({"from": "+5511987654321", "text": "hi", "field": "calls"}), 400, "field"),
     ];
     for (body, status, says) in cases {
         let (got, answer) = inbound(&sim, &body).await;
@@ -319,7 +329,7 @@ async fn webhooks_name_users_by_user_id_and_withhold_a_username_users_phone() {
     let body = serde_json::to_vec(&got[4]).unwrap();
     let parsed = webhook::parse(&body).unwrap();
     let EventKind::Message { message, contact } = parsed.events().next().unwrap().kind else { panic!("not a message") };
-    let observed = polite_domain::people::in_message(contact, message);
+    let observed = polite_domain::people::in_message(contact, message, message.timestamp.unwrap());
     let ids: Vec<String> =
         observed.iter().flat_map(polite_domain::people::Observation::identities).map(|i| i.to_string()).collect();
     assert_eq!(ids, [lia_user]);

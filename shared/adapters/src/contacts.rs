@@ -94,6 +94,9 @@ struct ProfileItem {
     /// Unix seconds: compared inside condition expressions.
     #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
     last_inbound_at: Option<Timestamp>,
+    /// The username the message at `last_inbound_at` showed (set with it).
+    #[serde(default)]
+    username: Option<String>,
     #[serde(default, with = "jiff::fmt::serde::timestamp::second::optional")]
     undeliverable_until: Option<Timestamp>,
     /// When Meta last said the business blocked this person (130403); blocked while no
@@ -192,7 +195,24 @@ impl DynamoContacts {
 
     /// The person `identity` belongs to: one consistent query of its partition's `PERSON` and
     /// `PROFILE` items, and the linked person's profile when it is a link.
+    ///
+    /// A link to a person with no profile is a merge in flight (its links were rewritten
+    /// between the two reads, then the person folded in was deleted): read again, briefly,
+    /// rather than take the identity for someone new. Should one stay dangling (a crash of an
+    /// older build mid-merge), the identity reads as unknown after that.
     async fn find(&self, identity: &ContactRef) -> Result<Found, StoreError> {
+        let mut delays = crate::retry::delays(std::time::Duration::from_millis(5), 4);
+        loop {
+            let found = Box::pin(self.find_once(identity)).await?;
+            if !(found.linked && found.profile.is_none()) {
+                return Ok(found);
+            }
+            let Some(delay) = delays.next() else { return Ok(found) };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn find_once(&self, identity: &ContactRef) -> Result<Found, StoreError> {
         let items = query_all(
             self.client
                 .query()
@@ -236,6 +256,7 @@ impl DynamoContacts {
             quiet_hours: p.quiet_hours,
             locale: p.locale,
             last_inbound_at: p.last_inbound_at,
+            username: p.username,
             undeliverable_until: p.undeliverable_until,
             blocked: p.blocked_at.is_some_and(|b| p.last_inbound_at.is_none_or(|i| b > i)),
             erased,
@@ -386,8 +407,9 @@ impl DynamoContacts {
     }
 
     /// Deletes every item of an identity's partition (a person's profile, ledger and send
-    /// history, or a link); its recent sends are first copied to `sends_to` when given (a
-    /// merge keeps the person's caps).
+    /// history, or a link). A merge gives `sends_to`, the person folded into: the recent sends
+    /// are first copied there (the person keeps their caps), and the partition's link, already
+    /// pointing there, stays.
     async fn delete_partition(&self, identity: &ContactRef, sends_to: Option<&ContactRef>) -> Result<(), StoreError> {
         let items = query_all(
             self.client
@@ -401,42 +423,75 @@ impl DynamoContacts {
         let mut deletes = Vec::with_capacity(items.len());
         for item in items {
             let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sends_to.is_some() && sk == LINK {
+                continue;
+            }
             if let (Some(to), true) = (sends_to, sk.starts_with(SEND_PREFIX)) {
                 let mut copy = item.clone();
                 copy.insert("pk".to_owned(), s(pk(to)));
-                copies.push(
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(copy)).build().map_err(unavailable)?)
-                        .build(),
-                );
+                copies.push(copy);
             }
             let delete = DeleteRequest::builder().set_key(Some(key(pk(identity), &sk))).build().map_err(unavailable)?;
             deletes.push(WriteRequest::builder().delete_request(delete).build());
         }
-        self.batch_write(copies).await?;
+        if let Some(to) = sends_to {
+            self.copy_sends(to, copies).await?;
+        }
         self.batch_write(deletes).await
+    }
+
+    /// Puts send items into `person`'s log, each batch in one transaction with a bump of the
+    /// log's version: a sender that read the log before the copies decides again
+    /// ([`SendLog::reserve_send`] is conditional on the version it read).
+    async fn copy_sends(&self, person: &ContactRef, sends: Vec<Item>) -> Result<(), StoreError> {
+        // TransactWriteItems takes at most 100 items: 99 copies and the bump.
+        for chunk in sends.chunks(99) {
+            let mut items = chunk
+                .iter()
+                .map(|send| {
+                    let put = Put::builder().table_name(&self.table).set_item(Some(send.clone())).build();
+                    put.map(|p| TransactWriteItem::builder().put(p).build()).map_err(unavailable)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let bump = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk(person), SEND_VERSION)))
+                .update_expression("ADD version :one")
+                .expression_attribute_values(":one", n(&1))
+                .build()
+                .map_err(unavailable)?;
+            items.push(TransactWriteItem::builder().update(bump).build());
+            transact(&self.client, items).await.map_err(|e| unavailable(e.into_service_error()))?;
+        }
+        Ok(())
     }
 
     /// Sets a time attribute of the profile stored under `person` (Unix seconds, creating it
     /// when new) unless a later time is already there: redelivered or reordered events never
-    /// move it back. `removes` go with it (only when the time was set).
+    /// move it back. `also` (an attribute and its text) and `removes` go with it (only when the
+    /// time was set).
     async fn set_later_time(
         &self,
         person: &ContactRef,
         attribute: &str,
         at: Timestamp,
+        also: Option<(&str, &str)>,
         removes: &[&str],
     ) -> Result<(), StoreError> {
         let remove = if removes.is_empty() { String::new() } else { format!(" REMOVE {}", removes.join(", ")) };
-        let update = self
+        let set_also = if also.is_some() { ", #a = :a" } else { "" };
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(person)))
-            .update_expression(format!("SET #t = :at{remove}"))
+            .update_expression(format!("SET #t = :at{set_also}{remove}"))
             .condition_expression("attribute_not_exists(#t) OR #t < :at")
             .expression_attribute_names("#t", attribute)
             .expression_attribute_values(":at", n(&at.as_second()));
+        if let Some((name, value)) = also {
+            update = update.expression_attribute_names("#a", name).expression_attribute_values(":a", s(value));
+        }
         // A later time is already recorded: nothing to do.
         update_unless_done(update).await.map(|_| ())
     }
@@ -526,13 +581,14 @@ impl DynamoContacts {
         if settings != ContactSettings::default() {
             self.set_settings(to, &settings).await?;
         }
-        for (attribute, at) in [
-            ("last_inbound_at", seen.last_inbound_at),
-            ("undeliverable_until", seen.undeliverable_until),
-            ("blocked_at", seen.blocked_at),
+        let username = seen.username.as_deref().map(|u| ("username", u));
+        for (attribute, at, also) in [
+            ("last_inbound_at", seen.last_inbound_at, username),
+            ("undeliverable_until", seen.undeliverable_until, None),
+            ("blocked_at", seen.blocked_at, None),
         ] {
             if let Some(at) = at {
-                self.set_later_time(to, attribute, at, &[]).await?;
+                self.set_later_time(to, attribute, at, also, &[]).await?;
             }
         }
         let mut moved = 0;
@@ -634,6 +690,12 @@ impl DynamoContacts {
         let into = into.unwrap_or_default();
         let links_changed = puts.len() + deletes.len() + usize::from(target_linked);
         let mut linked = Linked { links_changed, merged: 0, events_moved: 0 };
+        // Links before the folds: a person folded in is deleted only once every identity
+        // finds the person it went to, so a concurrent reader never follows a link to a
+        // person that is gone (it would take the identity for unknown and split the person).
+        // Meanwhile a folded person's own profile under a relinked identity is a stray, merged
+        // into reads and folded again on the next observation.
+        self.write_links(&target, &puts, &deletes).await?;
         for (from, seen) in &sources {
             match self.fold_into(&target, from, seen, &into).await? {
                 Some(moved) => {
@@ -643,6 +705,16 @@ impl DynamoContacts {
                 None => return Ok(None),
             }
         }
+        Ok(Some(linked))
+    }
+
+    /// Points `puts` at `target` and removes the links of `deletes`.
+    async fn write_links(
+        &self,
+        target: &ContactRef,
+        puts: &[ContactRef],
+        deletes: &[ContactRef],
+    ) -> Result<(), StoreError> {
         let link = |id: &ContactRef| -> Result<WriteRequest, StoreError> {
             let item = LinkItem { pk: pk(id), sk: LINK.to_owned(), person: target.clone() };
             let put = PutRequest::builder()
@@ -652,12 +724,11 @@ impl DynamoContacts {
             Ok(WriteRequest::builder().put_request(put).build())
         };
         let mut requests = puts.iter().map(link).collect::<Result<Vec<_>, _>>()?;
-        for id in &deletes {
+        for id in deletes {
             let delete = DeleteRequest::builder().set_key(Some(key(pk(id), LINK))).build().map_err(unavailable)?;
             requests.push(WriteRequest::builder().delete_request(delete).build());
         }
-        self.batch_write(requests).await?;
-        Ok(Some(linked))
+        self.batch_write(requests).await
     }
 
     async fn delete_link(&self, identity: &ContactRef) -> Result<(), StoreError> {
@@ -700,20 +771,26 @@ impl ContactStore for DynamoContacts {
         self.ledger(&person).await
     }
 
-    async fn record_inbound(&self, contact: &ContactRef, at: Timestamp) -> Result<(), StoreError> {
+    async fn record_inbound(
+        &self,
+        contact: &ContactRef,
+        at: Timestamp,
+        username: Option<&str>,
+    ) -> Result<(), StoreError> {
         let person = self.find(contact).await?.person;
         // A person who writes in is reachable on WhatsApp: a 131026 mark no longer holds.
-        self.set_later_time(&person, "last_inbound_at", at, &["undeliverable_until"]).await
+        let also = username.map(|u| ("username", u));
+        self.set_later_time(&person, "last_inbound_at", at, also, &["undeliverable_until"]).await
     }
 
     async fn mark_undeliverable(&self, contact: &ContactRef, until: Timestamp) -> Result<(), StoreError> {
         let person = self.find(contact).await?.person;
-        self.set_later_time(&person, "undeliverable_until", until, &[]).await
+        self.set_later_time(&person, "undeliverable_until", until, None, &[]).await
     }
 
     async fn mark_blocked(&self, contact: &ContactRef, at: Timestamp) -> Result<(), StoreError> {
         let person = self.find(contact).await?.person;
-        self.set_later_time(&person, "blocked_at", at, &[]).await
+        self.set_later_time(&person, "blocked_at", at, None, &[]).await
     }
 
     async fn erase(&self, contact: &ContactRef) -> Result<Vec<ContactRef>, StoreError> {

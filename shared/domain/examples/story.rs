@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let MessageContent::Text { body } = message.content() else { continue };
         let from = WaId::parse(message.from.as_deref().ok_or(IdError::InvalidLength(0))?)?;
         if let Some(intent) = keywords.classify_text(body) {
-            let events = ConsentEvent::from_keyword(intent, &message.id, message.timestamp, now);
+            let events = ConsentEvent::from_keyword(intent, &message.id, message.sent_at(now), now);
             let contact = contacts.entry(from.clone()).or_default();
             for e in &events {
                 contact.consent.apply(e);

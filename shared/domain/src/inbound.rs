@@ -32,8 +32,9 @@ pub struct ConsentChange {
 pub enum InboundAction {
     /// Identities WhatsApp showed together, or moved (a number or user-id change).
     Identities(Observation),
-    /// The user wrote: the 24 h customer-service window runs from `at`.
-    Inbound { contact: ContactRef, at: Timestamp },
+    /// The user wrote: the 24 h customer-service window runs from `at`; `username` is the
+    /// one their `contacts[]` entry showed (display only).
+    Inbound { contact: ContactRef, at: Timestamp, username: Option<String> },
     /// A consent change.
     Consent(ConsentChange),
     /// A keyword was recognised; a confirmation reply may be sent (when configured) inside
@@ -147,6 +148,8 @@ pub enum Ignored {
     OtherPreference,
     /// A `system` message other than an identity change.
     OtherSystemMessage,
+    /// A message written in a group: it opens no person's window and carries no consent.
+    GroupMessage,
     /// An app-level error: for the logs and metrics, not for a contact.
     Error,
 }
@@ -158,6 +161,7 @@ impl Ignored {
             Self::NoContact => "no_contact",
             Self::OtherPreference => "other_preference",
             Self::OtherSystemMessage => "other_system_message",
+            Self::GroupMessage => "group_message",
             Self::Error => "error",
         }
     }
@@ -198,13 +202,24 @@ pub fn interpret(
     match event.kind {
         EventType::Message => {
             let message = event.message().map_err(|source| InboundError::Malformed { kind: "message", source })?;
-            let sender = event.sender().ok().flatten();
-            let observations = people::in_message(sender.as_ref(), &message);
+            let entry = event.sender().ok().flatten();
+            if message.group_id.is_some() {
+                return Ok(Reading::Ignore(Ignored::GroupMessage));
+            }
+            let at = message.sent_at(event.received_at);
+            let observations = people::in_message(entry.as_ref(), &message, at);
             let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
+            let reply = reply_address(&observations).unwrap_or_else(|| contact.clone());
             let business_number = event.phone_number_id.as_deref();
             let links = observations.into_iter().filter(Observation::links);
             let mut actions: Vec<InboundAction> = links.map(InboundAction::Identities).collect();
-            match message_actions(&message, contact, business_number, keywords, recorded_at) {
+            let username = entry
+                .as_ref()
+                .and_then(|c| c.profile.as_ref()?.username.as_deref())
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned);
+            let sender = Sender { contact, reply, username };
+            match message_actions(&message, sender, at, business_number, keywords, recorded_at) {
                 Reading::Act(more) => actions.extend(more),
                 // A system message other than a move may still show who the person is.
                 Reading::Ignore(why) if actions.is_empty() => return Ok(Reading::Ignore(why)),
@@ -259,25 +274,43 @@ pub fn interpret(
     }
 }
 
-/// Who the element speaks for: its phone when it has one, else its user id (not a parent id:
-/// a parent names the business's whole portfolio view of the person, not a chat).
+/// Who the element speaks for, by the identity that keeps finding the person: their user id
+/// when it has one (a retired user id still finds the person, so a STOP typed on the old
+/// number before a change and delivered after it reaches them; a retired phone may be someone
+/// else's by then), else its phone, else its parent id (a parent names the business's whole
+/// portfolio view of the person, not a chat).
 fn speaker(observations: &[Observation]) -> Option<ContactRef> {
     observations.iter().find_map(|o| match o {
-        Observation::Together { phone: Some(p), .. } => Some(ContactRef::Phone(p.clone())),
         Observation::Together { user: Some(u), .. } => Some(ContactRef::User(u.clone())),
+        Observation::Together { phone: Some(p), .. } => Some(ContactRef::Phone(p.clone())),
         Observation::Together { parent: Some(p), .. } => Some(ContactRef::User(p.clone())),
         _ => None,
     })
 }
 
+/// Where a reply to the element goes: the number the user wrote from, else their user id.
+fn reply_address(observations: &[Observation]) -> Option<ContactRef> {
+    observations.iter().find_map(|o| match o {
+        Observation::Together { phone: Some(p), .. } => Some(ContactRef::Phone(p.clone())),
+        _ => None,
+    })
+}
+
+/// The person a message is from, where a reply to it goes, and the username it showed.
+struct Sender {
+    contact: ContactRef,
+    reply: ContactRef,
+    username: Option<String>,
+}
+
 fn message_actions(
     message: &Message<'_>,
-    contact: ContactRef,
+    Sender { contact, reply, username }: Sender,
+    at: Timestamp,
     business_number: Option<&str>,
     keywords: &ConsentKeywords,
     recorded_at: Timestamp,
 ) -> Reading {
-    let at = message.timestamp;
     if message.kind == "system" {
         // A move is an observation (already read); any other system message changes nothing.
         let kind = message.system.as_ref().and_then(|s| s.kind.as_deref());
@@ -286,7 +319,7 @@ fn message_actions(
             _ => Reading::Ignore(Ignored::OtherSystemMessage),
         };
     }
-    let mut actions = vec![InboundAction::Inbound { contact: contact.clone(), at }];
+    let mut actions = vec![InboundAction::Inbound { contact: contact.clone(), at, username }];
     match message.kind.as_ref() {
         "text" => {
             let intent = message.text.as_ref().and_then(|t| keywords.classify_text(&t.body));
@@ -295,7 +328,7 @@ fn message_actions(
                     actions.push(InboundAction::Consent(ConsentChange { contact: contact.clone(), event }));
                 }
                 actions.push(InboundAction::Confirm(ConfirmRequest {
-                    contact,
+                    contact: reply,
                     intent,
                     wamid: message.id.to_string(),
                     at,

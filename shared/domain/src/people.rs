@@ -228,9 +228,9 @@ fn together(contact: Option<&Contact<'_>>, own: [Option<&Cow<'_, str>>; 3], at: 
 
 /// What an inbound message says about its sender: their identities together (the message's
 /// `from`, `from_user_id`, `from_parent_user_id`, completed by their `contacts[]` entry), and
-/// for a `user_changed_number` or `user_changed_user_id` system message, the move.
-pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>) -> Vec<Observation> {
-    let at = message.timestamp;
+/// for a `user_changed_number` or `user_changed_user_id` system message, the move. `at` is when
+/// the message was sent ([`Message::sent_at`]).
+pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>, at: Timestamp) -> Vec<Observation> {
     let own = [message.from.as_ref(), message.from_user_id.as_ref(), message.from_parent_user_id.as_ref()];
     let seen = together(contact, own, at);
     let (phone, user) = match &seen {

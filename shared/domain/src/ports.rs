@@ -59,6 +59,8 @@ pub struct ContactRecord {
     pub quiet_hours: Option<crate::hours::QuietHours>,
     pub locale: Option<String>,
     pub last_inbound_at: Option<jiff::Timestamp>,
+    /// The WhatsApp username (`@someone`) their latest message showed; display only.
+    pub username: Option<String>,
     pub undeliverable_until: Option<jiff::Timestamp>,
     pub blocked: bool,
     /// The identity was erased and no explicit opt-in came since: sends are suppressed.
@@ -81,6 +83,7 @@ impl ContactRecord {
             quiet_hours: None,
             locale: None,
             last_inbound_at: None,
+            username: None,
             undeliverable_until: None,
             blocked: false,
             erased: false,
@@ -175,12 +178,14 @@ pub trait ContactStore {
         contact: &crate::ContactRef,
     ) -> impl Future<Output = Result<Vec<crate::consent::ConsentEvent>, StoreError>> + Send;
 
-    /// Records an inbound message time (opens the 24 h window) and clears an undeliverable
-    /// mark (the person is reachable); an older time never overwrites a newer one.
+    /// Records an inbound message time (opens the 24 h window) with the username it showed,
+    /// if any, and clears an undeliverable mark (the person is reachable); an older message
+    /// never overwrites a newer one.
     fn record_inbound(
         &self,
         contact: &crate::ContactRef,
         at: jiff::Timestamp,
+        username: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Marks the person undeliverable until `until` (Meta's 131026): the gate suppresses sends

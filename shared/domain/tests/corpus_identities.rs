@@ -29,7 +29,7 @@ fn observed(n: &Notification<'_>) -> (Vec<Observation>, Identities) {
             let v = &change.value;
             for m in &v.messages {
                 let contact = v.contacts.iter().find(|_| v.contacts.len() == 1);
-                all.extend(people::in_message(contact, m));
+                all.extend(people::in_message(contact, m, m.sent_at(jiff::Timestamp::UNIX_EPOCH)));
             }
             for s in &v.statuses {
                 all.extend(people::in_status(v.contact_for_status(s), s));

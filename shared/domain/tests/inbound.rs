@@ -72,7 +72,10 @@ fn at(s: i64) -> Timestamp {
 #[test]
 fn a_stop_text_opts_out_of_both_categories_opens_the_window_and_asks_for_a_confirmation() {
     let acts = actions(read(&message(r#""type":"text","text":{"body":"  Parar "}"#)));
-    assert_eq!(acts[0], InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201) });
+    assert_eq!(
+        acts[0],
+        InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201), username: None }
+    );
     assert_eq!(
         consents(&acts),
         [
@@ -197,7 +200,10 @@ fn a_stop_from_a_person_known_only_by_user_id_opts_them_out() {
         );
         let acts = actions(read(&b));
         let bia = ContactRef::parse("US.1349").unwrap();
-        assert_eq!(acts[0], InboundAction::Inbound { contact: bia.clone(), at: at(1_795_435_201) });
+        assert_eq!(
+            acts[0],
+            InboundAction::Inbound { contact: bia.clone(), at: at(1_795_435_201), username: Some("@bia".into()) }
+        );
         let stops: Vec<_> = acts
             .iter()
             .filter_map(|a| match a {
@@ -237,12 +243,42 @@ fn identities_shown_together_come_first_and_a_lone_one_links_nothing() {
             at: at(1_795_435_201),
         })
     );
-    assert_eq!(acts[1], InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201) });
+    // The person is addressed by the identity that keeps finding them (a retired user id
+    // still does; a retired number may be someone else's).
+    assert_eq!(
+        acts[1],
+        InboundAction::Inbound {
+            contact: ContactRef::parse("BR.1349").unwrap(),
+            at: at(1_795_435_201),
+            username: None
+        }
+    );
     let nothing = body(
         "messages",
         r#""messages":[{"from":"","id":"wamid.N1","timestamp":"1795435201","type":"text","text":{"body":"STOP"}}]"#,
     );
     assert_eq!(read(&nothing), Reading::Ignore(Ignored::NoContact));
+}
+
+#[test]
+fn a_stop_with_both_identities_opts_out_the_person_by_user_id_and_is_answered_on_the_number() {
+    let b = body(
+        "messages",
+        &format!(
+            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"BR.1349"}}],"messages":[{{"from":"{ANA}","from_user_id":"BR.1349","id":"wamid.S1","timestamp":"1795435201","type":"text","text":{{"body":"STOP"}}}}]"#
+        ),
+    );
+    let acts = actions(read(&b));
+    let consents: Vec<String> = acts
+        .iter()
+        .filter_map(|a| match a {
+            InboundAction::Consent(c) => Some(c.contact.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(consents, ["BR.1349", "BR.1349"], "marketing and utility, on the person's user id");
+    let Some(InboundAction::Confirm(confirm)) = acts.last() else { panic!("{acts:?}") };
+    assert_eq!(confirm.contact, ContactRef::parse(ANA).unwrap(), "the reply goes to the number they wrote from");
 }
 
 #[test]
@@ -340,4 +376,47 @@ fn a_consent_change_queued_before_user_ids_still_reads() {
     let old = r#"{"wa_id":"16505551234","event":{"id":"ce_1","category":"marketing","status":"opted_out","source":"send_failure_131050","evidence":null,"occurred_at":"2026-11-23T12:00:02Z","recorded_at":"2026-11-23T12:00:02Z"}}"#;
     let change: ConsentChange = serde_json::from_str(old).unwrap();
     assert_eq!(change.contact, ContactRef::parse("16505551234").unwrap());
+}
+
+#[test]
+fn a_stop_on_standby_opts_out_like_one_on_messages() {
+    let b = body(
+        "standby",
+        &format!(
+            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}"}}],"messages":[{{"from":"{ANA}","id":"wamid.SB","timestamp":"1795435201","type":"text","text":{{"body":"STOP"}}}}]"#
+        ),
+    );
+    let acts = actions(read(&b));
+    let stops = consents(&acts);
+    assert_eq!(stops.len(), 2, "{acts:?}");
+    assert!(stops.iter().all(|(_, status, _)| *status == ConsentStatus::OptedOut));
+}
+
+#[test]
+fn a_message_whose_time_or_type_does_not_read_is_still_the_persons_and_dated_by_its_arrival() {
+    // Meta's older examples: no `type`, a placeholder timestamp. A real sender still opens
+    // the window, as of when polite received it.
+    let b = body(
+        "messages",
+        &format!(r#""messages":[{{"from":"{ANA}","id":"wamid.T1","timestamp":"TIMESTAMP","contacts":[]}}]"#),
+    );
+    let acts = actions(read(&b));
+    assert_eq!(acts, [InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: now(), username: None }]);
+    // The same with placeholders for the sender too: no one to apply it to.
+    let nobody = body(
+        "messages",
+        r#""messages":[{"from":"PHONE_NUMBER","id":"wamid.ID","timestamp":"TIMESTAMP","type":"text","text":{"body":"STOP"}}]"#,
+    );
+    assert_eq!(read(&nobody), Reading::Ignore(Ignored::NoContact));
+}
+
+#[test]
+fn a_group_message_opens_no_window_and_carries_no_consent() {
+    let b = body(
+        "messages",
+        &format!(
+            r#""messages":[{{"from":"{ANA}","group_id":"120363000000000001","id":"wamid.G1","timestamp":"1795435201","type":"text","text":{{"body":"STOP"}}}}]"#
+        ),
+    );
+    assert_eq!(read(&b), Reading::Ignore(Ignored::GroupMessage));
 }

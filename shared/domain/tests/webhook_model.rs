@@ -19,7 +19,7 @@ fn inbound_text_is_one_message_event_with_its_origin_and_contact() {
     assert_eq!(events[0].origin.phone_number_id, Some("700800900"));
     let EventKind::Message { message, contact } = events[0].kind else { panic!("not a message") };
     assert_eq!(message.content(), MessageContent::Text { body: "PARAR" });
-    assert_eq!(message.timestamp, Timestamp::from_second(1_763_800_000).unwrap());
+    assert_eq!(message.timestamp, Some(Timestamp::from_second(1_763_800_000).unwrap()));
     assert_eq!(contact.unwrap().profile.as_ref().unwrap().name.as_deref(), Some("Ana"));
 }
 

@@ -41,7 +41,7 @@ fn each_event_is_the_element_exactly_as_received_with_its_origin_and_time() {
     }
     let button = &routed.inbound[0];
     assert!(button.data.get().contains(r"Parar promo\u00e7\u00f5es"), "escapes kept as Meta signed them");
-    assert_eq!(button.message().unwrap().timestamp, Timestamp::from_second(1_763_800_200).unwrap());
+    assert_eq!(button.message().unwrap().timestamp, Some(Timestamp::from_second(1_763_800_200).unwrap()));
     assert_eq!((button.waba_id.as_ref(), button.phone_number_id.as_deref()), ("900100200300", Some("700800900")));
     let pref = routed.inbound.iter().find(|e| e.kind == EventType::UserPreference).unwrap();
     assert_eq!((pref.waba_id.as_ref(), pref.phone_number_id.as_deref()), ("900100200399", Some("700800999")));
@@ -102,7 +102,7 @@ fn a_malformed_message_parks_alone_and_its_neighbours_are_routed() {
     let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
         "metadata":{"phone_number_id":"7"},
         "messages":[{"from":"5511987654321","id":"wamid.ok","timestamp":"1763800100","type":"text","text":{"body":"hi"}},
-                    {"from":"5511987654321","id":"wamid.bad","timestamp":"yesterday","type":"text","text":{"body":"STOP"}},
+                    {"from":"5511987654321","id":"wamid.bad","timestamp":"1763800100","type":"text","text":{"body":["STOP"]}},
                     {"from":"5511987654321","id":"wamid.ok2","timestamp":1763800101,"type":"text","text":{"body":"ok"}}]}}]}]}"#;
     let routed = webhook::route(body.as_bytes(), now());
 
@@ -219,4 +219,74 @@ proptest! {
 /// A notification with no entries or no changes has nothing to route or park.
 fn looks_empty(bytes: &[u8]) -> bool {
     serde_json::from_slice::<Value>(bytes).is_ok_and(|v| v["object"] == "whatsapp_business_account")
+}
+
+fn one_change(field: &str, value: &str) -> Vec<u8> {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"900100200300","changes":[{{"field":"{field}","value":{value}}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_message_on_standby_is_routed_like_one_on_messages() {
+    // While Meta's AI agent holds the chat, the user's messages — a STOP too — come on `standby`.
+    let value = r#"{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"700800900"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"5511987654321"}],"messages":[{"from":"5511987654321","id":"wamid.SB1","timestamp":"1795435201","type":"text","text":{"body":"STOP"}}]}"#;
+    let body = one_change("standby", value);
+    let routed = webhook::route(&body, now());
+    assert!(routed.parked.is_empty() && routed.ignored.is_empty());
+    assert_eq!(routed.inbound.len(), 1);
+    let event = &routed.inbound[0];
+    assert_eq!(event.kind, EventType::Message);
+    assert!(matches!(event.message().unwrap().content(), MessageContent::Text { body: "STOP" }));
+    assert_eq!(event.sender().unwrap().unwrap().wa_id.as_deref(), Some("5511987654321"));
+}
+
+#[test]
+fn documented_fields_with_nothing_to_act_on_are_ignored_by_name_never_parked() {
+    use webhook::IgnoreReason;
+    let cases = [
+        ("messaging_handovers", r#"{"messaging_product":"whatsapp"}"#, IgnoreReason::ConversationControl, None),
+        ("history", r#"{"history":[{"threads":[]}]}"#, IgnoreReason::ChatHistory, None),
+        ("smb_app_state_sync", r#"{"state_sync":[]}"#, IgnoreReason::ContactBookSync, None),
+        ("group_lifecycle_update", r#"{"groups":[]}"#, IgnoreReason::Group, None),
+        ("group_status_update", r#"{"groups":[]}"#, IgnoreReason::Group, None),
+        ("business_username_updates", r#"{"username":"shop"}"#, IgnoreReason::BusinessProfile, None),
+        ("account_alerts", r#"{"entity_type":"WABA"}"#, IgnoreReason::AccountNotice, None),
+        ("account_review_update", r#"{"decision":"APPROVED"}"#, IgnoreReason::AccountNotice, None),
+        ("account_settings_update", "{}", IgnoreReason::AccountNotice, None),
+        (
+            "account_update",
+            r#"{"phone_number":"15550001111","event":"ACCOUNT_RESTRICTION","restriction_info":[]}"#,
+            IgnoreReason::AccountSignal,
+            Some("ACCOUNT_RESTRICTION"),
+        ),
+        (
+            "business_capability_update",
+            r#"{"max_daily_conversation_per_phone":10000}"#,
+            IgnoreReason::AccountSignal,
+            None,
+        ),
+        (
+            "phone_number_quality_update",
+            r#"{"display_phone_number":"15550001111","event":"FLAGGED","current_limit":"TIER_1K"}"#,
+            IgnoreReason::AccountSignal,
+            Some("FLAGGED"),
+        ),
+    ];
+    for (field, value, reason, event) in cases {
+        let body = one_change(field, value);
+        let routed = webhook::route(&body, now());
+        assert!(routed.parked.is_empty(), "{field}: {:?}", routed.parked);
+        assert_eq!(routed.event_count(), 0, "{field}");
+        assert_eq!(routed.ignored.len(), 1, "{field}");
+        assert_eq!(routed.ignored[0].field, field);
+        assert_eq!(routed.ignored[0].reason, reason, "{field}");
+        assert_eq!(routed.ignored[0].event.as_deref(), event, "{field}");
+    }
+    // A field no one documents is still parked.
+    let body = one_change("brand_new_field", "{}");
+    let routed = webhook::route(&body, now());
+    assert_eq!((routed.ignored.len(), routed.parked.len()), (0, 1));
+    assert_eq!(routed.parked[0].reason, ParkReason::UnknownField);
 }

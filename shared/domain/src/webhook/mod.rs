@@ -23,7 +23,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-pub use route::{EventType, ParkReason, Parked, ParkedPayload, Routed, WebhookEvent, route};
+pub use route::{
+    EventType, IgnoreReason, IgnoredChange, ParkReason, Parked, ParkedPayload, Routed, WebhookEvent, route,
+};
 pub use signature::{SIGNATURE_HEADER, SignatureError, sign, verify_signature};
 
 use crate::message::StatusValue;
@@ -152,10 +154,17 @@ pub struct Message<'a> {
     /// The message's wamid.
     #[serde(borrow)]
     pub id: Cow<'a, str>,
-    #[serde(with = "unix_seconds")]
-    pub timestamp: Timestamp,
-    #[serde(borrow, rename = "type")]
+    /// When the user sent it; `None` when Meta's field does not read as Unix seconds (the
+    /// placeholders of Meta's own examples): [`Message::sent_at`] dates it by its arrival.
+    #[serde(with = "unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// `text`, `button`, … ; empty when absent (older examples of Meta's have none): a message
+    /// of a type polite does not model.
+    #[serde(borrow, rename = "type", default)]
     pub kind: Cow<'a, str>,
+    /// Set on a message written in a group: not the person's 1:1 conversation.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Context<'a>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
@@ -179,6 +188,11 @@ pub struct Message<'a> {
 }
 
 impl Message<'_> {
+    /// When the user sent it: its own timestamp, else `received_at` (when webhook-intake got it).
+    pub fn sent_at(&self, received_at: Timestamp) -> Timestamp {
+        self.timestamp.unwrap_or(received_at)
+    }
+
     /// The message in terms polite acts on.
     pub fn content(&self) -> MessageContent<'_> {
         let kind = self.kind.as_ref();
@@ -515,7 +529,7 @@ impl EventKind<'_, '_> {
     /// When the event happened, where it says.
     pub fn timestamp(&self) -> Option<Timestamp> {
         match self {
-            Self::Message { message, .. } => Some(message.timestamp),
+            Self::Message { message, .. } => message.timestamp,
             Self::Status(s) => Some(s.timestamp),
             Self::UserPreference(p) => Some(p.timestamp),
             Self::Error(_) | Self::Unrecognized { .. } => None,
@@ -538,7 +552,7 @@ impl<'a> Notification<'a> {
                     waba_id: &entry.id,
                     phone_number_id: v.metadata.as_ref().map(|m| m.phone_number_id.as_ref()),
                 };
-                let known = matches!(change.field.as_ref(), "messages" | "user_preferences");
+                let known = matches!(change.field.as_ref(), "messages" | "standby" | "user_preferences");
                 let messages =
                     v.messages.iter().map(move |m| EventKind::Message { message: m, contact: contact_for(v, m) });
                 let statuses = v.statuses.iter().map(EventKind::Status);
@@ -620,6 +634,25 @@ mod unix_seconds {
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
             self.visit_i64(v.trim().parse().map_err(E::custom)?)
+        }
+    }
+
+    /// Unix seconds when they read as such, else `None` (never an error).
+    pub(super) mod lenient {
+        use super::{Deserializer, Timestamp};
+        use serde::Deserialize;
+
+        #[allow(clippy::ref_option, reason = "serde's `with` passes &Option")]
+        pub(in super::super) fn serialize<S: serde::Serializer>(
+            t: &Option<Timestamp>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            super::option::serialize(t, s)
+        }
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            let value = serde_json::Value::deserialize(d)?;
+            Ok(super::deserialize(value).ok())
         }
     }
 

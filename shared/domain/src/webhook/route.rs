@@ -204,13 +204,82 @@ pub struct Parked<'a> {
     pub payload: ParkedPayload<'a>,
 }
 
+/// Why a change of a field Meta documents is read and deliberately left alone (also the
+/// metric label). Nothing in these changes is consent, a window or a message's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreReason {
+    /// `messaging_handovers`: who holds the conversation (Meta's AI agent or the business).
+    /// The user's messages meanwhile arrive on `standby`, which is read like `messages`.
+    ConversationControl,
+    /// `history`: a coexistence number's past chats, synced once; old messages open no window
+    /// and carry no consent polite could prove.
+    ChatHistory,
+    /// `smb_app_state_sync`: the WhatsApp Business app's contact book.
+    ContactBookSync,
+    /// `group_lifecycle_update`, `group_participants_update`, `group_settings_update`,
+    /// `group_status_update`: groups are not a person's 1:1 conversation.
+    Group,
+    /// `business_username_updates`: the business's own username.
+    BusinessProfile,
+    /// `account_alerts`, `account_review_update`, `account_settings_update`: for the account's
+    /// owner in Meta's tools; nothing a send decision depends on.
+    AccountNotice,
+    /// `account_update`, `business_capability_update`, `phone_number_quality_update`: limits,
+    /// restrictions and quality. Counted per field and event (`WebhookAccountSignals`) for
+    /// operators to act on (README, pacing); polite's pacing already follows Meta's 130429.
+    AccountSignal,
+}
+
+impl IgnoreReason {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConversationControl => "conversation_control",
+            Self::ChatHistory => "chat_history",
+            Self::ContactBookSync => "contact_book_sync",
+            Self::Group => "group",
+            Self::BusinessProfile => "business_profile",
+            Self::AccountNotice => "account_notice",
+            Self::AccountSignal => "account_signal",
+        }
+    }
+
+    /// The reason a documented field is ignored for; `None` for the fields polite reads and
+    /// for those it does not know (parked).
+    pub fn of_field(field: &str) -> Option<Self> {
+        Some(match field {
+            "messaging_handovers" => Self::ConversationControl,
+            "history" => Self::ChatHistory,
+            "smb_app_state_sync" => Self::ContactBookSync,
+            f if f.starts_with("group_") => Self::Group,
+            "business_username_updates" => Self::BusinessProfile,
+            "account_alerts" | "account_review_update" | "account_settings_update" => Self::AccountNotice,
+            "account_update" | "business_capability_update" | "phone_number_quality_update" => Self::AccountSignal,
+            _ => return None,
+        })
+    }
+}
+
+/// A change ignored by name: its field and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredChange<'a> {
+    pub field: Cow<'a, str>,
+    pub reason: IgnoreReason,
+    /// The value's `event` (`account_update`'s `ACCOUNT_RESTRICTION`, a quality update's
+    /// `FLAGGED`…), when it names one: a label for operators, never an identity.
+    pub event: Option<String>,
+}
+
 /// A body split into its destinations.
 #[derive(Debug, Default)]
 pub struct Routed<'a> {
     /// For status-events.
     pub statuses: Vec<WebhookEvent<'a>>,
-    /// For inbound-events: messages, `user_preferences`, value-level errors.
+    /// For inbound-events: messages (of `messages` and `standby`), `user_preferences`,
+    /// `user_id_update`, value-level errors.
     pub inbound: Vec<WebhookEvent<'a>>,
+    /// Changes of documented fields read and left alone, by name.
+    pub ignored: Vec<IgnoredChange<'a>>,
     /// For the parking queue.
     pub parked: Vec<Parked<'a>>,
 }
@@ -279,7 +348,15 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         array: Some(Cow::Borrowed(array)),
         ..park(ParkReason::MalformedElement, format!("{array}[]: {detail}"), Cow::Borrowed(payload))
     };
-    if !matches!(change.field.as_ref(), "messages" | "user_preferences" | "user_id_update") {
+    if let Some(reason) = IgnoreReason::of_field(&change.field) {
+        let event =
+            value.event.map(|e| e.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect());
+        out.ignored.push(IgnoredChange { field: change.field, reason, event });
+        return;
+    }
+    // `standby`: the user's messages while Meta's AI agent holds the chat — a STOP there is a
+    // STOP, a message there opens the window as on `messages`.
+    if !matches!(change.field.as_ref(), "messages" | "standby" | "user_preferences" | "user_id_update") {
         let detail = format!("changes[].field '{}' is not one polite handles", change.field);
         out.parked.push(park(ParkReason::UnknownField, detail, Cow::Owned(value.to_raw())));
         return;
@@ -402,6 +479,8 @@ struct RawChangeValue<'a> {
     user_preferences: Vec<&'a RawValue>,
     user_id_update: Vec<&'a RawValue>,
     errors: Vec<&'a RawValue>,
+    /// The value's `event`, when it is a string (account and quality updates name one).
+    event: Option<Cow<'a, str>>,
     other: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
@@ -470,6 +549,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawChangeValue<'a> {
                         "errors" => &mut value.errors,
                         "metadata" => {
                             value.metadata = Some(map.next_value()?);
+                            continue;
+                        }
+                        "event" => {
+                            let raw: &'a RawValue = map.next_value()?;
+                            value.event = serde_json::from_str::<Cow<'a, str>>(raw.get()).ok();
+                            value.other.push((key, raw));
                             continue;
                         }
                         _ => {
