@@ -225,15 +225,19 @@ fn a_stop_from_a_person_known_only_by_user_id_opts_them_out() {
     assert_eq!(change.event.status, ConsentStatus::OptedOut);
 }
 
-#[test]
-fn identities_shown_together_come_first_and_a_lone_one_links_nothing() {
-    let b = body(
+/// A text from Ana that shows her number and her user id (`BR.1349`) together.
+fn text_from_ana_with_user_id(wamid: &str, text: &str) -> Vec<u8> {
+    body(
         "messages",
         &format!(
-            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"BR.1349"}}],"messages":[{{"from":"{ANA}","from_user_id":"BR.1349","id":"wamid.L1","timestamp":"1795435201","type":"text","text":{{"body":"hi"}}}}]"#
+            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"BR.1349"}}],"messages":[{{"from":"{ANA}","from_user_id":"BR.1349","id":"{wamid}","timestamp":"1795435201","type":"text","text":{{"body":"{text}"}}}}]"#
         ),
-    );
-    let acts = actions(read(&b));
+    )
+}
+
+#[test]
+fn identities_shown_together_come_first_and_a_lone_one_links_nothing() {
+    let acts = actions(read(&text_from_ana_with_user_id("wamid.L1", "hi")));
     assert_eq!(
         acts[0],
         InboundAction::Identities(Observation::Together {
@@ -262,13 +266,7 @@ fn identities_shown_together_come_first_and_a_lone_one_links_nothing() {
 
 #[test]
 fn a_stop_with_both_identities_opts_out_the_person_by_user_id_and_is_answered_on_the_number() {
-    let b = body(
-        "messages",
-        &format!(
-            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"BR.1349"}}],"messages":[{{"from":"{ANA}","from_user_id":"BR.1349","id":"wamid.S1","timestamp":"1795435201","type":"text","text":{{"body":"STOP"}}}}]"#
-        ),
-    );
-    let acts = actions(read(&b));
+    let acts = actions(read(&text_from_ana_with_user_id("wamid.S1", "STOP")));
     let consents: Vec<String> = acts
         .iter()
         .filter_map(|a| match a {
