@@ -319,6 +319,19 @@ async fn a_stop_sent_from_the_old_number_before_a_change_and_delivered_after_it_
 }
 
 #[tokio::test]
+async fn a_call_the_user_makes_opens_their_window() {
+    let h = Harness::new().await;
+    let call = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"900100200300","changes":[{{"field":"calls","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001111","phone_number_id":"700800900"}},"contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}"}}],"calls":[{{"id":"wacid.C1","from":"{ANA}","to":"15550001111","event":"connect","direction":"USER_INITIATED","timestamp":"{FIXTURE_SENT}"}}]}}}}]}}]}}"#
+    );
+    let queued = h.intake_body(call.into_bytes()).await;
+    assert_eq!(queued.len(), 1);
+    assert!(h.deliver(&queued).await.is_empty());
+    let ana = h.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap().unwrap();
+    assert_eq!(ana.last_inbound_at, Some(Timestamp::from_second(FIXTURE_SENT).unwrap()));
+}
+
+#[tokio::test]
 async fn two_hundred_concurrent_stops_for_two_hundred_contacts_all_land() {
     let h = Harness::new().await;
     let numbers: Vec<String> = (0..200).map(|i| format!("55119{i:08}")).collect();
@@ -480,6 +493,12 @@ async fn the_real_webhook_corpus_applies_without_a_failure_and_lands_on_the_righ
     // whatsapp-api-js's text showed a username, but it is older than pywa's messages (which show
     // none): the username shown is the latest message's.
     assert_eq!(by_user.username, None);
+
+    // Meta's example "Unsubscribe" quick reply is an opt-out, and Meta's number-change example
+    // (a later body from the same example number) takes it to the new number.
+    let moved = get("12195555358").await.expect("Meta's example user, moved");
+    assert_eq!(moved.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
+    assert_eq!(moved.consent.marketing.as_ref().map(|c| c.source.as_str()), Some(ConsentSource::BUTTON));
 
     // Meta's resume and pywa's signup (an opt-in whose evidence is its signup id).
     let sources: Vec<(String, Option<String>)> = h

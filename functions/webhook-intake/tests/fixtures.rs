@@ -71,6 +71,7 @@ fn describe_event(event: &WebhookEvent<'_>) -> String {
         EventType::Status => event.status().unwrap().status.as_str().to_owned(),
         EventType::UserPreference => event.user_preference().unwrap().value.to_string(),
         EventType::UserIdUpdate => event.user_id_update().unwrap().user_id.current.unwrap_or_default().into_owned(),
+        EventType::Call => event.call().unwrap().event.unwrap_or_default().into_owned(),
         EventType::Error => event.error().unwrap().code.to_string(),
     };
     format!("{}:{detail}", event.kind.as_str())

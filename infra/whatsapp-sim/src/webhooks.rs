@@ -208,7 +208,8 @@ async fn post(
 
 /// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, uses
 /// WhatsApp's own stop/resume-marketing control, or gets a new business-scoped user id
-/// (`"change": "user_id"`: a `user_id_update` webhook). A text or a tap comes on field
+/// (`"change": "user_id"`: a `user_id_update` webhook), or calls (`"call": true`: a `calls`
+/// webhook). A text or a tap comes on field
 /// `messages`, or on `standby` with `"field": "standby"` (as while Meta's AI agent holds the
 /// conversation).
 #[derive(Debug, Deserialize)]
@@ -235,6 +236,9 @@ pub(crate) struct Inbound {
     /// The webhook field of a text or a tap: `messages` (default) or `standby`.
     #[serde(default)]
     field: Option<String>,
+    /// The user calls the business: a `calls` webhook (`connect`, `USER_INITIATED`).
+    #[serde(default)]
+    call: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,6 +288,17 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
             "user_id": {"previous": user.user_id, "current": current}, "timestamp": now});
         let body = envelope(config, "user_id_update", json!({"user_id_update": [update]}));
         return delivered(&shared, &body, "user_id_update", &wamid, json!({"user_id": current})).await;
+    }
+    if request.call {
+        if request.text.is_some() || request.button.is_some() || request.preference.is_some() || request.field.is_some()
+        {
+            return bad_request("call: must be alone");
+        }
+        let call = json!({"id": wamid.replace("wamid.", "wacid."), "from": from, "from_user_id": user.user_id,
+            "to": config.display_phone_number, "event": "connect", "direction": "USER_INITIATED", "timestamp": now,
+            "session": {"sdp_type": "offer", "sdp": "v=0"}});
+        let body = envelope(config, "calls", json!({"contacts": contacts, "calls": [call]}));
+        return delivered(&shared, &body, "call", &wamid, json!({})).await;
     }
     let field = match request.field.as_deref() {
         None | Some("messages") => "messages",

@@ -233,8 +233,9 @@ async fn inbound_texts_button_taps_and_marketing_preferences_reach_the_webhook_s
     assert_eq!(inbound(&sim, &json!({"from": "+5511987654321", "preference": "stop"})).await.0, 200);
     let standby = json!({"from": "+5511987654321", "text": "STOP", "field": "standby"});
     assert_eq!(inbound(&sim, &standby).await.0, 200);
+    assert_eq!(inbound(&sim, &json!({"from": "+5511987654321", "call": true})).await.0, 200);
 
-    let got = receiver.wait_for(6).await;
+    let got = receiver.wait_for(7).await;
     let bodies: Vec<Vec<u8>> = got[2..5].iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
     let kinds: Vec<String> = bodies
         .iter()
@@ -267,6 +268,11 @@ async fn inbound_texts_button_taps_and_marketing_preferences_reach_the_webhook_s
     let routed = webhook::route(&body, jiff::Timestamp::now());
     assert_eq!((routed.inbound.len(), routed.parked.len()), (1, 0));
     assert!(matches!(routed.inbound[0].message().unwrap().content(), webhook::MessageContent::Text { body: "STOP" }));
+    // A call: field `calls`, routed to inbound as the user's call.
+    let body = serde_json::to_vec(&got[6]).unwrap();
+    let routed = webhook::route(&body, jiff::Timestamp::now());
+    assert_eq!((routed.inbound.len(), routed.parked.len()), (1, 0));
+    assert!(routed.inbound[0].call().unwrap().by_user());
 }
 
 #[tokio::test]
@@ -281,6 +287,7 @@ async fn a_bad_inbound_request_is_refused_with_the_reason() {
         (json!({"from": "+5511987654321", "text": "hi", "colour": "red"}), 400, "colour"),
         (json!({"from": "+5511987654321", "preference": "stop", "field": "standby"}), 400, "field"),
         (json!({"from": "+5511987654321", "text": "hi", "field": "calls"}), 400, "field"),
+        (json!({"from": "+5511987654321", "text": "hi", "call": true}), 400, "call"),
     ];
     for (body, status, says) in cases {
         let (got, answer) = inbound(&sim, &body).await;

@@ -418,11 +418,14 @@ impl Default for ConsentKeywords {
             ]),
             opt_in: words(&["START", "UNSTOP"]),
             optout_payload: "OPTOUT_MARKETING".to_owned(),
+            // "Unsubscribe" is the quick reply of Meta's own button example: a tap on it is as
+            // clear a no as "Stop promotions".
             optout_button_labels: words(&[
                 "Stop promotions",
                 "Parar promoções",
                 "Detener promociones",
                 "Arrêter les promotions",
+                "Unsubscribe",
             ]),
         }
     }
@@ -674,6 +677,7 @@ mod tests {
         assert!(k.is_optout_button(Some("OPTOUT_MARKETING"), Some("anything the business wrote")));
         assert!(k.is_optout_button(None, Some("parar promocoes")));
         assert!(k.is_optout_button(Some("Stop promotions"), Some("Stop promotions")));
+        assert!(k.is_optout_button(Some("Unsubscribe"), Some("Unsubscribe")), "Meta's example button");
         assert!(!k.is_optout_button(Some("BUY_NOW"), Some("Buy now")));
         assert!(!k.is_optout_button(None, None));
     }

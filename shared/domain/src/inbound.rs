@@ -150,6 +150,8 @@ pub enum Ignored {
     OtherSystemMessage,
     /// A message written in a group: it opens no person's window and carries no consent.
     GroupMessage,
+    /// A call the business placed: it opens no window.
+    BusinessCall,
     /// An app-level error: for the logs and metrics, not for a contact.
     Error,
 }
@@ -162,6 +164,7 @@ impl Ignored {
             Self::OtherPreference => "other_preference",
             Self::OtherSystemMessage => "other_system_message",
             Self::GroupMessage => "group_message",
+            Self::BusinessCall => "business_call",
             Self::Error => "error",
         }
     }
@@ -190,7 +193,8 @@ pub enum InboundError {
 /// - a quick-reply button that is the opt-out button → a marketing opt-out;
 /// - `user_preferences` stop/resume/signup → a marketing opt-out/opt-in;
 /// - `system` `user_changed_number` / `user_changed_user_id` and the `user_id_update` field →
-///   the move only (not a user message).
+///   the move only (not a user message);
+/// - a call the user made (`calls[]`) → [`InboundAction::Inbound`]: it opens the window too.
 ///
 /// # Errors
 /// [`InboundError`] when the element does not read as its kind.
@@ -268,6 +272,21 @@ pub fn interpret(
                 return Ok(Reading::Ignore(Ignored::NoContact));
             }
             Ok(Reading::Act(moves))
+        }
+        EventType::Call => {
+            let call = event.call().map_err(|source| InboundError::Malformed { kind: "call", source })?;
+            if !call.by_user() {
+                return Ok(Reading::Ignore(Ignored::BusinessCall));
+            }
+            let entry = event.sender().ok().flatten();
+            let at = call.timestamp.unwrap_or(event.received_at);
+            let observations = people::in_call(entry.as_ref(), &call, at);
+            let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
+            let mut actions: Vec<InboundAction> =
+                observations.into_iter().filter(Observation::links).map(InboundAction::Identities).collect();
+            // A user's call opens or refreshes their window, as a message does.
+            actions.push(InboundAction::Inbound { contact, at, username: None });
+            Ok(Reading::Act(actions))
         }
         EventType::Error => Ok(Reading::Ignore(Ignored::Error)),
         EventType::Status => Err(InboundError::Status),

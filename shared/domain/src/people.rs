@@ -256,6 +256,12 @@ pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>, at: Time
     out
 }
 
+/// What a user's call says about the caller: their `from`/`from_user_id` together, completed
+/// by their `contacts[]` entry.
+pub fn in_call(contact: Option<&Contact<'_>>, call: &crate::webhook::Call<'_>, at: Timestamp) -> Vec<Observation> {
+    together(contact, [call.from.as_ref(), call.from_user_id.as_ref(), None], at).into_iter().collect()
+}
+
 /// What a `user_id_update` says: the user id (and the parent id, when it changed too) moved
 /// to a new one, and the phone, when given, is the person's.
 pub fn in_user_id_update(update: &crate::webhook::UserIdUpdate<'_>) -> Vec<Observation> {

@@ -418,3 +418,21 @@ fn a_group_message_opens_no_window_and_carries_no_consent() {
     );
     assert_eq!(read(&b), Reading::Ignore(Ignored::GroupMessage));
 }
+
+#[test]
+fn a_call_the_user_makes_opens_their_window_and_one_the_business_makes_does_not() {
+    let call = |direction: &str| {
+        body(
+            "calls",
+            &format!(
+                r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}"}}],"calls":[{{"id":"wacid.C1","from":"{ANA}","to":"15550001111","event":"connect","direction":"{direction}","timestamp":"1795435201"}}]"#
+            ),
+        )
+    };
+    let acts = actions(read(&call("USER_INITIATED")));
+    assert_eq!(
+        acts,
+        [InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201), username: None }]
+    );
+    assert_eq!(read(&call("BUSINESS_INITIATED")), Reading::Ignore(Ignored::BusinessCall));
+}

@@ -290,3 +290,22 @@ fn documented_fields_with_nothing_to_act_on_are_ignored_by_name_never_parked() {
     assert_eq!((routed.ignored.len(), routed.parked.len()), (0, 1));
     assert_eq!(routed.parked[0].reason, ParkReason::UnknownField);
 }
+
+#[test]
+fn a_users_call_is_routed_to_inbound_and_call_states_are_ignored_by_name() {
+    let value = r#"{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"700800900"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"5511987654321","user_id":"BR.1349"}],"calls":[{"id":"wacid.C1","from":"5511987654321","from_user_id":"BR.1349","to":"15550001111","event":"connect","direction":"USER_INITIATED","timestamp":"1795435201","session":{"sdp_type":"offer","sdp":"v=0"}}]}"#;
+    let body = one_change("calls", value);
+    let routed = webhook::route(&body, now());
+    assert!(routed.parked.is_empty() && routed.ignored.is_empty() && routed.statuses.is_empty());
+    assert_eq!(routed.inbound.len(), 1);
+    let call = routed.inbound[0].call().unwrap();
+    assert_eq!((call.id.as_ref(), call.by_user()), ("wacid.C1", true));
+    assert_eq!(routed.inbound[0].sender().unwrap().unwrap().user_id.as_deref(), Some("BR.1349"));
+
+    // pywa's call status: a `calls` change with `statuses[]` of call states, not message statuses.
+    let states = r#"{"messaging_product":"whatsapp","metadata":{"display_phone_number":"16315553601","phone_number_id":"5483758353"},"statuses":[{"id":"wacid.ABGGFjFVU2AfAgo6V","timestamp":"1671644824","type":"call","status":"RINGING","recipient_id":"163155536021"}]}"#;
+    let body = one_change("calls", states);
+    let routed = webhook::route(&body, now());
+    assert_eq!((routed.event_count(), routed.parked.len()), (0, 0));
+    assert_eq!(routed.ignored[0].reason, webhook::IgnoreReason::CallState);
+}

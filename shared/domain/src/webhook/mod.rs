@@ -481,6 +481,38 @@ pub struct UserIdUpdate<'a> {
     pub timestamp: Timestamp,
 }
 
+/// A `calls[]` element: a WhatsApp voice call between a user and the business (Meta's
+/// calling API). A call the user made opens or refreshes their 24 h window, as a message does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// The caller: the user's number for a call they made (may be empty or absent when
+    /// WhatsApp withholds it).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub from_user_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Cow<'a, str>>,
+    /// `connect`, `terminate`, …
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Cow<'a, str>>,
+    /// `USER_INITIATED` or `BUSINESS_INITIATED` (absent on older payloads: a `calls[]` element
+    /// with a `from` is a user's call).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Cow<'a, str>>,
+    #[serde(with = "unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+}
+
+impl Call<'_> {
+    /// Whether the user called the business (a call the business placed opens no window).
+    pub fn by_user(&self) -> bool {
+        !self.direction.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("BUSINESS_INITIATED"))
+    }
+}
+
 /// An id's `previous` and `current` values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdChange<'a> {

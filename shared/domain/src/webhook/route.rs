@@ -25,7 +25,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ApiError, Contact, Message, Metadata, Status, UserIdUpdate, UserPreference, WHATSAPP_OBJECT};
+use super::{ApiError, Call, Contact, Message, Metadata, Status, UserIdUpdate, UserPreference, WHATSAPP_OBJECT};
 
 /// The kind of a routed event (its consumer parses `data` as this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,8 @@ pub enum EventType {
     UserPreference,
     /// A `user_id_update` element: WhatsApp gave a person a new business-scoped user id.
     UserIdUpdate,
+    /// A `calls[]` element: a voice call (a user's opens their window).
+    Call,
     Error,
 }
 
@@ -47,6 +49,7 @@ impl EventType {
             Self::Status => "status",
             Self::UserPreference => "user_preference",
             Self::UserIdUpdate => "user_id_update",
+            Self::Call => "call",
             Self::Error => "error",
         }
     }
@@ -116,6 +119,14 @@ impl<'a> WebhookEvent<'a> {
     /// # Errors
     /// When `data` is not a `user_id_update` item.
     pub fn user_id_update(&self) -> Result<UserIdUpdate<'a>, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+
+    /// The call (for [`EventType::Call`]).
+    ///
+    /// # Errors
+    /// When `data` is not a `calls[]` element.
+    pub fn call(&self) -> Result<Call<'a>, serde_json::Error> {
         serde_json::from_str(self.data.get())
     }
 
@@ -228,6 +239,8 @@ pub enum IgnoreReason {
     /// restrictions and quality. Counted per field and event (`WebhookAccountSignals`) for
     /// operators to act on (README, pacing); polite's pacing already follows Meta's 130429.
     AccountSignal,
+    /// The `statuses[]` of a `calls` change: call states (`RINGING`, …), not message statuses.
+    CallState,
 }
 
 impl IgnoreReason {
@@ -241,6 +254,7 @@ impl IgnoreReason {
             Self::BusinessProfile => "business_profile",
             Self::AccountNotice => "account_notice",
             Self::AccountSignal => "account_signal",
+            Self::CallState => "call_state",
         }
     }
 
@@ -349,14 +363,12 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         ..park(ParkReason::MalformedElement, format!("{array}[]: {detail}"), Cow::Borrowed(payload))
     };
     if let Some(reason) = IgnoreReason::of_field(&change.field) {
-        let event =
-            value.event.map(|e| e.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect());
-        out.ignored.push(IgnoredChange { field: change.field, reason, event });
+        out.ignored.push(IgnoredChange { field: change.field, reason, event: value.event.as_deref().map(label) });
         return;
     }
     // `standby`: the user's messages while Meta's AI agent holds the chat — a STOP there is a
     // STOP, a message there opens the window as on `messages`.
-    if !matches!(change.field.as_ref(), "messages" | "standby" | "user_preferences" | "user_id_update") {
+    if !matches!(change.field.as_ref(), "messages" | "standby" | "user_preferences" | "user_id_update" | "calls") {
         let detail = format!("changes[].field '{}' is not one polite handles", change.field);
         out.parked.push(park(ParkReason::UnknownField, detail, Cow::Owned(value.to_raw())));
         return;
@@ -383,7 +395,10 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         value.contacts.iter().map(|raw| (*raw, serde_json::from_str(raw.get()).ok())).collect();
     for raw in value.messages {
         match serde_json::from_str::<Message<'_>>(raw.get()) {
-            Ok(m) => out.inbound.push(event(EventType::Message, sender_of(&contacts, &m), raw)),
+            Ok(m) => {
+                let sender = entry_of(&contacts, m.from.as_deref(), m.from_user_id.as_deref());
+                out.inbound.push(event(EventType::Message, sender, raw));
+            }
             Err(e) => out.parked.push(park_element("messages", e.to_string(), raw)),
         }
     }
@@ -397,7 +412,20 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         [(only, _)] if value.statuses.len() == 1 => Some(*only),
         _ => None,
     };
-    for raw in value.statuses {
+    if change.field == "calls" && !value.statuses.is_empty() {
+        out.ignored.push(IgnoredChange { field: change.field.clone(), reason: IgnoreReason::CallState, event: None });
+    }
+    let statuses = if change.field == "calls" { Vec::new() } else { value.statuses };
+    for raw in value.calls {
+        match serde_json::from_str::<Call<'_>>(raw.get()) {
+            Ok(call) => {
+                let caller = entry_of(&contacts, call.from.as_deref(), call.from_user_id.as_deref());
+                out.inbound.push(event(EventType::Call, caller, raw));
+            }
+            Err(e) => out.parked.push(park_element("calls", e.to_string(), raw)),
+        }
+    }
+    for raw in statuses {
         if raw.get().starts_with('{') {
             out.statuses.push(event(EventType::Status, recipient, raw));
         } else {
@@ -424,10 +452,19 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
     }
 }
 
-/// The `contacts[]` entry of a message's sender: matched by wa_id or business-scoped user id,
-/// or the only entry there is.
-fn sender_of<'a>(contacts: &[(&'a RawValue, Option<Contact<'_>>)], m: &Message<'_>) -> Option<&'a RawValue> {
-    let matches = |c: &Contact<'_>| c.names(m.from.as_deref(), m.from_user_id.as_deref());
+/// Meta's event name as a metric label: letters, digits and `_`, at most 64.
+fn label(event: &str) -> String {
+    event.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
+}
+
+/// The `contacts[]` entry of a message's sender or a call's caller: matched by wa_id or
+/// business-scoped user id, or the only entry there is.
+fn entry_of<'a>(
+    contacts: &[(&'a RawValue, Option<Contact<'_>>)],
+    from: Option<&str>,
+    from_user_id: Option<&str>,
+) -> Option<&'a RawValue> {
+    let matches = |c: &Contact<'_>| c.names(from, from_user_id);
     let by_id = contacts.iter().find(|(_, c)| c.as_ref().is_some_and(matches)).map(|(raw, _)| *raw);
     by_id.or(match contacts {
         [(only, _)] => Some(*only),
@@ -478,6 +515,7 @@ struct RawChangeValue<'a> {
     statuses: Vec<&'a RawValue>,
     user_preferences: Vec<&'a RawValue>,
     user_id_update: Vec<&'a RawValue>,
+    calls: Vec<&'a RawValue>,
     errors: Vec<&'a RawValue>,
     /// The value's `event`, when it is a string (account and quality updates name one).
     event: Option<Cow<'a, str>>,
@@ -490,6 +528,7 @@ impl RawChangeValue<'_> {
             && self.statuses.is_empty()
             && self.user_preferences.is_empty()
             && self.user_id_update.is_empty()
+            && self.calls.is_empty()
             && self.errors.is_empty()
     }
 
@@ -502,6 +541,7 @@ impl RawChangeValue<'_> {
             ("statuses", &self.statuses),
             ("user_preferences", &self.user_preferences),
             ("user_id_update", &self.user_id_update),
+            ("calls", &self.calls),
             ("errors", &self.errors),
         ];
         let mut text = String::from("{");
@@ -546,6 +586,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawChangeValue<'a> {
                         "statuses" => &mut value.statuses,
                         "user_preferences" => &mut value.user_preferences,
                         "user_id_update" => &mut value.user_id_update,
+                        "calls" => &mut value.calls,
                         "errors" => &mut value.errors,
                         "metadata" => {
                             value.metadata = Some(map.next_value()?);
