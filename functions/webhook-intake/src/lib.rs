@@ -309,8 +309,8 @@ fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
         counter!("WebhookIgnored", "reason" => change.reason.as_str()).increment(1);
         if change.reason == IgnoreReason::AccountSignal {
             // Limits, restrictions and quality: labels are Meta's field and event names.
-            let event = change.event.clone().unwrap_or_default();
-            counter!("WebhookAccountSignals", "field" => change.field.to_string(), "event" => event.clone())
+            let event = change.event.as_deref().unwrap_or_default();
+            counter!("WebhookAccountSignals", "field" => change.field.to_string(), "event" => event.to_owned())
                 .increment(1);
             tracing::warn!(field = %change.field, event, "account signal from Meta: see the README's pacing section");
         } else {

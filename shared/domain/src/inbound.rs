@@ -215,8 +215,7 @@ pub fn interpret(
             let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
             let reply = reply_address(&observations).unwrap_or_else(|| contact.clone());
             let business_number = event.phone_number_id.as_deref();
-            let links = observations.into_iter().filter(Observation::links);
-            let mut actions: Vec<InboundAction> = links.map(InboundAction::Identities).collect();
+            let mut actions = links(observations);
             let username = entry
                 .as_ref()
                 .and_then(|c| c.profile.as_ref()?.username.as_deref())
@@ -282,8 +281,7 @@ pub fn interpret(
             let at = call.timestamp.unwrap_or(event.received_at);
             let observations = people::in_call(entry.as_ref(), &call, at);
             let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
-            let mut actions: Vec<InboundAction> =
-                observations.into_iter().filter(Observation::links).map(InboundAction::Identities).collect();
+            let mut actions = links(observations);
             // A user's call opens or refreshes their window, as a message does.
             actions.push(InboundAction::Inbound { contact, at, username: None });
             Ok(Reading::Act(actions))
@@ -305,6 +303,11 @@ fn speaker(observations: &[Observation]) -> Option<ContactRef> {
         Observation::Together { parent: Some(p), .. } => Some(ContactRef::User(p.clone())),
         _ => None,
     })
+}
+
+/// The observations that relate identities, as the first actions of an element.
+fn links(observations: Vec<Observation>) -> Vec<InboundAction> {
+    observations.into_iter().filter(Observation::links).map(InboundAction::Identities).collect()
 }
 
 /// Where a reply to the element goes: the number the user wrote from, else their user id.
