@@ -279,6 +279,24 @@ async fn of_concurrent_reservations_on_one_history_exactly_one_wins_and_erasure_
 }
 
 #[tokio::test]
+async fn a_send_from_the_business_app_is_recorded_once_and_makes_a_sender_on_an_older_read_decide_again() {
+    let store = store().await;
+    let week = SignedDuration::from_hours(24 * 7);
+    let read = store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap();
+    let echo = SentRecord { category: Category::Service, at: t("2026-06-01T10:00:00Z") };
+    store.record_sent(&ana(), "wamid.ECHO1", echo, week).await.unwrap();
+    // Meta retries the webhook: still one send.
+    store.record_sent(&ana(), "wamid.ECHO1", echo, week).await.unwrap();
+    let after = store.recent_sends(&ana(), t("2026-05-01T00:00:00Z")).await.unwrap();
+    assert_eq!(after.sends, [echo]);
+    assert!(after.version > read.version);
+    // A sender that read the log before the echo must look again.
+    let sent = SentRecord { category: Category::Marketing, at: t("2026-06-01T10:00:01Z") };
+    assert_eq!(store.reserve_send(&ana(), "msg_1", sent, week, &read).await.unwrap(), Reservation::Raced);
+    assert_eq!(store.reserve_send(&ana(), "msg_1", sent, week, &after).await.unwrap(), Reservation::Reserved);
+}
+
+#[tokio::test]
 async fn an_undeliverable_mark_is_kept_and_never_shortened_by_an_older_one() {
     let store = store().await;
     store.mark_undeliverable(&ana(), t("2026-05-09T10:00:00Z")).await.unwrap();
@@ -485,4 +503,17 @@ async fn erasing_by_one_identity_tombstones_every_identity_without_naming_any() 
     assert_eq!(items.items().len(), 2, "two tombstones and nothing else");
     let dump = format!("{:?}", items.items());
     assert!(!dump.contains("987654321") && !dump.contains("13491208655302741918"), "{dump}");
+}
+
+#[tokio::test]
+async fn a_person_who_first_wrote_by_user_id_alone_is_linked_to_the_phone_they_show_later() {
+    // A username user writes (no phone): only their window is recorded, under the user id.
+    let store = store().await;
+    store.record_inbound(&ana_user(), t("2026-06-01T10:00:00Z"), None).await.unwrap();
+    // Later a message shows their phone with it.
+    let linked = store.observe(&seen_together("+5511987654321", ANA_USER, "2026-06-02T10:00:00Z")).await.unwrap();
+    assert!(!linked.is_unchanged());
+    let by_phone = store.get(&ana()).await.unwrap().expect("the phone finds the person");
+    assert_eq!(by_phone.id, ana_user());
+    assert_eq!(by_phone.last_inbound_at, Some(t("2026-06-01T10:00:00Z")));
 }

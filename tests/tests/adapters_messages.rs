@@ -34,6 +34,7 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
         id: id.to_owned(),
         to: ContactRef::parse("+5511987654321").unwrap(),
         category: Category::Marketing,
+        requested_category: None,
         payload: serde_json::json!({"template": {"name": "promo", "language": {"code": "pt_BR"},
             "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}}),
         state,

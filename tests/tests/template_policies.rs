@@ -169,7 +169,7 @@ fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7, "every function checked");
+    assert_eq!(checked, 8, "every function checked");
 }
 
 #[test]

@@ -6,12 +6,15 @@
 //! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the key of erasure tombstones' number hash (value locally; SSM SecureString name in AWS) |
 //! | `CONSENT_KEYWORDS` | optional JSON: `{"opt_out": [...], "opt_in": [...], "optout_payload": "...", "optout_button_labels": [...], "replace_defaults"?: false}`: lists extend the defaults (README) unless `replace_defaults` is true |
 //! | `CONSENT_CONFIRMATIONS` | optional JSON `{"opt_out": "…", "opt_in": "…"}`: reply texts after a keyword; off when unset |
+//! | `SEND_POLICY` | optional JSON sending policy (message-sender's): its longest cap window is how long a send from the WhatsApp Business app (an echo) counts |
 //! | `WHATSAPP_PHONE_NUMBER_ID`, `WHATSAPP_ACCESS_TOKEN[_PARAM]`, `GRAPH_API_BASE_URL`, `GRAPH_API_VERSION`, `GRAPH_API_TIMEOUT_MS` | the Graph API, needed only when confirmations are on |
 
+use jiff::SignedDuration;
 use polite_adapters::config::{ConfigError, Env, keys};
 use polite_adapters::graph::GraphConfig;
 use polite_adapters::secrets::{self, keys as secret};
 use polite_domain::consent::ConsentKeywords;
+use polite_domain::gate::Policy;
 use polite_domain::inbound::ConfirmationTexts;
 use secrecy::SecretString;
 
@@ -32,6 +35,8 @@ pub struct Config {
     pub keywords: ConsentKeywords,
     /// The reply texts and where to send them, when confirmations are on.
     pub confirmations: Option<(ConfirmationTexts, GraphConfig)>,
+    /// How long an echoed send counts toward caps and spacing.
+    pub send_memory: SignedDuration,
 }
 
 impl Config {
@@ -48,6 +53,7 @@ impl Config {
         let messages_table = env.optional(keys::MESSAGES_TABLE);
         let keywords = env.json(CONSENT_KEYWORDS, ConsentKeywords::default());
         let texts = env.json(CONSENT_CONFIRMATIONS, ConfirmationTexts::default());
+        let send_memory = env.json(keys::SEND_POLICY, Policy::default()).send_memory();
         let confirming = !texts.is_off();
         let wanted: &[&'static str] = if confirming {
             &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]
@@ -62,7 +68,7 @@ impl Config {
             Some(graph) => Some((texts, GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph })),
             None => None,
         };
-        Ok(Config { contacts_table, messages_table, contact_hash_key, keywords, confirmations })
+        Ok(Config { contacts_table, messages_table, contact_hash_key, keywords, confirmations, send_memory })
     }
 }
 

@@ -3,8 +3,9 @@
 //! From **inbound-events** it applies what each webhook event means for a person
 //! ([`polite_domain::inbound::interpret`]): the identities it shows together or moves, the
 //! 24 h window of every user message, keyword and button opt-outs and opt-ins, WhatsApp's own
-//! stop/resume/signup control — by whichever identity the person used — and the
-//! consent changes other functions send (status-processor's 131050 opt-outs) through the very
+//! stop/resume/signup control — by whichever identity the person used —, the messages the
+//! business sent from the WhatsApp Business app (echoes: into the person's send log, so caps
+//! and spacing count them), and the consent changes other functions send (status-processor's 131050 opt-outs) through the very
 //! same path. Every write is idempotent (ledger events have derived ids; inbound times only
 //! move forward), so Meta's 7-day retries and SQS redeliveries change nothing twice, and the
 //! ledger orders by event time, so an old event arriving late never overrides a newer one.
@@ -13,7 +14,7 @@ pub mod api;
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::graph::GraphClient;
@@ -22,7 +23,7 @@ use polite_domain::consent::ConsentKeywords;
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
 };
-use polite_domain::ports::{ConsentAppend, ContactStore, StoreError, WhatsAppApi};
+use polite_domain::ports::{ConsentAppend, ContactStore, SendLog, StoreError, WhatsAppApi};
 use polite_domain::webhook::WebhookEvent;
 use polite_domain::whatsapp::{CONFIRMATION_CALLBACK_PREFIX, Content, Outbound};
 
@@ -44,6 +45,9 @@ pub struct Updater<S, W = GraphClient> {
     pub keywords: ConsentKeywords,
     /// Confirmation replies to keyword opt-outs/opt-ins; `None`: off (the default).
     pub confirmations: Option<Confirmations<W>>,
+    /// How long a send recorded from an echo counts ([`polite_domain::gate::Policy::send_memory`]
+    /// of the sending policy).
+    pub send_memory: SignedDuration,
 }
 
 /// The optional confirmation replies: their texts and the Graph API to send them through.
@@ -68,7 +72,7 @@ pub enum UpdateError {
     Store(#[from] StoreError),
 }
 
-impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
+impl<S: ContactStore + SendLog + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
     /// One SQS batch, with partial batch failures: only the records that failed come back.
     ///
     /// # Errors
@@ -160,6 +164,13 @@ impl<S: ContactStore + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                     result,
                     "consent event"
                 );
+            }
+            InboundAction::Sent { contact, wamid, sent } => {
+                // Caps and spacing count per person, whatever identity they were written to by.
+                let person = self.store.get(&contact).await?.map_or(contact, |c| c.id);
+                self.store.record_sent(&person, &wamid, sent, self.send_memory).await?;
+                counter!("EchoedSends", "category" => sent.category.as_str()).increment(1);
+                tracing::info!(contact = %person.masked(), category = sent.category.as_str(), "send from the business app recorded");
             }
             InboundAction::Confirm(_) => {
                 // Handled by `confirm`, which needs to know what the event's consent changes did.

@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Some((texts, graph)) => Some(Confirmations { api: GraphClient::new(graph)?, texts }),
         None => None,
     };
-    let updater = Updater { store, keywords: config.keywords, confirmations };
+    let updater = Updater { store, keywords: config.keywords, confirmations, send_memory: config.send_memory };
     start.ready();
     let updater = &updater;
     telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {

@@ -130,7 +130,12 @@ async fn updater() -> Updater<DynamoContacts> {
         stack.table("ContactsTable"),
         b"test-contact-hash-key",
     );
-    Updater { store, keywords: ConsentKeywords::default(), confirmations: None }
+    Updater {
+        store,
+        keywords: ConsentKeywords::default(),
+        confirmations: None,
+        send_memory: polite_domain::gate::Policy::default().send_memory(),
+    }
 }
 
 async fn run_sqs(updater: &Updater<DynamoContacts>, fixture: &str) -> Vec<String> {

@@ -14,9 +14,11 @@ use polite_adapters::envelope::{self, kinds};
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
 use polite_domain::ContactRef;
+use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
 use polite_domain::inbound::{ConfirmationTexts, ConsentChange};
-use polite_domain::ports::ContactStore;
+use polite_domain::message::Category;
+use polite_domain::ports::{ContactStore, SendLog};
 use polite_domain::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
@@ -47,6 +49,7 @@ impl Harness {
             verify_token: "unused".into(),
             inbound: queue("InboundEventsQueue"),
             statuses: queue("StatusEventsQueue"),
+            templates: queue("TemplateEventsQueue"),
             parking: queue("WebhookParkingQueue"),
         };
         let store = DynamoContacts::new(
@@ -54,7 +57,12 @@ impl Harness {
             stack.table("ContactsTable"),
             b"test-contact-hash-key",
         );
-        let updater = Updater { store, keywords: ConsentKeywords::default(), confirmations: None };
+        let updater = Updater {
+            store,
+            keywords: ConsentKeywords::default(),
+            confirmations: None,
+            send_memory: polite_domain::gate::Policy::default().send_memory(),
+        };
         Harness { stack, sqs, intake, updater }
     }
 
@@ -329,6 +337,41 @@ async fn a_call_the_user_makes_opens_their_window() {
     assert!(h.deliver(&queued).await.is_empty());
     let ana = h.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap().unwrap();
     assert_eq!(ana.last_inbound_at, Some(Timestamp::from_second(FIXTURE_SENT).unwrap()));
+}
+
+#[tokio::test]
+async fn a_send_from_the_business_app_lands_in_the_persons_send_log_once_and_opens_no_window() {
+    let h = Harness::new().await;
+    let user = "BR.4455667788";
+    // Ana first wrote as a username user (no phone), then showed her phone too: she is
+    // stored under her user id.
+    let hello = messages_webhook(
+        &format!(r#""contacts":[{{"profile":{{"name":"Ana"}},"user_id":"{user}"}}],"#),
+        &[&format!(
+            r#"{{"from":"","from_user_id":"{user}","id":"wamid.HI","timestamp":"1795435100","type":"text","text":{{"body":"hi"}}}}"#
+        )],
+    );
+    let both = messages_webhook(
+        &format!(r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"{user}"}}],"#),
+        &[&format!(
+            r#"{{"from":"{ANA}","from_user_id":"{user}","id":"wamid.HI2","timestamp":"1795435150","type":"text","text":{{"body":"hi"}}}}"#
+        )],
+    );
+    for body in [hello, both] {
+        assert!(h.deliver(&h.intake_body(body).await).await.is_empty());
+    }
+    // The business answers from the WhatsApp Business app, to her phone only; Meta retries.
+    let echo = h.intake_fixture("smb_message_echo").await;
+    assert_eq!(echo.len(), 1);
+    assert!(h.deliver(&echo).await.is_empty());
+    assert!(h.deliver(&echo).await.is_empty());
+
+    let person = h.updater.store.get(&ContactRef::parse(ANA).unwrap()).await.unwrap().unwrap();
+    assert_eq!(person.id.to_string(), user, "stored under her user id");
+    let log = h.updater.store.recent_sends(&person.id, Timestamp::UNIX_EPOCH).await.unwrap();
+    let echoed = Timestamp::from_second(FIXTURE_SENT - 1 + 30).unwrap();
+    assert_eq!(log.sends, [SentRecord { category: Category::Service, at: echoed }], "one send, on the person");
+    assert_eq!(person.last_inbound_at, Some(Timestamp::from_second(1_795_435_150).unwrap()), "the business wrote");
 }
 
 #[tokio::test]

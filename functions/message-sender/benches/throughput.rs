@@ -94,6 +94,7 @@ impl Rig {
                 SimConfig::default().phone_number_id,
                 SecretString::from(SimConfig::default().access_token),
             ))?,
+            templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             policy: Policy { quiet_categories: Vec::new(), ..Policy::default() },
             pacer: Pacer::new(0.0),
         };

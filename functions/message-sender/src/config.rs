@@ -3,6 +3,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `MESSAGES_TABLE`, `CONTACTS_TABLE` | the tables |
+//! | `TEMPLATES_TABLE` | the template registry (read: a template's category, whether it may go) |
 //! | `SEND_QUEUE_URL` | send-queue (deferrals go back on it) |
 //! | `INBOUND_EVENTS_QUEUE_URL` | inbound-events (131050 opt-outs for consent-updater) |
 //! | `CONTACT_HASH_KEY` or `_PARAM` | erasure tombstones' hash key |
@@ -19,7 +20,7 @@ use polite_domain::gate::Policy;
 use secrecy::SecretString;
 
 /// The environment variable holding the sending policy.
-pub const SEND_POLICY: &str = "SEND_POLICY";
+pub const SEND_POLICY: &str = polite_adapters::config::keys::SEND_POLICY;
 /// Throughput of the business number.
 pub const SENDER_MPS: &str = "SENDER_MPS";
 /// Sender instances sharing it.
@@ -29,6 +30,7 @@ pub const SENDER_INSTANCES: &str = "SENDER_INSTANCES";
 #[derive(Debug)]
 pub struct Config {
     pub tables: TableNames,
+    pub templates_table: String,
     pub send_queue_url: String,
     pub inbound_queue_url: String,
     pub contact_hash_key: SecretString,
@@ -51,6 +53,7 @@ impl Config {
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
         let tables = TableNames::from_env(&mut env);
+        let templates_table = env.required(keys::TEMPLATES_TABLE);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
         let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
         let policy = env.json(SEND_POLICY, Policy::default());
@@ -63,6 +66,7 @@ impl Config {
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY, secret::WHATSAPP_ACCESS_TOKEN]).await?;
         Ok(Config {
             tables,
+            templates_table,
             send_queue_url,
             inbound_queue_url,
             contact_hash_key: secrets.take(secret::CONTACT_HASH_KEY)?,
@@ -86,9 +90,12 @@ impl Config {
             polite_adapters::contacts::DynamoContacts,
             polite_adapters::queue::SqsQueue,
             polite_adapters::graph::GraphClient,
+            polite_adapters::templates::DynamoTemplates,
         >,
     > {
         let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
+        let templates =
+            polite_adapters::templates::DynamoTemplates::new(aws_sdk_dynamodb::Client::new(sdk), self.templates_table);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Ok(crate::Sender {
             messages,
@@ -100,6 +107,7 @@ impl Config {
                     .with_token_from_ssm(aws_sdk_ssm::Client::new(sdk), name),
                 None => polite_adapters::graph::GraphClient::new(self.graph)?,
             },
+            templates,
             policy: self.policy,
             pacer: crate::pacing::Pacer::new(self.per_instance_mps),
         })

@@ -23,11 +23,13 @@ use polite_domain::gate::{self, Decision, DeferReason, Policy, Recipient};
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{
-    ContactStore, EventQueue, MessageStore, Moved, Reservation, SendLog, StoreError, TransitionDetails, WhatsAppApi,
+    ContactStore, EventQueue, MessageStore, Moved, Reservation, SendLog, StoreError, TemplateStore, TransitionDetails,
+    WhatsAppApi,
 };
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
 use polite_domain::status::Effect;
+use polite_domain::template::{self, Verdict};
 use polite_domain::whatsapp::{Content, ErrorAction, Outbound, SendFailure};
 
 pub use config::Config;
@@ -80,7 +82,7 @@ struct Addressed {
 
 /// What the sender needs.
 #[derive(Debug)]
-pub struct Sender<M, C, Q, W> {
+pub struct Sender<M, C, Q, W, T = polite_adapters::templates::DynamoTemplates> {
     pub messages: M,
     /// The contacts table: consent and settings ([`ContactStore`]) and recent sends ([`SendLog`]).
     pub contacts: C,
@@ -88,6 +90,9 @@ pub struct Sender<M, C, Q, W> {
     /// inbound-events: 131050 opt-outs go through consent-updater's rules.
     pub inbound: Q,
     pub whatsapp: W,
+    /// The template registry: the category Meta last set governs a template message, and a
+    /// paused or disabled template holds it.
+    pub templates: T,
     pub policy: Policy,
     pub pacer: Pacer,
 }
@@ -122,12 +127,13 @@ pub enum Outcome {
     Unknown,
 }
 
-impl<M, C, Q, W> Sender<M, C, Q, W>
+impl<M, C, Q, W, T> Sender<M, C, Q, W, T>
 where
     M: MessageStore + Sync,
     C: ContactStore + SendLog + Sync,
     Q: EventQueue + Sync,
     W: WhatsAppApi + Sync,
+    T: TemplateStore + Sync,
 {
     /// One SQS batch with partial batch failures.
     ///
@@ -210,9 +216,35 @@ where
     /// read (so caps and spacing hold when two jobs for one person run at once), then sent.
     /// A pacing wait over [`STALE_AFTER`] or a lost reservation race means deciding again on
     /// fresh reads: an opt-out recorded meanwhile counts.
-    async fn consider(&self, record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
+    async fn consider(&self, mut record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
         let payload = Payload::from_value(&record.payload)?;
-        let keep = longest_cap_window(&self.policy);
+        if let Some(key) = payload.template_key() {
+            let (known, loaded) = tokio::try_join!(self.templates.template(&key), self.templates.loaded_at())?;
+            match template::verdict(known.as_ref(), loaded.is_some(), now) {
+                Verdict::Hold { until, status } => {
+                    counter!("TemplateHolds", "result" => "paused").increment(1);
+                    tracing::info!(message_id = %record.id, template = %key, status, "template not sendable now: held");
+                    return self.defer(&record, until, template::TEMPLATE_PAUSED, None, now).await;
+                }
+                Verdict::Unavailable { status } => {
+                    counter!("TemplateHolds", "result" => "unavailable").increment(1);
+                    tracing::info!(message_id = %record.id, template = %key, status, "template cannot be sent: suppressed");
+                    let reason = Some(template::TEMPLATE_UNAVAILABLE.to_owned());
+                    let details = TransitionDetails { reason, ..TransitionDetails::default() };
+                    return self.move_to(&record, MessageState::Suppressed, now, details, Outcome::Suppressed).await;
+                }
+                // Meta's category governs consent, quiet hours, caps and the endpoint; the
+                // message keeps the caller's as `requested_category` (written with its next move).
+                Verdict::Send { category: Some(category) } if category != record.category => {
+                    counter!("TemplateRecategorised", "from" => record.category.as_str(), "to" => category.as_str())
+                        .increment(1);
+                    record.requested_category.get_or_insert(record.category);
+                    record.category = category;
+                }
+                Verdict::Send { .. } => {}
+            }
+        }
+        let keep = self.policy.send_memory();
         let mut message = gate::Outbound {
             to: record.to.clone(),
             category: record.category,
@@ -444,13 +476,6 @@ where
             Moved::No(_) => Ok(Outcome::Skipped("moved_concurrently")),
         }
     }
-}
-
-/// The longest frequency-cap window of the policy (how far back sends matter), at least a day
-/// so pair spacing always sees the last send.
-pub fn longest_cap_window(policy: &Policy) -> SignedDuration {
-    let hours = policy.caps.iter().map(|c| c.window_hours).max().unwrap_or(0).max(24);
-    SignedDuration::from_hours(i64::from(hours))
 }
 
 /// The gate's jitter for a message: derived from its id, so every retry decides the same.

@@ -21,9 +21,11 @@ use polite_domain::gate::Policy;
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
 use polite_domain::ports::{
-    ContactSettings, ContactStore as _, MessageStore as _, NewMessage, SendLog as _, StatusUpdate, TransitionDetails,
+    ContactSettings, ContactStore as _, MessageStore as _, NewMessage, SendLog as _, StatusUpdate, TemplateStore as _,
+    TransitionDetails,
 };
 use polite_domain::request::SendRequest;
+use polite_domain::template::{TemplateKey, TemplateUpdate};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
 use send_scheduler::Scheduler;
@@ -72,6 +74,7 @@ impl Harness {
             send_queue: queue("SendQueue"),
             inbound: queue("InboundEventsQueue"),
             whatsapp,
+            templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             policy: Policy::default(),
             pacer: Pacer::new(0.0),
         };
@@ -448,6 +451,7 @@ impl Harness {
             send_queue: s.send_queue.clone(),
             inbound: s.inbound.clone(),
             whatsapp: s.whatsapp.clone(),
+            templates: s.templates.clone(),
             policy: s.policy.clone(),
             pacer,
         }
@@ -622,4 +626,87 @@ async fn an_opt_out_recorded_while_a_campaign_is_queued_means_zero_sends_to_that
     assert!(h.sim.accepted().iter().all(|m| m.to != "5511987654321"), "nothing reached Ana");
     let counts = h.sender.messages.campaign_tally(&campaign.id).await.unwrap().states;
     assert_eq!((counts[&MessageState::Sent], counts[&MessageState::Suppressed]), (2, 1));
+}
+
+/// Meta's word on `spring_sale`/`pt_BR` in the template registry, as of `at`.
+async fn registry(h: &Harness, status: &str, category: Category, at: Timestamp) {
+    let update = TemplateUpdate {
+        key: TemplateKey::new("spring_sale", "pt_BR"),
+        id: None,
+        status: Some(status.into()),
+        reason: None,
+        category: Some(category),
+        pending_category: None,
+        quality: None,
+        at,
+    };
+    h.sender.templates.apply_template(&update).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_paused_template_holds_its_message_until_meta_approves_it_again() {
+    let h = Harness::new().await;
+    h.opt_in(ANA).await;
+    registry(&h, "PAUSED", Category::Marketing, noon() - SignedDuration::from_hours(1)).await;
+    let id = h.request(ANA, noon(), "").await;
+    assert_eq!(h.run(noon()).await, [Outcome::Scheduled]);
+    let message = h.message(&id).await;
+    assert_eq!((message.state, message.reason.as_deref()), (MessageState::Scheduled, Some("template_paused")));
+    assert_eq!(message.not_before, Some(noon() + polite_domain::template::PAUSED_RECHECK));
+    assert!(h.sim.accepted().is_empty(), "not burnt on 132015");
+
+    // Approved again: at its next look it goes.
+    let later = noon() + polite_domain::template::PAUSED_RECHECK;
+    registry(&h, "APPROVED", Category::Marketing, later - SignedDuration::from_mins(1)).await;
+    let claimable = h.sender.messages.get(&id).await.unwrap().unwrap();
+    let requeued = TransitionDetails { due_at: Some(later), ..TransitionDetails::default() };
+    h.sender.messages.transition_from(&claimable, MessageState::Queued, later, requeued).await.unwrap();
+    let job = envelope::send_job(&id, 0).unwrap();
+    assert_eq!(h.sender.process(&job.body, later).await.unwrap(), Outcome::Sent);
+    assert_eq!(h.sim.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn a_disabled_template_or_one_a_loaded_registry_does_not_know_is_suppressed() {
+    let h = Harness::new().await;
+    h.opt_in(ANA).await;
+    registry(&h, "DISABLED", Category::Marketing, noon() - SignedDuration::from_hours(1)).await;
+    let id = h.request(ANA, noon(), "").await;
+    assert_eq!(h.run(noon()).await, [Outcome::Suppressed]);
+    assert_eq!(h.message(&id).await.reason.as_deref(), Some("template_unavailable"));
+
+    // A template the registry has never heard of: sent while the registry was never loaded
+    // (it has no say), suppressed once it holds Meta's whole list.
+    let unknown = r#","template":{"name":"never_heard_of","language":"en"}"#;
+    let json = format!(r#"{{"to":"{ANA}","category":"marketing"{unknown}}}"#);
+    let send = serde_json::from_str::<SendRequest>(&json).unwrap().validate(noon()).unwrap();
+    h.sender.templates.mark_loaded(noon() - SignedDuration::from_mins(5)).await.unwrap();
+    let id = h.scheduler.submit(send, json, noon()).await.unwrap().id;
+    assert_eq!(h.run(noon()).await, [Outcome::Suppressed]);
+    assert_eq!(h.message(&id).await.reason.as_deref(), Some("template_unavailable"));
+    assert!(h.sim.accepted().is_empty());
+}
+
+#[tokio::test]
+async fn a_template_meta_recategorised_as_marketing_needs_marketing_consent_and_the_message_says_so() {
+    let h = Harness::new().await;
+    // Ana agreed to order updates only.
+    let ana = ContactRef::parse(ANA).unwrap();
+    let at: Timestamp = "2026-01-05T10:00:00Z".parse().unwrap();
+    let source = ConsentSource::business("checkout").unwrap();
+    let utility =
+        ConsentEvent::from_business(&ana, ConsentCategory::Utility, ConsentStatus::OptedIn, source, None, at, at)
+            .unwrap();
+    h.sender.contacts.append_consent(&ana, &utility).await.unwrap();
+    let json =
+        format!(r#"{{"to":"{ANA}","category":"utility","template":{{"name":"spring_sale","language":"pt_BR"}}}}"#);
+    let send = serde_json::from_str::<SendRequest>(&json).unwrap().validate(noon()).unwrap();
+    let id = h.scheduler.submit(send, json, noon()).await.unwrap().id;
+    // Queued as utility; Meta completes a re-categorisation to MARKETING before it goes.
+    registry(&h, "APPROVED", Category::Marketing, noon() - SignedDuration::from_mins(1)).await;
+    assert_eq!(h.run(noon()).await, [Outcome::Suppressed]);
+    let message = h.message(&id).await;
+    assert_eq!(message.reason.as_deref(), Some("no_consent"));
+    assert_eq!((message.category, message.requested_category), (Category::Marketing, Some(Category::Utility)));
+    assert!(h.sim.accepted().is_empty());
 }

@@ -142,6 +142,7 @@ impl Campaign {
             verify_token: "unused".into(),
             inbound: queue("InboundEventsQueue"),
             statuses: queue("StatusEventsQueue"),
+            templates: queue("TemplateEventsQueue"),
             parking: queue("WebhookParkingQueue"),
         });
         let webhook = webhook_server(Arc::clone(&intake)).await;
@@ -188,6 +189,10 @@ impl Campaign {
                 send_queue: queue("SendQueue"),
                 inbound: queue("InboundEventsQueue"),
                 whatsapp: GraphClient::new(graph).unwrap(),
+                templates: polite_adapters::templates::DynamoTemplates::new(
+                    dynamo.clone(),
+                    stack.table("TemplatesTable"),
+                ),
                 policy: Policy::default(),
                 pacer: Pacer::new(0.0),
             },
@@ -197,7 +202,12 @@ impl Campaign {
                 inbound: queue("InboundEventsQueue"),
                 undeliverable_for: SignedDuration::from_hours(24 * 30),
             },
-            updater: Updater { store: contacts(), keywords: ConsentKeywords::default(), confirmations: None },
+            updater: Updater {
+                store: contacts(),
+                keywords: ConsentKeywords::default(),
+                confirmations: None,
+                send_memory: polite_domain::gate::Policy::default().send_memory(),
+            },
             intake,
             sim,
             faults,

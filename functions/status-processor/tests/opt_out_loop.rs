@@ -75,10 +75,19 @@ impl Loop {
                 send_queue: queue("SendQueue"),
                 inbound: queue("InboundEventsQueue"),
                 whatsapp,
+                templates: polite_adapters::templates::DynamoTemplates::new(
+                    dynamo.clone(),
+                    h.stack.table("TemplatesTable"),
+                ),
                 policy: Policy::default(),
                 pacer: Pacer::new(0.0),
             },
-            updater: Updater { store: contacts(), keywords: ConsentKeywords::default(), confirmations: None },
+            updater: Updater {
+                store: contacts(),
+                keywords: ConsentKeywords::default(),
+                confirmations: None,
+                send_memory: polite_domain::gate::Policy::default().send_memory(),
+            },
             sim,
             h,
         }

@@ -43,6 +43,7 @@ fn intake_benches(c: &mut Criterion) {
         verify_token: "unused".into(),
         inbound: Discard,
         statuses: Discard,
+        templates: Discard,
         parking: Discard,
     };
     for n in [1usize, 10, 100] {

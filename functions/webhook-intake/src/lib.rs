@@ -3,8 +3,9 @@
 //! `GET /webhook` answers Meta's subscription handshake. `POST /webhook` checks the size and
 //! `X-Hub-Signature-256` over the raw bytes, splits the notification into its updates
 //! ([`polite_domain::webhook::route`]) and queues every one — statuses on status-events,
-//! messages, `user_preferences` and value-level errors on inbound-events, whatever cannot be
-//! routed on the parking queue — before answering 200. If any of it cannot be queued the answer
+//! messages, `user_preferences`, calls, echoes and value-level errors on inbound-events,
+//! template changes on template-events, whatever cannot be routed on the parking queue —
+//! before answering 200. If any of it cannot be queued the answer
 //! is 500 and Meta retries the whole POST (for up to 7 days); consumers are idempotent, so the
 //! part that did get queued twice is harmless. Nothing is lost either way.
 
@@ -38,7 +39,7 @@ pub const FUNCTION: &str = "webhook-intake";
 /// in an SQS message (256 KiB) with its envelope; Meta's bodies may be 3 MB.
 pub const PARK_PART_BYTES: usize = 200 * 1024;
 
-/// What the handler needs: the two secrets and the three queues.
+/// What the handler needs: the two secrets and the four queues.
 #[derive(Debug)]
 pub struct Intake<Q> {
     pub app_secret: SecretString,
@@ -47,6 +48,8 @@ pub struct Intake<Q> {
     pub inbound: Q,
     /// status-events.
     pub statuses: Q,
+    /// template-events: template status, category and quality changes, for the registry.
+    pub templates: Q,
     /// Where what cannot be routed waits for a person.
     pub parking: Q,
 }
@@ -166,17 +169,22 @@ pub enum IntakeError {
     Encode(#[from] serde_json::Error),
 }
 
-/// Queues the three destinations concurrently; Ok only when every message is queued.
+/// Queues the four destinations concurrently; Ok only when every message is queued.
 async fn queue<Q: EventQueue + Sync>(
     intake: &Intake<Q>,
     routed: &Routed<'_>,
     request_id: &str,
 ) -> Result<(), IntakeError> {
-    let Outgoing { statuses, inbound, parked } = Outgoing::of(routed, request_id)?;
-    let (s, i, p) =
-        tokio::join!(send(&intake.statuses, statuses), send(&intake.inbound, inbound), send(&intake.parking, parked));
+    let Outgoing { statuses, inbound, templates, parked } = Outgoing::of(routed, request_id)?;
+    let (s, i, t, p) = tokio::join!(
+        send(&intake.statuses, statuses),
+        send(&intake.inbound, inbound),
+        send(&intake.templates, templates),
+        send(&intake.parking, parked)
+    );
     s.map_err(|source| IntakeError::Queue { what: "status", source })?;
     i.map_err(|source| IntakeError::Queue { what: "inbound", source })?;
+    t.map_err(|source| IntakeError::Queue { what: "template", source })?;
     p.map_err(|source| IntakeError::Queue { what: "parked", source })?;
     Ok(())
 }
@@ -186,6 +194,7 @@ async fn queue<Q: EventQueue + Sync>(
 pub struct Outgoing {
     pub statuses: Vec<QueueMessage>,
     pub inbound: Vec<QueueMessage>,
+    pub templates: Vec<QueueMessage>,
     pub parked: Vec<QueueMessage>,
 }
 
@@ -198,7 +207,17 @@ impl Outgoing {
         let mut too_large = Vec::new();
         let statuses = events(&routed.statuses, "s", &mut too_large)?;
         let inbound = events(&routed.inbound, "i", &mut too_large)?;
-        Ok(Outgoing { statuses, inbound, parked: parked(routed.parked.iter().chain(&too_large), request_id)? })
+        // Template changes are rare: lending each its borrowed event form costs nothing here.
+        let template_events: Vec<WebhookEvent<'_>> = routed.templates.iter().map(|t| t.event()).collect();
+        let mut too_large_templates = Vec::new();
+        let templates = events(&template_events, "t", &mut too_large_templates)?;
+        let too_large = too_large.iter().chain(&too_large_templates);
+        Ok(Outgoing {
+            statuses,
+            inbound,
+            templates,
+            parked: parked(routed.parked.iter().chain(too_large), request_id)?,
+        })
     }
 }
 
@@ -296,6 +315,9 @@ fn split_at_chars(text: &str, max: usize) -> Vec<&str> {
 fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
     // One counter update per type, not per event: a status POST may carry a thousand.
     let mut by_type: Vec<(EventType, u64)> = Vec::with_capacity(4);
+    if !routed.templates.is_empty() {
+        counter!("WebhookEvents", "type" => EventType::Template.as_str()).increment(routed.templates.len() as u64);
+    }
     for event in routed.statuses.iter().chain(&routed.inbound) {
         match by_type.iter_mut().find(|(kind, _)| *kind == event.kind) {
             Some((_, n)) => *n += 1,
@@ -326,6 +348,7 @@ fn record(routed: &Routed<'_>, elapsed: std::time::Duration) {
     tracing::info!(
         statuses = routed.statuses.len(),
         inbound = routed.inbound.len(),
+        templates = routed.templates.len(),
         ignored = routed.ignored.len(),
         parked = routed.parked.len(),
         elapsed_ms = elapsed.as_secs_f64() * 1000.0,

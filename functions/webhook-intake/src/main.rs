@@ -16,10 +16,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         verify_token: config.verify_token,
         inbound: SqsQueue::new(sqs.clone(), config.inbound_events_queue_url),
         statuses: SqsQueue::new(sqs.clone(), config.status_events_queue_url),
+        templates: SqsQueue::new(sqs.clone(), config.template_events_queue_url),
         parking: SqsQueue::new(sqs, config.parking_queue_url),
     };
     // Resolve credentials and open the TLS connection to SQS now, in the init phase, so
-    // Meta's first POST does not wait for a handshake. (All three queues share the host.)
+    // Meta's first POST does not wait for a handshake. (All four queues share the host.)
     if let Err(e) = intake.statuses.warm_up().await {
         tracing::warn!(error = %e, "SQS warm-up failed; the first request will connect");
     }

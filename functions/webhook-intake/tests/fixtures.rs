@@ -18,6 +18,7 @@ struct Expect {
     /// One descriptor per queued message, per queue (see `describe_event`).
     inbound: &'static [&'static str],
     statuses: &'static [&'static str],
+    templates: &'static [&'static str],
     parked: &'static [&'static str],
 }
 
@@ -27,11 +28,16 @@ const fn ok(
     statuses: &'static [&'static str],
     parked: &'static [&'static str],
 ) -> Expect {
-    Expect { fixture, status: 200, inbound, statuses, parked }
+    Expect { fixture, status: 200, inbound, statuses, templates: &[], parked }
+}
+
+/// A template webhook: one change for the template registry, nothing else.
+const fn template(fixture: &'static str, templates: &'static [&'static str]) -> Expect {
+    Expect { fixture, status: 200, inbound: &[], statuses: &[], templates, parked: &[] }
 }
 
 const fn refused(fixture: &'static str, status: u16) -> Expect {
-    Expect { fixture, status, inbound: &[], statuses: &[], parked: &[] }
+    Expect { fixture, status, inbound: &[], statuses: &[], templates: &[], parked: &[] }
 }
 
 const EXPECTED: &[Expect] = &[
@@ -60,6 +66,9 @@ const EXPECTED: &[Expect] = &[
     ok("base64_body", &["message:text"], &[], &[]),
     ok("account_update", &[], &[], &[]),
     ok("standby_stop", &["message:text"], &[], &[]),
+    ok("smb_message_echo", &["echo:text"], &[], &[]),
+    template("template_paused", &["template:order_update"]),
+    template("template_category_update", &["template:order_update"]),
     ok("unknown_field", &[], &[], &["parked:unknown_field"]),
     ok("not_json", &[], &[], &["parked:not_a_notification"]),
 ];
@@ -72,6 +81,8 @@ fn describe_event(event: &WebhookEvent<'_>) -> String {
         EventType::UserPreference => event.user_preference().unwrap().value.to_string(),
         EventType::UserIdUpdate => event.user_id_update().unwrap().user_id.current.unwrap_or_default().into_owned(),
         EventType::Call => event.call().unwrap().event.unwrap_or_default().into_owned(),
+        EventType::Echo => event.echo().unwrap().kind.into_owned(),
+        EventType::Template => event.template_change().unwrap().message_template_name.unwrap_or_default().into_owned(),
         EventType::Error => event.error().unwrap().code.to_string(),
     };
     format!("{}:{detail}", event.kind.as_str())
@@ -126,6 +137,18 @@ async fn every_fixture_produces_exactly_its_queue_messages() {
                 describe_event(&event)
             })
             .collect();
+        let templates: Vec<String> = queued
+            .templates
+            .iter()
+            .map(|text| {
+                let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, text).unwrap();
+                assert_eq!(event.kind, EventType::Template, "{name}: not a template change on template-events");
+                assert_eq!(event.waba_id, WABA_ID, "{name}");
+                assert!(event.entry_time.is_some(), "{name}: the entry's time travels with the change");
+                describe_event(&event)
+            })
+            .collect();
+        assert_eq!(templates, expect.templates, "{name}: templates");
         let parked: Vec<String> = queued
             .parked
             .iter()
@@ -148,7 +171,8 @@ async fn every_fixture_produces_exactly_its_queue_messages() {
 
         if expect.status == 200 && response.headers().get(CONTENT_TYPE).is_some_and(|v| v == "application/json") {
             let answer = body_json(&response);
-            assert_eq!(answer["events"], expect.inbound.len() + expect.statuses.len(), "{name}: {answer}");
+            let events = expect.inbound.len() + expect.statuses.len() + expect.templates.len();
+            assert_eq!(answer["events"], events, "{name}: {answer}");
             assert_eq!(answer["parked"], expect.parked.len(), "{name}: {answer}");
         }
     }

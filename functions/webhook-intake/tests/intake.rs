@@ -101,6 +101,7 @@ async fn when_a_queue_fails_the_answer_is_500_and_metas_retry_delivers_everythin
         verify_token: "unused".into(),
         inbound: SqsQueue::new(h.sqs.clone(), format!("{}-gone", h.stack.queue("InboundEventsQueue"))),
         statuses: h.intake.statuses.clone(),
+        templates: h.intake.templates.clone(),
         parking: h.intake.parking.clone(),
     };
     let batch = fixture("batch_three_entries");
@@ -209,6 +210,7 @@ async fn secrets_come_from_ssm_securestrings_when_named_there() {
     let vars = [
         ("INBOUND_EVENTS_QUEUE_URL", h.stack.queue("InboundEventsQueue").to_owned()),
         ("STATUS_EVENTS_QUEUE_URL", h.stack.queue("StatusEventsQueue").to_owned()),
+        ("TEMPLATE_EVENTS_QUEUE_URL", h.stack.queue("TemplateEventsQueue").to_owned()),
         ("WEBHOOK_PARKING_QUEUE_URL", h.stack.queue("WebhookParkingQueue").to_owned()),
         ("WHATSAPP_APP_SECRET_PARAM", name("app-secret")),
         ("WHATSAPP_VERIFY_TOKEN_PARAM", name("verify-token")),
@@ -227,6 +229,7 @@ async fn configuration_problems_are_reported_all_at_once() {
     let h = Harness::new().await;
     let vars = [
         ("STATUS_EVENTS_QUEUE_URL", h.stack.queue("StatusEventsQueue").to_owned()),
+        ("TEMPLATE_EVENTS_QUEUE_URL", h.stack.queue("TemplateEventsQueue").to_owned()),
         ("WHATSAPP_VERIFY_TOKEN_PARAM", format!("/{}/no-such-parameter", h.stack.prefix)),
     ];
     let env = Env::from_lookup(|key: &str| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));

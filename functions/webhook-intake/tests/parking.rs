@@ -44,6 +44,7 @@ async fn served_intake(h: &Harness) -> String {
         verify_token: VERIFY_TOKEN.into(),
         inbound: queue("InboundEventsQueue"),
         statuses: queue("StatusEventsQueue"),
+        templates: queue("TemplateEventsQueue"),
         parking: queue("WebhookParkingQueue"),
     });
     let app = axum::Router::new().route(

@@ -34,7 +34,7 @@ use polite_adapters::provision::FunctionSpec;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use whatsapp_sim::{FailureReport, SimConfig, Simulator, WebhookTarget};
+use whatsapp_sim::{FailureReport, SimConfig, SimTemplate, Simulator, WebhookTarget};
 
 use crate::aws::{LOCAL_SECRETS, LocalAws};
 use crate::lambda::Lambda;
@@ -120,7 +120,11 @@ impl StackConfig {
             ports: Ports::DEFAULT,
             show_function_logs: true,
             hot_reload: true,
-            simulator: SimConfig { failures: FailureReport::Webhook, ..SimConfig::default() },
+            simulator: SimConfig {
+                failures: FailureReport::Webhook,
+                templates: local_templates(),
+                ..SimConfig::default()
+            },
             tick_every: Duration::from_secs(20),
             function_env: Vec::new(),
         }
@@ -146,6 +150,31 @@ impl StackConfig {
     pub fn workspace_root() -> PathBuf {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
     }
+}
+
+/// The local business's templates, as the simulator lists them to the template registry:
+/// those the demo and the end-to-end tests send.
+pub fn local_templates() -> Vec<SimTemplate> {
+    let marketing = [
+        "new_collection/en",
+        "new_collection/pt_BR",
+        "black_friday/en",
+        "black_friday/pt_BR",
+        "spring_sale/pt_BR",
+        "back_in_stock/en",
+        "newsletter/en",
+        "marketing_update/en",
+    ];
+    let utility = ["order_shipped/en_US", "order_update/en_US", "order_update/en", "utility_update/en"];
+    let authentication = ["login_code/en", "authentication_update/en"];
+    let approved = |keys: &[&str], category: &str| -> Vec<SimTemplate> {
+        keys.iter()
+            .filter_map(|k| k.split_once('/'))
+            .map(|(name, language)| SimTemplate::approved(name, language, category))
+            .collect()
+    };
+    [approved(&marketing, "MARKETING"), approved(&utility, "UTILITY"), approved(&authentication, "AUTHENTICATION")]
+        .concat()
 }
 
 /// The local values the stack was started with (`.devstack/endpoints.json`).
@@ -222,6 +251,8 @@ impl Stack {
             ("GRAPH_API_BASE_URL".to_owned(), endpoints.simulator.clone()),
             ("WHATSAPP_PHONE_NUMBER_ID".to_owned(), sim_config.phone_number_id.clone()),
             ("WHATSAPP_ACCESS_TOKEN".to_owned(), sim_config.access_token.clone()),
+            // The template registry loads the simulator's template list.
+            ("WHATSAPP_BUSINESS_ACCOUNT_ID".to_owned(), sim_config.waba_id.clone()),
         ]);
         env.extend(config.function_env.iter().cloned());
         let watch = start_watch(&config, &cargo_lambda, &env).await?;

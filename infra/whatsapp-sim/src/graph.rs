@@ -84,7 +84,7 @@ impl MetaError {
         MetaError { code, subcode: None, message: message.to_owned(), http_status: StatusCode::BAD_REQUEST }
     }
 
-    fn status(mut self, http_status: StatusCode) -> Self {
+    pub(crate) fn status(mut self, http_status: StatusCode) -> Self {
         self.http_status = http_status;
         self
     }
@@ -194,6 +194,35 @@ pub(crate) async fn send_message(
     }
 }
 
+/// A template send's checks, in Meta's order: a name and a language code, an approved name
+/// (when a list is configured), a template that is not paused or disabled, and no
+/// authentication template to a business-scoped user id. Returns the name.
+fn check_template(shared: &Shared, request: &Value, to_user_id: bool) -> Result<String, MetaError> {
+    let name = request.pointer("/template/name").and_then(Value::as_str).unwrap_or_default();
+    if name.is_empty() {
+        return Err(MetaError::invalid("template['name']", "is required"));
+    }
+    let language = request.pointer("/template/language/code").and_then(Value::as_str).unwrap_or_default();
+    if language.is_empty() {
+        return Err(MetaError::invalid("template['language']['code']", "is required"));
+    }
+    if let Some(approved) = &shared.config.approved_templates
+        && !approved.iter().any(|a| a == name)
+    {
+        return Err(MetaError::new(132_001, "Template name does not exist in the translation"));
+    }
+    if let Some(refusal) = crate::templates::refusal(shared, name, language) {
+        return Err(refusal);
+    }
+    if to_user_id && shared.template_category(name, language) == "authentication" {
+        return Err(MetaError::new(
+            131_062,
+            "(#131062) Authentication templates cannot be sent to a business-scoped user id.",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 /// Checks a send request the way the Graph API does, in its order: token, sender, body,
 /// throughput, recipient. Returns the accepted message and the statuses it will get.
 fn accept(
@@ -240,27 +269,7 @@ fn accept(
             }
             (Some(body.to_owned()), None)
         }
-        "template" => {
-            let name = request.pointer("/template/name").and_then(Value::as_str).unwrap_or_default();
-            if name.is_empty() {
-                return Err(MetaError::invalid("template['name']", "is required"));
-            }
-            if request.pointer("/template/language/code").and_then(Value::as_str).is_none_or(str::is_empty) {
-                return Err(MetaError::invalid("template['language']['code']", "is required"));
-            }
-            if let Some(approved) = &config.approved_templates
-                && !approved.iter().any(|a| a == name)
-            {
-                return Err(MetaError::new(132_001, "Template name does not exist in the translation"));
-            }
-            if recipient.is_some() && config.template_category(name) == "authentication" {
-                return Err(MetaError::new(
-                    131_062,
-                    "(#131062) Authentication templates cannot be sent to a business-scoped user id.",
-                ));
-            }
-            (None, Some(name.to_owned()))
-        }
+        "template" => (None, Some(check_template(shared, &request, recipient.is_some())?)),
         other => {
             return Err(MetaError::new(
                 100,
@@ -293,6 +302,10 @@ fn accept(
         user,
         kind,
         text,
+        category: template.as_ref().map(|name| {
+            let language = request.pointer("/template/language/code").and_then(Value::as_str).unwrap_or_default();
+            shared.template_category(name, language)
+        }),
         template,
         biz_opaque_callback_data: request.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_owned),
         reply_to: request.pointer("/context/message_id").and_then(Value::as_str).map(str::to_owned),

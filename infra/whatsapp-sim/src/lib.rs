@@ -16,13 +16,19 @@
 //!   status delivery, the share of messages read;
 //! - `POST /_sim/inbound`: a user sends a text, taps a quick-reply button, or stops/resumes
 //!   marketing in WhatsApp — posted to the webhook, signed;
+//! - `GET /{version}/{waba_id}/message_templates`: the business's templates, paginated;
+//!   `POST /_sim/templates`: Meta pauses, disables or approves one, or re-categorises it —
+//!   posted as the template webhook; a paused template's sends fail with 132015, a disabled
+//!   one's with 132016;
 //! - `GET /_sim/messages` (what it accepted), `GET /_sim/webhooks` (what it posted and the
 //!   answers), `POST /_sim/reset`.
 
 mod graph;
+mod templates;
 mod users;
 mod webhooks;
 
+pub use templates::SimTemplate;
 pub use users::{SimUser, USERNAME_ENDING};
 
 use std::collections::BTreeMap;
@@ -56,6 +62,10 @@ pub struct SimConfig {
     pub approved_templates: Option<Vec<String>>,
     /// Meta's pricing category of a template (`marketing` when not listed).
     pub template_categories: BTreeMap<String, String>,
+    /// The business's templates (`GET /{version}/{waba_id}/message_templates`, changed by
+    /// `POST /_sim/templates`); a template listed here sends under its category and fails
+    /// while PAUSED (132015) or DISABLED (132016).
+    pub templates: Vec<SimTemplate>,
     /// Added before every Graph API answer.
     pub latency: Duration,
     /// Where webhooks go; `None`: nothing is posted.
@@ -78,6 +88,7 @@ impl Default for SimConfig {
             access_token: "polite-local-access-token".into(),
             approved_templates: None,
             template_categories: BTreeMap::new(),
+            templates: Vec::new(),
             latency: Duration::ZERO,
             webhook: None,
             status_delays: StatusDelays::default(),
@@ -170,6 +181,7 @@ impl SimConfig {
             access_token: var("SIM_ACCESS_TOKEN").unwrap_or(d.access_token),
             approved_templates: var("SIM_APPROVED_TEMPLATES").map(|_| list("SIM_APPROVED_TEMPLATES")),
             template_categories,
+            templates: var("SIM_TEMPLATES").map(|v| templates::parse_list(&v)).transpose()?.unwrap_or_default(),
             latency: millis("SIM_LATENCY_MS", d.latency)?,
             webhook,
             status_delays,
@@ -288,6 +300,9 @@ pub struct SimMessage {
     /// `template.name`, for templates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    /// Meta's pricing category of a template at the time of the send (`marketing`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<String>,
     /// `context.message_id`: the message this one replies to.
@@ -313,6 +328,8 @@ struct Inner {
     /// Users whose business-scoped user id WhatsApp regenerated (`/_sim/inbound` with
     /// `"change": "user_id"`): phone digits → their id now.
     renamed: BTreeMap<String, String>,
+    /// The business's templates now (their status and category change on demand).
+    templates: Vec<SimTemplate>,
 }
 
 impl Inner {
@@ -341,6 +358,18 @@ struct Shared {
 }
 
 impl Shared {
+    /// Meta's pricing category of template `name` in `language` now: the listed template's,
+    /// else the configured one.
+    fn template_category(&self, name: &str, language: &str) -> String {
+        let listed = self
+            .lock()
+            .templates
+            .iter()
+            .find(|t| t.name == name && t.language == language)
+            .map(|t| t.category.to_ascii_lowercase());
+        listed.unwrap_or_else(|| self.config.template_category(name).to_owned())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A handler that panicked mid-update cannot leave the lists half-written (each update
         // is one push), so the data is still good.
@@ -379,6 +408,7 @@ impl Simulator {
             rng: fastrand::Rng::with_seed(config.knobs.seed),
             users: BTreeMap::new(),
             renamed: BTreeMap::new(),
+            templates: config.templates.clone(),
         };
         let shared = Shared { config: Arc::new(config), inner: Arc::new(Mutex::new(inner)), client };
         let app = router(shared.clone());
@@ -440,7 +470,10 @@ impl Drop for Simulator {
 fn router(shared: Shared) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(graph::send_message))
+        // The same parameter name as the sends: the router wants one per position.
+        .route("/{version}/{phone_number_id}/message_templates", get(templates::list))
         .route("/_sim/inbound", post(webhooks::inbound))
+        .route("/_sim/templates", post(templates::change))
         .route("/_sim/messages", get(list_messages))
         .route("/_sim/webhooks", get(list_webhooks))
         .route("/_sim/reset", post(reset))

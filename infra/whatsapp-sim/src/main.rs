@@ -9,6 +9,7 @@
 //! | `SIM_ACCESS_TOKEN` | `polite-local-access-token` | the bearer token it expects |
 //! | `SIM_APPROVED_TEMPLATES` | unset: any name | comma-separated approved template names (others: 132001) |
 //! | `SIM_TEMPLATE_CATEGORIES` | all `marketing` | `name=category,…` for the pricing in statuses |
+//! | `SIM_TEMPLATES` | none | the business's templates, `name/language=CATEGORY[/STATUS],…` (`GET /{version}/{waba_id}/message_templates`; PAUSED sends fail 132015, DISABLED 132016) |
 //! | `SIM_LATENCY_MS` | `0` | added before every Graph API answer |
 //! | `SIM_WEBHOOK_URL`, `SIM_APP_SECRET` | unset: no webhooks | where statuses and inbound messages are posted, and the secret they are signed with |
 //! | `SIM_STATUS_DELAYS_MS` | `100,500,1500` | when `sent`, `delivered`, `read` happen after acceptance |

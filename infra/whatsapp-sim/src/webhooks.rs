@@ -139,7 +139,7 @@ fn status_notification(config: &SimConfig, message: &SimMessage, step: &Step) ->
     if step.status == "delivered" {
         status["pricing"] = match &message.template {
             Some(name) => {
-                let category = config.template_category(name);
+                let category = message.category.as_deref().unwrap_or_else(|| config.template_category(name));
                 json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": category})
             }
             None => {
@@ -166,7 +166,7 @@ fn status_notification(config: &SimConfig, message: &SimMessage, step: &Step) ->
 /// Posts one signed webhook about `wamid` (a `status` value for statuses), retrying (as Meta
 /// does, compressed into seconds) until the business answers 2xx; records the outcome in
 /// the log and returns the last answer's HTTP status.
-async fn post(
+pub(crate) async fn post(
     shared: &Shared,
     body: &[u8],
     kind: &'static str,
@@ -209,7 +209,8 @@ async fn post(
 /// `POST /_sim/inbound`: a user "sends" the business a text, taps a quick-reply button, uses
 /// WhatsApp's own stop/resume-marketing control, or gets a new business-scoped user id
 /// (`"change": "user_id"`: a `user_id_update` webhook), or calls (`"call": true`: a `calls`
-/// webhook). A text or a tap comes on field
+/// webhook); or the business writes to the user from the WhatsApp Business app (`"echo":
+/// "<text>"`: an `smb_message_echoes` webhook). A text or a tap comes on field
 /// `messages`, or on `standby` with `"field": "standby"` (as while Meta's AI agent holds the
 /// conversation).
 #[derive(Debug, Deserialize)]
@@ -239,6 +240,25 @@ pub(crate) struct Inbound {
     /// The user calls the business: a `calls` webhook (`connect`, `USER_INITIATED`).
     #[serde(default)]
     call: bool,
+    /// The business writes this text to the user from the WhatsApp Business app (a number
+    /// shared with the Cloud API): an `smb_message_echoes` webhook.
+    #[serde(default)]
+    echo: Option<String>,
+}
+
+impl Inbound {
+    /// Whether nothing but `from`, `name` and one of the standalone kinds is set.
+    fn only_one_kind(&self) -> bool {
+        let kinds = [
+            self.text.is_some(),
+            self.button.is_some(),
+            self.preference.is_some(),
+            self.change.is_some(),
+            self.call,
+            self.echo.is_some(),
+        ];
+        kinds.into_iter().filter(|k| *k).count() <= 1
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,7 +271,7 @@ struct ButtonTap {
     text: String,
 }
 
-fn bad_request(message: &str) -> Response {
+pub(crate) fn bad_request(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": message}}))).into_response()
 }
 
@@ -290,8 +310,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         return delivered(&shared, &body, "user_id_update", &wamid, json!({"user_id": current})).await;
     }
     if request.call {
-        if request.text.is_some() || request.button.is_some() || request.preference.is_some() || request.field.is_some()
-        {
+        if !request.only_one_kind() || request.field.is_some() {
             return bad_request("call: must be alone");
         }
         let call = json!({"id": wamid.replace("wamid.", "wacid."), "from": from, "from_user_id": user.user_id,
@@ -299,6 +318,15 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
             "session": {"sdp_type": "offer", "sdp": "v=0"}});
         let body = envelope(config, "calls", json!({"contacts": contacts, "calls": [call]}));
         return delivered(&shared, &body, "call", &wamid, json!({})).await;
+    }
+    if let Some(text) = &request.echo {
+        if !request.only_one_kind() || request.field.is_some() {
+            return bad_request("echo: must be alone");
+        }
+        let echo = json!({"from": config.display_phone_number, "to": from, "to_user_id": user.user_id,
+            "id": wamid, "timestamp": now, "type": "text", "text": {"body": text}});
+        let body = envelope(config, "smb_message_echoes", json!({"contacts": contacts, "message_echoes": [echo]}));
+        return delivered(&shared, &body, "echo", &wamid, json!({})).await;
     }
     let field = match request.field.as_deref() {
         None | Some("messages") => "messages",
@@ -343,7 +371,13 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
 
 /// Posts an inbound webhook and answers the `/_sim/inbound` call: its wamid and the webhook's
 /// status (with `extra` fields), or 502 when the webhook did not take it.
-async fn delivered(shared: &Shared, body: &[u8], kind: &'static str, wamid: &str, mut extra: Value) -> Response {
+pub(crate) async fn delivered(
+    shared: &Shared,
+    body: &[u8],
+    kind: &'static str,
+    wamid: &str,
+    mut extra: Value,
+) -> Response {
     match post(shared, body, kind, wamid, None).await {
         Some(status) if (200..300).contains(&status) => {
             extra["id"] = json!(wamid);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use polite_domain::webhook::{self, EventKind};
 use serde_json::{Value, json};
-use whatsapp_sim::{FailureReport, Knobs, SimConfig, Simulator, StatusDelays, WebhookTarget};
+use whatsapp_sim::{FailureReport, Knobs, SimConfig, SimTemplate, Simulator, StatusDelays, WebhookTarget};
 
 const SECRET: &str = "sim-test-app-secret";
 const TOKEN: &str = "polite-local-access-token";
@@ -234,8 +234,9 @@ async fn inbound_texts_button_taps_and_marketing_preferences_reach_the_webhook_s
     let standby = json!({"from": "+5511987654321", "text": "STOP", "field": "standby"});
     assert_eq!(inbound(&sim, &standby).await.0, 200);
     assert_eq!(inbound(&sim, &json!({"from": "+5511987654321", "call": true})).await.0, 200);
+    assert_eq!(inbound(&sim, &json!({"from": "+5511987654321", "echo": "See you at 3!"})).await.0, 200);
 
-    let got = receiver.wait_for(7).await;
+    let got = receiver.wait_for(8).await;
     let bodies: Vec<Vec<u8>> = got[2..5].iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
     let kinds: Vec<String> = bodies
         .iter()
@@ -273,6 +274,12 @@ async fn inbound_texts_button_taps_and_marketing_preferences_reach_the_webhook_s
     let routed = webhook::route(&body, jiff::Timestamp::now());
     assert_eq!((routed.inbound.len(), routed.parked.len()), (1, 0));
     assert!(routed.inbound[0].call().unwrap().by_user());
+    // The business wrote from the WhatsApp Business app: an echo to the user, routed to inbound.
+    assert_eq!(got[7]["entry"][0]["changes"][0]["field"], "smb_message_echoes");
+    let body = serde_json::to_vec(&got[7]).unwrap();
+    let routed = webhook::route(&body, jiff::Timestamp::now());
+    assert_eq!((routed.inbound.len(), routed.parked.len()), (1, 0));
+    assert_eq!(routed.inbound[0].echo().unwrap().to.as_deref(), Some("5511987654321"));
 }
 
 #[tokio::test]
@@ -288,6 +295,8 @@ async fn a_bad_inbound_request_is_refused_with_the_reason() {
         (json!({"from": "+5511987654321", "preference": "stop", "field": "standby"}), 400, "field"),
         (json!({"from": "+5511987654321", "text": "hi", "field": "calls"}), 400, "field"),
         (json!({"from": "+5511987654321", "text": "hi", "call": true}), 400, "call"),
+        (json!({"from": "+5511987654321", "echo": "hi", "call": true}), 400, "call"),
+        (json!({"from": "+5511987654321", "echo": "hi", "text": "hi"}), 400, "echo"),
     ];
     for (body, status, says) in cases {
         let (got, answer) = inbound(&sim, &body).await;
@@ -340,4 +349,60 @@ async fn webhooks_name_users_by_user_id_and_withhold_a_username_users_phone() {
     let ids: Vec<String> =
         observed.iter().flat_map(polite_domain::people::Observation::identities).map(|i| i.to_string()).collect();
     assert_eq!(ids, [lia_user]);
+}
+
+#[tokio::test]
+async fn the_template_list_pages_like_the_graph_api_and_a_change_posts_metas_template_webhook() {
+    let (receiver, url) = Receiver::start(0).await;
+    let mut templates: Vec<SimTemplate> =
+        (0..3).map(|i| SimTemplate::approved(&format!("promo_{i}"), "pt_BR", "MARKETING")).collect();
+    templates.push(SimTemplate::approved("order_update", "pt_BR", "UTILITY"));
+    let sim = start(SimConfig { templates, ..fast(url) }).await;
+    let client = reqwest::Client::new();
+    let list = |query: &str| {
+        let url = format!("{}/v25.0/900100200300/message_templates?{query}", sim.url());
+        let request = client.get(url).bearer_auth(TOKEN);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = list("limit=3").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["data"].as_array().unwrap().len(), 3);
+    assert_eq!(first["data"][0]["category"], "MARKETING");
+    assert!(first["paging"]["next"].is_string(), "more to come: {first}");
+    let after = first["paging"]["cursors"]["after"].as_str().unwrap().to_owned();
+    let (_, second) = list(&format!("limit=3&after={after}")).await;
+    assert_eq!(second["data"][0]["name"], "order_update");
+    assert!(second["paging"].get("next").is_none(), "the last page: {second}");
+    let (status, wrong) = list("after=nonsense").await;
+    assert_eq!((status, wrong["error"]["code"].as_i64()), (400, Some(100)));
+
+    // Meta pauses order_update: a status webhook; sends now fail with 132015.
+    let change = |body: Value| {
+        let request = client.post(format!("{}/_sim/templates", sim.url())).json(&body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(change(json!({"name": "order_update", "language": "pt_BR", "status": "PAUSED"})).await, 200);
+    let (status, refused) = send(&sim, &template_to("+5511987654321", "order_update", "m1")).await;
+    assert_eq!((status, refused["error"]["code"].as_i64()), (400, Some(132_015)), "{refused}");
+    // Re-categorised to MARKETING: a completed template_category_update.
+    assert_eq!(change(json!({"name": "order_update", "language": "pt_BR", "category": "marketing"})).await, 200);
+    assert_eq!(change(json!({"name": "nope", "language": "pt_BR", "status": "PAUSED"})).await, 400);
+    assert_eq!(change(json!({"name": "order_update", "language": "pt_BR"})).await, 400);
+
+    let got = receiver.wait_for(2).await;
+    let fields: Vec<&str> = got.iter().map(|w| w["entry"][0]["changes"][0]["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["message_template_status_update", "template_category_update"]);
+    for body in &got {
+        let bytes = body.to_string().into_bytes();
+        let routed = webhook::route(&bytes, jiff::Timestamp::now());
+        assert_eq!((routed.templates.len(), routed.parked.len()), (1, 0), "{body}");
+    }
+    let category = &got[1]["entry"][0]["changes"][0]["value"];
+    assert_eq!(
+        (category["previous_category"].as_str(), category["new_category"].as_str()),
+        (Some("UTILITY"), Some("MARKETING"))
+    );
 }

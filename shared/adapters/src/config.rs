@@ -10,7 +10,11 @@ pub mod keys {
     pub const INBOUND_EVENTS_QUEUE_URL: &str = "INBOUND_EVENTS_QUEUE_URL";
     pub const STATUS_EVENTS_QUEUE_URL: &str = "STATUS_EVENTS_QUEUE_URL";
     pub const SEND_QUEUE_URL: &str = "SEND_QUEUE_URL";
+    pub const TEMPLATE_EVENTS_QUEUE_URL: &str = "TEMPLATE_EVENTS_QUEUE_URL";
+    pub const TEMPLATES_TABLE: &str = "TEMPLATES_TABLE";
     pub const WEBHOOK_PARKING_QUEUE_URL: &str = "WEBHOOK_PARKING_QUEUE_URL";
+    /// The sending policy (quiet hours, caps, …) as JSON: message-sender decides by it; consent-updater keeps echoed sends for its longest cap window.
+    pub const SEND_POLICY: &str = "SEND_POLICY";
 }
 
 /// What was wrong with the environment.

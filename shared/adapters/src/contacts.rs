@@ -551,6 +551,11 @@ impl DynamoContacts {
             .expression_attribute_values(":ids", serde_dynamo::to_attribute_value(identities).map_err(corrupt)?)
             .expression_attribute_values(":next", n(&(read.unwrap_or(0) + 1)));
         let update = match read {
+            // A profile written only by times (a user's first message by user id alone, before
+            // any identity was linked) has no version yet: it reads as 0.
+            Some(0) => update
+                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(#version) OR #version = :seen)")
+                .expression_attribute_values(":seen", n(&0)),
             Some(version) => {
                 update.condition_expression("#version = :seen").expression_attribute_values(":seen", n(&version))
             }
@@ -863,6 +868,8 @@ struct SendItem {
 }
 
 const SEND_PREFIX: &str = "SEND#";
+/// A send recorded from an echo, keyed by its wamid (polite's own sends are keyed by message id).
+const ECHO_PREFIX: &str = "echo#";
 /// The send log's version item (same partition as the sends; `begins_with(sk, "SEND")` reads
 /// both).
 const SEND_VERSION: &str = "SENDS";
@@ -946,6 +953,45 @@ impl SendLog for DynamoContacts {
                 Some([false, true]) => Ok(Reservation::Raced),
                 _ => Err(unavailable(e.into_service_error())),
             },
+        }
+    }
+
+    async fn record_sent(
+        &self,
+        person: &ContactRef,
+        key: &str,
+        sent: SentRecord,
+        keep: jiff::SignedDuration,
+    ) -> Result<(), StoreError> {
+        let item = SendItem {
+            pk: pk(person),
+            sk: format!("{SEND_PREFIX}{ECHO_PREFIX}{key}"),
+            category: sent.category,
+            at: sent.at.as_second(),
+            expires_at: (sent.at + keep).as_second(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        // Unconditional on the version (a send that happened is not refused), but moving it: a
+        // sender that read the log before this send finds it moved and decides again.
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(HashMap::from([("pk".to_owned(), s(pk(person))), ("sk".to_owned(), s(SEND_VERSION))])))
+            .update_expression("ADD version :one")
+            .expression_attribute_values(":one", n(&1))
+            .build()
+            .map_err(unavailable)?;
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(bump).build()];
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(()),
+            // Already recorded (Meta retried the webhook, or SQS redelivered it).
+            Err(e) if matches!(cancelled_conditions(&e).as_deref(), Some([true, ..])) => Ok(()),
+            Err(e) => Err(unavailable(e.into_service_error())),
         }
     }
 

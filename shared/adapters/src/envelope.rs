@@ -191,6 +191,10 @@ pub fn encode_webhook_event(event: &WebhookEvent<'_>) -> String {
         out.push_str(r#","contact":"#);
         out.push_str(contact.get());
     }
+    if let Some(time) = event.entry_time {
+        out.push_str(r#","entry_time":"#);
+        out.push_str(&time.as_second().to_string());
+    }
     out.push_str(r#","data":"#);
     out.push_str(event.data.get());
     out.push_str("}}");
@@ -245,10 +249,12 @@ mod tests {
         let data: &RawValue = serde_json::from_str(r#"{"id":"wamid.1","text":{"body":"Ol\u00e1 \"x\""}}"#).unwrap();
         let contact: &RawValue = serde_json::from_str(r#"{"wa_id":"5511"}"#).unwrap();
         let at = jiff::Timestamp::from_millisecond(1_795_435_200_123).unwrap();
-        for (waba_id, phone_number_id, contact) in [
-            ("900100200300", Some("700800900"), Some(contact)),
-            ("with \"quote\" and \\ and \u{1}", None, None),
-            ("ünïcode 🙏", Some("tab\there"), Some(contact)),
+        let entry_time = Some(jiff::Timestamp::from_second(1_795_435_000).unwrap());
+        for (waba_id, phone_number_id, contact, entry_time) in [
+            ("900100200300", Some("700800900"), Some(contact), None),
+            ("with \"quote\" and \\ and \u{1}", None, None, None),
+            ("ünïcode 🙏", Some("tab\there"), Some(contact), None),
+            ("900100200300", None, None, entry_time),
         ] {
             let event = WebhookEvent {
                 kind: EventType::Message,
@@ -256,6 +262,7 @@ mod tests {
                 phone_number_id: phone_number_id.map(Into::into),
                 received_at: at,
                 contact,
+                entry_time,
                 data,
             };
             assert_eq!(encode_webhook_event(&event), encode(kinds::WEBHOOK_EVENT, &event).unwrap(), "{waba_id}");

@@ -64,10 +64,17 @@ impl GraphConfig {
     /// Reads the non-secret settings from `env` (recording what is missing there) and takes
     /// the token loaded by [`crate::secrets::load`].
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, token: SecretString) -> Self {
+        let phone_number_id = env.required(keys::WHATSAPP_PHONE_NUMBER_ID);
+        GraphConfig { phone_number_id, ..Self::from_env_without_number(env, token) }
+    }
+
+    /// As [`GraphConfig::from_env`], for a client that sends nothing (it reads the account's
+    /// template list): no business phone number.
+    pub fn from_env_without_number<F: Fn(&str) -> Option<String>>(env: &mut Env<F>, token: SecretString) -> Self {
         GraphConfig {
             base_url: env.optional(keys::GRAPH_API_BASE_URL).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             version: env.optional(keys::GRAPH_API_VERSION).unwrap_or_else(|| DEFAULT_VERSION.to_owned()),
-            phone_number_id: env.required(keys::WHATSAPP_PHONE_NUMBER_ID),
+            phone_number_id: String::new(),
             token,
             timeout: Duration::from_millis(
                 env.parsed(keys::GRAPH_API_TIMEOUT_MS, u64::try_from(DEFAULT_TIMEOUT.as_millis()).unwrap_or(10_000)),
@@ -202,6 +209,84 @@ impl WhatsAppApi for GraphClient {
             return self.post(message, &token).await;
         }
         result
+    }
+}
+
+/// Meta's template list of one WhatsApp Business Account (`GET /<WABA_ID>/message_templates`),
+/// through the same client (token, base URL and version) as the sends.
+#[derive(Debug, Clone)]
+pub struct GraphCatalog {
+    client: GraphClient,
+    waba_id: String,
+}
+
+/// Templates per page asked of Meta.
+const TEMPLATE_PAGE_SIZE: u32 = 100;
+
+impl GraphCatalog {
+    pub fn new(client: GraphClient, waba_id: impl Into<String>) -> Self {
+        GraphCatalog { client, waba_id: waba_id.into() }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListBody {
+    #[serde(default)]
+    data: Vec<polite_domain::template::ListedTemplate>,
+    #[serde(default)]
+    paging: Option<Paging>,
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    cursors: Option<Cursors>,
+    /// Present only when there is a next page.
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Cursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+impl polite_domain::ports::TemplateCatalog for GraphCatalog {
+    async fn page(
+        &self,
+        after: Option<&str>,
+    ) -> Result<polite_domain::ports::TemplatePage, polite_domain::ports::CatalogError> {
+        use polite_domain::ports::{CatalogError, TemplatePage};
+        let url = format!("{}/{}/message_templates", self.client.api_url, self.waba_id);
+        let mut query = vec![
+            ("fields", "id,name,language,status,category,quality_score".to_owned()),
+            ("limit", TEMPLATE_PAGE_SIZE.to_string()),
+        ];
+        if let Some(after) = after {
+            query.push(("after", after.to_owned()));
+        }
+        let (token, _) = self.client.token.get();
+        let url = reqwest::Url::parse_with_params(&url, &query).map_err(|e| CatalogError::Unreachable(Box::new(e)))?;
+        let response = self
+            .client
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| CatalogError::Unreachable(Box::new(e)))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| CatalogError::Unreachable(Box::new(e)))?;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => CatalogError::Refused { code: e.error.code, message: e.error.message },
+                Err(_) => CatalogError::Refused { code: i64::from(status.as_u16()), message: "no error body".into() },
+            });
+        }
+        let list: ListBody = serde_json::from_slice(&body).map_err(|e| CatalogError::Unreachable(Box::new(e)))?;
+        let after = list.paging.filter(|p| p.next.is_some()).and_then(|p| p.cursors?.after);
+        Ok(TemplatePage { templates: list.data, after })
     }
 }
 

@@ -17,3 +17,4 @@ mod retry;
 pub mod secrets;
 pub mod tables;
 pub mod telemetry;
+pub mod templates;

@@ -229,7 +229,13 @@ impl DynamoMessages {
         // Pricing counts once: only the write that records it first may pass.
         let condition =
             if records_pricing { "#state = :from AND attribute_not_exists(#pricing)" } else { "#state = :from" };
-        let mut sets = vec!["#state = :to".to_owned(), "#history = list_append(#history, :entry)".to_owned()];
+        // The category moves with the state: the sender may have found the template registry's
+        // category governs (and keeps the caller's as `requested_category`).
+        let mut sets = vec![
+            "#state = :to".to_owned(),
+            "#history = list_append(#history, :entry)".to_owned(),
+            "#category = :category".to_owned(),
+        ];
         let mut removes = Vec::new();
         let mut b = Update::builder()
             .table_name(&self.table)
@@ -239,13 +245,16 @@ impl DynamoMessages {
             .expression_attribute_names("#history", "history")
             .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":to", s(next.state.as_str()))
+            .expression_attribute_names("#category", "category")
+            .expression_attribute_values(":category", s(next.category.as_str()))
             .expression_attribute_values(":entry", serde_dynamo::to_attribute_value(vec![entry]).map_err(corrupt)?);
         // The due index holds only messages waiting for the tick (scheduled, or queued under
         // a lease): any other move removes them.
         let due = next.due_at.filter(|_| holds_due(next.state));
         let refused = (!next.refused_wamids.is_empty()).then(|| next.refused_wamids.iter().cloned().map(s).collect());
-        let optional: [(&str, Option<AttributeValue>); 8] = [
+        let optional: [(&str, Option<AttributeValue>); 9] = [
             ("reason", next.reason.clone().map(s)),
+            ("requested_category", next.requested_category.map(|c| s(c.as_str()))),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
             ("wamid", next.wamid.clone().map(s)),
             ("error", next.error.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),

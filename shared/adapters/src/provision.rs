@@ -387,7 +387,7 @@ mod tests {
     fn the_template_declares_the_tables_and_queues_the_design_needs() {
         let r = parse_template(TEMPLATE).unwrap();
         let tables: Vec<&str> = r.tables.iter().map(|t| t.logical_id.as_str()).collect();
-        assert_eq!(tables, ["ContactsTable", "MessagesTable"]);
+        assert_eq!(tables, ["ContactsTable", "MessagesTable", "TemplatesTable"]);
         let queues: Vec<&str> = r.queues.iter().map(|q| q.logical_id.as_str()).collect();
         for q in [
             "InboundEventsQueue",
@@ -396,6 +396,8 @@ mod tests {
             "InboundEventsDLQ",
             "StatusEventsDLQ",
             "SendDLQ",
+            "TemplateEventsQueue",
+            "TemplateEventsDLQ",
             "WebhookParkingQueue",
         ] {
             assert!(queues.contains(&q), "{q} missing");
@@ -457,6 +459,7 @@ mod tests {
         assert_eq!(consumer("InboundEventsQueue"), Some("consent-updater"));
         assert_eq!(consumer("StatusEventsQueue"), Some("status-processor"));
         assert_eq!(consumer("SendQueue"), Some("message-sender"));
+        assert_eq!(consumer("TemplateEventsQueue"), Some("template-registry"));
         let tick = r.functions.iter().find(|f| f.binary == "scheduler-tick").unwrap();
         assert_eq!((tick.schedules.as_slice(), tick.timeout), (&["rate(1 minute)".to_owned()][..], 60));
     }
@@ -475,6 +478,7 @@ mod tests {
                 "scheduler-tick",
                 "send-scheduler",
                 "status-processor",
+                "template-registry",
                 "webhook-intake"
             ]
         );

@@ -97,6 +97,13 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// How long a send matters to the gate: the longest frequency-cap window, at least a day
+    /// so pair spacing always sees the last send. Send-log records expire after it.
+    pub fn send_memory(&self) -> SignedDuration {
+        let hours = self.caps.iter().map(|c| c.window_hours).max().unwrap_or(0).max(24);
+        SignedDuration::from_hours(i64::from(hours))
+    }
+
     /// The sending hours for a recipient: the contact's own quiet hours, else the longest
     /// matching dial-prefix override, else the region's, else the default.
     /// For a business-scoped user id (no number known), the region's.

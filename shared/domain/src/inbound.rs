@@ -12,9 +12,11 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ContactRef;
+use crate::caps::SentRecord;
 use crate::consent::{ConsentEvent, ConsentKeywords, KeywordIntent, Preference};
+use crate::message::Category;
 use crate::people::{self, Observation};
-use crate::webhook::{EventType, Message, WebhookEvent};
+use crate::webhook::{Echo, EventType, Message, WebhookEvent};
 
 /// A consent event for one person: what consent-updater applies, whichever function
 /// produced it.
@@ -37,6 +39,10 @@ pub enum InboundAction {
     Inbound { contact: ContactRef, at: Timestamp, username: Option<String> },
     /// A consent change.
     Consent(ConsentChange),
+    /// The business sent the person a message from outside polite (an echo from the WhatsApp
+    /// Business app): it goes into their send log under the message's wamid, so caps and pair
+    /// spacing count it.
+    Sent { contact: ContactRef, wamid: String, sent: SentRecord },
     /// A keyword was recognised; a confirmation reply may be sent (when configured) inside
     /// the window the user's message just opened.
     Confirm(ConfirmRequest),
@@ -182,6 +188,8 @@ pub enum InboundError {
     },
     #[error("a status is not an inbound event")]
     Status,
+    #[error("a template change is not an inbound event")]
+    Template,
 }
 
 /// Reads one inbound event: the actions to apply, or why there are none.
@@ -194,7 +202,10 @@ pub enum InboundError {
 /// - `user_preferences` stop/resume/signup → a marketing opt-out/opt-in;
 /// - `system` `user_changed_number` / `user_changed_user_id` and the `user_id_update` field →
 ///   the move only (not a user message);
-/// - a call the user made (`calls[]`) → [`InboundAction::Inbound`]: it opens the window too.
+/// - a call the user made (`calls[]`) → [`InboundAction::Inbound`]: it opens the window too;
+/// - an echo (`smb_message_echoes`: the business wrote from the WhatsApp Business app) →
+///   [`InboundAction::Sent`]: it counts toward the person's caps and spacing, and opens no
+///   window (the business wrote, not the user).
 ///
 /// # Errors
 /// [`InboundError`] when the element does not read as its kind.
@@ -286,8 +297,20 @@ pub fn interpret(
             actions.push(InboundAction::Inbound { contact, at, username: None });
             Ok(Reading::Act(actions))
         }
+        EventType::Echo => {
+            let echo = event.echo().map_err(|source| InboundError::Malformed { kind: "echo", source })?;
+            let entry = event.sender().ok().flatten();
+            let at = echo.timestamp.unwrap_or(event.received_at);
+            let observations = people::in_echo(entry.as_ref(), &echo, at);
+            let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
+            let mut actions = links(observations);
+            let sent = SentRecord { category: echo_category(&echo), at };
+            actions.push(InboundAction::Sent { contact, wamid: echo.id.into_owned(), sent });
+            Ok(Reading::Act(actions))
+        }
         EventType::Error => Ok(Reading::Ignore(Ignored::Error)),
         EventType::Status => Err(InboundError::Status),
+        EventType::Template => Err(InboundError::Template),
     }
 }
 
@@ -303,6 +326,12 @@ fn speaker(observations: &[Observation]) -> Option<ContactRef> {
         Observation::Together { parent: Some(p), .. } => Some(ContactRef::User(p.clone())),
         _ => None,
     })
+}
+
+/// The category an echoed send counts under: a free-form message is a service message; a
+/// template is counted as marketing, the strictest (an echo does not say its category).
+fn echo_category(echo: &Echo<'_>) -> Category {
+    if echo.kind == "template" { Category::Marketing } else { Category::Service }
 }
 
 /// The observations that relate identities, as the first actions of an element.

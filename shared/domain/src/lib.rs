@@ -29,6 +29,7 @@ pub mod ports;
 pub mod request;
 pub mod sending;
 pub mod status;
+pub mod template;
 pub mod webhook;
 pub mod whatsapp;
 pub mod zone;

@@ -407,7 +407,12 @@ pub struct MessageRecord {
     /// The contact reference the message was addressed to (a phone number or a
     /// business-scoped user id).
     pub to: crate::ContactRef,
+    /// The category that governs the message: the caller's, or the template registry's when
+    /// Meta's category for the template disagrees (then `requested_category` keeps the caller's).
     pub category: Category,
+    /// The caller's category, when the template registry's replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_category: Option<Category>,
     /// What to send: the template or text as the API received it.
     pub payload: serde_json::Value,
     pub state: MessageState,
@@ -506,6 +511,7 @@ impl MessageRecord {
             id,
             to,
             category,
+            requested_category: None,
             payload,
             state,
             reason: None,

@@ -221,8 +221,18 @@ fn together(contact: Option<&Contact<'_>>, own: [Option<&Cow<'_, str>>; 3], at: 
         v.map(AsRef::as_ref).filter(|v| !v.is_empty())
     }
     let theirs = contact.map(|c| [c.wa_id.as_ref(), c.user_id.as_ref(), c.parent_user_id.as_ref()]);
-    let field = |i: usize| set(own[i]).or_else(|| theirs.and_then(|t| set(t[i])));
-    let (phone, user, parent) = (phone_in(field(0)), user_in(field(1)), user_in(field(2)));
+    let entry = |i: usize| theirs.and_then(|t| set(t[i]));
+    let (own_phone, own_user) = (phone_in(set(own[0])), user_in(set(own[1])));
+    // An entry that names another phone or user id than the element's own is someone else's
+    // (test data and batched values do that): it completes nothing.
+    let contradicts = matches!((&own_phone, phone_in(entry(0))), (Some(a), Some(b)) if *a != b)
+        || matches!((&own_user, user_in(entry(1))), (Some(a), Some(b)) if *a != b);
+    let entry = |i: usize| if contradicts { None } else { entry(i) };
+    // The element's own field, else its entry's — also when the own field is a placeholder
+    // (`<WHATSAPP_USER_PHONE_NUMBER>` in Meta's examples) that names no one.
+    let phone = own_phone.or_else(|| phone_in(entry(0)));
+    let user = own_user.or_else(|| user_in(entry(1)));
+    let parent = user_in(set(own[2])).or_else(|| user_in(entry(2)));
     (phone.is_some() || user.is_some() || parent.is_some()).then_some(Observation::Together { phone, user, parent, at })
 }
 
@@ -260,6 +270,15 @@ pub fn in_message(contact: Option<&Contact<'_>>, message: &Message<'_>, at: Time
 /// by their `contacts[]` entry.
 pub fn in_call(contact: Option<&Contact<'_>>, call: &crate::webhook::Call<'_>, at: Timestamp) -> Vec<Observation> {
     together(contact, [call.from.as_ref(), call.from_user_id.as_ref(), None], at).into_iter().collect()
+}
+
+/// What an echo (a message the business sent from the WhatsApp Business app) says about its
+/// recipient: their `to`/`to_user_id`/`to_parent_user_id` together, completed by their
+/// `contacts[]` entry.
+pub fn in_echo(contact: Option<&Contact<'_>>, echo: &crate::webhook::Echo<'_>, at: Timestamp) -> Vec<Observation> {
+    together(contact, [echo.to.as_ref(), echo.to_user_id.as_ref(), echo.to_parent_user_id.as_ref()], at)
+        .into_iter()
+        .collect()
 }
 
 /// What a `user_id_update` says: the user id (and the parent id, when it changed too) moved

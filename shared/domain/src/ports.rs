@@ -513,6 +513,20 @@ pub trait SendLog {
         read: &crate::caps::SendHistory,
     ) -> impl Future<Output = Result<Reservation, StoreError>> + Send;
 
+    /// Records a send polite did not make — a message the business wrote from the WhatsApp
+    /// Business app (an echo) — under `key` (its wamid): unconditional, idempotent on the key,
+    /// and moving the log's version, so a sender that read the history before it decides again.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn record_sent(
+        &self,
+        person: &crate::ContactRef,
+        key: &str,
+        sent: crate::caps::SentRecord,
+        keep: jiff::SignedDuration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Gives a reservation back: Meta refused the message for sure (it did not go).
     ///
     /// # Errors
@@ -531,4 +545,73 @@ pub enum Reservation {
     Reserved,
     /// Another send to the person was reserved since the history was read: decide again.
     Raced,
+}
+
+/// The template registry ([`crate::template`]): one record per template (name and language),
+/// each aspect updated only by a newer update.
+pub trait TemplateStore {
+    /// The template's record, strongly consistent.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn template(
+        &self,
+        key: &crate::template::TemplateKey,
+    ) -> impl Future<Output = Result<Option<crate::template::TemplateRecord>, StoreError>> + Send;
+
+    /// Applies `update` to its template's record (creating it); true when a value changed.
+    /// Concurrent updates of one template never lose one another.
+    ///
+    /// # Errors
+    /// [`StoreError::Contended`] after repeated concurrent changes to the same template.
+    fn apply_template(
+        &self,
+        update: &crate::template::TemplateUpdate,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every template, by name then language.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn templates(&self) -> impl Future<Output = Result<Vec<crate::template::TemplateRecord>, StoreError>> + Send;
+
+    /// When the registry was last loaded whole from Meta's list (`None`: never — it then has
+    /// no say on templates it does not hold).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn loaded_at(&self) -> impl Future<Output = Result<Option<jiff::Timestamp>, StoreError>> + Send;
+
+    /// Records a complete load from Meta's list.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn mark_loaded(&self, at: jiff::Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Meta's list of the business's templates (`GET /<WABA_ID>/message_templates`), a page at a
+/// time.
+pub trait TemplateCatalog {
+    /// The page after cursor `after` (the first page with `None`).
+    ///
+    /// # Errors
+    /// [`CatalogError`] when Meta cannot be reached or refuses.
+    fn page(&self, after: Option<&str>) -> impl Future<Output = Result<TemplatePage, CatalogError>> + Send;
+}
+
+/// One page of Meta's template list.
+#[derive(Debug, Clone, Default)]
+pub struct TemplatePage {
+    pub templates: Vec<crate::template::ListedTemplate>,
+    /// The cursor of the next page, when there is one.
+    pub after: Option<String>,
+}
+
+/// Why Meta's template list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("Meta refused the template list: {code} {message}")]
+    Refused { code: i64, message: String },
+    #[error("the template list could not be read")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

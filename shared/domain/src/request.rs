@@ -94,6 +94,14 @@ impl Payload {
         matches!(self, Self::Text(_))
     }
 
+    /// The template's name and language (`None` for free-form text).
+    pub fn template_key(&self) -> Option<crate::template::TemplateKey> {
+        let Self::Template(template) = self else { return None };
+        let name = template.get("name")?.as_str()?;
+        let language = template.pointer("/language/code").or_else(|| template.get("language"))?.as_str()?;
+        Some(crate::template::TemplateKey::new(name, language))
+    }
+
     /// The stored form.
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
@@ -409,5 +417,12 @@ mod tests {
         let c: Value = serde_json::from_str(r#"{"to":"+2","category":"marketing"}"#).unwrap();
         assert_eq!(body_hash(&a), body_hash(&b));
         assert_ne!(body_hash(&a), body_hash(&c));
+    }
+
+    #[test]
+    fn a_stored_template_names_its_registry_key() {
+        let stored = Payload::Template(serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}}));
+        assert_eq!(stored.template_key(), Some(crate::template::TemplateKey::new("spring_sale", "pt_BR")));
+        assert_eq!(Payload::Text("hi".into()).template_key(), None);
     }
 }

@@ -3,11 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
 use jiff::Timestamp;
+use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentSource, ConsentStatus, KeywordIntent};
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, Ignored, InboundAction, NoConfirmation, Reading, confirmation,
     interpret,
 };
+use polite_domain::message::Category;
 use polite_domain::people::Observation;
 use polite_domain::webhook::route;
 use polite_domain::{ContactRef, WaId};
@@ -435,4 +437,62 @@ fn a_call_the_user_makes_opens_their_window_and_one_the_business_makes_does_not(
         [InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201), username: None }]
     );
     assert_eq!(read(&call("BUSINESS_INITIATED")), Reading::Ignore(Ignored::BusinessCall));
+}
+
+#[test]
+fn an_echo_of_the_business_app_is_a_send_to_the_person_not_a_message_from_them() {
+    let user = "US.13491208655302741918";
+    let echo = |field: &str, kind: &str| {
+        body(
+            field,
+            &format!(
+                r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}","user_id":"{user}"}}],"message_echoes":[{{"from":"15550001111","to":"{ANA}","to_user_id":"{user}","id":"wamid.E1","timestamp":"1795435201","type":"{kind}"}}]"#
+            ),
+        )
+    };
+    let person = ContactRef::parse(user).unwrap();
+    for field in ["smb_message_echoes", "message_echoes"] {
+        let acts = actions(read(&echo(field, "text")));
+        assert!(matches!(
+            &acts[0],
+            InboundAction::Identities(Observation::Together { phone: Some(_), user: Some(_), .. })
+        ));
+        assert_eq!(
+            acts[1..],
+            [InboundAction::Sent {
+                contact: person.clone(),
+                wamid: "wamid.E1".into(),
+                sent: SentRecord { category: Category::Service, at: at(1_795_435_201) },
+            }],
+            "{field}: no window opens, no consent changes"
+        );
+    }
+    // An echo does not say a template's category: it counts as the strictest.
+    let acts = actions(read(&echo("smb_message_echoes", "template")));
+    assert!(matches!(&acts[1], InboundAction::Sent { sent: SentRecord { category: Category::Marketing, .. }, .. }));
+}
+
+#[test]
+fn a_placeholder_id_is_completed_by_the_contacts_entry_and_a_contradicting_entry_completes_nothing() {
+    // pywa's echo: `to` and `to_user_id` are placeholders; the entry names the person.
+    let placeholder = body(
+        "smb_message_echoes",
+        &format!(
+            r#""contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ANA}"}}],"message_echoes":[{{"from":"<BUSINESS>","to":"<WHATSAPP_USER_PHONE_NUMBER>","to_user_id":"<BSUID>","id":"wamid.E2","timestamp":"1795435201","type":"text"}}]"#
+        ),
+    );
+    let acts = actions(read(&placeholder));
+    assert!(matches!(&acts[0], InboundAction::Sent { contact, .. } if contact.to_string() == ANA), "{acts:?}");
+
+    // A message from one number whose only entry is another number's (and carries a user id):
+    // the entry is someone else's, so the sender gets no user id from it.
+    let other = body(
+        "messages",
+        &format!(
+            r#""contacts":[{{"profile":{{"name":"Bea"}},"wa_id":"5511900000001","user_id":"BR.77"}}],"messages":[{{"from":"{ANA}","id":"wamid.A9","timestamp":"1795435201","type":"text","text":{{"body":"hi"}}}}]"#
+        ),
+    );
+    let acts = actions(read(&other));
+    assert!(!acts.iter().any(|a| matches!(a, InboundAction::Identities(_))), "{acts:?}");
+    assert!(matches!(&acts[0], InboundAction::Inbound { contact, .. } if contact.to_string() == ANA), "{acts:?}");
 }

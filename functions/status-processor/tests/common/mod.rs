@@ -38,6 +38,7 @@ impl Harness {
             verify_token: "unused".into(),
             inbound: queue("InboundEventsQueue"),
             statuses: queue("StatusEventsQueue"),
+            templates: queue("TemplateEventsQueue"),
             parking: queue("WebhookParkingQueue"),
         };
         let processor = Processor {

@@ -63,6 +63,7 @@ impl Harness {
             verify_token: VERIFY_TOKEN.into(),
             inbound: queue("InboundEventsQueue"),
             statuses: queue("StatusEventsQueue"),
+            templates: queue("TemplateEventsQueue"),
             parking: queue("WebhookParkingQueue"),
         };
         Harness { stack, sqs, intake }
@@ -72,12 +73,13 @@ impl Harness {
         webhook_intake::handle(&self.intake, req).await
     }
 
-    /// Everything queued since the last call: (inbound, statuses, parked) bodies.
+    /// Everything queued since the last call: inbound, status, template and parked bodies.
     pub(crate) async fn queued(&self) -> Queued {
         let read = |id: &'static str| async move { drain(&self.sqs, self.stack.queue(id)).await.expect("drain") };
         Queued {
             inbound: read("InboundEventsQueue").await,
             statuses: read("StatusEventsQueue").await,
+            templates: read("TemplateEventsQueue").await,
             parked: read("WebhookParkingQueue").await,
         }
     }
@@ -87,12 +89,13 @@ impl Harness {
 pub(crate) struct Queued {
     pub(crate) inbound: Vec<String>,
     pub(crate) statuses: Vec<String>,
+    pub(crate) templates: Vec<String>,
     pub(crate) parked: Vec<String>,
 }
 
 impl Queued {
     pub(crate) fn is_empty(&self) -> bool {
-        self.inbound.is_empty() && self.statuses.is_empty() && self.parked.is_empty()
+        self.inbound.is_empty() && self.statuses.is_empty() && self.templates.is_empty() && self.parked.is_empty()
     }
 }
 

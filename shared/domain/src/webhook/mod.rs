@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub use route::{
-    EventType, IgnoreReason, IgnoredChange, ParkReason, Parked, ParkedPayload, Routed, WebhookEvent, route,
+    EventType, IgnoreReason, IgnoredChange, ParkReason, Parked, ParkedPayload, Routed, TemplateEvent, WebhookEvent,
+    route,
 };
 pub use signature::{SIGNATURE_HEADER, SignatureError, sign, verify_signature};
 
@@ -513,6 +514,32 @@ impl Call<'_> {
     }
 }
 
+/// A `message_echoes` element (fields `smb_message_echoes` and `message_echoes`): a message the
+/// business sent to a user from elsewhere than polite — the WhatsApp Business app on a number
+/// shared with the Cloud API (coexistence), or another app on the same number. It is a send to
+/// that person: it counts toward their frequency caps and pair spacing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Echo<'a> {
+    /// The echoed message's wamid.
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// The business's number.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Cow<'a, str>>,
+    /// The user's number (may be empty or absent when WhatsApp withholds it).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub to_user_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub to_parent_user_id: Option<Cow<'a, str>>,
+    #[serde(with = "unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// `text`, `image`, `template`, … ; empty when absent.
+    #[serde(borrow, rename = "type", default)]
+    pub kind: Cow<'a, str>,
+}
+
 /// An id's `previous` and `current` values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdChange<'a> {
@@ -639,7 +666,7 @@ impl<'a> ChangeValue<'a> {
 
 /// Unix seconds, sent as a string (`"1763800000"`) by most payloads and as an integer by
 /// `user_preferences`; both are accepted, and written back as a string.
-mod unix_seconds {
+pub(crate) mod unix_seconds {
     use super::{Deserializer, Timestamp, Visitor, de, fmt};
     use serde::Serializer;
 
@@ -670,19 +697,16 @@ mod unix_seconds {
     }
 
     /// Unix seconds when they read as such, else `None` (never an error).
-    pub(super) mod lenient {
+    pub(crate) mod lenient {
         use super::{Deserializer, Timestamp};
         use serde::Deserialize;
 
         #[allow(clippy::ref_option, reason = "serde's `with` passes &Option")]
-        pub(in super::super) fn serialize<S: serde::Serializer>(
-            t: &Option<Timestamp>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
             super::option::serialize(t, s)
         }
 
-        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
             let value = serde_json::Value::deserialize(d)?;
             Ok(super::deserialize(value).ok())
         }

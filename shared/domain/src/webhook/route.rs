@@ -25,7 +25,7 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::{ApiError, Call, Contact, Message, Metadata, Status, UserIdUpdate, UserPreference, WHATSAPP_OBJECT};
+use super::{ApiError, Call, Contact, Echo, Message, Metadata, Status, UserIdUpdate, UserPreference, WHATSAPP_OBJECT};
 
 /// The kind of a routed event (its consumer parses `data` as this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,13 @@ pub enum EventType {
     UserIdUpdate,
     /// A `calls[]` element: a voice call (a user's opens their window).
     Call,
+    /// A `message_echoes` element: the business sent the user a message from elsewhere (the
+    /// WhatsApp Business app): a send that counts toward the person's caps and spacing.
+    Echo,
+    /// A template webhook's value (`message_template_status_update`,
+    /// `template_category_update`, `message_template_quality_update`): for the template
+    /// registry.
+    Template,
     Error,
 }
 
@@ -50,6 +57,8 @@ impl EventType {
             Self::UserPreference => "user_preference",
             Self::UserIdUpdate => "user_id_update",
             Self::Call => "call",
+            Self::Echo => "echo",
+            Self::Template => "template",
             Self::Error => "error",
         }
     }
@@ -76,6 +85,10 @@ pub struct WebhookEvent<'a> {
     /// recipient's, when the value has exactly one.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<&'a RawValue>,
+    /// The entry's `time` (Unix seconds), for a template change: when Meta made it, to order
+    /// its updates by (other events carry their own timestamps).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "jiff::fmt::serde::timestamp::second::optional")]
+    pub entry_time: Option<Timestamp>,
     /// The element, exactly as received.
     #[serde(borrow)]
     pub data: &'a RawValue,
@@ -127,6 +140,22 @@ impl<'a> WebhookEvent<'a> {
     /// # Errors
     /// When `data` is not a `calls[]` element.
     pub fn call(&self) -> Result<Call<'a>, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+
+    /// The echoed send (for [`EventType::Echo`]).
+    ///
+    /// # Errors
+    /// When `data` is not a `message_echoes` element.
+    pub fn echo(&self) -> Result<Echo<'a>, serde_json::Error> {
+        serde_json::from_str(self.data.get())
+    }
+
+    /// The template change (for [`EventType::Template`]).
+    ///
+    /// # Errors
+    /// When `data` is not a template change's value.
+    pub fn template_change(&self) -> Result<crate::template::TemplateChange<'a>, serde_json::Error> {
         serde_json::from_str(self.data.get())
     }
 
@@ -290,8 +319,10 @@ pub struct Routed<'a> {
     /// For status-events.
     pub statuses: Vec<WebhookEvent<'a>>,
     /// For inbound-events: messages (of `messages` and `standby`), `user_preferences`,
-    /// `user_id_update`, value-level errors.
+    /// `user_id_update`, calls, message echoes, value-level errors.
     pub inbound: Vec<WebhookEvent<'a>>,
+    /// For template-events: template status, category and quality changes.
+    pub templates: Vec<TemplateEvent<'a>>,
     /// Changes of documented fields read and left alone, by name.
     pub ignored: Vec<IgnoredChange<'a>>,
     /// For the parking queue.
@@ -301,7 +332,32 @@ pub struct Routed<'a> {
 impl Routed<'_> {
     /// Events routed (not counting parked items).
     pub fn event_count(&self) -> usize {
-        self.statuses.len() + self.inbound.len()
+        self.statuses.len() + self.inbound.len() + self.templates.len()
+    }
+}
+
+/// A template change, for the template registry. Its value is rebuilt from the members Meta
+/// sent (each byte for byte), so it is owned; [`TemplateEvent::event`] lends it as a queue event.
+#[derive(Debug)]
+pub struct TemplateEvent<'a> {
+    pub waba_id: Cow<'a, str>,
+    pub received_at: Timestamp,
+    pub entry_time: Option<Timestamp>,
+    pub value: Box<RawValue>,
+}
+
+impl TemplateEvent<'_> {
+    /// The change as a [`WebhookEvent`] of [`EventType::Template`].
+    pub fn event(&self) -> WebhookEvent<'_> {
+        WebhookEvent {
+            kind: EventType::Template,
+            waba_id: Cow::Borrowed(&self.waba_id),
+            phone_number_id: None,
+            received_at: self.received_at,
+            contact: None,
+            entry_time: self.entry_time,
+            data: &self.value,
+        }
     }
 }
 
@@ -334,72 +390,116 @@ pub fn route(body: &[u8], received_at: Timestamp) -> Routed<'_> {
     }
     for entry in notification.entry {
         for change in entry.changes {
-            route_change(&entry.id, change, received_at, &mut routed);
+            route_change((&entry.id, entry.time), change, received_at, &mut routed);
         }
     }
     routed
 }
 
+/// Where a change came from: what every event and parked item of it carries.
+struct ChangeOrigin<'a> {
+    waba_id: Cow<'a, str>,
+    phone_number_id: Option<Cow<'a, str>>,
+    field: Cow<'a, str>,
+    received_at: Timestamp,
+}
+
+impl<'a> ChangeOrigin<'a> {
+    fn park(&self, reason: ParkReason, detail: String, payload: Cow<'a, RawValue>) -> Parked<'a> {
+        Parked {
+            reason,
+            detail,
+            waba_id: Some(self.waba_id.clone()),
+            phone_number_id: self.phone_number_id.clone(),
+            field: Some(self.field.clone()),
+            array: None,
+            received_at: self.received_at,
+            payload: ParkedPayload::Json(payload),
+        }
+    }
+
+    fn park_element(&self, array: &'static str, detail: &dyn fmt::Display, payload: &'a RawValue) -> Parked<'a> {
+        Parked {
+            array: Some(Cow::Borrowed(array)),
+            ..self.park(ParkReason::MalformedElement, format!("{array}[]: {detail}"), Cow::Borrowed(payload))
+        }
+    }
+
+    fn event(&self, kind: EventType, contact: Option<&'a RawValue>, data: &'a RawValue) -> WebhookEvent<'a> {
+        WebhookEvent {
+            kind,
+            waba_id: self.waba_id.clone(),
+            phone_number_id: self.phone_number_id.clone(),
+            received_at: self.received_at,
+            contact,
+            entry_time: None,
+            data,
+        }
+    }
+}
+
 #[allow(clippy::ptr_arg, reason = "cloning the Cow keeps a borrowed id borrowed; a &str could not")]
-fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: Timestamp, out: &mut Routed<'a>) {
+fn route_change<'a>(
+    (waba_id, entry_time): (&Cow<'a, str>, Option<Timestamp>),
+    change: RawChange<'a>,
+    received_at: Timestamp,
+    out: &mut Routed<'a>,
+) {
     let value = change.value;
     let metadata = value.metadata.map(|m| serde_json::from_str::<Metadata<'a>>(m.get()));
     let phone_number_id = match &metadata {
         Some(Ok(m)) => Some(m.phone_number_id.clone()),
         _ => None,
     };
-    let park = |reason: ParkReason, detail: String, payload: Cow<'a, RawValue>| Parked {
-        reason,
-        detail,
-        waba_id: Some(waba_id.clone()),
-        phone_number_id: phone_number_id.clone(),
-        field: Some(change.field.clone()),
-        array: None,
-        received_at,
-        payload: ParkedPayload::Json(payload),
-    };
-    let park_element = |array: &'static str, detail: String, payload: &'a RawValue| Parked {
-        array: Some(Cow::Borrowed(array)),
-        ..park(ParkReason::MalformedElement, format!("{array}[]: {detail}"), Cow::Borrowed(payload))
-    };
     if let Some(reason) = IgnoreReason::of_field(&change.field) {
         out.ignored.push(IgnoredChange { field: change.field, reason, event: value.event.as_deref().map(label) });
         return;
     }
-    // `standby`: the user's messages while Meta's AI agent holds the chat — a STOP there is a
-    // STOP, a message there opens the window as on `messages`.
-    if !matches!(change.field.as_ref(), "messages" | "standby" | "user_preferences" | "user_id_update" | "calls") {
-        let detail = format!("changes[].field '{}' is not one polite handles", change.field);
-        out.parked.push(park(ParkReason::UnknownField, detail, Cow::Owned(value.to_raw())));
+    let origin = ChangeOrigin { waba_id: waba_id.clone(), phone_number_id, field: change.field, received_at };
+    if TEMPLATE_FIELDS.contains(&origin.field.as_ref()) {
+        // The value is the change: one template's new status, category or quality.
+        let raw = value.to_raw();
+        match serde_json::from_str::<crate::template::TemplateChange<'_>>(raw.get()) {
+            Ok(_) => {
+                out.templates.push(TemplateEvent { waba_id: origin.waba_id, received_at, entry_time, value: raw });
+            }
+            Err(e) => {
+                out.parked.push(origin.park(ParkReason::MalformedElement, format!("value: {e}"), Cow::Owned(raw)));
+            }
+        }
+        return;
+    }
+    if !ELEMENT_FIELDS.contains(&origin.field.as_ref()) {
+        let detail = format!("changes[].field '{}' is not one polite handles", origin.field);
+        out.parked.push(origin.park(ParkReason::UnknownField, detail, Cow::Owned(value.to_raw())));
         return;
     }
     if value.is_empty() {
         let detail = "the change carries no messages, statuses, user_preferences or errors".to_owned();
-        out.parked.push(park(ParkReason::NoUpdates, detail, Cow::Owned(value.to_raw())));
+        out.parked.push(origin.park(ParkReason::NoUpdates, detail, Cow::Owned(value.to_raw())));
         return;
     }
     if let Some(Err(problem)) = &metadata {
         // Without a readable phone_number_id nothing in this change can be routed reliably.
-        out.parked.push(park(ParkReason::MalformedElement, format!("metadata: {problem}"), Cow::Owned(value.to_raw())));
+        let payload = Cow::Owned(value.to_raw());
+        out.parked.push(origin.park(ParkReason::MalformedElement, format!("metadata: {problem}"), payload));
         return;
     }
-    let event = |kind, contact, data| WebhookEvent {
-        kind,
-        waba_id: waba_id.clone(),
-        phone_number_id: phone_number_id.clone(),
-        received_at,
-        contact,
-        data,
-    };
+    route_elements(&origin, value, out);
+}
+
+/// Every element of a change of a field polite reads, to its queue; one that does not read as
+/// its kind parks alone.
+fn route_elements<'a>(origin: &ChangeOrigin<'a>, value: RawChangeValue<'a>, out: &mut Routed<'a>) {
     let contacts: Vec<(&RawValue, Option<Contact<'a>>)> =
         value.contacts.iter().map(|raw| (*raw, serde_json::from_str(raw.get()).ok())).collect();
     for raw in value.messages {
         match serde_json::from_str::<Message<'_>>(raw.get()) {
             Ok(m) => {
                 let sender = entry_of(&contacts, m.from.as_deref(), m.from_user_id.as_deref());
-                out.inbound.push(event(EventType::Message, sender, raw));
+                out.inbound.push(origin.event(EventType::Message, sender, raw));
             }
-            Err(e) => out.parked.push(park_element("messages", e.to_string(), raw)),
+            Err(e) => out.parked.push(origin.park_element("messages", &e, raw)),
         }
     }
     // Statuses are the volume (up to three per message sent) and status-processor parses each
@@ -412,45 +512,65 @@ fn route_change<'a>(waba_id: &Cow<'a, str>, change: RawChange<'a>, received_at: 
         [(only, _)] if value.statuses.len() == 1 => Some(*only),
         _ => None,
     };
-    if change.field == "calls" && !value.statuses.is_empty() {
-        out.ignored.push(IgnoredChange { field: change.field.clone(), reason: IgnoreReason::CallState, event: None });
+    let calls = origin.field == "calls";
+    if calls && !value.statuses.is_empty() {
+        out.ignored.push(IgnoredChange { field: origin.field.clone(), reason: IgnoreReason::CallState, event: None });
     }
-    let statuses = if change.field == "calls" { Vec::new() } else { value.statuses };
     for raw in value.calls {
         match serde_json::from_str::<Call<'_>>(raw.get()) {
             Ok(call) => {
                 let caller = entry_of(&contacts, call.from.as_deref(), call.from_user_id.as_deref());
-                out.inbound.push(event(EventType::Call, caller, raw));
+                out.inbound.push(origin.event(EventType::Call, caller, raw));
             }
-            Err(e) => out.parked.push(park_element("calls", e.to_string(), raw)),
+            Err(e) => out.parked.push(origin.park_element("calls", &e, raw)),
         }
     }
-    for raw in statuses {
+    for raw in value.message_echoes {
+        match serde_json::from_str::<Echo<'_>>(raw.get()) {
+            Ok(echo) => {
+                let to = entry_of(&contacts, echo.to.as_deref(), echo.to_user_id.as_deref());
+                out.inbound.push(origin.event(EventType::Echo, to, raw));
+            }
+            Err(e) => out.parked.push(origin.park_element("message_echoes", &e, raw)),
+        }
+    }
+    for raw in if calls { Vec::new() } else { value.statuses } {
         if raw.get().starts_with('{') {
-            out.statuses.push(event(EventType::Status, recipient, raw));
+            out.statuses.push(origin.event(EventType::Status, recipient, raw));
         } else {
-            out.parked.push(park_element("statuses", "not an object".into(), raw));
+            out.parked.push(origin.park_element("statuses", &"not an object", raw));
         }
     }
     for raw in value.user_preferences {
         match serde_json::from_str::<UserPreference<'_>>(raw.get()) {
-            Ok(_) => out.inbound.push(event(EventType::UserPreference, None, raw)),
-            Err(e) => out.parked.push(park_element("user_preferences", e.to_string(), raw)),
+            Ok(_) => out.inbound.push(origin.event(EventType::UserPreference, None, raw)),
+            Err(e) => out.parked.push(origin.park_element("user_preferences", &e, raw)),
         }
     }
     for raw in value.user_id_update {
         match serde_json::from_str::<UserIdUpdate<'_>>(raw.get()) {
-            Ok(_) => out.inbound.push(event(EventType::UserIdUpdate, None, raw)),
-            Err(e) => out.parked.push(park_element("user_id_update", e.to_string(), raw)),
+            Ok(_) => out.inbound.push(origin.event(EventType::UserIdUpdate, None, raw)),
+            Err(e) => out.parked.push(origin.park_element("user_id_update", &e, raw)),
         }
     }
     for raw in value.errors {
         match serde_json::from_str::<ApiError<'_>>(raw.get()) {
-            Ok(_) => out.inbound.push(event(EventType::Error, None, raw)),
-            Err(e) => out.parked.push(park_element("errors", e.to_string(), raw)),
+            Ok(_) => out.inbound.push(origin.event(EventType::Error, None, raw)),
+            Err(e) => out.parked.push(origin.park_element("errors", &e, raw)),
         }
     }
 }
+
+/// The fields whose change values hold arrays of elements polite reads. `standby`: the user's
+/// messages while Meta's AI agent holds the chat — a STOP there is a STOP, a message there opens
+/// the window as on `messages`. `smb_message_echoes` / `message_echoes`: the business's own
+/// sends from the WhatsApp Business app or another app on the number — sends to count.
+const ELEMENT_FIELDS: &[&str] =
+    &["messages", "standby", "user_preferences", "user_id_update", "calls", "smb_message_echoes", "message_echoes"];
+
+/// The template webhook fields: routed to the template registry.
+const TEMPLATE_FIELDS: &[&str] =
+    &["message_template_status_update", "template_category_update", "message_template_quality_update"];
 
 /// Meta's event name as a metric label: letters, digits and `_`, at most 64.
 fn label(event: &str) -> String {
@@ -492,6 +612,9 @@ struct RawNotification<'a> {
 struct RawEntry<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
+    /// When Meta made the entry's changes (template updates are ordered by it).
+    #[serde(default, with = "super::unix_seconds::lenient")]
+    time: Option<Timestamp>,
     #[serde(borrow, default)]
     changes: Vec<RawChange<'a>>,
 }
@@ -516,6 +639,7 @@ struct RawChangeValue<'a> {
     user_preferences: Vec<&'a RawValue>,
     user_id_update: Vec<&'a RawValue>,
     calls: Vec<&'a RawValue>,
+    message_echoes: Vec<&'a RawValue>,
     errors: Vec<&'a RawValue>,
     /// The value's `event`, when it is a string (account and quality updates name one).
     event: Option<Cow<'a, str>>,
@@ -529,6 +653,7 @@ impl RawChangeValue<'_> {
             && self.user_preferences.is_empty()
             && self.user_id_update.is_empty()
             && self.calls.is_empty()
+            && self.message_echoes.is_empty()
             && self.errors.is_empty()
     }
 
@@ -542,6 +667,7 @@ impl RawChangeValue<'_> {
             ("user_preferences", &self.user_preferences),
             ("user_id_update", &self.user_id_update),
             ("calls", &self.calls),
+            ("message_echoes", &self.message_echoes),
             ("errors", &self.errors),
         ];
         let mut text = String::from("{");
@@ -587,6 +713,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawChangeValue<'a> {
                         "user_preferences" => &mut value.user_preferences,
                         "user_id_update" => &mut value.user_id_update,
                         "calls" => &mut value.calls,
+                        "message_echoes" => &mut value.message_echoes,
                         "errors" => &mut value.errors,
                         "metadata" => {
                             value.metadata = Some(map.next_value()?);
