@@ -221,9 +221,11 @@ where
         if let Some(key) = payload.template_key() {
             let (known, loaded) = tokio::try_join!(self.templates.template(&key), self.templates.loaded_at())?;
             match template::verdict(known.as_ref(), loaded.is_some(), now) {
-                Verdict::Hold { until, status } => {
+                Verdict::Hold { status } => {
                     counter!("TemplateHolds", "result" => "paused").increment(1);
                     tracing::info!(message_id = %record.id, template = %key, status, "template not sendable now: held");
+                    let recheck = i64::from(self.policy.paused_template_recheck_seconds.max(1));
+                    let until = now + SignedDuration::from_secs(recheck);
                     return self.defer(&record, until, template::TEMPLATE_PAUSED, None, now).await;
                 }
                 Verdict::Unavailable { status } => {

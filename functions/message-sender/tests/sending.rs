@@ -652,11 +652,12 @@ async fn a_paused_template_holds_its_message_until_meta_approves_it_again() {
     assert_eq!(h.run(noon()).await, [Outcome::Scheduled]);
     let message = h.message(&id).await;
     assert_eq!((message.state, message.reason.as_deref()), (MessageState::Scheduled, Some("template_paused")));
-    assert_eq!(message.not_before, Some(noon() + polite_domain::template::PAUSED_RECHECK));
+    let recheck = SignedDuration::from_secs(i64::from(Policy::default().paused_template_recheck_seconds));
+    assert_eq!(message.not_before, Some(noon() + recheck));
     assert!(h.sim.accepted().is_empty(), "not burnt on 132015");
 
     // Approved again: at its next look it goes.
-    let later = noon() + polite_domain::template::PAUSED_RECHECK;
+    let later = noon() + recheck;
     registry(&h, "APPROVED", Category::Marketing, later - SignedDuration::from_mins(1)).await;
     let claimable = h.sender.messages.get(&id).await.unwrap().unwrap();
     let requeued = TransitionDetails { due_at: Some(later), ..TransitionDetails::default() };

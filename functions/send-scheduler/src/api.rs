@@ -221,7 +221,11 @@ struct Accepted<'a> {
 pub struct MessageView<'a> {
     pub id: &'a str,
     pub to: String,
+    /// The category that governs it: Meta's for the template when the registry's disagreed with
+    /// the caller's (then `requested_category` is the caller's).
     pub category: polite_domain::message::Category,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_category: Option<polite_domain::message::Category>,
     pub state: MessageState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
@@ -249,6 +253,7 @@ impl<'a> MessageView<'a> {
             id: &record.id,
             to: record.to.to_string(),
             category: record.category,
+            requested_category: record.requested_category,
             state: record.state,
             reason: record.reason.as_deref(),
             not_before: record.not_before,

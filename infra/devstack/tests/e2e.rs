@@ -562,3 +562,91 @@ fn the_contract_check_refuses_an_answer_the_spec_does_not_allow() {
         "state": "teleported", "created_at": "2026-11-23T10:00:00Z"});
     Contract::load().check(&Method::GET, "/v1/messages/{id}", 200, &wrong);
 }
+
+/// Issue 20 end to end: Meta's word on a template governs its messages. A utility template Meta
+/// re-categorises as MARKETING (a `template_category_update` webhook from the simulator) makes
+/// a message queued for a person with only utility consent `suppressed`; a template Meta paused
+/// holds its message (`template_paused`) until Meta approves it again, and then it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_meta_recategorises_or_pauses_govern_their_queued_messages_over_http() {
+    let workspace = StackConfig::workspace_root().canonicalize().unwrap();
+    let mut config = StackConfig::demo(&workspace);
+    config.ports = Ports::free().unwrap();
+    config.state_dir = std::env::temp_dir().join(format!("polite-e2e-templates-{}", std::process::id()));
+    let policy = r#"{"default_hours": {"allowed": [{"days": "daily", "start": "00:00", "end": "00:00"}]}, "paused_template_recheck_seconds": 5}"#;
+    config.function_env.push(("SEND_POLICY".into(), policy.into()));
+    let stack = Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"));
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let spec = Contract::load();
+    let template_change = |change: Value| {
+        let client = &client;
+        async move {
+            client
+                .sim(Method::POST, "/_sim/templates", Some(&change))
+                .await
+                .unwrap()
+                .expect(200, "template change")
+                .unwrap()
+        }
+    };
+
+    // Ana agreed to order updates only. Her order update is due in 40 s.
+    let ana = "+5511987662222";
+    let utility_only = json!({"category": "utility", "status": "opted_in", "source": "checkout",
+        "evidence": "Order updates on WhatsApp: yes", "occurred_at": "2026-01-05T10:00:00Z"});
+    let path = format!("/v1/contacts/{ana}/consent");
+    client.api(Method::PUT, &path, Some(&utility_only)).await.unwrap().expect(200, &path).unwrap();
+    let send_at = (Timestamp::now() + SignedDuration::from_secs(40)).to_string();
+    let body = json!({"to": ana, "category": "utility", "send_at": send_at,
+        "template": {"name": "order_update", "language": "en"}});
+    let created =
+        client.api(Method::POST, "/v1/messages", Some(&body)).await.unwrap().expect(202, "order update").unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Meta completes a re-categorisation of order_update to MARKETING meanwhile.
+    template_change(json!({"name": "order_update", "language": "en", "category": "MARKETING"})).await;
+    let path = format!("/v1/messages/{id}");
+    let suppressed = eventually("the order update to be decided when due", Duration::from_mins(2), || async {
+        let m = client.get(&path).await?;
+        Ok(matches!(m["state"].as_str(), Some("read" | "failed" | "suppressed")).then_some(m))
+    })
+    .await
+    .unwrap();
+    spec.check(&Method::GET, "/v1/messages/{id}", 200, &suppressed);
+    assert_eq!(
+        (suppressed["state"].as_str(), suppressed["reason"].as_str()),
+        (Some("suppressed"), Some("no_consent")),
+        "{suppressed}"
+    );
+    assert_eq!(
+        (suppressed["category"].as_str(), suppressed["requested_category"].as_str()),
+        (Some("marketing"), Some("utility")),
+        "{suppressed}"
+    );
+
+    // Meta pauses new_collection; Eva's promotion waits instead of failing on 132015.
+    let eva = "+5511987663333";
+    opt_in(&client, eva).await;
+    template_change(json!({"name": "new_collection", "language": "en", "status": "PAUSED", "reason": "LOW_QUALITY"}))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let body = json!({"to": eva, "category": "marketing", "template": {"name": "new_collection", "language": "en"}});
+    let created =
+        client.api(Method::POST, "/v1/messages", Some(&body)).await.unwrap().expect(202, "promotion").unwrap();
+    let promo = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/messages/{promo}");
+    let held = eventually("the promotion to wait for its template", Duration::from_mins(1), || async {
+        let m = client.get(&path).await?;
+        Ok((m["reason"] == "template_paused").then_some(m))
+    })
+    .await
+    .unwrap();
+    spec.check(&Method::GET, "/v1/messages/{id}", 200, &held);
+    assert_eq!(held["state"], "deferred", "{held}");
+    template_change(json!({"name": "new_collection", "language": "en", "status": "APPROVED"})).await;
+    let sent = settled(&client, &promo).await;
+    assert_eq!(sent["state"], "read", "{sent}");
+    let sim = client.sim(Method::GET, "/_sim/messages", None).await.unwrap().expect(200, "sim").unwrap();
+    let to = |n: &str| sim["messages"].as_array().unwrap().iter().filter(|m| m["to"] == n).count();
+    assert_eq!((to("5511987662222"), to("5511987663333")), (0, 1), "nothing burnt on a paused template: {sim}");
+    stack.stop().await;
+}

@@ -54,6 +54,10 @@ pub struct Policy {
     pub fallback_zone: IanaZone,
     /// Upper bound of the jitter added to a quiet-hours deferral, so 08:00 is not a stampede.
     pub max_jitter_seconds: u32,
+    /// How long a message of a paused (or not yet approved) template waits before it is looked
+    /// at again (default 30 min; Meta's pauses last 3 or 6 h, and the first look after an
+    /// APPROVED update sends it).
+    pub paused_template_recheck_seconds: u32,
 }
 
 /// A category refused for numbers starting with `prefix` (`"+1"`).
@@ -92,6 +96,7 @@ impl Default for Policy {
                 .collect(),
             fallback_zone: IanaZone::utc(),
             max_jitter_seconds: 600,
+            paused_template_recheck_seconds: 1800,
         }
     }
 }

@@ -13,16 +13,11 @@
 
 use std::borrow::Cow;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Category;
 use crate::webhook::unix_seconds;
-
-/// How long a message of a paused (or not yet approved) template waits before it is looked at
-/// again. Meta's pauses last 3 or 6 hours; an APPROVED update meanwhile lets it go at its next
-/// look.
-pub const PAUSED_RECHECK: SignedDuration = SignedDuration::from_mins(30);
 
 /// A template is named by its name and language (`order_update`, `pt_BR`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -182,7 +177,7 @@ impl TemplateRecord {
             None | Some("APPROVED") => Verdict::Send { category: self.category_at(now) },
             // Paused for quality, or still in review: it may come back.
             Some("PAUSED" | "PENDING" | "IN_APPEAL" | "LIMIT_EXCEEDED") => {
-                Verdict::Hold { until: now + PAUSED_RECHECK, status: self.status.clone().unwrap_or_default() }
+                Verdict::Hold { status: self.status.clone().unwrap_or_default() }
             }
             Some(other) => Verdict::Unavailable { status: other.to_owned() },
         }
@@ -194,8 +189,9 @@ impl TemplateRecord {
 pub enum Verdict {
     /// Approved (or no status known yet): send, under `category` when the registry knows one.
     Send { category: Option<Category> },
-    /// Paused (or in review): defer with reason `template_paused`, look again at `until`.
-    Hold { until: Timestamp, status: String },
+    /// Paused (or in review): defer with reason `template_paused` and look again later (the
+    /// policy's `paused_template_recheck_seconds`).
+    Hold { status: String },
     /// Disabled, rejected, archived, deleted…: suppress with reason `template_unavailable`.
     Unavailable { status: String },
 }
