@@ -34,6 +34,7 @@ fn text(to: &str) -> Outbound {
         content: Content::Text { body: "Thanks, you will get no more promotions.".into() },
         callback_data: Some("msg-42".into()),
         reply_to: Some("wamid.INBOUND".into()),
+        endpoint: polite_domain::whatsapp::Endpoint::Messages,
     }
 }
 

@@ -200,6 +200,7 @@ impl<S: ContactStore + SendLog + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
             content: Content::Text { body: text.to_owned() },
             callback_data: Some(format!("{CONFIRMATION_CALLBACK_PREFIX}{}", request.wamid)),
             reply_to: Some(request.wamid),
+            endpoint: polite_domain::whatsapp::Endpoint::Messages,
         };
         match confirmations.api.send(&message).await {
             Ok(_accepted) => {

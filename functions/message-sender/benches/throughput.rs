@@ -95,6 +95,7 @@ impl Rig {
                 SecretString::from(SimConfig::default().access_token),
             ))?,
             templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
+            marketing_messages_api: false,
             policy: Policy { quiet_categories: Vec::new(), ..Policy::default() },
             pacer: Pacer::new(0.0),
         };

@@ -9,6 +9,7 @@
 //! | `CONTACT_HASH_KEY` or `_PARAM` | erasure tombstones' hash key |
 //! | `WHATSAPP_ACCESS_TOKEN` or `_PARAM`, `WHATSAPP_PHONE_NUMBER_ID`, `GRAPH_API_BASE_URL`, `GRAPH_API_VERSION`, `GRAPH_API_TIMEOUT_MS` | the Graph API |
 //! | `SEND_POLICY` | optional JSON `polite_domain::gate::Policy` (quiet hours, caps, blocks…); defaults in the README |
+//! | `MARKETING_MESSAGES_API` | `enabled`: MARKETING templates go to `/marketing_messages` (falling back to `/messages` when Meta refuses them there); `disabled` (default): everything to `/messages` |
 //! | `SENDER_MPS` | the business number's throughput, messages/s (default 80) |
 //! | `SENDER_INSTANCES` | the event source's `MaximumConcurrency` (default 2): each instance paces to `SENDER_MPS ÷ SENDER_INSTANCES` |
 
@@ -21,6 +22,8 @@ use secrecy::SecretString;
 
 /// The environment variable holding the sending policy.
 pub const SEND_POLICY: &str = polite_adapters::config::keys::SEND_POLICY;
+/// Whether MARKETING templates go through the Marketing Messages API.
+pub const MARKETING_MESSAGES_API: &str = "MARKETING_MESSAGES_API";
 /// Throughput of the business number.
 pub const SENDER_MPS: &str = "SENDER_MPS";
 /// Sender instances sharing it.
@@ -39,6 +42,8 @@ pub struct Config {
     /// when Meta refuses the token (a rotation); `None` locally.
     pub access_token_param: Option<String>,
     pub policy: Policy,
+    /// MARKETING templates through the Marketing Messages API.
+    pub marketing_messages_api: bool,
     /// This instance's pace, messages per second.
     pub per_instance_mps: f64,
 }
@@ -57,6 +62,7 @@ impl Config {
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
         let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
         let policy = env.json(SEND_POLICY, Policy::default());
+        let marketing_messages_api = env.switch(MARKETING_MESSAGES_API, false);
         let mps: f64 = env.parsed(SENDER_MPS, 80.0);
         let instances: u32 = env.parsed(SENDER_INSTANCES, 2);
         let graph = GraphConfig::from_env(&mut env, SecretString::default());
@@ -73,6 +79,7 @@ impl Config {
             graph: GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph },
             access_token_param,
             policy,
+            marketing_messages_api,
             per_instance_mps: mps / f64::from(instances.max(1)),
         })
     }
@@ -108,6 +115,7 @@ impl Config {
                 None => polite_adapters::graph::GraphClient::new(self.graph)?,
             },
             templates,
+            marketing_messages_api: self.marketing_messages_api,
             policy: self.policy,
             pacer: crate::pacing::Pacer::new(self.per_instance_mps),
         })

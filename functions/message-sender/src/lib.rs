@@ -21,7 +21,7 @@ use polite_domain::ContactRef;
 use polite_domain::caps::SentRecord;
 use polite_domain::gate::{self, Decision, DeferReason, Policy, Recipient};
 use polite_domain::ids::stable_hash;
-use polite_domain::message::{MessageRecord, MessageState};
+use polite_domain::message::{Category, MessageRecord, MessageState};
 use polite_domain::ports::{
     ContactStore, EventQueue, MessageStore, Moved, Reservation, SendLog, StoreError, TemplateStore, TransitionDetails,
     WhatsAppApi,
@@ -30,7 +30,10 @@ use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, que
 use polite_domain::sending::{AfterSend, after_send};
 use polite_domain::status::Effect;
 use polite_domain::template::{self, Verdict};
-use polite_domain::whatsapp::{Content, ErrorAction, Outbound, SendFailure};
+use polite_domain::whatsapp::{
+    Accepted, Content, Endpoint, ErrorAction, MARKETING_API_NOT_AVAILABLE, MARKETING_OFF_ON_CLOUD_API, Outbound,
+    SendFailure, failure_reason,
+};
 
 pub use config::Config;
 use pacing::Pacer;
@@ -93,6 +96,9 @@ pub struct Sender<M, C, Q, W, T = polite_adapters::templates::DynamoTemplates> {
     /// The template registry: the category Meta last set governs a template message, and a
     /// paused or disabled template holds it.
     pub templates: T,
+    /// MARKETING templates go to the Marketing Messages API (`/marketing_messages`), with
+    /// `/messages` as the fallback when Meta refuses it there (`MARKETING_MESSAGES_API`).
+    pub marketing_messages_api: bool,
     pub policy: Policy,
     pub pacer: Pacer,
 }
@@ -385,8 +391,17 @@ where
             Payload::Template(template) => Content::Template(template),
             Payload::Text(body) => Content::Text { body },
         };
-        let message = Outbound { from: None, to, content, callback_data: Some(claimed.id.clone()), reply_to: None };
-        let result = self.whatsapp.send(&message).await;
+        let endpoint = if self.marketing_messages_api
+            && claimed.category == Category::Marketing
+            && matches!(content, Content::Template(_))
+        {
+            Endpoint::MarketingMessages
+        } else {
+            Endpoint::Messages
+        };
+        let message =
+            Outbound { from: None, to, content, callback_data: Some(claimed.id.clone()), reply_to: None, endpoint };
+        let result = self.send_on(message).await;
         if let Err(SendFailure::Rejected { error, .. }) = &result {
             counter!("GraphErrors", "code" => error.code.to_string()).increment(1);
             if error.action() == ErrorAction::SlowDown {
@@ -416,6 +431,15 @@ where
                 self.defer(&claimed, until, reason.as_str(), Some(error), now).await
             }
             AfterSend::Fail { error, effect } => {
+                if error.code == MARKETING_OFF_ON_CLOUD_API {
+                    counter!("MarketingMessagesApiRequired").increment(1);
+                    tracing::error!(
+                        message_id = %claimed.id,
+                        "Meta turned marketing templates off on /messages for this account (131063): \
+                         deploy with MarketingMessagesApi=enabled (MARKETING_MESSAGES_API=enabled) so they go \
+                         through the Marketing Messages API"
+                    );
+                }
                 // The effect first: if the state write below fails, the redelivered job finds
                 // `sending` and statuses settle it, but the opt-out or the block is recorded.
                 match effect {
@@ -428,7 +452,8 @@ where
                     Some(Effect::Undeliverable) | None => {}
                 }
                 tracing::info!(message_id = %claimed.id, code = error.code, "send failed");
-                let details = TransitionDetails { error: Some(error), ..TransitionDetails::default() };
+                let reason = failure_reason(error.code).map(str::to_owned);
+                let details = TransitionDetails { reason, error: Some(error), ..TransitionDetails::default() };
                 self.move_to(&claimed, MessageState::Failed, now, details, Outcome::Failed).await
             }
             AfterSend::Unknown => {
@@ -437,6 +462,23 @@ where
                 Ok(Outcome::Unknown)
             }
         }
+    }
+
+    /// Sends `message` on its endpoint; on the Marketing Messages API, Meta's refusal to serve
+    /// it there (131055: the terms not accepted, or the API not open to the number) sends it
+    /// again on `/messages`, Meta's documented fallback — a definite refusal, so never twice.
+    async fn send_on(&self, message: Outbound) -> Result<Accepted, SendFailure> {
+        let result = self.whatsapp.send(&message).await;
+        let refused_there =
+            matches!(&result, Err(SendFailure::Rejected { error, .. }) if error.code == MARKETING_API_NOT_AVAILABLE);
+        if message.endpoint == Endpoint::MarketingMessages && refused_there {
+            counter!("MarketingMessagesFallback").increment(1);
+            tracing::warn!(
+                "the Marketing Messages API refused the message (131055: are its terms accepted?); sent on /messages"
+            );
+            return self.whatsapp.send(&Outbound { endpoint: Endpoint::Messages, ..message }).await;
+        }
+        result
     }
 
     /// A job found its message `sending`: another instance is sending it, or one died mid-call.

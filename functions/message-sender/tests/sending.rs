@@ -75,6 +75,7 @@ impl Harness {
             inbound: queue("InboundEventsQueue"),
             whatsapp,
             templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
+            marketing_messages_api: false,
             policy: Policy::default(),
             pacer: Pacer::new(0.0),
         };
@@ -452,6 +453,7 @@ impl Harness {
             inbound: s.inbound.clone(),
             whatsapp: s.whatsapp.clone(),
             templates: s.templates.clone(),
+            marketing_messages_api: s.marketing_messages_api,
             policy: s.policy.clone(),
             pacer,
         }
@@ -710,4 +712,60 @@ async fn a_template_meta_recategorised_as_marketing_needs_marketing_consent_and_
     assert_eq!(message.reason.as_deref(), Some("no_consent"));
     assert_eq!((message.category, message.requested_category), (Category::Marketing, Some(Category::Utility)));
     assert!(h.sim.accepted().is_empty());
+}
+
+/// A sender on the Marketing Messages API, against a simulator that knows `spring_sale`
+/// (MARKETING) and `order_shipped` (UTILITY).
+async fn on_the_marketing_messages_api(sim: SimConfig) -> Harness {
+    let templates = vec![
+        whatsapp_sim::SimTemplate::approved("spring_sale", "pt_BR", "MARKETING"),
+        whatsapp_sim::SimTemplate::approved("order_shipped", "pt_BR", "UTILITY"),
+    ];
+    let h = Harness::with_sim(SimConfig { templates, ..sim }).await;
+    Harness { sender: Sender { marketing_messages_api: true, ..h.sender }, ..h }
+}
+
+async fn request_utility(h: &Harness, to: &str) -> String {
+    let json =
+        format!(r#"{{"to":"{to}","category":"utility","template":{{"name":"order_shipped","language":"pt_BR"}}}}"#);
+    let send = serde_json::from_str::<SendRequest>(&json).unwrap().validate(noon()).unwrap();
+    h.scheduler.submit(send, json, noon()).await.unwrap().id
+}
+
+#[tokio::test]
+async fn with_the_marketing_messages_api_on_marketing_goes_to_marketing_messages_and_the_rest_to_messages() {
+    let h = on_the_marketing_messages_api(SimConfig::default()).await;
+    h.opt_in(ANA).await;
+    let promo = h.request(ANA, noon(), "").await;
+    let update = request_utility(&h, "+5511987654322").await;
+    h.opt_in("+5511987654322").await;
+    assert_eq!(h.run(noon()).await, [Outcome::Sent, Outcome::Sent]);
+    let endpoints: Vec<(String, &str)> =
+        h.sim.accepted().iter().map(|m| (m.biz_opaque_callback_data.clone().unwrap(), m.endpoint)).collect();
+    assert!(endpoints.contains(&(promo, "marketing_messages")), "{endpoints:?}");
+    assert!(endpoints.contains(&(update, "messages")), "{endpoints:?}");
+}
+
+#[tokio::test]
+async fn without_the_api_terms_accepted_marketing_falls_back_to_messages_once() {
+    let h = on_the_marketing_messages_api(SimConfig { marketing_terms_accepted: false, ..SimConfig::default() }).await;
+    h.opt_in(ANA).await;
+    let promo = h.request(ANA, noon(), "").await;
+    assert_eq!(h.run(noon()).await, [Outcome::Sent]);
+    let accepted = h.sim.accepted();
+    assert_eq!(accepted.len(), 1, "sent once");
+    assert_eq!(accepted[0].endpoint, "messages");
+    assert_eq!(h.message(&promo).await.state, MessageState::Sent);
+}
+
+#[tokio::test]
+async fn marketing_turned_off_on_messages_fails_clearly_naming_the_setting() {
+    let sim = SimConfig { marketing_off_on_messages: true, ..SimConfig::default() };
+    let h = Harness::with_sim(sim).await;
+    h.opt_in(ANA).await;
+    let promo = h.request(ANA, noon(), "").await;
+    assert_eq!(h.run(noon()).await, [Outcome::Failed]);
+    let failed = h.message(&promo).await;
+    assert_eq!(failed.reason.as_deref(), Some("marketing_messages_api_required"));
+    assert_eq!(failed.error.map(|e| e.code), Some(131_063));
 }

@@ -193,6 +193,7 @@ impl Campaign {
                     dynamo.clone(),
                     stack.table("TemplatesTable"),
                 ),
+                marketing_messages_api: false,
                 policy: Policy::default(),
                 pacer: Pacer::new(0.0),
             },

@@ -79,6 +79,7 @@ impl Loop {
                     dynamo.clone(),
                     h.stack.table("TemplatesTable"),
                 ),
+                marketing_messages_api: false,
                 policy: Policy::default(),
                 pacer: Pacer::new(0.0),
             },

@@ -575,6 +575,7 @@ async fn templates_meta_recategorises_or_pauses_govern_their_queued_messages_ove
     config.state_dir = std::env::temp_dir().join(format!("polite-e2e-templates-{}", std::process::id()));
     let policy = r#"{"default_hours": {"allowed": [{"days": "daily", "start": "00:00", "end": "00:00"}]}, "paused_template_recheck_seconds": 5}"#;
     config.function_env.push(("SEND_POLICY".into(), policy.into()));
+    config.function_env.push(("MARKETING_MESSAGES_API".into(), "enabled".into()));
     let stack = Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"));
     let client = Client::new(stack.endpoints.clone()).unwrap();
     let spec = Contract::load();
@@ -645,8 +646,27 @@ async fn templates_meta_recategorises_or_pauses_govern_their_queued_messages_ove
     template_change(json!({"name": "new_collection", "language": "en", "status": "APPROVED"})).await;
     let sent = settled(&client, &promo).await;
     assert_eq!(sent["state"], "read", "{sent}");
+
+    // With the Marketing Messages API enabled, marketing goes to /marketing_messages and a
+    // utility template to /messages.
+    let body = json!({"to": eva, "category": "utility", "template": {"name": "order_shipped", "language": "en_US"}});
+    let created = client.api(Method::POST, "/v1/messages", Some(&body)).await.unwrap().expect(202, "update").unwrap();
+    let update = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&client, &update).await["state"], "read");
     let sim = client.sim(Method::GET, "/_sim/messages", None).await.unwrap().expect(200, "sim").unwrap();
-    let to = |n: &str| sim["messages"].as_array().unwrap().iter().filter(|m| m["to"] == n).count();
-    assert_eq!((to("5511987662222"), to("5511987663333")), (0, 1), "nothing burnt on a paused template: {sim}");
+    let endpoints: Vec<(&str, &str, &str)> = sim["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap_or_default();
+            (field("to"), field("template"), field("endpoint"))
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        [("5511987663333", "new_collection", "marketing_messages"), ("5511987663333", "order_shipped", "messages")],
+        "nothing to Ana, nothing burnt on a paused template, each on its endpoint"
+    );
     stack.stop().await;
 }

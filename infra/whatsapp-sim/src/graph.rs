@@ -140,6 +140,43 @@ pub(crate) async fn send_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    send_on(shared, Endpoint::Messages, &phone_number_id, &headers, &body).await
+}
+
+/// `POST /{version}/{phone_number_id}/marketing_messages`: the Marketing Messages API — the
+/// same body as `/messages`, MARKETING templates only.
+pub(crate) async fn send_marketing_message(
+    State(shared): State<Shared>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    send_on(shared, Endpoint::MarketingMessages, &phone_number_id, &headers, &body).await
+}
+
+/// The endpoint a send came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Messages,
+    MarketingMessages,
+}
+
+impl Endpoint {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Messages => "messages",
+            Self::MarketingMessages => "marketing_messages",
+        }
+    }
+}
+
+async fn send_on(
+    shared: Shared,
+    endpoint: Endpoint,
+    phone_number_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     tokio::time::sleep(shared.config.latency).await;
     let draw = {
         let knobs = &shared.config.knobs;
@@ -159,7 +196,7 @@ pub(crate) async fn send_message(
         };
         Draw { throttled, server_error, answer }
     };
-    match accept(&shared, &phone_number_id, &headers, &body, draw) {
+    match accept(&shared, (endpoint, phone_number_id), headers, body, draw) {
         Ok((message, plan)) => {
             let contact = match &message.recipient {
                 Some(recipient) => json!({"input": recipient, "user_id": message.user.user_id}),
@@ -194,6 +231,27 @@ pub(crate) async fn send_message(
     }
 }
 
+/// What each endpoint takes: the Marketing Messages API only MARKETING templates; `/messages`
+/// no marketing template when the account turned them off there (131063).
+fn check_endpoint(config: &crate::SimConfig, endpoint: Endpoint, category: Option<&str>) -> Result<(), MetaError> {
+    match (endpoint, category) {
+        (Endpoint::MarketingMessages, None) => {
+            Err(MetaError::new(100, "(#100) Invalid parameter: Message must be a template message."))
+        }
+        (Endpoint::MarketingMessages, Some(c)) if c != "marketing" => {
+            Err(MetaError::new(MARKETING_API_NOT_AVAILABLE, "(#131055) Method not allowed"))
+        }
+        (Endpoint::Messages, Some("marketing")) if config.marketing_off_on_messages => Err(MetaError::new(
+            131_063,
+            "(#131063) Marketing template messages are not available on Cloud API for this account; use the Marketing Messages API.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// 131055: the Marketing Messages API refuses (terms not accepted, or not a marketing template).
+const MARKETING_API_NOT_AVAILABLE: i64 = 131_055;
+
 /// A template send's checks, in Meta's order: a name and a language code, an approved name
 /// (when a list is configured), a template that is not paused or disabled, and no
 /// authentication template to a business-scoped user id. Returns the name.
@@ -227,7 +285,7 @@ fn check_template(shared: &Shared, request: &Value, to_user_id: bool) -> Result<
 /// throughput, recipient. Returns the accepted message and the statuses it will get.
 fn accept(
     shared: &Shared,
-    phone_number_id: &str,
+    (endpoint, phone_number_id): (Endpoint, &str),
     headers: &HeaderMap,
     body: &[u8],
     draw: Draw,
@@ -249,6 +307,12 @@ fn accept(
         );
         error.subcode = Some(33);
         return Err(error);
+    }
+    if endpoint == Endpoint::MarketingMessages && !config.marketing_terms_accepted {
+        return Err(MetaError::new(
+            MARKETING_API_NOT_AVAILABLE,
+            "(#200) You must accept the Marketing Messages API terms to use the API.",
+        ));
     }
     let request: Value =
         serde_json::from_slice(body).map_err(|_| MetaError::new(100, "(#100) The request body is not valid JSON."))?;
@@ -277,6 +341,11 @@ fn accept(
             ));
         }
     };
+    let category = template.as_ref().map(|name| {
+        let language = request.pointer("/template/language/code").and_then(Value::as_str).unwrap_or_default();
+        shared.template_category(name, language)
+    });
+    check_endpoint(config, endpoint, category.as_deref())?;
     if draw.throttled {
         return Err(throttled());
     }
@@ -302,10 +371,8 @@ fn accept(
         user,
         kind,
         text,
-        category: template.as_ref().map(|name| {
-            let language = request.pointer("/template/language/code").and_then(Value::as_str).unwrap_or_default();
-            shared.template_category(name, language)
-        }),
+        category,
+        endpoint: endpoint.path(),
         template,
         biz_opaque_callback_data: request.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_owned),
         reply_to: request.pointer("/context/message_id").and_then(Value::as_str).map(str::to_owned),

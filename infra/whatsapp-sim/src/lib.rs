@@ -66,6 +66,11 @@ pub struct SimConfig {
     /// `POST /_sim/templates`); a template listed here sends under its category and fails
     /// while PAUSED (132015) or DISABLED (132016).
     pub templates: Vec<SimTemplate>,
+    /// Whether the business accepted the Marketing Messages API's terms (else every send to
+    /// `/marketing_messages` fails with 131055).
+    pub marketing_terms_accepted: bool,
+    /// Marketing templates turned off on `/messages` for this account (they fail with 131063).
+    pub marketing_off_on_messages: bool,
     /// Added before every Graph API answer.
     pub latency: Duration,
     /// Where webhooks go; `None`: nothing is posted.
@@ -89,6 +94,8 @@ impl Default for SimConfig {
             approved_templates: None,
             template_categories: BTreeMap::new(),
             templates: Vec::new(),
+            marketing_terms_accepted: true,
+            marketing_off_on_messages: false,
             latency: Duration::ZERO,
             webhook: None,
             status_delays: StatusDelays::default(),
@@ -127,6 +134,13 @@ impl SimConfig {
             var(key).map_or(Ok(default), |v| match v.trim().parse::<f64>() {
                 Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
                 _ => Err(anyhow::anyhow!("{key}={v} is not a probability between 0 and 1")),
+            })
+        };
+        let flag = |key: &str, default: bool| -> anyhow::Result<bool> {
+            var(key).map_or(Ok(default), |v| match v.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(anyhow::anyhow!("{key}={other} is not true or false")),
             })
         };
         let list = |key: &str| -> Vec<String> {
@@ -182,6 +196,8 @@ impl SimConfig {
             approved_templates: var("SIM_APPROVED_TEMPLATES").map(|_| list("SIM_APPROVED_TEMPLATES")),
             template_categories,
             templates: var("SIM_TEMPLATES").map(|v| templates::parse_list(&v)).transpose()?.unwrap_or_default(),
+            marketing_terms_accepted: flag("SIM_MARKETING_TERMS_ACCEPTED", d.marketing_terms_accepted)?,
+            marketing_off_on_messages: flag("SIM_MARKETING_OFF_ON_MESSAGES", d.marketing_off_on_messages)?,
             latency: millis("SIM_LATENCY_MS", d.latency)?,
             webhook,
             status_delays,
@@ -303,6 +319,8 @@ pub struct SimMessage {
     /// Meta's pricing category of a template at the time of the send (`marketing`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The endpoint it came to: `messages` or `marketing_messages`.
+    pub endpoint: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<String>,
     /// `context.message_id`: the message this one replies to.
@@ -470,6 +488,7 @@ impl Drop for Simulator {
 fn router(shared: Shared) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(graph::send_message))
+        .route("/{version}/{phone_number_id}/marketing_messages", post(graph::send_marketing_message))
         // The same parameter name as the sends: the router wants one per position.
         .route("/{version}/{phone_number_id}/message_templates", get(templates::list))
         .route("/_sim/inbound", post(webhooks::inbound))

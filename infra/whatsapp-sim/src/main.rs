@@ -9,6 +9,8 @@
 //! | `SIM_ACCESS_TOKEN` | `polite-local-access-token` | the bearer token it expects |
 //! | `SIM_APPROVED_TEMPLATES` | unset: any name | comma-separated approved template names (others: 132001) |
 //! | `SIM_TEMPLATE_CATEGORIES` | all `marketing` | `name=category,…` for the pricing in statuses |
+//! | `SIM_MARKETING_TERMS_ACCEPTED` | true | `false`: every send to `/marketing_messages` fails with 131055 (the Marketing Messages API's terms not accepted) |
+//! | `SIM_MARKETING_OFF_ON_MESSAGES` | false | `true`: marketing templates on `/messages` fail with 131063 |
 //! | `SIM_TEMPLATES` | none | the business's templates, `name/language=CATEGORY[/STATUS],…` (`GET /{version}/{waba_id}/message_templates`; PAUSED sends fail 132015, DISABLED 132016) |
 //! | `SIM_LATENCY_MS` | `0` | added before every Graph API answer |
 //! | `SIM_WEBHOOK_URL`, `SIM_APP_SECRET` | unset: no webhooks | where statuses and inbound messages are posted, and the secret they are signed with |

@@ -406,3 +406,42 @@ async fn the_template_list_pages_like_the_graph_api_and_a_change_posts_metas_tem
         (Some("UTILITY"), Some("MARKETING"))
     );
 }
+
+#[tokio::test]
+async fn the_marketing_messages_api_takes_marketing_templates_only_and_its_refusals_are_metas() {
+    let templates = vec![
+        SimTemplate::approved("spring_sale", "pt_BR", "MARKETING"),
+        SimTemplate::approved("order_update", "pt_BR", "UTILITY"),
+    ];
+    let post = |sim: &Simulator, path: &str, body: Value| {
+        let url = format!("{}/v25.0/106540352242922/{path}", sim.url());
+        async move {
+            let response = reqwest::Client::new().post(url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let code = |answer: &Value| answer["error"]["code"].as_i64();
+    let sim = start(SimConfig { templates: templates.clone(), ..SimConfig::default() }).await;
+    let (status, answer) = post(&sim, "marketing_messages", template_to("+5511987654321", "spring_sale", "m1")).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, utility) = post(&sim, "marketing_messages", template_to("+5511987654321", "order_update", "m2")).await;
+    assert_eq!(code(&utility), Some(131_055), "{utility}");
+    let text = json!({"messaging_product": "whatsapp", "to": "+5511987654321", "type": "text", "text": {"body": "hi"}});
+    assert_eq!(code(&post(&sim, "marketing_messages", text).await.1), Some(100));
+    assert_eq!(sim.accepted().iter().map(|m| m.endpoint).collect::<Vec<_>>(), ["marketing_messages"]);
+
+    // Terms not accepted; marketing turned off on /messages.
+    let strict = SimConfig {
+        templates,
+        marketing_terms_accepted: false,
+        marketing_off_on_messages: true,
+        ..SimConfig::default()
+    };
+    let sim = start(strict).await;
+    let (_, terms) = post(&sim, "marketing_messages", template_to("+5511987654321", "spring_sale", "m3")).await;
+    assert_eq!(code(&terms), Some(131_055), "{terms}");
+    assert!(terms["error"]["message"].as_str().unwrap().contains("terms"), "{terms}");
+    let (_, off) = post(&sim, "messages", template_to("+5511987654321", "spring_sale", "m4")).await;
+    assert_eq!(code(&off), Some(131_063), "{off}");
+    assert_eq!(post(&sim, "messages", template_to("+5511987654321", "order_update", "m5")).await.0, 200);
+}

@@ -72,6 +72,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A switch written `enabled` or `disabled` (as the template's parameters are), `default`
+    /// when unset.
+    pub fn switch(&mut self, key: &str, default: bool) -> bool {
+        match self.optional(key).as_deref().map(str::trim) {
+            None => default,
+            Some("enabled") => true,
+            Some("disabled") => false,
+            Some(other) => {
+                self.problems.push(format!("{key}={other:?} is invalid: use enabled or disabled"));
+                default
+            }
+        }
+    }
+
     /// A JSON value (e.g. the sending policy), `default` when unset.
     pub fn json<T: serde::de::DeserializeOwned>(&mut self, key: &str, default: T) -> T {
         match self.optional(key) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use polite_domain::ContactRef;
 use polite_domain::ports::WhatsAppApi;
-use polite_domain::whatsapp::{Accepted, Content, ErrorAction, GraphError, Outbound, SendFailure};
+use polite_domain::whatsapp::{Accepted, Content, Endpoint, ErrorAction, GraphError, Outbound, SendFailure};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -181,7 +181,7 @@ impl GraphClient {
     async fn post(&self, message: &Outbound, token: &SecretString) -> Result<Accepted, SendFailure> {
         let response = self
             .http
-            .post(self.messages_url(message.from.as_deref()))
+            .post(self.endpoint_url(message.from.as_deref(), message.endpoint))
             .bearer_auth(token.expose_secret())
             .json(&SendBody::of(message))
             .send()
@@ -194,7 +194,12 @@ impl GraphClient {
 
     /// The URL messages from `from` (default: the configured number) are posted to.
     pub fn messages_url(&self, from: Option<&str>) -> String {
-        format!("{}/{}/messages", self.api_url, from.unwrap_or(&self.phone_number_id))
+        self.endpoint_url(from, Endpoint::Messages)
+    }
+
+    /// The URL of `endpoint` for messages from `from` (default: the configured number).
+    pub fn endpoint_url(&self, from: Option<&str>, endpoint: Endpoint) -> String {
+        format!("{}/{}/{}", self.api_url, from.unwrap_or(&self.phone_number_id), endpoint.path())
     }
 }
 
@@ -500,6 +505,7 @@ mod tests {
             content: Content::Text { body: "You will get no more promotions.".into() },
             callback_data: Some("polite-confirmation:wamid.A".into()),
             reply_to: Some("wamid.A".into()),
+            endpoint: Endpoint::Messages,
         };
         let body = serde_json::to_value(SendBody::of(&message)).unwrap();
         assert_eq!(
@@ -521,6 +527,7 @@ mod tests {
             content: Content::Template(template.clone()),
             callback_data: None,
             reply_to: None,
+            endpoint: Endpoint::Messages,
         };
         let body = serde_json::to_value(SendBody::of(&message)).unwrap();
         assert_eq!(body["type"], "template");
@@ -539,5 +546,9 @@ mod tests {
         .unwrap();
         assert_eq!(client.messages_url(None), "http://127.0.0.1:4590/v25.0/106540352242922/messages");
         assert_eq!(client.messages_url(Some("555")), "http://127.0.0.1:4590/v25.0/555/messages");
+        assert_eq!(
+            client.endpoint_url(None, Endpoint::MarketingMessages),
+            "http://127.0.0.1:4590/v25.0/106540352242922/marketing_messages"
+        );
     }
 }

@@ -27,6 +27,52 @@ pub struct Outbound {
     pub callback_data: Option<String>,
     /// The wamid this message replies to (shown quoted in the chat).
     pub reply_to: Option<String>,
+    /// Which endpoint it goes to.
+    pub endpoint: Endpoint,
+}
+
+/// The Graph API endpoint a message is posted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Endpoint {
+    /// `POST /<phone_number_id>/messages`: the Cloud API, every kind of message.
+    #[default]
+    Messages,
+    /// `POST /<phone_number_id>/marketing_messages`: the Marketing Messages API, MARKETING
+    /// templates only (same body as `/messages`).
+    MarketingMessages,
+}
+
+impl Endpoint {
+    /// The path after the phone number id.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Messages => "messages",
+            Self::MarketingMessages => "marketing_messages",
+        }
+    }
+}
+
+/// 131055 on `/marketing_messages`: the business has not accepted the Marketing Messages API's
+/// terms (or the API is not open to the number) — Meta's documented fallback is `/messages`.
+pub const MARKETING_API_NOT_AVAILABLE: i64 = 131_055;
+
+/// 131063 on `/messages`: marketing templates are turned off on the Cloud API for this
+/// account; they must go through the Marketing Messages API.
+pub const MARKETING_OFF_ON_CLOUD_API: i64 = 131_063;
+
+/// The reason a failed message shows for Meta's codes that name a cause a person can act on;
+/// `None` for the rest (the error's code and title say it).
+pub fn failure_reason(code: i64) -> Option<&'static str> {
+    Some(match code {
+        131_062 => "needs_phone_number",
+        MARKETING_OFF_ON_CLOUD_API => "marketing_messages_api_required",
+        131_064 => "template_messaging_limited",
+        131_037 => "no_approved_display_name",
+        137_000 => "identity_key_changed",
+        130_472 => "marketing_experiment_holdout",
+        139_200 => "direct_send_blocked",
+        _ => return None,
+    })
 }
 
 /// What the message says.
@@ -134,8 +180,11 @@ impl ErrorAction {
             0 | 190 => Self::Reauthenticate,
             131_048 => Self::PauseNumber,
             // 131026, 131047, 131008/9, 131051, 132xxx, 133010, 131045, 131042, 368, 131031,
-            // 130497, 10, 131005, 131063, 130403 — and codes this table does not know: failing
-            // visibly beats retrying something that may never succeed.
+            // 130497, 10, 131005, 130403; 2026's 131062 (a BSUID recipient not allowed),
+            // 131063 (marketing off on /messages), 131064 (template limited), 131037 (no
+            // display name), 137000 (identity key changed), 130472 (marketing experiment
+            // holdout), 139200 (Direct Send blocked) — and codes this table does not know:
+            // failing visibly beats retrying something that may never succeed.
             _ => Self::Fail,
         }
     }
@@ -206,7 +255,8 @@ mod tests {
             (
                 &[
                     131_047, 131_026, 131_008, 131_009, 131_051, 132_000, 132_001, 132_005, 132_007, 132_012, 132_015,
-                    132_016, 133_010, 131_045, 131_042, 368, 131_031, 130_497, 10, 131_005, 131_063, 130_403,
+                    132_016, 133_010, 131_045, 131_042, 368, 131_031, 130_497, 10, 131_005, 131_063, 130_403, 131_062,
+                    131_064, 131_037, 137_000, 130_472, 139_200,
                 ],
                 ErrorAction::Fail,
             ),
