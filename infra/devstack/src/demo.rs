@@ -97,7 +97,14 @@ pub struct Story {
     /// STOP, and the promotion addressed to that id afterwards, once settled.
     pub username_contact: Value,
     pub username_after_stop: Value,
+    /// Caio's order update once decided, after Meta re-categorised its template as MARKETING.
+    pub recategorised: Value,
+    /// `(template, endpoint)` of every template the simulator accepted.
+    pub endpoints: Vec<(String, String)>,
 }
+
+/// Caio agreed to order updates only.
+const CAIO: &str = "+5511987664444";
 
 /// Bia adopted a WhatsApp username: the simulator never shows the business her number.
 const BIA: &str = "+5511987650077";
@@ -375,7 +382,29 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         username_after_stop["reason"].as_str().unwrap_or("-")
     )?;
 
+    let recategorised = Box::pin(meta_decides(client, out, started)).await?;
+    let endpoints: Vec<(String, String)> = sim_messages(client)
+        .await?
+        .iter()
+        .filter(|m| m["type"] == "template")
+        .map(|m| {
+            (
+                m["template"].as_str().unwrap_or_default().to_owned(),
+                m["endpoint"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let on = |e: &str| endpoints.iter().filter(|(_, endpoint)| endpoint == e).count();
+    writeln!(
+        out,
+        "   with the Marketing Messages API on, promotions went to /marketing_messages ({}), the rest to /messages ({})",
+        on("marketing_messages"),
+        on("messages")
+    )?;
+
     Ok(Story {
+        recategorised,
+        endpoints,
         username_contact,
         username_after_stop,
         lost_answer,
@@ -394,6 +423,39 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         disordered,
         confirmations,
     })
+}
+
+/// Meta re-categorises a utility template as MARKETING while Caio's order update waits for its
+/// time: it goes under Meta's category, so without marketing consent it is suppressed.
+async fn meta_decides(client: &Client, out: &mut dyn Write, started: Timestamp) -> anyhow::Result<Value> {
+    writeln!(out, "\n10. Meta decides a template's category")?;
+    let consent = json!({"category": "utility", "status": "opted_in", "source": "checkout",
+        "evidence": "Order updates on WhatsApp: yes", "occurred_at": started.to_string()});
+    let path = format!("/v1/contacts/{CAIO}/consent");
+    client.api(Method::PUT, &path, Some(&consent)).await?.expect(200, "PUT consent")?;
+    let due = Timestamp::now() + SignedDuration::from_secs(25);
+    let body = json!({"to": CAIO, "category": "utility", "send_at": due.to_string(),
+        "template": {"name": "order_update", "language": "en"}});
+    let created = client.api(Method::POST, "/v1/messages", Some(&body)).await?.expect(202, "POST /v1/messages")?;
+    writeln!(out, "   Caio agreed to order updates only; his order update (order_update, utility) is due in 25 s")?;
+    let change = json!({"name": "order_update", "language": "en", "category": "MARKETING"});
+    client.sim(Method::POST, "/_sim/templates", Some(&change)).await?.expect(200, "POST /_sim/templates")?;
+    writeln!(out, "   meanwhile Meta re-categorises order_update as MARKETING (a template_category_update webhook)")?;
+    let path = format!("/v1/messages/{}", created["id"].as_str().unwrap_or_default());
+    let decided = eventually("Caio's order update to be decided", Duration::from_mins(2), || async {
+        let m = client.get(&path).await?;
+        Ok(matches!(m["state"].as_str(), Some("read" | "failed" | "suppressed")).then_some(m))
+    })
+    .await?;
+    writeln!(
+        out,
+        "   when due it goes under Meta's category, {} (asked: {}): {} ({}) — no marketing consent",
+        decided["category"].as_str().unwrap_or("?"),
+        decided["requested_category"].as_str().unwrap_or("-"),
+        decided["state"].as_str().unwrap_or("?"),
+        decided["reason"].as_str().unwrap_or("-")
+    )?;
+    Ok(decided)
 }
 
 /// A business-scoped user id for the transcript: its country and last two characters.

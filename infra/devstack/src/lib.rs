@@ -139,6 +139,8 @@ impl StackConfig {
         config.hot_reload = false;
         config.simulator.knobs.reorder_rate = 0.5;
         config.simulator.knobs.duplicate_rate = 0.25;
+        // Marketing templates through the Marketing Messages API (the simulator serves it).
+        config.function_env.push(("MARKETING_MESSAGES_API".to_owned(), "enabled".to_owned()));
         config.function_env.push((
             "CONSENT_CONFIRMATIONS".to_owned(),
             r#"{"opt_out":"Done: no more promotions from Acme. Reply START to undo."}"#.to_owned(),
@@ -156,6 +158,7 @@ impl StackConfig {
 /// those the demo and the end-to-end tests send.
 pub fn local_templates() -> Vec<SimTemplate> {
     let marketing = [
+        "launch/en",
         "new_collection/en",
         "new_collection/pt_BR",
         "black_friday/en",

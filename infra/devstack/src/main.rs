@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let workspace = StackConfig::workspace_root().canonicalize().context("finding the workspace")?;
     match std::env::args().nth(1).as_deref().unwrap_or("up") {
         "up" => up(StackConfig::new(&workspace)).await,
-        "demo" => run_demo(StackConfig::demo(&workspace)).await,
+        "demo" => Box::pin(run_demo(StackConfig::demo(&workspace))).await,
         "install-tools" => tools::cargo_lambda(&workspace).map(|path| println!("{}", path.display())),
         "parked" => parked(&StackConfig::new(&workspace), false).await,
         "replay-parked" => parked(&StackConfig::new(&workspace), true).await,
@@ -44,6 +44,10 @@ async fn up(mut config: StackConfig) -> anyhow::Result<()> {
     if std::env::var_os("SIM_FAILURES").is_none() {
         // As Meta reports 131050: accepted, then a failed status (the response mode is for tests).
         simulator.failures = FailureReport::Webhook;
+    }
+    if std::env::var_os("SIM_TEMPLATES").is_none() {
+        // The local business's templates, listed to the template registry.
+        simulator.templates = config.simulator.templates.clone();
     }
     config.simulator = simulator;
     println!("starting polite's dev stack (first run: installs moto and cargo-lambda)…");

@@ -126,6 +126,7 @@ async fn the_demo_story_holds_end_to_end() {
     assert_eq!(story.username_contact["consent"]["marketing"]["source"], "whatsapp_keyword");
     let after = &story.username_after_stop;
     assert_eq!((after["state"].as_str(), after["reason"].as_str()), (Some("suppressed"), Some("opted_out")), "{after}");
+    meta_decides_the_category_and_the_endpoint(&story, &contract);
 
     // Each customer's first promotion: sent and read when awake, held for their morning when
     // not, refused with 131050 for the one who stopped marketing in WhatsApp.
@@ -212,6 +213,30 @@ async fn the_demo_story_holds_end_to_end() {
 fn clock(zone: &str, minutes: i64) -> String {
     let t = Timestamp::now().to_zoned(jiff::tz::TimeZone::get(zone).unwrap()) + minutes.minutes();
     t.strftime("%H:%M").to_string()
+}
+
+/// Step 10 of the story: Caio's order update went under Meta's new category and, without
+/// marketing consent, not at all; promotions went to the Marketing Messages API, login codes to
+/// `/messages`.
+fn meta_decides_the_category_and_the_endpoint(story: &demo::Story, contract: &Contract) {
+    let caio = &story.recategorised;
+    contract.check(&Method::GET, "/v1/messages/{id}", 200, caio);
+    assert_eq!(
+        (
+            caio["state"].as_str(),
+            caio["reason"].as_str(),
+            caio["category"].as_str(),
+            caio["requested_category"].as_str()
+        ),
+        (Some("suppressed"), Some("no_consent"), Some("marketing"), Some("utility")),
+        "{caio}"
+    );
+    // Promotions on the Marketing Messages API, the login codes on /messages.
+    for (template, endpoint) in &story.endpoints {
+        let expected = if template == "login_code" { "messages" } else { "marketing_messages" };
+        assert_eq!(endpoint, expected, "{template}: {:?}", story.endpoints);
+    }
+    assert!(story.endpoints.iter().any(|(t, _)| t == "login_code"), "{:?}", story.endpoints);
 }
 
 async fn opt_in(client: &Client, number: &str) {
