@@ -255,11 +255,9 @@ pub fn interpret(
                 },
                 _ => return Ok(Reading::Ignore(Ignored::OtherPreference)),
             };
-            let seen = Observation::Together {
-                phone: people::phone_in(pref.wa_id.as_deref()),
-                user: people::user_in(pref.user_id.as_deref()),
-                parent: people::user_in(pref.parent_user_id.as_deref()),
-                at: pref.timestamp,
+            let entry = event.sender().ok().flatten();
+            let Some(seen) = people::in_user_preference(entry.as_ref(), &pref) else {
+                return Ok(Reading::Ignore(Ignored::NoContact));
             };
             let Some(contact) = speaker(std::slice::from_ref(&seen)) else {
                 return Ok(Reading::Ignore(Ignored::NoContact));

@@ -272,6 +272,15 @@ pub fn in_call(contact: Option<&Contact<'_>>, call: &crate::webhook::Call<'_>, a
     together(contact, [call.from.as_ref(), call.from_user_id.as_ref(), None], at).into_iter().collect()
 }
 
+/// Who a `user_preferences` item is about: its own `wa_id`/`user_id`/`parent_user_id`,
+/// completed by its value's `contacts[]` entry (an item may carry no id of its own).
+pub fn in_user_preference(
+    contact: Option<&Contact<'_>>,
+    pref: &crate::webhook::UserPreference<'_>,
+) -> Option<Observation> {
+    together(contact, [pref.wa_id.as_ref(), pref.user_id.as_ref(), pref.parent_user_id.as_ref()], pref.timestamp)
+}
+
 /// What an echo (a message the business sent from the WhatsApp Business app) says about its
 /// recipient: their `to`/`to_user_id`/`to_parent_user_id` together, completed by their
 /// `contacts[]` entry.

@@ -543,7 +543,11 @@ fn route_elements<'a>(origin: &ChangeOrigin<'a>, value: RawChangeValue<'a>, out:
     }
     for raw in value.user_preferences {
         match serde_json::from_str::<UserPreference<'_>>(raw.get()) {
-            Ok(_) => out.inbound.push(origin.event(EventType::UserPreference, None, raw)),
+            // Its person's `contacts[]` entry goes along: an item may name no one itself.
+            Ok(pref) => {
+                let person = entry_of(&contacts, pref.wa_id.as_deref(), pref.user_id.as_deref());
+                out.inbound.push(origin.event(EventType::UserPreference, person, raw));
+            }
             Err(e) => out.parked.push(origin.park_element("user_preferences", &e, raw)),
         }
     }
