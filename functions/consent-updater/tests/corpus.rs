@@ -172,14 +172,7 @@ impl Rig {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake {
-            app_secret: APP_SECRET.into(),
-            verify_token: "unused".into(),
-            inbound: queue("InboundEventsQueue"),
-            statuses: queue("StatusEventsQueue"),
-            templates: queue("TemplateEventsQueue"),
-            parking: queue("WebhookParkingQueue"),
-        };
+        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let store = DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-corpus-key");
         let send_memory = polite_domain::gate::Policy::default().send_memory();

@@ -44,14 +44,7 @@ impl Harness {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake {
-            app_secret: APP_SECRET.into(),
-            verify_token: "unused".into(),
-            inbound: queue("InboundEventsQueue"),
-            statuses: queue("StatusEventsQueue"),
-            templates: queue("TemplateEventsQueue"),
-            parking: queue("WebhookParkingQueue"),
-        };
+        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
         let store = DynamoContacts::new(
             aws_sdk_dynamodb::Client::new(&stack.sdk),
             stack.table("ContactsTable"),

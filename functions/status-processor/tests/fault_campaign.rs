@@ -137,14 +137,7 @@ impl Campaign {
         let messages = || DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key");
         let contacts = || DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"test-contact-hash-key");
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Arc::new(Intake {
-            app_secret: APP_SECRET.into(),
-            verify_token: "unused".into(),
-            inbound: queue("InboundEventsQueue"),
-            statuses: queue("StatusEventsQueue"),
-            templates: queue("TemplateEventsQueue"),
-            parking: queue("WebhookParkingQueue"),
-        });
+        let intake = Arc::new(Intake::with_queues(APP_SECRET, "unused", queue));
         let webhook = webhook_server(Arc::clone(&intake)).await;
         let knobs = Knobs {
             throttle_rate: 0.01,

@@ -34,14 +34,7 @@ impl Harness {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake {
-            app_secret: APP_SECRET.into(),
-            verify_token: "unused".into(),
-            inbound: queue("InboundEventsQueue"),
-            statuses: queue("StatusEventsQueue"),
-            templates: queue("TemplateEventsQueue"),
-            parking: queue("WebhookParkingQueue"),
-        };
+        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
         let config = SimConfig { waba_id: WABA.into(), templates, ..SimConfig::default() };
         let sim = Simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let graph = GraphConfig::new(sim.url(), "unused", SecretString::from(config.access_token));

@@ -54,6 +54,22 @@ pub struct Intake<Q> {
     pub parking: Q,
 }
 
+impl<Q> Intake<Q> {
+    /// An intake whose four queues `queue` opens by their logical ids in `template.yaml`
+    /// (`InboundEventsQueue`, `StatusEventsQueue`, `TemplateEventsQueue`,
+    /// `WebhookParkingQueue`) — how the tests and the local tools wire it.
+    pub fn with_queues(app_secret: &str, verify_token: &str, queue: impl Fn(&'static str) -> Q) -> Self {
+        Intake {
+            app_secret: app_secret.into(),
+            verify_token: verify_token.into(),
+            inbound: queue("InboundEventsQueue"),
+            statuses: queue("StatusEventsQueue"),
+            templates: queue("TemplateEventsQueue"),
+            parking: queue("WebhookParkingQueue"),
+        }
+    }
+}
+
 /// `POST /webhook` with `body` signed as Meta signs it with `app_secret` — what the tests of
 /// the consumers and the local tools post.
 ///

@@ -39,14 +39,7 @@ async fn served_intake(h: &Harness) -> String {
     use axum::http::HeaderMap;
     use axum::routing::post as route_post;
     let queue = |id: &str| SqsQueue::new(h.sqs.clone(), h.stack.queue(id));
-    let intake = Arc::new(Intake {
-        app_secret: APP_SECRET.into(),
-        verify_token: VERIFY_TOKEN.into(),
-        inbound: queue("InboundEventsQueue"),
-        statuses: queue("StatusEventsQueue"),
-        templates: queue("TemplateEventsQueue"),
-        parking: queue("WebhookParkingQueue"),
-    });
+    let intake = Arc::new(Intake::with_queues(APP_SECRET, VERIFY_TOKEN, queue));
     let app = axum::Router::new().route(
         "/webhook",
         route_post(move |headers: HeaderMap, body: Bytes| {

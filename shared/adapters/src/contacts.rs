@@ -880,6 +880,31 @@ struct SendVersionItem {
     version: u64,
 }
 
+impl DynamoContacts {
+    /// The put of one send item, once (conditional on its absence), expiring after `keep`.
+    fn send_put(
+        &self,
+        person: &ContactRef,
+        sk: &str,
+        sent: SentRecord,
+        keep: jiff::SignedDuration,
+    ) -> Result<Put, StoreError> {
+        let item = SendItem {
+            pk: pk(person),
+            sk: sk.to_owned(),
+            category: sent.category,
+            at: sent.at.as_second(),
+            expires_at: (sent.at + keep).as_second(),
+        };
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)
+    }
+}
+
 impl SendLog for DynamoContacts {
     async fn recent_sends(&self, person: &ContactRef, since: Timestamp) -> Result<SendHistory, StoreError> {
         // One query reads the sends and the log's version item (`SENDS` sorts beside `SEND#…`).
@@ -918,19 +943,7 @@ impl SendLog for DynamoContacts {
         keep: jiff::SignedDuration,
         read: &SendHistory,
     ) -> Result<Reservation, StoreError> {
-        let item = SendItem {
-            pk: pk(person),
-            sk: format!("{SEND_PREFIX}{message_id}"),
-            category: sent.category,
-            at: sent.at.as_second(),
-            expires_at: (sent.at + keep).as_second(),
-        };
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(unavailable)?;
+        let put = self.send_put(person, &format!("{SEND_PREFIX}{message_id}"), sent, keep)?;
         // The version moves with every reservation: a second sender that read the same history
         // finds it moved and decides again (it will see this send).
         let bump = Update::builder()
@@ -963,19 +976,7 @@ impl SendLog for DynamoContacts {
         sent: SentRecord,
         keep: jiff::SignedDuration,
     ) -> Result<(), StoreError> {
-        let item = SendItem {
-            pk: pk(person),
-            sk: format!("{SEND_PREFIX}{ECHO_PREFIX}{key}"),
-            category: sent.category,
-            at: sent.at.as_second(),
-            expires_at: (sent.at + keep).as_second(),
-        };
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(unavailable)?;
+        let put = self.send_put(person, &format!("{SEND_PREFIX}{ECHO_PREFIX}{key}"), sent, keep)?;
         // Unconditional on the version (a send that happened is not refused), but moving it: a
         // sender that read the log before this send finds it moved and decides again.
         let bump = Update::builder()

@@ -33,14 +33,7 @@ impl Harness {
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake {
-            app_secret: APP_SECRET.into(),
-            verify_token: "unused".into(),
-            inbound: queue("InboundEventsQueue"),
-            statuses: queue("StatusEventsQueue"),
-            templates: queue("TemplateEventsQueue"),
-            parking: queue("WebhookParkingQueue"),
-        };
+        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
         let processor = Processor {
             messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
             contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),

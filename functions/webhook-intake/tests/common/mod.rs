@@ -58,14 +58,7 @@ impl Harness {
         let stack = Stack::create().await.expect("a moto stack");
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake {
-            app_secret: APP_SECRET.into(),
-            verify_token: VERIFY_TOKEN.into(),
-            inbound: queue("InboundEventsQueue"),
-            statuses: queue("StatusEventsQueue"),
-            templates: queue("TemplateEventsQueue"),
-            parking: queue("WebhookParkingQueue"),
-        };
+        let intake = Intake::with_queues(APP_SECRET, VERIFY_TOKEN, queue);
         Harness { stack, sqs, intake }
     }
 
