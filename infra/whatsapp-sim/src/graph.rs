@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::webhooks::{self, Plan};
 use crate::{FailureReport, Shared, SimMessage, SimUser};
+use polite_domain::whatsapp::{Endpoint, MARKETING_API_NOT_AVAILABLE, MARKETING_OFF_ON_CLOUD_API};
 
 /// What Meta does with a message to a number, by the number's last four digits, so tests and
 /// the demo pick an outcome by choosing a number.
@@ -154,22 +155,6 @@ pub(crate) async fn send_marketing_message(
     send_on(shared, Endpoint::MarketingMessages, &phone_number_id, &headers, &body).await
 }
 
-/// The endpoint a send came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Endpoint {
-    Messages,
-    MarketingMessages,
-}
-
-impl Endpoint {
-    fn path(self) -> &'static str {
-        match self {
-            Self::Messages => "messages",
-            Self::MarketingMessages => "marketing_messages",
-        }
-    }
-}
-
 async fn send_on(
     shared: Shared,
     endpoint: Endpoint,
@@ -242,15 +227,12 @@ fn check_endpoint(config: &crate::SimConfig, endpoint: Endpoint, category: Optio
             Err(MetaError::new(MARKETING_API_NOT_AVAILABLE, "(#131055) Method not allowed"))
         }
         (Endpoint::Messages, Some("marketing")) if config.marketing_off_on_messages => Err(MetaError::new(
-            131_063,
+            MARKETING_OFF_ON_CLOUD_API,
             "(#131063) Marketing template messages are not available on Cloud API for this account; use the Marketing Messages API.",
         )),
         _ => Ok(()),
     }
 }
-
-/// 131055: the Marketing Messages API refuses (terms not accepted, or not a marketing template).
-const MARKETING_API_NOT_AVAILABLE: i64 = 131_055;
 
 /// A template send's checks, in Meta's order: a name and a language code, an approved name
 /// (when a list is configured), a template that is not paused or disabled, and no

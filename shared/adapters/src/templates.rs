@@ -3,13 +3,15 @@
 //! of one template at once never lose one another); `pk = LOADED` records the last complete
 //! load from Meta's list.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::Client;
 use jiff::Timestamp;
 use polite_domain::ports::{StoreError, TemplateStore};
 use polite_domain::template::{TemplateKey, TemplateRecord, TemplateUpdate};
 use serde::{Deserialize, Serialize};
 
-use crate::dynamo::{Item, corrupt, n, s, unavailable};
+use crate::dynamo::{Item, corrupt, get_consistent, n, s, unavailable};
 
 /// Attempts of the read–apply–write cycle under contention.
 const ATTEMPTS: usize = 8;
@@ -45,17 +47,13 @@ impl DynamoTemplates {
         DynamoTemplates { client, table: table.into() }
     }
 
+    /// The item under `pk`, strongly consistent.
+    async fn get(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        get_consistent(&self.client, &self.table, HashMap::from([("pk".to_owned(), s(pk))])).await
+    }
+
     async fn read(&self, key: &TemplateKey) -> Result<Option<TemplateItem>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        out.item.map(|item| serde_dynamo::from_item(item).map_err(corrupt)).transpose()
+        self.get(pk(key)).await?.map(|item| serde_dynamo::from_item(item).map_err(corrupt)).transpose()
     }
 }
 
@@ -123,16 +121,8 @@ impl TemplateStore for DynamoTemplates {
     }
 
     async fn loaded_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(LOADED))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        Ok(out.item.map(serde_dynamo::from_item::<_, LoadedItem>).transpose().map_err(corrupt)?.map(|l| l.at))
+        let loaded = self.get(LOADED.to_owned()).await?;
+        Ok(loaded.map(serde_dynamo::from_item::<_, LoadedItem>).transpose().map_err(corrupt)?.map(|l| l.at))
     }
 
     async fn mark_loaded(&self, at: Timestamp) -> Result<(), StoreError> {

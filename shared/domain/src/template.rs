@@ -201,18 +201,15 @@ pub const TEMPLATE_PAUSED: &str = "template_paused";
 /// The reason a message of a template that cannot be sent is suppressed.
 pub const TEMPLATE_UNAVAILABLE: &str = "template_unavailable";
 
-/// What the registry should decide for `template` at `now` when it does not hold it: with a
-/// registry that has been loaded from Meta's list, a template it does not know is not an
-/// approved one (`Unavailable`); before any load, the registry has no say (`Send` under the
-/// caller's category).
-pub fn verdict_for_unknown(loaded: bool) -> Verdict {
-    if loaded { Verdict::Unavailable { status: "UNKNOWN".into() } } else { Verdict::Send { category: None } }
-}
-
-/// What the registry says about a template at `now`: its record's verdict, or, for a template
-/// it does not hold, [`verdict_for_unknown`].
+/// What the registry says about a template at `now`: its record's verdict; for a template it
+/// does not hold, once the registry has been loaded from Meta's list, that it is not an approved
+/// one (`Unavailable`), and before any load nothing (`Send` under the caller's category).
 pub fn verdict(record: Option<&TemplateRecord>, loaded: bool, now: Timestamp) -> Verdict {
-    record.map_or_else(|| verdict_for_unknown(loaded), |r| r.verdict(now))
+    match record {
+        Some(r) => r.verdict(now),
+        None if loaded => Verdict::Unavailable { status: "UNKNOWN".into() },
+        None => Verdict::Send { category: None },
+    }
 }
 
 /// One update to one template, from a webhook or Meta's list.
@@ -452,7 +449,7 @@ mod tests {
 
     #[test]
     fn an_unknown_template_is_unavailable_only_once_the_registry_was_loaded() {
-        assert_eq!(verdict_for_unknown(false), Verdict::Send { category: None });
-        assert!(matches!(verdict_for_unknown(true), Verdict::Unavailable { .. }));
+        assert_eq!(verdict(None, false, t(1)), Verdict::Send { category: None });
+        assert!(matches!(verdict(None, true, t(1)), Verdict::Unavailable { .. }));
     }
 }
