@@ -13,7 +13,7 @@ use polite_domain::message::{Category, MessageRecord, MessageState as S, SendErr
 use polite_domain::ports::{
     CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, StatusUpdate, TransitionDetails,
 };
-use polite_domain::status::PricingRecord;
+use polite_domain::pricing::{Basis, CostEstimate, PricingRecord};
 use polite_tests::Stack;
 
 async fn store() -> DynamoMessages {
@@ -45,6 +45,7 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
         wamid: None,
         error: None,
         pricing: None,
+        estimated_cost: None,
         due_at: None,
         refused_wamids: Vec::new(),
         history: vec![],
@@ -206,11 +207,17 @@ async fn the_move_that_records_a_wamid_makes_the_message_findable_by_it() {
 }
 
 fn pricing(category: &str, billable: bool) -> PricingRecord {
-    PricingRecord {
-        category: category.into(),
-        kind: Some(if billable { "regular" } else { "free_customer_service" }.into()),
-        billable,
-        pricing_model: Some("PMP".into()),
+    let kind = if billable { "regular" } else { "free_customer_service" };
+    PricingRecord::from_meta(serde_json::json!({"pricing_model": "PMP", "type": kind, "category": category})).unwrap()
+}
+
+fn estimate(amount: &str, basis: Basis) -> CostEstimate {
+    CostEstimate {
+        amount: amount.parse().unwrap(),
+        currency: "USD".into(),
+        market: "Brazil".into(),
+        rates_from: jiff::civil::date(2025, 7, 1),
+        basis,
     }
 }
 
@@ -222,26 +229,67 @@ async fn pricing_is_recorded_and_counted_once_whatever_the_order_and_duplicates(
     }
     // m1: read first (no pricing), then delivered with pricing — stale, but the pricing counts —
     // then the same delivered again.
-    let delivered =
-        StatusUpdate { pricing: Some(pricing("marketing", true)), ..StatusUpdate::plain(V::Delivered, now()) };
+    let delivered = StatusUpdate {
+        pricing: Some(pricing("marketing", true)),
+        estimate: Some(estimate("0.0625", Basis::Rate)),
+        ..StatusUpdate::plain(V::Delivered, now())
+    };
     store.apply_status("m1", &StatusUpdate::plain(V::Read, now())).await.unwrap();
     store.apply_status("m1", &delivered).await.unwrap();
     store.apply_status("m1", &delivered).await.unwrap();
     // m2: a free message, pricing on its (only) delivered, then read.
-    let free = StatusUpdate { pricing: Some(pricing("marketing", false)), ..StatusUpdate::plain(V::Delivered, now()) };
+    let free = StatusUpdate {
+        pricing: Some(pricing("marketing", false)),
+        estimate: Some(estimate("0", Basis::FreeByMeta)),
+        ..StatusUpdate::plain(V::Delivered, now())
+    };
     store.apply_status("m2", &free).await.unwrap();
     store.apply_status("m2", &StatusUpdate::plain(V::Read, now())).await.unwrap();
 
     let m1 = store.get("m1").await.unwrap().unwrap();
     assert_eq!((m1.state, m1.pricing.clone()), (S::Read, Some(pricing("marketing", true))));
+    assert_eq!(m1.estimated_cost, Some(estimate("0.0625", Basis::Rate)));
     assert_eq!(m1.history.iter().filter(|h| h.state == "delivered").count(), 1);
     let tally = store.campaign_tally("c1").await.unwrap();
-    assert_eq!(
-        tally.pricing.into_iter().collect::<Vec<_>>(),
-        [("marketing".to_owned(), PricedCount { priced: 2, billable: 1 })]
-    );
+    let marketing = PricedCount {
+        priced: 2,
+        billable: 1,
+        types: [("regular".to_owned(), 1), ("free_customer_service".to_owned(), 1)].into_iter().collect(),
+        estimated: 2,
+        estimated_cost: [("USD".to_owned(), "0.0625".parse().unwrap())].into_iter().collect(),
+    };
+    assert_eq!(tally.pricing.into_iter().collect::<Vec<_>>(), [("marketing".to_owned(), marketing)]);
     let counts = tally.states;
     assert_eq!((counts[&S::Read], counts[&S::Sent], counts[&S::Delivered]), (2, 0, 0));
+}
+
+#[tokio::test]
+async fn a_service_message_draws_on_its_numbers_monthly_allowance_once() {
+    let store = store().await;
+    let allowance = polite_domain::ports::allowance_key("700800900", now());
+    assert_eq!(store.allowance_used(&allowance).await.unwrap(), 0);
+    for id in ["s1", "s2"] {
+        store.create(&new(record(id, S::Sent, None), None, "h")).await.unwrap();
+    }
+    let priced = StatusUpdate {
+        pricing: Some(pricing("service", true)),
+        estimate: Some(estimate("0", Basis::FreeAllowance)),
+        allowance: Some(allowance.clone()),
+        ..StatusUpdate::plain(V::Delivered, now())
+    };
+    // s1's delivered twice, then its read carrying the same pricing: counted once. s2's
+    // pricing comes on a read after the delivered (a move and a pricing in one write).
+    store.apply_status("s1", &priced).await.unwrap();
+    store.apply_status("s1", &priced).await.unwrap();
+    store.apply_status("s1", &StatusUpdate { value: V::Read, ..priced.clone() }).await.unwrap();
+    store.apply_status("s2", &StatusUpdate::plain(V::Delivered, now())).await.unwrap();
+    store.apply_status("s2", &StatusUpdate { value: V::Read, ..priced.clone() }).await.unwrap();
+    assert_eq!(store.allowance_used(&allowance).await.unwrap(), 2);
+    let next_month =
+        polite_domain::ports::allowance_key("700800900", now() + jiff::SignedDuration::from_hours(24 * 31));
+    assert_eq!(store.allowance_used(&next_month).await.unwrap(), 0, "a month of its own");
+    let s2 = store.get("s2").await.unwrap().unwrap();
+    assert_eq!((s2.state, s2.estimated_cost.map(|e| e.basis)), (S::Read, Some(Basis::FreeAllowance)));
 }
 
 #[tokio::test]

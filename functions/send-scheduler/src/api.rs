@@ -239,9 +239,12 @@ pub struct MessageView<'a> {
     pub wamid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'a SendError>,
-    /// Meta's pricing once a delivered/read status brought it (`category`, `kind`, `billable`).
+    /// Meta's `pricing` object, as Meta sent it, once a delivered/read status brought it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pricing: Option<&'a polite_domain::status::PricingRecord>,
+    pub pricing: Option<&'a polite_domain::pricing::PricingRecord>,
+    /// polite's estimate of what that pricing costs (rate card), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<&'a polite_domain::pricing::CostEstimate>,
     pub history: &'a [HistoryEntry],
     pub created_at: Timestamp,
 }
@@ -262,6 +265,7 @@ impl<'a> MessageView<'a> {
             wamid: record.wamid.as_deref(),
             error: record.error.as_ref(),
             pricing: record.pricing.as_ref(),
+            estimated_cost: record.estimated_cost.as_ref(),
             history: &record.history,
             created_at: record.created_at,
         }

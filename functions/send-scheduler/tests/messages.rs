@@ -261,7 +261,7 @@ async fn unknown_messages_and_wrong_methods_answer_404_and_405() {
 async fn a_delivered_message_shows_metas_pricing() {
     use polite_domain::message::StatusValue;
     use polite_domain::ports::StatusUpdate;
-    use polite_domain::status::PricingRecord;
+    use polite_domain::pricing::{Basis, CostEstimate, PricingRecord};
     let h = Harness::new().await;
     let (_, body) = h.post(&marketing("+16505551234")).await;
     let id = body["id"].as_str().unwrap().to_owned();
@@ -271,20 +271,28 @@ async fn a_delivered_message_shows_metas_pricing() {
     let Ok(Moved::Yes(claimed)) = claimed else { panic!("claim") };
     let sent = TransitionDetails { wamid: Some("wamid.P".into()), ..TransitionDetails::default() };
     messages.transition_from(&claimed, MessageState::Sent, now(), sent).await.unwrap();
-    let pricing = PricingRecord {
-        category: "marketing".into(),
-        kind: Some("regular".into()),
-        billable: true,
-        pricing_model: Some("PMP".into()),
+    let meta =
+        json!({"billable": true, "pricing_model": "PMP", "type": "regular", "category": "marketing", "new_field": 1});
+    let estimate = CostEstimate {
+        amount: "0.0250".parse().unwrap(),
+        currency: "USD".into(),
+        market: "North America".into(),
+        rates_from: jiff::civil::date(2025, 7, 1),
+        basis: Basis::Rate,
     };
-    let delivered = StatusUpdate { pricing: Some(pricing), ..StatusUpdate::plain(StatusValue::Delivered, later(1)) };
+    let delivered = StatusUpdate {
+        pricing: PricingRecord::from_meta(meta.clone()),
+        estimate: Some(estimate),
+        ..StatusUpdate::plain(StatusValue::Delivered, later(1))
+    };
     messages.apply_status(&id, &delivered).await.unwrap();
 
     let (status, view) = h.call("GET", &format!("/v1/messages/{id}"), None).await;
     assert_eq!(status, 200);
     assert_eq!((view["state"].as_str(), view["wamid"].as_str()), (Some("delivered"), Some("wamid.P")));
+    assert_eq!(view["pricing"], meta, "Meta's object as it came, fields polite does not know included");
     assert_eq!(
-        view["pricing"],
-        json!({"category": "marketing", "kind": "regular", "billable": true, "pricing_model": "PMP"})
+        view["estimated_cost"],
+        json!({"amount": "0.0250", "currency": "USD", "market": "North America", "rates_from": "2025-07-01", "basis": "rate"})
     );
 }

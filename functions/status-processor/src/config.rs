@@ -7,11 +7,13 @@
 //! | `INBOUND_EVENTS_QUEUE_URL` | inbound-events (131050 opt-outs go through consent-updater) |
 //! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the erasure tombstones' hash key |
 //! | `UNDELIVERABLE_DAYS` | how long a 131026 number is left alone (default 30) |
+//! | `RATE_CARD` | a rate card (JSON, the shape of `shared/domain/data/rate-card.json`) instead of the one polite ships with |
 
 use jiff::SignedDuration;
 use polite_adapters::config::{ConfigError, Env, keys};
 use polite_adapters::secrets::{self, keys as secret};
 use polite_adapters::tables::TableNames;
+use polite_domain::pricing::RateCard;
 use secrecy::SecretString;
 
 /// Everything status-processor needs to start.
@@ -21,6 +23,7 @@ pub struct Config {
     pub inbound_queue_url: String,
     pub contact_hash_key: SecretString,
     pub undeliverable_for: SignedDuration,
+    pub rates: RateCard,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
         let tables = TableNames::from_env(&mut env);
         let inbound_queue_url = env.required(keys::INBOUND_EVENTS_QUEUE_URL);
         let days: i64 = env.parsed("UNDELIVERABLE_DAYS", 30);
+        let rates = rate_card(&mut env);
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
         Ok(Config {
@@ -43,6 +47,7 @@ impl Config {
             inbound_queue_url,
             contact_hash_key,
             undeliverable_for: SignedDuration::from_hours(24 * days.clamp(0, 3650)),
+            rates: rates?,
         })
     }
 
@@ -61,6 +66,19 @@ impl Config {
             contacts,
             inbound: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.inbound_queue_url),
             undeliverable_for: self.undeliverable_for,
+            rates: self.rates,
         }
     }
+}
+
+/// `RATE_CARD` when set, else the card polite ships with; a problem is reported with the rest.
+fn rate_card<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Result<RateCard, ConfigError> {
+    let parsed = match env.optional("RATE_CARD") {
+        Some(json) => RateCard::parse(&json).map_err(|e| format!("RATE_CARD is not a usable rate card: {e}")),
+        None => RateCard::builtin().map_err(|e| format!("the built-in rate card is broken: {e}")),
+    };
+    parsed.map_err(|problem| {
+        env.report(problem.clone());
+        ConfigError { problems: vec![problem] }
+    })
 }

@@ -9,6 +9,10 @@
 //! the contact follows: 131050 → a marketing opt-out through consent-updater's rules (on
 //! inbound-events), 131026 → the number is marked undeliverable for a while.
 //!
+//! A status's `pricing` is kept as Meta sent it, with polite's estimate of its cost from the
+//! rate card (`polite_domain::pricing`); a priced service message draws on its business
+//! number's monthly free allowance, counted in the same transaction.
+//!
 //! A status for a message polite does not know (another system on the same number) or for a
 //! consent confirmation reply is counted and dropped knowingly; a status that cannot be read
 //! fails its record, so SQS retries it and then moves it to the DLQ, where the alarm sees it.
@@ -20,9 +24,13 @@ use jiff::SignedDuration;
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
+use polite_domain::ContactRef;
 use polite_domain::message::{IgnoreReason, MessageState, StatusValue, Transition};
 use polite_domain::people::{self, Observation};
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
+use polite_domain::ports::{
+    ContactStore, EventQueue, MessageStore, QueueError, StatusUpdate, StoreError, allowance_key,
+};
+use polite_domain::pricing::{PricingRecord, RateCard};
 use polite_domain::status::{self, Effect, Target};
 use polite_domain::webhook::{EventType, Status, WebhookEvent};
 
@@ -44,6 +52,8 @@ pub struct Processor<M, C, Q> {
     pub inbound: Q,
     /// How long a 131026 number is left alone.
     pub undeliverable_for: SignedDuration,
+    /// What Meta's pricing is estimated to cost.
+    pub rates: RateCard,
 }
 
 /// What one status came to.
@@ -118,7 +128,12 @@ where
         if report.pricing_unreadable {
             tracing::warn!(message_id = %id, "status pricing could not be read; the status still counts");
         }
-        let Some(transition) = self.messages.apply_status(&id, &report.update()).await? else {
+        let mut update = report.update();
+        if let Some(pricing) = &report.pricing {
+            self.estimate(&mut update, pricing, event.phone_number_id.as_deref(), report.recipient.clone(), &id)
+                .await?;
+        }
+        let Some(transition) = self.messages.apply_status(&id, &update).await? else {
             return Ok(unknown());
         };
         if transition == Transition::Ignored(IgnoreReason::Stale) {
@@ -154,6 +169,35 @@ where
         if !messages.is_empty() {
             counter!("IdentitiesForwarded").increment(messages.len() as u64);
             self.inbound.send_all(messages).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds to `update` the estimate of `pricing` for a message to `recipient` (the message's
+    /// own when the status names no one) and, for a service message, the business number's
+    /// allowance it draws on.
+    async fn estimate(
+        &self,
+        update: &mut StatusUpdate,
+        pricing: &PricingRecord,
+        number: Option<&str>,
+        recipient: Option<ContactRef>,
+        id: &str,
+    ) -> Result<(), StatusError> {
+        let recipient = match recipient {
+            Some(r) => Some(r),
+            None => self.messages.get(id).await?.map(|m| m.to),
+        };
+        let country = recipient.and_then(|r| r.main_region());
+        let mut used = 0;
+        if self.rates.counts_toward_allowance(pricing, update.at) {
+            let allowance = allowance_key(number.unwrap_or("unknown-number"), update.at);
+            used = self.messages.allowance_used(&allowance).await?;
+            update.allowance = Some(allowance);
+        }
+        update.estimate = self.rates.estimate(pricing, country.as_deref(), update.at, used);
+        if update.estimate.is_none() {
+            counter!("PricingNotEstimated").increment(1);
         }
         Ok(())
     }

@@ -195,6 +195,7 @@ impl Campaign {
                 contacts: contacts(),
                 inbound: queue("InboundEventsQueue"),
                 undeliverable_for: SignedDuration::from_hours(24 * 30),
+                rates: polite_domain::pricing::RateCard::builtin().unwrap(),
             },
             updater: Updater {
                 store: contacts(),

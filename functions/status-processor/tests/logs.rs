@@ -17,7 +17,7 @@ async fn no_wamid_or_number_reaches_the_logs() {
     h.sent(1).await;
     h.sent(2).await;
     let mut odd_pricing = status(1, "read", 3);
-    odd_pricing["pricing"] = serde_json::json!({"type": 5});
+    odd_pricing["pricing"] = serde_json::json!("regular");
     let mut stranger = status(9, "delivered", 2);
     stranger.as_object_mut().unwrap().remove("biz_opaque_callback_data");
     let mut outcomes = Vec::new();

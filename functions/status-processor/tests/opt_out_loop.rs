@@ -21,7 +21,7 @@ use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_domain::ContactRef;
-use polite_domain::campaign::{CampaignRecord, CampaignRequest, PricedCount};
+use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
 use polite_domain::gate::Policy;
 use polite_domain::message::{MessageRecord, MessageState as S};
@@ -187,7 +187,8 @@ async fn a_131050_opts_the_recipient_out_and_the_next_campaign_suppresses_them()
     assert_eq!(ana.consent.status(ConsentCategory::Marketing), Some(ConsentStatus::OptedOut));
     let report = l.scheduler.report(&first.id).await.unwrap().unwrap();
     assert_eq!((report.counts[&S::Failed], report.counts[&S::Delivered]), (1, 1));
-    assert_eq!(report.pricing["marketing"], PricedCount { priced: 1, billable: 1 });
+    assert_eq!((report.pricing["marketing"].priced, report.pricing["marketing"].billable), (1, 1));
+    assert_eq!(report.estimated_cost.estimated, 1);
     assert_eq!(report.rates.delivered, Some(0.5));
 
     // The next day's campaign: Bea gets it, Ana's message is suppressed at send time.

@@ -74,7 +74,15 @@ async fn any_order_and_duplication_of_a_campaigns_statuses_ends_in_the_truth() {
         let tally = h.processor.messages.campaign_tally("cmp_1").await.unwrap();
         let nonzero: Vec<(S, i64)> = tally.states.into_iter().filter(|(_, n)| *n != 0).collect();
         assert_eq!(nonzero, [(S::Delivered, 2), (S::Read, 3), (S::Failed, 1)], "seed {seed}");
-        assert_eq!(tally.pricing["marketing"], PricedCount { priced: 3, billable: 3 }, "seed {seed}");
+        // Three Brazilian numbers priced as regular marketing: 3 × 0.0625 on the shipped card.
+        let marketing = PricedCount {
+            priced: 3,
+            billable: 3,
+            types: [("regular".to_owned(), 3)].into_iter().collect(),
+            estimated: 3,
+            estimated_cost: [("USD".to_owned(), "0.1875".parse().unwrap())].into_iter().collect(),
+        };
+        assert_eq!(tally.pricing["marketing"], marketing, "seed {seed}");
         let four = h.state(4).await;
         assert_eq!(four.error.map(|e| e.code), Some(131_026));
         let undeliverable = h.processor.contacts.get(&four.to).await.unwrap().unwrap().undeliverable_until;
@@ -197,4 +205,42 @@ async fn a_status_that_cannot_be_read_fails_its_record_for_the_dlq() {
     let records = h.intake(&[json!({"status": "delivered", "timestamp": "1"})]).await;
     assert_eq!(records.len(), 1);
     assert!(matches!(h.processor.process(&records[0]).await, Err(StatusError::Unreadable(_))));
+}
+
+#[tokio::test]
+async fn service_messages_are_free_within_the_numbers_monthly_allowance_then_estimated_at_the_rate() {
+    use polite_domain::pricing::{Basis, RateCard};
+    let mut h = Harness::new().await;
+    // A card with an allowance of 2 a month, so the third service message is charged.
+    h.processor.rates = RateCard::parse(
+        r#"{"currency": "USD", "source": "test",
+            "free_service_messages": [{"effective_from": "2026-10-01", "per_number_per_month": 2}],
+            "rates": [{"effective_from": "2025-07-01", "markets": [
+                {"market": "Everywhere", "countries": ["*"], "rates": {"service": "0.0040", "marketing": "0.0625"}}]}]}"#,
+    )
+    .unwrap();
+    for n in 1..=3 {
+        h.sent(n).await;
+    }
+    let service = |n: u32, minutes: i64| {
+        let mut s = status(n, "delivered", minutes);
+        s["pricing"] = json!({"pricing_model": "PMP", "type": "regular", "category": "service"});
+        s
+    };
+    // msg_1's pricing twice (Meta redelivers), then msg_2's, then msg_3's: one by one, in order.
+    for s in [service(1, 1), service(1, 1), service(2, 2), service(3, 3)] {
+        for record in h.intake(&[s]).await {
+            h.processor.process(&record).await.unwrap();
+        }
+    }
+    let basis = |m: polite_domain::message::MessageRecord| m.estimated_cost.map(|e| (e.basis, e.amount.to_string()));
+    assert_eq!(basis(h.state(1).await), Some((Basis::FreeAllowance, "0.0000".into())));
+    assert_eq!(basis(h.state(2).await), Some((Basis::FreeAllowance, "0.0000".into())), "the redelivery drew nothing");
+    assert_eq!(basis(h.state(3).await), Some((Basis::Rate, "0.0040".into())));
+    let allowance = polite_domain::ports::allowance_key("700800900", sent_at());
+    assert_eq!(h.processor.messages.allowance_used(&allowance).await.unwrap(), 3);
+    let tally = h.processor.messages.campaign_tally("cmp_1").await.unwrap();
+    let service = &tally.pricing["service"];
+    assert_eq!((service.priced, service.billable, service.estimated), (3, 3, 3));
+    assert_eq!(service.estimated_cost["USD"].to_string(), "0.0040");
 }

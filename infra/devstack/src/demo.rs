@@ -323,6 +323,7 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
             percent(&view["rates"]["delivered"]),
             percent(&view["rates"]["read"]),
         )?;
+        writeln!(out, "   {:<15} estimated cost {} (polite's rate card; Meta's invoice decides)", "", cost(view))?;
     }
     writeln!(out, "\n8. An answer lost on the way: Meta takes Omar's login code, but a gateway answers 504")?;
     opt_in_for_codes(client, started).await?;
@@ -492,6 +493,14 @@ fn describe(person: &Person, m: &Value) -> anyhow::Result<String> {
 }
 
 /// `0.8` → `80 %`; `null` (nothing went) → `–`.
+/// A campaign view's estimated cost, `USD 0.1875` (per currency), `nothing yet` before any.
+fn cost(view: &Value) -> String {
+    let amounts = view["estimated_cost"]["amounts"].as_object().into_iter().flatten();
+    let shown: Vec<String> =
+        amounts.map(|(currency, amount)| format!("{currency} {}", amount.as_str().unwrap_or("?"))).collect();
+    if shown.is_empty() { "nothing yet".to_owned() } else { shown.join(" + ") }
+}
+
 fn percent(rate: &Value) -> String {
     rate.as_f64().map_or_else(|| "–".to_owned(), |r| format!("{:.0} %", r * 100.0))
 }

@@ -200,6 +200,10 @@ async fn the_demo_story_holds_end_to_end() {
     assert_eq!(count(nc, "failed"), 1, "{nc}");
     assert_eq!(count(nc, "scheduled") + count(nc, "deferred"), held.len(), "{nc}");
     assert_eq!(nc["pricing"]["marketing"]["priced"].as_u64(), u64::try_from(read.len()).ok(), "{nc}");
+    assert_eq!(nc["pricing"]["marketing"]["types"]["regular"].as_u64(), u64::try_from(read.len()).ok(), "{nc}");
+    // The estimate: each reader's market rate on the shipped card, summed exactly.
+    assert_eq!(nc["estimated_cost"]["amounts"]["USD"].as_str(), Some(marketing_cost(&read).as_str()), "{nc}");
+    assert_eq!(nc["estimated_cost"]["not_estimated"], 0, "{nc}");
     let rate = nc["rates"]["delivered"].as_f64().unwrap();
     let n = f64::from(u32::try_from(read.len()).unwrap());
     let expected = n / (n + 1.0);
@@ -207,6 +211,18 @@ async fn the_demo_story_holds_end_to_end() {
     assert_eq!(bf["pricing"]["marketing"]["priced"], bf["counts"]["read"], "{bf}");
 
     stack.stop().await;
+}
+
+/// What the shipped rate card says regular marketing messages to `numbers` cost today.
+fn marketing_cost(numbers: &BTreeSet<&str>) -> String {
+    use polite_domain::pricing::{Money, PricingRecord, RateCard};
+    let card = RateCard::builtin().unwrap();
+    let marketing = PricingRecord::from_meta(json!({"type": "regular", "category": "marketing"})).unwrap();
+    let each = numbers.iter().map(|n| {
+        let country = polite_domain::ContactRef::parse(n).unwrap().main_region();
+        card.estimate(&marketing, country.as_deref(), Timestamp::now(), 0).unwrap().amount
+    });
+    each.sum::<Money>().to_string()
 }
 
 /// `HH:MM` in `zone`, `minutes` from now.

@@ -53,6 +53,11 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         value.unwrap_or_default()
     }
 
+    /// Records a problem found in a value read with [`Env::optional`], reported with the rest.
+    pub fn report(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
     /// An optional value (`None` when unset or empty).
     pub fn optional(&self, key: &str) -> Option<String> {
         (self.lookup)(key).filter(|v| !v.trim().is_empty())

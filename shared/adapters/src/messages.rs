@@ -8,6 +8,7 @@
 //! | campaign counter shard | `CAMP#<id>` | `COUNT#<0..15>` |
 //! | campaign chunk waiting to fan out | `CAMP#<id>` | `CHUNK#<00000>` |
 //! | wamid → message id (written with the move that records the wamid) | `W#<wamid>` | `WAMID` |
+//! | service messages priced in a number's month (the free allowance) | `USAGE#<number>/<YYYY-MM>` | `SERVICE` |
 //!
 //! Every state change is one transaction: the message's conditional update (`state` must
 //! still be the state the decision was made on) and the campaign counters (`count_<from>`
@@ -34,8 +35,9 @@ use polite_domain::ports::{
     CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, StatusUpdate, StoreError,
     TransitionDetails, due_shard,
 };
-use polite_domain::status::PricingRecord;
+use polite_domain::pricing::{CostEstimate, Money, PricingRecord};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 const MSG: &str = "MSG";
 
@@ -252,13 +254,17 @@ impl DynamoMessages {
         // a lease): any other move removes them.
         let due = next.due_at.filter(|_| holds_due(next.state));
         let refused = (!next.refused_wamids.is_empty()).then(|| next.refused_wamids.iter().cloned().map(s).collect());
-        let optional: [(&str, Option<AttributeValue>); 9] = [
+        let optional: [(&str, Option<AttributeValue>); 10] = [
             ("reason", next.reason.clone().map(s)),
             ("requested_category", next.requested_category.map(|c| s(c.as_str()))),
             ("not_before", next.not_before.map(|t| s(t.to_string()))),
             ("wamid", next.wamid.clone().map(s)),
             ("error", next.error.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
             ("pricing", next.pricing.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?),
+            (
+                "estimated_cost",
+                next.estimated_cost.as_ref().map(serde_dynamo::to_attribute_value).transpose().map_err(corrupt)?,
+            ),
             ("due_shard", due.map(|_| s(due_shard(&next.id).to_string()))),
             ("due_at", due.map(|t| s(due_key(t)))),
             ("refused_wamids", refused.map(AttributeValue::L)),
@@ -286,28 +292,29 @@ impl DynamoMessages {
         next: &MessageRecord,
         entry: &HistoryEntry,
         new_wamid: Option<&str>,
-        new_pricing: Option<&PricingRecord>,
+        priced: Option<&StatusUpdate>,
     ) -> Result<bool, StoreError> {
-        let update = self.state_update(from, next, entry, new_pricing.is_some())?;
+        let update = self.state_update(from, next, entry, priced.is_some())?;
         // A move to the same state (a re-queue) changes no count.
         let mut adds = Vec::new();
         if from != next.state {
             adds.extend([(counter(next.state), 1), (counter(from), -1)]);
         }
-        let items = self.with_companions(update, next, new_wamid, new_pricing, adds)?;
+        let items = self.with_companions(update, next, new_wamid, priced, adds)?;
         self.transact_on_message(items).await
     }
 
     /// A message's conditional update (first, for [`Self::transact_on_message`]) with what it
     /// carries along: the wamid lookup for a newly recorded wamid (statuses without callback
-    /// data find the message by it), and on the campaign's counter shard `adds` plus the
-    /// counters of a first pricing.
+    /// data find the message by it), on the campaign's counter shard `adds` plus the counters
+    /// of a first pricing (`priced`, the status that brings it), and the service allowance
+    /// that pricing draws on.
     fn with_companions(
         &self,
         update: Update,
         next: &MessageRecord,
         new_wamid: Option<&str>,
-        new_pricing: Option<&PricingRecord>,
+        priced: Option<&StatusUpdate>,
         mut adds: Vec<(String, i64)>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
@@ -315,9 +322,22 @@ impl DynamoMessages {
             let at = next.history.last().map_or(next.created_at, |h| h.at);
             items.push(self.wamid_put(wamid, &next.id, at)?);
         }
-        adds.extend(new_pricing.map(pricing_counters).unwrap_or_default());
+        if let Some(pricing) = next.pricing.as_ref().filter(|_| priced.is_some()) {
+            adds.extend(pricing_counters(pricing, next.estimated_cost.as_ref()));
+        }
         if let Some(c) = next.campaign_id.as_ref().filter(|_| !adds.is_empty()) {
             items.push(TransactWriteItem::builder().update(self.counter_update(c, &next.id, &adds)?).build());
+        }
+        if let Some(allowance) = priced.and_then(|u| u.allowance.as_deref()) {
+            let usage = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(usage_pk(allowance), USAGE_SK)))
+                .update_expression("ADD #count :one")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":one", n(&1))
+                .build()
+                .map_err(unavailable)?;
+            items.push(TransactWriteItem::builder().update(usage).build());
         }
         Ok(items)
     }
@@ -421,13 +441,14 @@ impl MessageStore for DynamoMessages {
                 .wamid
                 .as_deref()
                 .filter(|_| current.wamid.is_none() && (current.state.takes_statuses() || transition.moved()));
-            let new_pricing = update.pricing.as_ref().filter(|_| current.pricing.is_none());
+            let priced = update.pricing.as_ref().filter(|_| current.pricing.is_none()).map(|_| update);
             let mut next = current.clone();
             if let Some(wamid) = new_wamid {
                 next.wamid = Some(wamid.to_owned());
             }
-            if let Some(pricing) = new_pricing {
-                next.pricing = Some(pricing.clone());
+            if priced.is_some() {
+                next.pricing.clone_from(&update.pricing);
+                next.estimated_cost.clone_from(&update.estimate);
             }
             let from = current.state;
             if let Transition::Moved { to, .. } = transition {
@@ -451,7 +472,7 @@ impl MessageStore for DynamoMessages {
                     transition = Transition::Moved { from, to: next.state };
                     next.state.as_str().clone_into(&mut entry.state);
                 }
-            } else if current.history.contains(&entry) && new_wamid.is_none() && new_pricing.is_none() {
+            } else if current.history.contains(&entry) && new_wamid.is_none() && priced.is_none() {
                 // A redelivered status: nothing new.
                 return Ok(Some(transition));
             }
@@ -461,9 +482,9 @@ impl MessageStore for DynamoMessages {
                 next.history.push(entry.clone());
             }
             let written = if matches!(transition, Transition::Moved { .. }) {
-                self.write_move(from, &next, &entry, new_wamid, new_pricing).await?
+                self.write_move(from, &next, &entry, new_wamid, priced).await?
             } else {
-                self.write_unmoved(&next, fresh.then_some(&entry), new_wamid, new_pricing).await?
+                self.write_unmoved(&next, fresh.then_some(&entry), new_wamid, priced).await?
             };
             if written {
                 return Ok(Some(transition));
@@ -532,19 +553,16 @@ impl MessageStore for DynamoMessages {
             .iter()
             .map(|state| Ok((*state, sum_counter(&shards, &counter(*state))?)))
             .collect::<Result<_, StoreError>>()?;
-        let categories: std::collections::BTreeSet<&str> =
-            shards.iter().flat_map(|item| item.keys().filter_map(|k| k.strip_prefix("priced_"))).collect();
-        let pricing = categories
-            .into_iter()
-            .map(|c| {
-                let count = PricedCount {
-                    priced: sum_counter(&shards, &format!("priced_{c}"))?,
-                    billable: sum_counter(&shards, &format!("billable_{c}"))?,
-                };
-                Ok((c.to_owned(), count))
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let pricing = pricing_tally(&shards)?;
         Ok(CampaignTally { states, pricing })
+    }
+
+    async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
+        let item = get_consistent(&self.client, &self.table, key(usage_pk(allowance), USAGE_SK)).await?;
+        match item.as_ref().and_then(|i| i.get("count")) {
+            Some(AttributeValue::N(v)) => v.parse().map_err(corrupt),
+            _ => Ok(0),
+        }
     }
 }
 
@@ -576,15 +594,65 @@ fn moved(
     (next, entry)
 }
 
-/// The campaign counters a message's pricing adds to: `priced_<category>`, and
-/// `billable_<category>` when Meta charges it.
-fn pricing_counters(pricing: &PricingRecord) -> Vec<(String, i64)> {
-    let mut adds = vec![(format!("priced_{}", pricing.category), 1)];
-    if pricing.billable {
-        adds.push((format!("billable_{}", pricing.category), 1));
+/// The campaign counters a message's pricing adds to, per Meta category `<c>`:
+/// `pricing#<c>#priced`, `pricing#<c>#billable` when Meta charges it,
+/// `pricing#<c>#type#<type>`, and with an estimate `pricing#<c>#estimated` and
+/// `pricing#<c>#cost#<currency>` (millionths). Meta's strings are kept but for `#`, the
+/// separator.
+fn pricing_counters(pricing: &PricingRecord, estimate: Option<&CostEstimate>) -> Vec<(String, i64)> {
+    let category = pricing.category().replace('#', "_");
+    let kind = pricing.kind().replace('#', "_");
+    let mut adds = vec![(format!("{PRICING}{category}#priced"), 1), (format!("{PRICING}{category}#{TYPE}{kind}"), 1)];
+    if pricing.billable() {
+        adds.push((format!("{PRICING}{category}#billable"), 1));
+    }
+    if let Some(estimate) = estimate {
+        adds.push((format!("{PRICING}{category}#estimated"), 1));
+        let currency = estimate.currency.replace('#', "_");
+        adds.push((format!("{PRICING}{category}#{COST}{currency}"), estimate.amount.micros()));
     }
     adds
 }
+
+/// The prefix of pricing counters, and the infix of the per-type ones.
+const PRICING: &str = "pricing#";
+const TYPE: &str = "type#";
+const COST: &str = "cost#";
+
+/// The pricing counters of a campaign's shards, by category.
+fn pricing_tally(shards: &[Item]) -> Result<BTreeMap<String, PricedCount>, StoreError> {
+    let mut tally: BTreeMap<String, PricedCount> = BTreeMap::new();
+    for item in shards {
+        for (name, value) in item {
+            let Some((category, counter)) = name.strip_prefix(PRICING).and_then(|rest| rest.split_once('#')) else {
+                continue;
+            };
+            let AttributeValue::N(v) = value else { continue };
+            let v: i64 = v.parse().map_err(corrupt)?;
+            let count = tally.entry(category.to_owned()).or_default();
+            match counter {
+                "priced" => count.priced += v,
+                "billable" => count.billable += v,
+                "estimated" => count.estimated += v,
+                other => {
+                    if let Some(kind) = other.strip_prefix(TYPE) {
+                        *count.types.entry(kind.to_owned()).or_default() += v;
+                    } else if let Some(currency) = other.strip_prefix(COST) {
+                        let sum = count.estimated_cost.entry(currency.to_owned()).or_default();
+                        *sum = *sum + Money::from_micros(v);
+                    }
+                }
+            }
+        }
+    }
+    Ok(tally)
+}
+
+fn usage_pk(allowance: &str) -> String {
+    format!("USAGE#{allowance}")
+}
+
+const USAGE_SK: &str = "SERVICE";
 
 /// A due-index entry: a message (`M#<id>`) or a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`).
 fn due_of(item: &Item) -> Option<Due> {
@@ -625,7 +693,7 @@ impl DynamoMessages {
         next: &MessageRecord,
         entry: Option<&HistoryEntry>,
         new_wamid: Option<&str>,
-        new_pricing: Option<&PricingRecord>,
+        priced: Option<&StatusUpdate>,
     ) -> Result<bool, StoreError> {
         let mut sets = Vec::new();
         let mut conditions = vec!["#state = :state".to_owned()];
@@ -645,19 +713,26 @@ impl DynamoMessages {
             conditions.push("attribute_not_exists(#wamid)".into());
             b = b.expression_attribute_names("#wamid", "wamid").expression_attribute_values(":wamid", s(wamid));
         }
-        if let Some(pricing) = new_pricing {
+        if let Some(pricing) = next.pricing.as_ref().filter(|_| priced.is_some()) {
             sets.push("#pricing = :pricing");
             conditions.push("attribute_not_exists(#pricing)".into());
             b = b
                 .expression_attribute_names("#pricing", "pricing")
                 .expression_attribute_values(":pricing", serde_dynamo::to_attribute_value(pricing).map_err(corrupt)?);
+            if let Some(estimate) = &next.estimated_cost {
+                sets.push("#estimated_cost = :estimated_cost");
+                b = b.expression_attribute_names("#estimated_cost", "estimated_cost").expression_attribute_values(
+                    ":estimated_cost",
+                    serde_dynamo::to_attribute_value(estimate).map_err(corrupt)?,
+                );
+            }
         }
         let update = b
             .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression(conditions.join(" AND "))
             .build()
             .map_err(unavailable)?;
-        let items = self.with_companions(update, next, new_wamid, new_pricing, Vec::new())?;
+        let items = self.with_companions(update, next, new_wamid, priced, Vec::new())?;
         self.transact_on_message(items).await
     }
 

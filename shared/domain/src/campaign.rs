@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ContactRef;
 use crate::message::{Category, MessageState};
+use crate::pricing::Money;
 use crate::request::{Invalid, Payload, TemplateRequest, ValidSend, check_template, check_times, check_token, invalid};
 
 /// The most recipients one request may carry (the stored campaign — 50 chunks — is written in
@@ -211,13 +212,37 @@ pub fn slot(start: Timestamp, position: usize, per_second: u32) -> Timestamp {
 }
 
 /// Messages of one Meta pricing category in a campaign.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PricedCount {
     /// Messages Meta reported pricing for.
     pub priced: i64,
     /// Of those, the ones Meta charges.
     pub billable: i64,
+    /// By Meta's pricing `type` (`regular`, `free_customer_service`, `free_entry_point`, and
+    /// whatever Meta adds), each priced message once.
+    pub types: BTreeMap<String, i64>,
+    /// Of the priced, those the rate card could estimate.
+    pub estimated: i64,
+    /// Their estimated cost by currency (the rate card's; one unless the card's currency was
+    /// changed while the campaign was priced).
+    pub estimated_cost: BTreeMap<String, Money>,
 }
+
+/// What a campaign's priced messages are estimated to cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CampaignCost {
+    /// By currency (`{"USD": "12.5000"}`): amounts in different currencies are never added.
+    pub amounts: BTreeMap<String, Money>,
+    /// Priced messages the amounts cover.
+    pub estimated: i64,
+    /// Priced messages the rate card has no rate for (not in the amount).
+    pub not_estimated: i64,
+    /// Always the same words: this is an estimate, not Meta's bill.
+    pub note: &'static str,
+}
+
+/// What every estimated cost says of itself.
+pub const ESTIMATE_NOTE: &str = "an estimate from polite's rate card (Meta's rates by pricing category and recipient country); Meta's invoice is the authority";
 
 /// A campaign's counters, summed over their shards: messages per state, and Meta's pricing
 /// per pricing category. Each message counts once in `states` (in its current state) and, once
@@ -263,8 +288,11 @@ pub struct CampaignReport {
     /// Messages per state, every state listed.
     pub counts: BTreeMap<MessageState, i64>,
     pub rates: Rates,
-    /// By Meta's pricing category (`marketing`, `utility`, …): messages priced and billable.
+    /// By Meta's pricing category (`marketing`, `utility`, …): messages priced, billable, by
+    /// type, and their estimated cost.
     pub pricing: BTreeMap<String, PricedCount>,
+    /// The whole campaign's estimated cost so far (messages Meta has priced).
+    pub estimated_cost: CampaignCost,
 }
 
 /// Delivery rates, as fractions rounded to 4 places; `null` while the denominator is zero.
@@ -301,6 +329,17 @@ impl CampaignReport {
             return None;
         }
         let rates = Rates::of(&tally);
+        let mut amounts: BTreeMap<String, Money> = BTreeMap::new();
+        for (currency, amount) in tally.pricing.values().flat_map(|p| &p.estimated_cost) {
+            let sum = amounts.entry(currency.clone()).or_default();
+            *sum = *sum + *amount;
+        }
+        let estimated_cost = CampaignCost {
+            amounts,
+            estimated: tally.pricing.values().map(|p| p.estimated).sum(),
+            not_estimated: tally.pricing.values().map(|p| p.priced - p.estimated).sum(),
+            note: ESTIMATE_NOTE,
+        };
         let mut counts = tally.states;
         for state in MessageState::ALL {
             counts.entry(state).or_insert(0);
@@ -316,6 +355,7 @@ impl CampaignReport {
             counts,
             rates,
             pricing: tally.pricing,
+            estimated_cost,
         };
         if let Some(r) = record {
             report.name = Some(r.name);
@@ -461,7 +501,21 @@ mod tests {
             states: states.iter().copied().collect(),
             pricing: pricing
                 .iter()
-                .map(|&(c, priced, billable)| (c.to_owned(), PricedCount { priced, billable }))
+                .map(|&(c, priced, billable)| {
+                    // Regular ones cost 0.0625 each; the rest were free entry points.
+                    let count = PricedCount {
+                        priced,
+                        billable,
+                        types: [("regular".to_owned(), billable), ("free_entry_point".to_owned(), priced - billable)]
+                            .into_iter()
+                            .collect(),
+                        estimated: priced,
+                        estimated_cost: [("USD".to_owned(), Money::from_micros(62_500 * billable))]
+                            .into_iter()
+                            .collect(),
+                    };
+                    (c.to_owned(), count)
+                })
                 .collect(),
         }
     }
@@ -484,7 +538,34 @@ mod tests {
         assert_eq!(json["counts"]["suppressed"], 5);
         // 7 of the 10 that went to Meta reached a phone; 4 of those 7 were read.
         assert_eq!(json["rates"], serde_json::json!({"delivered": 0.7, "read": 0.5714}));
-        assert_eq!(json["pricing"], serde_json::json!({"marketing": {"priced": 7, "billable": 6}}));
+        assert_eq!(
+            json["pricing"],
+            serde_json::json!({"marketing": {
+                "priced": 7, "billable": 6, "types": {"regular": 6, "free_entry_point": 1},
+                "estimated": 7, "estimated_cost": {"USD": "0.3750"}
+            }})
+        );
+        assert_eq!(
+            json["estimated_cost"],
+            serde_json::json!({"amounts": {"USD": "0.3750"}, "estimated": 7, "not_estimated": 0, "note": ESTIMATE_NOTE})
+        );
+    }
+
+    #[test]
+    fn messages_the_rate_card_cannot_price_are_counted_outside_the_estimate() {
+        let mut counts = tally(&[(MessageState::Delivered, 5)], &[("marketing", 3, 3)]);
+        counts.pricing.insert(
+            "group_marketing".into(),
+            PricedCount {
+                priced: 2,
+                billable: 2,
+                types: [("regular".into(), 2)].into_iter().collect(),
+                ..PricedCount::default()
+            },
+        );
+        let report = CampaignReport::new("cmp_1", None, counts).unwrap();
+        let cost = report.estimated_cost;
+        assert_eq!((cost.amounts["USD"].to_string(), cost.estimated, cost.not_estimated), ("0.1875".into(), 3, 2));
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod inbound;
 pub mod message;
 pub mod people;
 pub mod ports;
+pub mod pricing;
 pub mod request;
 pub mod sending;
 pub mod status;

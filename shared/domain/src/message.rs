@@ -428,9 +428,12 @@ pub struct MessageRecord {
     pub wamid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<SendError>,
-    /// Meta's pricing, from the status that carried it (one of delivered/read).
+    /// Meta's pricing, verbatim, from the status that carried it (one of delivered/read).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pricing: Option<crate::status::PricingRecord>,
+    pub pricing: Option<crate::pricing::PricingRecord>,
+    /// polite's estimate of that pricing's cost (rate card), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_cost: Option<crate::pricing::CostEstimate>,
     /// When the scheduler tick looks at it: for `scheduled`, when it is due; for
     /// `queued`/`deferred`, the end of its lease (if the sender has not claimed it by then,
     /// its queue message was lost and the tick queues it again). `None` in other states. The
@@ -521,6 +524,7 @@ impl MessageRecord {
             wamid: None,
             error: None,
             pricing: None,
+            estimated_cost: None,
             due_at: None,
             refused_wamids: Vec::new(),
             history: vec![HistoryEntry { state: state.as_str().to_owned(), at, reason: None }],

@@ -261,14 +261,26 @@ pub struct StatusUpdate {
     pub wamid: Option<String>,
     /// Kept on the message when it moves to `failed`.
     pub error: Option<crate::message::SendError>,
-    pub pricing: Option<crate::status::PricingRecord>,
+    /// Meta's pricing, recorded with the message's first pricing only.
+    pub pricing: Option<crate::pricing::PricingRecord>,
+    /// polite's estimate of what that pricing costs, recorded with it.
+    pub estimate: Option<crate::pricing::CostEstimate>,
+    /// The monthly allowance of free service messages the pricing draws on
+    /// ([`allowance_key`]), counted once with it.
+    pub allowance: Option<String>,
 }
 
 impl StatusUpdate {
     /// Just a value at a time (no wamid, error or pricing).
     pub fn plain(value: crate::message::StatusValue, at: jiff::Timestamp) -> Self {
-        Self { value, at, wamid: None, error: None, pricing: None }
+        Self { value, at, wamid: None, error: None, pricing: None, estimate: None, allowance: None }
     }
+}
+
+/// The allowance of free service messages of business number `phone_number_id` in the UTC
+/// month of `at`.
+pub fn allowance_key(phone_number_id: &str, at: jiff::Timestamp) -> String {
+    format!("{phone_number_id}/{}", crate::pricing::utc_month(at))
 }
 
 /// What a conditional transition did.
@@ -392,6 +404,13 @@ pub trait MessageStore {
         &self,
         campaign_id: &str,
     ) -> impl Future<Output = Result<crate::campaign::CampaignTally, StoreError>> + Send;
+
+    /// How many priced service messages have drawn on `allowance` ([`allowance_key`]) so
+    /// far (0 before the first).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn allowance_used(&self, allowance: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Something the scheduler tick should look at.

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use crate::ContactRef;
 use crate::message::{SendError, StatusValue};
+use crate::pricing::PricingRecord;
 use crate::webhook::Status;
 use crate::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
 
@@ -51,20 +52,6 @@ impl Effect {
     }
 }
 
-/// Meta's pricing of a message, kept on the message so cost per campaign can be computed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PricingRecord {
-    /// `marketing`, `utility`, `authentication`, `service`, … as Meta names it.
-    pub category: String,
-    /// `regular`, `free_customer_service`, `free_entry_point`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    /// Charged or not: Meta's `billable` while it still sends it, else `type == "regular"`.
-    pub billable: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pricing_model: Option<String>,
-}
-
 /// One status, read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusReport {
@@ -83,7 +70,8 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    /// What the status changes on its message: value, time, wamid, error, pricing.
+    /// What the status changes on its message: value, time, wamid, error, pricing (the caller
+    /// adds the pricing's estimate).
     pub fn update(&self) -> crate::ports::StatusUpdate {
         crate::ports::StatusUpdate {
             value: self.value.clone(),
@@ -91,6 +79,8 @@ impl StatusReport {
             wamid: Some(self.wamid.clone()),
             error: self.error.clone(),
             pricing: self.pricing.clone(),
+            estimate: None,
+            allowance: None,
         }
     }
 }
@@ -108,21 +98,11 @@ pub fn read(status: &Status<'_>) -> StatusReport {
         title: e.title.as_deref().or(e.message.as_deref()).unwrap_or("unknown error").to_owned(),
     });
     let effect = error.as_ref().and_then(|e| Effect::of_code(e.code));
-    let (pricing, pricing_unreadable) = match status.pricing() {
-        None => (None, false),
-        Some(Err(_)) => (None, true),
-        Some(Ok(p)) => {
-            let kind = p.kind.as_deref().map(str::to_owned);
-            let record = p.category.as_deref().map(|category| PricingRecord {
-                category: category.to_owned(),
-                billable: p.billable.unwrap_or(kind.as_deref() == Some("regular")),
-                kind,
-                pricing_model: p.pricing_model.as_deref().map(str::to_owned),
-            });
-            let unreadable = record.is_none();
-            (record, unreadable)
-        }
-    };
+    // Meta's object verbatim, whatever its values; only a `pricing` that is not an object
+    // is left out.
+    let pricing = status.pricing_raw.map(|raw| serde_json::from_str(raw.get()).ok().and_then(PricingRecord::from_meta));
+    let pricing_unreadable = matches!(pricing, Some(None));
+    let pricing = pricing.flatten();
     StatusReport {
         target,
         wamid,
@@ -184,29 +164,20 @@ mod tests {
     }
 
     #[test]
-    fn pricing_is_kept_and_billable_follows_the_type_once_meta_drops_the_flag() {
-        let with_flag = status(
-            r#"{"id":"w","status":"delivered","timestamp":"1","pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}"#,
-        );
+    fn pricing_is_kept_as_meta_sent_it_and_only_a_non_object_is_unreadable() {
+        let meta = r#"{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}"#;
+        let with_flag = status(&format!(r#"{{"id":"w","status":"delivered","timestamp":"1","pricing":{meta}}}"#));
+        let verbatim: serde_json::Value = serde_json::from_str(meta).unwrap();
+        assert_eq!(serde_json::to_value(with_flag.pricing.unwrap()).unwrap(), verbatim);
+        let odd =
+            status(r#"{"id":"w","status":"read","timestamp":"1","pricing":{"type":5,"category":"group_marketing"}}"#);
+        let odd_pricing = odd.pricing.expect("unknown values are kept");
         assert_eq!(
-            with_flag.pricing,
-            Some(PricingRecord {
-                category: "marketing".into(),
-                kind: Some("regular".into()),
-                billable: true,
-                pricing_model: Some("PMP".into())
-            })
+            (odd_pricing.category(), odd_pricing.kind(), odd.pricing_unreadable),
+            ("group_marketing", "unspecified", false)
         );
-        let free = status(
-            r#"{"id":"w","status":"read","timestamp":"1","pricing":{"pricing_model":"PMP","type":"free_customer_service","category":"service"}}"#,
-        );
-        assert!(!free.pricing.unwrap().billable);
-        let regular = status(
-            r#"{"id":"w","status":"read","timestamp":"1","pricing":{"pricing_model":"PMP","type":"regular","category":"utility"}}"#,
-        );
-        assert!(regular.pricing.unwrap().billable);
-        let odd = status(r#"{"id":"w","status":"read","timestamp":"1","pricing":{"type":5}}"#);
-        assert_eq!((odd.pricing, odd.pricing_unreadable), (None, true));
+        let text = status(r#"{"id":"w","status":"read","timestamp":"1","pricing":"regular"}"#);
+        assert_eq!((text.pricing, text.pricing_unreadable), (None, true));
         let none = status(r#"{"id":"w","status":"sent","timestamp":"1"}"#);
         assert_eq!((none.pricing, none.pricing_unreadable), (None, false));
     }

@@ -39,6 +39,7 @@ impl Harness {
             contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
             inbound: queue("InboundEventsQueue"),
             undeliverable_for: SignedDuration::from_hours(24 * 30),
+            rates: polite_domain::pricing::RateCard::builtin().unwrap(),
         };
         Harness { stack, sqs, intake, processor }
     }
