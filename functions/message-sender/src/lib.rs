@@ -246,8 +246,7 @@ where
                 Verdict::Send { category: Some(category) } if category != record.category => {
                     counter!("TemplateRecategorised", "from" => record.category.as_str(), "to" => category.as_str())
                         .increment(1);
-                    record.requested_category.get_or_insert(record.category);
-                    record.category = category;
+                    record.govern(Some(category));
                 }
                 Verdict::Send { .. } => {}
             }

@@ -2,7 +2,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/messages` | 202 `{"id","state"}`; 409 idempotency key reused with another body; 422 naming the field |
+//! | `POST /v1/messages` | 202 `{"id","state","category","requested_category"?}`; 409 idempotency key reused with another body; 422 naming the field |
 //! | `GET /v1/messages/{id}` | 200 the message with its state, reason, `not_before` and history; 404 unknown |
 //! | `DELETE /v1/messages/{id}` | 200 the cancelled message; 409 once the sender has it; 404 unknown |
 //! | `POST /v1/campaigns` | 202 `{"id","accepted","rejected":[{"to","reason","detail"}]}`; 409 idempotency key reused with another body; 422 naming the field |
@@ -184,7 +184,7 @@ where
         match scheduler.messages.replay(key, &hash).await {
             Ok(Some(record)) => {
                 tracing::info!(message_id = %record.id, "idempotent replay: the key's message is returned");
-                let accepted = Accepted { id: &record.id, state: record.created_state() };
+                let accepted = Accepted::of(&record, record.created_state());
                 return Ok(json_response(StatusCode::ACCEPTED, &accepted));
             }
             Ok(None) => {}
@@ -194,7 +194,7 @@ where
     }
     let send = request.validate(now)?;
     match scheduler.submit(send, hash, now).await {
-        Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted { id: &record.id, state: record.state })),
+        Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted::of(&record, record.state))),
         Err(SubmitError::WindowClosed { open_until }) => {
             let when = open_until
                 .map_or_else(|| "the recipient has never written to you".to_owned(), |t| format!("it closed at {t}"));
@@ -210,10 +210,22 @@ where
     }
 }
 
+/// `POST /v1/messages`'s answer: the message, its state, and the category that governs it —
+/// Meta's for the template when the registry's differs from the caller's, which is then
+/// answered as `requested_category`.
 #[derive(Debug, Serialize)]
 struct Accepted<'a> {
     id: &'a str,
     state: MessageState,
+    category: polite_domain::message::Category,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requested_category: Option<polite_domain::message::Category>,
+}
+
+impl<'a> Accepted<'a> {
+    fn of(record: &'a MessageRecord, state: MessageState) -> Self {
+        Accepted { id: &record.id, state, category: record.category, requested_category: record.requested_category }
+    }
 }
 
 /// A message as `GET /v1/messages/{id}` shows it (DESIGN.md §4–§5).

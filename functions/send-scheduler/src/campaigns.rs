@@ -48,8 +48,9 @@ impl std::ops::AddAssign for FanOut {
     }
 }
 
-impl<M, C, Q> Scheduler<M, C, Q>
+impl<M, C, Q, T> Scheduler<M, C, Q, T>
 where
+    T: polite_domain::ports::TemplateStore + Sync,
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
@@ -138,9 +139,11 @@ where
             return Ok(None);
         };
         let first = chunk.first_position;
+        // One template for the whole chunk: the registry is read once.
+        let governing = self.governing_category(&campaign.payload, campaign.category, now).await;
         let results: Vec<Result<Option<Created>, StoreError>> =
             futures_util::stream::iter(chunk.recipients.into_iter().enumerate())
-                .map(|(offset, to)| self.create_for(&campaign, to, first + offset, now))
+                .map(|(offset, to)| self.create_for(&campaign, to, first + offset, governing, now))
                 .buffer_unordered(CREATE_CONCURRENCY)
                 .collect()
                 .await;
@@ -184,10 +187,12 @@ where
         campaign: &CampaignRecord,
         to: polite_domain::ContactRef,
         position: usize,
+        governing: Option<polite_domain::message::Category>,
         now: Timestamp,
     ) -> Result<Option<Created>, StoreError> {
         let masked = to.masked();
-        let new = prepare(campaign.message_for(to, position), campaign.id.clone(), now);
+        let mut new = prepare(campaign.message_for(to, position), campaign.id.clone(), now);
+        new.record.govern(governing);
         match self.messages.create(&new).await {
             Ok(stored) => Ok(Some(Created { new: stored.id == new.record.id, job: Job::of(&stored) })),
             Err(CreateError::IdempotencyConflict) => {

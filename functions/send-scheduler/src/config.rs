@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `MESSAGES_TABLE` | the messages table |
 //! | `CONTACTS_TABLE` | the contacts table (read: the 24 h window of free-form text) |
+//! | `TEMPLATES_TABLE` | the template registry (read: the category Meta last set, for messages created by `POST /v1/messages` and campaign fan-out) |
 //! | `SEND_QUEUE_URL` | send-queue |
 //! | `CONTACT_HASH_KEY` or `CONTACT_HASH_KEY_PARAM` | the erasure tombstones' hash key (reading a contact checks its tombstone) |
 //! | `CAMPAIGN_MPS` | recipients per second a campaign is spread at (default 64) |
@@ -21,6 +22,7 @@ use std::time::Duration;
 pub struct Config {
     pub tables: TableNames,
     pub send_queue_url: String,
+    pub templates_table: String,
     pub contact_hash_key: SecretString,
     pub campaigns: crate::CampaignSettings,
 }
@@ -37,6 +39,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let tables = TableNames::from_env(&mut env);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
+        let templates_table = env.required(keys::TEMPLATES_TABLE);
         let defaults = crate::CampaignSettings::default();
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let campaigns = crate::CampaignSettings {
@@ -49,7 +52,7 @@ impl Config {
         };
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
-        Ok(Config { tables, send_queue_url, contact_hash_key, campaigns })
+        Ok(Config { tables, send_queue_url, templates_table, contact_hash_key, campaigns })
     }
 
     /// The scheduler on the SDK clients.
@@ -62,9 +65,12 @@ impl Config {
         polite_adapters::queue::SqsQueue,
     > {
         let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
+        let templates =
+            polite_adapters::templates::DynamoTemplates::new(aws_sdk_dynamodb::Client::new(sdk), self.templates_table);
         crate::Scheduler {
             messages,
             contacts,
+            templates: Some(templates),
             send_queue: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
             campaigns: self.campaigns,
         }

@@ -18,12 +18,12 @@ pub mod tick;
 
 use jiff::Timestamp;
 use polite_adapters::envelope;
-use polite_domain::message::{MessageRecord, MessageState};
+use polite_domain::message::{Category, MessageRecord, MessageState};
 use polite_domain::ports::{
     ContactRecord, ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, QueueError, StoreError,
     TransitionDetails,
 };
-use polite_domain::request::{Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
+use polite_domain::request::{Payload, Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
 
 pub use config::Config;
 
@@ -34,11 +34,15 @@ pub const FUNCTION: &str = "send-scheduler";
 pub const TICK_FUNCTION: &str = "scheduler-tick";
 
 /// What the scheduler needs: the messages table, the contacts (for the 24 h window of
-/// free-form text), send-queue, and how campaigns fan out.
+/// free-form text), the template registry (the category Meta last set), send-queue, and how
+/// campaigns fan out.
 #[derive(Debug)]
-pub struct Scheduler<M, C, Q> {
+pub struct Scheduler<M, C, Q, T = polite_adapters::templates::DynamoTemplates> {
     pub messages: M,
     pub contacts: C,
+    /// The template registry, read when messages are created (a request, a campaign chunk):
+    /// `None` leaves the caller's category until the sender consults the registry.
+    pub templates: Option<T>,
     pub send_queue: Q,
     pub campaigns: CampaignSettings,
 }
@@ -88,8 +92,9 @@ pub fn new_message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
 
-impl<M, C, Q> Scheduler<M, C, Q>
+impl<M, C, Q, T> Scheduler<M, C, Q, T>
 where
+    T: polite_domain::ports::TemplateStore + Sync,
     M: MessageStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
@@ -114,7 +119,9 @@ where
                 return Err(SubmitError::WindowClosed { open_until });
             }
         }
-        let new = prepare(send, body_hash, now);
+        let governing = self.governing_category(&send.payload, send.category, now).await;
+        let mut new = prepare(send, body_hash, now);
+        new.record.govern(governing);
         let stored = self.messages.create(&new).await.map_err(|e| match e {
             CreateError::IdempotencyConflict => SubmitError::IdempotencyConflict,
             CreateError::Store(e) => SubmitError::Store(e),
@@ -128,6 +135,27 @@ where
         }
         tracing::info!(message_id = %stored.id, state = stored.state.as_str(), to = %stored.to.masked(), "message accepted");
         Ok(stored)
+    }
+
+    /// The category the template registry holds for `payload`'s template when it is not
+    /// `requested` (the caller's). The registry failing changes nothing here: the sender
+    /// consults it again before the message goes.
+    pub(crate) async fn governing_category(
+        &self,
+        payload: &Payload,
+        requested: Category,
+        now: Timestamp,
+    ) -> Option<Category> {
+        let templates = self.templates.as_ref()?;
+        let key = payload.template_key()?;
+        let known = match templates.template(&key).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(template = %key, error = %e, "template registry unreadable; the sender will look again");
+                return None;
+            }
+        };
+        known.and_then(|t| t.category_at(now)).filter(|c| *c != requested)
     }
 
     /// Puts queued messages on send-queue, each visible at its `not_before`. A message SQS

@@ -296,3 +296,38 @@ async fn a_delivered_message_shows_metas_pricing() {
         json!({"amount": "0.0250", "currency": "USD", "market": "North America", "rates_from": "2025-07-01", "basis": "rate"})
     );
 }
+
+#[tokio::test]
+async fn a_template_request_is_answered_with_the_category_meta_set_and_the_callers_kept() {
+    use polite_domain::message::Category;
+    use polite_domain::ports::TemplateStore as _;
+    use polite_domain::template::{TemplateKey, TemplateUpdate};
+    let h = Harness::new().await;
+    // Meta holds spring_sale (pt_BR) as MARKETING; the caller says utility.
+    let update = TemplateUpdate {
+        key: TemplateKey::new("spring_sale", "pt_BR"),
+        id: None,
+        status: Some("APPROVED".into()),
+        reason: None,
+        category: Some(Category::Marketing),
+        pending_category: None,
+        quality: None,
+        at: now() - SignedDuration::from_hours(1),
+    };
+    h.scheduler.templates.as_ref().unwrap().apply_template(&update).await.unwrap();
+    let as_utility = merge(marketing("+5511987654321"), &json!({"category": "utility"}));
+    let (status, body) = h.post(&as_utility).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!((body["category"].as_str(), body["requested_category"].as_str()), (Some("marketing"), Some("utility")));
+    let id = body["id"].as_str().unwrap();
+    let (_, view) = h.call("GET", &format!("/v1/messages/{id}"), None).await;
+    assert_eq!((view["category"].as_str(), view["requested_category"].as_str()), (Some("marketing"), Some("utility")));
+
+    // Agreeing with Meta, or naming a template the registry does not hold: the caller's word.
+    let (_, agreeing) = h.post(&marketing("+5511987654322")).await;
+    assert_eq!((agreeing["category"].as_str(), agreeing.get("requested_category")), (Some("marketing"), None));
+    let unknown =
+        merge(as_utility, &json!({"to": "+5511987654323", "template": {"name": "other", "language": "pt_BR"}}));
+    let (_, unknown) = h.post(&unknown).await;
+    assert_eq!((unknown["category"].as_str(), unknown.get("requested_category")), (Some("utility"), None));
+}

@@ -173,6 +173,10 @@ impl Campaign {
             scheduler: Scheduler {
                 messages: messages(),
                 contacts: contacts(),
+                templates: Some(polite_adapters::templates::DynamoTemplates::new(
+                    dynamo.clone(),
+                    stack.table("TemplatesTable"),
+                )),
                 send_queue: queue("SendQueue"),
                 campaigns,
             },

@@ -495,6 +495,15 @@ impl MessageRecord {
         self.wamid = None;
     }
 
+    /// Puts the message under `category`, Meta's for its template, when it has one: the
+    /// caller's becomes `requested_category` (kept from the first time).
+    pub fn govern(&mut self, category: Option<Category>) {
+        if let Some(category) = category.filter(|c| *c != self.category) {
+            self.requested_category.get_or_insert(self.category);
+            self.category = category;
+        }
+    }
+
     /// Whether a status of `wamid` is about an attempt Meta refused for a per-user limit.
     pub fn is_refused_attempt(&self, wamid: Option<&str>) -> bool {
         wamid.is_some_and(|w| self.refused_wamids.iter().any(|r| r == w))

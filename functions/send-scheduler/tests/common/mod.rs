@@ -8,6 +8,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::envelope::{self, kinds};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_adapters::templates::DynamoTemplates;
 use polite_domain::message::MessageState;
 use polite_domain::ports::MessageStore as _;
 use polite_domain::request::SendJob;
@@ -49,7 +50,8 @@ impl Harness {
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let scheduler = Scheduler {
             messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
-            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
+            contacts: DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"test-contact-hash-key"),
+            templates: Some(DynamoTemplates::new(dynamo, stack.table("TemplatesTable"))),
             send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
             campaigns,
         };
