@@ -299,20 +299,8 @@ async fn a_campaign_id_given_on_post_messages_reports_its_counts_without_a_name(
 #[tokio::test]
 async fn a_campaigns_messages_are_created_under_the_category_meta_set_for_its_template() {
     use polite_domain::message::Category;
-    use polite_domain::ports::TemplateStore as _;
-    use polite_domain::template::{TemplateKey, TemplateUpdate};
     let h = Harness::new().await;
-    let update = TemplateUpdate {
-        key: TemplateKey::new("black_friday", "pt_BR"),
-        id: None,
-        status: Some("APPROVED".into()),
-        reason: None,
-        category: Some(Category::Marketing),
-        pending_category: None,
-        quality: None,
-        at: now() - jiff::SignedDuration::from_hours(1),
-    };
-    h.scheduler.templates.as_ref().unwrap().apply_template(&update).await.unwrap();
+    h.registry("black_friday", Category::Marketing).await;
     let mut body = campaign(&numbers(3));
     body["category"] = json!("utility");
     let (status, created) = h.post_campaign(&body).await;

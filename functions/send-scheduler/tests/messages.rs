@@ -300,21 +300,9 @@ async fn a_delivered_message_shows_metas_pricing() {
 #[tokio::test]
 async fn a_template_request_is_answered_with_the_category_meta_set_and_the_callers_kept() {
     use polite_domain::message::Category;
-    use polite_domain::ports::TemplateStore as _;
-    use polite_domain::template::{TemplateKey, TemplateUpdate};
     let h = Harness::new().await;
     // Meta holds spring_sale (pt_BR) as MARKETING; the caller says utility.
-    let update = TemplateUpdate {
-        key: TemplateKey::new("spring_sale", "pt_BR"),
-        id: None,
-        status: Some("APPROVED".into()),
-        reason: None,
-        category: Some(Category::Marketing),
-        pending_category: None,
-        quality: None,
-        at: now() - SignedDuration::from_hours(1),
-    };
-    h.scheduler.templates.as_ref().unwrap().apply_template(&update).await.unwrap();
+    h.registry("spring_sale", Category::Marketing).await;
     let as_utility = merge(marketing("+5511987654321"), &json!({"category": "utility"}));
     let (status, body) = h.post(&as_utility).await;
     assert_eq!(status, 202, "{body}");

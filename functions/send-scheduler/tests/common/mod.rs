@@ -74,6 +74,24 @@ impl Harness {
         self.call_at(method, path, body, now()).await
     }
 
+    /// The template registry holds `name` (pt_BR) as APPROVED in `category`, as Meta set it an
+    /// hour before [`now`].
+    pub(crate) async fn registry(&self, name: &str, category: polite_domain::message::Category) {
+        use polite_domain::ports::TemplateStore as _;
+        use polite_domain::template::{TemplateKey, TemplateUpdate};
+        let update = TemplateUpdate {
+            key: TemplateKey::new(name, "pt_BR"),
+            id: None,
+            status: Some("APPROVED".into()),
+            reason: None,
+            category: Some(category),
+            pending_category: None,
+            quality: None,
+            at: now() - SignedDuration::from_hours(1),
+        };
+        self.scheduler.templates.as_ref().unwrap().apply_template(&update).await.unwrap();
+    }
+
     pub(crate) async fn post(&self, body: &Value) -> (u16, Value) {
         self.call("POST", "/v1/messages", Some(body)).await
     }
