@@ -82,3 +82,41 @@ fn rate_card<F: Fn(&str) -> Option<String>>(env: &mut Env<F>) -> Result<RateCard
         ConfigError { problems: vec![problem] }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is the failure report")]
+
+    use super::*;
+
+    async fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env = Env::from_lookup(|key: &str| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| (*v).to_owned()));
+        Config::load(env, &aws_config::SdkConfig::builder().build()).await
+    }
+
+    const BASE: [(&str, &str); 4] = [
+        ("MESSAGES_TABLE", "m"),
+        ("CONTACTS_TABLE", "c"),
+        ("INBOUND_EVENTS_QUEUE_URL", "q"),
+        ("CONTACT_HASH_KEY", "k"),
+    ];
+
+    #[tokio::test]
+    async fn the_shipped_rate_card_unless_rate_card_names_another() {
+        assert_eq!(load(&BASE).await.unwrap().rates, RateCard::builtin().unwrap());
+        let own = r#"{"currency": "BRL", "source": "our contract", "rates": [{"effective_from": "2026-01-01",
+            "markets": [{"market": "Brasil", "countries": ["*"], "rates": {"marketing": "0.3500"}}]}]}"#;
+        let [a, b, c, d] = BASE;
+        let config = load(&[a, b, c, d, ("RATE_CARD", own)]).await.unwrap();
+        assert_eq!(config.rates.currency, "BRL");
+    }
+
+    #[tokio::test]
+    async fn a_broken_rate_card_is_reported_with_the_other_problems() {
+        let broken = r#"{"currency": "USD", "source": "x", "rates": []}"#;
+        let problems = load(&[("RATE_CARD", broken)]).await.unwrap_err().problems.join("\n");
+        for needle in ["RATE_CARD is not a usable rate card", "no rate period", "MESSAGES_TABLE", "CONTACT_HASH_KEY"] {
+            assert!(problems.contains(needle), "{needle} missing from:\n{problems}");
+        }
+    }
+}
