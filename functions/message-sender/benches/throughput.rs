@@ -81,10 +81,7 @@ impl Rig {
         let scheduler = Scheduler {
             messages: messages(),
             contacts: contacts(),
-            templates: Some(polite_adapters::templates::DynamoTemplates::new(
-                dynamo.clone(),
-                stack.table("TemplatesTable"),
-            )),
+            templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             send_queue: queue("SendQueue"),
             campaigns: CampaignSettings::default(),
         };

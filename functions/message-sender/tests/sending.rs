@@ -65,10 +65,7 @@ impl Harness {
         let scheduler = Scheduler {
             messages: messages(),
             contacts: contacts(),
-            templates: Some(polite_adapters::templates::DynamoTemplates::new(
-                dynamo.clone(),
-                stack.table("TemplatesTable"),
-            )),
+            templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             send_queue: queue("SendQueue"),
             campaigns: send_scheduler::CampaignSettings::default(),
         };

@@ -140,7 +140,7 @@ where
         };
         let first = chunk.first_position;
         // One template for the whole chunk: the registry is read once.
-        let governing = self.governing_category(&campaign.payload, campaign.category, now).await;
+        let governing = self.governing_category(&campaign.payload, now).await;
         let results: Vec<Result<Option<Created>, StoreError>> =
             futures_util::stream::iter(chunk.recipients.into_iter().enumerate())
                 .map(|(offset, to)| self.create_for(&campaign, to, first + offset, governing, now))

@@ -70,7 +70,7 @@ impl Config {
         crate::Scheduler {
             messages,
             contacts,
-            templates: Some(templates),
+            templates,
             send_queue: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
             campaigns: self.campaigns,
         }

@@ -40,9 +40,8 @@ pub const TICK_FUNCTION: &str = "scheduler-tick";
 pub struct Scheduler<M, C, Q, T = polite_adapters::templates::DynamoTemplates> {
     pub messages: M,
     pub contacts: C,
-    /// The template registry, read when messages are created (a request, a campaign chunk):
-    /// `None` leaves the caller's category until the sender consults the registry.
-    pub templates: Option<T>,
+    /// The template registry, read when messages are created (a request, a campaign chunk).
+    pub templates: T,
     pub send_queue: Q,
     pub campaigns: CampaignSettings,
 }
@@ -119,7 +118,7 @@ where
                 return Err(SubmitError::WindowClosed { open_until });
             }
         }
-        let governing = self.governing_category(&send.payload, send.category, now).await;
+        let governing = self.governing_category(&send.payload, now).await;
         let mut new = prepare(send, body_hash, now);
         new.record.govern(governing);
         let stored = self.messages.create(&new).await.map_err(|e| match e {
@@ -137,25 +136,19 @@ where
         Ok(stored)
     }
 
-    /// The category the template registry holds for `payload`'s template when it is not
-    /// `requested` (the caller's). The registry failing changes nothing here: the sender
+    /// The category the template registry holds for `payload`'s template (for
+    /// [`MessageRecord::govern`]). The registry failing changes nothing here: the sender
     /// consults it again before the message goes.
-    pub(crate) async fn governing_category(
-        &self,
-        payload: &Payload,
-        requested: Category,
-        now: Timestamp,
-    ) -> Option<Category> {
-        let templates = self.templates.as_ref()?;
+    pub(crate) async fn governing_category(&self, payload: &Payload, now: Timestamp) -> Option<Category> {
         let key = payload.template_key()?;
-        let known = match templates.template(&key).await {
+        let known = match self.templates.template(&key).await {
             Ok(known) => known,
             Err(e) => {
                 tracing::warn!(template = %key, error = %e, "template registry unreadable; the sender will look again");
                 return None;
             }
         };
-        known.and_then(|t| t.category_at(now)).filter(|c| *c != requested)
+        known.and_then(|t| t.category_at(now))
     }
 
     /// Puts queued messages on send-queue, each visible at its `not_before`. A message SQS

@@ -66,10 +66,10 @@ impl Loop {
             scheduler: Scheduler {
                 messages: messages(),
                 contacts: contacts(),
-                templates: Some(polite_adapters::templates::DynamoTemplates::new(
+                templates: polite_adapters::templates::DynamoTemplates::new(
                     dynamo.clone(),
                     h.stack.table("TemplatesTable"),
-                )),
+                ),
                 send_queue: queue("SendQueue"),
                 campaigns: send_scheduler::CampaignSettings::default(),
             },

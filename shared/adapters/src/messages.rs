@@ -202,9 +202,9 @@ impl DynamoMessages {
         Ok(())
     }
 
-    /// `ADD` to counters on the message's counter shard of its campaign.
-    fn counter_update(&self, campaign: &str, message_id: &str, adds: &[(String, i64)]) -> Result<Update, StoreError> {
-        let mut b = Update::builder().table_name(&self.table).set_key(Some(counter_key(campaign, message_id)));
+    /// `ADD` to counters on the item under `key` (a campaign's counter shard, an allowance).
+    fn add_update(&self, key: Item, adds: &[(String, i64)]) -> Result<Update, StoreError> {
+        let mut b = Update::builder().table_name(&self.table).set_key(Some(key));
         let mut expr = Vec::new();
         for (i, (name, delta)) in adds.iter().enumerate() {
             expr.push(format!("#c{i} :d{i}"));
@@ -326,17 +326,11 @@ impl DynamoMessages {
             adds.extend(pricing_counters(pricing, next.estimated_cost.as_ref()));
         }
         if let Some(c) = next.campaign_id.as_ref().filter(|_| !adds.is_empty()) {
-            items.push(TransactWriteItem::builder().update(self.counter_update(c, &next.id, &adds)?).build());
+            let shard = self.add_update(counter_key(c, &next.id), &adds)?;
+            items.push(TransactWriteItem::builder().update(shard).build());
         }
         if let Some(allowance) = priced.and_then(|u| u.allowance.as_deref()) {
-            let usage = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(usage_pk(allowance), USAGE_SK)))
-                .update_expression("ADD #count :one")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_values(":one", n(&1))
-                .build()
-                .map_err(unavailable)?;
+            let usage = self.add_update(key(usage_pk(allowance), USAGE_SK), &[(USAGE_COUNT.to_owned(), 1)])?;
             items.push(TransactWriteItem::builder().update(usage).build());
         }
         Ok(items)
@@ -363,7 +357,7 @@ impl MessageStore for DynamoMessages {
         if let Some(c) = &record.campaign_id {
             items.push(
                 TransactWriteItem::builder()
-                    .update(self.counter_update(c, &record.id, &[(counter(record.state), 1)])?)
+                    .update(self.add_update(counter_key(c, &record.id), &[(counter(record.state), 1)])?)
                     .build(),
             );
         }
@@ -559,10 +553,8 @@ impl MessageStore for DynamoMessages {
 
     async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
         let item = get_consistent(&self.client, &self.table, key(usage_pk(allowance), USAGE_SK)).await?;
-        match item.as_ref().and_then(|i| i.get("count")) {
-            Some(AttributeValue::N(v)) => v.parse().map_err(corrupt),
-            _ => Ok(0),
-        }
+        let used = sum_counter(item.as_slice(), USAGE_COUNT)?;
+        u64::try_from(used).map_err(corrupt)
     }
 }
 
@@ -638,8 +630,7 @@ fn pricing_tally(shards: &[Item]) -> Result<BTreeMap<String, PricedCount>, Store
                     if let Some(kind) = other.strip_prefix(TYPE) {
                         *count.types.entry(kind.to_owned()).or_default() += v;
                     } else if let Some(currency) = other.strip_prefix(COST) {
-                        let sum = count.estimated_cost.entry(currency.to_owned()).or_default();
-                        *sum = *sum + Money::from_micros(v);
+                        *count.estimated_cost.entry(currency.to_owned()).or_default() += Money::from_micros(v);
                     }
                 }
             }
@@ -653,6 +644,7 @@ fn usage_pk(allowance: &str) -> String {
 }
 
 const USAGE_SK: &str = "SERVICE";
+const USAGE_COUNT: &str = "count";
 
 /// A due-index entry: a message (`M#<id>`) or a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`).
 fn due_of(item: &Item) -> Option<Due> {

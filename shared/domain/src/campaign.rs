@@ -331,8 +331,7 @@ impl CampaignReport {
         let rates = Rates::of(&tally);
         let mut amounts: BTreeMap<String, Money> = BTreeMap::new();
         for (currency, amount) in tally.pricing.values().flat_map(|p| &p.estimated_cost) {
-            let sum = amounts.entry(currency.clone()).or_default();
-            *sum = *sum + *amount;
+            *amounts.entry(currency.clone()).or_default() += *amount;
         }
         let estimated_cost = CampaignCost {
             amounts,

@@ -99,6 +99,12 @@ impl std::ops::Add for Money {
     }
 }
 
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, other: Money) {
+        *self = *self + other;
+    }
+}
+
 impl std::iter::Sum for Money {
     fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
         iter.fold(Money::ZERO, |a, b| a + b)
@@ -248,12 +254,9 @@ impl RateCard {
         if card.rates.is_empty() {
             return bad("it has no rate period".into());
         }
-        let ordered = |dates: &mut dyn Iterator<Item = Date>| {
-            let dates: Vec<Date> = dates.collect();
-            dates.windows(2).all(|w| w[0] < w[1])
-        };
-        if !ordered(&mut card.rates.iter().map(|p| p.effective_from))
-            || !ordered(&mut card.free_service_messages.iter().map(|a| a.effective_from))
+        let ascending = |a: &Date, b: &Date| a < b;
+        if !card.rates.iter().map(|p| p.effective_from).is_sorted_by(ascending)
+            || !card.free_service_messages.iter().map(|a| a.effective_from).is_sorted_by(ascending)
         {
             return bad("periods must be listed oldest first, one per date".into());
         }

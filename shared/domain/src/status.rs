@@ -100,7 +100,7 @@ pub fn read(status: &Status<'_>) -> StatusReport {
     let effect = error.as_ref().and_then(|e| Effect::of_code(e.code));
     // Meta's object verbatim, whatever its values; only a `pricing` that is not an object
     // is left out.
-    let pricing = status.pricing_raw.map(|raw| serde_json::from_str(raw.get()).ok().and_then(PricingRecord::from_meta));
+    let pricing = status.pricing_raw.map(|raw| serde_json::from_str::<PricingRecord>(raw.get()).ok());
     let pricing_unreadable = matches!(pricing, Some(None));
     let pricing = pricing.flatten();
     StatusReport {

@@ -51,7 +51,7 @@ impl Harness {
         let scheduler = Scheduler {
             messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
             contacts: DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), b"test-contact-hash-key"),
-            templates: Some(DynamoTemplates::new(dynamo, stack.table("TemplatesTable"))),
+            templates: DynamoTemplates::new(dynamo, stack.table("TemplatesTable")),
             send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
             campaigns,
         };
@@ -89,7 +89,7 @@ impl Harness {
             quality: None,
             at: now() - SignedDuration::from_hours(1),
         };
-        self.scheduler.templates.as_ref().unwrap().apply_template(&update).await.unwrap();
+        self.scheduler.templates.apply_template(&update).await.unwrap();
     }
 
     pub(crate) async fn post(&self, body: &Value) -> (u16, Value) {
