@@ -14,6 +14,10 @@ cancelled transaction), which made one transaction against a table of 2 000 mess
 quarter of a second. Here only the items the transaction names are snapshotted, and restored
 through the backend's own put/delete if it is cancelled — the same all-or-nothing outcome.
 
+A cancelled transaction leaves no record on the tables' streams (moto appends one per write
+it tried, and per write undone): the real service writes none, and the dev stack's event
+publisher reads those streams.
+
 And it makes a `Query` on a table's own key read that one partition: moto 5 lists and sorts
 every item of the table for each query and then keeps those with the asked hash key, so a
 query cost grew with the table (a 2 000-person campaign spent most of its time there). Here
@@ -32,6 +36,7 @@ import moto.dynamodb.models as _models
 from moto import server
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.sqs.models import Queue, SQSBackend
 
 _LOCK = threading.RLock()
@@ -48,6 +53,13 @@ _original_transact = DynamoDBBackend.transact_write_items
 
 def _transact_write_items(self, transact_items):
     saved = []
+    # A cancelled transaction writes no stream record in DynamoDB: remember where each
+    # table's stream stood, to drop what the attempt (and its undoing) appended.
+    streams = {
+        name: (table.stream_shard, len(table.stream_shard.items))
+        for name, table in self.tables.items()
+        if getattr(table, "stream_shard", None) is not None
+    }
     for entry in transact_items:
         op = next(iter(entry.values()))
         table_name = op.get("TableName")
@@ -69,6 +81,8 @@ def _transact_write_items(self, transact_items):
                 self.delete_item(table_name, key)
             else:
                 self.put_item(table_name, attrs)
+        for shard, length in streams.values():
+            del shard.items[length:]
         raise
 
 
@@ -163,6 +177,11 @@ def _serialised(method):
 for _name, _method in list(vars(DynamoDBBackend).items()):
     if callable(_method) and not _name.startswith("_"):
         setattr(DynamoDBBackend, _name, _serialised(_method))
+
+# Stream reads see a transaction whole or not at all.
+for _name, _method in list(vars(DynamoDBStreamsBackend).items()):
+    if callable(_method) and not _name.startswith("_"):
+        setattr(DynamoDBStreamsBackend, _name, _serialised(_method))
 
 if __name__ == "__main__":
     server.main()

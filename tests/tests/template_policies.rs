@@ -69,6 +69,42 @@ fn statements(role: &Value) -> Vec<Statement> {
     out
 }
 
+/// The grants the function's event sources need: its queues (receive, delete), its streams
+/// (read) with their on-failure queues (send); each added to what it may be granted.
+fn consumed_grants(
+    id: &str,
+    props: &Value,
+    grants: &[Statement],
+    queues: &mut BTreeSet<String>,
+    streams: &mut BTreeSet<String>,
+) {
+    for event in props["Events"].as_mapping().unwrap().values() {
+        if event["Type"] == "SQS" {
+            let queue = target(&event["Properties"]["Queue"]).unwrap();
+            for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+                let ok = grants.iter().any(|s| s.actions.iter().any(|a| a == action) && s.on(&queue));
+                assert!(ok, "{id}: the event source needs {action} on {queue}");
+            }
+            queues.insert(queue);
+        }
+        if event["Type"] == "DynamoDB" {
+            // A stream: read it; the batches it gives up on go to the on-failure queue.
+            let table = target(&event["Properties"]["Stream"]).unwrap();
+            let stream = format!("GetAtt {table}.StreamArn");
+            for action in ["dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:DescribeStream"] {
+                let ok = grants.iter().any(|s| s.actions.iter().any(|a| a == action) && s.resources.contains(&stream));
+                assert!(ok, "{id}: the stream event source needs {action} on {table}'s stream");
+            }
+            let failed = target(&event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
+                .unwrap_or_else(|| panic!("{id}: a stream event source needs an on-failure destination"));
+            let sends = grants.iter().any(|s| s.actions.iter().any(|a| a == "sqs:SendMessage") && s.on(&failed));
+            assert!(sends, "{id}: cannot send failed batches to {failed}");
+            queues.insert(failed);
+            streams.insert(table);
+        }
+    }
+}
+
 #[test]
 fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
     let doc: Value = serde_norway::from_str(TEMPLATE).unwrap();
@@ -97,6 +133,8 @@ fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
         let mut tables = BTreeSet::new();
         let mut queues = BTreeSet::new();
         let mut params = BTreeSet::new();
+        let mut buses = BTreeSet::new();
+        let mut streams = BTreeSet::new();
         for (key, value) in props["Environment"]["Variables"].as_mapping().unwrap() {
             let key = key.as_str().unwrap();
             let Some(target) = target(value) else { continue };
@@ -107,6 +145,10 @@ fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
                 let sends = grants.iter().any(|s| s.actions.iter().any(|a| a == "sqs:SendMessage") && s.on(&target));
                 assert!(sends, "{id}: cannot send to {target}");
                 queues.insert(target);
+            } else if key.ends_with("_EVENT_BUS") {
+                let puts = grants.iter().any(|s| s.actions == ["events:PutEvents"] && s.on(&target));
+                assert!(puts, "{id}: cannot put events on {target}");
+                buses.insert(target);
             } else if key.ends_with("_PARAM") {
                 let reads = grants
                     .iter()
@@ -115,17 +157,8 @@ fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
                 params.insert(target);
             }
         }
-        // The queues it consumes.
-        for event in props["Events"].as_mapping().unwrap().values() {
-            if event["Type"] == "SQS" {
-                let queue = target(&event["Properties"]["Queue"]).unwrap();
-                for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
-                    let ok = grants.iter().any(|s| s.actions.iter().any(|a| a == action) && s.on(&queue));
-                    assert!(ok, "{id}: the event source needs {action} on {queue}");
-                }
-                queues.insert(queue);
-            }
-        }
+        // What it consumes: queues and streams.
+        consumed_grants(id, props, &grants, &mut queues, &mut streams);
         // Its log group: named after the fixed function name, with retention, created first.
         let name = format!("${{AWS::StackName}}-{binary}");
         assert!(text(&props["FunctionName"]).contains(&name), "{id}: FunctionName must be {name}");
@@ -157,6 +190,16 @@ fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
                     assert!(queues.contains(queue), "{id}: granted {queue} it neither sends to nor consumes");
                 }
             }
+            if s.allows("events:") {
+                let on_buses = buses.iter().any(|b| s.on(b));
+                assert!(on_buses && s.actions == ["events:PutEvents"], "{id}: {s:?} is more than PutEvents on its bus");
+            }
+            for (table, _) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::DynamoDB::Table") {
+                let table = table.as_str().unwrap();
+                if s.resources.contains(&format!("GetAtt {table}.StreamArn")) {
+                    assert!(streams.contains(table), "{id}: reads {table}'s stream without consuming it");
+                }
+            }
             if s.allows("ssm:") {
                 let granted: BTreeSet<String> = s
                     .resources
@@ -169,7 +212,7 @@ fn every_function_is_granted_exactly_the_resources_its_configuration_names() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 8, "every function checked");
+    assert_eq!(checked, 9, "every function checked");
 }
 
 #[test]
@@ -186,4 +229,23 @@ fn the_checks_above_catch_a_missing_grant_and_a_star() {
     )
     .unwrap());
     assert_eq!(star[0].resources.trim(), "'*'");
+}
+
+#[test]
+fn only_the_event_publisher_puts_events_and_only_on_polite_s_bus() {
+    let doc: Value = serde_norway::from_str(TEMPLATE).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let mut putters = Vec::new();
+    for (id, resource) in resources {
+        if resource["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        for s in statements(resource) {
+            if s.allows("events:PutEvents") {
+                assert!(s.on("PoliteEventBus") && !s.resources.contains('*'), "{}: {s:?}", id.as_str().unwrap());
+                putters.push(id.as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(putters, ["EventPublisherRole"]);
 }

@@ -20,10 +20,11 @@ use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::graph::GraphClient;
 use polite_adapters::telemetry::counter;
 use polite_domain::consent::ConsentKeywords;
+use polite_domain::events::{Event, EventContact};
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
 };
-use polite_domain::ports::{ConsentAppend, ContactStore, SendLog, StoreError, WhatsAppApi};
+use polite_domain::ports::{ConsentAppend, ContactStore, Outbox, SendLog, StoreError, WhatsAppApi};
 use polite_domain::webhook::WebhookEvent;
 use polite_domain::whatsapp::{CONFIRMATION_CALLBACK_PREFIX, Content, Outbound};
 
@@ -72,7 +73,7 @@ pub enum UpdateError {
     Store(#[from] StoreError),
 }
 
-impl<S: ContactStore + SendLog + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
+impl<S: ContactStore + SendLog + Outbox + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
     /// One SQS batch, with partial batch failures: only the records that failed come back.
     ///
     /// # Errors
@@ -171,6 +172,26 @@ impl<S: ContactStore + SendLog + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
                 self.store.record_sent(&person, &wamid, sent, self.send_memory).await?;
                 counter!("EchoedSends", "category" => sent.category.as_str()).increment(1);
                 tracing::info!(contact = %person.masked(), category = sent.category.as_str(), "send from the business app recorded");
+            }
+            InboundAction::Heard(heard) => {
+                // Told after the element's other actions: the person as linked now, and the
+                // window as recorded (a later message may already have moved it on).
+                let person = self.store.get(&heard.contact).await?;
+                let (contact, window) = match &person {
+                    Some(p) => (EventContact::of(&p.id, &p.identities), p.window_open_until()),
+                    None => (EventContact::named(&heard.contact), polite_domain::gate::window_closes(heard.at)),
+                };
+                let event = Event::inbound_message(
+                    &contact,
+                    &heard.id,
+                    &heard.kind,
+                    &heard.element,
+                    heard.phone_number_id.as_deref(),
+                    window,
+                    heard.at,
+                );
+                self.store.publish(&event, heard.at).await?;
+                counter!("InboundMessages").increment(1);
             }
             InboundAction::Confirm(_) => {
                 // Handled by `confirm`, which needs to know what the event's consent changes did.

@@ -7,7 +7,8 @@
 //!   resources, local secrets and the simulator as the Graph API;
 //! - the API router on `127.0.0.1:3000` serving the template's HttpApi routes ([`router`]);
 //! - a poller per SQS consumer with partial-batch semantics and the scheduler's ticker
-//!   ([`events`]);
+//!   ([`events`]), a poller per DynamoDB stream consumer (the outboxes → event-publisher) and
+//!   a rule on polite's bus to a queue the router lists at `GET /_dev/events` ([`streams`]);
 //! - the WhatsApp Cloud API simulator on `127.0.0.1:4590`, posting its webhooks to the router.
 //!
 //! [`Stack::start`] brings it up (refusing taken ports by name), [`Stack::stop`] takes it
@@ -21,6 +22,7 @@ pub mod lambda;
 pub mod parking;
 pub mod process;
 pub mod router;
+pub mod streams;
 pub mod tools;
 
 use std::fmt::Write as _;
@@ -270,17 +272,21 @@ impl Stack {
             .with_context(|| format!("the API router cannot listen on 127.0.0.1:{}", ports.api))?;
         let functions = template.functions.clone();
         let table = RouteTable::new(&functions);
+        let dev_events = streams::DevEvents::default();
+        let bus = local.resources.buses.values().next().ok_or_else(|| anyhow!("the template has no event bus"))?;
+        let events_queue = streams::route_bus_to_queue(&local.sdk, bus, "polite").await?;
+        tasks.spawn(dev_events.clone().collect(aws_sdk_sqs::Client::new(&local.sdk), events_queue, stopped.clone()));
         let mut router_stop = stopped.clone();
         let router_lambda = lambda.clone();
         tasks.spawn(async move {
             let shutdown = async move {
                 let _ = router_stop.changed().await;
             };
-            if let Err(e) = router::serve(listener, table, router_lambda, shutdown).await {
+            if let Err(e) = router::serve(listener, table, router_lambda, dev_events, shutdown).await {
                 tracing::error!(error = format!("{e:#}"), "the API router stopped");
             }
         });
-        spawn_event_sources(&mut tasks, &functions, &local, &lambda, &stopped, config.tick_every)?;
+        spawn_event_sources(&mut tasks, &functions, &local, &lambda, &stopped, config.tick_every).await?;
 
         let stack = Stack {
             endpoints,
@@ -393,9 +399,9 @@ async fn start_watch(
     Ok(watch)
 }
 
-/// A poller per queue a function consumes (the template's SQS events), and a ticker per
-/// scheduled function.
-fn spawn_event_sources(
+/// A poller per queue a function consumes (the template's SQS events), one per table stream it
+/// consumes (DynamoDB events), and a ticker per scheduled function.
+async fn spawn_event_sources(
     tasks: &mut JoinSet<()>,
     functions: &[FunctionSpec],
     local: &LocalAws,
@@ -414,6 +420,25 @@ fn spawn_event_sources(
         }
         if !f.schedules.is_empty() {
             tasks.spawn(events::tick(f.binary.clone(), tick_every, lambda.clone(), stopped.clone()));
+        }
+        for source in &f.streams {
+            let table = local
+                .resources
+                .tables
+                .get(&source.table)
+                .ok_or_else(|| anyhow!("table {} was not created", source.table))?;
+            let filters = source
+                .filters
+                .iter()
+                .map(|f| serde_json::from_str(f).with_context(|| format!("{f}: a filter is not JSON")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let poller = streams::StreamPoller {
+                function: f.binary.clone(),
+                reader: streams::StreamReader::open(&local.endpoint, table).await?,
+                batch_size: source.batch_size,
+                filters,
+            };
+            tasks.spawn(poller.run(lambda.clone(), stopped.clone()));
         }
     }
     Ok(())

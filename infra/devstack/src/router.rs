@@ -25,6 +25,9 @@ use serde_json::json;
 
 use crate::lambda::Lambda;
 
+/// The dev stack's own route: the events polite put on its bus (README, "Integrating").
+pub const DEV_EVENTS: &str = "/_dev/events";
+
 /// API Gateway's largest request payload.
 const MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -128,6 +131,7 @@ struct Shared {
     table: RouteTable,
     lambda: Lambda,
     host: String,
+    events: crate::streams::DevEvents,
 }
 
 /// Serves `table` on `listener` until `shutdown` resolves.
@@ -138,6 +142,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     table: RouteTable,
     lambda: Lambda,
+    events: crate::streams::DevEvents,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let host = listener.local_addr()?.to_string();
@@ -145,6 +150,7 @@ pub async fn serve(
         table,
         lambda,
         host,
+        events,
     });
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
@@ -160,6 +166,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if uri.path() == DEV_EVENTS && method == Method::GET {
+        let detail_type = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "detail-type")
+            .map(|(_, v)| v.into_owned());
+        return axum::Json(json!({"events": shared.events.list(detail_type.as_deref())})).into_response();
+    }
     let (route, params) = match shared.table.find(method.as_str(), uri.path()) {
         Matched::Route(route, params) => (route.clone(), params),
         Matched::MethodNotAllowed(allowed) => {
@@ -291,6 +303,7 @@ mod tests {
             routes: routes.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect(),
             queues: Vec::new(),
             schedules: Vec::new(),
+            streams: Vec::new(),
         };
         RouteTable::new(&[
             spec("webhook-intake", &[("GET", "/webhook"), ("POST", "/webhook")]),

@@ -711,3 +711,155 @@ async fn templates_meta_recategorises_or_pauses_govern_their_queued_messages_ove
     );
     stack.stop().await;
 }
+
+/// The events on the dev stack's bus (`GET /_dev/events`), newest first, of `detail_type`.
+async fn bus_events(e: &polite_devstack::Endpoints, detail_type: &str) -> Vec<Value> {
+    let url = format!("{}/_dev/events?detail-type={detail_type}", e.api);
+    let answer: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+    answer["events"].as_array().unwrap().clone()
+}
+
+/// Waits until at least `n` events of `detail_type` matching `keep` are on the bus, waits a
+/// moment more for any duplicate, and returns them all.
+async fn told(
+    e: &polite_devstack::Endpoints,
+    detail_type: &str,
+    n: usize,
+    keep: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let what = format!("{n} {detail_type} events");
+    eventually(&what, Duration::from_mins(2), || async {
+        let found: Vec<Value> = bus_events(e, detail_type).await.into_iter().filter(|v| keep(v)).collect();
+        Ok((found.len() >= n).then_some(()))
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bus_events(e, detail_type).await.into_iter().filter(|v| keep(v)).collect()
+}
+
+/// Issue 21 end to end: the business hears what happened, once, on polite's bus — customers'
+/// messages of every kind (a retried webhook adds none), a STOP, a campaign's every real
+/// transition and its completion, an erasure without an identity in clear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_business_hears_every_fact_once_on_the_event_bus_over_http() {
+    let stack = start_open_all_day("events").await;
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let e = &stack.endpoints;
+
+    // Ana writes, taps, sends a photo, and writes while Meta's AI agent holds the chat; Meta
+    // delivers every webhook twice.
+    let ana = "5511987650101";
+    let now = Timestamp::now().as_second();
+    let element = |id: &str, rest: &str| format!(r#"{{"from":"{ana}","id":"{id}","timestamp":"{now}",{rest}}}"#);
+    let sent = [
+        ("messages", element("wamid.EV1", r#""type":"text","text":{"body":"Is the blue one back?"}"#)),
+        ("messages", element("wamid.EV2", r#""type":"button","button":{"payload":"MORE","text":"Tell me more"}"#)),
+        (
+            "messages",
+            element(
+                "wamid.EV3",
+                r#""type":"image","image":{"id":"1479537139650973","mime_type":"image/jpeg","sha256":"abc","caption":"this one"}"#,
+            ),
+        ),
+        ("standby", element("wamid.EV4", r#""type":"text","text":{"body":"hello?"}"#)),
+    ];
+    for (field, element) in &sent {
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"WABA","changes":[{{"field":"{field}","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550000000","phone_number_id":"{}"}},"contacts":[{{"profile":{{"name":"Ana"}},"wa_id":"{ana}"}}],"messages":[{element}]}}}}]}}]}}"#,
+            e.phone_number_id
+        );
+        for _ in 0..2 {
+            assert_eq!(post_signed(e, body.as_bytes()).await.status(), 200);
+        }
+    }
+    let is_ana = |v: &Value| v["detail"]["contact"]["wa_id"] == ana;
+    let heard = told(e, "inbound.message", 4, is_ana).await;
+    assert_eq!(heard.len(), 4, "one event per message, none for Meta's retries: {heard:#?}");
+    for (field, element) in &sent {
+        let element: Value = serde_json::from_str(element).unwrap();
+        let event = heard.iter().find(|v| v["detail"]["message"]["id"] == element["id"]).unwrap();
+        assert_eq!(event["detail"]["message"], element, "{field}: the element as Meta sent it");
+        assert_eq!(event["detail"]["type"], element["type"]);
+        assert_eq!((event["source"].as_str(), event["detail"]["version"].as_u64()), (Some("polite"), Some(1)));
+        assert!(event["detail"]["id"].as_str().unwrap().starts_with("evt_") && event["id"].is_string(), "{event}");
+        assert!(event["detail"]["window_open_until"].is_string(), "{event}");
+        assert_eq!(event["detail"]["phone_number_id"].as_str(), Some(e.phone_number_id.as_str()));
+    }
+
+    // Her STOP: her consent changed, told once per category.
+    let stop = json!({"from": format!("+{ana}"), "name": "Ana", "text": "STOP"});
+    client.sim(Method::POST, "/_sim/inbound", Some(&stop)).await.unwrap().expect(200, "STOP").unwrap();
+    let changes = told(e, "consent.changed", 2, is_ana).await;
+    let mut told_changes: Vec<(&str, &str, &str)> = changes
+        .iter()
+        .map(|v| {
+            let d = &v["detail"];
+            (d["category"].as_str().unwrap(), d["status"].as_str().unwrap(), d["source"].as_str().unwrap())
+        })
+        .collect();
+    told_changes.sort_unstable();
+    assert_eq!(
+        told_changes,
+        [("marketing", "opted_out", "whatsapp_keyword"), ("utility", "opted_out", "whatsapp_keyword")]
+    );
+
+    a_campaign_is_told_move_by_move_and_completed_once(&client, e).await;
+
+    // Erasure: told by keyed hashes, no identity in clear.
+    client.api(Method::DELETE, &format!("/v1/contacts/+{ana}"), None).await.unwrap().expect(204, "erase").unwrap();
+    let erased = told(e, "contact.erased", 1, |_| true).await;
+    assert_eq!(erased.len(), 1, "{erased:#?}");
+    let text = erased[0].to_string();
+    assert!(!text.contains("987650101") && !text.contains("EV1"), "an identity in clear: {text}");
+    assert!(!erased[0]["detail"]["contact"]["hashes"].as_array().unwrap().is_empty(), "{text}");
+    stack.stop().await;
+}
+
+/// A campaign to three readers: every real move told once (the simulator duplicates and
+/// reverses statuses), its completion once.
+async fn a_campaign_is_told_move_by_move_and_completed_once(client: &Client, e: &polite_devstack::Endpoints) {
+    let readers = ["+5511987650111", "+5511987650112", "+5511987650113"];
+    for r in readers {
+        opt_in(client, r).await;
+    }
+    let campaign = json!({"name": "Events", "category": "marketing",
+        "template": {"name": "marketing_update", "language": "en"}, "recipients": readers});
+    let created =
+        client.api(Method::POST, "/v1/campaigns", Some(&campaign)).await.unwrap().expect(202, "campaign").unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let of_campaign = |v: &Value| v["detail"]["campaign_id"] == id.as_str();
+    let completed = told(e, "campaign.completed", 1, of_campaign).await;
+    assert_eq!(completed.len(), 1, "{completed:#?}");
+    let counts = completed[0]["detail"]["counts"].as_object().unwrap();
+    assert_eq!(counts.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 3, "{counts:?}");
+    assert!(counts.keys().all(|s| ["sent", "delivered", "read"].contains(&s.as_str())), "{counts:?}");
+    let path = format!("/v1/campaigns/{id}");
+    eventually("every reader to read", Duration::from_mins(1), || async {
+        let view = client.get(&path).await?;
+        Ok((view["counts"]["read"] == 3).then_some(()))
+    })
+    .await
+    .unwrap();
+    let moves = told(e, "message.state_changed", 3, |v| of_campaign(v) && v["detail"]["state"] == "read").await;
+    let all = bus_events(e, "message.state_changed").await;
+    let ours: Vec<&Value> = all.iter().filter(|v| of_campaign(v)).collect();
+    let pairs: BTreeSet<(String, String)> = ours
+        .iter()
+        .map(|v| {
+            (v["detail"]["message_id"].as_str().unwrap().to_owned(), v["detail"]["state"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(pairs.len(), ours.len(), "no move told twice: {ours:#?}");
+    assert_eq!(moves.len(), 3, "each message read once: {moves:#?}");
+    for v in &ours {
+        let history =
+            client.get(&format!("/v1/messages/{}", v["detail"]["message_id"].as_str().unwrap())).await.unwrap();
+        let states: Vec<&str> =
+            history["history"].as_array().unwrap().iter().filter_map(|h| h["state"].as_str()).collect();
+        assert!(
+            states.contains(&v["detail"]["state"].as_str().unwrap()),
+            "told a state it never reached: {v} {history}"
+        );
+    }
+}

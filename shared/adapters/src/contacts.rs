@@ -34,14 +34,16 @@ use crate::dynamo::{
     Item, cancelled_conditions, conflicted_only, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
     update_unless_done,
 };
+use crate::outbox;
 use jiff::Timestamp;
 use polite_domain::caps::{SendHistory, SentRecord};
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
+use polite_domain::events::{Event, EventContact};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
 use polite_domain::people::{Identities, Observation};
 use polite_domain::ports::{
-    ConsentAppend, ContactRecord, ContactSettings, ContactStore, Linked, Reservation, SendLog, StoreError,
+    ConsentAppend, ContactRecord, ContactSettings, ContactStore, Linked, Outbox, Reservation, SendLog, StoreError,
 };
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
@@ -318,6 +320,7 @@ impl DynamoContacts {
                 Profile::Unread => self.read_profile(person).await?,
             };
             let version = profile.as_ref().map_or(0, |p| p.version);
+            let identities = identities_of(person, profile.as_ref());
             let mut state = profile.map(|p| p.consent()).unwrap_or_default();
             let changed = state.apply(event) == Applied::Changed;
             let winner = match event.category {
@@ -331,6 +334,10 @@ impl DynamoContacts {
                         .update(self.state_update(person, winner, event.category, version)?)
                         .build(),
                 );
+                // The change is told in the same transaction: it is published if and only if
+                // it happened.
+                let told = Event::consent_changed(&EventContact::of(person, &identities), event);
+                items.push(outbox::put(&self.table, &told, event.recorded_at)?);
             }
             // An explicit opt-in made after an erasure lifts the tombstone; a replay of an
             // older one (Meta retries for days) must not.
@@ -748,6 +755,12 @@ impl DynamoContacts {
     }
 }
 
+impl Outbox for DynamoContacts {
+    async fn publish(&self, event: &Event, at: Timestamp) -> Result<(), StoreError> {
+        outbox::write(&self.client, &self.table, event, at).await
+    }
+}
+
 impl ContactStore for DynamoContacts {
     async fn get(&self, contact: &ContactRef) -> Result<Option<ContactRecord>, StoreError> {
         let (found, tombstone) = tokio::try_join!(self.find(contact), self.read_tombstone(contact))?;
@@ -826,6 +839,10 @@ impl ContactStore for DynamoContacts {
         for id in &all {
             self.delete_partition(id, None).await?;
         }
+        // Told once every trace is gone, by the keyed hashes only (a retried erasure tells it
+        // again under the same id: the same identities give the same hashes).
+        let hashes: Vec<String> = all.iter().map(|id| id.keyed_hash(&self.tombstone_key)).collect();
+        outbox::write(&self.client, &self.table, &Event::contact_erased(&hashes, erased_at), erased_at).await?;
         Ok(all.into_iter().collect())
     }
 

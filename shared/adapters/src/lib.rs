@@ -2,6 +2,7 @@
 //! every function shares. Vendor errors become domain variants here.
 
 pub mod batch;
+pub mod bus;
 pub mod config;
 pub mod contacts;
 mod dynamo;
@@ -10,6 +11,7 @@ pub mod graph;
 pub mod http;
 pub mod init;
 pub mod messages;
+pub mod outbox;
 #[cfg(feature = "provision")]
 pub mod provision;
 pub mod queue;

@@ -27,8 +27,10 @@ use crate::dynamo::{
     Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
     update_unless_done,
 };
+use crate::outbox;
 use jiff::Timestamp;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
+use polite_domain::events::{Event, EventContact, REPORTED_STATES, StateChange};
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{HistoryEntry, IgnoreReason, MessageRecord, MessageState, Transition};
 use polite_domain::ports::{
@@ -300,7 +302,13 @@ impl DynamoMessages {
         if from != next.state {
             adds.extend([(counter(next.state), 1), (counter(from), -1)]);
         }
-        let items = self.with_companions(update, next, new_wamid, priced, adds)?;
+        let mut items = self.with_companions(update, next, new_wamid, priced, adds)?;
+        if from != next.state
+            && let Some(event) = state_event(next, entry)
+        {
+            // Told in the move's own transaction: published if and only if it moved.
+            items.push(outbox::put(&self.table, &event, entry.at)?);
+        }
         self.transact_on_message(items).await
     }
 
@@ -360,6 +368,12 @@ impl MessageStore for DynamoMessages {
                     .update(self.add_update(counter_key(c, &record.id), &[(counter(record.state), 1)])?)
                     .build(),
             );
+        }
+        // A message created settled (suppressed by the gate, already expired) is told too.
+        if let Some(entry) = record.history.last()
+            && let Some(event) = state_event(record, entry)
+        {
+            items.push(outbox::put(&self.table, &event, entry.at)?);
         }
         match transact(&self.client, items).await {
             Ok(()) => Ok(record.clone()),
@@ -564,6 +578,27 @@ fn sum_counter(shards: &[Item], name: &str) -> Result<i64, StoreError> {
         Some(AttributeValue::N(v)) => Ok(sum + v.parse::<i64>().map_err(corrupt)?),
         _ => Ok(sum),
     })
+}
+
+/// `message.state_changed` for `record` having entered its state by `entry`, when the state is
+/// one the business hears about.
+fn state_event(record: &MessageRecord, entry: &HistoryEntry) -> Option<Event> {
+    let state = record.state.as_str();
+    if !REPORTED_STATES.contains(&state) {
+        return None;
+    }
+    let step = record.history.iter().rposition(|h| h == entry).unwrap_or(record.history.len());
+    let change = StateChange {
+        message_id: record.id.clone(),
+        campaign_id: record.campaign_id.clone(),
+        state: state.to_owned(),
+        reason: record.reason.clone(),
+        error: record.error.clone(),
+        pricing: record.pricing.clone(),
+        step,
+        at: entry.at,
+    };
+    Some(Event::message_state_changed(&EventContact::named(&record.to), &change))
 }
 
 /// `current` moved to `to` with `details`, and the history entry of the move.
@@ -881,6 +916,30 @@ impl CampaignStore for DynamoMessages {
 
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
         self.delete(key(campaign_pk(campaign_id), &chunk_sk(index))).await
+    }
+
+    async fn complete_if_done(&self, campaign_id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let Some(campaign) = self.read_campaign(campaign_id).await? else { return Ok(false) };
+        let tally = self.campaign_tally(campaign_id).await?;
+        if !tally.is_complete(campaign.accepted) {
+            return Ok(false);
+        }
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(campaign_key(campaign_id)))
+            .update_expression("SET completed_at = :at")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(completed_at)")
+            .expression_attribute_values(":at", s(at.to_string()))
+            .build()
+            .map_err(unavailable)?;
+        let event = Event::campaign_completed(campaign_id, &tally.counts(), at);
+        let items = vec![TransactWriteItem::builder().update(mark).build(), outbox::put(&self.table, &event, at)?];
+        match transact(&self.client, items).await {
+            Ok(()) => Ok(true),
+            // Already completed (by a concurrent or earlier call).
+            Err(e) if cancelled_conditions(&e).is_some_and(|c| c.first() == Some(&true)) => Ok(false),
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Creates polite's tables and queues *from `template.yaml`*, so the local stack and the
 //! tests can never drift from what `sam deploy` creates.
 //!
-//! Reads the template's `AWS::DynamoDB::Table` and `AWS::SQS::Queue` resources (short-form
+//! Reads the template's `AWS::DynamoDB::Table` (with its stream), `AWS::SQS::Queue` and
+//! `AWS::Events::EventBus` resources (short-form
 //! tags such as `!GetAtt X.Arn` and their long forms both understood) and creates each under
 //! `<prefix>-<LogicalId>`, dead-letter queues first so redrive policies can point at them.
 
@@ -11,7 +12,7 @@ use std::path::Path;
 use anyhow::{Context as _, anyhow, bail};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_norway::Value;
@@ -26,6 +27,8 @@ pub struct TableSpec {
     pub key_schema: Vec<(String, String)>,
     pub indexes: Vec<IndexSpec>,
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view: Option<String>,
 }
 
 /// A global secondary index.
@@ -61,6 +64,17 @@ pub struct FunctionSpec {
     pub queues: Vec<(String, u32)>,
     /// Schedule events: the expression (`rate(1 minute)`).
     pub schedules: Vec<String>,
+    /// DynamoDB stream events: the table's logical id, `BatchSize` and the filter patterns
+    /// (`FilterCriteria.Filters[].Pattern`, JSON text).
+    pub streams: Vec<StreamSource>,
+}
+
+/// A function's DynamoDB stream event source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSource {
+    pub table: String,
+    pub batch_size: u32,
+    pub filters: Vec<String>,
 }
 
 /// The resources of a template.
@@ -69,13 +83,16 @@ pub struct Resources {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
     pub functions: Vec<FunctionSpec>,
+    /// `AWS::Events::EventBus` logical ids.
+    pub buses: Vec<String>,
 }
 
-/// What was created: logical id → physical name (tables) or URL (queues).
+/// What was created: logical id → physical name (tables, buses) or URL (queues).
 #[derive(Debug, Clone, Default)]
 pub struct Provisioned {
     pub tables: BTreeMap<String, String>,
     pub queues: BTreeMap<String, String>,
+    pub buses: BTreeMap<String, String>,
 }
 
 impl Provisioned {
@@ -85,7 +102,8 @@ impl Provisioned {
     pub fn env(&self) -> BTreeMap<String, String> {
         let tables = self.tables.iter().map(|(id, name)| (env_name(id), name.clone()));
         let queues = self.queues.iter().map(|(id, url)| (format!("{}_URL", env_name(id)), url.clone()));
-        tables.chain(queues).collect()
+        let buses = self.buses.iter().map(|(id, name)| (env_name(id), name.clone()));
+        tables.chain(queues).chain(buses).collect()
     }
 }
 
@@ -125,6 +143,7 @@ pub fn parse_template(text: &str) -> anyhow::Result<Resources> {
             Some("AWS::DynamoDB::Table") => out.tables.push(table_spec(id, &props)?),
             Some("AWS::SQS::Queue") => out.queues.push(queue_spec(id, &props)?),
             Some("AWS::Serverless::Function") => out.functions.push(function_spec(id, resource, default_timeout)?),
+            Some("AWS::Events::EventBus") => out.buses.push(id),
             _ => {}
         }
     }
@@ -148,6 +167,7 @@ fn function_spec(logical_id: String, resource: &Value, default_timeout: Option<u
         routes: Vec::new(),
         queues: Vec::new(),
         schedules: Vec::new(),
+        streams: Vec::new(),
     };
     let events = props.and_then(|p| p.get("Events")).and_then(Value::as_mapping);
     for (name, event) in events.into_iter().flatten() {
@@ -171,6 +191,27 @@ fn function_spec(logical_id: String, resource: &Value, default_timeout: Option<u
                 spec.queues.push((queue, u32::try_from(batch).unwrap_or(10)));
             }
             Some("Schedule" | "ScheduleV2") => spec.schedules.push(text("ScheduleExpression")?),
+            Some("DynamoDB") => {
+                let table = p
+                    .get("Stream")
+                    .and_then(get_att_target)
+                    .ok_or_else(|| anyhow!("{id}.{name}: Stream must be !GetAtt <Table>.StreamArn"))?;
+                let batch = p.get("BatchSize").and_then(Value::as_u64).unwrap_or(100);
+                let filters = p
+                    .get("FilterCriteria")
+                    .and_then(|f| f.get("Filters"))
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                    .map(|f| {
+                        f.get("Pattern")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                            .ok_or_else(|| anyhow!("{id}.{name}: a filter's Pattern must be JSON text"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                spec.streams.push(StreamSource { table, batch_size: u32::try_from(batch).unwrap_or(100), filters });
+            }
             _ => {}
         }
     }
@@ -225,7 +266,9 @@ fn table_spec(logical_id: String, p: &Value) -> anyhow::Result<TableSpec> {
     if key_schema.is_empty() {
         bail!("table {logical_id} has no KeySchema");
     }
-    Ok(TableSpec { logical_id, attributes, key_schema, indexes, ttl_attribute })
+    let stream_view =
+        p.get("StreamSpecification").and_then(|s| s.get("StreamViewType")).and_then(Value::as_str).map(str::to_owned);
+    Ok(TableSpec { logical_id, attributes, key_schema, indexes, ttl_attribute, stream_view })
 }
 
 fn queue_spec(logical_id: String, p: &Value) -> anyhow::Result<QueueSpec> {
@@ -312,6 +355,12 @@ pub async fn provision(
         let url = created.queue_url().ok_or_else(|| anyhow!("CreateQueue returned no URL for {name}"))?;
         out.queues.insert(q.logical_id.clone(), url.to_owned());
     }
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    for bus in &resources.buses {
+        let name = format!("{prefix}-{bus}");
+        events.create_event_bus().name(&name).send().await.with_context(|| format!("creating event bus {name}"))?;
+        out.buses.insert(bus.clone(), name);
+    }
     Ok(out)
 }
 
@@ -359,12 +408,20 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, t: &TableSpec)
                 .build()?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let stream = t
+        .stream_view
+        .as_deref()
+        .map(|view| {
+            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::from(view)).build()
+        })
+        .transpose()?;
     ddb.create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .set_attribute_definitions(Some(attributes))
         .set_key_schema(Some(key_schema(&t.key_schema)?))
         .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
+        .set_stream_specification(stream)
         .send()
         .await?;
     if let Some(attr) = &t.ttl_attribute {
@@ -460,6 +517,14 @@ mod tests {
         assert_eq!(consumer("StatusEventsQueue"), Some("status-processor"));
         assert_eq!(consumer("SendQueue"), Some("message-sender"));
         assert_eq!(consumer("TemplateEventsQueue"), Some("template-registry"));
+        let publisher = r.functions.iter().find(|f| f.binary == "event-publisher").unwrap();
+        let outboxes: Vec<&str> = publisher.streams.iter().map(|s| s.table.as_str()).collect();
+        assert_eq!(outboxes, ["MessagesTable", "ContactsTable"]);
+        for source in &publisher.streams {
+            let filter: serde_json::Value = serde_json::from_str(&source.filters[0]).unwrap();
+            assert_eq!(filter["eventName"], serde_json::json!(["INSERT"]));
+            assert_eq!(filter["dynamodb"]["Keys"]["pk"]["S"][0]["prefix"], "OUT#");
+        }
         let tick = r.functions.iter().find(|f| f.binary == "scheduler-tick").unwrap();
         assert_eq!((tick.schedules.as_slice(), tick.timeout), (&["rate(1 minute)".to_owned()][..], 60));
     }
@@ -474,6 +539,7 @@ mod tests {
             [
                 "consent-updater",
                 "contacts-api",
+                "event-publisher",
                 "message-sender",
                 "scheduler-tick",
                 "send-scheduler",
@@ -515,9 +581,11 @@ mod tests {
         let p = Provisioned {
             tables: [("ContactsTable".to_owned(), "t-ContactsTable".to_owned())].into(),
             queues: [("SendQueue".to_owned(), "http://q".to_owned())].into(),
+            buses: [("PoliteEventBus".to_owned(), "t-PoliteEventBus".to_owned())].into(),
         };
         let env = p.env();
         assert_eq!(env["CONTACTS_TABLE"], "t-ContactsTable");
         assert_eq!(env["SEND_QUEUE_URL"], "http://q");
+        assert_eq!(env["POLITE_EVENT_BUS"], "t-PoliteEventBus");
     }
 }

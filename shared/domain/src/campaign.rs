@@ -263,6 +263,20 @@ impl CampaignTally {
     pub fn messages(&self) -> i64 {
         self.states.values().sum()
     }
+
+    /// Whether a campaign of `accepted` recipients is complete: every recipient's message
+    /// exists and none is still waiting or being sent — polite has done all it will do (Meta
+    /// may still report deliveries and reads; those go on as `message.state_changed`).
+    pub fn is_complete(&self, accepted: usize) -> bool {
+        let accepted = i64::try_from(accepted).unwrap_or(i64::MAX);
+        self.messages() >= accepted && self.states.iter().all(|(state, n)| *n <= 0 || !state.is_waiting())
+    }
+
+    /// The counts `campaign.completed` reports: messages per state, the states with none left
+    /// out.
+    pub fn counts(&self) -> BTreeMap<String, i64> {
+        self.states.iter().filter(|(_, n)| **n > 0).map(|(state, n)| (state.as_str().to_owned(), *n)).collect()
+    }
 }
 
 /// What `GET /v1/campaigns/{id}` shows: the contract's `id`, `name` and `counts`, plus what

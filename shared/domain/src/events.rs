@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::Digest as _;
 
+use crate::ContactRef;
 use crate::consent::ConsentEvent;
+use crate::people::Identities;
 
 /// The events' `source`.
 pub const SOURCE: &str = "polite";
@@ -53,6 +55,11 @@ impl DetailType {
         Self::ContactErased,
     ];
 
+    /// The kind named `name` (its `detail-type`).
+    pub fn parse(name: &str) -> Option<DetailType> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InboundMessage => "inbound.message",
@@ -80,6 +87,29 @@ pub struct EventContact {
     pub wa_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+}
+
+impl EventContact {
+    /// The person stored under `id`, by their current phone number and user id.
+    pub fn of(id: &ContactRef, identities: &Identities) -> EventContact {
+        let mut contact = EventContact::named(id);
+        if let Some(phone) = identities.phone() {
+            contact.wa_id = Some(phone.to_string());
+        }
+        if let Some(user) = identities.user_id() {
+            contact.user_id = Some(user.to_string());
+        }
+        contact
+    }
+
+    /// A person known only by the identity `id` (a message's recipient).
+    pub fn named(id: &ContactRef) -> EventContact {
+        let (wa_id, user_id) = match id {
+            ContactRef::Phone(p) => (Some(p.to_string()), None),
+            ContactRef::User(u) => (None, Some(u.to_string())),
+        };
+        EventContact { id: id.to_string(), wa_id, user_id }
+    }
 }
 
 /// One event: its `detail-type` and `detail` (an object with `version`, `id`, `occurred_at`

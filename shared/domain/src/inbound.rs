@@ -46,6 +46,46 @@ pub enum InboundAction {
     /// A keyword was recognised; a confirmation reply may be sent (when configured) inside
     /// the window the user's message just opened.
     Confirm(ConfirmRequest),
+    /// The person wrote, tapped or called: handed on to the business as `inbound.message`,
+    /// after the element's other actions (so it names the person as linked and with the
+    /// window the element opened).
+    Heard(Heard),
+}
+
+/// A person's message, tap, reaction, order or call, as Meta sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heard {
+    pub contact: ContactRef,
+    /// What identifies the element (a wamid; a call's id and event): the event's identity.
+    pub id: String,
+    /// Its `type` (`text`, `button`, `image`, … ; `call` for a call).
+    pub kind: String,
+    /// The element exactly as received.
+    pub element: serde_json::Value,
+    /// The business number it came to.
+    pub phone_number_id: Option<String>,
+    pub at: Timestamp,
+}
+
+impl Heard {
+    fn of(
+        event: &WebhookEvent<'_>,
+        contact: ContactRef,
+        id: &str,
+        kind: &str,
+        at: Timestamp,
+    ) -> Result<Heard, InboundError> {
+        let element = serde_json::from_str(event.data.get())
+            .map_err(|source| InboundError::Malformed { kind: "element", source })?;
+        Ok(Heard {
+            contact,
+            id: id.to_owned(),
+            kind: kind.to_owned(),
+            element,
+            phone_number_id: event.phone_number_id.as_deref().map(str::to_owned),
+            at,
+        })
+    }
 }
 
 /// A keyword's confirmation reply, as the keyword asked for it.
@@ -195,14 +235,16 @@ pub enum InboundError {
 /// Reads one inbound event: the actions to apply, or why there are none.
 ///
 /// - the identities the element shows together, or moves → [`InboundAction::Identities`] first;
-/// - any user message → [`InboundAction::Inbound`] at the message's own timestamp;
+/// - any user message → [`InboundAction::Inbound`] at the message's own timestamp, and last
+///   [`InboundAction::Heard`] (the business hears it);
 /// - a text that is a keyword → the keyword's consent events (marketing and utility) and a
 ///   [`InboundAction::Confirm`];
 /// - a quick-reply button that is the opt-out button → a marketing opt-out;
 /// - `user_preferences` stop/resume/signup → a marketing opt-out/opt-in;
 /// - `system` `user_changed_number` / `user_changed_user_id` and the `user_id_update` field →
 ///   the move only (not a user message);
-/// - a call the user made (`calls[]`) → [`InboundAction::Inbound`]: it opens the window too;
+/// - a call the user made (`calls[]`) → [`InboundAction::Inbound`]: it opens the window too,
+///   and [`InboundAction::Heard`];
 /// - an echo (`smb_message_echoes`: the business wrote from the WhatsApp Business app) →
 ///   [`InboundAction::Sent`]: it counts toward the person's caps and spacing, and opens no
 ///   window (the business wrote, not the user).
@@ -215,32 +257,7 @@ pub fn interpret(
     recorded_at: Timestamp,
 ) -> Result<Reading, InboundError> {
     match event.kind {
-        EventType::Message => {
-            let message = event.message().map_err(|source| InboundError::Malformed { kind: "message", source })?;
-            let entry = event.sender().ok().flatten();
-            if message.group_id.is_some() {
-                return Ok(Reading::Ignore(Ignored::GroupMessage));
-            }
-            let at = message.sent_at(event.received_at);
-            let observations = people::in_message(entry.as_ref(), &message, at);
-            let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
-            let reply = reply_address(&observations).unwrap_or_else(|| contact.clone());
-            let business_number = event.phone_number_id.as_deref();
-            let mut actions = links(observations);
-            let username = entry
-                .as_ref()
-                .and_then(|c| c.profile.as_ref()?.username.as_deref())
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned);
-            let sender = Sender { contact, reply, username };
-            match message_actions(&message, sender, at, business_number, keywords, recorded_at) {
-                Reading::Act(more) => actions.extend(more),
-                // A system message other than a move may still show who the person is.
-                Reading::Ignore(why) if actions.is_empty() => return Ok(Reading::Ignore(why)),
-                Reading::Ignore(_) => {}
-            }
-            Ok(Reading::Act(actions))
-        }
+        EventType::Message => read_message(event, keywords, recorded_at),
         EventType::UserPreference => {
             let pref = event
                 .user_preference()
@@ -292,7 +309,11 @@ pub fn interpret(
             let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
             let mut actions = links(observations);
             // A user's call opens or refreshes their window, as a message does.
+            // A call has several events (connect, terminate) under one id: each is heard.
+            let id = format!("{}#{}", call.id, call.event.as_deref().unwrap_or_default());
+            let heard = Heard::of(event, contact.clone(), &id, "call", at)?;
             actions.push(InboundAction::Inbound { contact, at, username: None });
+            actions.push(InboundAction::Heard(heard));
             Ok(Reading::Act(actions))
         }
         EventType::Echo => {
@@ -310,6 +331,46 @@ pub fn interpret(
         EventType::Status => Err(InboundError::Status),
         EventType::Template => Err(InboundError::Template),
     }
+}
+
+/// A `messages[]` (or `standby`) element: [`interpret`]'s reading of it.
+fn read_message(
+    event: &WebhookEvent<'_>,
+    keywords: &ConsentKeywords,
+    recorded_at: Timestamp,
+) -> Result<Reading, InboundError> {
+    let message = event.message().map_err(|source| InboundError::Malformed { kind: "message", source })?;
+    let entry = event.sender().ok().flatten();
+    if message.group_id.is_some() {
+        return Ok(Reading::Ignore(Ignored::GroupMessage));
+    }
+    let at = message.sent_at(event.received_at);
+    let observations = people::in_message(entry.as_ref(), &message, at);
+    let Some(contact) = speaker(&observations) else { return Ok(Reading::Ignore(Ignored::NoContact)) };
+    let reply = reply_address(&observations).unwrap_or_else(|| contact.clone());
+    let business_number = event.phone_number_id.as_deref();
+    let mut actions = links(observations);
+    let username = entry
+        .as_ref()
+        .and_then(|c| c.profile.as_ref()?.username.as_deref())
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned);
+    let heard = Heard::of(event, contact.clone(), &message.id, &message.kind, at)?;
+    let sender = Sender { contact, reply, username };
+    match message_actions(&message, sender, at, business_number, keywords, recorded_at) {
+        Reading::Act(more) => {
+            // A move (a system message) is no one writing.
+            let spoke = !more.is_empty();
+            actions.extend(more);
+            if spoke {
+                actions.push(InboundAction::Heard(heard));
+            }
+        }
+        // A system message other than a move may still show who the person is.
+        Reading::Ignore(why) if actions.is_empty() => return Ok(Reading::Ignore(why)),
+        Reading::Ignore(_) => {}
+    }
+    Ok(Reading::Act(actions))
 }
 
 /// Who the element speaks for, by the identity that keeps finding the person: their user id

@@ -234,6 +234,44 @@ pub trait ContactStore {
     ) -> impl Future<Output = Result<ContactRecord, StoreError>> + Send;
 }
 
+/// The outbox items the publisher has put on the bus.
+pub trait PublishedEvents {
+    /// Drops the detail of event `event_id` from the outbox of `table` (it may name a person);
+    /// the item stays, without it, as the id's marker until it expires.
+    fn scrub(&self, table: &str, event_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The bus polite's events go out on (EventBridge).
+pub trait EventBus {
+    /// Puts `events` on the bus (any number: the adapter batches them), retrying those refused
+    /// for a passing reason; every event is put, or the error names those that were not.
+    fn put(&self, events: &[crate::events::Event]) -> impl Future<Output = Result<(), BusError>> + Send;
+}
+
+/// Events that did not get onto the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// These events (by position in the call) were refused, after retries; the others were put.
+    #[error("{} of the events were not put ({reason})", .failed.len())]
+    Partial { failed: Vec<usize>, reason: String },
+    /// The bus could not be reached at all.
+    #[error("the event bus is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The outbox of a table: events whose fact is already durable elsewhere (an inbound message,
+/// whose queue record stays until this write succeeds) are written on their own; writes that
+/// make a fact true carry their event in their own transaction instead.
+pub trait Outbox {
+    /// Puts `event` in the outbox, for the publisher to hand on. Writing the same event again
+    /// publishes nothing more.
+    fn publish(
+        &self,
+        event: &crate::events::Event,
+        at: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// A message to create, with the idempotency key and a hash of the request body it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMessage {
@@ -476,6 +514,15 @@ pub trait CampaignStore {
 
     /// A chunk fanned out completely: it leaves the due index for good.
     fn finish_chunk(&self, campaign_id: &str, index: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the campaign completed at `at` when its tally says so
+    /// ([`crate::campaign::CampaignTally::is_complete`]), with `campaign.completed` in the same
+    /// transaction — once: `Ok(false)` when it is not complete, already marked, or unknown.
+    fn complete_if_done(
+        &self,
+        campaign_id: &str,
+        at: jiff::Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Shards of the due index (`template.yaml`, MessagesTable.DueIndex).

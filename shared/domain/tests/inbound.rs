@@ -110,8 +110,9 @@ fn start_opts_back_in_and_an_ordinary_text_only_opens_the_window() {
     assert!(consents(&acts).iter().all(|(_, s, _)| *s == ConsentStatus::OptedIn));
     assert_eq!(consents(&acts).len(), 2);
     let acts = actions(read(&message(r#""type":"text","text":{"body":"please stop sending me things"}"#)));
-    assert_eq!(acts.len(), 1);
+    assert_eq!(acts.len(), 2, "{acts:?}");
     assert!(matches!(acts[0], InboundAction::Inbound { .. }));
+    assert!(matches!(&acts[1], InboundAction::Heard(h) if h.kind == "text"), "the business hears it: {acts:?}");
 }
 
 #[test]
@@ -277,7 +278,12 @@ fn a_stop_with_both_identities_opts_out_the_person_by_user_id_and_is_answered_on
         })
         .collect();
     assert_eq!(consents, ["BR.1349", "BR.1349"], "marketing and utility, on the person's user id");
-    let Some(InboundAction::Confirm(confirm)) = acts.last() else { panic!("{acts:?}") };
+    let Some(confirm) = acts.iter().find_map(|a| match a {
+        InboundAction::Confirm(c) => Some(c),
+        _ => None,
+    }) else {
+        panic!("{acts:?}")
+    };
     assert_eq!(confirm.contact, ContactRef::parse(ANA).unwrap(), "the reply goes to the number they wrote from");
 }
 
@@ -401,7 +407,9 @@ fn a_message_whose_time_or_type_does_not_read_is_still_the_persons_and_dated_by_
         &format!(r#""messages":[{{"from":"{ANA}","id":"wamid.T1","timestamp":"TIMESTAMP","contacts":[]}}]"#),
     );
     let acts = actions(read(&b));
-    assert_eq!(acts, [InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: now(), username: None }]);
+    assert_eq!(acts[0], InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: now(), username: None });
+    assert!(matches!(&acts[1], InboundAction::Heard(h) if h.id == "wamid.T1" && h.at == now()), "{acts:?}");
+    assert_eq!(acts.len(), 2);
     // The same with placeholders for the sender too: no one to apply it to.
     let nobody = body(
         "messages",
@@ -433,9 +441,15 @@ fn a_call_the_user_makes_opens_their_window_and_one_the_business_makes_does_not(
     };
     let acts = actions(read(&call("USER_INITIATED")));
     assert_eq!(
-        acts,
-        [InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201), username: None }]
+        acts[0],
+        InboundAction::Inbound { contact: ContactRef::parse(ANA).unwrap(), at: at(1_795_435_201), username: None }
     );
+    // Each call event (connect, terminate) is heard on its own.
+    assert!(
+        matches!(&acts[1], InboundAction::Heard(h) if h.id == "wacid.C1#connect" && h.kind == "call" && h.element["event"] == "connect"),
+        "{acts:?}"
+    );
+    assert_eq!(acts.len(), 2);
     assert_eq!(read(&call("BUSINESS_INITIATED")), Reading::Ignore(Ignored::BusinessCall));
 }
 
@@ -495,4 +509,44 @@ fn a_placeholder_id_is_completed_by_the_contacts_entry_and_a_contradicting_entry
     let acts = actions(read(&other));
     assert!(!acts.iter().any(|a| matches!(a, InboundAction::Identities(_))), "{acts:?}");
     assert!(matches!(&acts[0], InboundAction::Inbound { contact, .. } if contact.to_string() == ANA), "{acts:?}");
+}
+
+#[test]
+fn every_user_message_is_heard_once_last_with_the_element_as_meta_sent_it() {
+    for (kind, fields) in [
+        ("text", r#""type":"text","text":{"body":"Is the blue one back?"}"#),
+        ("button", r#""type":"button","button":{"payload":"MORE","text":"Tell me more"}"#),
+        ("image", r#""type":"image","image":{"id":"1479537139650973","mime_type":"image/jpeg","sha256":"abc"}"#),
+        (
+            "interactive",
+            r#""type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"yes","title":"Yes"}}"#,
+        ),
+        ("reaction", r#""type":"reaction","reaction":{"message_id":"wamid.OUT1","emoji":"👍"}"#),
+        ("location", r#""type":"location","location":{"latitude":-23.5,"longitude":-46.6}"#),
+        (
+            "order",
+            r#""type":"order","order":{"catalog_id":"c1","product_items":[{"product_retailer_id":"sku1","quantity":1}]}"#,
+        ),
+        ("text", r#""type":"text","text":{"body":"STOP"}"#),
+    ] {
+        let b = message(fields);
+        let acts = actions(read(&b));
+        let heard: Vec<&polite_domain::inbound::Heard> = acts
+            .iter()
+            .filter_map(|a| match a {
+                InboundAction::Heard(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(heard.len(), 1, "{kind}: {acts:?}");
+        assert!(matches!(acts.last(), Some(InboundAction::Heard(_))), "{kind}: heard after its other actions");
+        let h = heard[0];
+        assert_eq!((h.kind.as_str(), h.id.as_str(), h.at), (kind, "wamid.A1", at(1_795_435_201)));
+        assert_eq!(h.contact, ContactRef::parse(ANA).unwrap());
+        assert_eq!(h.phone_number_id.as_deref(), Some("700800900"));
+        let sent: serde_json::Value =
+            serde_json::from_str(&format!(r#"{{"from":"{ANA}","id":"wamid.A1","timestamp":"1795435201",{fields}}}"#))
+                .unwrap();
+        assert_eq!(h.element, sent, "{kind}: the element exactly as Meta sent it");
+    }
 }
