@@ -535,3 +535,24 @@ async fn a_person_who_first_wrote_by_user_id_alone_is_linked_to_the_phone_they_s
     assert_eq!(by_phone.id, ana_user());
     assert_eq!(by_phone.last_inbound_at, Some(t("2026-06-01T10:00:00Z")));
 }
+
+#[tokio::test]
+async fn identities_found_to_be_one_person_are_told_once() {
+    let (stack, store) = stack_and_store().await;
+    store.append_consent(&ana(), &capture(ConsentStatus::OptedIn, "2026-05-01T10:00:00Z", "checkbox")).await.unwrap();
+    for _ in 0..2 {
+        // Meta shows them together on every webhook: one link, one event.
+        store.observe(&seen_together("+5511987654321", ANA_USER, "2026-05-03T10:00:00Z")).await.unwrap();
+    }
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let items = ddb.scan().table_name(stack.table("ContactsTable")).send().await.unwrap().items.unwrap_or_default();
+    let linked: Vec<serde_json::Value> = items
+        .iter()
+        .filter(|i| i.get("detail_type").and_then(|v| v.as_s().ok()).is_some_and(|t| t == "contact.identity_linked"))
+        .map(|i| serde_json::from_str(i["detail"].as_s().unwrap()).unwrap())
+        .collect();
+    assert_eq!(linked.len(), 1, "{linked:?}");
+    assert_eq!(linked[0]["identities"], serde_json::json!(["5511987654321", ANA_USER]), "sorted");
+    assert_eq!(linked[0]["contact"]["wa_id"], "5511987654321");
+    assert_eq!(linked[0]["contact"]["user_id"], ANA_USER);
+}

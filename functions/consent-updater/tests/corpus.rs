@@ -85,7 +85,7 @@ const EXPECTED: &[(&str, &str)] = &[
     ("pywa-interactive_nfm_reply.json", "inbound:message:link+window+heard"),
     (
         "pywa-interactive_without_body_value_errors.json",
-        "inbound:message:link+window; inbound:error:ignore:error+heard",
+        "inbound:message:link+window+heard; inbound:error:ignore:error",
     ),
     ("pywa-location_chosen.json", "inbound:message:link+window+heard"),
     ("pywa-order.json", "inbound:message:link+window+heard"),

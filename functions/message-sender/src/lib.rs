@@ -386,10 +386,7 @@ where
         };
         let attempt =
             u32::try_from(claimed.history.iter().filter(|h| h.state == "sending").count()).unwrap_or(u32::MAX);
-        let content = match payload {
-            Payload::Template(template) => Content::Template(template),
-            Payload::Text(body) => Content::Text { body },
-        };
+        let (content, reply_to) = payload.into_content();
         let endpoint = if self.marketing_messages_api
             && claimed.category == Category::Marketing
             && matches!(content, Content::Template(_))
@@ -398,8 +395,7 @@ where
         } else {
             Endpoint::Messages
         };
-        let message =
-            Outbound { from: None, to, content, callback_data: Some(claimed.id.clone()), reply_to: None, endpoint };
+        let message = Outbound { from: None, to, content, callback_data: Some(claimed.id.clone()), reply_to, endpoint };
         let result = self.send_on(message).await;
         if let Err(SendFailure::Rejected { error, .. }) = &result {
             counter!("GraphErrors", "code" => error.code.to_string()).increment(1);

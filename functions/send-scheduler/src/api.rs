@@ -195,13 +195,13 @@ where
     let send = request.validate(now)?;
     match scheduler.submit(send, hash, now).await {
         Ok(record) => Ok(json_response(StatusCode::ACCEPTED, &Accepted::of(&record, record.state))),
-        Err(SubmitError::WindowClosed { open_until }) => {
+        Err(SubmitError::WindowClosed { open_until, reply }) => {
             let when = open_until
                 .map_or_else(|| "the recipient has never written to you".to_owned(), |t| format!("it closed at {t}"));
             Err(ApiError::invalid_field(
-                "text",
+                if reply { "reply_to" } else { "text" },
                 format!(
-                    "free-form text needs the recipient's 24 h customer-service window open when the message goes, and {when}; send an approved template instead"
+                    "free-form messages (text, media, interactive, reactions, replies) need the recipient's 24 h customer-service window open when the message goes, and {when}; send an approved template instead"
                 ),
             ))
         }

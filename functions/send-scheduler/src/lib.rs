@@ -78,7 +78,7 @@ impl Default for CampaignSettings {
 pub enum SubmitError {
     /// Free-form text, but the recipient's 24 h window will be closed when it would go.
     #[error("the recipient's 24 h customer-service window is closed")]
-    WindowClosed { open_until: Option<Timestamp> },
+    WindowClosed { open_until: Option<Timestamp>, reply: bool },
     /// The idempotency key was used with another body.
     #[error("the idempotency key was already used with a different request")]
     IdempotencyConflict,
@@ -115,7 +115,8 @@ where
             let contact = self.contacts.get(&send.to).await?;
             let open_until = contact.as_ref().and_then(ContactRecord::window_open_until);
             if !window_allows(&send.payload, open_until, start) {
-                return Err(SubmitError::WindowClosed { open_until });
+                let reply = matches!(send.payload, Payload::Reply { .. });
+                return Err(SubmitError::WindowClosed { open_until, reply });
             }
         }
         let governing = self.governing_category(&send.payload, now).await;

@@ -99,6 +99,9 @@ pub struct Story {
     pub username_after_stop: Value,
     /// Caio's order update once decided, after Meta re-categorised its template as MARKETING.
     pub recategorised: Value,
+    /// What the business heard on polite's bus: the STOP as `inbound.message` and
+    /// `consent.changed`, and the win-back campaign's `campaign.completed`.
+    pub heard: Heard,
     /// `(template, endpoint)` of every template the simulator accepted.
     pub endpoints: Vec<(String, String)>,
 }
@@ -403,7 +406,10 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         on("messages")
     )?;
 
+    let heard = events_out(client, out, stop_text.person, stop_button.person, refused).await?;
+
     Ok(Story {
+        heard,
         recategorised,
         endpoints,
         username_contact,
@@ -424,6 +430,90 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
         disordered,
         confirmations,
     })
+}
+
+/// The events the demo shows (each as an EventBridge target receives it).
+#[derive(Debug, Clone)]
+pub struct Heard {
+    /// The `inbound.message` of the "STOP" reply.
+    pub stop_message: Value,
+    /// The `consent.changed` (marketing) of each of the three who opted out.
+    pub opt_outs: Vec<Value>,
+    /// The win-back campaign's `campaign.completed`.
+    pub completed: Value,
+}
+
+/// The events on the dev stack's bus of `detail_type` that `keep` picks, newest first, once
+/// there are `n` (EventBridge delivers in seconds).
+async fn bus_events(
+    client: &Client,
+    detail_type: &str,
+    n: usize,
+    keep: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Vec<Value>> {
+    eventually(&format!("{n} {detail_type} event(s)"), Duration::from_mins(1), || async {
+        let all = client.api(Method::GET, &format!("/_dev/events?detail-type={detail_type}"), None).await?;
+        let found: Vec<Value> =
+            all.body["events"].as_array().into_iter().flatten().filter(|e| keep(e)).cloned().collect();
+        Ok((found.len() >= n).then_some(found))
+    })
+    .await
+}
+
+/// Step 11: what the shop's other systems heard, and a win-back campaign to the three who said
+/// no — all suppressed, so it completes at once and says so.
+async fn events_out(
+    client: &Client,
+    out: &mut dyn Write,
+    stop_text: Person,
+    stop_button: Person,
+    refused: Person,
+) -> anyhow::Result<Heard> {
+    writeln!(out, "\n11. What the shop's CRM heard: polite's events on EventBridge (locally GET /_dev/events)")?;
+    let from = |p: Person| move |e: &Value| e["detail"]["contact"]["wa_id"] == digits(p.number);
+    let stop = bus_events(client, "inbound.message", 1, |e| {
+        from(stop_text)(e) && e["detail"]["message"]["text"]["body"] == "STOP"
+    })
+    .await?;
+    let stop_message = stop[0].clone();
+    writeln!(
+        out,
+        "   inbound.message    {} wrote {} (window open until {})",
+        stop_text.name, stop_message["detail"]["message"]["text"]["body"], stop_message["detail"]["window_open_until"]
+    )?;
+    let mut opt_outs = Vec::new();
+    for p in [stop_text, stop_button, refused] {
+        let changed = bus_events(client, "consent.changed", 1, |e| {
+            from(p)(e) && e["detail"]["category"] == "marketing" && e["detail"]["status"] == "opted_out"
+        })
+        .await?;
+        writeln!(
+            out,
+            "   consent.changed    {:<7} marketing opted_out (source {})",
+            p.name, changed[0]["detail"]["source"]
+        )?;
+        opt_outs.push(changed[0].clone());
+    }
+    let recipients: Vec<&str> = [stop_text, stop_button, refused].iter().map(|p| p.number).collect();
+    let body = json!({"name": "Win-back", "category": "marketing", "recipients": recipients,
+        "template": {"name": "newsletter", "language": "en"}});
+    let created = client.api(Method::POST, "/v1/campaigns", Some(&body)).await?.expect(202, "POST /v1/campaigns")?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    writeln!(out, "   the shop tries a win-back campaign on those three ({id})")?;
+    let completed = bus_events(client, "campaign.completed", 1, |e| e["detail"]["campaign_id"] == id.as_str()).await?;
+    let completed = completed[0].clone();
+    writeln!(
+        out,
+        "   campaign.completed {id}: {} — not one message to anyone who said no",
+        completed["detail"]["counts"]
+    )?;
+    let moves = client.api(Method::GET, "/_dev/events?detail-type=message.state_changed", None).await?;
+    let moves = moves.body["events"].as_array().map_or(0, Vec::len);
+    writeln!(
+        out,
+        "   message.state_changed: {moves} so far, one per real move (Meta's duplicated and reversed statuses add none)"
+    )?;
+    Ok(Heard { stop_message, opt_outs, completed })
 }
 
 /// Meta re-categorises a utility template as MARKETING while Caio's order update waits for its

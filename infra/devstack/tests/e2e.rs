@@ -127,6 +127,7 @@ async fn the_demo_story_holds_end_to_end() {
     let after = &story.username_after_stop;
     assert_eq!((after["state"].as_str(), after["reason"].as_str()), (Some("suppressed"), Some("opted_out")), "{after}");
     meta_decides_the_category_and_the_endpoint(&story, &contract);
+    the_business_heard_the_story(&story.heard);
 
     // Each customer's first promotion: sent and read when awake, held for their morning when
     // not, refused with 131050 for the one who stopped marketing in WhatsApp.
@@ -787,6 +788,8 @@ async fn the_business_hears_every_fact_once_on_the_event_bus_over_http() {
         assert_eq!(event["detail"]["phone_number_id"].as_str(), Some(e.phone_number_id.as_str()));
     }
 
+    support_answers_in_context(&client, ana).await;
+
     // Her STOP: her consent changed, told once per category.
     let stop = json!({"from": format!("+{ana}"), "name": "Ana", "text": "STOP"});
     client.sim(Method::POST, "/_sim/inbound", Some(&stop)).await.unwrap().expect(200, "STOP").unwrap();
@@ -862,4 +865,53 @@ async fn a_campaign_is_told_move_by_move_and_completed_once(client: &Client, e: 
             "told a state it never reached: {v} {history}"
         );
     }
+}
+
+/// A support tool answers Ana's messages through polite: a text and a photo in context, a
+/// reaction on her photo — and someone whose window is closed gets nothing (422).
+async fn support_answers_in_context(client: &Client, ana: &str) {
+    let to = format!("+{ana}");
+    let answers = [
+        json!({"to": to, "category": "service", "text": "Yes! Size M is back.", "reply_to": "wamid.EV1"}),
+        json!({"to": to, "category": "service", "reply_to": "wamid.EV1",
+            "media": {"type": "image", "link": "https://shop.example/blue-m.jpg", "caption": "The blue one, M"}}),
+        json!({"to": to, "category": "service", "reaction": {"emoji": "😍"}, "reply_to": "wamid.EV3"}),
+        json!({"to": to, "category": "service", "reply_to": "wamid.EV2", "interactive": {"type": "button",
+            "body": {"text": "Shall we hold one for you?"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "hold", "title": "Yes, hold it"}}]}}}),
+    ];
+    for answer in &answers {
+        let created =
+            client.api(Method::POST, "/v1/messages", Some(answer)).await.unwrap().expect(202, "an answer").unwrap();
+        let id = created["id"].as_str().unwrap();
+        let m = settled(client, id).await;
+        assert_eq!(m["state"], "read", "{answer} → {m}");
+    }
+    let log = client.sim(Method::GET, "/_sim/messages", None).await.unwrap().expect(200, "sim").unwrap();
+    let to_ana: Vec<&Value> = log["messages"].as_array().unwrap().iter().filter(|m| m["to"] == ana).collect();
+    let context = |kind: &str| {
+        let m = to_ana.iter().find(|m| m["type"] == kind).unwrap_or_else(|| panic!("no {kind} to Ana: {to_ana:#?}"));
+        m["request"]["context"]["message_id"].as_str().map(str::to_owned)
+    };
+    assert_eq!(context("text").as_deref(), Some("wamid.EV1"), "the answer quotes her question");
+    assert_eq!(context("image").as_deref(), Some("wamid.EV1"));
+    assert_eq!(context("interactive").as_deref(), Some("wamid.EV2"));
+    let reaction = to_ana.iter().find(|m| m["type"] == "reaction").unwrap();
+    assert_eq!(reaction["request"]["reaction"], json!({"message_id": "wamid.EV3", "emoji": "😍"}));
+
+    // Someone who never wrote: no window, no free-form answer.
+    let closed = json!({"to": "+5511987650199", "category": "service", "text": "Hello?", "reply_to": "wamid.EV1"});
+    let refused = client.api(Method::POST, "/v1/messages", Some(&closed)).await.unwrap();
+    assert_eq!(refused.status, 422, "{:?}", refused.body);
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("reply_to:") && message.contains("never written"), "{message}");
+}
+
+/// The demo's events: the STOP as a message and a consent change, and the win-back campaign to
+/// the three who said no, completed with every message suppressed.
+fn the_business_heard_the_story(heard: &demo::Heard) {
+    assert_eq!(heard.stop_message["detail"]["type"], "text", "{}", heard.stop_message);
+    let sources: Vec<&str> = heard.opt_outs.iter().map(|e| e["detail"]["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, ["whatsapp_keyword", "whatsapp_button", "send_failure_131050"]);
+    assert_eq!(heard.completed["detail"]["counts"], json!({"suppressed": 3}), "{}", heard.completed);
 }

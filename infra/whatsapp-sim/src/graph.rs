@@ -304,25 +304,7 @@ fn accept(
     let (user, recipient) = recipient_of(shared, &request)?;
     let to = user.phone.clone();
     let kind = request.get("type").and_then(Value::as_str).unwrap_or("text").to_owned();
-    let (text, template) = match kind.as_str() {
-        "text" => {
-            let body = request.pointer("/text/body").and_then(Value::as_str).unwrap_or_default();
-            if body.trim().is_empty() {
-                return Err(MetaError::invalid("text['body']", "is required"));
-            }
-            if body.chars().count() > 4096 {
-                return Err(MetaError::new(100, "(#100) Param text['body'] must be at most 4096 characters long."));
-            }
-            (Some(body.to_owned()), None)
-        }
-        "template" => (None, Some(check_template(shared, &request, recipient.is_some())?)),
-        other => {
-            return Err(MetaError::new(
-                100,
-                &format!("(#100) Param type must be one of {{text, template}} in this simulator; got '{other}'."),
-            ));
-        }
-    };
+    let (text, template) = check_content(shared, &request, &kind, recipient.is_some())?;
     let category = template.as_ref().map(|name| {
         let language = request.pointer("/template/language/code").and_then(Value::as_str).unwrap_or_default();
         shared.template_category(name, language)
@@ -362,6 +344,60 @@ fn accept(
         request,
     };
     Ok((message, plan))
+}
+
+/// The message's content checked as the Cloud API checks it: the text body or the template
+/// name it carries (`(None, None)` for media, interactive and reactions).
+fn check_content(
+    shared: &Shared,
+    request: &Value,
+    kind: &str,
+    by_recipient: bool,
+) -> Result<(Option<String>, Option<String>), MetaError> {
+    Ok(match kind {
+        "text" => {
+            let body = request.pointer("/text/body").and_then(Value::as_str).unwrap_or_default();
+            if body.trim().is_empty() {
+                return Err(MetaError::invalid("text['body']", "is required"));
+            }
+            if body.chars().count() > 4096 {
+                return Err(MetaError::new(100, "(#100) Param text['body'] must be at most 4096 characters long."));
+            }
+            (Some(body.to_owned()), None)
+        }
+        "template" => (None, Some(check_template(shared, request, by_recipient)?)),
+        "image" | "video" | "audio" | "document" | "sticker" => {
+            let media = request.get(kind).filter(|m| m.is_object());
+            let has = |k: &str| media.and_then(|m| m.get(k)).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+            if has("link") == has("id") {
+                return Err(MetaError::invalid(kind, "must have exactly one of link and id"));
+            }
+            (None, None)
+        }
+        "interactive" => {
+            let body = request.pointer("/interactive/body/text").and_then(Value::as_str).unwrap_or_default();
+            let known = matches!(request.pointer("/interactive/type").and_then(Value::as_str), Some("button" | "list"));
+            if body.trim().is_empty() || !known {
+                return Err(MetaError::invalid("interactive", "needs a type (button, list) and body.text"));
+            }
+            (None, None)
+        }
+        "reaction" => {
+            let on = request.pointer("/reaction/message_id").and_then(Value::as_str).unwrap_or_default();
+            if !on.starts_with("wamid.") || request.pointer("/reaction/emoji").and_then(Value::as_str).is_none() {
+                return Err(MetaError::invalid("reaction", "needs message_id (a wamid) and emoji"));
+            }
+            (None, None)
+        }
+        other => {
+            return Err(MetaError::new(
+                100,
+                &format!(
+                    "(#100) Param type must be one of {{text, template, image, video, audio, document, sticker, interactive, reaction}}; got '{other}'."
+                ),
+            ));
+        }
+    })
 }
 
 /// Who a send goes to: `to` (a phone) wins over `recipient` (a business-scoped user id, which

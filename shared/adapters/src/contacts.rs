@@ -693,6 +693,18 @@ impl DynamoContacts {
         if unchanged {
             return Ok(Some(Linked::default()));
         }
+        // Told as decided, before the writes: a redelivered observation finishes them, and it
+        // would find nothing left to decide (so nothing to tell) once they are done.
+        let at = match observation {
+            Observation::Together { at, .. }
+            | Observation::NumberChanged { at, .. }
+            | Observation::UserIdChanged { at, .. } => *at,
+        };
+        let linked: Vec<String> = identities.current().map(ToString::to_string).collect();
+        if linked.len() > 1 {
+            let event = Event::identity_linked(&EventContact::of(&target, &identities), &linked, at);
+            outbox::write(&self.client, &self.table, &event, at).await?;
+        }
         if target_linked {
             self.delete_link(&target).await?;
         }

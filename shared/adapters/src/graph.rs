@@ -350,11 +350,14 @@ struct SendBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     recipient: Option<&'a str>,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<TextBody<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     template: Option<&'a serde_json::Value>,
+    /// Other free-form content: its `type`'s object under the type's name.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    content: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     context: Option<ReplyContext<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -374,9 +377,14 @@ struct ReplyContext<'a> {
 
 impl<'a> SendBody<'a> {
     fn of(message: &'a Outbound) -> Self {
-        let (kind, text, template) = match &message.content {
-            Content::Text { body } => ("text", Some(TextBody { body, preview_url: false }), None),
-            Content::Template(template) => ("template", None, Some(template)),
+        let (kind, text, template, content) = match &message.content {
+            Content::Text { body } => ("text", Some(TextBody { body, preview_url: false }), None, None),
+            Content::Template(template) => ("template", None, Some(template), None),
+            Content::Message(m) => {
+                let kind = m["type"].as_str().unwrap_or_default();
+                let object = [(kind.to_owned(), m[kind].clone())].into_iter().collect();
+                (kind, None, None, Some(object))
+            }
         };
         let (to, recipient) = match &message.to {
             ContactRef::Phone(phone) => (Some(phone.e164()), None),
@@ -390,6 +398,7 @@ impl<'a> SendBody<'a> {
             kind,
             text,
             template,
+            content,
             context: message.reply_to.as_deref().map(|message_id| ReplyContext { message_id }),
             biz_opaque_callback_data: message.callback_data.as_deref(),
         }

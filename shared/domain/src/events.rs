@@ -4,7 +4,8 @@
 //! Each [`Event`] has a `detail-type` ([`DetailType`]) and a `detail` that always carries
 //! `version` ([`VERSION`]), a stable `id` (the same fact always gets the same id, so a consumer
 //! de-duplicates the at-least-once delivery by it), `occurred_at` and, except for
-//! `campaign.completed`, the person (`contact`). The ids derive from what the fact is (a
+//! `campaign.completed`, the person (`contact`). An optional field without a value is absent,
+//! never `null`. The ids derive from what the fact is (a
 //! wamid, a consent ledger entry, a message's history position…) through SHA-256, so no
 //! identifier that encodes a phone number shows in an id. The JSON Schema of every detail is
 //! in `docs/events/`.
@@ -129,8 +130,10 @@ impl Event {
 
     fn new(detail_type: DetailType, id: &str, occurred_at: Timestamp, fields: Value) -> Event {
         let mut detail = serde_json::json!({"version": VERSION, "id": id, "occurred_at": occurred_at});
+        // An optional field without a value is left out, never `null`: a consumer tests for
+        // presence only.
         if let (Some(out), Value::Object(fields)) = (detail.as_object_mut(), fields) {
-            out.extend(fields);
+            out.extend(fields.into_iter().filter(|(_, v)| !v.is_null()));
         }
         Event { detail_type, detail }
     }

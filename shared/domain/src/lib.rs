@@ -19,6 +19,7 @@ macro_rules! deserialize_from_str {
 pub mod campaign;
 pub mod caps;
 pub mod consent;
+pub mod content;
 pub mod events;
 pub mod gate;
 pub mod hours;

@@ -43,6 +43,18 @@ pub struct SendRequest {
     pub template: Option<TemplateRequest>,
     #[serde(default)]
     pub text: Option<String>,
+    /// Free-form media (service messages).
+    #[serde(default)]
+    pub media: Option<crate::content::MediaRequest>,
+    /// Meta's `interactive` object: reply buttons or a list (service messages).
+    #[serde(default)]
+    pub interactive: Option<Value>,
+    /// An emoji on the message `reply_to` names (service messages).
+    #[serde(default)]
+    pub reaction: Option<crate::content::ReactionRequest>,
+    /// The customer's message (wamid) a service message answers: it goes out in context.
+    #[serde(default)]
+    pub reply_to: Option<String>,
     #[serde(default)]
     pub send_at: Option<Timestamp>,
     #[serde(default)]
@@ -80,18 +92,38 @@ impl Language {
 }
 
 /// What a message says, as stored (`MessageRecord::payload`): `{"template": {…}}` in Meta's
-/// shape, or `{"text": "…"}`.
+/// shape, `{"text": "…"}`, other free-form content in Meta's shape (`{"content": {"type":
+/// "image", "image": {…}}}`), or any free-form payload as a reply in context (`{"reply":
+/// {"reply_to": "wamid.…", "content": {…}}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Payload {
     Template(Value),
     Text(String),
+    /// Media, interactive or a reaction: Meta's `{"type": t, t: {…}}`.
+    Content(Value),
+    /// A free-form payload answering the customer's message `reply_to`.
+    Reply {
+        reply_to: String,
+        content: Box<Payload>,
+    },
 }
 
 impl Payload {
-    /// Free-form text needs the recipient's 24 h window.
+    /// Free-form content needs the recipient's 24 h window.
     pub fn is_free_form(&self) -> bool {
-        matches!(self, Self::Text(_))
+        !matches!(self, Self::Template(_))
+    }
+
+    /// What the Graph API is given: the content, and the customer's message it replies to.
+    pub fn into_content(self) -> (crate::whatsapp::Content, Option<String>) {
+        use crate::whatsapp::Content;
+        match self {
+            Self::Template(template) => (Content::Template(template), None),
+            Self::Text(body) => (Content::Text { body }, None),
+            Self::Content(message) => (Content::Message(message), None),
+            Self::Reply { reply_to, content } => (content.into_content().0, Some(reply_to)),
+        }
     }
 
     /// The template's name and language (`None` for free-form text).
@@ -163,13 +195,16 @@ impl SendRequest {
     /// [`Invalid`] naming the first field that is wrong.
     pub fn validate(self, now: Timestamp) -> Result<ValidSend, Invalid> {
         let to = ContactRef::parse(&self.to).map_err(|e| invalid("to", e.to_string()))?;
-        let payload = match (self.category, self.template, self.text) {
+        let free_form = free_form(self.text, self.media, self.interactive, self.reaction, self.reply_to.as_deref())?;
+        let payload = match (self.category, self.template, free_form) {
             (_, Some(_), Some(_)) => return Err(invalid("text", "send either a template or a text, not both")),
             (Category::Service, Some(_), None) => {
-                return Err(invalid("template", "service messages are free-form text; use \"text\""));
+                return Err(invalid("template", "service messages are free-form (text, media, interactive, reaction)"));
             }
-            (Category::Service, None, Some(text)) => Payload::Text(check_text(text)?),
-            (Category::Service, None, None) => return Err(invalid("text", "is required for a service message")),
+            (Category::Service, None, Some(content)) => content,
+            (Category::Service, None, None) => {
+                return Err(invalid("text", "is required for a service message (or media, interactive, reaction)"));
+            }
             (category, None, _) => {
                 return Err(invalid(
                     "template",
@@ -179,7 +214,19 @@ impl SendRequest {
                     ),
                 ));
             }
-            (_, Some(template), None) => Payload::Template(check_template(template)?),
+            (_, Some(template), None) => {
+                if self.reply_to.is_some() {
+                    return Err(invalid("reply_to", "only a service message answers in context"));
+                }
+                Payload::Template(check_template(template)?)
+            }
+        };
+        // A reply quotes the customer's message; a reaction names it itself.
+        let payload = match self.reply_to {
+            Some(reply_to) if !matches!(&payload, Payload::Content(c) if c["type"] == "reaction") => {
+                Payload::Reply { reply_to, content: Box::new(payload) }
+            }
+            _ => payload,
         };
         check_times(self.send_at, self.expires_at, now)?;
         Ok(ValidSend {
@@ -192,6 +239,38 @@ impl SendRequest {
             idempotency_key: check_token("idempotency_key", self.idempotency_key)?,
         })
     }
+}
+
+/// The free-form content of a request (at most one of text, media, interactive and reaction),
+/// checked; `None` when it has none.
+fn free_form(
+    text: Option<String>,
+    media: Option<crate::content::MediaRequest>,
+    interactive: Option<Value>,
+    reaction: Option<crate::content::ReactionRequest>,
+    reply_to: Option<&str>,
+) -> Result<Option<Payload>, Invalid> {
+    use crate::content::{check_interactive, check_media, check_reaction, check_reply_to};
+    if let Some(reply_to) = reply_to {
+        check_reply_to(reply_to)?;
+    }
+    let given = usize::from(text.is_some())
+        + usize::from(media.is_some())
+        + usize::from(interactive.is_some())
+        + usize::from(reaction.is_some());
+    if given > 1 {
+        return Err(invalid("text", "send one of text, media, interactive and reaction"));
+    }
+    Ok(match (text, media, interactive, reaction) {
+        (Some(text), ..) => Some(Payload::Text(check_text(text)?)),
+        (_, Some(media), ..) => Some(Payload::Content(check_media(media)?)),
+        (_, _, Some(interactive), _) => Some(Payload::Content(check_interactive(interactive)?)),
+        (.., Some(reaction)) => {
+            let message_id = reply_to.ok_or_else(|| invalid("reply_to", "names the message a reaction is on"))?;
+            Some(Payload::Content(check_reaction(reaction, message_id)?))
+        }
+        _ => None,
+    })
 }
 
 /// `send_at` may not lie in the past (beyond clock skew); `expires_at` must come after the send.
@@ -326,7 +405,7 @@ mod tests {
     }
 
     #[test]
-    fn service_messages_are_text_only() {
+    fn service_messages_are_free_form_not_templates() {
         let ok = request(r#"{"to":"+16505551234","category":"service","text":"Your order shipped"}"#).validate(now());
         assert!(ok.unwrap().payload.is_free_form());
         assert_eq!(problem(&format!(r#"{{"to":"+16505551234","category":"service",{TEMPLATE}}}"#)).field, "template");
@@ -334,6 +413,57 @@ mod tests {
         assert_eq!(problem(r#"{"to":"+16505551234","category":"service","text":"  "}"#).field, "text");
         let long = "x".repeat(MAX_TEXT_CHARS + 1);
         assert_eq!(problem(&format!(r#"{{"to":"+16505551234","category":"service","text":"{long}"}}"#)).field, "text");
+    }
+
+    #[test]
+    fn a_service_answer_goes_in_context_and_a_reaction_names_its_message() {
+        let reply = request(
+            r#"{"to":"+16505551234","category":"service","text":"Yes, size M is back","reply_to":"wamid.IN1"}"#,
+        )
+        .validate(now())
+        .unwrap();
+        let Payload::Reply { reply_to, content } = &reply.payload else { panic!("{:?}", reply.payload) };
+        assert_eq!((reply_to.as_str(), content.as_ref()), ("wamid.IN1", &Payload::Text("Yes, size M is back".into())));
+        assert!(reply.payload.is_free_form(), "a reply needs the window");
+        assert_eq!(Payload::from_value(&reply.payload.to_value()).unwrap(), reply.payload, "stored and read back");
+        let (content, quoted) = reply.payload.into_content();
+        assert_eq!(
+            (content, quoted.as_deref()),
+            (crate::whatsapp::Content::Text { body: "Yes, size M is back".into() }, Some("wamid.IN1"))
+        );
+
+        let photo = r#"{"to":"+16505551234","category":"service","media":{"type":"image","link":"https://shop.example/m.jpg"},"reply_to":"wamid.IN1"}"#;
+        let (content, quoted) = request(photo).validate(now()).unwrap().payload.into_content();
+        assert_eq!(
+            content,
+            crate::whatsapp::Content::Message(
+                serde_json::json!({"type": "image", "image": {"link": "https://shop.example/m.jpg"}})
+            )
+        );
+        assert_eq!(quoted.as_deref(), Some("wamid.IN1"));
+
+        let like = r#"{"to":"+16505551234","category":"service","reaction":{"emoji":"❤️"},"reply_to":"wamid.IN1"}"#;
+        let (content, quoted) = request(like).validate(now()).unwrap().payload.into_content();
+        let crate::whatsapp::Content::Message(m) = content else { panic!() };
+        assert_eq!(
+            (m["reaction"]["message_id"].as_str(), quoted),
+            (Some("wamid.IN1"), None),
+            "no context on a reaction"
+        );
+
+        for (json, field) in [
+            (r#"{"to":"+16505551234","category":"service","reaction":{"emoji":"❤️"}}"#, "reply_to"),
+            (r#"{"to":"+16505551234","category":"service","text":"hi","reply_to":"msg_1"}"#, "reply_to"),
+            (
+                r#"{"to":"+16505551234","category":"utility","template":{"name":"a","language":"en"},"reply_to":"wamid.IN1"}"#,
+                "reply_to",
+            ),
+            (r#"{"to":"+16505551234","category":"service","text":"hi","media":{"type":"image","id":"1"}}"#, "text"),
+            (r#"{"to":"+16505551234","category":"service","media":{"type":"image"}}"#, "media"),
+            (r#"{"to":"+16505551234","category":"service","interactive":{"type":"button"}}"#, "interactive.body.text"),
+        ] {
+            assert_eq!(problem(json).field, field, "{json}");
+        }
     }
 
     #[test]

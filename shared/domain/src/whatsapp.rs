@@ -83,6 +83,9 @@ pub enum Content {
     /// An approved template: `{"name", "language": {"code"}, "components"?}` as the Graph API
     /// takes it.
     Template(serde_json::Value),
+    /// Other free-form content (media, interactive, a reaction) in Meta's shape:
+    /// `{"type": t, t: {…}}`. Only inside the window, like text.
+    Message(serde_json::Value),
 }
 
 /// Meta accepted the message (200): not yet delivered.

@@ -77,3 +77,16 @@ fn a_schema_refuses_a_detail_that_breaks_it() {
     let validator = jsonschema::validator_for(&schema(event.detail_type)).unwrap();
     assert!(!validator.is_valid(&event.detail), "the schemas do check");
 }
+
+#[test]
+fn an_optional_field_without_a_value_is_absent_never_null() {
+    for event in every_kind() {
+        let nulls: Vec<&String> =
+            event.detail.as_object().unwrap().iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k).collect();
+        assert!(nulls.is_empty(), "{}: {nulls:?}", event.detail_type.as_str());
+    }
+    let mut changed = every_kind().remove(1);
+    changed.detail["evidence"] = Value::Null;
+    let validator = jsonschema::validator_for(&schema(changed.detail_type)).unwrap();
+    assert!(!validator.is_valid(&changed.detail), "the schema refuses a null");
+}
