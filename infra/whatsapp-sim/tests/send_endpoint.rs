@@ -96,7 +96,13 @@ async fn invalid_requests_are_refused_naming_the_parameter() {
             "language",
         ),
         (json!({"messaging_product": "whatsapp", "to": "12", "type": "text", "text": {"body": "x"}}), 131_009, "to"),
-        (json!({"messaging_product": "whatsapp", "to": "+16505551234", "type": "sticker"}), 100, "type"),
+        (json!({"messaging_product": "whatsapp", "to": "+16505551234", "type": "hologram"}), 100, "type"),
+        (json!({"messaging_product": "whatsapp", "to": "+16505551234", "type": "sticker"}), 100, "link and id"),
+        (
+            json!({"messaging_product": "whatsapp", "to": "+16505551234", "type": "reaction", "reaction": {"emoji": "👍"}}),
+            100,
+            "message_id",
+        ),
     ];
     for (request, code, needle) in cases {
         let (status, body) = post(&sim, PHONE, Some(TOKEN), &request).await;
