@@ -546,6 +546,8 @@ async fn identities_found_to_be_one_person_are_told_once() {
     }
     let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
     let items = ddb.scan().table_name(stack.table("ContactsTable")).send().await.unwrap().items.unwrap_or_default();
+    let outbox: Vec<_> = items.iter().filter(|i| i.contains_key("detail_type")).collect();
+    assert!(outbox.iter().all(|i| i.contains_key("expires_at")), "the table's TTL removes them: {outbox:?}");
     let linked: Vec<serde_json::Value> = items
         .iter()
         .filter(|i| i.get("detail_type").and_then(|v| v.as_s().ok()).is_some_and(|t| t == "contact.identity_linked"))

@@ -11,7 +11,7 @@ use polite_adapters::messages::DynamoMessages;
 use polite_adapters::outbox::Outboxes;
 use polite_devstack::streams::{StreamReader, matches, route_bus_to_queue};
 use polite_domain::ContactRef;
-use polite_domain::message::{Category, HistoryEntry, MessageRecord, MessageState, StatusValue};
+use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
 use polite_domain::ports::{MessageStore, Moved, NewMessage, StatusUpdate, TransitionDetails};
 use polite_tests::{Moto, Stack, drain};
 use serde_json::Value;
@@ -23,26 +23,9 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn message(id: &str) -> MessageRecord {
-    MessageRecord {
-        id: id.to_owned(),
-        to: ContactRef::parse(ANA).unwrap(),
-        category: Category::Utility,
-        requested_category: None,
-        payload: serde_json::json!({"template": {"name": "order_shipped", "language": {"code": "en_US"}}}),
-        state: MessageState::Sending,
-        reason: None,
-        not_before: None,
-        expires_at: None,
-        campaign_id: None,
-        wamid: None,
-        error: None,
-        pricing: None,
-        estimated_cost: None,
-        due_at: None,
-        refused_wamids: Vec::new(),
-        history: vec![HistoryEntry { state: "sending".into(), at: at("2026-12-03T10:00:00Z"), reason: None }],
-        created_at: at("2026-12-03T10:00:00Z"),
-    }
+    let payload = serde_json::json!({"template": {"name": "order_shipped", "language": {"code": "en_US"}}});
+    let to = ContactRef::parse(ANA).unwrap();
+    MessageRecord::new(id.to_owned(), to, Category::Utility, payload, MessageState::Sending, at("2026-12-03T10:00:00Z"))
 }
 
 /// The stream's new records that the template's event source passes to event-publisher.
@@ -113,6 +96,7 @@ impl World {
             .unwrap()
             .item
             .expect("the outbox item stays as the id's marker");
+        assert!(item.contains_key("ttl"), "the messages table's TTL removes it: {item:?}");
         item.get("detail").map(|d| d.as_s().unwrap().clone())
     }
 }

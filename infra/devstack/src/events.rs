@@ -36,25 +36,8 @@ impl Poller {
             }
         };
         while !*stop.borrow() {
-            let receive = sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(i32::try_from(self.batch_size.clamp(1, 10)).unwrap_or(10))
-                .wait_time_seconds(WAIT_SECONDS)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send();
-            let received = tokio::select! {
-                r = receive => r,
-                _ = stop.changed() => return,
-            };
-            let messages = match received {
-                Ok(out) => out.messages.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(function = %self.function, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receive failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
+            let batch = i32::try_from(self.batch_size.clamp(1, 10)).unwrap_or(10);
+            let Some(messages) = receive(&sqs, &self.queue_url, batch, &mut stop, &self.function).await else { return };
             if messages.is_empty() {
                 continue;
             }
@@ -94,6 +77,37 @@ impl Poller {
             sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(done)).send().await?;
         }
         Ok(())
+    }
+}
+
+/// One long-polling receive of up to `max` messages (with their system attributes) from
+/// `queue_url`; `None` once `stop` turns true. A failed receive is logged for `who` and comes
+/// back empty after a second.
+pub(crate) async fn receive(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max: i32,
+    stop: &mut watch::Receiver<bool>,
+    who: &str,
+) -> Option<Vec<aws_sdk_sqs::types::Message>> {
+    let receive = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(WAIT_SECONDS)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send();
+    let received = tokio::select! {
+        r = receive => r,
+        _ = stop.changed() => return None,
+    };
+    match received {
+        Ok(out) => Some(out.messages.unwrap_or_default()),
+        Err(e) => {
+            tracing::warn!(who, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "receive failed");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Some(Vec::new())
+        }
     }
 }
 

@@ -193,19 +193,8 @@ impl DevEvents {
     /// Moves what arrives on `queue_url` into the list until `stop` turns true.
     pub async fn collect(self, sqs: aws_sdk_sqs::Client, queue_url: String, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            let receive =
-                sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(1).send();
-            let received = tokio::select! {
-                r = receive => r,
-                _ = stop.changed() => return,
-            };
-            let messages = match received {
-                Ok(out) => out.messages.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "the events queue cannot be read");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+            let Some(messages) = crate::events::receive(&sqs, &queue_url, 10, &mut stop, "dev events").await else {
+                return;
             };
             for m in messages {
                 if let Some(event) = m.body().and_then(|b| serde_json::from_str::<Value>(b).ok())

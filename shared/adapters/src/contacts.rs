@@ -53,6 +53,8 @@ const ATTEMPTS: usize = 8;
 const PROFILE: &str = "PROFILE";
 const LINK: &str = "PERSON";
 const EVENT_PREFIX: &str = "EVENT#";
+/// The table's TTL attribute (epoch seconds).
+const TTL_ATTRIBUTE: &str = "expires_at";
 
 /// The contacts table.
 #[derive(Debug, Clone)]
@@ -337,7 +339,7 @@ impl DynamoContacts {
                 // The change is told in the same transaction: it is published if and only if
                 // it happened.
                 let told = Event::consent_changed(&EventContact::of(person, &identities), event);
-                items.push(outbox::put(&self.table, &told, event.recorded_at)?);
+                items.push(outbox::put(&self.table, TTL_ATTRIBUTE, &told, event.recorded_at)?);
             }
             // An explicit opt-in made after an erasure lifts the tombstone; a replay of an
             // older one (Meta retries for days) must not.
@@ -703,7 +705,7 @@ impl DynamoContacts {
         let linked: Vec<String> = identities.current().map(ToString::to_string).collect();
         if linked.len() > 1 {
             let event = Event::identity_linked(&EventContact::of(&target, &identities), &linked, at);
-            outbox::write(&self.client, &self.table, &event, at).await?;
+            outbox::write(&self.client, (&self.table, TTL_ATTRIBUTE), &event, at).await?;
         }
         if target_linked {
             self.delete_link(&target).await?;
@@ -769,7 +771,7 @@ impl DynamoContacts {
 
 impl Outbox for DynamoContacts {
     async fn publish(&self, event: &Event, at: Timestamp) -> Result<(), StoreError> {
-        outbox::write(&self.client, &self.table, event, at).await
+        outbox::write(&self.client, (&self.table, TTL_ATTRIBUTE), event, at).await
     }
 }
 
@@ -854,7 +856,13 @@ impl ContactStore for DynamoContacts {
         // Told once every trace is gone, by the keyed hashes only (a retried erasure tells it
         // again under the same id: the same identities give the same hashes).
         let hashes: Vec<String> = all.iter().map(|id| id.keyed_hash(&self.tombstone_key)).collect();
-        outbox::write(&self.client, &self.table, &Event::contact_erased(&hashes, erased_at), erased_at).await?;
+        outbox::write(
+            &self.client,
+            (&self.table, TTL_ATTRIBUTE),
+            &Event::contact_erased(&hashes, erased_at),
+            erased_at,
+        )
+        .await?;
         Ok(all.into_iter().collect())
     }
 

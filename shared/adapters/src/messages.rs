@@ -42,6 +42,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const MSG: &str = "MSG";
+/// The table's TTL attribute (epoch seconds; a message's own `expires_at` is its send deadline).
+const TTL_ATTRIBUTE: &str = "ttl";
 
 /// States whose messages may sit in the due index.
 fn holds_due(state: MessageState) -> bool {
@@ -307,7 +309,7 @@ impl DynamoMessages {
             && let Some(event) = state_event(next, entry)
         {
             // Told in the move's own transaction: published if and only if it moved.
-            items.push(outbox::put(&self.table, &event, entry.at)?);
+            items.push(outbox::put(&self.table, TTL_ATTRIBUTE, &event, entry.at)?);
         }
         self.transact_on_message(items).await
     }
@@ -373,7 +375,7 @@ impl MessageStore for DynamoMessages {
         if let Some(entry) = record.history.last()
             && let Some(event) = state_event(record, entry)
         {
-            items.push(outbox::put(&self.table, &event, entry.at)?);
+            items.push(outbox::put(&self.table, TTL_ATTRIBUTE, &event, entry.at)?);
         }
         match transact(&self.client, items).await {
             Ok(()) => Ok(record.clone()),
@@ -933,7 +935,10 @@ impl CampaignStore for DynamoMessages {
             .build()
             .map_err(unavailable)?;
         let event = Event::campaign_completed(campaign_id, &tally.counts(), at);
-        let items = vec![TransactWriteItem::builder().update(mark).build(), outbox::put(&self.table, &event, at)?];
+        let items = vec![
+            TransactWriteItem::builder().update(mark).build(),
+            outbox::put(&self.table, TTL_ATTRIBUTE, &event, at)?,
+        ];
         match transact(&self.client, items).await {
             Ok(()) => Ok(true),
             // Already completed (by a concurrent or earlier call).

@@ -36,15 +36,16 @@ pub mod attrs {
     pub const DETAIL: &str = "detail";
 }
 
-/// The outbox item of `event`, written at `at`.
+/// The outbox item of `event`, written at `at`, expiring through the table's TTL attribute
+/// `ttl_attribute`.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] when the detail does not serialise (it always does).
-pub fn item(event: &Event, at: Timestamp) -> Result<Item, StoreError> {
+pub fn item(event: &Event, at: Timestamp, ttl_attribute: &str) -> Result<Item, StoreError> {
     let mut item = key(format!("{PREFIX}{}", event.id()), SK);
     item.insert(attrs::DETAIL_TYPE.to_owned(), s(event.detail_type.as_str()));
     item.insert(attrs::DETAIL.to_owned(), s(serde_json::to_string(&event.detail).map_err(corrupt)?));
-    item.insert("ttl".to_owned(), n(&(at.as_second() + OUTBOX_TTL_SECONDS)));
+    item.insert(ttl_attribute.to_owned(), n(&(at.as_second() + OUTBOX_TTL_SECONDS)));
     Ok(item)
 }
 
@@ -52,8 +53,12 @@ pub fn item(event: &Event, at: Timestamp) -> Result<Item, StoreError> {
 ///
 /// # Errors
 /// As [`item`].
-pub fn put(table: &str, event: &Event, at: Timestamp) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder().table_name(table).set_item(Some(item(event, at)?)).build().map_err(unavailable)?;
+pub fn put(table: &str, ttl_attribute: &str, event: &Event, at: Timestamp) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item(event, at, ttl_attribute)?))
+        .build()
+        .map_err(unavailable)?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
@@ -65,14 +70,14 @@ pub fn put(table: &str, event: &Event, at: Timestamp) -> Result<TransactWriteIte
 /// [`StoreError::Unavailable`] when DynamoDB fails.
 pub async fn write(
     client: &aws_sdk_dynamodb::Client,
-    table: &str,
+    (table, ttl_attribute): (&str, &str),
     event: &Event,
     at: Timestamp,
 ) -> Result<(), StoreError> {
     let put = client
         .put_item()
         .table_name(table)
-        .set_item(Some(item(event, at)?))
+        .set_item(Some(item(event, at, ttl_attribute)?))
         .condition_expression("attribute_not_exists(pk)")
         .send()
         .await;
