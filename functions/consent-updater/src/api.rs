@@ -1,4 +1,4 @@
-//! The `/v1/contacts/…` routes of the HTTP contract (DESIGN.md §4).
+//! The `/v1/contacts/…` routes of the HTTP contract (`openapi.yaml`).
 //!
 //! | route | answer |
 //! |---|---|

@@ -1,4 +1,4 @@
-//! The `/v1/contacts/…` routes against moto, answer by answer (DESIGN.md §4).
+//! The `/v1/contacts/…` routes against moto, answer by answer (`openapi.yaml`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 

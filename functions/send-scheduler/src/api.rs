@@ -1,4 +1,4 @@
-//! The `/v1/messages` routes of the HTTP contract (DESIGN.md §4).
+//! The `/v1/messages` routes of the HTTP contract (`openapi.yaml`).
 //!
 //! | route | answer |
 //! |---|---|
@@ -8,8 +8,8 @@
 //! | `POST /v1/campaigns` | 202 `{"id","accepted","rejected":[{"to","reason","detail"}]}`; 409 idempotency key reused with another body; 422 naming the field |
 //! | `GET /v1/campaigns/{id}` | 200 `{"id","name","counts",…}` with delivery rates and pricing ([`CampaignReport`]); 404 unknown |
 //!
-//! The `GET` routes live here rather than in status-processor (DESIGN.md §3 lists them
-//! there): one function serves every `/v1/messages` and `/v1/campaigns` path (one route
+//! The `GET` routes live here rather than in status-processor (the original design
+//! listed them there): one function serves every `/v1/messages` and `/v1/campaigns` path (one route
 //! prefix, one IAM policy on the table), while status-processor stays a pure queue consumer
 //! that writes the counters these routes read.
 //!
@@ -228,7 +228,7 @@ impl<'a> Accepted<'a> {
     }
 }
 
-/// A message as `GET /v1/messages/{id}` shows it (DESIGN.md §4–§5).
+/// A message as `GET /v1/messages/{id}` shows it (`openapi.yaml`).
 #[derive(Debug, Serialize)]
 pub struct MessageView<'a> {
     pub id: &'a str,

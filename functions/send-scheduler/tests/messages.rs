@@ -1,5 +1,5 @@
 //! `/v1/messages` and the tick against moto: what is stored, what lands on send-queue, and
-//! what `GET /v1/messages/{id}` shows (DESIGN.md §4–§5).
+//! what `GET /v1/messages/{id}` shows (`openapi.yaml`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 

@@ -1,5 +1,5 @@
 //! status-processor: Meta's status webhooks — duplicated, out of order, up to days late —
-//! become exact message states, campaign counts and pricing (DESIGN.md §5).
+//! become exact message states, campaign counts and pricing (docs/architecture.md, "Message states").
 //!
 //! Each status-events record is one status element, as webhook-intake queued it. It is read
 //! (`polite_domain::status::read`), matched to polite's message by `biz_opaque_callback_data`

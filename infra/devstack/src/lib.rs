@@ -1,4 +1,4 @@
-//! polite's local stack (DESIGN.md §9): everything `template.yaml` deploys, on one machine,
+//! polite's local stack (docs/architecture.md, "The local stack"): everything `template.yaml` deploys, on one machine,
 //! without Docker or an AWS account.
 //!
 //! - moto on `127.0.0.1:4566` as DynamoDB + SQS, with the template's tables and queues
@@ -56,7 +56,7 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// DESIGN.md §9's ports.
+    /// The local stack's ports (docs/architecture.md, "The local stack").
     pub const DEFAULT: Ports = Ports { aws: 4566, lambda: 9000, api: 3000, simulator: 4590 };
 
     /// Four free loopback ports (tests run stacks side by side).
@@ -114,7 +114,7 @@ pub struct StackConfig {
 }
 
 impl StackConfig {
-    /// DESIGN.md §9's stack for the workspace at `workspace`, state in `.devstack/`.
+    /// The local stack for the workspace at `workspace`, state in `.devstack/`.
     pub fn new(workspace: &Path) -> StackConfig {
         StackConfig {
             workspace: workspace.to_owned(),

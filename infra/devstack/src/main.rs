@@ -1,6 +1,6 @@
 //! `devstack`: `make dev` and `make demo`.
 //!
-//! - `devstack up` (`make dev`): the stack on DESIGN.md §9's ports until Ctrl-C or SIGTERM.
+//! - `devstack up` (`make dev`): the stack on its fixed ports (docs/architecture.md, "The local stack") until Ctrl-C or SIGTERM.
 //!   Simulator knobs come from `SIM_*` variables (see the simulator's README table).
 //! - `devstack demo` (`make demo`): the stack, the story ([`polite_devstack::demo`]), the
 //!   counts, then everything stopped.
@@ -62,12 +62,13 @@ fn print_endpoints(stack: &Stack, took: Duration) {
     let e = &stack.endpoints;
     let routes: usize = stack.functions.iter().map(|f| f.routes.len()).sum();
     let consumers: usize = stack.functions.iter().map(|f| f.queues.len()).sum();
+    let streams: usize = stack.functions.iter().map(|f| f.streams.len()).sum();
     println!(
-        "polite dev stack is up in {:.1} s: {} functions, {routes} routes, {consumers} queue consumers",
+        "polite dev stack is up in {:.1} s: {} functions, {routes} routes, {consumers} queue consumers, {streams} stream consumers",
         took.as_secs_f64(),
         stack.functions.len()
     );
-    println!("  api        {:<24} the HTTP API (DESIGN.md §4); Meta's webhook is {}/webhook", e.api, e.api);
+    println!("  api        {:<24} the HTTP API (openapi.yaml); Meta's webhook is {}/webhook", e.api, e.api);
     println!(
         "  simulator  {:<24} WhatsApp Cloud API: POST /_sim/inbound, GET /_sim/messages, GET /_sim/webhooks",
         e.simulator

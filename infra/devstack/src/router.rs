@@ -3,8 +3,8 @@
 //! function and turning its answer back into HTTP. Routes come from `template.yaml`'s events
 //! ([`FunctionSpec::routes`]), so they cannot drift from what is deployed.
 //!
-//! Differences from AWS, on purpose: no IAM authorizer on `/v1/*` (DESIGN.md §9), and a known
-//! path asked with a method no route has answers 405 with `Allow` (DESIGN.md §4) where API
+//! Differences from AWS, on purpose: no IAM authorizer on `/v1/*` (docs/architecture.md, "HTTP contract"), and a known
+//! path asked with a method no route has answers 405 with `Allow` (`openapi.yaml`) where API
 //! Gateway answers 404.
 
 use std::collections::HashMap;

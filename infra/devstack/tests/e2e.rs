@@ -353,7 +353,7 @@ async fn quiet_hours_hold_marketing_and_utility_in_the_recipients_own_zone_over_
     stack.stop().await;
 }
 
-/// DESIGN.md §4 at the router: every route the template declares answers as the contract
+/// `openapi.yaml` at the router: every route the template declares answers as the contract
 /// says, a wrong method 405 and an unknown path 404.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines, reason = "one walk through every route of the contract, in both contact forms")]

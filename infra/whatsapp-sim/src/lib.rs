@@ -1,4 +1,4 @@
-//! A WhatsApp Cloud API simulator (DESIGN.md §10): a real HTTP server that answers polite's
+//! A WhatsApp Cloud API simulator (docs/architecture.md, "The WhatsApp simulator"): a real HTTP server that answers polite's
 //! Graph API calls the way Meta does and posts Meta's webhooks back, so the functions, the
 //! tests and the local stack run with no Meta account.
 //!

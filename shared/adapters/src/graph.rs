@@ -4,7 +4,7 @@
 //! token. The base URL and version are configuration (the simulator in `infra/` stands in for
 //! Meta locally); the token is a secret (SSM in AWS, environment locally) and never logged —
 //! `reqwest` marks the `Authorization` header sensitive. Answers are read by Meta's *error
-//! code*, not the HTTP status (WHATSAPP.md: status codes are not reliable).
+//! code*, not the HTTP status (docs/whatsapp.md, "Sending": HTTP statuses are not reliable).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -338,7 +338,7 @@ pub fn read_answer(http_status: u16, body: &[u8]) -> Result<Accepted, SendFailur
     }
 }
 
-/// The request body (WHATSAPP.md, "Sending").
+/// The request body (docs/whatsapp.md, "Sending").
 #[derive(Debug, Serialize)]
 struct SendBody<'a> {
     messaging_product: &'static str,

@@ -1,7 +1,7 @@
 //! The send gate: may this message go to this recipient now, and if not, what then?
 //!
 //! `decide` is checked at send time (not only when the message is requested), in the order
-//! of DESIGN.md §6: expiry, then who the recipient is and what they consented to, then the
+//! of docs/architecture.md, "The send gate": expiry, then who the recipient is and what they consented to, then the
 //! 24 h window for free-form text, then *when*: quiet hours in the recipient's local time,
 //! frequency caps, and pair-rate spacing. It is pure: `now` and the jitter come in.
 

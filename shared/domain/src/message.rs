@@ -31,7 +31,7 @@ impl Category {
     }
 }
 
-/// The state of a message (DESIGN.md §5; the wire names are a contract).
+/// The state of a message (docs/architecture.md, "Message states"; the wire names are a contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
@@ -380,7 +380,7 @@ mod tests {
 }
 
 /// The `reason` of a message failed because no answer and no status ever told whether Meta
-/// took it (DESIGN.md §8); a later status still settles it.
+/// took it (docs/decisions/0005-unknown-outcomes.md); a later status still settles it.
 pub const UNKNOWN_OUTCOME: &str = "unknown_outcome";
 
 /// One entry of a message's history.

@@ -1,4 +1,4 @@
-//! Who is who: consent belongs to a person, not to a number (DESIGN.md §7).
+//! Who is who: consent belongs to a person, not to a number (docs/architecture.md, "Consent and erasure").
 //!
 //! A person is known by identities — a phone number (`wa_id`), a business-scoped user id, a
 //! parent user id — and WhatsApp shows them together (a webhook's `contacts[]` with both, a

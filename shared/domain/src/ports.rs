@@ -206,7 +206,7 @@ pub trait ContactStore {
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Erases the person (DESIGN.md §7): profile, settings, ledger, send history and every
+    /// Erases the person (docs/architecture.md, "Consent and erasure"): profile, settings, ledger, send history and every
     /// identity's link are deleted; only keyed hashes of their identities stay, as
     /// do-not-contact tombstones that a later explicit opt-in lifts. Returns every identity
     /// the person had (so their messages can be forgotten too).
@@ -425,7 +425,7 @@ pub trait MessageStore {
     /// [`StoreError`] when the store fails.
     fn set_aside(&self, id: &str, until: jiff::Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Erasure (DESIGN.md §7) in the messages: every message addressed to `contact` is
+    /// Erasure (docs/architecture.md, "Consent and erasure") in the messages: every message addressed to `contact` is
     /// forgotten — its recipient, payload and wamids with it — a waiting one suppressed
     /// `erased` first, so campaign counts stay exact. Returns how many messages are left
     /// because they are `sending` at this instant (erase again once their statuses settled

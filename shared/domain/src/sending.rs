@@ -1,6 +1,6 @@
 //! What message-sender does after calling the Graph API: the next state of the message, as a
-//! pure function of the answer, the attempt number and the time (DESIGN.md §8, WHATSAPP.md
-//! "Error codes and what to do").
+//! pure function of the answer, the attempt number and the time (docs/architecture.md,
+//! "Sending"; docs/whatsapp.md, "Error codes and what polite does").
 
 use jiff::{SignedDuration, Timestamp};
 

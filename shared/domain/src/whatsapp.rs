@@ -1,5 +1,5 @@
 //! Sending through the WhatsApp Cloud API, as pure facts: what polite sends, what Meta
-//! answers, and what each error code means for the next step (WHATSAPP.md, "Error codes").
+//! answers, and what each error code means for the next step (docs/whatsapp.md, "Error codes and what polite does").
 //!
 //! The HTTP client lives in `polite-adapters` (`graph`); the simulator in `infra/` answers
 //! the same shapes. Deciding *what to do* with an answer is here, so it is tested with plain
@@ -134,7 +134,7 @@ pub enum SendFailure {
     #[error("the Graph API refused the message (code {}, http {http_status}): {}", .error.code, .error.message)]
     Rejected { http_status: u16, error: GraphError },
     /// The request may have reached Meta but no answer came (a timeout, a connection lost
-    /// mid-request): Meta may have accepted it. Never resend blindly (DESIGN.md §8) — resolve
+    /// mid-request): Meta may have accepted it. Never resend blindly (docs/decisions/0005-unknown-outcomes.md) — resolve
     /// it from statuses.
     #[error("no answer from the Graph API; the outcome is unknown")]
     OutcomeUnknown,
@@ -148,7 +148,7 @@ pub enum SendFailure {
     BadResponse { http_status: u16 },
 }
 
-/// What to do after a refused send (WHATSAPP.md, "Error codes and what to do").
+/// What to do after a refused send (docs/whatsapp.md, "Error codes and what polite does").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorAction {
     /// Throughput or API rate limit (130429, 4, 80007): retry with backoff and slow the
@@ -207,7 +207,7 @@ impl GraphError {
 
 impl SendFailure {
     /// What to do about this failure: Meta's code when it gave one; a failure that proves the
-    /// message was not taken is retryable; `None` for an unknown outcome (DESIGN.md §8: a 2xx
+    /// message was not taken is retryable; `None` for an unknown outcome (docs/decisions/0005-unknown-outcomes.md: a 2xx
     /// without a readable body, a 5xx without Meta's error body, a timeout after the request
     /// was written — Meta may have accepted the message, so it is never resent).
     pub fn action(&self) -> Option<ErrorAction> {
@@ -234,7 +234,7 @@ impl SendFailure {
 }
 
 /// The wait before retry `attempt` (0-based) of a pair-rate-limited recipient: 4^n seconds
-/// (WHATSAPP.md: "retry that recipient after 4^n s"), capped at 15 minutes so it still fits
+/// (docs/whatsapp.md: "retry that recipient after 4^n s"), capped at 15 minutes so it still fits
 /// an SQS delay.
 pub fn pair_rate_backoff(attempt: u32) -> Duration {
     let seconds = 4u64.saturating_pow(attempt.saturating_add(1)).min(900);

@@ -1,4 +1,4 @@
-//! The webhook model over fixtures: every shape of WHATSAPP.md parses, nothing is dropped.
+//! The webhook model over fixtures: every shape docs/whatsapp.md describes parses, nothing is dropped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
