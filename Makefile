@@ -20,7 +20,7 @@ FN ?= webhook-intake
 CRATE_OF_contacts-api := consent-updater
 FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
 
-.PHONY: help demo dev test lint fmt-check clippy cfn-lint bins unit parked replay-parked bench fault-campaign fuzz zones invoke build deploy package-lambda delete
+.PHONY: help demo dev test check lint fmt-check clippy cfn-lint bins unit parked replay-parked bench fault-campaign fuzz zones invoke build deploy package-lambda delete
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bins:
 test: fmt-check clippy cfn-lint unit ## Everything CI checks: formatting, clippy -D warnings, cfn-lint, all tests
 
 lint: fmt-check clippy cfn-lint ## Formatting, clippy and cfn-lint only
+
+check: fmt-check clippy ## Fast feedback while coding: formatting, clippy and the domain's tests (no moto, no stack)
+	$(CARGO) test --quiet --locked -p polite-domain
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
