@@ -207,8 +207,8 @@ where
         let outcome = match record.state {
             // A duplicate job (a lease re-queue racing the real one) before the message's time:
             // the job that brings it at its time is on the queue, or the lease will be.
-            MessageState::Queued | MessageState::Deferred if early => Outcome::Skipped("not_due_yet"),
-            MessageState::Queued | MessageState::Deferred => self.consider(record, now).await?,
+            state if state.is_claimable() && early => Outcome::Skipped("not_due_yet"),
+            state if state.is_claimable() => self.consider(record, now).await?,
             MessageState::Sending => self.in_flight(&record, now).await?,
             // Scheduled: the tick owns it; anything later: a duplicate job.
             _ => Outcome::Skipped("not_claimable"),

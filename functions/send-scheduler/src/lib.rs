@@ -196,7 +196,7 @@ where
     /// # Errors
     /// [`StoreError`] when the table fails.
     pub async fn cancel(&self, id: &str, now: Timestamp) -> Result<Cancel, StoreError> {
-        let from = [MessageState::Scheduled, MessageState::Queued, MessageState::Deferred];
+        let from: Vec<MessageState> = MessageState::ALL.into_iter().filter(|s| s.is_cancellable()).collect();
         let details = TransitionDetails { reason: Some("cancelled_by_caller".into()), ..TransitionDetails::default() };
         match self.messages.transition(id, &from, MessageState::Cancelled, now, details).await? {
             Moved::Yes(record) => Ok(Cancel::Cancelled(record)),

@@ -211,7 +211,7 @@ where
     }
     let (from, reason) = match record.state {
         MessageState::Scheduled => (MessageState::Scheduled, None),
-        state @ (MessageState::Queued | MessageState::Deferred) => (state, Some("requeued_after_lost_queue_message")),
+        state if state.is_claimable() => (state, Some("requeued_after_lost_queue_message")),
         _ => return Ok(Release::Skipped),
     };
     // A deferred message keeps its state and reason (it still waits on the gate); a

@@ -45,9 +45,10 @@ const MSG: &str = "MSG";
 /// The table's TTL attribute (epoch seconds; a message's own `expires_at` is its send deadline).
 const TTL_ATTRIBUTE: &str = "ttl";
 
-/// States whose messages may sit in the due index.
+/// States whose messages may sit in the due index: those not yet handed to the sender (the
+/// tick releases a scheduled one, re-queues a queued or deferred one whose lease ran out).
 fn holds_due(state: MessageState) -> bool {
-    matches!(state, MessageState::Scheduled | MessageState::Queued | MessageState::Deferred)
+    state.is_cancellable()
 }
 /// Retries of the read–decide–write cycle when the message changed concurrently.
 const ATTEMPTS: usize = 8;
