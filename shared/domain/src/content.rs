@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::request::{Invalid, invalid};
+use crate::invalid::{Invalid, invalid};
 
 /// Media as the caller names it: by `link` (an HTTP(S) URL Meta fetches) or by `id` (uploaded
 /// to Meta's media API), exactly one.

@@ -25,6 +25,7 @@ pub mod gate;
 pub mod hours;
 pub mod ids;
 pub mod inbound;
+pub mod invalid;
 pub mod message;
 pub mod people;
 pub mod ports;

@@ -160,17 +160,8 @@ pub struct ValidSend {
     pub idempotency_key: Option<String>,
 }
 
-/// Why a request is refused (HTTP 422): the field and what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {problem}")]
-pub struct Invalid {
-    pub field: &'static str,
-    pub problem: String,
-}
-
-pub(crate) fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
-    Invalid { field, problem: problem.into() }
-}
+pub use crate::invalid::Invalid;
+pub(crate) use crate::invalid::invalid;
 
 /// Ids and keys: 1–100 printable ASCII characters (they end up in DynamoDB keys and logs).
 pub(crate) fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
