@@ -632,7 +632,7 @@ mod tests {
     fn the_cast_is_valid_numbers_in_the_zones_they_claim_and_avoids_the_simulators_fates() {
         for p in CAST.iter().chain(&REFUSERS) {
             let id = polite_domain::WaId::parse(p.number).unwrap();
-            let zones = polite_domain::zone::zones_for_number(&id).zones;
+            let zones = polite_domain::ids::zones_for_number(&id).zones;
             assert!(zones.contains(&p.zone), "{} ({}): {zones:?}", p.number, p.city);
         }
         for p in CAST {

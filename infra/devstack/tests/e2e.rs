@@ -37,7 +37,7 @@ async fn start_open_all_day(name: &str) -> Stack {
 /// The local times of `person` at `at`, in every zone polite may place their number in.
 fn local_minutes(person: &Person, at: Timestamp) -> Vec<i32> {
     let id = polite_domain::WaId::parse(person.number).unwrap();
-    polite_domain::zone::zones_for_number(&id)
+    polite_domain::ids::zones_for_number(&id)
         .zones
         .iter()
         .map(|zone| {

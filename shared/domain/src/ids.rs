@@ -164,7 +164,7 @@ impl WaId {
     pub(crate) fn facts(&self) -> &PhoneFacts {
         self.facts.get_or_init(|| {
             let parsed = phonenumber::parse(None, self.e164()).ok();
-            let zones = crate::zone::compute_zones(self, parsed.as_ref());
+            let zones = crate::zone::compute_zones(&self.digits, self.country_code, parsed.as_ref());
             let iana_zones = zones.zones.iter().filter_map(|z| crate::IanaZone::parse(z).ok()).collect();
             PhoneFacts {
                 region: parsed.as_ref().and_then(|n| n.country().id()).map(|id| id.as_ref().to_owned()),
@@ -174,6 +174,14 @@ impl WaId {
             }
         })
     }
+}
+
+/// The zones libphonenumber gives for `number`, exactly as its `time_zones_for_number`.
+///
+/// Landlines and NANP numbers usually resolve to one zone; mobile ranges in most countries
+/// resolve to every zone of the country (Australia: 8, Russia: 16).
+pub fn zones_for_number(number: &WaId) -> crate::zone::PhoneZones {
+    number.facts().zones.clone()
 }
 
 /// The country calling code at the start of `digits`, if libphonenumber knows one.

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
 use polite_domain::WaId;
-use polite_domain::zone::zones_for_number;
+use polite_domain::ids::zones_for_number;
 
 #[test]
 fn every_example_number_resolves_to_the_zones_libphonenumber_gives() {

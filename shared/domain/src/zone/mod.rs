@@ -13,8 +13,6 @@ use jiff::tz::TimeZone;
 use phonenumber::metadata::DATABASE;
 use serde::{Serialize, Serializer};
 
-use crate::ids::WaId;
-
 /// libphonenumber's placeholder for "no zone known"; never a real zone.
 const UNKNOWN_ZONE: &str = "Etc/Unknown";
 
@@ -126,14 +124,6 @@ pub struct PhoneZones {
     pub precision: PrefixPrecision,
 }
 
-/// The zones libphonenumber gives for `number`, exactly as its `time_zones_for_number`.
-///
-/// Landlines and NANP numbers usually resolve to one zone; mobile ranges in most countries
-/// resolve to every zone of the country (Australia: 8, Russia: 16).
-pub fn zones_for_number(number: &WaId) -> PhoneZones {
-    number.facts().zones.clone()
-}
-
 /// The zones of a country (ISO 3166 region, as a business-scoped user id's prefix gives it):
 /// every zone libphonenumber has for its calling code — what a mobile number there would get.
 pub fn zones_for_region(region: &str) -> PhoneZones {
@@ -150,19 +140,20 @@ pub fn calling_code(region: &str) -> Option<u16> {
     DATABASE.by_id(region).map(phonenumber::Metadata::country_code)
 }
 
-/// The zones for a number, computed once per `WaId` (see `ids::PhoneFacts`).
-pub(crate) fn compute_zones(number: &WaId, parsed: Option<&phonenumber::PhoneNumber>) -> PhoneZones {
+/// The zones for a number (its `digits`, its `country_code`, and libphonenumber's parse of it),
+/// computed once per `WaId` (see `ids::PhoneFacts`; `ids::zones_for_number` asks).
+pub(crate) fn compute_zones(digits: &str, country_code: u16, parsed: Option<&phonenumber::PhoneNumber>) -> PhoneZones {
     let unknown = PhoneZones { zones: Vec::new(), precision: PrefixPrecision::Unknown };
-    let geographical = match classify(number, parsed) {
+    let geographical = match classify(country_code, parsed) {
         NumberClass::Unknown => return unknown,
         NumberClass::Geographic => true,
-        NumberClass::Mobile => prefix_data::GEO_MOBILE_COUNTRIES.contains(&number.country_code()),
+        NumberClass::Mobile => prefix_data::GEO_MOBILE_COUNTRIES.contains(&country_code),
         NumberClass::NonGeographic => false,
     };
     let (key, precision) = if geographical {
-        (number.as_str().to_owned(), PrefixPrecision::Area)
+        (digits.to_owned(), PrefixPrecision::Area)
     } else {
-        (number.country_code().to_string(), PrefixPrecision::Country)
+        (country_code.to_string(), PrefixPrecision::Country)
     };
     match longest_prefix_zones(&key) {
         Some(zones) if !zones.is_empty() => PhoneZones { zones, precision },
@@ -185,13 +176,13 @@ enum NumberClass {
 /// Not `phonenumber::PhoneNumber::number_type`: in 0.3.10 it matches the national number
 /// without its leading zeros, so Italian (`+39 02…`), Ivorian or Gabonese landlines come out
 /// `Unknown`. The descriptors are matched here against the national number as written.
-fn classify(number: &WaId, parsed: Option<&phonenumber::PhoneNumber>) -> NumberClass {
+fn classify(country_code: u16, parsed: Option<&phonenumber::PhoneNumber>) -> NumberClass {
     let Some(parsed) = parsed else { return NumberClass::Unknown };
     let national = parsed.national().to_string();
     // The crate's own region detection has the same leading-zero problem (+39 02… gets no
     // region), so like libphonenumber's `getRegionCodeForNumber`, try each region sharing
     // the calling code and take the first whose plan knows the number.
-    let regions = DATABASE.by_code(&number.country_code()).unwrap_or_default();
+    let regions = DATABASE.by_code(&country_code).unwrap_or_default();
     regions
         .into_iter()
         .map(|meta| classify_in(meta, &national))
@@ -270,7 +261,7 @@ mod tests {
     use super::*;
 
     fn zones(n: &str) -> PhoneZones {
-        zones_for_number(&WaId::parse(n).unwrap())
+        crate::ids::zones_for_number(&crate::WaId::parse(n).unwrap())
     }
 
     #[test]
