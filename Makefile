@@ -10,8 +10,9 @@ CARGO_LAMBDA := $(TOOLS)/bin/cargo-lambda
 SAM := $(TOOLS)/bin/sam
 SAM_VERSION := 1.170.0
 export SAM_CLI_TELEMETRY := 0
-# The functions (template.yaml's BuildProperties.Binary) for package-lambda.
-FUNCTIONS := webhook-intake contacts-api consent-updater send-scheduler scheduler-tick message-sender status-processor
+# The functions for package-lambda, read from template.yaml's BuildProperties.Binary so the list
+# cannot fall behind the template (it had: template-registry and event-publisher were missing).
+FUNCTIONS := $(shell sed -n 's/^ *Binary: *//p' template.yaml)
 ARM64_TARGET := aarch64-unknown-linux-gnu
 FUZZ_SECONDS ?= 300
 F ?= text
