@@ -100,32 +100,30 @@ impl<B: EventBus + Sync, C: CampaignStore + Sync, O: PublishedEvents + Sync> Pub
     pub async fn handle(&self, event: StreamEvent, now: Timestamp) -> StreamResponse {
         let records: Vec<(&StreamRecord, Event)> =
             event.records.iter().filter_map(|r| decode(r).map(|e| (r, e))).collect();
-        let events: Vec<(String, Event)> =
-            records.iter().map(|(r, e)| (r.dynamodb.sequence_number.clone(), e.clone())).collect();
-        let list: Vec<Event> = events.iter().map(|(_, e)| e.clone()).collect();
-        if let Err(e) = self.bus.put(&list).await {
+        let sequence = |i: usize| records.get(i).map(|(r, _)| r.dynamodb.sequence_number.as_str());
+        let events: Vec<Event> = records.iter().map(|(_, e)| e.clone()).collect();
+        if let Err(e) = self.bus.put(&events).await {
             let first = match &e {
                 BusError::Partial { failed, .. } => failed.iter().min().copied().unwrap_or(0),
                 BusError::Unavailable(_) => 0,
             };
             tracing::error!(error = %e, failed_from = first, "events not put on the bus; the stream delivers them again");
-            counter!("EventsNotPublished").increment(u64::try_from(list.len() - first).unwrap_or(0));
-            return failure_at(events.get(first).map(|(seq, _)| seq.as_str()));
+            counter!("EventsNotPublished").increment(u64::try_from(events.len() - first).unwrap_or(0));
+            return failure_at(sequence(first));
         }
-        for (record, e) in &records {
+        // On the bus: the outboxes keep the ids, not the persons (all at once). A failure
+        // loses nothing (the item expires in days); it is counted.
+        let scrubs = records.iter().filter_map(|(record, e)| {
             counter!("EventsPublished", "detail_type" => e.detail_type.as_str()).increment(1);
-            // On the bus: the outbox keeps the id, not the person. A failure here loses
-            // nothing (the item expires in days); it is counted.
-            if let Some(table) = record.table()
-                && let Err(err) = self.outboxes.scrub(table, e.id()).await
-            {
-                counter!("OutboxNotScrubbed").increment(1);
-                tracing::warn!(error = %err, "a published event's detail stays in the outbox until it expires");
-            }
+            record.table().map(|table| self.outboxes.scrub(table, e.id()))
+        });
+        for err in futures_util::future::join_all(scrubs).await.into_iter().filter_map(Result::err) {
+            counter!("OutboxNotScrubbed").increment(1);
+            tracing::warn!(error = %err, "a published event's detail stays in the outbox until it expires");
         }
         // Each campaign once, at the position of its first event in the batch.
         let mut campaigns: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, (_, e)) in events.iter().enumerate() {
+        for (i, e) in events.iter().enumerate() {
             if let (DetailType::MessageStateChanged, Some(id)) = (e.detail_type, e.detail["campaign_id"].as_str()) {
                 campaigns.entry(id).or_insert(i);
             }
@@ -142,7 +140,7 @@ impl<B: EventBus + Sync, C: CampaignStore + Sync, O: PublishedEvents + Sync> Pub
             }
         }
         match retry_from {
-            Some(i) => failure_at(events.get(i).map(|(seq, _)| seq.as_str())),
+            Some(i) => failure_at(sequence(i)),
             None => StreamResponse::default(),
         }
     }

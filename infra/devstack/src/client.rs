@@ -81,6 +81,16 @@ impl Client {
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.api(Method::GET, path, None).await?.expect(200, &format!("GET {path}"))
     }
+
+    /// The events polite put on its bus of `detail_type`, newest first (the dev stack's
+    /// `GET /_dev/events`).
+    ///
+    /// # Errors
+    /// Any answer but 200.
+    pub async fn events(&self, detail_type: &str) -> anyhow::Result<Vec<Value>> {
+        let all = self.get(&format!("/_dev/events?detail-type={detail_type}")).await?;
+        Ok(all["events"].as_array().cloned().unwrap_or_default())
+    }
 }
 
 /// Polls `probe` every 250 ms until it yields a value.

@@ -452,9 +452,7 @@ async fn bus_events(
     keep: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Vec<Value>> {
     eventually(&format!("{n} {detail_type} event(s)"), Duration::from_mins(1), || async {
-        let all = client.api(Method::GET, &format!("/_dev/events?detail-type={detail_type}"), None).await?;
-        let found: Vec<Value> =
-            all.body["events"].as_array().into_iter().flatten().filter(|e| keep(e)).cloned().collect();
+        let found: Vec<Value> = client.events(detail_type).await?.into_iter().filter(|e| keep(e)).collect();
         Ok((found.len() >= n).then_some(found))
     })
     .await
@@ -507,8 +505,7 @@ async fn events_out(
         "   campaign.completed {id}: {} — not one message to anyone who said no",
         completed["detail"]["counts"]
     )?;
-    let moves = client.api(Method::GET, "/_dev/events?detail-type=message.state_changed", None).await?;
-    let moves = moves.body["events"].as_array().map_or(0, Vec::len);
+    let moves = client.events("message.state_changed").await?.len();
     writeln!(
         out,
         "   message.state_changed: {moves} so far, one per real move (Meta's duplicated and reversed statuses add none)"

@@ -714,29 +714,22 @@ async fn templates_meta_recategorises_or_pauses_govern_their_queued_messages_ove
 }
 
 /// The events on the dev stack's bus (`GET /_dev/events`), newest first, of `detail_type`.
-async fn bus_events(e: &polite_devstack::Endpoints, detail_type: &str) -> Vec<Value> {
-    let url = format!("{}/_dev/events?detail-type={detail_type}", e.api);
-    let answer: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-    answer["events"].as_array().unwrap().clone()
+async fn bus_events(client: &Client, detail_type: &str) -> Vec<Value> {
+    client.events(detail_type).await.unwrap()
 }
 
 /// Waits until at least `n` events of `detail_type` matching `keep` are on the bus, waits a
 /// moment more for any duplicate, and returns them all.
-async fn told(
-    e: &polite_devstack::Endpoints,
-    detail_type: &str,
-    n: usize,
-    keep: impl Fn(&Value) -> bool,
-) -> Vec<Value> {
+async fn told(client: &Client, detail_type: &str, n: usize, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
     let what = format!("{n} {detail_type} events");
     eventually(&what, Duration::from_mins(2), || async {
-        let found: Vec<Value> = bus_events(e, detail_type).await.into_iter().filter(|v| keep(v)).collect();
+        let found: Vec<Value> = bus_events(client, detail_type).await.into_iter().filter(|v| keep(v)).collect();
         Ok((found.len() >= n).then_some(()))
     })
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    bus_events(e, detail_type).await.into_iter().filter(|v| keep(v)).collect()
+    bus_events(client, detail_type).await.into_iter().filter(|v| keep(v)).collect()
 }
 
 /// Issue 21 end to end: the business hears what happened, once, on polite's bus — customers'
@@ -775,7 +768,7 @@ async fn the_business_hears_every_fact_once_on_the_event_bus_over_http() {
         }
     }
     let is_ana = |v: &Value| v["detail"]["contact"]["wa_id"] == ana;
-    let heard = told(e, "inbound.message", 4, is_ana).await;
+    let heard = told(&client, "inbound.message", 4, is_ana).await;
     assert_eq!(heard.len(), 4, "one event per message, none for Meta's retries: {heard:#?}");
     for (field, element) in &sent {
         let element: Value = serde_json::from_str(element).unwrap();
@@ -793,7 +786,7 @@ async fn the_business_hears_every_fact_once_on_the_event_bus_over_http() {
     // Her STOP: her consent changed, told once per category.
     let stop = json!({"from": format!("+{ana}"), "name": "Ana", "text": "STOP"});
     client.sim(Method::POST, "/_sim/inbound", Some(&stop)).await.unwrap().expect(200, "STOP").unwrap();
-    let changes = told(e, "consent.changed", 2, is_ana).await;
+    let changes = told(&client, "consent.changed", 2, is_ana).await;
     let mut told_changes: Vec<(&str, &str, &str)> = changes
         .iter()
         .map(|v| {
@@ -807,11 +800,11 @@ async fn the_business_hears_every_fact_once_on_the_event_bus_over_http() {
         [("marketing", "opted_out", "whatsapp_keyword"), ("utility", "opted_out", "whatsapp_keyword")]
     );
 
-    a_campaign_is_told_move_by_move_and_completed_once(&client, e).await;
+    a_campaign_is_told_move_by_move_and_completed_once(&client).await;
 
     // Erasure: told by keyed hashes, no identity in clear.
     client.api(Method::DELETE, &format!("/v1/contacts/+{ana}"), None).await.unwrap().expect(204, "erase").unwrap();
-    let erased = told(e, "contact.erased", 1, |_| true).await;
+    let erased = told(&client, "contact.erased", 1, |_| true).await;
     assert_eq!(erased.len(), 1, "{erased:#?}");
     let text = erased[0].to_string();
     assert!(!text.contains("987650101") && !text.contains("EV1"), "an identity in clear: {text}");
@@ -821,7 +814,7 @@ async fn the_business_hears_every_fact_once_on_the_event_bus_over_http() {
 
 /// A campaign to three readers: every real move told once (the simulator duplicates and
 /// reverses statuses), its completion once.
-async fn a_campaign_is_told_move_by_move_and_completed_once(client: &Client, e: &polite_devstack::Endpoints) {
+async fn a_campaign_is_told_move_by_move_and_completed_once(client: &Client) {
     let readers = ["+5511987650111", "+5511987650112", "+5511987650113"];
     for r in readers {
         opt_in(client, r).await;
@@ -832,7 +825,7 @@ async fn a_campaign_is_told_move_by_move_and_completed_once(client: &Client, e: 
         client.api(Method::POST, "/v1/campaigns", Some(&campaign)).await.unwrap().expect(202, "campaign").unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
     let of_campaign = |v: &Value| v["detail"]["campaign_id"] == id.as_str();
-    let completed = told(e, "campaign.completed", 1, of_campaign).await;
+    let completed = told(client, "campaign.completed", 1, of_campaign).await;
     assert_eq!(completed.len(), 1, "{completed:#?}");
     let counts = completed[0]["detail"]["counts"].as_object().unwrap();
     assert_eq!(counts.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 3, "{counts:?}");
@@ -844,8 +837,8 @@ async fn a_campaign_is_told_move_by_move_and_completed_once(client: &Client, e: 
     })
     .await
     .unwrap();
-    let moves = told(e, "message.state_changed", 3, |v| of_campaign(v) && v["detail"]["state"] == "read").await;
-    let all = bus_events(e, "message.state_changed").await;
+    let moves = told(client, "message.state_changed", 3, |v| of_campaign(v) && v["detail"]["state"] == "read").await;
+    let all = bus_events(client, "message.state_changed").await;
     let ours: Vec<&Value> = all.iter().filter(|v| of_campaign(v)).collect();
     let pairs: BTreeSet<(String, String)> = ours
         .iter()

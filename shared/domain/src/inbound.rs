@@ -355,15 +355,15 @@ fn read_message(
         .and_then(|c| c.profile.as_ref()?.username.as_deref())
         .filter(|u| !u.is_empty())
         .map(str::to_owned);
-    let heard = Heard::of(event, contact.clone(), &message.id, &message.kind, at)?;
-    let sender = Sender { contact, reply, username };
+    let sender = Sender { contact: contact.clone(), reply, username };
     match message_actions(&message, sender, at, business_number, keywords, recorded_at) {
         Reading::Act(more) => {
             // A move (a system message) is no one writing.
             let spoke = !more.is_empty();
             actions.extend(more);
             if spoke {
-                actions.push(InboundAction::Heard(heard));
+                // The element is read as JSON only when it is handed on.
+                actions.push(InboundAction::Heard(Heard::of(event, contact, &message.id, &message.kind, at)?));
             }
         }
         // A system message other than a move may still show who the person is.
