@@ -4,12 +4,14 @@
 
 use jiff::{SignedDuration, Timestamp};
 use polite_adapters::contacts::DynamoContacts;
+use polite_domain::caps::Reservation;
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
+use polite_domain::contact::{ConsentAppend, ContactSettings};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
 use polite_domain::people::Observation;
-use polite_domain::ports::{ConsentAppend, ContactSettings, ContactStore, Reservation, SendLog};
+use polite_domain::ports::{ContactStore, SendLog};
 use polite_domain::{BusinessScopedUserId, ContactRef, IanaZone, WaId};
 use polite_tests::Stack;
 type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;

@@ -10,10 +10,10 @@ use polite_adapters::messages::DynamoMessages;
 use polite_domain::ContactRef;
 use polite_domain::campaign::PricedCount;
 use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
-use polite_domain::ports::{
-    CreateError, DUE_SHARDS, Due, MessageStore, Moved, NewMessage, StatusUpdate, TransitionDetails,
-};
+use polite_domain::message::{DUE_SHARDS, Due, Moved, NewMessage, TransitionDetails};
+use polite_domain::ports::{CreateError, MessageStore};
 use polite_domain::pricing::{Basis, CostEstimate, PricingRecord};
+use polite_domain::status::StatusUpdate;
 use polite_tests::Stack;
 
 async fn store() -> DynamoMessages {
@@ -185,7 +185,7 @@ async fn a_long_deferral_goes_back_to_the_due_index() {
         panic!()
     };
     assert_eq!((m.state, m.not_before, m.reason.as_deref()), (S::Scheduled, Some(until), Some("quiet_hours")));
-    let shard = polite_domain::ports::due_shard("m1");
+    let shard = polite_domain::message::due_shard("m1");
     assert!(store.due(shard, now(), 10).await.unwrap().is_empty(), "not due yet");
     assert_eq!(store.due(shard, until, 10).await.unwrap(), [Due::Message("m1".into())]);
 }
@@ -266,7 +266,7 @@ async fn pricing_is_recorded_and_counted_once_whatever_the_order_and_duplicates(
 #[tokio::test]
 async fn a_service_message_draws_on_its_numbers_monthly_allowance_once() {
     let store = store().await;
-    let allowance = polite_domain::ports::allowance_key("700800900", now());
+    let allowance = polite_domain::pricing::allowance_key("700800900", now());
     assert_eq!(store.allowance_used(&allowance).await.unwrap(), 0);
     for id in ["s1", "s2"] {
         store.create(&new(record(id, S::Sent, None), None, "h")).await.unwrap();
@@ -286,7 +286,7 @@ async fn a_service_message_draws_on_its_numbers_monthly_allowance_once() {
     store.apply_status("s2", &StatusUpdate { value: V::Read, ..priced.clone() }).await.unwrap();
     assert_eq!(store.allowance_used(&allowance).await.unwrap(), 2);
     let next_month =
-        polite_domain::ports::allowance_key("700800900", now() + jiff::SignedDuration::from_hours(24 * 31));
+        polite_domain::pricing::allowance_key("700800900", now() + jiff::SignedDuration::from_hours(24 * 31));
     assert_eq!(store.allowance_used(&next_month).await.unwrap(), 0, "a month of its own");
     let s2 = store.get("s2").await.unwrap().unwrap();
     assert_eq!((s2.state, s2.estimated_cost.map(|e| e.basis)), (S::Read, Some(Basis::FreeAllowance)));

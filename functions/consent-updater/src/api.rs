@@ -18,8 +18,9 @@ use polite_adapters::http::{ApiError, json_response, parse_json};
 use polite_domain::consent::{
     CategoryConsent, ConsentCategory, ConsentError, ConsentEvent, ConsentSource, ConsentStatus,
 };
+use polite_domain::contact::{ContactRecord, ContactSettings};
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ContactRecord, ContactSettings, ContactStore, MessageStore};
+use polite_domain::ports::{ContactStore, MessageStore};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 

@@ -20,11 +20,12 @@ use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::graph::GraphClient;
 use polite_adapters::telemetry::counter;
 use polite_domain::consent::ConsentKeywords;
+use polite_domain::contact::ConsentAppend;
 use polite_domain::events::{Event, EventContact};
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
 };
-use polite_domain::ports::{ConsentAppend, ContactStore, Outbox, SendLog, StoreError, WhatsAppApi};
+use polite_domain::ports::{ContactStore, Outbox, SendLog, StoreError, WhatsAppApi};
 use polite_domain::webhook::WebhookEvent;
 use polite_domain::whatsapp::{CONFIRMATION_CALLBACK_PREFIX, Content, Outbound};
 
@@ -179,7 +180,7 @@ impl<S: ContactStore + SendLog + Outbox + Sync, W: WhatsAppApi + Sync> Updater<S
                 let person = self.store.get(&heard.contact).await?;
                 let (contact, window) = match &person {
                     Some(p) => (EventContact::of(&p.id, &p.identities), p.window_open_until()),
-                    None => (EventContact::named(&heard.contact), polite_domain::gate::window_closes(heard.at)),
+                    None => (EventContact::named(&heard.contact), polite_domain::window::window_closes(heard.at)),
                 };
                 let event = Event::inbound_message(
                     &contact,

@@ -9,7 +9,9 @@ use polite_adapters::messages::DynamoMessages;
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
 use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
-use polite_domain::ports::{ContactStore, MessageStore as _, Moved, NewMessage, StatusUpdate, TransitionDetails};
+use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::ports::{ContactStore, MessageStore as _};
+use polite_domain::status::StatusUpdate;
 use polite_tests::Stack;
 use serde_json::{Value, json};
 

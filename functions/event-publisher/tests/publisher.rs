@@ -12,7 +12,9 @@ use polite_adapters::outbox::Outboxes;
 use polite_devstack::streams::{StreamReader, matches, route_bus_to_queue};
 use polite_domain::ContactRef;
 use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
-use polite_domain::ports::{MessageStore, Moved, NewMessage, StatusUpdate, TransitionDetails};
+use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::ports::MessageStore;
+use polite_domain::status::StatusUpdate;
 use polite_tests::{Moto, Stack, drain};
 use serde_json::Value;
 

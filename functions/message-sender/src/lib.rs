@@ -18,14 +18,14 @@ use polite_adapters::batch::{BatchError, process_batch, receive_count};
 use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::telemetry::counter;
 use polite_domain::ContactRef;
+use polite_domain::caps::Reservation;
 use polite_domain::caps::SentRecord;
-use polite_domain::gate::{self, Decision, DeferReason, Policy, Recipient};
+use polite_domain::gate::{self, Decision, Policy, Recipient};
 use polite_domain::ids::stable_hash;
+use polite_domain::message::DeferReason;
 use polite_domain::message::{Category, MessageRecord, MessageState};
-use polite_domain::ports::{
-    ContactStore, EventQueue, MessageStore, Moved, Reservation, SendLog, StoreError, TemplateStore, TransitionDetails,
-    WhatsAppApi,
-};
+use polite_domain::message::{Moved, TransitionDetails};
+use polite_domain::ports::{ContactStore, EventQueue, MessageStore, SendLog, StoreError, TemplateStore, WhatsAppApi};
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
 use polite_domain::status::Effect;

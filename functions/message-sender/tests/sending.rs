@@ -17,14 +17,14 @@ use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
+use polite_domain::contact::ContactSettings;
 use polite_domain::gate::Policy;
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
-use polite_domain::ports::{
-    ContactSettings, ContactStore as _, MessageStore as _, NewMessage, SendLog as _, StatusUpdate, TemplateStore as _,
-    TransitionDetails,
-};
+use polite_domain::message::{NewMessage, TransitionDetails};
+use polite_domain::ports::{ContactStore as _, MessageStore as _, SendLog as _, TemplateStore as _};
 use polite_domain::request::SendRequest;
+use polite_domain::status::StatusUpdate;
 use polite_domain::template::{TemplateKey, TemplateUpdate};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;

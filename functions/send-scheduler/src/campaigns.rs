@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
+use polite_domain::campaign::NewCampaign;
 use polite_domain::campaign::{self, CampaignRecord, CampaignReport, ValidCampaign};
-use polite_domain::ports::{
-    CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, NewCampaign, StoreError,
-};
+use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, StoreError};
 
 use crate::{Job, Scheduler, prepare};
 

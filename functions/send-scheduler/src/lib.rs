@@ -18,11 +18,10 @@ pub mod tick;
 
 use jiff::Timestamp;
 use polite_adapters::envelope;
+use polite_domain::contact::ContactRecord;
 use polite_domain::message::{Category, MessageRecord, MessageState};
-use polite_domain::ports::{
-    ContactRecord, ContactStore, CreateError, EventQueue, MessageStore, Moved, NewMessage, QueueError, StoreError,
-    TransitionDetails,
-};
+use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::ports::{ContactStore, CreateError, EventQueue, MessageStore, QueueError, StoreError};
 use polite_domain::request::{Payload, Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
 
 pub use config::Config;

@@ -13,9 +13,8 @@ use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use polite_adapters::telemetry::counter;
 use polite_domain::message::MessageState;
-use polite_domain::ports::{
-    CampaignStore, ContactStore, DUE_SHARDS, Due, EventQueue, MessageStore, Moved, TransitionDetails,
-};
+use polite_domain::message::{DUE_SHARDS, Due, Moved, TransitionDetails};
+use polite_domain::ports::{CampaignStore, ContactStore, EventQueue, MessageStore};
 use polite_domain::request::QUEUE_LEASE;
 
 use crate::campaigns::FanOut;

@@ -12,8 +12,9 @@ use common::{Harness, later, merge, now};
 use jiff::SignedDuration;
 use polite_domain::ContactRef;
 use polite_domain::campaign::CampaignRecord;
+use polite_domain::message::Due;
 use polite_domain::message::{MessageRecord, MessageState};
-use polite_domain::ports::{CampaignStore as _, Due, MessageStore as _};
+use polite_domain::ports::{CampaignStore as _, MessageStore as _};
 use send_scheduler::{CampaignSettings, tick};
 use serde_json::{Value, json};
 
@@ -60,7 +61,7 @@ impl Harness {
     async fn waiting_messages(&self, campaign_id: &str) -> Vec<MessageRecord> {
         let far = later(365 * 24 * 60);
         let mut found = Vec::new();
-        for shard in 0..polite_domain::ports::DUE_SHARDS {
+        for shard in 0..polite_domain::message::DUE_SHARDS {
             for due in self.scheduler.messages.due(shard, far, 1_000).await.unwrap() {
                 if let Due::Message(id) = due {
                     let record = self.scheduler.messages.get(&id).await.unwrap().unwrap();
@@ -162,9 +163,9 @@ async fn the_tick_fans_out_what_the_api_left_and_a_second_pass_creates_nothing_t
 }
 
 /// The message an interrupted fan-out would have created for the recipient at `position`.
-fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::ports::NewMessage {
+fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::message::NewMessage {
     let send = record.message_for(ContactRef::parse(to).unwrap(), position);
-    polite_domain::ports::NewMessage {
+    polite_domain::message::NewMessage {
         record: MessageRecord {
             id: "msg_interrupted".into(),
             campaign_id: send.campaign_id.clone(),

@@ -10,7 +10,8 @@ use jiff::SignedDuration;
 use lambda_http::{Body, Request};
 use polite_domain::ContactRef;
 use polite_domain::message::MessageState;
-use polite_domain::ports::{ContactStore as _, MessageStore as _, Moved, TransitionDetails};
+use polite_domain::message::{Moved, TransitionDetails};
+use polite_domain::ports::{ContactStore as _, MessageStore as _};
 use send_scheduler::api::handle_at;
 use send_scheduler::tick;
 use serde_json::{Value, json};
@@ -83,9 +84,9 @@ async fn an_unreadable_record_is_set_aside_and_the_rest_of_its_shard_still_flows
     let good = body["id"].as_str().unwrap().to_owned();
     // A record no reader understands, due first, in the same shard (written by a future
     // version, or edited by hand).
-    let shard = polite_domain::ports::due_shard(&good);
+    let shard = polite_domain::message::due_shard(&good);
     let bad =
-        (0..10_000).map(|n| format!("msg_bad{n}")).find(|id| polite_domain::ports::due_shard(id) == shard).unwrap();
+        (0..10_000).map(|n| format!("msg_bad{n}")).find(|id| polite_domain::message::due_shard(id) == shard).unwrap();
     let dynamo = aws_sdk_dynamodb::Client::new(&h.stack.sdk);
     dynamo
         .put_item()
@@ -260,8 +261,8 @@ async fn unknown_messages_and_wrong_methods_answer_404_and_405() {
 #[tokio::test]
 async fn a_delivered_message_shows_metas_pricing() {
     use polite_domain::message::StatusValue;
-    use polite_domain::ports::StatusUpdate;
     use polite_domain::pricing::{Basis, CostEstimate, PricingRecord};
+    use polite_domain::status::StatusUpdate;
     let h = Harness::new().await;
     let (_, body) = h.post(&marketing("+16505551234")).await;
     let id = body["id"].as_str().unwrap().to_owned();

@@ -27,10 +27,10 @@ use polite_adapters::telemetry::counter;
 use polite_domain::ContactRef;
 use polite_domain::message::{IgnoreReason, MessageState, StatusValue, Transition};
 use polite_domain::people::{self, Observation};
-use polite_domain::ports::{
-    ContactStore, EventQueue, MessageStore, QueueError, StatusUpdate, StoreError, allowance_key,
-};
+use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
+use polite_domain::pricing::allowance_key;
 use polite_domain::pricing::{PricingRecord, RateCard};
+use polite_domain::status::StatusUpdate;
 use polite_domain::status::{self, Effect, Target};
 use polite_domain::webhook::{EventType, Status, WebhookEvent};
 

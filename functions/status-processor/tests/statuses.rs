@@ -13,7 +13,8 @@ use polite_domain::campaign::PricedCount;
 use polite_domain::consent::{ConsentCategory, ConsentStatus};
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::MessageState as S;
-use polite_domain::ports::{ContactStore as _, Due, MessageStore as _, due_shard};
+use polite_domain::message::{Due, due_shard};
+use polite_domain::ports::{ContactStore as _, MessageStore as _};
 use polite_tests::drain;
 use serde_json::json;
 use status_processor::{Outcome, StatusError};
@@ -237,7 +238,7 @@ async fn service_messages_are_free_within_the_numbers_monthly_allowance_then_est
     assert_eq!(basis(h.state(1).await), Some((Basis::FreeAllowance, "0.0000".into())));
     assert_eq!(basis(h.state(2).await), Some((Basis::FreeAllowance, "0.0000".into())), "the redelivery drew nothing");
     assert_eq!(basis(h.state(3).await), Some((Basis::Rate, "0.0040".into())));
-    let allowance = polite_domain::ports::allowance_key("700800900", sent_at());
+    let allowance = polite_domain::pricing::allowance_key("700800900", sent_at());
     assert_eq!(h.processor.messages.allowance_used(&allowance).await.unwrap(), 3);
     let tally = h.processor.messages.campaign_tally("cmp_1").await.unwrap();
     let service = &tally.pricing["service"];

@@ -36,15 +36,15 @@ use crate::dynamo::{
 };
 use crate::outbox;
 use jiff::Timestamp;
+use polite_domain::caps::Reservation;
 use polite_domain::caps::{SendHistory, SentRecord};
 use polite_domain::consent::{Applied, CategoryConsent, ConsentCategory, ConsentEvent, ConsentState, ConsentStatus};
+use polite_domain::contact::{ConsentAppend, ContactRecord, ContactSettings, Linked};
 use polite_domain::events::{Event, EventContact};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
 use polite_domain::people::{Identities, Observation};
-use polite_domain::ports::{
-    ConsentAppend, ContactRecord, ContactSettings, ContactStore, Linked, Outbox, Reservation, SendLog, StoreError,
-};
+use polite_domain::ports::{ContactStore, Outbox, SendLog, StoreError};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 

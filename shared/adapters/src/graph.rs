@@ -261,8 +261,8 @@ impl polite_domain::ports::TemplateCatalog for GraphCatalog {
     async fn page(
         &self,
         after: Option<&str>,
-    ) -> Result<polite_domain::ports::TemplatePage, polite_domain::ports::CatalogError> {
-        use polite_domain::ports::{CatalogError, TemplatePage};
+    ) -> Result<polite_domain::template::TemplatePage, polite_domain::template::CatalogError> {
+        use polite_domain::template::{CatalogError, TemplatePage};
         let url = format!("{}/{}/message_templates", self.client.api_url, self.waba_id);
         let mut query = vec![
             ("fields", "id,name,language,status,category,quality_score".to_owned()),

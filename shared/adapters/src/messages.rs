@@ -29,15 +29,15 @@ use crate::dynamo::{
 };
 use crate::outbox;
 use jiff::Timestamp;
+use polite_domain::campaign::NewCampaign;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
 use polite_domain::events::{Event, EventContact, REPORTED_STATES, StateChange};
 use polite_domain::ids::stable_hash;
+use polite_domain::message::{Due, Moved, NewMessage, TransitionDetails, due_shard};
 use polite_domain::message::{HistoryEntry, IgnoreReason, MessageRecord, MessageState, Transition};
-use polite_domain::ports::{
-    CampaignStore, CreateError, Due, MessageStore, Moved, NewCampaign, NewMessage, StatusUpdate, StoreError,
-    TransitionDetails, due_shard,
-};
+use polite_domain::ports::{CampaignStore, CreateError, MessageStore, StoreError};
 use polite_domain::pricing::{CostEstimate, Money, PricingRecord};
+use polite_domain::status::StatusUpdate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -475,7 +475,7 @@ impl MessageStore for DynamoMessages {
                 if to == MessageState::Failed {
                     next.error.clone_from(&update.error);
                 }
-                let retry = current.retry_after_failure(update.error.as_ref(), update.at);
+                let retry = polite_domain::sending::retry_after_failure(&current, update.error.as_ref(), update.at);
                 if let (MessageState::Failed, Some(until)) = (to, retry) {
                     // 131049: not a failure but "not today" — scheduled again a day on, this
                     // attempt's wamid set aside so its other statuses change nothing.

@@ -381,6 +381,16 @@ impl CampaignReport {
     }
 }
 
+/// A campaign to create: the record, its recipients in chunks, and the idempotency key with
+/// the hash of the request body it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCampaign {
+    pub record: CampaignRecord,
+    pub chunks: Vec<CampaignChunk>,
+    pub idempotency_key: Option<String>,
+    pub body_hash: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,15 @@ pub fn next_spaced(t: Timestamp, history: &SendHistory, spacing: SignedDuration)
     }
 }
 
+/// What a send reservation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved (or already reserved by this message).
+    Reserved,
+    /// Another send to the person was reserved since the history was read: decide again.
+    Raced,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

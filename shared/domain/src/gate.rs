@@ -14,17 +14,10 @@ use crate::ContactRef;
 use crate::caps::{FrequencyCap, SendHistory, next_spaced};
 use crate::consent::{ConsentCategory, ConsentState, ConsentStatus};
 use crate::hours::{QuietHours, SendingHours, common_window};
-use crate::message::Category;
+use crate::message::{Category, DeferReason};
+use crate::window::window_closes;
 use crate::zone::{IanaZone, ZoneAssumption, ZoneBasis};
 use std::borrow::Cow;
-
-/// The customer-service window WhatsApp opens with each inbound message.
-pub const SERVICE_WINDOW: SignedDuration = SignedDuration::from_hours(24);
-
-/// When the window a user's message at `last_inbound_at` opened closes.
-pub fn window_closes(last_inbound_at: Timestamp) -> Option<Timestamp> {
-    last_inbound_at.checked_add(SERVICE_WINDOW).ok()
-}
 
 /// The sending policy, as configuration data. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,7 +170,7 @@ pub struct Recipient {
 impl Recipient {
     /// The gate's view of a stored contact (`None`: never heard of — no consent) and its
     /// recent sends.
-    pub fn from_contact(contact: Option<&crate::ports::ContactRecord>, sends: SendHistory) -> Self {
+    pub fn from_contact(contact: Option<&crate::contact::ContactRecord>, sends: SendHistory) -> Self {
         let Some(c) = contact else { return Self { sends, ..Self::default() } };
         Self {
             consent: c.consent.clone(),
@@ -218,32 +211,6 @@ impl Recipient {
         match (opted_out_of_everything, self.last_inbound_at) {
             (Some(stopped), Some(wrote)) if wrote <= stopped => Err(SuppressReason::OptedOut),
             _ => Ok(()),
-        }
-    }
-}
-
-/// Why a message waits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeferReason {
-    QuietHours,
-    FrequencyCap,
-    PairRate,
-    /// Meta's throughput or per-user limits (130429, 131056, 131049): set by the sender.
-    RateLimited,
-    /// The Graph API was unreachable or failed temporarily (5xx, 131000…): set by the sender.
-    GraphApiUnavailable,
-}
-
-impl DeferReason {
-    /// The wire name (a message's `reason`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::QuietHours => "quiet_hours",
-            Self::FrequencyCap => "frequency_cap",
-            Self::PairRate => "pair_rate",
-            Self::RateLimited => "rate_limited",
-            Self::GraphApiUnavailable => "graph_api_unavailable",
         }
     }
 }
@@ -559,7 +526,7 @@ mod tests {
 
     #[test]
     fn an_erased_stored_contact_is_suppressed_even_with_a_stale_opt_in() {
-        let mut stored = crate::ports::ContactRecord::new(ContactRef::parse(NY).unwrap());
+        let mut stored = crate::contact::ContactRecord::new(ContactRef::parse(NY).unwrap());
         stored.consent = consent(ConsentCategory::Marketing, ConsentStatus::OptedIn);
         stored.erased = true;
         let r = Recipient::from_contact(Some(&stored), SendHistory::default());

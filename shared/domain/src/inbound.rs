@@ -170,7 +170,7 @@ pub fn confirmation(
     if !changed {
         return Err(NoConfirmation::Unchanged);
     }
-    let open = crate::gate::window_closes(at).is_some_and(|closes| now < closes);
+    let open = crate::window::window_closes(at).is_some_and(|closes| now < closes);
     if !open {
         return Err(NoConfirmation::WindowClosed);
     }

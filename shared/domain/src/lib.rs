@@ -19,6 +19,7 @@ macro_rules! deserialize_from_str {
 pub mod campaign;
 pub mod caps;
 pub mod consent;
+pub mod contact;
 pub mod content;
 pub mod events;
 pub mod gate;
@@ -34,8 +35,10 @@ pub mod request;
 pub mod sending;
 pub mod status;
 pub mod template;
+mod unix_seconds;
 pub mod webhook;
 pub mod whatsapp;
+pub mod window;
 pub mod zone;
 
 pub use ids::{BusinessScopedUserId, ContactRef, ContactRefError, IdError, WaId};

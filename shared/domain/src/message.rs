@@ -221,6 +221,80 @@ pub enum IgnoreReason {
     NotSent,
 }
 
+/// Why a message waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeferReason {
+    QuietHours,
+    FrequencyCap,
+    PairRate,
+    /// Meta's throughput or per-user limits (130429, 131056, 131049): set by the sender.
+    RateLimited,
+    /// The Graph API was unreachable or failed temporarily (5xx, 131000…): set by the sender.
+    GraphApiUnavailable,
+}
+
+impl DeferReason {
+    /// The wire name (a message's `reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QuietHours => "quiet_hours",
+            Self::FrequencyCap => "frequency_cap",
+            Self::PairRate => "pair_rate",
+            Self::RateLimited => "rate_limited",
+            Self::GraphApiUnavailable => "graph_api_unavailable",
+        }
+    }
+}
+
+/// A message to create, with the idempotency key and a hash of the request body it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    pub record: MessageRecord,
+    pub idempotency_key: Option<String>,
+    /// Same key + same body hash → the same message; same key + another hash → conflict.
+    pub body_hash: String,
+}
+
+/// What a conditional transition did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Moved {
+    /// The message moved; counters moved with it.
+    Yes(Box<MessageRecord>),
+    /// The message was not in an allowed state (or is unknown): nothing changed.
+    No(Option<MessageState>),
+}
+
+/// A change to make together with a state transition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransitionDetails {
+    pub reason: Option<String>,
+    pub not_before: Option<jiff::Timestamp>,
+    pub wamid: Option<String>,
+    pub error: Option<SendError>,
+    /// For `scheduled`: when the tick should release it; for `queued`/`deferred`: the end of
+    /// the lease after which the tick queues it again (sets the due index; any other
+    /// transition removes it).
+    pub due_at: Option<jiff::Timestamp>,
+}
+
+/// Something the scheduler tick should look at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Due {
+    /// A message (by id).
+    Message(String),
+    /// A campaign chunk that has not fanned out yet (or whose fan-out stopped half-way).
+    Chunk { campaign_id: String, index: u32 },
+}
+
+/// Shards of the due index (`template.yaml`, MessagesTable.DueIndex).
+pub const DUE_SHARDS: u8 = 16;
+
+/// The due-index shard of a message id: stable, spread evenly (FNV-1a of the id).
+pub fn due_shard(id: &str) -> u8 {
+    u8::try_from(crate::ids::stable_hash(id) % u64::from(DUE_SHARDS)).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,12 +405,12 @@ mod tests {
             at,
         );
         let day_later: jiff::Timestamp = "2026-01-02T12:00:00Z".parse().unwrap();
-        assert_eq!(message.retry_after_failure(Some(&limited), at), Some(day_later));
+        assert_eq!(crate::sending::retry_after_failure(&message, Some(&limited), at), Some(day_later));
         let other = SendError { code: 131_026, title: "undeliverable".into() };
-        assert_eq!(message.retry_after_failure(Some(&other), at), None);
-        assert_eq!(message.retry_after_failure(None, at), None);
+        assert_eq!(crate::sending::retry_after_failure(&message, Some(&other), at), None);
+        assert_eq!(crate::sending::retry_after_failure(&message, None, at), None);
         let expiring = MessageRecord { expires_at: Some("2026-01-02T00:00:00Z".parse().unwrap()), ..message.clone() };
-        assert_eq!(expiring.retry_after_failure(Some(&limited), at), None);
+        assert_eq!(crate::sending::retry_after_failure(&expiring, Some(&limited), at), None);
         let mut waiting = MessageRecord { wamid: Some("wamid.A".into()), ..message };
         waiting.reschedule_after_refusal(Some("wamid.A"), day_later);
         assert_eq!(
@@ -470,25 +544,12 @@ impl MessageRecord {
         self.state.apply_status(status)
     }
 
-    /// When a `failed` status at `at` means "not now" rather than failure: Meta's per-user
-    /// marketing limit (131049) asks for no retry before a day has passed
-    /// ([`crate::sending::ENGAGEMENT_DEFERRAL`]), so the message waits until then — unless it
-    /// expires first, and then it fails as Meta said.
-    pub fn retry_after_failure(&self, error: Option<&SendError>, at: jiff::Timestamp) -> Option<jiff::Timestamp> {
-        let code = error?.code;
-        if crate::whatsapp::ErrorAction::for_code(code) != crate::whatsapp::ErrorAction::DeferDay {
-            return None;
-        }
-        let until = at.checked_add(crate::sending::ENGAGEMENT_DEFERRAL).ok()?;
-        self.expires_at.is_none_or(|expires| until < expires).then_some(until)
-    }
-
-    /// Back to `scheduled` until `until` (see [`Self::retry_after_failure`]) after Meta refused
+    /// Back to `scheduled` until `until` (see [`crate::sending::retry_after_failure`]) after Meta refused
     /// attempt `wamid` for a per-user limit: that attempt is set aside, so its other statuses
     /// change nothing ([`Self::is_refused_attempt`]).
     pub fn reschedule_after_refusal(&mut self, wamid: Option<&str>, until: jiff::Timestamp) {
         self.state = MessageState::Scheduled;
-        self.reason = Some(crate::gate::DeferReason::RateLimited.as_str().to_owned());
+        self.reason = Some(DeferReason::RateLimited.as_str().to_owned());
         self.not_before = Some(until);
         self.due_at = Some(until);
         self.refused_wamids.extend(wamid.map(str::to_owned));

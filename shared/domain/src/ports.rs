@@ -4,6 +4,13 @@
 
 use std::future::Future;
 
+use crate::campaign::NewCampaign;
+use crate::caps::Reservation;
+use crate::contact::{ConsentAppend, ContactRecord, ContactSettings, Linked};
+use crate::message::{Due, Moved, NewMessage, TransitionDetails};
+use crate::status::StatusUpdate;
+use crate::template::{CatalogError, TemplatePage};
+
 /// One message for a queue: a versioned JSON body and an optional delivery delay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
@@ -42,95 +49,6 @@ pub trait EventQueue {
     /// [`QueueError::Partial`] names exactly the entries that were not queued;
     /// [`QueueError::Unavailable`] when no call reached the queue.
     fn send_all(&self, messages: Vec<QueueMessage>) -> impl Future<Output = Result<(), QueueError>> + Send;
-}
-
-/// A person as stored: their identities, derived consent and settings. The send history
-/// lives apart (its own items) so consent updates and sends never overwrite each other.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContactRecord {
-    /// The identity the person is stored under (their first one polite knew, or the one they
-    /// kept when two contacts turned out to be one person): the answer's `id`, and the key of
-    /// their send log.
-    pub id: crate::ContactRef,
-    /// Every identity polite has seen for the person.
-    pub identities: crate::people::Identities,
-    pub consent: crate::consent::ConsentState,
-    pub timezone: Option<crate::IanaZone>,
-    pub quiet_hours: Option<crate::hours::QuietHours>,
-    pub locale: Option<String>,
-    pub last_inbound_at: Option<jiff::Timestamp>,
-    /// The WhatsApp username (`@someone`) their latest message showed; display only.
-    pub username: Option<String>,
-    pub undeliverable_until: Option<jiff::Timestamp>,
-    pub blocked: bool,
-    /// The identity was erased and no explicit opt-in came since: sends are suppressed.
-    pub erased: bool,
-}
-
-impl ContactRecord {
-    /// When the 24 h customer-service window opened by the contact's last message closes.
-    pub fn window_open_until(&self) -> Option<jiff::Timestamp> {
-        self.last_inbound_at.and_then(crate::gate::window_closes)
-    }
-
-    /// A person polite has never heard of, known by `id`: no consent, no settings.
-    pub fn new(id: crate::ContactRef) -> Self {
-        Self {
-            identities: crate::people::Identities::of(id.clone(), jiff::Timestamp::UNIX_EPOCH),
-            id,
-            consent: crate::consent::ConsentState::default(),
-            timezone: None,
-            quiet_hours: None,
-            locale: None,
-            last_inbound_at: None,
-            username: None,
-            undeliverable_until: None,
-            blocked: false,
-            erased: false,
-        }
-    }
-
-    /// The person's phone number, when polite knows it (WhatsApp may withhold it).
-    pub fn phone(&self) -> Option<&crate::WaId> {
-        self.identities.phone()
-    }
-}
-
-/// What appending a consent event did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentAppend {
-    /// A new ledger event; `changed` says whether it is now the category's current state
-    /// (false: a newer event already decides it).
-    Recorded { changed: bool },
-    /// The same event id was already in the ledger (a replay): nothing changed.
-    Duplicate,
-}
-
-/// What an identity observation changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Linked {
-    /// Identities that now find the person and did not before (or no longer do).
-    pub links_changed: usize,
-    /// Other stored persons that turned out to be this one and were folded into it.
-    pub merged: usize,
-    /// Ledger events carried over from them (replays of events the person had excluded).
-    pub events_moved: usize,
-}
-
-impl Linked {
-    /// Nothing was written: a replay, or nothing new.
-    pub fn is_unchanged(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-/// Settings a business may change on a contact (`PATCH /v1/contacts/{contact}`); `None`
-/// leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ContactSettings {
-    pub timezone: Option<crate::IanaZone>,
-    pub quiet_hours: Option<crate::hours::QuietHours>,
-    pub locale: Option<String>,
 }
 
 /// Why a contact-store call failed.
@@ -272,15 +190,6 @@ pub trait Outbox {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// A message to create, with the idempotency key and a hash of the request body it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewMessage {
-    pub record: crate::message::MessageRecord,
-    pub idempotency_key: Option<String>,
-    /// Same key + same body hash → the same message; same key + another hash → conflict.
-    pub body_hash: String,
-}
-
 /// Why a message could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -289,58 +198,6 @@ pub enum CreateError {
     IdempotencyConflict,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A status webhook, as applied to a message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusUpdate {
-    pub value: crate::message::StatusValue,
-    pub at: jiff::Timestamp,
-    pub wamid: Option<String>,
-    /// Kept on the message when it moves to `failed`.
-    pub error: Option<crate::message::SendError>,
-    /// Meta's pricing, recorded with the message's first pricing only.
-    pub pricing: Option<crate::pricing::PricingRecord>,
-    /// polite's estimate of what that pricing costs, recorded with it.
-    pub estimate: Option<crate::pricing::CostEstimate>,
-    /// The monthly allowance of free service messages the pricing draws on
-    /// ([`allowance_key`]), counted once with it.
-    pub allowance: Option<String>,
-}
-
-impl StatusUpdate {
-    /// Just a value at a time (no wamid, error or pricing).
-    pub fn plain(value: crate::message::StatusValue, at: jiff::Timestamp) -> Self {
-        Self { value, at, wamid: None, error: None, pricing: None, estimate: None, allowance: None }
-    }
-}
-
-/// The allowance of free service messages of business number `phone_number_id` in the UTC
-/// month of `at`.
-pub fn allowance_key(phone_number_id: &str, at: jiff::Timestamp) -> String {
-    format!("{phone_number_id}/{}", crate::pricing::utc_month(at))
-}
-
-/// What a conditional transition did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Moved {
-    /// The message moved; counters moved with it.
-    Yes(Box<crate::message::MessageRecord>),
-    /// The message was not in an allowed state (or is unknown): nothing changed.
-    No(Option<crate::message::MessageState>),
-}
-
-/// A change to make together with a state transition.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TransitionDetails {
-    pub reason: Option<String>,
-    pub not_before: Option<jiff::Timestamp>,
-    pub wamid: Option<String>,
-    pub error: Option<crate::message::SendError>,
-    /// For `scheduled`: when the tick should release it; for `queued`/`deferred`: the end of
-    /// the lease after which the tick queues it again (sets the due index; any other
-    /// transition removes it).
-    pub due_at: Option<jiff::Timestamp>,
 }
 
 /// The messages table: message records, idempotency keys and campaign counters.
@@ -451,25 +308,6 @@ pub trait MessageStore {
     fn allowance_used(&self, allowance: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
-/// Something the scheduler tick should look at.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Due {
-    /// A message (by id).
-    Message(String),
-    /// A campaign chunk that has not fanned out yet (or whose fan-out stopped half-way).
-    Chunk { campaign_id: String, index: u32 },
-}
-
-/// A campaign to create: the record, its recipients in chunks, and the idempotency key with
-/// the hash of the request body it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewCampaign {
-    pub record: crate::campaign::CampaignRecord,
-    pub chunks: Vec<crate::campaign::CampaignChunk>,
-    pub idempotency_key: Option<String>,
-    pub body_hash: String,
-}
-
 /// Campaigns and their chunks (in the messages table, beside the campaign counters).
 pub trait CampaignStore {
     /// Stores the campaign and all its chunks at once (all or nothing), each chunk due for
@@ -523,14 +361,6 @@ pub trait CampaignStore {
         campaign_id: &str,
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-}
-
-/// Shards of the due index (`template.yaml`, MessagesTable.DueIndex).
-pub const DUE_SHARDS: u8 = 16;
-
-/// The due-index shard of a message id: stable, spread evenly (FNV-1a of the id).
-pub fn due_shard(id: &str) -> u8 {
-    u8::try_from(crate::ids::stable_hash(id) % u64::from(DUE_SHARDS)).unwrap_or(0)
 }
 
 /// The WhatsApp Cloud API, as the functions that send use it.
@@ -604,15 +434,6 @@ pub trait SendLog {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// What a send reservation came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
-    /// Reserved (or already reserved by this message).
-    Reserved,
-    /// Another send to the person was reserved since the history was read: decide again.
-    Raced,
-}
-
 /// The template registry ([`crate::template`]): one record per template (name and language),
 /// each aspect updated only by a newer update.
 pub trait TemplateStore {
@@ -663,21 +484,4 @@ pub trait TemplateCatalog {
     /// # Errors
     /// [`CatalogError`] when Meta cannot be reached or refuses.
     fn page(&self, after: Option<&str>) -> impl Future<Output = Result<TemplatePage, CatalogError>> + Send;
-}
-
-/// One page of Meta's template list.
-#[derive(Debug, Clone, Default)]
-pub struct TemplatePage {
-    pub templates: Vec<crate::template::ListedTemplate>,
-    /// The cursor of the next page, when there is one.
-    pub after: Option<String>,
-}
-
-/// Why Meta's template list could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum CatalogError {
-    #[error("Meta refused the template list: {code} {message}")]
-    Refused { code: i64, message: String },
-    #[error("the template list could not be read")]
-    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

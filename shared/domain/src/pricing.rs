@@ -337,6 +337,12 @@ pub fn utc_month(at: Timestamp) -> String {
     format!("{:04}-{:02}", day.year(), day.month())
 }
 
+/// The allowance of free service messages of business number `phone_number_id` in the UTC
+/// month of `at`.
+pub fn allowance_key(phone_number_id: &str, at: jiff::Timestamp) -> String {
+    format!("{phone_number_id}/{}", utc_month(at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

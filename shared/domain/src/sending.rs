@@ -4,8 +4,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::gate::DeferReason;
-use crate::message::SendError;
+use crate::message::{DeferReason, MessageRecord, SendError};
 use crate::status::Effect;
 use crate::whatsapp::{Accepted, ErrorAction, SendFailure, pair_rate_backoff};
 
@@ -92,6 +91,19 @@ fn jittered(base: SignedDuration, jitter: f64) -> SignedDuration {
     let extra = base.as_secs_f64() * 0.5 * jitter.clamp(0.0, 1.0);
     let total = base + SignedDuration::from_secs_f64(extra);
     total.min(MAX_RETRY_DELAY)
+}
+
+/// When a `failed` status at `at` means "not now" rather than failure: Meta's per-user
+/// marketing limit (131049) asks for no retry before a day has passed
+/// ([`ENGAGEMENT_DEFERRAL`]), so the message waits until then — unless it expires first, and
+/// then it fails as Meta said.
+pub fn retry_after_failure(message: &MessageRecord, error: Option<&SendError>, at: Timestamp) -> Option<Timestamp> {
+    let code = error?.code;
+    if ErrorAction::for_code(code) != ErrorAction::DeferDay {
+        return None;
+    }
+    let until = at.checked_add(ENGAGEMENT_DEFERRAL).ok()?;
+    message.expires_at.is_none_or(|expires| until < expires).then_some(until)
 }
 
 #[cfg(test)]

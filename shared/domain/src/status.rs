@@ -72,8 +72,8 @@ pub struct StatusReport {
 impl StatusReport {
     /// What the status changes on its message: value, time, wamid, error, pricing (the caller
     /// adds the pricing's estimate).
-    pub fn update(&self) -> crate::ports::StatusUpdate {
-        crate::ports::StatusUpdate {
+    pub fn update(&self) -> StatusUpdate {
+        StatusUpdate {
             value: self.value.clone(),
             at: self.at,
             wamid: Some(self.wamid.clone()),
@@ -115,6 +115,30 @@ pub fn read(status: &Status<'_>) -> StatusReport {
         pricing,
         pricing_unreadable,
         effect,
+    }
+}
+
+/// A status webhook, as applied to a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub value: crate::message::StatusValue,
+    pub at: jiff::Timestamp,
+    pub wamid: Option<String>,
+    /// Kept on the message when it moves to `failed`.
+    pub error: Option<crate::message::SendError>,
+    /// Meta's pricing, recorded with the message's first pricing only.
+    pub pricing: Option<crate::pricing::PricingRecord>,
+    /// polite's estimate of what that pricing costs, recorded with it.
+    pub estimate: Option<crate::pricing::CostEstimate>,
+    /// The monthly allowance of free service messages the pricing draws on
+    /// ([`crate::pricing::allowance_key`]), counted once with it.
+    pub allowance: Option<String>,
+}
+
+impl StatusUpdate {
+    /// Just a value at a time (no wamid, error or pricing).
+    pub fn plain(value: crate::message::StatusValue, at: jiff::Timestamp) -> Self {
+        Self { value, at, wamid: None, error: None, pricing: None, estimate: None, allowance: None }
     }
 }
 

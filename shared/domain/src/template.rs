@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Category;
-use crate::webhook::unix_seconds;
+use crate::unix_seconds;
 
 /// A template is named by its name and language (`order_update`, `pt_BR`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -363,6 +363,23 @@ fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
         _ => None,
     })
+}
+
+/// One page of Meta's template list.
+#[derive(Debug, Clone, Default)]
+pub struct TemplatePage {
+    pub templates: Vec<crate::template::ListedTemplate>,
+    /// The cursor of the next page, when there is one.
+    pub after: Option<String>,
+}
+
+/// Why Meta's template list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("Meta refused the template list: {code} {message}")]
+    Refused { code: i64, message: String },
+    #[error("the template list could not be read")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[cfg(test)]

@@ -16,10 +16,9 @@ mod signature;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 
 use jiff::Timestamp;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -157,7 +156,7 @@ pub struct Message<'a> {
     pub id: Cow<'a, str>,
     /// When the user sent it; `None` when Meta's field does not read as Unix seconds (the
     /// placeholders of Meta's own examples): [`Message::sent_at`] dates it by its arrival.
-    #[serde(with = "unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     /// `text`, `button`, … ; empty when absent (older examples of Meta's have none): a message
     /// of a type polite does not model.
@@ -347,7 +346,7 @@ pub struct Status<'a> {
     pub id: Cow<'a, str>,
     #[serde(with = "status_value")]
     pub status: StatusValue,
-    #[serde(with = "unix_seconds")]
+    #[serde(with = "crate::unix_seconds")]
     pub timestamp: Timestamp,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub recipient_id: Option<Cow<'a, str>>,
@@ -391,7 +390,7 @@ impl<'a> Status<'a> {
 pub struct Conversation<'a> {
     #[serde(borrow)]
     pub id: Cow<'a, str>,
-    #[serde(default, with = "unix_seconds::option", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::unix_seconds::option", skip_serializing_if = "Option::is_none")]
     pub expiration_timestamp: Option<Timestamp>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin<'a>>,
@@ -461,7 +460,7 @@ pub struct UserPreference<'a> {
     #[serde(borrow)]
     pub value: Cow<'a, str>,
     /// An integer here (a string is accepted too).
-    #[serde(with = "unix_seconds")]
+    #[serde(with = "crate::unix_seconds")]
     pub timestamp: Timestamp,
 }
 
@@ -478,7 +477,7 @@ pub struct UserIdUpdate<'a> {
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub parent_user_id: Option<IdChange<'a>>,
     /// An integer or a string of one.
-    #[serde(with = "unix_seconds")]
+    #[serde(with = "crate::unix_seconds")]
     pub timestamp: Timestamp,
 }
 
@@ -503,7 +502,7 @@ pub struct Call<'a> {
     /// with a `from` is a user's call).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Cow<'a, str>>,
-    #[serde(with = "unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
 }
 
@@ -533,7 +532,7 @@ pub struct Echo<'a> {
     pub to_user_id: Option<Cow<'a, str>>,
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub to_parent_user_id: Option<Cow<'a, str>>,
-    #[serde(with = "unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::unix_seconds::lenient", default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
     /// `text`, `image`, `template`, … ; empty when absent.
     #[serde(borrow, rename = "type", default)]
@@ -661,74 +660,6 @@ impl<'a> ChangeValue<'a> {
     /// only entry.
     pub fn contact_for_status(&self, status: &Status<'a>) -> Option<&Contact<'a>> {
         self.contact_of(status.recipient_id.as_deref(), status.recipient_user_id.as_deref())
-    }
-}
-
-/// Unix seconds, sent as a string (`"1763800000"`) by most payloads and as an integer by
-/// `user_preferences`; both are accepted, and written back as a string.
-pub(crate) mod unix_seconds {
-    use super::{Deserializer, Timestamp, Visitor, de, fmt};
-    use serde::Serializer;
-
-    pub(super) fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&t.as_second())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        d.deserialize_any(Seconds)
-    }
-
-    struct Seconds;
-
-    impl Visitor<'_> for Seconds {
-        type Value = Timestamp;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("Unix seconds as an integer or a string of digits")
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-            Timestamp::from_second(v).map_err(E::custom)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-            self.visit_i64(i64::try_from(v).map_err(E::custom)?)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
-            self.visit_i64(v.trim().parse().map_err(E::custom)?)
-        }
-    }
-
-    /// Unix seconds when they read as such, else `None` (never an error).
-    pub(crate) mod lenient {
-        use super::{Deserializer, Timestamp};
-        use serde::Deserialize;
-
-        #[allow(clippy::ref_option, reason = "serde's `with` passes &Option")]
-        pub(crate) fn serialize<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
-            super::option::serialize(t, s)
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
-            let value = serde_json::Value::deserialize(d)?;
-            Ok(super::deserialize(value).ok())
-        }
-    }
-
-    pub(super) mod option {
-        use super::{Deserializer, Timestamp};
-        use serde::{Deserialize, Serializer};
-
-        #[allow(clippy::ref_option, reason = "serde's `with` passes &Option")]
-        pub(in super::super) fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
-            match t {
-                Some(t) => super::serialize(t, s),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
-            #[derive(Deserialize)]
-            struct Wrap(#[serde(with = "super")] Timestamp);
-            Ok(Option::<Wrap>::deserialize(d)?.map(|Wrap(t)| t))
-        }
     }
 }
 

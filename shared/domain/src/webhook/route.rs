@@ -617,7 +617,7 @@ struct RawEntry<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
     /// When Meta made the entry's changes (template updates are ordered by it).
-    #[serde(default, with = "super::unix_seconds::lenient")]
+    #[serde(default, with = "crate::unix_seconds::lenient")]
     time: Option<Timestamp>,
     #[serde(borrow, default)]
     changes: Vec<RawChange<'a>>,
