@@ -2,6 +2,8 @@
 //! circle (docs/architecture.md, "What may use what"). Read from the sources, so a new
 //! `use crate::…` that closes a circle fails here, naming it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
