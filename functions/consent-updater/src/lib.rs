@@ -16,11 +16,11 @@ pub mod config;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use jiff::{SignedDuration, Timestamp};
 use polite_adapters::batch::{BatchError, process_batch};
-use polite_adapters::envelope::{self, EnvelopeError, kinds};
 use polite_adapters::graph::GraphClient;
 use polite_adapters::telemetry::counter;
 use polite_domain::consent::ConsentKeywords;
 use polite_domain::contact::ConsentAppend;
+use polite_domain::envelope::{self, EnvelopeError, kinds};
 use polite_domain::events::{Event, EventContact};
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,

@@ -17,8 +17,8 @@ pub mod config;
 pub mod tick;
 
 use jiff::Timestamp;
-use polite_adapters::envelope;
 use polite_domain::contact::ContactRecord;
+use polite_domain::envelope;
 use polite_domain::message::{Category, MessageRecord, MessageState};
 use polite_domain::message::{Moved, NewMessage, TransitionDetails};
 use polite_domain::ports::{ContactStore, CreateError, EventQueue, MessageStore, QueueError, StoreError};

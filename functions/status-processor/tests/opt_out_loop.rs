@@ -16,13 +16,13 @@ use jiff::{SignedDuration, Timestamp};
 use message_sender::Sender;
 use message_sender::pacing::Pacer;
 use polite_adapters::contacts::DynamoContacts;
-use polite_adapters::envelope::{self, kinds};
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
+use polite_domain::envelope::{self, kinds};
 use polite_domain::gate::Policy;
 use polite_domain::message::{MessageRecord, MessageState as S};
 use polite_domain::ports::{ContactStore as _, MessageStore as _};
@@ -146,8 +146,8 @@ impl Loop {
         for body in &events {
             self.updater.apply_record(body, now).await.unwrap();
         }
-        let kinds = events.iter().map(|b| polite_adapters::envelope::kind_of(b).unwrap());
-        kinds.filter(|k| k == polite_adapters::envelope::kinds::CONSENT_CHANGE).count()
+        let kinds = events.iter().map(|b| polite_domain::envelope::kind_of(b).unwrap());
+        kinds.filter(|k| k == polite_domain::envelope::kinds::CONSENT_CHANGE).count()
     }
 
     /// What the simulator accepted for `to`: (wamid, polite's message id).

@@ -8,9 +8,9 @@ mod common;
 
 use common::{Harness, failed, sent_at, status};
 use jiff::SignedDuration;
-use polite_adapters::envelope::{self, kinds};
 use polite_domain::campaign::PricedCount;
 use polite_domain::consent::{ConsentCategory, ConsentStatus};
+use polite_domain::envelope::{self, kinds};
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::MessageState as S;
 use polite_domain::message::{Due, due_shard};

@@ -5,12 +5,12 @@
 #![allow(clippy::expect_used, clippy::panic, reason = "an invariant check reports by panicking")]
 
 use jiff::Timestamp;
-use polite_adapters::envelope::{self, kinds};
 use polite_adapters::queue::MAX_BATCH_BYTES;
+use polite_domain::envelope::{self, kinds};
 use polite_domain::webhook::{self, EventKind, EventType, Parked, ParkedPayload, WebhookEvent};
 
 use crate::Outgoing;
-use polite_adapters::envelope::ParkedPart;
+use polite_domain::envelope::ParkedPart;
 
 /// Routes `body` as a validly signed POST and checks the queue messages it would produce:
 /// - routing and encoding never fail or panic;

@@ -18,10 +18,10 @@ use std::future::Future;
 use jiff::Timestamp;
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt as _, Response};
-use polite_adapters::envelope::{self, ParkedPart, kinds};
 use polite_adapters::http::ApiError;
 use polite_adapters::queue::MAX_BATCH_BYTES;
 use polite_adapters::telemetry::{counter, histogram};
+use polite_domain::envelope::{self, ParkedPart, kinds};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
 use polite_domain::webhook::{
     self, EventType, IgnoreReason, ParkReason, Parked, ParkedPayload, Routed, SignatureError, WebhookEvent,

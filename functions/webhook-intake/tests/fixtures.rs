@@ -8,7 +8,7 @@ mod common;
 use common::{Harness, PHONE_NUMBER_ID, WABA_ID, body_json, body_text, fixture, fixture_names};
 use jiff::Timestamp;
 use lambda_http::http::header::CONTENT_TYPE;
-use polite_adapters::envelope::{self, kinds};
+use polite_domain::envelope::{self, kinds};
 use polite_domain::webhook::{EventType, Parked, ParkedPayload, WebhookEvent};
 
 /// What a fixture must produce.

@@ -7,9 +7,9 @@ mod common;
 
 use common::{APP_SECRET, Harness, body_json, fixture, post};
 use polite_adapters::config::Env;
-use polite_adapters::envelope::ParkedPart;
-use polite_adapters::envelope::{self, kinds};
 use polite_adapters::queue::SqsQueue;
+use polite_domain::envelope::ParkedPart;
+use polite_domain::envelope::{self, kinds};
 use polite_domain::webhook::{self, MAX_BODY_BYTES, Parked, ParkedPayload};
 use secrecy::ExposeSecret as _;
 use webhook_intake::{Config, Intake, PARK_PART_BYTES};

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_sdk_sqs::Client;
 use base64::Engine as _;
-use polite_adapters::envelope::{self, ParkedPart, kinds};
+use polite_domain::envelope::{self, ParkedPart, kinds};
 use polite_domain::webhook::{self, ParkReason, Parked, ParkedPayload};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};

@@ -6,7 +6,6 @@ pub mod bus;
 pub mod config;
 pub mod contacts;
 mod dynamo;
-pub mod envelope;
 pub mod graph;
 pub mod http;
 pub mod init;

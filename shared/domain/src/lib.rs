@@ -21,6 +21,7 @@ pub mod caps;
 pub mod consent;
 pub mod contact;
 pub mod content;
+pub mod envelope;
 pub mod events;
 pub mod gate;
 pub mod hours;

@@ -5,10 +5,10 @@
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request};
 use polite_adapters::contacts::DynamoContacts;
-use polite_adapters::envelope::{self, kinds};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_adapters::templates::DynamoTemplates;
+use polite_domain::envelope::{self, kinds};
 use polite_domain::message::MessageState;
 use polite_domain::ports::MessageStore as _;
 use polite_domain::request::SendJob;

@@ -4,7 +4,7 @@
 //! cannot read and fail that record into the DLQ with a clear reason instead of
 //! misinterpreting it; the kind guards against a body sent to the wrong queue.
 
-use polite_domain::webhook::WebhookEvent;
+use crate::webhook::WebhookEvent;
 use serde::{Deserialize, Serialize};
 
 /// The body format this build writes and reads.
@@ -12,22 +12,22 @@ pub const VERSION: u32 = 1;
 
 /// The event kinds on polite's queues.
 pub mod kinds {
-    /// One webhook update (`polite_domain::webhook::WebhookEvent`), on inbound-events or
+    /// One webhook update (`crate::webhook::WebhookEvent`), on inbound-events or
     /// status-events.
     pub const WEBHOOK_EVENT: &str = "webhook_event";
-    /// Webhook content that could not be routed (`polite_domain::webhook::Parked`).
+    /// Webhook content that could not be routed (`crate::webhook::Parked`).
     pub const PARKED_WEBHOOK: &str = "parked_webhook";
     /// One part of a parked item too large for one SQS message: `{parking_id, part, parts,
     /// text}`; the parts' `text`s, concatenated in order, are the item's JSON.
     pub const PARKED_WEBHOOK_PART: &str = "parked_webhook_part";
-    /// A consent change for one contact (`polite_domain::inbound::ConsentChange`), on
+    /// A consent change for one contact (`crate::inbound::ConsentChange`), on
     /// inbound-events: status-processor's 131050 opt-outs.
     pub const CONSENT_CHANGE: &str = "consent_change";
-    /// Identities WhatsApp showed together (`polite_domain::people::Observation`), on
+    /// Identities WhatsApp showed together (`crate::people::Observation`), on
     /// inbound-events: status-processor reads them in statuses' `contacts`, consent-updater
     /// (the contacts table's owner) links them.
     pub const IDENTITIES: &str = "identities";
-    /// A message for the sender to consider (`polite_domain::request::SendJob`), on send-queue.
+    /// A message for the sender to consider (`crate::request::SendJob`), on send-queue.
     pub const SEND_JOB: &str = "send_job";
 }
 
@@ -93,10 +93,10 @@ pub fn encode<T: Serialize>(kind: &str, body: &T) -> Result<String, serde_json::
 ///
 /// # Errors
 /// Only if serialisation fails (it cannot for this type).
-pub fn send_job(id: &str, delay_seconds: u32) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
-    Ok(polite_domain::ports::QueueMessage {
+pub fn send_job(id: &str, delay_seconds: u32) -> Result<crate::ports::QueueMessage, serde_json::Error> {
+    Ok(crate::ports::QueueMessage {
         id: id.to_owned(),
-        body: encode(kinds::SEND_JOB, &polite_domain::request::SendJob { id: id.to_owned() })?,
+        body: encode(kinds::SEND_JOB, &crate::request::SendJob { id: id.to_owned() })?,
         delay_seconds,
     })
 }
@@ -110,14 +110,14 @@ pub fn send_job(id: &str, delay_seconds: u32) -> Result<polite_domain::ports::Qu
 /// Only if serialisation fails (it cannot for this type).
 pub fn send_failure_opt_out(
     message_id: &str,
-    contact: polite_domain::ContactRef,
+    contact: crate::ContactRef,
     at: jiff::Timestamp,
-) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
-    let change = polite_domain::inbound::ConsentChange {
+) -> Result<crate::ports::QueueMessage, serde_json::Error> {
+    let change = crate::inbound::ConsentChange {
         contact,
-        event: polite_domain::consent::ConsentEvent::from_send_failure(message_id, at, at),
+        event: crate::consent::ConsentEvent::from_send_failure(message_id, at, at),
     };
-    Ok(polite_domain::ports::QueueMessage {
+    Ok(crate::ports::QueueMessage {
         id: format!("optout-{message_id}"),
         body: encode(kinds::CONSENT_CHANGE, &change)?,
         delay_seconds: 0,
@@ -131,9 +131,9 @@ pub fn send_failure_opt_out(
 /// Only if serialisation fails (it cannot for this type).
 pub fn identities(
     id: &str,
-    observation: &polite_domain::people::Observation,
-) -> Result<polite_domain::ports::QueueMessage, serde_json::Error> {
-    Ok(polite_domain::ports::QueueMessage {
+    observation: &crate::people::Observation,
+) -> Result<crate::ports::QueueMessage, serde_json::Error> {
+    Ok(crate::ports::QueueMessage {
         id: format!("ids-{id}"),
         body: encode(kinds::IDENTITIES, observation)?,
         delay_seconds: 0,
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_webhook_event_is_encoded_exactly_as_serde_would() {
-        use polite_domain::webhook::{EventType, WebhookEvent};
+        use crate::webhook::{EventType, WebhookEvent};
         use serde_json::value::RawValue;
         let data: &RawValue = serde_json::from_str(r#"{"id":"wamid.1","text":{"body":"Ol\u00e1 \"x\""}}"#).unwrap();
         let contact: &RawValue = serde_json::from_str(r#"{"wa_id":"5511"}"#).unwrap();
