@@ -17,9 +17,8 @@ ARM64_TARGET := aarch64-unknown-linux-gnu
 FUZZ_SECONDS ?= 300
 F ?= text
 FN ?= webhook-intake
-# The crate whose fixtures/ holds a function's events (contacts-api is a bin of consent-updater).
-CRATE_OF_contacts-api := consent-updater
-FIXTURES = functions/$(or $(CRATE_OF_$(FN)),$(FN))/fixtures
+# A function's crate is named like it and holds its events in fixtures/.
+FIXTURES = functions/$(FN)/fixtures
 
 .PHONY: help demo dev test check lint fmt-check clippy cfn-lint bins unit parked replay-parked bench fault-campaign fuzz zones invoke build deploy package-lambda delete
 
@@ -41,8 +40,8 @@ test: fmt-check clippy cfn-lint unit ## Everything CI checks: formatting, clippy
 
 lint: fmt-check clippy cfn-lint ## Formatting, clippy and cfn-lint only
 
-check: fmt-check clippy ## Fast feedback while coding: formatting, clippy and the domain's tests (no moto, no stack)
-	$(CARGO) test --quiet --locked -p polite-domain
+check: fmt-check clippy ## Fast feedback while coding: formatting, clippy, the domain's tests and the use cases on in-memory fakes (no moto, no stack)
+	$(CARGO) test --quiet --locked -p polite-domain -p polite-app
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -67,7 +66,7 @@ unit: bins
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
 
 fault-campaign: ## The fault campaign alone (part of make test): three seeds of 2,000 people side by side, each on its own moto (POLITE_FAULT_PEOPLE=300 for a quick look)
-	$(CARGO) test --locked -p status-processor --test fault_campaign
+	$(CARGO) test --locked -p polite-tests --test fault_campaign
 
 parked: ## List the parked webhooks (of `make dev`'s stack; of a deployed one with WEBHOOK_PARKING_QUEUE_URL set)
 	$(CARGO) run --quiet --locked -p polite-devstack -- parked

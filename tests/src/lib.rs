@@ -4,6 +4,7 @@
 
 pub mod count;
 pub mod faults;
+pub mod fixtures;
 pub mod logs;
 pub mod moto;
 
@@ -71,4 +72,15 @@ pub async fn opt_in_marketing(contacts: &impl polite_domain::ports::ContactStore
     )?;
     contacts.append_consent(&wa_id, &event).await?;
     Ok(())
+}
+
+/// What webhook-intake does with a POST whose signature it accepted: `body` routed as received
+/// now and queued to `queues` (the consumers' tests start from the intake's real output).
+///
+/// # Panics
+/// When a queue refuses (the test's failure report).
+#[allow(clippy::expect_used, reason = "test support: a panic is the failure report")]
+pub async fn intake<Q: polite_domain::ports::EventQueue + Sync>(queues: &polite_app::intake::Queues<Q>, body: &[u8]) {
+    let routed = polite_domain::webhook::route(body, jiff::Timestamp::now());
+    Box::pin(polite_app::intake::queue(queues, &routed, "test")).await.expect("the intake queues everything");
 }

@@ -28,9 +28,6 @@ pub const CONSENT_CONFIRMATIONS: &str = "CONSENT_CONFIRMATIONS";
 #[derive(Debug)]
 pub struct Config {
     pub contacts_table: String,
-    /// `MESSAGES_TABLE`: contacts-api's erasure forgets the person's messages there (the
-    /// consent consumer does not touch it).
-    pub messages_table: Option<String>,
     pub contact_hash_key: SecretString,
     pub keywords: ConsentKeywords,
     /// The reply texts and where to send them, when confirmations are on.
@@ -50,7 +47,6 @@ impl Config {
         sdk: &aws_config::SdkConfig,
     ) -> Result<Self, ConfigError> {
         let contacts_table = env.required(keys::CONTACTS_TABLE);
-        let messages_table = env.optional(keys::MESSAGES_TABLE);
         let keywords = env.json(CONSENT_KEYWORDS, ConsentKeywords::default());
         let texts = env.json(CONSENT_CONFIRMATIONS, ConfirmationTexts::default());
         let send_memory = env.json(keys::SEND_POLICY, Policy::default()).send_memory();
@@ -68,7 +64,7 @@ impl Config {
             Some(graph) => Some((texts, GraphConfig { token: secrets.take(secret::WHATSAPP_ACCESS_TOKEN)?, ..graph })),
             None => None,
         };
-        Ok(Config { contacts_table, messages_table, contact_hash_key, keywords, confirmations, send_memory })
+        Ok(Config { contacts_table, contact_hash_key, keywords, confirmations, send_memory })
     }
 }
 

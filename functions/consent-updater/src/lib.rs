@@ -10,7 +10,6 @@
 //! move forward), so Meta's 7-day retries and SQS redeliveries change nothing twice, and the
 //! ledger orders by event time, so an old event arriving late never overrides a newer one.
 
-pub mod api;
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -33,9 +32,6 @@ pub use config::Config;
 
 /// The function's name (bin, SAM function, metric dimension).
 pub const FUNCTION: &str = "consent-updater";
-
-/// The `/v1/contacts/…` function's name (bin, SAM function, metric dimension).
-pub const API_FUNCTION: &str = "contacts-api";
 
 /// Records of one SQS batch handled at once (each touches its own contact, mostly).
 pub const CONCURRENCY: usize = 10;

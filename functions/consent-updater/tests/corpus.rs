@@ -15,15 +15,13 @@ use consent_updater::Updater;
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::queue::SqsQueue;
+use polite_app::intake::Queues;
 use polite_domain::consent::ConsentKeywords;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::inbound::{InboundAction, Reading, interpret};
 use polite_domain::ports::ContactStore as _;
 use polite_domain::webhook::{self, Parked, WebhookEvent};
 use polite_tests::{Stack, drain};
-use webhook_intake::Intake;
-
-const APP_SECRET: &str = "polite-local-app-secret";
 
 /// Each file and what it comes to, as `describe` writes it: the outcomes of its elements in
 /// queue order, `;`-separated. `inbound:<type>:<actions>` is an event consent-updater acts on
@@ -167,7 +165,7 @@ fn reading(event: &WebhookEvent<'_>) -> String {
 struct Rig {
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
-    intake: Intake<SqsQueue>,
+    intake: Queues<SqsQueue>,
     updater: Updater<DynamoContacts>,
 }
 
@@ -176,7 +174,7 @@ impl Rig {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
+        let intake = Queues::open(queue);
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let store = DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-corpus-key");
         let send_memory = polite_domain::gate::Policy::default().send_memory();
@@ -184,10 +182,9 @@ impl Rig {
         Rig { stack, sqs, intake, updater }
     }
 
-    /// Posts `body` signed as Meta signs it; webhook-intake must answer 200.
-    async fn post(&self, body: Vec<u8>, what: &str) {
-        let request = webhook_intake::signed_request(APP_SECRET, body).unwrap();
-        assert_eq!(webhook_intake::handle(&self.intake, request).await.status(), 200, "{what}");
+    /// Hands `body` to the intake, as webhook-intake does once the signature holds.
+    async fn post(&self, body: Vec<u8>) {
+        polite_tests::intake(&self.intake, &body).await;
     }
 
     /// What is on the queue `id` now (received and deleted).
@@ -207,7 +204,7 @@ async fn every_real_webhook_body_has_its_expected_outcome_and_nothing_meta_docum
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let body = std::fs::read(file).unwrap();
-        rig.post(body.clone(), &name).await;
+        rig.post(body.clone()).await;
         let mut outcomes = Vec::new();
         for record in rig.drain("InboundEventsQueue").await {
             let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &record).unwrap();
@@ -275,7 +272,7 @@ async fn a_user_preferences_stop_in_every_real_shape_opts_its_person_out() {
             let id = item["user_id"].as_str().or(item["wa_id"].as_str()).map(str::to_owned).or(entry.clone());
             people.push(polite_domain::ContactRef::parse(&id.expect("someone")).unwrap());
         }
-        rig.post(body.to_string().into_bytes(), &file.display().to_string()).await;
+        rig.post(body.to_string().into_bytes()).await;
         for record in rig.drain("InboundEventsQueue").await {
             // The reading proves the shape (an earlier file may have opted the same person out).
             let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &record).unwrap();

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
+use polite_app::intake::Queues;
 use polite_domain::ContactRef;
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentSource, ConsentStatus};
@@ -22,10 +23,8 @@ use polite_domain::ports::{ContactStore, SendLog};
 use polite_domain::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
-use webhook_intake::Intake;
 use whatsapp_sim::{SimConfig, Simulator};
 
-const APP_SECRET: &str = "polite-local-app-secret";
 const ANA: &str = "5511987654321";
 /// `metadata.phone_number_id` of the webhook-intake fixtures.
 const FIXTURE_NUMBER_ID: &str = "700800900";
@@ -35,7 +34,7 @@ const FIXTURE_SENT: i64 = 1_795_435_201;
 struct Harness {
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
-    intake: Intake<SqsQueue>,
+    intake: Queues<SqsQueue>,
     updater: Updater<DynamoContacts>,
 }
 
@@ -44,7 +43,7 @@ impl Harness {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
+        let intake = Queues::open(queue);
         let store = DynamoContacts::new(
             aws_sdk_dynamodb::Client::new(&stack.sdk),
             stack.table("ContactsTable"),
@@ -84,17 +83,13 @@ impl Harness {
     async fn intake_fixture(&self, name: &str) -> Vec<String> {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../webhook-intake/fixtures/{name}.json"));
         let req = lambda_http::request::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        self.intake_request(req).await
+        self.intake_body(req.body().as_ref()).await
     }
 
-    /// Posts `body` signed as Meta would and returns what webhook-intake queued.
-    async fn intake_body(&self, body: Vec<u8>) -> Vec<String> {
-        self.intake_request(webhook_intake::signed_request(APP_SECRET, body).unwrap()).await
-    }
-
-    async fn intake_request(&self, req: lambda_http::Request) -> Vec<String> {
-        let response = webhook_intake::handle(&self.intake, req).await;
-        assert_eq!(response.status(), 200);
+    /// Hands `body` to the intake (as webhook-intake does once the signature holds) and returns
+    /// what it queued on inbound-events.
+    async fn intake_body(&self, body: impl AsRef<[u8]>) -> Vec<String> {
+        polite_tests::intake(&self.intake, body.as_ref()).await;
         drain(&self.sqs, self.stack.queue("InboundEventsQueue")).await.unwrap()
     }
 

@@ -2,7 +2,7 @@
 //! AWS requests each message costs — counted on the wire by an SDK interceptor, not estimated.
 //!
 //! Real parts: moto (DynamoDB + SQS, started by the harness), polite's WhatsApp simulator,
-//! messages created by send-scheduler, jobs received from the real send-queue in batches of 10
+//! messages created by messages-api, jobs received from the real send-queue in batches of 10
 //! (as the event source delivers them) and handed to `Sender::handle` one batch after another,
 //! as one Lambda instance does. Unpaced (the pacer's limit is the business number's, not this
 //! measurement's) and without quiet hours, so every message is sent.
@@ -28,11 +28,12 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::scheduler::Scheduler;
+use polite_domain::campaign::CampaignSettings;
 use polite_domain::gate::Policy;
 use polite_domain::request::SendRequest;
 use polite_tests::{RequestCounter, Stack};
 use secrecy::SecretString;
-use send_scheduler::{CampaignSettings, Scheduler};
 use whatsapp_sim::{SimConfig, Simulator};
 
 const LATENCY: Duration = Duration::from_millis(50);
@@ -52,7 +53,7 @@ fn main() -> anyhow::Result<()> {
 
 /// One measured run.
 struct Run {
-    /// send-scheduler's `submit`, per message.
+    /// the scheduler's `submit`, per message.
     create: Duration,
     create_requests: Counts,
     /// message-sender over all batches.
@@ -64,7 +65,7 @@ struct Rig {
     stack: Stack,
     counter: RequestCounter,
     sim: Simulator,
-    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
     sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
 }
 
@@ -194,9 +195,9 @@ fn report(n: usize, slow: &Run, instant: &Run) {
     );
     println!("  Graph API at 0 ms:  {ceiling:.0} messages/s (what the stores allow here)");
     println!("  latency hidden by the batch's concurrency: {:.0} %", 100.0 * rate / ceiling);
-    println!("send-scheduler submit: {:.1} ms per message", slow.create.as_secs_f64() * 1000.0 / n as f64);
+    println!("messages-api submit: {:.1} ms per message", slow.create.as_secs_f64() * 1000.0 / n as f64);
     println!();
-    println!("| AWS requests per message | send-scheduler (POST /v1/messages) | message-sender |");
+    println!("| AWS requests per message | messages-api (POST /v1/messages) | message-sender |");
     println!("|---|---|---|");
     let per = |counts: &Counts, op: &String| counts.get(op).map_or(0.0, |c| *c as f64 / n as f64);
     let operations: BTreeSet<&String> = slow.create_requests.keys().chain(slow.send_requests.keys()).collect();

@@ -1,4 +1,4 @@
-//! message-sender against moto and the WhatsApp simulator: messages created by send-scheduler,
+//! message-sender against moto and the WhatsApp simulator: messages created by messages-api,
 //! jobs taken from the real send-queue, the gate at send time, and never a second send.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
@@ -12,6 +12,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::scheduler::Scheduler;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::caps::SentRecord;
@@ -28,7 +29,6 @@ use polite_domain::status::StatusUpdate;
 use polite_domain::template::{TemplateKey, TemplateUpdate};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
-use send_scheduler::Scheduler;
 use whatsapp_sim::{SimConfig, Simulator};
 
 /// 12:00 in São Paulo on a Monday.
@@ -42,7 +42,7 @@ struct Harness {
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
     sim: Simulator,
-    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
     sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
 }
 
@@ -67,7 +67,7 @@ impl Harness {
             contacts: contacts(),
             templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             send_queue: queue("SendQueue"),
-            campaigns: send_scheduler::CampaignSettings::default(),
+            campaigns: polite_domain::campaign::CampaignSettings::default(),
         };
         let sender = Sender {
             messages: messages(),
@@ -532,7 +532,7 @@ async fn a_campaign_at_noon_in_sao_paulo_waits_for_morning_where_it_is_night() {
 
     // Sydney's morning: the tick releases it, the sender sends it.
     let morning = messages[3].not_before.unwrap();
-    let report = send_scheduler::tick::run(&h.scheduler, morning).await.unwrap();
+    let report = polite_app::scheduler::tick::run(&h.scheduler, morning).await.unwrap();
     assert_eq!(report.released, 1);
     assert_eq!(h.run(morning).await, [Outcome::Sent]);
     assert_eq!(h.sim.accepted().len(), 3);

@@ -9,7 +9,7 @@
 //! ([`polite_domain::template::TemplateRecord::apply`]), so redelivered and reordered updates
 //! change nothing twice, and a list read a minute ago never undoes a webhook from a second ago.
 //!
-//! message-sender and send-scheduler read the registry: the category Meta last set governs a
+//! message-sender, messages-api and scheduler-tick read the registry: the category Meta last set governs a
 //! template message, and a paused or disabled template holds its messages.
 
 pub mod config;

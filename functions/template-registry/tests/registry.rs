@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use polite_adapters::graph::{GraphCatalog, GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
 use polite_adapters::templates::DynamoTemplates;
+use polite_app::intake::Queues;
 use polite_domain::message::Category;
 use polite_domain::ports::TemplateStore;
 use polite_domain::template::{TemplateKey, Verdict};
@@ -15,16 +16,14 @@ use polite_tests::{Stack, drain};
 use secrecy::SecretString;
 use serde_json::json;
 use template_registry::{Loaded, Registry};
-use webhook_intake::Intake;
 use whatsapp_sim::{SimConfig, SimTemplate, Simulator};
 
-const APP_SECRET: &str = "polite-local-app-secret";
 const WABA: &str = "102290129340398";
 
 struct Harness {
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
-    intake: Intake<SqsQueue>,
+    intake: Queues<SqsQueue>,
     registry: Registry<DynamoTemplates, GraphCatalog>,
     _sim: Simulator,
 }
@@ -34,7 +33,7 @@ impl Harness {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
+        let intake = Queues::open(queue);
         let config = SimConfig { waba_id: WABA.into(), templates, ..SimConfig::default() };
         let sim = Simulator::start(config.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
         let graph = GraphConfig::new(sim.url(), "unused", SecretString::from(config.access_token));
@@ -43,11 +42,10 @@ impl Harness {
         Harness { stack, sqs, intake, registry: Registry { store, catalog: Some(catalog) }, _sim: sim }
     }
 
-    /// Posts `body` to webhook-intake and hands what it queued for the registry to it as one
+    /// Hands `body` to the intake and hands what it queued for the registry to it as one
     /// SQS batch; returns the failed record ids.
     async fn webhook(&self, body: &serde_json::Value) -> Vec<String> {
-        let req = webhook_intake::signed_request(APP_SECRET, body.to_string().into_bytes()).unwrap();
-        assert_eq!(webhook_intake::handle(&self.intake, req).await.status(), 200);
+        polite_tests::intake(&self.intake, body.to_string().as_bytes()).await;
         let queued = drain(&self.sqs, self.stack.queue("TemplateEventsQueue")).await.unwrap();
         assert!(!queued.is_empty(), "nothing queued for the registry");
         let mut event = SqsEvent::default();

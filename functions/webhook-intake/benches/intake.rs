@@ -11,9 +11,10 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request};
+use polite_app::intake::{Outgoing, Queues};
 use polite_domain::ports::{EventQueue, QueueError, QueueMessage};
 use polite_domain::webhook;
-use webhook_intake::{Intake, Outgoing, handle};
+use webhook_intake::{Intake, handle};
 
 const SECRET: &str = "bench-app-secret";
 
@@ -41,10 +42,7 @@ fn intake_benches(c: &mut Criterion) {
     let intake = Intake {
         app_secret: SECRET.into(),
         verify_token: "unused".into(),
-        inbound: Discard,
-        statuses: Discard,
-        templates: Discard,
-        parking: Discard,
+        queues: Queues { inbound: Discard, statuses: Discard, templates: Discard, parking: Discard },
     };
     for n in [1usize, 10, 100] {
         let body = webhook::samples::statuses(n);

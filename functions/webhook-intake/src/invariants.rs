@@ -5,11 +5,11 @@
 #![allow(clippy::expect_used, clippy::panic, reason = "an invariant check reports by panicking")]
 
 use jiff::Timestamp;
-use polite_adapters::queue::MAX_BATCH_BYTES;
 use polite_domain::envelope::{self, kinds};
+use polite_domain::ports::MAX_MESSAGE_BYTES;
 use polite_domain::webhook::{self, EventKind, EventType, Parked, ParkedPayload, WebhookEvent};
 
-use crate::Outgoing;
+use polite_app::intake::Outgoing;
 use polite_domain::envelope::ParkedPart;
 
 /// Routes `body` as a validly signed POST and checks the queue messages it would produce:
@@ -29,7 +29,7 @@ pub fn route_and_encode(body: &[u8]) {
 
     for (messages, on_status_queue) in [(&out.statuses, true), (&out.inbound, false)] {
         for m in messages {
-            assert!(m.body.len() <= MAX_BATCH_BYTES, "an event of {} bytes", m.body.len());
+            assert!(m.body.len() <= MAX_MESSAGE_BYTES, "an event of {} bytes", m.body.len());
             let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &m.body).expect("an event decodes");
             assert_eq!(event.kind == EventType::Status, on_status_queue, "{:?} on the wrong queue", event.kind);
             assert_eq!(
@@ -43,13 +43,13 @@ pub fn route_and_encode(body: &[u8]) {
     }
     // A template change's value is rebuilt from the members Meta sent: each one verbatim.
     for m in &out.templates {
-        assert!(m.body.len() <= MAX_BATCH_BYTES, "a template event of {} bytes", m.body.len());
+        assert!(m.body.len() <= MAX_MESSAGE_BYTES, "a template event of {} bytes", m.body.len());
         let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, &m.body).expect("an event decodes");
         assert_eq!(event.kind, EventType::Template, "{:?} on the template queue", event.kind);
         event.template_change().expect("a routed template change reads");
     }
     for m in &out.parked {
-        assert!(m.body.len() <= MAX_BATCH_BYTES, "a parked message of {} bytes", m.body.len());
+        assert!(m.body.len() <= MAX_MESSAGE_BYTES, "a parked message of {} bytes", m.body.len());
         if let Ok(item) = envelope::decode::<Parked<'_>>(kinds::PARKED_WEBHOOK, &m.body) {
             match item.payload {
                 ParkedPayload::Text(t) => assert_eq!(t.as_bytes(), body, "parked text is not the body"),

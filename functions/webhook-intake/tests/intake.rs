@@ -8,11 +8,12 @@ mod common;
 use common::{APP_SECRET, Harness, body_json, fixture, post};
 use polite_adapters::config::Env;
 use polite_adapters::queue::SqsQueue;
+use polite_app::intake::{PARK_PART_BYTES, Queues};
 use polite_domain::envelope::ParkedPart;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::webhook::{self, MAX_BODY_BYTES, Parked, ParkedPayload};
 use secrecy::ExposeSecret as _;
-use webhook_intake::{Config, Intake, PARK_PART_BYTES};
+use webhook_intake::{Config, Intake};
 
 fn signed_text_body() -> Vec<u8> {
     fixture("text").body().as_ref().to_vec()
@@ -99,10 +100,10 @@ async fn when_a_queue_fails_the_answer_is_500_and_metas_retry_delivers_everythin
     let broken = Intake {
         app_secret: APP_SECRET.into(),
         verify_token: "unused".into(),
-        inbound: SqsQueue::new(h.sqs.clone(), format!("{}-gone", h.stack.queue("InboundEventsQueue"))),
-        statuses: h.intake.statuses.clone(),
-        templates: h.intake.templates.clone(),
-        parking: h.intake.parking.clone(),
+        queues: Queues {
+            inbound: SqsQueue::new(h.sqs.clone(), format!("{}-gone", h.stack.queue("InboundEventsQueue"))),
+            ..h.intake.queues.clone()
+        },
     };
     let batch = fixture("batch_three_entries");
     let (parts, body) = batch.into_parts();

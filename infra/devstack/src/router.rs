@@ -308,7 +308,7 @@ mod tests {
         RouteTable::new(&[
             spec("webhook-intake", &[("GET", "/webhook"), ("POST", "/webhook")]),
             spec("contacts-api", &[("GET", "/v1/contacts/{contact}"), ("PUT", "/v1/contacts/{contact}/consent")]),
-            spec("send-scheduler", &[("POST", "/v1/messages"), ("GET", "/v1/messages/{id}")]),
+            spec("messages-api", &[("POST", "/v1/messages"), ("GET", "/v1/messages/{id}")]),
         ])
     }
 
@@ -321,9 +321,7 @@ mod tests {
         assert_eq!(route.function, "contacts-api");
         assert_eq!(route.key(), "PUT /v1/contacts/{contact}/consent");
         assert_eq!(params.get("contact").map(String::as_str), Some("+5511987654321"));
-        assert!(
-            matches!(table.find("GET", "/v1/messages/abc"), Matched::Route(r, _) if r.function == "send-scheduler")
-        );
+        assert!(matches!(table.find("GET", "/v1/messages/abc"), Matched::Route(r, _) if r.function == "messages-api"));
     }
 
     #[test]

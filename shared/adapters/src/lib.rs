@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod provision;
 pub mod queue;
 mod retry;
+pub mod scheduling;
 pub mod secrets;
 pub mod tables;
 pub mod telemetry;

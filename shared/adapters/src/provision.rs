@@ -492,16 +492,16 @@ mod tests {
             .collect();
         routes.sort();
         let expected = [
-            ("/v1/campaigns", "POST", "send-scheduler"),
-            ("/v1/campaigns/{id}", "GET", "send-scheduler"),
+            ("/v1/campaigns", "POST", "messages-api"),
+            ("/v1/campaigns/{id}", "GET", "messages-api"),
             ("/v1/contacts/{contact}", "DELETE", "contacts-api"),
             ("/v1/contacts/{contact}", "GET", "contacts-api"),
             ("/v1/contacts/{contact}", "PATCH", "contacts-api"),
             ("/v1/contacts/{contact}/consent", "PUT", "contacts-api"),
             ("/v1/contacts/{contact}/consent-history", "GET", "contacts-api"),
-            ("/v1/messages", "POST", "send-scheduler"),
-            ("/v1/messages/{id}", "DELETE", "send-scheduler"),
-            ("/v1/messages/{id}", "GET", "send-scheduler"),
+            ("/v1/messages", "POST", "messages-api"),
+            ("/v1/messages/{id}", "DELETE", "messages-api"),
+            ("/v1/messages/{id}", "GET", "messages-api"),
             ("/webhook", "GET", "webhook-intake"),
             ("/webhook", "POST", "webhook-intake"),
         ];
@@ -541,8 +541,8 @@ mod tests {
                 "contacts-api",
                 "event-publisher",
                 "message-sender",
+                "messages-api",
                 "scheduler-tick",
-                "send-scheduler",
                 "status-processor",
                 "template-registry",
                 "webhook-intake"

@@ -10,13 +10,10 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use polite_domain::ports::{EventQueue, FailedEntry, QueueError, QueueMessage};
+use polite_domain::ports::{EventQueue, FailedEntry, MAX_MESSAGE_BYTES, QueueError, QueueMessage};
 
 /// SQS's limit on entries per SendMessageBatch call.
 pub const MAX_BATCH: usize = 10;
-/// SQS's limit on one message body and on a whole batch's bodies. (AWS raised it to 1 MiB in
-/// 2025; 256 KiB holds on every queue and on moto, and polite's events are far smaller.)
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Attempts per entry for transient failures.
 const ATTEMPTS: usize = 4;
 
@@ -90,13 +87,13 @@ impl SqsQueue {
     }
 }
 
-/// Consecutive runs of at most [`MAX_BATCH`] messages and [`MAX_BATCH_BYTES`] bytes (each
+/// Consecutive runs of at most [`MAX_BATCH`] messages and [`MAX_MESSAGE_BYTES`] bytes (each
 /// message already fits on its own).
 fn batches(messages: &[QueueMessage]) -> Vec<&[QueueMessage]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, m) in messages.iter().enumerate() {
-        if i - start == MAX_BATCH || bytes + m.body.len() > MAX_BATCH_BYTES {
+        if i - start == MAX_BATCH || bytes + m.body.len() > MAX_MESSAGE_BYTES {
             out.push(&messages[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -120,9 +117,9 @@ impl EventQueue for SqsQueue {
         loop {
             let mut retry = Vec::new();
             let (fit, too_big): (Vec<QueueMessage>, Vec<QueueMessage>) =
-                pending.into_iter().partition(|m| m.body.len() <= MAX_BATCH_BYTES);
+                pending.into_iter().partition(|m| m.body.len() <= MAX_MESSAGE_BYTES);
             refused.extend(too_big.into_iter().map(|m| FailedEntry {
-                reason: format!("the body is {} bytes; SQS takes at most {MAX_BATCH_BYTES}", m.body.len()),
+                reason: format!("the body is {} bytes; SQS takes at most {MAX_MESSAGE_BYTES}", m.body.len()),
                 id: m.id,
             }));
             for chunk in batches(&fit) {
@@ -176,10 +173,10 @@ mod tests {
         let many = messages(&[10; 25]);
         assert_eq!(batches(&many).iter().map(|b| b.len()).collect::<Vec<_>>(), [10, 10, 5]);
 
-        let big = messages(&[100_000, 100_000, 100_000, 10, MAX_BATCH_BYTES]);
+        let big = messages(&[100_000, 100_000, 100_000, 10, MAX_MESSAGE_BYTES]);
         let sizes: Vec<usize> = batches(&big).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, [2, 2, 1]);
-        assert!(batches(&big).iter().all(|b| b.iter().map(|m| m.body.len()).sum::<usize>() <= MAX_BATCH_BYTES));
+        assert!(batches(&big).iter().all(|b| b.iter().map(|m| m.body.len()).sum::<usize>() <= MAX_MESSAGE_BYTES));
         assert!(batches(&[]).is_empty());
     }
 }

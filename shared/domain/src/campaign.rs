@@ -391,6 +391,33 @@ pub struct NewCampaign {
     pub body_hash: String,
 }
 
+/// How campaigns fan out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CampaignSettings {
+    /// Recipients per second a campaign is spread at (`CAMPAIGN_MPS`, default 64: 80 % of the
+    /// default 80 messages/s a business number sends, leaving room for transactional sends).
+    pub per_second: u32,
+    /// How long `POST /v1/campaigns` fans out before answering (`CAMPAIGN_INLINE_BUDGET_MS`,
+    /// default 5 000); the tick does the rest.
+    pub inline_budget: std::time::Duration,
+    /// How long one tick fans out (`CAMPAIGN_TICK_BUDGET_MS`, default 40 000 of its 60 s).
+    pub tick_budget: std::time::Duration,
+    /// Recipients per chunk (default [`CHUNK_SIZE`]; not an
+    /// environment setting — tests use small chunks to exercise several).
+    pub chunk_size: usize,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            per_second: 64,
+            inline_budget: std::time::Duration::from_secs(5),
+            tick_budget: std::time::Duration::from_secs(40),
+            chunk_size: CHUNK_SIZE,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,11 @@ use crate::message::{Due, Moved, NewMessage, TransitionDetails};
 use crate::status::StatusUpdate;
 use crate::template::{CatalogError, TemplatePage};
 
+/// The most one queue message's body (and one batch of them) may carry: SQS's 256 KiB. (AWS
+/// raised it to 1 MiB in 2025; 256 KiB holds on every queue and on moto, and polite's events
+/// are far smaller.)
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// One message for a queue: a versioned JSON body and an optional delivery delay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {

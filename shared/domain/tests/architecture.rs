@@ -1,5 +1,5 @@
 //! The domain's modules form layers: no two of them use each other, directly or around a
-//! circle (docs/architecture.md, "What may use what"). Read from the sources, so a new
+//! circle (docs/architecture.md, "Rooms"). Read from the sources, so a new
 //! `use crate::…` that closes a circle fails here, naming it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]

@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::intake::Queues;
 use polite_domain::ContactRef;
 use polite_domain::message::{Category, MessageRecord, MessageState as S};
 use polite_domain::message::{Moved, NewMessage, TransitionDetails};
@@ -13,14 +14,13 @@ use polite_domain::ports::MessageStore as _;
 use polite_tests::{Stack, drain};
 use serde_json::{Value, json};
 use status_processor::Processor;
-use webhook_intake::Intake;
 
 pub(crate) const APP_SECRET: &str = "polite-local-app-secret";
 
 pub(crate) struct Harness {
     pub(crate) stack: Stack,
     pub(crate) sqs: aws_sdk_sqs::Client,
-    pub(crate) intake: Intake<SqsQueue>,
+    pub(crate) intake: Queues<SqsQueue>,
     pub(crate) processor: Processor<DynamoMessages, DynamoContacts, SqsQueue>,
 }
 
@@ -34,7 +34,7 @@ impl Harness {
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
+        let intake = Queues::open(queue);
         let processor = Processor {
             messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
             contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
@@ -69,7 +69,7 @@ impl Harness {
         ));
     }
 
-    /// Posts `statuses` to webhook-intake as one signed webhook and returns what it queued.
+    /// Hands `statuses` to the intake as one webhook and returns what it queued.
     pub(crate) async fn intake(&self, statuses: &[Value]) -> Vec<String> {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "900100200300", "changes": [{
             "field": "messages",
@@ -78,8 +78,7 @@ impl Harness {
                 "statuses": statuses}}]}]})
         .to_string()
         .into_bytes();
-        let req = webhook_intake::signed_request(APP_SECRET, body).unwrap();
-        assert_eq!(webhook_intake::handle(&self.intake, req).await.status(), 200);
+        polite_tests::intake(&self.intake, &body).await;
         drain(&self.sqs, self.stack.queue("StatusEventsQueue")).await.unwrap()
     }
 

@@ -1,4 +1,5 @@
-//! send-scheduler: business send requests become message records that go out only when due.
+//! Send requests become message records that go out only when due (messages-api accepts
+//! them, scheduler-tick releases them).
 //!
 //! A request is checked (`polite_domain::request`), stored, and then waits where it is cheapest:
 //! on **send-queue** with `DelaySeconds` when it is due within 15 minutes (SQS's longest delay),
@@ -11,12 +12,11 @@
 //! queue message was lost (or the enqueue failed) and the tick queues it again. A duplicate
 //! queue message is harmless — the sender claims a message with a conditional write.
 
-pub mod api;
 pub mod campaigns;
-pub mod config;
 pub mod tick;
 
 use jiff::Timestamp;
+use polite_domain::campaign::CampaignSettings;
 use polite_domain::contact::ContactRecord;
 use polite_domain::envelope;
 use polite_domain::message::{Category, MessageRecord, MessageState};
@@ -24,19 +24,11 @@ use polite_domain::message::{Moved, NewMessage, TransitionDetails};
 use polite_domain::ports::{ContactStore, CreateError, EventQueue, MessageStore, QueueError, StoreError};
 use polite_domain::request::{Payload, Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
 
-pub use config::Config;
-
-/// The HTTP function's name (bin, SAM function, metric dimension).
-pub const FUNCTION: &str = "send-scheduler";
-
-/// The tick function's name.
-pub const TICK_FUNCTION: &str = "scheduler-tick";
-
 /// What the scheduler needs: the messages table, the contacts (for the 24 h window of
 /// free-form text), the template registry (the category Meta last set), send-queue, and how
 /// campaigns fan out.
 #[derive(Debug)]
-pub struct Scheduler<M, C, Q, T = polite_adapters::templates::DynamoTemplates> {
+pub struct Scheduler<M, C, Q, T> {
     pub messages: M,
     pub contacts: C,
     /// The template registry, read when messages are created (a request, a campaign chunk).
@@ -45,30 +37,10 @@ pub struct Scheduler<M, C, Q, T = polite_adapters::templates::DynamoTemplates> {
     pub campaigns: CampaignSettings,
 }
 
-/// How campaigns fan out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CampaignSettings {
-    /// Recipients per second a campaign is spread at (`CAMPAIGN_MPS`, default 64: 80 % of the
-    /// default 80 messages/s a business number sends, leaving room for transactional sends).
-    pub per_second: u32,
-    /// How long `POST /v1/campaigns` fans out before answering (`CAMPAIGN_INLINE_BUDGET_MS`,
-    /// default 5 000); the tick does the rest.
-    pub inline_budget: std::time::Duration,
-    /// How long one tick fans out (`CAMPAIGN_TICK_BUDGET_MS`, default 40 000 of its 60 s).
-    pub tick_budget: std::time::Duration,
-    /// Recipients per chunk (default [`polite_domain::campaign::CHUNK_SIZE`]; not an
-    /// environment setting — tests use small chunks to exercise several).
-    pub chunk_size: usize,
-}
-
-impl Default for CampaignSettings {
-    fn default() -> Self {
-        Self {
-            per_second: 64,
-            inline_budget: std::time::Duration::from_secs(5),
-            tick_budget: std::time::Duration::from_secs(40),
-            chunk_size: polite_domain::campaign::CHUNK_SIZE,
-        }
+impl<M, C, Q, T> Scheduler<M, C, Q, T> {
+    /// The scheduler on these stores, this queue and these fan-out settings.
+    pub fn on(messages: M, contacts: C, templates: T, send_queue: Q, campaigns: CampaignSettings) -> Self {
+        Self { messages, contacts, templates, send_queue, campaigns }
     }
 }
 
@@ -139,7 +111,7 @@ where
     /// The category the template registry holds for `payload`'s template (for
     /// [`MessageRecord::govern`]). The registry failing changes nothing here: the sender
     /// consults it again before the message goes.
-    pub(crate) async fn governing_category(&self, payload: &Payload, now: Timestamp) -> Option<Category> {
+    pub(super) async fn governing_category(&self, payload: &Payload, now: Timestamp) -> Option<Category> {
         let key = payload.template_key()?;
         let known = match self.templates.template(&key).await {
             Ok(known) => known,
@@ -155,7 +127,7 @@ where
     /// refused stays `queued` (its `not_before` kept) with its lease cut to now, so the next
     /// tick (within a minute) queues it again; if even that write fails, the lease already in
     /// place brings it back later. Never lost, never early. Returns how many were not queued.
-    pub(crate) async fn enqueue(&self, jobs: Vec<Job>, now: Timestamp) -> usize {
+    pub(super) async fn enqueue(&self, jobs: Vec<Job>, now: Timestamp) -> usize {
         let mut messages = Vec::with_capacity(jobs.len());
         let mut failed: Vec<&str> = Vec::new();
         for job in &jobs {
@@ -210,26 +182,26 @@ where
 
 /// A queued message to put on send-queue: visible at its `not_before`, at once without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Job {
+pub(super) struct Job {
     pub id: String,
     pub not_before: Option<Timestamp>,
 }
 
 impl Job {
     /// The job of a stored message, when it is `queued` (a scheduled one waits for the tick).
-    pub(crate) fn of(record: &MessageRecord) -> Option<Job> {
+    pub(super) fn of(record: &MessageRecord) -> Option<Job> {
         (record.state == MessageState::Queued).then(|| Job { id: record.id.clone(), not_before: record.not_before })
     }
 }
 
 /// The queue delay for a message that may go at `not_before` (0 when it may go now).
-pub(crate) fn delay_until(not_before: Option<Timestamp>, now: Timestamp) -> u32 {
+pub(super) fn delay_until(not_before: Option<Timestamp>, now: Timestamp) -> u32 {
     queue_delay(not_before.map_or(jiff::SignedDuration::ZERO, |t| t.duration_since(now)))
 }
 
 /// Builds the record of a checked request at `now`: queued (under a lease) when it is due
 /// within 15 minutes, scheduled on the due index otherwise.
-pub(crate) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> NewMessage {
+pub(super) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> NewMessage {
     let id = new_message_id();
     let (state, not_before, due_at) = match placement(send.send_at, now) {
         Placement::Queue { delay_seconds } => {

@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
-use polite_adapters::telemetry::counter;
+use metrics::counter;
 use polite_domain::message::MessageState;
 use polite_domain::message::{DUE_SHARDS, Due, Moved, TransitionDetails};
-use polite_domain::ports::{CampaignStore, ContactStore, EventQueue, MessageStore};
+use polite_domain::ports::{CampaignStore, ContactStore, EventQueue, MessageStore, TemplateStore};
 use polite_domain::request::QUEUE_LEASE;
 
-use crate::campaigns::FanOut;
-use crate::{Job, Scheduler};
+use super::campaigns::FanOut;
+use super::{Job, Scheduler};
 
 /// Due entries read per shard per tick; the rest wait for the next tick (16 shards × 500 =
 /// 8 000 releases a minute — above the default 80 messages/s the senders drain).
@@ -71,11 +71,12 @@ type DueChunks = Vec<(String, u32)>;
 ///
 /// # Errors
 /// When the due index cannot be read at all (the next tick tries again).
-pub async fn run<M, C, Q>(scheduler: &Scheduler<M, C, Q>, now: Timestamp) -> anyhow::Result<TickReport>
+pub async fn run<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, now: Timestamp) -> anyhow::Result<TickReport>
 where
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     let started = Instant::now();
     let results: Vec<anyhow::Result<(TickReport, DueChunks)>> = futures_util::stream::iter(0..DUE_SHARDS)
@@ -132,8 +133,8 @@ where
 }
 
 /// Releases one shard's due messages; returns the campaign chunks it found due.
-async fn shard_tick<M, C, Q>(
-    scheduler: &Scheduler<M, C, Q>,
+async fn shard_tick<M, C, Q, T>(
+    scheduler: &Scheduler<M, C, Q, T>,
     shard: u8,
     now: Timestamp,
 ) -> anyhow::Result<(TickReport, DueChunks)>
@@ -141,6 +142,7 @@ where
     M: MessageStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     let mut report = TickReport::default();
     let mut jobs = Vec::new();
@@ -192,8 +194,8 @@ enum Release {
 }
 
 /// Releases one due message with a conditional write (so overlapping ticks release it once).
-async fn release<M, C, Q>(
-    scheduler: &Scheduler<M, C, Q>,
+async fn release<M, C, Q, T>(
+    scheduler: &Scheduler<M, C, Q, T>,
     id: &str,
     now: Timestamp,
 ) -> Result<Release, polite_domain::ports::StoreError>
@@ -201,6 +203,7 @@ where
     M: MessageStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     let Some(record) = scheduler.messages.get(id).await? else { return Ok(Release::Skipped) };
     // The index is read before the record (and a GSI lags): trust the record's own due

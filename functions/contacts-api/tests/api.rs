@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
-use consent_updater::api::{ContactsApi, handle};
+use contacts_api::{ContactsApi, handle};
 use lambda_http::{Body, Request, Response};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;

@@ -1,16 +1,13 @@
 //! The whole loop of a 131050 on moto and the WhatsApp simulator: a campaign goes out through
-//! send-scheduler and message-sender, Meta later reports one message `failed` 131050
+//! messages-api and message-sender, Meta later reports one message `failed` 131050
 //! (through webhook-intake, signed), status-processor turns it into a marketing opt-out on
 //! inbound-events, consent-updater records it — and the next campaign suppresses that
 //! recipient while the others still get it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
-mod common;
-
 use std::time::Duration;
 
-use common::Harness;
 use consent_updater::Updater;
 use jiff::{SignedDuration, Timestamp};
 use message_sender::Sender;
@@ -19,6 +16,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::scheduler::Scheduler;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
@@ -29,8 +27,9 @@ use polite_domain::ports::{ContactStore as _, MessageStore as _};
 use polite_domain::request::SendJob;
 use polite_tests::drain;
 use secrecy::SecretString;
-use send_scheduler::Scheduler;
 use serde_json::{Value, json};
+use status_processor::Processor;
+use webhook_intake::Intake;
 use whatsapp_sim::{SimConfig, Simulator};
 
 const ANA: &str = "+5511987654321";
@@ -41,12 +40,54 @@ fn noon() -> Timestamp {
     "2026-11-23T15:00:00Z".parse().unwrap()
 }
 
-/// webhook-intake and status-processor (the shared harness), plus the simulator, the
+const APP_SECRET: &str = "polite-local-app-secret";
+
+/// The moto stack, webhook-intake and status-processor.
+struct Harness {
+    stack: polite_tests::Stack,
+    sqs: aws_sdk_sqs::Client,
+    intake: Intake<SqsQueue>,
+    processor: Processor<DynamoMessages, DynamoContacts, SqsQueue>,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let stack = polite_tests::Stack::create().await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+        let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
+        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
+        let processor = Processor {
+            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
+            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
+            inbound: queue("InboundEventsQueue"),
+            undeliverable_for: SignedDuration::from_hours(24 * 30),
+            rates: polite_domain::pricing::RateCard::builtin().unwrap(),
+        };
+        Harness { stack, sqs, intake, processor }
+    }
+
+    /// Posts `statuses` to webhook-intake as one signed webhook and returns what it queued.
+    async fn intake(&self, statuses: &[Value]) -> Vec<String> {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "900100200300", "changes": [{
+            "field": "messages",
+            "value": {"messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": "700800900"},
+                "statuses": statuses}}]}]})
+        .to_string()
+        .into_bytes();
+        let req = webhook_intake::signed_request(APP_SECRET, body).unwrap();
+        assert_eq!(webhook_intake::handle(&self.intake, req).await.status(), 200);
+        drain(&self.sqs, self.stack.queue("StatusEventsQueue")).await.unwrap()
+    }
+}
+
+/// webhook-intake and status-processor ([`Harness`]), plus the simulator, the
 /// scheduler, the sender and consent-updater on the same moto stack.
 struct Loop {
     h: Harness,
     sim: Simulator,
-    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+    scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
     sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
     updater: Updater<DynamoContacts>,
 }
@@ -71,7 +112,7 @@ impl Loop {
                     h.stack.table("TemplatesTable"),
                 ),
                 send_queue: queue("SendQueue"),
-                campaigns: send_scheduler::CampaignSettings::default(),
+                campaigns: polite_domain::campaign::CampaignSettings::default(),
             },
             sender: Sender {
                 messages: messages(),

@@ -33,7 +33,9 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::scheduler::{Scheduler, tick};
 use polite_domain::campaign::CampaignRequest;
+use polite_domain::campaign::CampaignSettings;
 use polite_domain::consent::ConsentKeywords;
 use polite_domain::gate::Policy;
 use polite_domain::message::MessageState;
@@ -41,7 +43,6 @@ use polite_domain::ports::MessageStore as _;
 use polite_tests::faults::{Fault, Faults};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
-use send_scheduler::{CampaignSettings, Scheduler, tick};
 use serde_json::json;
 use status_processor::Processor;
 use webhook_intake::Intake;
@@ -87,7 +88,7 @@ struct Campaign {
     clean_sqs: aws_sdk_sqs::Client,
     sim: Simulator,
     faults: Faults,
-    scheduler: Scheduler<DynamoMessages, DynamoContacts, Q>,
+    scheduler: Scheduler<DynamoMessages, DynamoContacts, Q, polite_adapters::templates::DynamoTemplates>,
     sender: Sender<DynamoMessages, DynamoContacts, Q, GraphClient>,
     processor: Processor<DynamoMessages, DynamoContacts, Q>,
     updater: Updater<DynamoContacts>,

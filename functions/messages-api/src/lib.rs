@@ -1,4 +1,5 @@
-//! The `/v1/messages` routes of the HTTP contract (`openapi.yaml`).
+//! messages-api: the `/v1/messages` and `/v1/campaigns` routes of the HTTP contract
+//! (`openapi.yaml`), over the scheduler's use cases ([`polite_app::scheduler`]).
 //!
 //! | route | answer |
 //! |---|---|
@@ -21,28 +22,33 @@ use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json};
 use polite_domain::campaign::{CampaignRequest, Rejection};
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError};
-use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore};
+use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, TemplateStore};
 use polite_domain::request::{SendRequest, body_hash, replay_key};
 use serde::Serialize;
 
-use crate::{Cancel, Scheduler, SubmitError};
+use polite_app::scheduler::{Cancel, Scheduler, SubmitError};
+
+/// The function's name (bin, SAM function, metric dimension).
+pub const FUNCTION: &str = "messages-api";
 
 /// Handles one API Gateway request. Every outcome is a response.
-pub async fn handle<M, C, Q>(scheduler: &Scheduler<M, C, Q>, req: Request) -> Response<Body>
+pub async fn handle<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, req: Request) -> Response<Body>
 where
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     handle_at(scheduler, &req, Timestamp::now()).await
 }
 
 /// [`handle`] at a given time (tests).
-pub async fn handle_at<M, C, Q>(scheduler: &Scheduler<M, C, Q>, req: &Request, now: Timestamp) -> Response<Body>
+pub async fn handle_at<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, req: &Request, now: Timestamp) -> Response<Body>
 where
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     match route(scheduler, req, now).await {
         Ok(response) => response,
@@ -50,8 +56,8 @@ where
     }
 }
 
-async fn route<M, C, Q>(
-    scheduler: &Scheduler<M, C, Q>,
+async fn route<M, C, Q, T>(
+    scheduler: &Scheduler<M, C, Q, T>,
     req: &Request,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
@@ -59,6 +65,7 @@ where
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -109,8 +116,8 @@ fn not_found(id: &str) -> ApiError {
 
 /// `POST /v1/campaigns`: the campaign is stored whole, then fanned out for at most the
 /// inline budget; the tick fans out the rest.
-async fn create_campaign<M, C, Q>(
-    scheduler: &Scheduler<M, C, Q>,
+async fn create_campaign<M, C, Q, T>(
+    scheduler: &Scheduler<M, C, Q, T>,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
@@ -118,6 +125,7 @@ where
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: CampaignRequest = from_json_value(&raw)?;
@@ -165,8 +173,8 @@ fn idempotency_conflict() -> ApiError {
 }
 
 /// `POST /v1/messages`.
-async fn create<M, C, Q>(
-    scheduler: &Scheduler<M, C, Q>,
+async fn create<M, C, Q, T>(
+    scheduler: &Scheduler<M, C, Q, T>,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
@@ -174,6 +182,7 @@ where
     M: MessageStore + CampaignStore + Sync,
     C: ContactStore + Sync,
     Q: EventQueue + Sync,
+    T: TemplateStore + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: SendRequest = from_json_value(&raw)?;

@@ -1,4 +1,4 @@
-//! The `/v1/contacts/…` routes of the HTTP contract (`openapi.yaml`).
+//! contacts-api: the `/v1/contacts/…` routes of the HTTP contract (`openapi.yaml`).
 //!
 //! | route | answer |
 //! |---|---|
@@ -23,6 +23,13 @@ use polite_domain::hours::QuietHours;
 use polite_domain::ports::{ContactStore, MessageStore};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
+
+pub mod config;
+
+pub use config::Config;
+
+/// The function's name (bin, SAM function, metric dimension).
+pub const FUNCTION: &str = "contacts-api";
 
 /// How far in the future a business may date a consent capture (clock skew), no more.
 const FUTURE_SKEW: SignedDuration = SignedDuration::from_mins(5);

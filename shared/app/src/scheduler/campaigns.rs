@@ -15,7 +15,7 @@ use polite_domain::campaign::NewCampaign;
 use polite_domain::campaign::{self, CampaignRecord, CampaignReport, ValidCampaign};
 use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, StoreError};
 
-use crate::{Job, Scheduler, prepare};
+use super::{Job, Scheduler, prepare};
 
 /// How long a fan-out may hold a chunk before another may take it over.
 pub const CHUNK_LEASE: SignedDuration = SignedDuration::from_mins(5);

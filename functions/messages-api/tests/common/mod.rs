@@ -4,17 +4,18 @@
 
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request};
+use messages_api::handle_at;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_adapters::templates::DynamoTemplates;
+use polite_app::scheduler::Scheduler;
+use polite_domain::campaign::CampaignSettings;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::message::MessageState;
 use polite_domain::ports::MessageStore as _;
 use polite_domain::request::SendJob;
 use polite_tests::{Stack, drain};
-use send_scheduler::api::handle_at;
-use send_scheduler::{CampaignSettings, Scheduler};
 use serde_json::Value;
 
 pub(crate) fn now() -> Timestamp {
@@ -36,7 +37,8 @@ pub(crate) fn merge(mut a: Value, b: &Value) -> Value {
 pub(crate) struct Harness {
     pub(crate) stack: Stack,
     pub(crate) sqs: aws_sdk_sqs::Client,
-    pub(crate) scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue>,
+    pub(crate) scheduler:
+        Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
 }
 
 impl Harness {

@@ -1,4 +1,5 @@
-//! send-scheduler's configuration, read once at init.
+//! The scheduler's configuration (messages-api and scheduler-tick share it), read once at
+//! init, and its stores opened on the SDK clients.
 //!
 //! | variable | meaning |
 //! |---|---|
@@ -11,23 +12,30 @@
 //! | `CAMPAIGN_INLINE_BUDGET_MS` | how long `POST /v1/campaigns` fans out before answering (default 5000) |
 //! | `CAMPAIGN_TICK_BUDGET_MS` | how long one tick fans out campaigns (default 40000) |
 
-use polite_adapters::config::{ConfigError, Env, keys};
-use polite_adapters::secrets::{self, keys as secret};
-use polite_adapters::tables::TableNames;
-use secrecy::SecretString;
 use std::time::Duration;
 
-/// Everything send-scheduler needs to start.
+use polite_domain::campaign::CampaignSettings;
+use secrecy::SecretString;
+
+use crate::config::{ConfigError, Env, keys};
+use crate::contacts::DynamoContacts;
+use crate::messages::DynamoMessages;
+use crate::queue::SqsQueue;
+use crate::secrets::{self, keys as secret};
+use crate::tables::TableNames;
+use crate::templates::DynamoTemplates;
+
+/// Everything the scheduler needs to start.
 #[derive(Debug)]
-pub struct Config {
+pub struct SchedulerConfig {
     pub tables: TableNames,
     pub send_queue_url: String,
     pub templates_table: String,
     pub contact_hash_key: SecretString,
-    pub campaigns: crate::CampaignSettings,
+    pub campaigns: CampaignSettings,
 }
 
-impl Config {
+impl SchedulerConfig {
     /// Reads the environment and the hash key (from SSM when named there), reporting every
     /// problem at once.
     ///
@@ -40,9 +48,9 @@ impl Config {
         let tables = TableNames::from_env(&mut env);
         let send_queue_url = env.required(keys::SEND_QUEUE_URL);
         let templates_table = env.required(keys::TEMPLATES_TABLE);
-        let defaults = crate::CampaignSettings::default();
+        let defaults = CampaignSettings::default();
         let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let campaigns = crate::CampaignSettings {
+        let campaigns = CampaignSettings {
             per_second: env.parsed("CAMPAIGN_MPS", defaults.per_second),
             inline_budget: Duration::from_millis(
                 env.parsed("CAMPAIGN_INLINE_BUDGET_MS", millis(defaults.inline_budget)),
@@ -52,27 +60,28 @@ impl Config {
         };
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
-        Ok(Config { tables, send_queue_url, templates_table, contact_hash_key, campaigns })
+        Ok(SchedulerConfig { tables, send_queue_url, templates_table, contact_hash_key, campaigns })
     }
 
-    /// The scheduler on the SDK clients.
-    pub fn scheduler(
-        self,
-        sdk: &aws_config::SdkConfig,
-    ) -> crate::Scheduler<
-        polite_adapters::messages::DynamoMessages,
-        polite_adapters::contacts::DynamoContacts,
-        polite_adapters::queue::SqsQueue,
-    > {
+    /// The scheduler's stores and queue on the SDK clients.
+    pub fn open(self, sdk: &aws_config::SdkConfig) -> SchedulerStores {
         let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
-        let templates =
-            polite_adapters::templates::DynamoTemplates::new(aws_sdk_dynamodb::Client::new(sdk), self.templates_table);
-        crate::Scheduler {
+        SchedulerStores {
             messages,
             contacts,
-            templates,
-            send_queue: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
+            templates: DynamoTemplates::new(aws_sdk_dynamodb::Client::new(sdk), self.templates_table),
+            send_queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
             campaigns: self.campaigns,
         }
     }
+}
+
+/// What the scheduler works on (`polite_app::scheduler::Scheduler`'s parts).
+#[derive(Debug)]
+pub struct SchedulerStores {
+    pub messages: DynamoMessages,
+    pub contacts: DynamoContacts,
+    pub templates: DynamoTemplates,
+    pub send_queue: SqsQueue,
+    pub campaigns: CampaignSettings,
 }

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use common::{Harness, later, merge, now};
 use jiff::SignedDuration;
+use polite_app::scheduler::tick;
 use polite_domain::ContactRef;
 use polite_domain::campaign::CampaignRecord;
+use polite_domain::campaign::CampaignSettings;
 use polite_domain::message::Due;
 use polite_domain::message::{MessageRecord, MessageState};
 use polite_domain::ports::{CampaignStore as _, MessageStore as _};
-use send_scheduler::{CampaignSettings, tick};
 use serde_json::{Value, json};
 
 fn campaign(recipients: &[String]) -> Value {
@@ -192,7 +193,7 @@ async fn a_chunk_is_fanned_out_by_one_of_two_concurrent_fan_outs_and_again_after
     // A claim that was never finished (a crash) can be taken over once its lease ran out.
     let (_, body) = h.post_campaign(&campaign(&numbers(2))).await;
     let other = body["id"].as_str().unwrap().to_owned();
-    let lease = now() + send_scheduler::campaigns::CHUNK_LEASE;
+    let lease = now() + polite_app::scheduler::campaigns::CHUNK_LEASE;
     assert!(h.scheduler.messages.claim_chunk(&other, 0, now(), lease).await.unwrap().is_some());
     assert!(h.scheduler.fan_out(&other, 0, later(1)).await.unwrap().is_none(), "still held");
     let taken_over = h.scheduler.fan_out(&other, 0, lease).await.unwrap().unwrap();

@@ -8,12 +8,12 @@ mod common;
 use common::{Harness, later, merge, now};
 use jiff::SignedDuration;
 use lambda_http::{Body, Request};
+use messages_api::handle_at;
+use polite_app::scheduler::tick;
 use polite_domain::ContactRef;
 use polite_domain::message::MessageState;
 use polite_domain::message::{Moved, TransitionDetails};
 use polite_domain::ports::{ContactStore as _, MessageStore as _};
-use send_scheduler::api::handle_at;
-use send_scheduler::tick;
 use serde_json::{Value, json};
 
 fn marketing(to: &str) -> Value {
