@@ -8,9 +8,14 @@ use std::future::Future;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
 use polite_domain::caps::{Reservation, SentRecord};
+use polite_domain::events::Event;
 use polite_domain::message::Category;
-use polite_domain::ports::{EventQueue, MAX_MESSAGE_BYTES, QueueError, QueueMessage, SendLog, TemplateStore};
+use polite_domain::ports::{
+    EventBus, EventQueue, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
+    TemplateCatalog, TemplateStore, WhatsAppApi,
+};
 use polite_domain::template::{TemplateKey, TemplateUpdate};
+use polite_domain::whatsapp::{Content, Endpoint, Outbound};
 
 fn message(i: usize, delay_seconds: u32) -> QueueMessage {
     QueueMessage { id: format!("e{i}"), body: format!("{{\"v\":1,\"n\":{i}}}"), delay_seconds }
@@ -166,4 +171,149 @@ pub async fn send_log<L: SendLog + Sync>(log: &L) {
     assert_eq!(log.reserve_send(&bea, "msg_9", subsecond, keep, &bea_read).await.ok(), Some(Reservation::Reserved));
     let bea_sends = read(bea).await.sends;
     assert_eq!(bea_sends, [SentRecord { category: Category::Utility, at: at(50) }], "kept to the second");
+}
+
+fn completed(campaign: usize) -> Event {
+    let counts = std::collections::BTreeMap::from([("delivered".to_owned(), 1)]);
+    Event::campaign_completed(&format!("cmp_{campaign}"), &counts, at(60))
+}
+
+/// [`EventBus`]: every event put arrives once, however many are put at once (EventBridge
+/// takes ten per call). `received` reads (and removes) the ids (`detail.id`) of the events
+/// that arrived.
+///
+/// # Panics
+/// When the bus breaks the contract.
+pub async fn event_bus<B, R, F>(bus: &B, received: R)
+where
+    B: EventBus + Sync,
+    R: Fn() -> F,
+    F: Future<Output = Vec<String>>,
+{
+    let events: Vec<Event> = (0..23).map(completed).collect();
+    bus.put(&events).await.unwrap_or_else(|e| panic!("put: {e}"));
+    let mut ids = received().await;
+    ids.sort();
+    let mut expected: Vec<String> = events.iter().map(|e| e.id().to_owned()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "each event arrives once");
+    bus.put(&[]).await.unwrap_or_else(|e| panic!("nothing to put is no error: {e}"));
+}
+
+/// [`Outbox`] and [`PublishedEvents`] of the table `table`: an event is written once, however
+/// often it is published (a retried fact publishes nothing more); scrubbing drops its detail
+/// and keeps its id as the marker, so publishing it again still writes nothing; scrubbing an
+/// unknown id is no error. `items` reads the outbox: each item's event id and whether it
+/// still holds the detail.
+///
+/// # Panics
+/// When the outbox breaks the contract.
+pub async fn outbox<O, R, F>(outbox: &O, table: &str, items: R)
+where
+    O: Outbox + PublishedEvents + Sync,
+    R: Fn() -> F,
+    F: Future<Output = Vec<(String, bool)>>,
+{
+    let (first, second) = (completed(1), completed(2));
+    for event in [&first, &second, &first] {
+        outbox.publish(event, at(60)).await.unwrap_or_else(|e| panic!("publish: {e}"));
+    }
+    let mut held = items().await;
+    held.sort();
+    let ids = |held: &[(String, bool)]| held.iter().map(|(id, detail)| (id.clone(), *detail)).collect::<Vec<_>>();
+    let mut expected = vec![(first.id().to_owned(), true), (second.id().to_owned(), true)];
+    expected.sort();
+    assert_eq!(ids(&held), expected, "one item per event, with its detail");
+
+    outbox.scrub(table, first.id()).await.unwrap_or_else(|e| panic!("scrub: {e}"));
+    outbox.scrub(table, "no-such-event").await.unwrap_or_else(|e| panic!("scrubbing an unknown id: {e}"));
+    outbox.publish(&first, at(61)).await.unwrap_or_else(|e| panic!("publish again: {e}"));
+    let mut after = items().await;
+    after.sort();
+    let mut expected = vec![(first.id().to_owned(), false), (second.id().to_owned(), true)];
+    expected.sort();
+    assert_eq!(ids(&after), expected, "scrubbed: the marker stays, the detail does not come back");
+}
+
+/// The template the WhatsApp contract sends.
+pub const CONTRACT_TEMPLATE: &str = "order_shipped";
+
+/// [`WhatsAppApi`]: a template to a phone number is accepted with a wamid of its own, the
+/// answer naming the person as Meta does — their number and their business-scoped user id; a
+/// send by that user id is accepted and answered with it; a user id Meta never showed the
+/// business is refused (code 100). The API must accept [`CONTRACT_TEMPLATE`] (`en_US`).
+///
+/// # Panics
+/// When the API breaks the contract.
+pub async fn whatsapp_api<W: WhatsAppApi + Sync>(api: &W) {
+    let template = serde_json::json!({"name": CONTRACT_TEMPLATE, "language": {"code": "en_US"}});
+    let outbound = |to: &str, n: usize| Outbound {
+        from: None,
+        to: ContactRef::parse(to).unwrap_or_else(|e| panic!("{e}")),
+        content: Content::Template(template.clone()),
+        callback_data: Some(format!("msg_{n}")),
+        reply_to: None,
+        endpoint: Endpoint::Messages,
+    };
+    let first = api.send(&outbound("+5511987654321", 1)).await.unwrap_or_else(|e| panic!("a template goes: {e}"));
+    let second = api.send(&outbound("+5511987654321", 2)).await.unwrap_or_else(|e| panic!("again: {e}"));
+    assert!(first.wamid.starts_with("wamid.") && second.wamid.starts_with("wamid."), "{first:?} {second:?}");
+    assert_ne!(first.wamid, second.wamid, "each send its own wamid");
+    assert_eq!(first.wa_id.as_ref().map(|w| w.as_str().to_owned()), Some("5511987654321".to_owned()));
+    let user = first.user_id.unwrap_or_else(|| panic!("the answer names the person's user id"));
+    assert_eq!(second.user_id.as_ref(), Some(&user), "one person, one user id");
+
+    let by_user = api.send(&outbound(user.as_str(), 3)).await.unwrap_or_else(|e| panic!("a send by user id: {e}"));
+    assert_eq!(by_user.user_id.as_ref(), Some(&user));
+    match api.send(&outbound("US.00000000000000000042", 4)).await {
+        Err(polite_domain::whatsapp::SendFailure::Rejected { error, .. }) => assert_eq!(error.code, 100),
+        other => panic!("a user id never shown is refused with 100: {other:?}"),
+    }
+}
+
+/// The templates the catalog contract expects the catalog to hold, in its order: more than
+/// one page (Meta serves 100 at most).
+pub fn catalog_templates() -> Vec<(String, String, Category)> {
+    (0..150)
+        .map(|n| {
+            let category = if n % 3 == 0 { Category::Marketing } else { Category::Utility };
+            (format!("template_{n:03}"), if n % 2 == 0 { "en_US" } else { "pt_BR" }.to_owned(), category)
+        })
+        .collect()
+}
+
+/// [`TemplateCatalog`]: following the cursors from the first page lists every template of
+/// [`catalog_templates`] exactly once, with its category and status, and the last page has
+/// no cursor.
+///
+/// # Panics
+/// When the catalog breaks the contract.
+pub async fn template_catalog<C: TemplateCatalog + Sync>(catalog: &C) {
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = catalog.page(after.as_deref()).await.unwrap_or_else(|e| panic!("page {pages}: {e}"));
+        pages += 1;
+        assert!(pages < 100, "the cursors end");
+        listed.extend(page.templates);
+        match page.after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert!(pages >= 2, "more than one page");
+    let mut got: Vec<(String, String, Option<String>, Option<String>)> = listed
+        .into_iter()
+        .map(|t| (t.name, t.language, t.category.map(|c| c.to_ascii_uppercase()), t.status))
+        .collect();
+    got.sort();
+    let mut expected: Vec<(String, String, Option<String>, Option<String>)> = catalog_templates()
+        .into_iter()
+        .map(|(name, language, category)| {
+            (name, language, Some(category.as_str().to_ascii_uppercase()), Some("APPROVED".to_owned()))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "every template once");
 }

@@ -8,12 +8,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};
-use polite_domain::ContactRef;
 use polite_domain::caps::{Reservation, SendHistory, SentRecord};
+use polite_domain::events::Event;
 use polite_domain::ports::{
-    EventQueue, FailedEntry, MAX_MESSAGE_BYTES, QueueError, QueueMessage, SendLog, StoreError, TemplateStore,
+    EventBus, EventQueue, FailedEntry, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
+    StoreError, TemplateCatalog, TemplateStore, WhatsAppApi,
 };
-use polite_domain::template::{TemplateKey, TemplateRecord, TemplateUpdate};
+use polite_domain::template::{
+    CatalogError, ListedTemplate, TemplateKey, TemplatePage, TemplateRecord, TemplateUpdate,
+};
+use polite_domain::whatsapp::{Accepted, GraphError, Outbound, SendFailure};
+use polite_domain::{BusinessScopedUserId, ContactRef, WaId};
 
 /// The longest delivery delay a queue accepts (SQS `DelaySeconds`).
 const MAX_DELAY_SECONDS: u32 = 900;
@@ -171,5 +176,163 @@ impl SendLog for MemorySendLog {
             log.sends.remove(message_id);
         }
         Ok(())
+    }
+}
+
+/// The event bus: what was put stays until [`MemoryBus::take`] reads it.
+#[derive(Debug, Default)]
+pub struct MemoryBus {
+    events: Mutex<Vec<Event>>,
+}
+
+impl MemoryBus {
+    /// Every event put so far, in order; the bus is empty afterwards.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *lock(&self.events))
+    }
+}
+
+impl EventBus for MemoryBus {
+    async fn put(&self, events: &[Event]) -> Result<(), polite_domain::ports::BusError> {
+        lock(&self.events).extend_from_slice(events);
+        Ok(())
+    }
+}
+
+/// One outbox item: the event until the publisher scrubs its detail, then only the marker.
+#[derive(Debug, Clone)]
+struct OutboxItem {
+    event: Option<Event>,
+}
+
+/// A table's outbox (named like the table, for [`PublishedEvents::scrub`]): one item per event
+/// id, written once; a scrubbed item keeps its id as the marker a retry finds.
+#[derive(Debug)]
+pub struct MemoryOutbox {
+    table: String,
+    items: Mutex<Vec<(String, OutboxItem)>>,
+}
+
+impl MemoryOutbox {
+    /// The outbox of `table`.
+    pub fn new(table: impl Into<String>) -> Self {
+        MemoryOutbox { table: table.into(), items: Mutex::new(Vec::new()) }
+    }
+
+    /// The items, in the order they were written: each event's id and, until it is scrubbed,
+    /// the event.
+    pub fn items(&self) -> Vec<(String, Option<Event>)> {
+        lock(&self.items).iter().map(|(id, item)| (id.clone(), item.event.clone())).collect()
+    }
+}
+
+impl Outbox for MemoryOutbox {
+    async fn publish(&self, event: &Event, _at: Timestamp) -> Result<(), StoreError> {
+        let mut items = lock(&self.items);
+        if !items.iter().any(|(id, _)| id == event.id()) {
+            items.push((event.id().to_owned(), OutboxItem { event: Some(event.clone()) }));
+        }
+        Ok(())
+    }
+}
+
+impl PublishedEvents for MemoryOutbox {
+    async fn scrub(&self, table: &str, event_id: &str) -> Result<(), StoreError> {
+        if table == self.table
+            && let Some((_, item)) = lock(&self.items).iter_mut().find(|(id, _)| id == event_id)
+        {
+            item.event = None;
+        }
+        Ok(())
+    }
+}
+
+/// The Cloud API: accepts every message (wamids `wamid.FAKE<n>`) unless told to refuse a
+/// recipient with Meta's error code. Like Meta, it answers a send by number with the person's
+/// number and business-scoped user id (`<region>.<20 digits>`, the first time it sees the
+/// number), a send by a user id it has shown with that id, and refuses a user id it never
+/// showed (code 100).
+#[derive(Debug, Default)]
+pub struct MemoryWhatsApp {
+    sent: Mutex<Vec<Outbound>>,
+    refusals: Mutex<HashMap<ContactRef, i64>>,
+    users: Mutex<Vec<(WaId, BusinessScopedUserId)>>,
+}
+
+impl MemoryWhatsApp {
+    /// Every message accepted so far, in order.
+    pub fn sent(&self) -> Vec<Outbound> {
+        lock(&self.sent).clone()
+    }
+
+    /// Refuses every later send to `to` with Meta's error `code` (HTTP 400).
+    pub fn refuse(&self, to: ContactRef, code: i64) {
+        lock(&self.refusals).insert(to, code);
+    }
+
+    /// The user id of the person behind `phone` (given the first time it is asked).
+    pub fn user_of(&self, phone: &WaId) -> BusinessScopedUserId {
+        let mut users = lock(&self.users);
+        if let Some((_, user)) = users.iter().find(|(p, _)| p == phone) {
+            return user.clone();
+        }
+        let region = phone.main_region().unwrap_or_else(|| "US".to_owned());
+        let id = format!("{region}.{:020}", users.len() + 1);
+        let user = BusinessScopedUserId::parse(&id).unwrap_or_else(|e| unreachable!("{id} is well formed: {e}"));
+        users.push((phone.clone(), user.clone()));
+        user
+    }
+}
+
+fn refusal(code: i64, message: String) -> SendFailure {
+    let error = GraphError { code, error_subcode: None, message, details: None, fbtrace_id: None };
+    SendFailure::Rejected { http_status: 400, error }
+}
+
+impl WhatsAppApi for MemoryWhatsApp {
+    async fn send(&self, message: &Outbound) -> Result<Accepted, SendFailure> {
+        if let Some(code) = lock(&self.refusals).get(&message.to).copied() {
+            return Err(refusal(code, format!("refused by the fake ({code})")));
+        }
+        let (wa_id, user_id) = match &message.to {
+            ContactRef::Phone(phone) => (Some(phone.clone()), Some(self.user_of(phone))),
+            ContactRef::User(user) => {
+                if !lock(&self.users).iter().any(|(_, u)| u == user) {
+                    return Err(refusal(100, "(#100) The parameter recipient is not a user of this business.".into()));
+                }
+                (None, Some(user.clone()))
+            }
+        };
+        let mut sent = lock(&self.sent);
+        sent.push(message.clone());
+        Ok(Accepted { wa_id, user_id, ..Accepted::new(format!("wamid.FAKE{}", sent.len())) })
+    }
+}
+
+/// Meta's list of the business's templates, served a page at a time (cursors are positions).
+#[derive(Debug)]
+pub struct MemoryCatalog {
+    templates: Vec<ListedTemplate>,
+    page_size: usize,
+}
+
+impl MemoryCatalog {
+    /// The list `templates`, `page_size` to a page.
+    pub fn new(templates: Vec<ListedTemplate>, page_size: usize) -> Self {
+        MemoryCatalog { templates, page_size: page_size.max(1) }
+    }
+}
+
+impl TemplateCatalog for MemoryCatalog {
+    async fn page(&self, after: Option<&str>) -> Result<TemplatePage, CatalogError> {
+        let start = match after {
+            None => 0,
+            Some(cursor) => cursor
+                .parse::<usize>()
+                .map_err(|e| CatalogError::Refused { code: 100, message: format!("invalid cursor {cursor:?}: {e}") })?,
+        };
+        let end = (start + self.page_size).min(self.templates.len());
+        let templates = self.templates.get(start..end).map(<[ListedTemplate]>::to_vec).unwrap_or_default();
+        Ok(TemplatePage { templates, after: (end < self.templates.len()).then(|| end.to_string()) })
     }
 }

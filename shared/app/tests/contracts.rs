@@ -2,7 +2,10 @@
 //! runs the same suites on the AWS adapters against moto.
 
 use polite_app::contract;
-use polite_app::fakes::{MemoryQueue, MemorySendLog, MemoryTemplates};
+use polite_app::fakes::{
+    MemoryBus, MemoryCatalog, MemoryOutbox, MemoryQueue, MemorySendLog, MemoryTemplates, MemoryWhatsApp,
+};
+use polite_domain::template::ListedTemplate;
 
 #[tokio::test]
 async fn the_memory_queue_keeps_the_event_queue_contract() {
@@ -18,4 +21,40 @@ async fn the_memory_templates_keep_the_template_store_contract() {
 #[tokio::test]
 async fn the_memory_send_log_keeps_the_send_log_contract() {
     contract::send_log(&MemorySendLog::default()).await;
+}
+
+#[tokio::test]
+async fn the_memory_bus_keeps_the_event_bus_contract() {
+    let bus = MemoryBus::default();
+    contract::event_bus(&bus, || async { bus.take().iter().map(|e| e.id().to_owned()).collect() }).await;
+}
+
+#[tokio::test]
+async fn the_memory_outbox_keeps_the_outbox_contract() {
+    let outbox = MemoryOutbox::new("ContactsTable");
+    contract::outbox(&outbox, "ContactsTable", || async {
+        outbox.items().into_iter().map(|(id, event)| (id, event.is_some())).collect()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_memory_whatsapp_keeps_the_whatsapp_api_contract() {
+    contract::whatsapp_api(&MemoryWhatsApp::default()).await;
+}
+
+#[tokio::test]
+async fn the_memory_catalog_keeps_the_template_catalog_contract() {
+    let listed = contract::catalog_templates()
+        .into_iter()
+        .map(|(name, language, category)| ListedTemplate {
+            id: None,
+            name,
+            language,
+            status: Some("APPROVED".into()),
+            category: Some(category.as_str().to_ascii_uppercase()),
+            quality_score: None,
+        })
+        .collect();
+    contract::template_catalog(&MemoryCatalog::new(listed, 100)).await;
 }
