@@ -7,7 +7,8 @@ use polite_adapters::config::Env;
 use polite_adapters::graph::{GraphCatalog, GraphClient};
 use polite_adapters::templates::DynamoTemplates;
 use polite_adapters::{init, telemetry};
-use template_registry::{Config, FUNCTION, Registry};
+use polite_app::templates::Registry;
+use template_registry::{Config, FUNCTION, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -23,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let registry = &registry;
     telemetry::run(start.metrics, move |event: LambdaEvent<serde_json::Value>| async move {
-        registry.handle(event.payload, Timestamp::now()).await.map_err(lambda_runtime::Error::from)
+        handle(registry, event.payload, Timestamp::now()).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

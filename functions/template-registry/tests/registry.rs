@@ -9,13 +9,14 @@ use polite_adapters::graph::{GraphCatalog, GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
 use polite_adapters::templates::DynamoTemplates;
 use polite_app::intake::Queues;
+use polite_app::templates::{Loaded, Registry};
 use polite_domain::message::Category;
 use polite_domain::ports::TemplateStore;
 use polite_domain::template::{TemplateKey, Verdict};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
 use serde_json::json;
-use template_registry::{Loaded, Registry};
+use template_registry::handle;
 use whatsapp_sim::{SimConfig, SimTemplate, Simulator};
 
 const WABA: &str = "102290129340398";
@@ -59,7 +60,7 @@ impl Harness {
                 m
             })
             .collect();
-        let answer = self.registry.handle(serde_json::to_value(event).unwrap(), Timestamp::now()).await.unwrap();
+        let answer = handle(&self.registry, serde_json::to_value(event).unwrap(), Timestamp::now()).await.unwrap();
         answer["batchItemFailures"].as_array().unwrap().iter().map(|f| f["itemIdentifier"].to_string()).collect()
     }
 
@@ -132,6 +133,6 @@ async fn a_load_reads_every_page_of_metas_list_and_marks_the_registry_loaded() {
     assert_eq!((record.category, record.quality.as_deref()), (Some(Category::Marketing), Some("GREEN")));
     assert_eq!(h.record("old_offer", "en").await.verdict(now), Verdict::Unavailable { status: "DISABLED".into() });
     // Loading again changes nothing; the scheduled event does the same as the command.
-    let again = h.registry.handle(json!({"source": "aws.scheduler"}), now).await.unwrap();
+    let again = handle(&h.registry, json!({"source": "aws.scheduler"}), now).await.unwrap();
     assert_eq!((again["loaded"].as_bool(), again["changed"].as_u64()), (Some(true), Some(0)));
 }

@@ -9,3 +9,4 @@ pub mod contract;
 pub mod fakes;
 pub mod intake;
 pub mod scheduler;
+pub mod templates;
