@@ -3,7 +3,7 @@
 
 use polite_app::contract;
 use polite_app::fakes::{
-    MemoryBus, MemoryCatalog, MemoryOutbox, MemoryQueue, MemorySendLog, MemoryTemplates, MemoryWhatsApp,
+    MemoryBus, MemoryCatalog, MemoryContacts, MemoryOutbox, MemoryQueue, MemorySendLog, MemoryTemplates, MemoryWhatsApp,
 };
 use polite_domain::template::ListedTemplate;
 
@@ -57,4 +57,11 @@ async fn the_memory_catalog_keeps_the_template_catalog_contract() {
         })
         .collect();
     contract::template_catalog(&MemoryCatalog::new(listed, 100)).await;
+}
+
+/// The contacts store's contract, case by case, on the fake.
+mod memory_contacts {
+    use super::MemoryContacts;
+
+    polite_app::contact_store_contract!(async || MemoryContacts::new(b"test-tombstone-key"));
 }

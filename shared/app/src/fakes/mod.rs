@@ -4,6 +4,8 @@
 //! AWS. [`crate::contract`] holds each port's contract as a test suite, run on these fakes and
 //! (in `tests/`) on the AWS adapters against moto, so the two cannot drift.
 
+mod contacts;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -22,6 +24,8 @@ use polite_domain::{BusinessScopedUserId, ContactRef, WaId};
 
 /// The longest delivery delay a queue accepts (SQS `DelaySeconds`).
 const MAX_DELAY_SECONDS: u32 = 900;
+
+pub use contacts::{CONTACTS_TABLE, MemoryContacts};
 
 /// Locks `mutex`, carrying on after a panic elsewhere (the data is plain values).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -105,33 +109,66 @@ impl TemplateStore for MemoryTemplates {
 }
 
 /// One person's send log: its version and its sends by key (a message id, or an echo's).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Log {
     version: u64,
     sends: BTreeMap<String, SentRecord>,
 }
 
+/// Every person's send log, as [`MemorySendLog`] and [`MemoryContacts`] keep it.
+type Logs = HashMap<ContactRef, Log>;
+
 /// Each person's recent sends. Times are kept to the second, as the contacts table keeps them;
 /// records do not expire here (a reader asks for those since a time anyway).
 #[derive(Debug, Default)]
 pub struct MemorySendLog {
-    logs: Mutex<HashMap<ContactRef, Log>>,
+    logs: Mutex<Logs>,
 }
 
 /// Prefix of an echoed send's key, apart from message ids.
 const ECHO: &str = "echo#";
 
-fn to_the_second(sent: SentRecord) -> SentRecord {
-    SentRecord { at: Timestamp::from_second(sent.at.as_second()).unwrap_or(sent.at), ..sent }
+fn to_the_second(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+fn recent_sends(logs: &Logs, person: &ContactRef, since: Timestamp) -> SendHistory {
+    let Some(log) = logs.get(person) else { return SendHistory::default() };
+    let mut sends: Vec<SentRecord> = log.sends.values().copied().filter(|s| s.at >= since).collect();
+    sends.sort_unstable_by_key(|s| s.at);
+    SendHistory { sends, version: log.version }
+}
+
+fn reserve_send(logs: &mut Logs, person: &ContactRef, id: &str, sent: SentRecord, read: &SendHistory) -> Reservation {
+    let log = logs.entry(person.clone()).or_default();
+    if log.sends.contains_key(id) {
+        return Reservation::Reserved;
+    }
+    if log.version != read.version {
+        return Reservation::Raced;
+    }
+    log.sends.insert(id.to_owned(), SentRecord { at: to_the_second(sent.at), ..sent });
+    log.version += 1;
+    Reservation::Reserved
+}
+
+fn record_sent(logs: &mut Logs, person: &ContactRef, key: &str, sent: SentRecord) {
+    let log = logs.entry(person.clone()).or_default();
+    if let std::collections::btree_map::Entry::Vacant(entry) = log.sends.entry(format!("{ECHO}{key}")) {
+        entry.insert(SentRecord { at: to_the_second(sent.at), ..sent });
+        log.version += 1;
+    }
+}
+
+fn release_send(logs: &mut Logs, person: &ContactRef, id: &str) {
+    if let Some(log) = logs.get_mut(person) {
+        log.sends.remove(id);
+    }
 }
 
 impl SendLog for MemorySendLog {
     async fn recent_sends(&self, person: &ContactRef, since: Timestamp) -> Result<SendHistory, StoreError> {
-        let logs = lock(&self.logs);
-        let Some(log) = logs.get(person) else { return Ok(SendHistory::default()) };
-        let mut sends: Vec<SentRecord> = log.sends.values().copied().filter(|s| s.at >= since).collect();
-        sends.sort_unstable_by_key(|s| s.at);
-        Ok(SendHistory { sends, version: log.version })
+        Ok(recent_sends(&lock(&self.logs), person, since))
     }
 
     async fn reserve_send(
@@ -142,17 +179,7 @@ impl SendLog for MemorySendLog {
         _keep: SignedDuration,
         read: &SendHistory,
     ) -> Result<Reservation, StoreError> {
-        let mut logs = lock(&self.logs);
-        let log = logs.entry(person.clone()).or_default();
-        if log.sends.contains_key(message_id) {
-            return Ok(Reservation::Reserved);
-        }
-        if log.version != read.version {
-            return Ok(Reservation::Raced);
-        }
-        log.sends.insert(message_id.to_owned(), to_the_second(sent));
-        log.version += 1;
-        Ok(Reservation::Reserved)
+        Ok(reserve_send(&mut lock(&self.logs), person, message_id, sent, read))
     }
 
     async fn record_sent(
@@ -162,19 +189,12 @@ impl SendLog for MemorySendLog {
         sent: SentRecord,
         _keep: SignedDuration,
     ) -> Result<(), StoreError> {
-        let mut logs = lock(&self.logs);
-        let log = logs.entry(person.clone()).or_default();
-        if let std::collections::btree_map::Entry::Vacant(entry) = log.sends.entry(format!("{ECHO}{key}")) {
-            entry.insert(to_the_second(sent));
-            log.version += 1;
-        }
+        record_sent(&mut lock(&self.logs), person, key, sent);
         Ok(())
     }
 
     async fn release_send(&self, person: &ContactRef, message_id: &str) -> Result<(), StoreError> {
-        if let Some(log) = lock(&self.logs).get_mut(person) {
-            log.sends.remove(message_id);
-        }
+        release_send(&mut lock(&self.logs), person, message_id);
         Ok(())
     }
 }

@@ -3,6 +3,15 @@
 //! adapter (against moto, in `tests/tests/contracts.rs`), so a use case tested on a fake
 //! behaves the same in AWS. A suite panics, naming the broken promise, when one does not hold.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::missing_panics_doc,
+    reason = "test suites: a panic is their failure report"
+)]
+
+pub mod contacts;
+
 use std::future::Future;
 
 use jiff::{SignedDuration, Timestamp};
