@@ -34,7 +34,7 @@ use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, Pric
 use polite_domain::events::{Event, EventContact, REPORTED_STATES, StateChange};
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{Due, Moved, NewMessage, TransitionDetails, due_shard};
-use polite_domain::message::{HistoryEntry, IgnoreReason, MessageRecord, MessageState, Transition};
+use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, Transition};
 use polite_domain::ports::{CampaignStore, CreateError, MessageStore, StoreError};
 use polite_domain::pricing::{CostEstimate, Money, PricingRecord};
 use polite_domain::status::StatusUpdate;
@@ -412,7 +412,7 @@ impl MessageStore for DynamoMessages {
             if !from.contains(&current.state) {
                 return Ok(Moved::No(Some(current.state)));
             }
-            let (next, entry) = moved(&current, to, at, &details);
+            let (next, entry) = current.moved(to, at, &details);
             if self.write_move(current.state, &next, &entry, details.wamid.as_deref(), None).await? {
                 return Ok(Moved::Yes(Box::new(next)));
             }
@@ -427,7 +427,7 @@ impl MessageStore for DynamoMessages {
         at: Timestamp,
         details: TransitionDetails,
     ) -> Result<Moved, StoreError> {
-        let (next, entry) = moved(current, to, at, &details);
+        let (next, entry) = current.moved(to, at, &details);
         if self.write_move(current.state, &next, &entry, details.wamid.as_deref(), None).await? {
             return Ok(Moved::Yes(Box::new(next)));
         }
@@ -437,68 +437,18 @@ impl MessageStore for DynamoMessages {
     async fn apply_status(&self, id: &str, update: &StatusUpdate) -> Result<Option<Transition>, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(current) = self.read(id).await? else { return Ok(None) };
-            if current.is_refused_attempt(update.wamid.as_deref()) {
-                // An attempt Meta refused for a per-user limit: the message waits for its retry.
-                return Ok(Some(Transition::Ignored(IgnoreReason::Stale)));
-            }
-            let mut entry = HistoryEntry {
-                state: update.value.as_str().to_owned(),
-                at: update.at,
-                reason: update.error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
+            let o = match polite_domain::status::outcome(&current, update) {
+                Ok(o) => o,
+                Err(answer) => return Ok(Some(answer)),
             };
-            // A wamid the message lacked (its send outcome was unknown) and the first pricing.
-            let mut transition = current.status_transition(&update.value);
-            let new_wamid = update
-                .wamid
-                .as_deref()
-                .filter(|_| current.wamid.is_none() && (current.state.takes_statuses() || transition.moved()));
-            let priced = update.pricing.as_ref().filter(|_| current.pricing.is_none()).map(|_| update);
-            let mut next = current.clone();
-            if let Some(wamid) = new_wamid {
-                next.wamid = Some(wamid.to_owned());
-            }
-            if priced.is_some() {
-                next.pricing.clone_from(&update.pricing);
-                next.estimated_cost.clone_from(&update.estimate);
-            }
-            let from = current.state;
-            if let Transition::Moved { to, .. } = transition {
-                next.state = to;
-                let unknown = current.state == MessageState::Failed
-                    && current.reason.as_deref() == Some(polite_domain::message::UNKNOWN_OUTCOME);
-                if current.state.is_waiting() || unknown {
-                    // Settled: the wait (or the unknown outcome) and its reason are over.
-                    next.reason = None;
-                    next.not_before = None;
-                    next.error = None;
-                }
-                if to == MessageState::Failed {
-                    next.error.clone_from(&update.error);
-                }
-                let retry = polite_domain::sending::retry_after_failure(&current, update.error.as_ref(), update.at);
-                if let (MessageState::Failed, Some(until)) = (to, retry) {
-                    // 131049: not a failure but "not today" — scheduled again a day on, this
-                    // attempt's wamid set aside so its other statuses change nothing.
-                    next.reschedule_after_refusal(update.wamid.as_deref(), until);
-                    transition = Transition::Moved { from, to: next.state };
-                    next.state.as_str().clone_into(&mut entry.state);
-                }
-            } else if current.history.contains(&entry) && new_wamid.is_none() && priced.is_none() {
-                // A redelivered status: nothing new.
-                return Ok(Some(transition));
-            }
-            // Every distinct status is kept in history, once.
-            let fresh = !current.history.contains(&entry);
-            if fresh {
-                next.history.push(entry.clone());
-            }
-            let written = if matches!(transition, Transition::Moved { .. }) {
-                self.write_move(from, &next, &entry, new_wamid, priced).await?
+            let priced = o.priced.then_some(update);
+            let written = if matches!(o.transition, Transition::Moved { .. }) {
+                self.write_move(current.state, &o.next, &o.entry, o.new_wamid.as_deref(), priced).await?
             } else {
-                self.write_unmoved(&next, fresh.then_some(&entry), new_wamid, priced).await?
+                self.write_unmoved(&o.next, o.fresh.then_some(&o.entry), o.new_wamid.as_deref(), priced).await?
             };
             if written {
-                return Ok(Some(transition));
+                return Ok(Some(o.transition));
             }
         }
         Err(StoreError::Contended)
@@ -602,26 +552,6 @@ fn state_event(record: &MessageRecord, entry: &HistoryEntry) -> Option<Event> {
         at: entry.at,
     };
     Some(Event::message_state_changed(&EventContact::named(&record.to), &change))
-}
-
-/// `current` moved to `to` with `details`, and the history entry of the move.
-fn moved(
-    current: &MessageRecord,
-    to: MessageState,
-    at: Timestamp,
-    details: &TransitionDetails,
-) -> (MessageRecord, HistoryEntry) {
-    let entry = HistoryEntry { state: to.as_str().to_owned(), at, reason: details.reason.clone() };
-    let mut next = current.clone();
-    next.state = to;
-    next.reason.clone_from(&details.reason);
-    // A scheduled message's due time is when it may go; a queued one's is only a lease.
-    next.not_before = details.not_before.or(details.due_at.filter(|_| to == MessageState::Scheduled));
-    next.wamid = details.wamid.clone().or_else(|| current.wamid.clone());
-    next.error.clone_from(&details.error);
-    next.due_at = details.due_at.filter(|_| holds_due(to));
-    next.history.push(entry.clone());
-    (next, entry)
 }
 
 /// The campaign counters a message's pricing adds to, per Meta category `<c>`:

@@ -405,12 +405,12 @@ mod tests {
             at,
         );
         let day_later: jiff::Timestamp = "2026-01-02T12:00:00Z".parse().unwrap();
-        assert_eq!(crate::sending::retry_after_failure(&message, Some(&limited), at), Some(day_later));
+        assert_eq!(crate::status::retry_after_failure(&message, Some(&limited), at), Some(day_later));
         let other = SendError { code: 131_026, title: "undeliverable".into() };
-        assert_eq!(crate::sending::retry_after_failure(&message, Some(&other), at), None);
-        assert_eq!(crate::sending::retry_after_failure(&message, None, at), None);
+        assert_eq!(crate::status::retry_after_failure(&message, Some(&other), at), None);
+        assert_eq!(crate::status::retry_after_failure(&message, None, at), None);
         let expiring = MessageRecord { expires_at: Some("2026-01-02T00:00:00Z".parse().unwrap()), ..message.clone() };
-        assert_eq!(crate::sending::retry_after_failure(&expiring, Some(&limited), at), None);
+        assert_eq!(crate::status::retry_after_failure(&expiring, Some(&limited), at), None);
         let mut waiting = MessageRecord { wamid: Some("wamid.A".into()), ..message };
         waiting.reschedule_after_refusal(Some("wamid.A"), day_later);
         assert_eq!(
@@ -544,7 +544,7 @@ impl MessageRecord {
         self.state.apply_status(status)
     }
 
-    /// Back to `scheduled` until `until` (see [`crate::sending::retry_after_failure`]) after Meta refused
+    /// Back to `scheduled` until `until` (see [`crate::status::retry_after_failure`]) after Meta refused
     /// attempt `wamid` for a per-user limit: that attempt is set aside, so its other statuses
     /// change nothing ([`Self::is_refused_attempt`]).
     pub fn reschedule_after_refusal(&mut self, wamid: Option<&str>, until: jiff::Timestamp) {
@@ -554,6 +554,27 @@ impl MessageRecord {
         self.due_at = Some(until);
         self.refused_wamids.extend(wamid.map(str::to_owned));
         self.wamid = None;
+    }
+
+    /// This message moved to `to` at `at` with `details`, and the history entry of the move.
+    /// A scheduled message's due time is when it may go (its `not_before`); a queued one's is
+    /// only a lease. The due time is kept only in the states the tick looks at.
+    pub fn moved(
+        &self,
+        to: MessageState,
+        at: jiff::Timestamp,
+        details: &TransitionDetails,
+    ) -> (MessageRecord, HistoryEntry) {
+        let entry = HistoryEntry { state: to.as_str().to_owned(), at, reason: details.reason.clone() };
+        let mut next = self.clone();
+        next.state = to;
+        next.reason.clone_from(&details.reason);
+        next.not_before = details.not_before.or(details.due_at.filter(|_| to == MessageState::Scheduled));
+        next.wamid = details.wamid.clone().or_else(|| self.wamid.clone());
+        next.error.clone_from(&details.error);
+        next.due_at = details.due_at.filter(|_| to.is_cancellable());
+        next.history.push(entry.clone());
+        (next, entry)
     }
 
     /// Puts the message under `category`, Meta's for its template, when it has one: the

@@ -4,9 +4,9 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::message::{DeferReason, MessageRecord, SendError};
+use crate::message::{DeferReason, SendError};
 use crate::status::Effect;
-use crate::whatsapp::{Accepted, ErrorAction, SendFailure, pair_rate_backoff};
+use crate::whatsapp::{Accepted, ENGAGEMENT_DEFERRAL, ErrorAction, SendFailure, pair_rate_backoff};
 
 /// Retries of one message before a retryable error becomes `failed` (with the last code).
 pub const MAX_ATTEMPTS: u32 = 8;
@@ -17,9 +17,6 @@ pub const MAX_THROTTLED_ATTEMPTS: u32 = 24;
 
 /// The longest a retry waits on the queue (SQS `DelaySeconds` ≤ 900).
 pub const MAX_RETRY_DELAY: SignedDuration = SignedDuration::from_secs(900);
-
-/// 131049 (per-user marketing limit): no retry before 24 h.
-pub const ENGAGEMENT_DEFERRAL: SignedDuration = SignedDuration::from_hours(24);
 
 /// 131048 (spam rate limit on the number): pause before trying again.
 pub const SPAM_PAUSE: SignedDuration = SignedDuration::from_hours(1);
@@ -91,19 +88,6 @@ fn jittered(base: SignedDuration, jitter: f64) -> SignedDuration {
     let extra = base.as_secs_f64() * 0.5 * jitter.clamp(0.0, 1.0);
     let total = base + SignedDuration::from_secs_f64(extra);
     total.min(MAX_RETRY_DELAY)
-}
-
-/// When a `failed` status at `at` means "not now" rather than failure: Meta's per-user
-/// marketing limit (131049) asks for no retry before a day has passed
-/// ([`ENGAGEMENT_DEFERRAL`]), so the message waits until then — unless it expires first, and
-/// then it fails as Meta said.
-pub fn retry_after_failure(message: &MessageRecord, error: Option<&SendError>, at: Timestamp) -> Option<Timestamp> {
-    let code = error?.code;
-    if ErrorAction::for_code(code) != ErrorAction::DeferDay {
-        return None;
-    }
-    let until = at.checked_add(ENGAGEMENT_DEFERRAL).ok()?;
-    message.expires_at.is_none_or(|expires| until < expires).then_some(until)
 }
 
 #[cfg(test)]

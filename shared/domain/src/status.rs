@@ -142,6 +142,106 @@ impl StatusUpdate {
     }
 }
 
+/// When a `failed` status at `at` means "not now" rather than failure: Meta's per-user
+/// marketing limit (131049) asks for no retry before a day has passed
+/// ([`crate::whatsapp::ENGAGEMENT_DEFERRAL`]), so the message waits until then — unless it expires first, and
+/// then it fails as Meta said.
+pub fn retry_after_failure(
+    message: &crate::message::MessageRecord,
+    error: Option<&SendError>,
+    at: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let code = error?.code;
+    if crate::whatsapp::ErrorAction::for_code(code) != crate::whatsapp::ErrorAction::DeferDay {
+        return None;
+    }
+    let until = at.checked_add(crate::whatsapp::ENGAGEMENT_DEFERRAL).ok()?;
+    message.expires_at.is_none_or(|expires| until < expires).then_some(until)
+}
+
+/// What a status does to a message, to be written in one conditional write: the record after
+/// it, the status's history entry, how the state moved, and what the status brings — a wamid
+/// the message lacked (its send outcome was unknown), the message's first pricing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusOutcome {
+    pub next: crate::message::MessageRecord,
+    pub entry: crate::message::HistoryEntry,
+    pub transition: crate::message::Transition,
+    pub new_wamid: Option<String>,
+    /// The status brings the message's first pricing (counted once, with this write).
+    pub priced: bool,
+    /// The entry is new to the message's history (every distinct status is kept once).
+    pub fresh: bool,
+}
+
+/// Applies `update` to `current` through the status lattice
+/// ([`crate::message::MessageRecord::status_transition`]). `Err` with the answer when there is
+/// nothing to write: a status of an attempt Meta refused for a per-user limit (the message
+/// waits for its retry), or a status the message already holds.
+///
+/// # Errors
+/// The transition to answer without writing anything.
+pub fn outcome(
+    current: &crate::message::MessageRecord,
+    update: &StatusUpdate,
+) -> Result<StatusOutcome, crate::message::Transition> {
+    use crate::message::{HistoryEntry, IgnoreReason, MessageState, Transition, UNKNOWN_OUTCOME};
+    if current.is_refused_attempt(update.wamid.as_deref()) {
+        return Err(Transition::Ignored(IgnoreReason::Stale));
+    }
+    let mut entry = HistoryEntry {
+        state: update.value.as_str().to_owned(),
+        at: update.at,
+        reason: update.error.as_ref().map(|e| format!("{}: {}", e.code, e.title)),
+    };
+    let mut transition = current.status_transition(&update.value);
+    let new_wamid = update
+        .wamid
+        .as_deref()
+        .filter(|_| current.wamid.is_none() && (current.state.takes_statuses() || transition.moved()))
+        .map(str::to_owned);
+    let priced = update.pricing.is_some() && current.pricing.is_none();
+    let mut next = current.clone();
+    if let Some(wamid) = &new_wamid {
+        next.wamid = Some(wamid.clone());
+    }
+    if priced {
+        next.pricing.clone_from(&update.pricing);
+        next.estimated_cost.clone_from(&update.estimate);
+    }
+    let from = current.state;
+    if let Transition::Moved { to, .. } = transition {
+        next.state = to;
+        let unknown = current.state == MessageState::Failed && current.reason.as_deref() == Some(UNKNOWN_OUTCOME);
+        if current.state.is_waiting() || unknown {
+            // Settled: the wait (or the unknown outcome) and its reason are over.
+            next.reason = None;
+            next.not_before = None;
+            next.error = None;
+        }
+        if to == MessageState::Failed {
+            next.error.clone_from(&update.error);
+        }
+        if let (MessageState::Failed, Some(until)) =
+            (to, retry_after_failure(current, update.error.as_ref(), update.at))
+        {
+            // 131049: not a failure but "not today" — scheduled again a day on, this attempt's
+            // wamid set aside so its other statuses change nothing.
+            next.reschedule_after_refusal(update.wamid.as_deref(), until);
+            transition = Transition::Moved { from, to: next.state };
+            next.state.as_str().clone_into(&mut entry.state);
+        }
+    } else if current.history.contains(&entry) && new_wamid.is_none() && !priced {
+        // A redelivered status: nothing new.
+        return Err(transition);
+    }
+    let fresh = !current.history.contains(&entry);
+    if fresh {
+        next.history.push(entry.clone());
+    }
+    Ok(StatusOutcome { next, entry, transition, new_wamid, priced, fresh })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

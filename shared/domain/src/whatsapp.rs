@@ -241,6 +241,9 @@ pub fn pair_rate_backoff(attempt: u32) -> Duration {
     Duration::from_secs(seconds)
 }
 
+/// 131049 (per-user marketing limit): no retry before 24 h.
+pub const ENGAGEMENT_DEFERRAL: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 #[cfg(test)]
 mod tests {
     use super::*;
