@@ -31,7 +31,7 @@ use crate::outbox;
 use jiff::Timestamp;
 use polite_domain::campaign::NewCampaign;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
-use polite_domain::events::{Event, EventContact, REPORTED_STATES, StateChange};
+use polite_domain::events::Event;
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{Due, Moved, NewMessage, TransitionDetails, due_shard};
 use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, Transition};
@@ -307,7 +307,7 @@ impl DynamoMessages {
         }
         let mut items = self.with_companions(update, next, new_wamid, priced, adds)?;
         if from != next.state
-            && let Some(event) = state_event(next, entry)
+            && let Some(event) = Event::of_move(next, entry)
         {
             // Told in the move's own transaction: published if and only if it moved.
             items.push(outbox::put(&self.table, TTL_ATTRIBUTE, &event, entry.at)?);
@@ -374,7 +374,7 @@ impl MessageStore for DynamoMessages {
         }
         // A message created settled (suppressed by the gate, already expired) is told too.
         if let Some(entry) = record.history.last()
-            && let Some(event) = state_event(record, entry)
+            && let Some(event) = Event::of_move(record, entry)
         {
             items.push(outbox::put(&self.table, TTL_ATTRIBUTE, &event, entry.at)?);
         }
@@ -531,27 +531,6 @@ fn sum_counter(shards: &[Item], name: &str) -> Result<i64, StoreError> {
         Some(AttributeValue::N(v)) => Ok(sum + v.parse::<i64>().map_err(corrupt)?),
         _ => Ok(sum),
     })
-}
-
-/// `message.state_changed` for `record` having entered its state by `entry`, when the state is
-/// one the business hears about.
-fn state_event(record: &MessageRecord, entry: &HistoryEntry) -> Option<Event> {
-    let state = record.state.as_str();
-    if !REPORTED_STATES.contains(&state) {
-        return None;
-    }
-    let step = record.history.iter().rposition(|h| h == entry).unwrap_or(record.history.len());
-    let change = StateChange {
-        message_id: record.id.clone(),
-        campaign_id: record.campaign_id.clone(),
-        state: state.to_owned(),
-        reason: record.reason.clone(),
-        error: record.error.clone(),
-        pricing: record.pricing.clone(),
-        step,
-        at: entry.at,
-    };
-    Some(Event::message_state_changed(&EventContact::named(&record.to), &change))
 }
 
 /// The campaign counters a message's pricing adds to, per Meta category `<c>`:

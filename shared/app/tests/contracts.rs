@@ -65,3 +65,17 @@ mod memory_contacts {
 
     polite_app::contact_store_contract!(async || MemoryContacts::new(b"test-tombstone-key"));
 }
+
+/// The messages store's contract, case by case, on the fake.
+mod memory_messages {
+    use polite_app::fakes::MemoryMessages;
+
+    polite_app::message_store_contract!(async || MemoryMessages::default());
+}
+
+/// The campaign store's contract, case by case, on the fake.
+mod memory_campaigns {
+    use polite_app::fakes::MemoryMessages;
+
+    polite_app::campaign_store_contract!(async || MemoryMessages::default());
+}

@@ -192,6 +192,27 @@ impl Event {
         Event::new(DetailType::MessageStateChanged, &id, change.at, fields)
     }
 
+    /// `message.state_changed` for `record` having entered its state by `entry`, when the state
+    /// is one the business hears about.
+    pub fn of_move(record: &crate::message::MessageRecord, entry: &crate::message::HistoryEntry) -> Option<Event> {
+        let state = record.state.as_str();
+        if !REPORTED_STATES.contains(&state) {
+            return None;
+        }
+        let step = record.history.iter().rposition(|h| h == entry).unwrap_or(record.history.len());
+        let change = StateChange {
+            message_id: record.id.clone(),
+            campaign_id: record.campaign_id.clone(),
+            state: state.to_owned(),
+            reason: record.reason.clone(),
+            error: record.error.clone(),
+            pricing: record.pricing.clone(),
+            step,
+            at: entry.at,
+        };
+        Some(Self::message_state_changed(&EventContact::named(&record.to), &change))
+    }
+
     /// Campaign `campaign_id`'s last message reached a final state; `counts` per state.
     pub fn campaign_completed(campaign_id: &str, counts: &BTreeMap<String, i64>, at: Timestamp) -> Event {
         let fields = serde_json::json!({"campaign_id": campaign_id, "counts": counts});

@@ -10,7 +10,9 @@
     reason = "test suites: a panic is their failure report"
 )]
 
+pub mod campaigns;
 pub mod contacts;
+pub mod messages;
 
 use std::future::Future;
 

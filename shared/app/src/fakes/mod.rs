@@ -5,6 +5,7 @@
 //! (in `tests/`) on the AWS adapters against moto, so the two cannot drift.
 
 mod contacts;
+mod messages;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,6 +27,7 @@ use polite_domain::{BusinessScopedUserId, ContactRef, WaId};
 const MAX_DELAY_SECONDS: u32 = 900;
 
 pub use contacts::{CONTACTS_TABLE, MemoryContacts};
+pub use messages::{MESSAGES_TABLE, MemoryMessages};
 
 /// Locks `mutex`, carrying on after a panic elsewhere (the data is plain values).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -1,0 +1,148 @@
+//! [`CampaignStore`]: a campaign stored whole with its chunks (idempotent on its key), chunks
+//! due for fan-out at once and claimed by one fan-out at a time under a lease, a finished chunk
+//! gone from the due index, and completion marked — and told — once, when every recipient's
+//! message exists and none is waiting. [`campaign_store_contract!`] makes one test of each case.
+
+use jiff::{SignedDuration, Timestamp};
+use polite_domain::ContactRef;
+use polite_domain::campaign::{CampaignChunk, CampaignRecord, NewCampaign};
+use polite_domain::message::{Category, DUE_SHARDS, Due, MessageRecord, MessageState, NewMessage, TransitionDetails};
+use polite_domain::ports::{CampaignStore, CreateError, MessageStore};
+use polite_domain::request::Payload;
+
+/// One test per case of the contract, each on a store of its own: `$fresh` is an async
+/// closure (or function) making an empty store.
+#[macro_export]
+macro_rules! campaign_store_contract {
+    ($fresh:expr) => {
+        #[tokio::test]
+        async fn a_campaign_is_stored_once_per_idempotency_key() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::campaigns::a_campaign_is_stored_once_per_idempotency_key(&store)).await;
+        }
+        #[tokio::test]
+        async fn each_chunk_is_due_at_once_and_claimed_by_one_fan_out_at_a_time() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::campaigns::each_chunk_is_due_at_once_and_claimed_by_one_fan_out_at_a_time(
+                &store,
+            ))
+            .await;
+        }
+        #[tokio::test]
+        async fn a_campaign_completes_once_when_no_recipient_waits() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::campaigns::a_campaign_completes_once_when_no_recipient_waits(&store)).await;
+        }
+    };
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn recipient(n: usize) -> ContactRef {
+    ContactRef::parse(&format!("+55119876540{n:02}")).unwrap()
+}
+
+fn campaign(id: &str, accepted: usize) -> CampaignRecord {
+    CampaignRecord {
+        id: id.to_owned(),
+        name: "spring".into(),
+        category: Category::Marketing,
+        payload: Payload::Template(serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}})),
+        send_at: None,
+        expires_at: None,
+        start_at: at("2026-06-10T12:00:00Z"),
+        per_second: 64,
+        accepted,
+        rejected: 0,
+        chunks: u32::try_from(accepted.div_ceil(2)).unwrap(),
+        created_at: at("2026-06-10T12:00:00Z"),
+    }
+}
+
+fn new(record: CampaignRecord, key: Option<&str>, hash: &str) -> NewCampaign {
+    let recipients: Vec<ContactRef> = (0..record.accepted).map(recipient).collect();
+    let chunks = recipients
+        .chunks(2)
+        .zip(0u32..)
+        .map(|(part, index)| CampaignChunk { index, first_position: index as usize * 2, recipients: part.to_vec() })
+        .collect();
+    NewCampaign { record, chunks, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned() }
+}
+
+/// Every due entry of every shard at `now`.
+async fn due<S: MessageStore + Sync>(store: &S, now: Timestamp) -> Vec<Due> {
+    let mut all = Vec::new();
+    for shard in 0..DUE_SHARDS {
+        all.extend(store.due(shard, now, 100).await.unwrap());
+    }
+    all.sort();
+    all
+}
+
+/// A case of the contract (see the module).
+pub async fn a_campaign_is_stored_once_per_idempotency_key<S: CampaignStore + Sync>(store: &S) {
+    let first = store.create_campaign(&new(campaign("cmp_1", 3), Some("spring-2026"), "h1")).await.unwrap();
+    assert_eq!(store.campaign("cmp_1").await.unwrap(), Some(first.clone()));
+    let again = store.create_campaign(&new(campaign("cmp_2", 3), Some("spring-2026"), "h1")).await.unwrap();
+    assert_eq!(again.id, "cmp_1", "the key's campaign, not a second one");
+    assert_eq!(store.campaign("cmp_2").await.unwrap(), None);
+    assert_eq!(store.campaign_replay("spring-2026", "h1").await.unwrap().map(|c| c.id), Some("cmp_1".into()));
+    assert!(matches!(
+        store.create_campaign(&new(campaign("cmp_3", 3), Some("spring-2026"), "h2")).await,
+        Err(CreateError::IdempotencyConflict)
+    ));
+    assert!(matches!(store.campaign_replay("spring-2026", "h2").await, Err(CreateError::IdempotencyConflict)));
+    assert_eq!(store.campaign_replay("never-used", "h1").await.unwrap(), None);
+}
+
+/// A case of the contract (see the module).
+pub async fn each_chunk_is_due_at_once_and_claimed_by_one_fan_out_at_a_time<S>(store: &S)
+where
+    S: CampaignStore + MessageStore + Sync,
+{
+    let record = campaign("cmp_1", 5);
+    let created = record.created_at;
+    store.create_campaign(&new(record, None, "h")).await.unwrap();
+    let chunk = |index| Due::Chunk { campaign_id: "cmp_1".into(), index };
+    assert_eq!(due(store, created).await, [chunk(0), chunk(1), chunk(2)], "every chunk, due at once");
+
+    let lease = created + SignedDuration::from_mins(5);
+    let (campaign, claimed) = store.claim_chunk("cmp_1", 1, created, lease).await.unwrap().unwrap();
+    assert_eq!((campaign.id.as_str(), claimed.index, claimed.recipients.len()), ("cmp_1", 1, 2));
+    assert_eq!(store.claim_chunk("cmp_1", 1, created, lease).await.unwrap(), None, "held under its lease");
+    assert_eq!(due(store, created).await, [chunk(0), chunk(2)], "not due while leased");
+    let later = lease + SignedDuration::from_secs(1);
+    assert!(store.claim_chunk("cmp_1", 1, later, later + SignedDuration::from_mins(5)).await.unwrap().is_some());
+
+    store.finish_chunk("cmp_1", 1).await.unwrap();
+    assert_eq!(store.claim_chunk("cmp_1", 1, at("2027-01-01T00:00:00Z"), later).await.unwrap(), None, "done");
+    assert_eq!(due(store, at("2027-01-01T00:00:00Z")).await, [chunk(0), chunk(2)]);
+    assert_eq!(store.claim_chunk("cmp_9", 0, created, lease).await.unwrap(), None, "an unknown campaign");
+}
+
+/// A case of the contract (see the module).
+pub async fn a_campaign_completes_once_when_no_recipient_waits<S>(store: &S)
+where
+    S: CampaignStore + MessageStore + Sync,
+{
+    let record = campaign("cmp_1", 2);
+    let now = record.created_at;
+    store.create_campaign(&new(record, None, "h")).await.unwrap();
+    let message = |n: usize, state| {
+        let payload = serde_json::json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+        let mut m = MessageRecord::new(format!("msg_{n}"), recipient(n), Category::Marketing, payload, state, now);
+        m.campaign_id = Some("cmp_1".into());
+        NewMessage { record: m, idempotency_key: None, body_hash: String::new() }
+    };
+    assert!(!store.complete_if_done("cmp_1", now).await.unwrap(), "no message yet");
+    store.create(&message(0, MessageState::Suppressed)).await.unwrap();
+    store.create(&message(1, MessageState::Queued)).await.unwrap();
+    assert!(!store.complete_if_done("cmp_1", now).await.unwrap(), "one still waits");
+    let from = [MessageState::Queued];
+    store.transition("msg_1", &from, MessageState::Cancelled, now, TransitionDetails::default()).await.unwrap();
+    assert!(store.complete_if_done("cmp_1", now).await.unwrap(), "every recipient settled");
+    assert!(!store.complete_if_done("cmp_1", now).await.unwrap(), "marked once");
+    assert!(!store.complete_if_done("cmp_9", now).await.unwrap(), "an unknown campaign");
+}
