@@ -1,0 +1,178 @@
+//! The scheduler's use cases on in-memory fakes (no moto): a send placed on the queue or the
+//! due index, an idempotent replay, the 24 h window of free-form text, cancellation, the tick
+//! releasing what came due, and a campaign fanned out once however often its chunks are
+//! claimed — the same behaviour messages-api's tests check over HTTP against moto, in
+//! milliseconds.
+
+use jiff::{SignedDuration, Timestamp};
+use polite_app::fakes::{MemoryContacts, MemoryMessages, MemoryQueue, MemoryTemplates};
+use polite_app::scheduler::{Cancel, Scheduler, SubmitError, tick};
+use polite_domain::ContactRef;
+use polite_domain::campaign::{CampaignRequest, CampaignSettings};
+use polite_domain::envelope::{self, kinds};
+use polite_domain::message::{Category, MessageState};
+use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::request::{Payload, SendJob, ValidSend};
+
+type Fakes = Scheduler<MemoryMessages, MemoryContacts, MemoryQueue, MemoryTemplates>;
+
+fn scheduler() -> Fakes {
+    let campaigns = CampaignSettings { chunk_size: 2, ..CampaignSettings::default() };
+    Scheduler::on(
+        MemoryMessages::default(),
+        MemoryContacts::new(b"test-key"),
+        MemoryTemplates::default(),
+        MemoryQueue::default(),
+        campaigns,
+    )
+}
+
+fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn ana() -> ContactRef {
+    ContactRef::parse("+5511987654321").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn template(send_at: Option<Timestamp>, key: Option<&str>) -> ValidSend {
+    ValidSend {
+        to: ana(),
+        category: Category::Utility,
+        payload: Payload::Template(serde_json::json!({"name": "order_shipped", "language": {"code": "en_US"}})),
+        send_at,
+        expires_at: None,
+        campaign_id: None,
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+/// The message ids on send-queue, in order (each a versioned send job).
+fn queued_ids(s: &Fakes) -> Vec<String> {
+    s.send_queue
+        .take_bodies()
+        .iter()
+        .map(|b| envelope::decode::<SendJob>(kinds::SEND_JOB, b).map_or_else(|e| panic!("{e}"), |j| j.id))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_send_due_soon_is_queued_and_a_later_one_waits_on_the_due_index() {
+    let s = scheduler();
+    let soon = s.submit(template(None, None), "h1".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(soon.state, MessageState::Queued);
+    assert_eq!(queued_ids(&s), std::slice::from_ref(&soon.id));
+    // The sender claims it (else its lease would run out and the tick queue it again).
+    let from = [MessageState::Queued];
+    let details = polite_domain::message::TransitionDetails::default();
+    s.messages
+        .transition(&soon.id, &from, MessageState::Sending, now(), details)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let tomorrow = now() + SignedDuration::from_hours(24);
+    let later = s.submit(template(Some(tomorrow), None), "h2".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((later.state, later.not_before), (MessageState::Scheduled, Some(tomorrow)));
+    assert!(queued_ids(&s).is_empty(), "nothing queued for tomorrow");
+
+    let early = tick::run(&s, now() + SignedDuration::from_hours(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(early.released, 0, "not due yet");
+    let report = tick::run(&s, tomorrow).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.released, 1);
+    assert_eq!(queued_ids(&s), std::slice::from_ref(&later.id));
+    let stored = s.messages.get(&later.id).await.ok().flatten().map(|m| m.state);
+    assert_eq!(stored, Some(MessageState::Queued));
+    let again = tick::run(&s, tomorrow).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.released, 0, "released once");
+}
+
+#[tokio::test]
+async fn a_queued_message_the_sender_never_claimed_is_queued_again_when_its_lease_runs_out() {
+    let s = scheduler();
+    let m = s.submit(template(None, None), "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(queued_ids(&s), std::slice::from_ref(&m.id), "then the queue message is lost");
+    let within = tick::run(&s, now() + SignedDuration::from_mins(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(within.requeued, 0, "still under its lease");
+    let after = tick::run(&s, now() + SignedDuration::from_hours(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.requeued, 1, "{after:?}");
+    assert_eq!(queued_ids(&s), std::slice::from_ref(&m.id));
+}
+
+#[tokio::test]
+async fn a_replayed_key_gets_the_first_answer_and_another_body_a_conflict() {
+    let s = scheduler();
+    let first = s.submit(template(None, Some("order-42")), "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let replay = s.submit(template(None, Some("order-42")), "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replay.id, first.id);
+    assert_eq!(queued_ids(&s), std::slice::from_ref(&first.id), "queued once");
+    let other = s.submit(template(None, Some("order-42")), "other".into(), now()).await;
+    assert!(matches!(other, Err(SubmitError::IdempotencyConflict)), "{other:?}");
+}
+
+#[tokio::test]
+async fn free_form_text_needs_the_window_the_persons_message_opened() {
+    let s = scheduler();
+    let text = ValidSend {
+        category: Category::Service,
+        payload: Payload::Text("Your order shipped".into()),
+        ..template(None, None)
+    };
+    let closed = s.submit(text.clone(), "h".into(), now()).await;
+    assert!(matches!(closed, Err(SubmitError::WindowClosed { open_until: None, .. })), "{closed:?}");
+    s.contacts
+        .record_inbound(&ana(), now() - SignedDuration::from_hours(1), None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let open = s.submit(text, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(open.state, MessageState::Queued);
+}
+
+#[tokio::test]
+async fn a_waiting_message_is_cancelled_once_and_a_sent_one_is_too_late() {
+    let s = scheduler();
+    let tomorrow = now() + SignedDuration::from_hours(24);
+    let m = s.submit(template(Some(tomorrow), None), "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(s.cancel(&m.id, now()).await, Ok(Cancel::Cancelled(c)) if c.state == MessageState::Cancelled));
+    assert!(matches!(s.cancel(&m.id, now()).await, Ok(Cancel::Cancelled(_))), "cancelling again answers the same");
+    assert_eq!(tick::run(&s, tomorrow).await.map(|r| r.released).ok(), Some(0), "a cancelled message is not released");
+    assert!(matches!(s.cancel("msg_unknown", now()).await, Ok(Cancel::Unknown)));
+
+    let sent = s.submit(template(None, None), "h2".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let from = [MessageState::Queued];
+    let details = polite_domain::message::TransitionDetails::default();
+    s.messages
+        .transition(&sent.id, &from, MessageState::Sending, now(), details)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(s.cancel(&sent.id, now()).await, Ok(Cancel::TooLate(MessageState::Sending))));
+}
+
+#[tokio::test]
+async fn a_campaign_fans_out_one_message_per_recipient_however_often_its_chunks_are_claimed() {
+    let s = scheduler();
+    let request: CampaignRequest = serde_json::from_value(serde_json::json!({
+        "name": "spring", "category": "marketing",
+        "template": {"name": "spring_sale", "language": "pt_BR"},
+        "recipients": ["+5511987654001", "+5511987654002", "+5511987654003", "+5511987654002", "not a number"]
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!((campaign.recipients.len(), campaign.rejected.len()), (3, 2), "a duplicate and a bad number");
+    let record = s.create_campaign(&campaign, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((record.accepted, record.chunks), (3, 2));
+
+    // The tick fans out both chunks; a second tick (a fan-out that stopped half-way and came
+    // back after its lease) creates nothing twice.
+    let first = tick::run(&s, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((first.chunks, first.fan_out.created), (2, 3), "{first:?}");
+    let later = now() + SignedDuration::from_mins(10);
+    let second = tick::run(&s, later).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(second.fan_out.created, 0, "{second:?}");
+    let mut ids = queued_ids(&s);
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one message per recipient on send-queue");
+    let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
+    let view = serde_json::to_value(&report).unwrap_or_default();
+    assert_eq!(view["counts"]["queued"], 3, "{view}");
+}
