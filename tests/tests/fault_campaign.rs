@@ -24,7 +24,6 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use consent_updater::Updater;
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use message_sender::Sender;
@@ -33,6 +32,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::inbound::Updater;
 use polite_app::scheduler::{Scheduler, tick};
 use polite_domain::campaign::CampaignRequest;
 use polite_domain::campaign::CampaignSettings;
@@ -91,7 +91,7 @@ struct Campaign {
     scheduler: Scheduler<DynamoMessages, DynamoContacts, Q, polite_adapters::templates::DynamoTemplates>,
     sender: Sender<DynamoMessages, DynamoContacts, Q, GraphClient>,
     processor: Processor<DynamoMessages, DynamoContacts, Q>,
-    updater: Updater<DynamoContacts>,
+    updater: Updater<DynamoContacts, GraphClient>,
     intake: Arc<Intake<Q>>,
     /// Records handed back after a failure (SQS redelivery), with their receive count.
     retries: Mutex<HashMap<&'static str, Vec<(String, u32)>>>,

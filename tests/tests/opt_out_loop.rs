@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use consent_updater::Updater;
 use jiff::{SignedDuration, Timestamp};
 use message_sender::Sender;
 use message_sender::pacing::Pacer;
@@ -16,6 +15,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
+use polite_app::inbound::Updater;
 use polite_app::scheduler::Scheduler;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
@@ -89,7 +89,7 @@ struct Loop {
     sim: Simulator,
     scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
     sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
-    updater: Updater<DynamoContacts>,
+    updater: Updater<DynamoContacts, GraphClient>,
 }
 
 impl Loop {

@@ -1,4 +1,4 @@
-//! consent-updater: the contacts table's owner.
+//! consent-updater: the contacts table's owner (the use case is [`polite_app::inbound`]).
 //!
 //! From **inbound-events** it applies what each webhook event means for a person
 //! ([`polite_domain::inbound::interpret`]): the identities it shows together or moves, the
@@ -13,20 +13,10 @@
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use polite_adapters::batch::{BatchError, process_batch};
-use polite_adapters::graph::GraphClient;
-use polite_adapters::telemetry::counter;
-use polite_domain::consent::ConsentKeywords;
-use polite_domain::contact::ConsentAppend;
-use polite_domain::envelope::{self, EnvelopeError, kinds};
-use polite_domain::events::{Event, EventContact};
-use polite_domain::inbound::{
-    ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
-};
-use polite_domain::ports::{ContactStore, Outbox, SendLog, StoreError, WhatsAppApi};
-use polite_domain::webhook::WebhookEvent;
-use polite_domain::whatsapp::{CONFIRMATION_CALLBACK_PREFIX, Content, Outbound};
+use polite_app::inbound::{UpdateError, Updater};
+use polite_domain::ports::{ContactStore, Outbox, SendLog, WhatsAppApi};
 
 pub use config::Config;
 
@@ -36,200 +26,28 @@ pub const FUNCTION: &str = "consent-updater";
 /// Records of one SQS batch handled at once (each touches its own contact, mostly).
 pub const CONCURRENCY: usize = 10;
 
-/// What the SQS handler needs.
-#[derive(Debug)]
-pub struct Updater<S, W = GraphClient> {
-    pub store: S,
-    pub keywords: ConsentKeywords,
-    /// Confirmation replies to keyword opt-outs/opt-ins; `None`: off (the default).
-    pub confirmations: Option<Confirmations<W>>,
-    /// How long a send recorded from an echo counts ([`polite_domain::gate::Policy::send_memory`]
-    /// of the sending policy).
-    pub send_memory: SignedDuration,
-}
-
-/// The optional confirmation replies: their texts and the Graph API to send them through.
-#[derive(Debug)]
-pub struct Confirmations<W> {
-    pub api: W,
-    pub texts: ConfirmationTexts,
-}
-
-/// Why a record failed (it is retried by SQS, then dead-lettered).
+/// A record of the batch that failed (SQS retries it, then dead-letters it).
 #[derive(Debug, thiserror::Error)]
-pub enum UpdateError {
+enum RecordError {
     #[error("the record has no body")]
     NoBody,
     #[error(transparent)]
-    Envelope(#[from] EnvelopeError),
-    #[error("a '{0}' message does not belong on inbound-events")]
-    UnexpectedKind(String),
-    #[error(transparent)]
-    Inbound(#[from] InboundError),
-    #[error("the contact store failed")]
-    Store(#[from] StoreError),
+    Update(#[from] UpdateError),
 }
 
-impl<S: ContactStore + SendLog + Outbox + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
-    /// One SQS batch, with partial batch failures: only the records that failed come back.
-    ///
-    /// # Errors
-    /// [`BatchError`] when every record failed (the invocation fails and SQS retries it).
-    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
-        process_batch(event, CONCURRENCY, |record| async move {
-            let body = record.body.as_deref().ok_or(UpdateError::NoBody)?;
-            self.apply_record(body, Timestamp::now()).await
-        })
-        .await
-    }
-
-    /// One queue message: a webhook event or a consent change.
-    ///
-    /// # Errors
-    /// [`UpdateError`] when the message cannot be read or the store fails.
-    pub async fn apply_record(&self, body: &str, now: Timestamp) -> Result<(), UpdateError> {
-        let kind = envelope::kind_of(body)?;
-        match kind.as_str() {
-            kinds::WEBHOOK_EVENT => {
-                let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, body)?;
-                match interpret(&event, &self.keywords, now)? {
-                    Reading::Act(actions) => {
-                        // Whether this event's consent changes moved the contact's state: a
-                        // replay or a superseded keyword gets no confirmation.
-                        let mut changed = false;
-                        for action in actions {
-                            if let InboundAction::Confirm(request) = action {
-                                self.confirm(request, changed, now).await;
-                            } else {
-                                changed |= self.apply(action).await?;
-                            }
-                        }
-                    }
-                    Reading::Ignore(why) => {
-                        counter!("InboundIgnored", "reason" => why.as_str()).increment(1);
-                        tracing::info!(reason = why.as_str(), "inbound event needs no change");
-                    }
-                }
-                Ok(())
-            }
-            kinds::IDENTITIES => {
-                let observation: polite_domain::people::Observation = envelope::decode(kinds::IDENTITIES, body)?;
-                self.apply(InboundAction::Identities(observation)).await.map(|_| ())
-            }
-            kinds::CONSENT_CHANGE => {
-                let change: ConsentChange = envelope::decode(kinds::CONSENT_CHANGE, body)?;
-                self.apply(InboundAction::Consent(change)).await.map(|_| ())
-            }
-            _ => Err(UpdateError::UnexpectedKind(kind)),
-        }
-    }
-
-    /// Applies one action to the store; true when it was a consent event that became the
-    /// contact's current state.
-    async fn apply(&self, action: InboundAction) -> Result<bool, UpdateError> {
-        let mut changed = false;
-        match action {
-            InboundAction::Identities(observation) => {
-                let linked = self.store.observe(&observation).await?;
-                if !linked.is_unchanged() {
-                    counter!("IdentityLinks", "merged" => if linked.merged > 0 { "yes" } else { "no" }).increment(1);
-                    tracing::info!(
-                        links_changed = linked.links_changed,
-                        merged = linked.merged,
-                        events_moved = linked.events_moved,
-                        "identities linked"
-                    );
-                }
-            }
-            InboundAction::Inbound { contact, at, username } => {
-                self.store.record_inbound(&contact, at, username.as_deref()).await?;
-            }
-            InboundAction::Consent(ConsentChange { contact, event }) => {
-                let outcome = self.store.append_consent(&contact, &event).await?;
-                changed = outcome == ConsentAppend::Recorded { changed: true };
-                let result = match outcome {
-                    ConsentAppend::Recorded { changed: true } => "changed",
-                    ConsentAppend::Recorded { changed: false } => "superseded",
-                    ConsentAppend::Duplicate => "duplicate",
-                };
-                counter!("ConsentEvents", "source" => event.source.as_str().to_owned(), "status" => event.status.as_str(), "result" => result)
-                    .increment(1);
-                tracing::info!(
-                    contact = %contact.masked(),
-                    category = event.category.as_str(),
-                    status = event.status.as_str(),
-                    source = event.source.as_str(),
-                    result,
-                    "consent event"
-                );
-            }
-            InboundAction::Sent { contact, wamid, sent } => {
-                // Caps and spacing count per person, whatever identity they were written to by.
-                let person = self.store.get(&contact).await?.map_or(contact, |c| c.id);
-                self.store.record_sent(&person, &wamid, sent, self.send_memory).await?;
-                counter!("EchoedSends", "category" => sent.category.as_str()).increment(1);
-                tracing::info!(contact = %person.masked(), category = sent.category.as_str(), "send from the business app recorded");
-            }
-            InboundAction::Heard(heard) => {
-                // Told after the element's other actions: the person as linked now, and the
-                // window as recorded (a later message may already have moved it on).
-                let person = self.store.get(&heard.contact).await?;
-                let (contact, window) = match &person {
-                    Some(p) => (EventContact::of(&p.id, &p.identities), p.window_open_until()),
-                    None => (EventContact::named(&heard.contact), polite_domain::window::window_closes(heard.at)),
-                };
-                let event = Event::inbound_message(
-                    &contact,
-                    &heard.id,
-                    &heard.kind,
-                    &heard.element,
-                    heard.phone_number_id.as_deref(),
-                    window,
-                    heard.at,
-                );
-                self.store.publish(&event, heard.at).await?;
-                counter!("InboundMessages").increment(1);
-            }
-            InboundAction::Confirm(_) => {
-                // Handled by `confirm`, which needs to know what the event's consent changes did.
-            }
-        }
-        Ok(changed)
-    }
-
-    /// Sends a keyword's confirmation reply when it is on and due
-    /// ([`polite_domain::inbound::confirmation`]). At most once: a failed send is counted and
-    /// logged but does not fail the record, because the redelivered record would find its
-    /// consent events already recorded and rightly confirm nothing — a courtesy reply is not
-    /// worth a second send risk.
-    async fn confirm(&self, request: ConfirmRequest, changed: bool, now: Timestamp) {
-        let Some(confirmations) = &self.confirmations else { return };
-        let text = match confirmation(&confirmations.texts, request.intent, changed, request.at, now) {
-            Ok(text) => text,
-            Err(why) => {
-                counter!("Confirmations", "result" => why.as_str()).increment(1);
-                tracing::debug!(contact = %request.contact.masked(), reason = why.as_str(), "no confirmation reply");
-                return;
-            }
-        };
-        let message = Outbound {
-            from: request.business_number,
-            to: request.contact,
-            content: Content::Text { body: text.to_owned() },
-            callback_data: Some(format!("{CONFIRMATION_CALLBACK_PREFIX}{}", request.wamid)),
-            reply_to: Some(request.wamid),
-            endpoint: polite_domain::whatsapp::Endpoint::Messages,
-        };
-        match confirmations.api.send(&message).await {
-            Ok(_accepted) => {
-                counter!("Confirmations", "result" => "sent").increment(1);
-                // Not the wamid: it encodes the number.
-                tracing::info!(contact = %message.to.masked(), "confirmation reply sent");
-            }
-            Err(e) => {
-                counter!("Confirmations", "result" => "failed").increment(1);
-                tracing::warn!(contact = %message.to.masked(), error = %e, "confirmation reply not sent");
-            }
-        }
-    }
+/// One SQS batch of inbound-events, with partial batch failures: only the records that failed
+/// come back.
+///
+/// # Errors
+/// [`BatchError`] when every record failed (the invocation fails and SQS retries it).
+pub async fn handle<S, W>(updater: &Updater<S, W>, event: SqsEvent) -> Result<SqsBatchResponse, BatchError>
+where
+    S: ContactStore + SendLog + Outbox + Sync,
+    W: WhatsAppApi + Sync,
+{
+    process_batch(event, CONCURRENCY, |record| async move {
+        let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
+        updater.apply_record(body, Timestamp::now()).await.map_err(RecordError::from)
+    })
+    .await
 }

@@ -1,12 +1,13 @@
 //! consent-updater's Lambda entry point for inbound-events: wiring only.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_updater::{Config, Confirmations, FUNCTION, Updater};
+use consent_updater::{Config, FUNCTION, handle};
 use lambda_runtime::LambdaEvent;
 use polite_adapters::config::Env;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::GraphClient;
 use polite_adapters::{init, telemetry};
+use polite_app::inbound::{Confirmations, Updater};
 use secrecy::ExposeSecret as _;
 
 #[tokio::main]
@@ -27,7 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let updater = &updater;
     telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
-        updater.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+        handle(updater, event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

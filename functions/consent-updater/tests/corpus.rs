@@ -11,10 +11,11 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use consent_updater::Updater;
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::graph::GraphClient;
 use polite_adapters::queue::SqsQueue;
+use polite_app::inbound::Updater;
 use polite_app::intake::Queues;
 use polite_domain::consent::ConsentKeywords;
 use polite_domain::envelope::{self, kinds};
@@ -166,7 +167,7 @@ struct Rig {
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
     intake: Queues<SqsQueue>,
-    updater: Updater<DynamoContacts>,
+    updater: Updater<DynamoContacts, GraphClient>,
 }
 
 impl Rig {

@@ -10,9 +10,11 @@
 use std::path::PathBuf;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_updater::Updater;
+use consent_updater::handle;
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
+use polite_adapters::graph::GraphClient;
+use polite_app::inbound::Updater;
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentStatus};
 use polite_domain::envelope::{self, kinds};
@@ -110,7 +112,7 @@ fn sqs_fixtures_are_exactly_what_webhook_intake_and_status_processor_queue() {
     }
 }
 
-async fn updater() -> Updater<DynamoContacts> {
+async fn updater() -> Updater<DynamoContacts, GraphClient> {
     let stack = Stack::create().await.unwrap();
     let store = DynamoContacts::new(
         aws_sdk_dynamodb::Client::new(&stack.sdk),
@@ -125,13 +127,17 @@ async fn updater() -> Updater<DynamoContacts> {
     }
 }
 
-async fn run_sqs(updater: &Updater<DynamoContacts>, fixture: &str) -> Vec<String> {
+async fn run_sqs(updater: &Updater<DynamoContacts, GraphClient>, fixture: &str) -> Vec<String> {
     let event: SqsEvent = serde_json::from_str(&read_fixture(fixture)).unwrap();
-    let response = updater.handle(event).await.unwrap();
+    let response = handle(updater, event).await.unwrap();
     response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }
 
-async fn status(updater: &Updater<DynamoContacts>, wa_id: &str, category: ConsentCategory) -> Option<ConsentStatus> {
+async fn status(
+    updater: &Updater<DynamoContacts, GraphClient>,
+    wa_id: &str,
+    category: ConsentCategory,
+) -> Option<ConsentStatus> {
     updater.store.get(&ContactRef::parse(wa_id).unwrap()).await.unwrap()?.consent.status(category)
 }
 

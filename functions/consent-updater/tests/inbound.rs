@@ -7,11 +7,12 @@
 use std::path::PathBuf;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use consent_updater::{Confirmations, Updater};
+use consent_updater::handle;
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
+use polite_app::inbound::{Confirmations, Updater};
 use polite_app::intake::Queues;
 use polite_domain::ContactRef;
 use polite_domain::caps::SentRecord;
@@ -35,7 +36,7 @@ struct Harness {
     stack: Stack,
     sqs: aws_sdk_sqs::Client,
     intake: Queues<SqsQueue>,
-    updater: Updater<DynamoContacts>,
+    updater: Updater<DynamoContacts, GraphClient>,
 }
 
 impl Harness {
@@ -95,7 +96,7 @@ impl Harness {
 
     /// Hands `bodies` to consent-updater as one SQS batch; returns the failed message ids.
     async fn deliver(&self, bodies: &[String]) -> Vec<String> {
-        let response = self.updater.handle(sqs_event(bodies)).await.unwrap();
+        let response = handle(&self.updater, sqs_event(bodies)).await.unwrap();
         response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
     }
 

@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod fakes;
+pub mod inbound;
 pub mod intake;
 pub mod scheduler;
 pub mod templates;
