@@ -34,6 +34,7 @@ use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::inbound::Updater;
 use polite_app::scheduler::{Scheduler, tick};
+use polite_app::statuses::Processor;
 use polite_domain::campaign::CampaignRequest;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::consent::ConsentKeywords;
@@ -44,7 +45,6 @@ use polite_tests::faults::{Fault, Faults};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;
 use serde_json::json;
-use status_processor::Processor;
 use webhook_intake::Intake;
 use whatsapp_sim::{FailureReport, Knobs, SimConfig, Simulator, StatusDelays, WebhookTarget};
 

@@ -17,6 +17,7 @@ use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::inbound::Updater;
 use polite_app::scheduler::Scheduler;
+use polite_app::statuses::Processor;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
@@ -28,7 +29,6 @@ use polite_domain::request::SendJob;
 use polite_tests::drain;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use status_processor::Processor;
 use webhook_intake::Intake;
 use whatsapp_sim::{SimConfig, Simulator};
 

@@ -55,13 +55,13 @@ impl Config {
     pub fn processor(
         self,
         sdk: &aws_config::SdkConfig,
-    ) -> crate::Processor<
+    ) -> polite_app::statuses::Processor<
         polite_adapters::messages::DynamoMessages,
         polite_adapters::contacts::DynamoContacts,
         polite_adapters::queue::SqsQueue,
     > {
         let (messages, contacts) = self.tables.open(sdk, &self.contact_hash_key);
-        crate::Processor {
+        polite_app::statuses::Processor {
             messages,
             contacts,
             inbound: polite_adapters::queue::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.inbound_queue_url),

@@ -4,7 +4,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
 use polite_adapters::config::Env;
 use polite_adapters::{init, telemetry};
-use status_processor::{Config, FUNCTION};
+use status_processor::{Config, FUNCTION, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let processor = &processor;
     telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
-        processor.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+        handle(processor, event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{Harness, failed, status};
+use polite_app::statuses::Outcome;
 use polite_tests::logs::CapturedLogs;
-use status_processor::Outcome;
 
 #[tokio::test]
 async fn no_wamid_or_number_reaches_the_logs() {

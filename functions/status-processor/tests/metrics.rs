@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use common::{Harness, failed, status};
 use polite_adapters::telemetry;
+use polite_app::statuses::Outcome;
 use serde_json::Value;
-use status_processor::Outcome;
 
 /// Every counter in the flushed EMF documents: (name, its dimensions) → value.
 fn metrics(emf: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {

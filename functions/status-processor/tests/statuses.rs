@@ -8,6 +8,7 @@ mod common;
 
 use common::{Harness, failed, sent_at, status};
 use jiff::SignedDuration;
+use polite_app::statuses::{Outcome, StatusError};
 use polite_domain::campaign::PricedCount;
 use polite_domain::consent::{ConsentCategory, ConsentStatus};
 use polite_domain::envelope::{self, kinds};
@@ -17,7 +18,6 @@ use polite_domain::message::{Due, due_shard};
 use polite_domain::ports::{ContactStore as _, MessageStore as _};
 use polite_tests::drain;
 use serde_json::json;
-use status_processor::{Outcome, StatusError};
 
 /// A deterministic shuffle with duplicates: xorshift over `seed`.
 fn shuffled(items: &[String], seed: u64) -> Vec<String> {

@@ -10,4 +10,5 @@ pub mod fakes;
 pub mod inbound;
 pub mod intake;
 pub mod scheduler;
+pub mod statuses;
 pub mod templates;

@@ -7,13 +7,13 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::intake::Queues;
+use polite_app::statuses::Processor;
 use polite_domain::ContactRef;
 use polite_domain::message::{Category, MessageRecord, MessageState as S};
 use polite_domain::message::{Moved, NewMessage, TransitionDetails};
 use polite_domain::ports::MessageStore as _;
 use polite_tests::{Stack, drain};
 use serde_json::{Value, json};
-use status_processor::Processor;
 
 pub(crate) const APP_SECRET: &str = "polite-local-app-secret";
 
