@@ -37,9 +37,12 @@ impl Config {
     }
 
     /// The publisher on the SDK clients.
-    pub fn publisher(self, sdk: &aws_config::SdkConfig) -> crate::Publisher<EventBridgeBus, DynamoMessages, Outboxes> {
+    pub fn publisher(
+        self,
+        sdk: &aws_config::SdkConfig,
+    ) -> polite_app::publish::Publisher<EventBridgeBus, DynamoMessages, Outboxes> {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-        crate::Publisher {
+        polite_app::publish::Publisher {
             bus: EventBridgeBus::new(aws_sdk_eventbridge::Client::new(sdk), self.bus),
             // Campaigns are not keyed by person: no hash key is needed to read or complete them.
             campaigns: DynamoMessages::new(dynamodb.clone(), self.messages_table, b""),

@@ -1,4 +1,5 @@
-//! event-publisher: polite's events out.
+//! event-publisher: polite's events out (the use case is [`polite_app::publish`]; this crate
+//! reads the tables' streams).
 //!
 //! Every write that makes a fact true puts its event in the same table and transaction (the
 //! outbox, `polite_adapters::outbox`); the table's DynamoDB stream hands each new outbox item
@@ -15,13 +16,14 @@
 
 pub mod config;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use polite_adapters::outbox;
 use polite_adapters::telemetry::counter;
+use polite_app::publish::{OutboxEvent, Publisher};
 use polite_domain::events::{DetailType, Event};
-use polite_domain::ports::{BusError, CampaignStore, EventBus, PublishedEvents};
+use polite_domain::ports::{CampaignStore, EventBus, PublishedEvents};
 use serde::{Deserialize, Serialize};
 
 pub use config::Config;
@@ -85,65 +87,20 @@ impl StreamRecord {
     }
 }
 
-/// What the handler needs: the bus, the campaigns to complete, and the outboxes to scrub.
-#[derive(Debug)]
-pub struct Publisher<B, C, O> {
-    pub bus: B,
-    pub campaigns: C,
-    pub outboxes: O,
-}
-
-impl<B: EventBus + Sync, C: CampaignStore + Sync, O: PublishedEvents + Sync> Publisher<B, C, O> {
-    /// One stream batch: its events put on the bus in order, then the campaigns they name
-    /// checked for completion. On a failure, the response names the first record not done,
-    /// and Lambda delivers it and those after it again.
-    pub async fn handle(&self, event: StreamEvent, now: Timestamp) -> StreamResponse {
-        let records: Vec<(&StreamRecord, Event)> =
-            event.records.iter().filter_map(|r| decode(r).map(|e| (r, e))).collect();
-        let sequence = |i: usize| records.get(i).map(|(r, _)| r.dynamodb.sequence_number.as_str());
-        let events: Vec<Event> = records.iter().map(|(_, e)| e.clone()).collect();
-        if let Err(e) = self.bus.put(&events).await {
-            let first = match &e {
-                BusError::Partial { failed, .. } => failed.iter().min().copied().unwrap_or(0),
-                BusError::Unavailable(_) => 0,
-            };
-            tracing::error!(error = %e, failed_from = first, "events not put on the bus; the stream delivers them again");
-            counter!("EventsNotPublished").increment(u64::try_from(events.len() - first).unwrap_or(0));
-            return failure_at(sequence(first));
-        }
-        // On the bus: the outboxes keep the ids, not the persons (all at once). A failure
-        // loses nothing (the item expires in days); it is counted.
-        let scrubs = records.iter().filter_map(|(record, e)| {
-            counter!("EventsPublished", "detail_type" => e.detail_type.as_str()).increment(1);
-            record.table().map(|table| self.outboxes.scrub(table, e.id()))
-        });
-        for err in futures_util::future::join_all(scrubs).await.into_iter().filter_map(Result::err) {
-            counter!("OutboxNotScrubbed").increment(1);
-            tracing::warn!(error = %err, "a published event's detail stays in the outbox until it expires");
-        }
-        // Each campaign once, at the position of its first event in the batch.
-        let mut campaigns: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, e) in events.iter().enumerate() {
-            if let (DetailType::MessageStateChanged, Some(id)) = (e.detail_type, e.detail["campaign_id"].as_str()) {
-                campaigns.entry(id).or_insert(i);
-            }
-        }
-        let mut retry_from: Option<usize> = None;
-        for (campaign, position) in campaigns {
-            match self.campaigns.complete_if_done(campaign, now).await {
-                Ok(true) => tracing::info!(campaign, "campaign completed"),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(campaign, error = %e, "campaign completion not checked; the stream delivers it again");
-                    retry_from = Some(retry_from.map_or(position, |p| p.min(position)));
-                }
-            }
-        }
-        match retry_from {
-            Some(i) => failure_at(sequence(i)),
-            None => StreamResponse::default(),
-        }
-    }
+/// One stream batch: its outbox events put on the bus in order, then the campaigns they name
+/// checked for completion ([`Publisher::publish`]). On a failure, the response names the
+/// first record not done, and Lambda delivers it and those after it again.
+pub async fn handle<B, C, O>(publisher: &Publisher<B, C, O>, event: StreamEvent, now: Timestamp) -> StreamResponse
+where
+    B: EventBus + Sync,
+    C: CampaignStore + Sync,
+    O: PublishedEvents + Sync,
+{
+    let records: Vec<(&StreamRecord, Event)> = event.records.iter().filter_map(|r| decode(r).map(|e| (r, e))).collect();
+    let items: Vec<OutboxEvent> =
+        records.iter().map(|(r, e)| OutboxEvent { table: r.table().map(str::to_owned), event: e.clone() }).collect();
+    let not_done = publisher.publish(&items, now).await;
+    failure_at(not_done.and_then(|i| records.get(i)).map(|(r, _)| r.dynamodb.sequence_number.as_str()))
 }
 
 fn failure_at(sequence_number: Option<&str>) -> StreamResponse {

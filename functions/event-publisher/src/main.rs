@@ -1,6 +1,6 @@
 //! event-publisher's Lambda entry point (the tables' DynamoDB streams): wiring only.
 
-use event_publisher::{Config, FUNCTION, StreamEvent};
+use event_publisher::{Config, FUNCTION, StreamEvent, handle};
 use lambda_runtime::LambdaEvent;
 use polite_adapters::config::Env;
 use polite_adapters::{init, telemetry};
@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let publisher = &publisher;
     telemetry::run(start.metrics, move |event: LambdaEvent<StreamEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(publisher.handle(event.payload, jiff::Timestamp::now()).await)
+        Ok::<_, lambda_runtime::Error>(handle(publisher, event.payload, jiff::Timestamp::now()).await)
     })
     .await
 }

@@ -4,11 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
-use event_publisher::{Publisher, StreamEvent};
+use event_publisher::{StreamEvent, handle};
 use jiff::Timestamp;
 use polite_adapters::bus::EventBridgeBus;
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::outbox::Outboxes;
+use polite_app::publish::Publisher;
 use polite_devstack::streams::{StreamReader, matches, route_bus_to_queue};
 use polite_domain::ContactRef;
 use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
@@ -121,13 +122,13 @@ async fn a_publisher_killed_before_its_publish_loses_nothing_and_the_event_arriv
     let batch = outbox_records(&mut world.reader).await;
     assert_eq!(batch.records.len(), 1, "one move, one outbox item: {batch:?}");
     let sequence = batch.records[0].dynamodb.sequence_number.clone();
-    let failed = world.publisher(false).handle(batch.clone(), Timestamp::now()).await;
+    let failed = handle(&world.publisher(false), batch.clone(), Timestamp::now()).await;
     assert_eq!(failed.batch_item_failures.len(), 1);
     assert_eq!(failed.batch_item_failures[0].item_identifier, sequence, "Lambda goes on from this record");
     assert!(world.received().await.is_empty(), "nothing reached the bus");
 
     // The stream delivers the record again; now it goes out, once.
-    let done = world.publisher(true).handle(batch, Timestamp::now()).await;
+    let done = handle(&world.publisher(true), batch, Timestamp::now()).await;
     assert!(done.batch_item_failures.is_empty(), "{done:?}");
     let received = world.received().await;
     assert_eq!(received.len(), 1, "{received:#?}");
@@ -155,7 +156,7 @@ async fn a_publisher_killed_before_its_publish_loses_nothing_and_the_event_arriv
     world.messages.apply_status("msg_kill_1", &read).await.unwrap();
     let batch = outbox_records(&mut world.reader).await;
     assert_eq!(batch.records.len(), 1);
-    assert!(world.publisher(true).handle(batch, Timestamp::now()).await.batch_item_failures.is_empty());
+    assert!(handle(&world.publisher(true), batch, Timestamp::now()).await.batch_item_failures.is_empty());
     let received = world.received().await;
     assert_eq!(received.iter().map(|e| e["detail"]["state"].as_str().unwrap()).collect::<Vec<_>>(), ["read"]);
 }

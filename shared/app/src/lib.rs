@@ -9,6 +9,7 @@ pub mod contract;
 pub mod fakes;
 pub mod inbound;
 pub mod intake;
+pub mod publish;
 pub mod scheduler;
 pub mod statuses;
 pub mod templates;

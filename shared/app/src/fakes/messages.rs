@@ -6,7 +6,7 @@
 //! unneeded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use polite_domain::ContactRef;
@@ -44,16 +44,20 @@ struct Table {
     usage: HashMap<String, u64>,
 }
 
-/// The messages table: [`MessageStore`], [`CampaignStore`] and the table's [`Outbox`].
-#[derive(Debug)]
+/// The messages table: [`MessageStore`], [`CampaignStore`] and the table's [`Outbox`]. A
+/// clone is the same table (as two functions' clients of one DynamoDB table are).
+#[derive(Debug, Clone)]
 pub struct MemoryMessages {
-    table: Mutex<Table>,
-    outbox: MemoryOutbox,
+    table: Arc<Mutex<Table>>,
+    outbox: Arc<MemoryOutbox>,
 }
 
 impl Default for MemoryMessages {
     fn default() -> Self {
-        MemoryMessages { table: Mutex::new(Table::default()), outbox: MemoryOutbox::new(MESSAGES_TABLE) }
+        MemoryMessages {
+            table: Arc::new(Mutex::new(Table::default())),
+            outbox: Arc::new(MemoryOutbox::new(MESSAGES_TABLE)),
+        }
     }
 }
 
