@@ -26,14 +26,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
-use message_sender::Sender;
-use message_sender::pacing::Pacer;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::inbound::Updater;
 use polite_app::scheduler::{Scheduler, tick};
+use polite_app::sending::Sender;
+use polite_app::sending::pacing::Pacer;
 use polite_app::statuses::Processor;
 use polite_domain::campaign::CampaignRequest;
 use polite_domain::campaign::CampaignSettings;
@@ -66,7 +66,7 @@ fn people() -> usize {
 /// Every fifth person says STOP.
 const STOP_EVERY: usize = 5;
 /// SQS's maxReceiveCount on every polite queue (template.yaml).
-const MAX_RECEIVES: u32 = message_sender::MAX_RECEIVES;
+const MAX_RECEIVES: u32 = polite_app::sending::MAX_RECEIVES;
 /// A send the sender checked before a STOP landed may reach Meta a moment after it: the gate
 /// read and the Graph call are milliseconds apart (one second more after a pacing wait).
 const IN_FLIGHT_GRACE: SignedDuration = SignedDuration::from_secs(2);
@@ -89,7 +89,7 @@ struct Campaign {
     sim: Simulator,
     faults: Faults,
     scheduler: Scheduler<DynamoMessages, DynamoContacts, Q, polite_adapters::templates::DynamoTemplates>,
-    sender: Sender<DynamoMessages, DynamoContacts, Q, GraphClient>,
+    sender: Sender<DynamoMessages, DynamoContacts, Q, GraphClient, polite_adapters::templates::DynamoTemplates>,
     processor: Processor<DynamoMessages, DynamoContacts, Q>,
     updater: Updater<DynamoContacts, GraphClient>,
     intake: Arc<Intake<Q>>,

@@ -9,14 +9,14 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use message_sender::Sender;
-use message_sender::pacing::Pacer;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::inbound::Updater;
 use polite_app::scheduler::Scheduler;
+use polite_app::sending::Sender;
+use polite_app::sending::pacing::Pacer;
 use polite_app::statuses::Processor;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
@@ -88,7 +88,7 @@ struct Loop {
     h: Harness,
     sim: Simulator,
     scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
-    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
+    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient, polite_adapters::templates::DynamoTemplates>,
     updater: Updater<DynamoContacts, GraphClient>,
 }
 

@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use jiff::Timestamp;
-use message_sender::pacing::Pacer;
-use message_sender::{CONCURRENCY, Sender};
+use message_sender::{CONCURRENCY, handle};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::scheduler::Scheduler;
+use polite_app::sending::Sender;
+use polite_app::sending::pacing::Pacer;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::gate::Policy;
 use polite_domain::request::SendRequest;
@@ -66,7 +67,7 @@ struct Rig {
     counter: RequestCounter,
     sim: Simulator,
     scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
-    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
+    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient, polite_adapters::templates::DynamoTemplates>,
 }
 
 impl Rig {
@@ -169,7 +170,7 @@ impl Run {
         let batches = rig.batches(n).await?;
         let started = Instant::now();
         for batch in batches {
-            let response = rig.sender.handle(batch).await?;
+            let response = handle(&rig.sender, batch).await?;
             ensure!(response.batch_item_failures.is_empty(), "records failed: {:?}", response.batch_item_failures);
         }
         let send = started.elapsed();

@@ -92,7 +92,7 @@ impl Config {
         self,
         sdk: &aws_config::SdkConfig,
     ) -> anyhow::Result<
-        crate::Sender<
+        polite_app::sending::Sender<
             polite_adapters::messages::DynamoMessages,
             polite_adapters::contacts::DynamoContacts,
             polite_adapters::queue::SqsQueue,
@@ -104,7 +104,7 @@ impl Config {
         let templates =
             polite_adapters::templates::DynamoTemplates::new(aws_sdk_dynamodb::Client::new(sdk), self.templates_table);
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        Ok(crate::Sender {
+        Ok(polite_app::sending::Sender {
             messages,
             contacts,
             send_queue: polite_adapters::queue::SqsQueue::new(sqs.clone(), self.send_queue_url),
@@ -117,7 +117,7 @@ impl Config {
             templates,
             marketing_messages_api: self.marketing_messages_api,
             policy: self.policy,
-            pacer: crate::pacing::Pacer::new(self.per_instance_mps),
+            pacer: polite_app::sending::pacing::Pacer::new(self.per_instance_mps),
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
-use message_sender::{Config, FUNCTION};
+use message_sender::{Config, FUNCTION, handle};
 use polite_adapters::config::Env;
 use polite_adapters::{init, telemetry};
 
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let sender = &sender;
     telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
-        sender.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+        handle(sender, event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use message_sender::pacing::Pacer;
-use message_sender::{Outcome, Sender};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::messages::DynamoMessages;
 use polite_adapters::queue::SqsQueue;
 use polite_app::scheduler::Scheduler;
+use polite_app::sending::pacing::Pacer;
+use polite_app::sending::{Outcome, Sender};
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::caps::SentRecord;
@@ -43,7 +43,7 @@ struct Harness {
     sqs: aws_sdk_sqs::Client,
     sim: Simulator,
     scheduler: Scheduler<DynamoMessages, DynamoContacts, SqsQueue, polite_adapters::templates::DynamoTemplates>,
-    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>,
+    sender: Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient, polite_adapters::templates::DynamoTemplates>,
 }
 
 impl Harness {
@@ -401,15 +401,19 @@ async fn a_job_that_fails_on_its_last_delivery_ends_its_message_failed_instead_o
     );
     h.sender.messages.create(&NewMessage { record, idempotency_key: None, body_hash: String::new() }).await.unwrap();
     let job = r#"{"v":1,"kind":"send_job","body":{"id":"msg_unreadable"}}"#;
-    for receives in 1..message_sender::MAX_RECEIVES {
+    for receives in 1..polite_app::sending::MAX_RECEIVES {
         assert!(h.sender.process_received(job, receives, noon()).await.is_err(), "delivery {receives}: SQS retries");
         assert_eq!(h.message("msg_unreadable").await.state, MessageState::Queued);
     }
     let template = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
     let resources = polite_adapters::provision::read_template(&template).unwrap();
     let send_queue = resources.queues.iter().find(|q| q.logical_id == "SendQueue").unwrap();
-    assert_eq!(send_queue.redrive.as_ref().map(|r| r.1), Some(message_sender::MAX_RECEIVES), "the template's count");
-    let last = h.sender.process_received(job, message_sender::MAX_RECEIVES, noon()).await.unwrap();
+    assert_eq!(
+        send_queue.redrive.as_ref().map(|r| r.1),
+        Some(polite_app::sending::MAX_RECEIVES),
+        "the template's count"
+    );
+    let last = h.sender.process_received(job, polite_app::sending::MAX_RECEIVES, noon()).await.unwrap();
     assert_eq!(last, Outcome::Failed);
     let message = h.message("msg_unreadable").await;
     assert_eq!((message.state, message.reason.as_deref()), (MessageState::Failed, Some("send_job_failed")));
@@ -432,7 +436,8 @@ async fn campaign_messages(h: &Harness, campaign: &CampaignRecord, to: &[&str]) 
     found
 }
 
-type TestSender = Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient>;
+type TestSender =
+    Sender<DynamoMessages, DynamoContacts, SqsQueue, GraphClient, polite_adapters::templates::DynamoTemplates>;
 
 /// One sender instance working through its jobs in order.
 async fn process_all(sender: &TestSender, jobs: &[String]) -> Vec<Outcome> {

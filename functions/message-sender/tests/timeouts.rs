@@ -13,7 +13,7 @@ fn the_longest_pacing_wait_plus_the_graph_timeout_fit_inside_the_function_timeou
     let resources = polite_adapters::provision::read_template(&template).unwrap();
     let sender = resources.functions.iter().find(|f| f.binary == message_sender::FUNCTION).unwrap();
     let budget = Duration::from_secs(u64::from(sender.timeout));
-    let worst = message_sender::MAX_PACING_WAIT + polite_adapters::graph::DEFAULT_TIMEOUT;
+    let worst = polite_app::sending::MAX_PACING_WAIT + polite_adapters::graph::DEFAULT_TIMEOUT;
     let stores = Duration::from_secs(5);
     assert!(worst + stores <= budget, "{worst:?} + {stores:?} for the stores > the function's {budget:?}");
 }

@@ -11,5 +11,6 @@ pub mod inbound;
 pub mod intake;
 pub mod publish;
 pub mod scheduler;
+pub mod sending;
 pub mod statuses;
 pub mod templates;

@@ -5,7 +5,7 @@
 //! sends carried over), without the optimistic concurrency a single lock makes unneeded.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::caps::{Reservation, SendHistory, SentRecord};
@@ -53,12 +53,13 @@ struct Book {
     logs: Logs,
 }
 
-/// The contacts table: [`ContactStore`], its [`SendLog`] and its [`Outbox`].
-#[derive(Debug)]
+/// The contacts table: [`ContactStore`], its [`SendLog`] and its [`Outbox`]. A clone is the
+/// same table (as two functions' clients of one DynamoDB table are).
+#[derive(Debug, Clone)]
 pub struct MemoryContacts {
-    book: Mutex<Book>,
+    book: Arc<Mutex<Book>>,
     hash_key: Vec<u8>,
-    outbox: MemoryOutbox,
+    outbox: Arc<MemoryOutbox>,
 }
 
 /// The outbox's table name, for [`PublishedEvents::scrub`].
@@ -68,9 +69,9 @@ impl MemoryContacts {
     /// An empty table whose erasure events name identities by `hash_key`'s keyed hashes.
     pub fn new(hash_key: &[u8]) -> Self {
         MemoryContacts {
-            book: Mutex::new(Book::default()),
+            book: Arc::new(Mutex::new(Book::default())),
             hash_key: hash_key.to_vec(),
-            outbox: MemoryOutbox::new(CONTACTS_TABLE),
+            outbox: Arc::new(MemoryOutbox::new(CONTACTS_TABLE)),
         }
     }
 
