@@ -15,6 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{ApiError, json_response, parse_json};
+use polite_app::contacts;
 use polite_domain::consent::{
     CategoryConsent, ConsentCategory, ConsentError, ConsentEvent, ConsentSource, ConsentStatus,
 };
@@ -161,16 +162,7 @@ async fn known<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
 ) -> Result<Option<ContactRecord>, ApiError> {
-    let record = api.store.get(contact).await.map_err(|e| internal(&e))?;
-    Ok(record.filter(|c| {
-        let empty = c.consent.marketing.is_none()
-            && c.consent.utility.is_none()
-            && c.timezone.is_none()
-            && c.quiet_hours.is_none()
-            && c.locale.is_none()
-            && c.last_inbound_at.is_none();
-        !(c.erased && empty)
-    }))
+    contacts::known(&api.store, contact).await.map_err(|e| internal(&e))
 }
 
 fn not_found(contact: &ContactRef) -> ApiError {
@@ -235,8 +227,8 @@ async fn put_consent<S: ContactStore + Sync, M: MessageStore + Sync>(
         ConsentError::EvidenceTooLong => ApiError::invalid_field("evidence", e),
         ConsentError::InvalidSource => ApiError::invalid_field("source", e),
     })?;
-    api.store.append_consent(contact, &event).await.map_err(|e| internal(&e))?;
-    let person = api.store.get(contact).await.map_err(|e| internal(&e))?.ok_or_else(|| not_found(contact))?;
+    let person = contacts::capture(&api.store, contact, &event).await.map_err(|e| internal(&e))?;
+    let person = person.ok_or_else(|| not_found(contact))?;
     Ok(json_response(StatusCode::OK, &ContactView::of(person, now)))
 }
 
@@ -323,12 +315,8 @@ async fn erase<S: ContactStore + Sync, M: MessageStore + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
-    // The tombstone first: from then on nothing is sent to the person, whatever is left.
-    let identities = api.store.erase(contact).await.map_err(|e| internal(&e))?;
-    let mut in_flight = 0;
-    for identity in &identities {
-        in_flight += api.messages.erase_person(identity, Timestamp::now()).await.map_err(|e| internal(&e))?;
-    }
+    let erased = contacts::erase(&api.store, &api.messages, contact, Timestamp::now()).await;
+    let contacts::Erased { identities, in_flight } = erased.map_err(|e| internal(&e))?;
     if in_flight > 0 {
         // Being sent this instant: statuses settle them; erasing again forgets them.
         tracing::warn!(contact = %contact.masked(), in_flight, "contact erased; messages in flight remain until erased again");

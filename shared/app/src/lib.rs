@@ -5,6 +5,7 @@
 //! The layers (docs/architecture.md, "Rooms"): functions → app → domain, and
 //! adapters → domain; nothing points back up.
 
+pub mod contacts;
 pub mod contract;
 pub mod fakes;
 pub mod inbound;
