@@ -84,3 +84,30 @@ pub async fn intake<Q: polite_domain::ports::EventQueue + Sync>(queues: &polite_
     let routed = polite_domain::webhook::route(body, jiff::Timestamp::now());
     Box::pin(polite_app::intake::queue(queues, &routed, "test")).await.expect("the intake queues everything");
 }
+
+/// status-processor's use case on `stack`'s tables and inbound-events, as the tests wire it
+/// (30 days undeliverable, the built-in rate card).
+///
+/// # Panics
+/// When the built-in rate card does not read (it is compiled in).
+#[allow(clippy::expect_used, reason = "test support: a panic is the failure report")]
+pub fn status_processor(
+    stack: &Stack,
+) -> polite_app::statuses::Processor<
+    polite_adapters::messages::DynamoMessages,
+    polite_adapters::contacts::DynamoContacts,
+    polite_adapters::queue::SqsQueue,
+> {
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let key = b"test-contact-hash-key";
+    polite_app::statuses::Processor {
+        messages: polite_adapters::messages::DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), key),
+        contacts: polite_adapters::contacts::DynamoContacts::new(dynamo, stack.table("ContactsTable"), key),
+        inbound: polite_adapters::queue::SqsQueue::new(
+            aws_sdk_sqs::Client::new(&stack.sdk),
+            stack.queue("InboundEventsQueue"),
+        ),
+        undeliverable_for: jiff::SignedDuration::from_hours(24 * 30),
+        rates: polite_domain::pricing::RateCard::builtin().expect("the built-in rate card reads"),
+    }
+}

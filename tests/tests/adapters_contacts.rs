@@ -3,40 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
-use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
-use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentState, ConsentStatus};
+use polite_app::contract::contacts::{ANA_USER, ana, ana_user, capture, seen_together, stop_at, t};
+use polite_domain::consent::{ConsentCategory, ConsentState, ConsentStatus};
 use polite_domain::contact::ContactSettings;
-use polite_domain::people::Observation;
 use polite_domain::ports::ContactStore;
-use polite_domain::{BusinessScopedUserId, ContactRef, WaId};
 use polite_tests::Stack;
 type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
 
 async fn store() -> DynamoContacts {
     let stack = Stack::create().await.unwrap();
     DynamoContacts::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("ContactsTable"), b"test-tombstone-key")
-}
-
-fn ana() -> ContactRef {
-    ContactRef::parse("+5511987654321").unwrap()
-}
-
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-fn capture(status: ConsentStatus, at: &str, evidence: &str) -> ConsentEvent {
-    ConsentEvent::from_business(
-        &ana(),
-        ConsentCategory::Marketing,
-        status,
-        ConsentSource::business("web_checkout").unwrap(),
-        Some(evidence.into()),
-        t(at),
-        t("2026-06-01T00:00:00Z"),
-    )
-    .unwrap()
 }
 
 /// The contract every contacts store keeps, case by case, on DynamoDB.
@@ -71,34 +48,6 @@ async fn items_once_published(stack: &Stack) -> (Vec<Item>, Vec<Item>) {
     }
     let items = ddb.scan().table_name(table).send().await.unwrap().items.unwrap_or_default();
     items.into_iter().partition(|i| !is_outbox(i))
-}
-
-const ANA_USER: &str = "BR.13491208655302741918";
-
-fn ana_user() -> ContactRef {
-    ContactRef::parse(ANA_USER).unwrap()
-}
-
-fn seen_together(phone: &str, user: &str, at: &str) -> Observation {
-    Observation::Together {
-        phone: Some(WaId::parse(phone).unwrap()),
-        user: Some(BusinessScopedUserId::parse(user).unwrap()),
-        parent: None,
-        at: t(at),
-    }
-}
-
-fn stop_at(contact: &ContactRef, at: &str) -> ConsentEvent {
-    ConsentEvent::from_business(
-        contact,
-        ConsentCategory::Marketing,
-        ConsentStatus::OptedOut,
-        ConsentSource::business("crm").unwrap(),
-        None,
-        t(at),
-        t(at),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

@@ -54,16 +54,8 @@ impl Harness {
     async fn new() -> Harness {
         let stack = polite_tests::Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-        let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Intake::with_queues(APP_SECRET, "unused", queue);
-        let processor = Processor {
-            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
-            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
-            inbound: queue("InboundEventsQueue"),
-            undeliverable_for: SignedDuration::from_hours(24 * 30),
-            rates: polite_domain::pricing::RateCard::builtin().unwrap(),
-        };
+        let intake = Intake::with_queues(APP_SECRET, "unused", |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id)));
+        let processor = polite_tests::status_processor(&stack);
         Harness { stack, sqs, intake, processor }
     }
 

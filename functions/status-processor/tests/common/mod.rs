@@ -32,16 +32,8 @@ impl Harness {
     pub(crate) async fn new() -> Harness {
         let stack = Stack::create().await.unwrap();
         let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
-        let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
-        let queue = |id: &str| SqsQueue::new(sqs.clone(), stack.queue(id));
-        let intake = Queues::open(queue);
-        let processor = Processor {
-            messages: DynamoMessages::new(dynamo.clone(), stack.table("MessagesTable"), b"test-contact-hash-key"),
-            contacts: DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key"),
-            inbound: queue("InboundEventsQueue"),
-            undeliverable_for: SignedDuration::from_hours(24 * 30),
-            rates: polite_domain::pricing::RateCard::builtin().unwrap(),
-        };
+        let intake = Queues::open(|id: &str| SqsQueue::new(sqs.clone(), stack.queue(id)));
+        let processor = polite_tests::status_processor(&stack);
         Harness { stack, sqs, intake, processor }
     }
 

@@ -129,15 +129,18 @@ macro_rules! contact_store_contract {
     };
 }
 
-fn ana() -> ContactRef {
+/// Ana, by her phone number.
+pub fn ana() -> ContactRef {
     ContactRef::parse("+5511987654321").unwrap()
 }
 
-fn t(s: &str) -> Timestamp {
+/// A time in RFC 3339.
+pub fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
-fn capture(status: ConsentStatus, at: &str, evidence: &str) -> ConsentEvent {
+/// A business-side marketing capture for Ana at `at`.
+pub fn capture(status: ConsentStatus, at: &str, evidence: &str) -> ConsentEvent {
     ConsentEvent::from_business(
         &ana(),
         ConsentCategory::Marketing,
@@ -170,13 +173,16 @@ pub async fn reserve<S: Store>(store: &S, id: &str, sent: SentRecord) -> Reserva
     store.reserve_send(&ana(), id, sent, SignedDuration::from_hours(24 * 7), &read).await.unwrap()
 }
 
-const ANA_USER: &str = "BR.13491208655302741918";
+/// Ana's business-scoped user id.
+pub const ANA_USER: &str = "BR.13491208655302741918";
 
-fn ana_user() -> ContactRef {
+/// Ana, by her user id.
+pub fn ana_user() -> ContactRef {
     ContactRef::parse(ANA_USER).unwrap()
 }
 
-fn seen_together(phone: &str, user: &str, at: &str) -> Observation {
+/// A webhook showing `phone` and `user` together at `at`.
+pub fn seen_together(phone: &str, user: &str, at: &str) -> Observation {
     Observation::Together {
         phone: Some(WaId::parse(phone).unwrap()),
         user: Some(BusinessScopedUserId::parse(user).unwrap()),
@@ -185,7 +191,8 @@ fn seen_together(phone: &str, user: &str, at: &str) -> Observation {
     }
 }
 
-fn stop_at(contact: &ContactRef, at: &str) -> ConsentEvent {
+/// A marketing opt-out of `contact` at `at`.
+pub fn stop_at(contact: &ContactRef, at: &str) -> ConsentEvent {
     ConsentEvent::from_business(
         contact,
         ConsentCategory::Marketing,
