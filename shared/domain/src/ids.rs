@@ -291,9 +291,9 @@ impl fmt::Display for BusinessScopedUserId {
     }
 }
 
-/// How a caller or a webhook names a person: a phone number or a business-scoped user id
-/// (DESIGN §4's contact reference). Both may name the same person once polite has seen them
-/// together.
+/// How a caller or a webhook names a person: a phone number or a business-scoped user id (a
+/// contact reference: docs/architecture.md, "HTTP contract"). Both may name the same person
+/// once polite has seen them together.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ContactRef {
     Phone(WaId),
