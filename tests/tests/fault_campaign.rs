@@ -452,7 +452,7 @@ async fn judge(
 
 /// Every message of the campaign, read back without faults (a scan: a test's view, not
 /// polite's).
-async fn campaign_messages(c: &Campaign, campaign_id: &str) -> Vec<polite_domain::message::MessageRecord> {
+async fn campaign_messages(c: &Campaign, campaign_id: &str) -> Vec<polite_domain::record::MessageRecord> {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     let dynamo = aws_sdk_dynamodb::Client::new(&c.stack.sdk);
     let store = DynamoMessages::new(dynamo.clone(), c.stack.table("MessagesTable"), b"test-contact-hash-key");

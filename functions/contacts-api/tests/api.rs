@@ -8,9 +8,11 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
-use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
-use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::message::TransitionDetails;
+use polite_domain::message::{Category, MessageState, StatusValue};
 use polite_domain::ports::{ContactStore, MessageStore as _};
+use polite_domain::record::MessageRecord;
+use polite_domain::record::{Moved, NewMessage};
 use polite_domain::status::StatusUpdate;
 use polite_tests::Stack;
 use serde_json::{Value, json};
@@ -223,7 +225,8 @@ async fn erasure_leaves_nothing_of_the_person_in_the_messages_table_and_counts_s
     let messages = &api.api.messages;
     let at: jiff::Timestamp = "2026-11-23T15:00:00Z".parse().unwrap();
     let (ana, bia) = (ContactRef::parse("+5511987654321").unwrap(), ContactRef::parse("+5511912345678").unwrap());
-    let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+    let payload =
+        polite_domain::request::Payload::Template(json!({"name": "spring_sale", "language": {"code": "pt_BR"}}));
     let create = |id: &str, to: &ContactRef, state: MessageState, key: Option<String>| NewMessage {
         record: MessageRecord {
             campaign_id: Some("cmp_1".into()),

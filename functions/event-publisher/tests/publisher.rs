@@ -12,9 +12,11 @@ use polite_adapters::outbox::Outboxes;
 use polite_app::publish::Publisher;
 use polite_devstack::streams::{StreamReader, matches, route_bus_to_queue};
 use polite_domain::ContactRef;
-use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
-use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::message::TransitionDetails;
+use polite_domain::message::{Category, MessageState, StatusValue};
 use polite_domain::ports::MessageStore;
+use polite_domain::record::MessageRecord;
+use polite_domain::record::{Moved, NewMessage};
 use polite_domain::status::StatusUpdate;
 use polite_tests::{Moto, Stack, drain};
 use serde_json::Value;
@@ -26,7 +28,9 @@ fn at(s: &str) -> Timestamp {
 }
 
 fn message(id: &str) -> MessageRecord {
-    let payload = serde_json::json!({"template": {"name": "order_shipped", "language": {"code": "en_US"}}});
+    let payload = polite_domain::request::Payload::Template(
+        serde_json::json!({"name": "order_shipped", "language": {"code": "en_US"}}),
+    );
     let to = ContactRef::parse(ANA).unwrap();
     MessageRecord::new(id.to_owned(), to, Category::Utility, payload, MessageState::Sending, at("2026-12-03T10:00:00Z"))
 }

@@ -21,9 +21,11 @@ use polite_domain::contact::ContactSettings;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::gate::Policy;
 use polite_domain::inbound::ConsentChange;
-use polite_domain::message::{Category, MessageRecord, MessageState, StatusValue};
-use polite_domain::message::{NewMessage, TransitionDetails};
+use polite_domain::message::TransitionDetails;
+use polite_domain::message::{Category, MessageState, StatusValue};
 use polite_domain::ports::{ContactStore as _, MessageStore as _, SendLog as _, TemplateStore as _};
+use polite_domain::record::MessageRecord;
+use polite_domain::record::NewMessage;
 use polite_domain::request::SendRequest;
 use polite_domain::status::StatusUpdate;
 use polite_domain::template::{TemplateKey, TemplateUpdate};
@@ -389,13 +391,18 @@ async fn a_job_arriving_before_the_messages_time_sends_nothing() {
 async fn a_job_that_fails_on_its_last_delivery_ends_its_message_failed_instead_of_looping() {
     let h = Harness::new().await;
     h.opt_in(ANA).await;
-    // A message whose stored payload no longer reads: every attempt fails the same way, and
-    // the tick would queue it again after each trip to the DLQ.
+    // A sender whose contacts table cannot be read: every attempt fails the same way, and the
+    // tick would queue the message again after each trip to the DLQ.
+    let dynamo = aws_sdk_dynamodb::Client::new(&h.stack.sdk);
+    let broken = DynamoContacts::new(dynamo, format!("{}-gone", h.stack.table("ContactsTable")), b"k");
+    let h = Harness { sender: Sender { contacts: broken, ..h.sender }, ..h };
     let record = MessageRecord::new(
         "msg_unreadable".into(),
         ContactRef::parse(ANA).unwrap(),
         Category::Marketing,
-        serde_json::json!({"neither": "template nor text"}),
+        polite_domain::request::Payload::Template(
+            serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}}),
+        ),
         MessageState::Queued,
         noon(),
     );
@@ -466,7 +473,7 @@ impl Harness {
     }
 
     fn message_probe(to: &ContactRef) -> NewMessage {
-        let payload = serde_json::Value::Null;
+        let payload = polite_domain::request::Payload::Text("hi".into());
         let record = MessageRecord::new(
             "msg_probe".into(),
             to.clone(),

@@ -21,8 +21,9 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json};
 use polite_domain::campaign::{CampaignRequest, Rejection};
-use polite_domain::message::{HistoryEntry, MessageRecord, MessageState, SendError};
+use polite_domain::message::{HistoryEntry, MessageState, SendError};
 use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, TemplateStore};
+use polite_domain::record::MessageRecord;
 use polite_domain::request::{SendRequest, body_hash, replay_key};
 use serde::Serialize;
 

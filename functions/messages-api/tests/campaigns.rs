@@ -15,8 +15,9 @@ use polite_domain::ContactRef;
 use polite_domain::campaign::CampaignRecord;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::message::Due;
-use polite_domain::message::{MessageRecord, MessageState};
+use polite_domain::message::MessageState;
 use polite_domain::ports::{CampaignStore as _, MessageStore as _};
+use polite_domain::record::MessageRecord;
 use serde_json::{Value, json};
 
 fn campaign(recipients: &[String]) -> Value {
@@ -79,7 +80,14 @@ impl Harness {
 
 fn any_message(to: &ContactRef) -> MessageRecord {
     let marketing = polite_domain::message::Category::Marketing;
-    MessageRecord::new(String::new(), to.clone(), marketing, Value::Null, MessageState::Queued, now())
+    MessageRecord::new(
+        String::new(),
+        to.clone(),
+        marketing,
+        polite_domain::request::Payload::Text(String::new()),
+        MessageState::Queued,
+        now(),
+    )
 }
 
 #[tokio::test]
@@ -110,7 +118,7 @@ async fn a_campaign_rejects_bad_numbers_one_by_one_and_queues_one_message_per_re
     assert_eq!(to, numbers(3));
     for message in &messages {
         assert_eq!(message.state, MessageState::Queued);
-        assert_eq!(message.payload["template"]["name"], "black_friday");
+        assert_eq!(serde_json::to_value(&message.payload).unwrap()["template"]["name"], "black_friday");
     }
 }
 
@@ -164,13 +172,13 @@ async fn the_tick_fans_out_what_the_api_left_and_a_second_pass_creates_nothing_t
 }
 
 /// The message an interrupted fan-out would have created for the recipient at `position`.
-fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::message::NewMessage {
+fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::record::NewMessage {
     let send = record.message_for(ContactRef::parse(to).unwrap(), position);
-    polite_domain::message::NewMessage {
+    polite_domain::record::NewMessage {
         record: MessageRecord {
             id: "msg_interrupted".into(),
             campaign_id: send.campaign_id.clone(),
-            payload: send.payload.to_value(),
+            payload: send.payload.clone(),
             due_at: Some(now() + SignedDuration::from_mins(15)),
             ..any_message(&send.to)
         },

@@ -12,8 +12,9 @@ use messages_api::handle_at;
 use polite_app::scheduler::tick;
 use polite_domain::ContactRef;
 use polite_domain::message::MessageState;
-use polite_domain::message::{Moved, TransitionDetails};
+use polite_domain::message::TransitionDetails;
 use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::record::Moved;
 use serde_json::{Value, json};
 
 fn marketing(to: &str) -> Value {

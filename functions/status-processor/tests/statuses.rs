@@ -234,7 +234,7 @@ async fn service_messages_are_free_within_the_numbers_monthly_allowance_then_est
             h.processor.process(&record).await.unwrap();
         }
     }
-    let basis = |m: polite_domain::message::MessageRecord| m.estimated_cost.map(|e| (e.basis, e.amount.to_string()));
+    let basis = |m: polite_domain::record::MessageRecord| m.estimated_cost.map(|e| (e.basis, e.amount.to_string()));
     assert_eq!(basis(h.state(1).await), Some((Basis::FreeAllowance, "0.0000".into())));
     assert_eq!(basis(h.state(2).await), Some((Basis::FreeAllowance, "0.0000".into())), "the redelivery drew nothing");
     assert_eq!(basis(h.state(3).await), Some((Basis::Rate, "0.0040".into())));

@@ -7,9 +7,10 @@ use polite_app::contacts::{self, Erased};
 use polite_app::fakes::{MemoryContacts, MemoryMessages};
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
-use polite_domain::message::{Category, MessageRecord, MessageState as S, NewMessage};
+use polite_domain::message::{Category, MessageState as S};
 use polite_domain::people::Observation;
 use polite_domain::ports::{CampaignStore as _, ContactStore as _, MessageStore as _};
+use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::{BusinessScopedUserId, WaId};
 
 fn now() -> Timestamp {
@@ -21,7 +22,7 @@ fn id(s: &str) -> ContactRef {
 }
 
 async fn message(messages: &MemoryMessages, n: u32, to: &str, state: S) {
-    let payload = serde_json::json!({"template": {"name": "spring_sale"}});
+    let payload = polite_domain::request::Payload::Template(serde_json::json!({"name": "spring_sale"}));
     let mut record = MessageRecord::new(format!("msg_{n}"), id(to), Category::Marketing, payload, state, now());
     record.campaign_id = Some("cmp_1".into());
     let new = NewMessage { record, idempotency_key: None, body_hash: String::new() };

@@ -7,8 +7,9 @@ use polite_app::fakes::{MESSAGES_TABLE, MemoryBus, MemoryMessages};
 use polite_app::publish::{OutboxEvent, Publisher};
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, NewCampaign};
-use polite_domain::message::{Category, MessageRecord, MessageState as S, NewMessage, TransitionDetails};
+use polite_domain::message::{Category, MessageState as S, TransitionDetails};
 use polite_domain::ports::{CampaignStore as _, MessageStore as _};
+use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::request::Payload;
 
 fn now() -> Timestamp {
@@ -44,7 +45,7 @@ async fn events_go_out_in_order_are_scrubbed_and_a_settled_campaign_completes_on
     let campaign = NewCampaign { record, chunks: Vec::new(), idempotency_key: None, body_hash: String::new() };
     messages.create_campaign(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
     let to = ContactRef::parse("+5511987654321").unwrap_or_else(|e| panic!("{e}"));
-    let template = serde_json::json!({"template": {"name": "spring_sale"}});
+    let template = Payload::Template(serde_json::json!({"name": "spring_sale"}));
     let mut message = MessageRecord::new("msg_1".into(), to, Category::Marketing, template, S::Sending, now());
     message.campaign_id = Some("cmp_1".into());
     let new = NewMessage { record: message, idempotency_key: None, body_hash: String::new() };

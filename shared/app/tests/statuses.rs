@@ -8,9 +8,10 @@ use polite_app::intake::{Queues, queue};
 use polite_app::statuses::{Outcome, Processor};
 use polite_domain::ContactRef;
 use polite_domain::envelope::{self, kinds};
-use polite_domain::message::{Category, MessageRecord, MessageState as S, Moved, NewMessage, TransitionDetails};
+use polite_domain::message::{Category, MessageState as S, TransitionDetails};
 use polite_domain::ports::{ContactStore as _, MessageStore as _};
 use polite_domain::pricing::RateCard;
+use polite_domain::record::{MessageRecord, Moved, NewMessage};
 use polite_domain::webhook;
 use serde_json::{Value, json};
 
@@ -34,7 +35,8 @@ fn to(n: u32) -> ContactRef {
 
 /// Campaign message `msg_<n>`, claimed and accepted by Meta as `wamid.<n>`.
 async fn sent(p: &Processor<MemoryMessages, MemoryContacts, MemoryQueue>, n: u32) {
-    let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+    let payload =
+        polite_domain::request::Payload::Template(json!({"name": "spring_sale", "language": {"code": "pt_BR"}}));
     let record = MessageRecord {
         campaign_id: Some("cmp_1".into()),
         ..MessageRecord::new(format!("msg_{n}"), to(n), Category::Marketing, payload, S::Sending, sent_at())

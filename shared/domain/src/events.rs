@@ -194,7 +194,7 @@ impl Event {
 
     /// `message.state_changed` for `record` having entered its state by `entry`, when the state
     /// is one the business hears about.
-    pub fn of_move(record: &crate::message::MessageRecord, entry: &crate::message::HistoryEntry) -> Option<Event> {
+    pub fn of_move(record: &crate::record::MessageRecord, entry: &crate::message::HistoryEntry) -> Option<Event> {
         let state = record.state.as_str();
         if !REPORTED_STATES.contains(&state) {
             return None;

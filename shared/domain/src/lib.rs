@@ -32,6 +32,7 @@ pub mod message;
 pub mod people;
 pub mod ports;
 pub mod pricing;
+pub mod record;
 pub mod request;
 pub mod sending;
 pub mod status;

@@ -7,7 +7,8 @@ use std::future::Future;
 use crate::campaign::NewCampaign;
 use crate::caps::Reservation;
 use crate::contact::{ConsentAppend, ContactRecord, ContactSettings, Linked};
-use crate::message::{Due, Moved, NewMessage, TransitionDetails};
+use crate::message::{Due, TransitionDetails};
+use crate::record::{Moved, NewMessage};
 use crate::status::StatusUpdate;
 use crate::template::{CatalogError, TemplatePage};
 
@@ -214,7 +215,7 @@ pub trait MessageStore {
     fn create(
         &self,
         new: &NewMessage,
-    ) -> impl Future<Output = Result<crate::message::MessageRecord, CreateError>> + Send;
+    ) -> impl Future<Output = Result<crate::record::MessageRecord, CreateError>> + Send;
 
     /// The message an idempotency key created, so a caller's retry gets the original answer
     /// without being judged again (its `send_at` may have passed, the window closed); `None`
@@ -226,10 +227,10 @@ pub trait MessageStore {
         &self,
         idempotency_key: &str,
         body_hash: &str,
-    ) -> impl Future<Output = Result<Option<crate::message::MessageRecord>, CreateError>> + Send;
+    ) -> impl Future<Output = Result<Option<crate::record::MessageRecord>, CreateError>> + Send;
 
     /// Reads a message (strongly consistent).
-    fn get(&self, id: &str) -> impl Future<Output = Result<Option<crate::message::MessageRecord>, StoreError>> + Send;
+    fn get(&self, id: &str) -> impl Future<Output = Result<Option<crate::record::MessageRecord>, StoreError>> + Send;
 
     /// Moves a message to `to` if its state is one of `from`, in one conditional write with the
     /// campaign counters (each real transition counts once).
@@ -248,7 +249,7 @@ pub trait MessageStore {
     /// meanwhile.
     fn transition_from(
         &self,
-        current: &crate::message::MessageRecord,
+        current: &crate::record::MessageRecord,
         to: crate::message::MessageState,
         at: jiff::Timestamp,
         details: TransitionDetails,

@@ -147,7 +147,7 @@ impl StatusUpdate {
 /// ([`crate::whatsapp::ENGAGEMENT_DEFERRAL`]), so the message waits until then — unless it expires first, and
 /// then it fails as Meta said.
 pub fn retry_after_failure(
-    message: &crate::message::MessageRecord,
+    message: &crate::record::MessageRecord,
     error: Option<&SendError>,
     at: jiff::Timestamp,
 ) -> Option<jiff::Timestamp> {
@@ -164,7 +164,7 @@ pub fn retry_after_failure(
 /// the message lacked (its send outcome was unknown), the message's first pricing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusOutcome {
-    pub next: crate::message::MessageRecord,
+    pub next: crate::record::MessageRecord,
     pub entry: crate::message::HistoryEntry,
     pub transition: crate::message::Transition,
     pub new_wamid: Option<String>,
@@ -175,14 +175,14 @@ pub struct StatusOutcome {
 }
 
 /// Applies `update` to `current` through the status lattice
-/// ([`crate::message::MessageRecord::status_transition`]). `Err` with the answer when there is
+/// ([`crate::record::MessageRecord::status_transition`]). `Err` with the answer when there is
 /// nothing to write: a status of an attempt Meta refused for a per-user limit (the message
 /// waits for its retry), or a status the message already holds.
 ///
 /// # Errors
 /// The transition to answer without writing anything.
 pub fn outcome(
-    current: &crate::message::MessageRecord,
+    current: &crate::record::MessageRecord,
     update: &StatusUpdate,
 ) -> Result<StatusOutcome, crate::message::Transition> {
     use crate::message::{HistoryEntry, IgnoreReason, MessageState, Transition, UNKNOWN_OUTCOME};

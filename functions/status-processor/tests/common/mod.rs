@@ -9,9 +9,11 @@ use polite_adapters::queue::SqsQueue;
 use polite_app::intake::Queues;
 use polite_app::statuses::Processor;
 use polite_domain::ContactRef;
-use polite_domain::message::{Category, MessageRecord, MessageState as S};
-use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::message::TransitionDetails;
+use polite_domain::message::{Category, MessageState as S};
 use polite_domain::ports::MessageStore as _;
+use polite_domain::record::MessageRecord;
+use polite_domain::record::{Moved, NewMessage};
 use polite_tests::{Stack, drain};
 use serde_json::{Value, json};
 
@@ -46,7 +48,8 @@ impl Harness {
     /// [`Harness::sent`] for a message that expires at `expires_at`.
     pub(crate) async fn sent_expiring(&self, n: u32, expires_at: Option<Timestamp>) {
         let to = ContactRef::parse(&format!("+55119876500{n:02}")).unwrap();
-        let payload = json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+        let payload =
+            polite_domain::request::Payload::Template(json!({"name": "spring_sale", "language": {"code": "pt_BR"}}));
         let record = MessageRecord {
             campaign_id: Some("cmp_1".into()),
             expires_at,

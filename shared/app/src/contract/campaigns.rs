@@ -6,8 +6,9 @@
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, NewCampaign};
-use polite_domain::message::{Category, DUE_SHARDS, Due, MessageRecord, MessageState, NewMessage, TransitionDetails};
+use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
 use polite_domain::ports::{CampaignStore, CreateError, MessageStore};
+use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::request::Payload;
 
 /// One test per case of the contract, each on a store of its own: `$fresh` is an async
@@ -131,7 +132,7 @@ where
     let now = record.created_at;
     store.create_campaign(&new(record, None, "h")).await.unwrap();
     let message = |n: usize, state| {
-        let payload = serde_json::json!({"template": {"name": "spring_sale", "language": {"code": "pt_BR"}}});
+        let payload = Payload::Template(serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}}));
         let mut m = MessageRecord::new(format!("msg_{n}"), recipient(n), Category::Marketing, payload, state, now);
         m.campaign_id = Some("cmp_1".into());
         NewMessage { record: m, idempotency_key: None, body_hash: String::new() }

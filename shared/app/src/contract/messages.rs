@@ -8,10 +8,12 @@ use std::collections::BTreeSet;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
 use polite_domain::campaign::PricedCount;
-use polite_domain::message::{Category, MessageRecord, MessageState as S, SendError, StatusValue as V, Transition};
-use polite_domain::message::{DUE_SHARDS, Due, Moved, NewMessage, TransitionDetails};
+use polite_domain::message::{Category, MessageState as S, SendError, StatusValue as V, Transition};
+use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
 use polite_domain::ports::{CreateError, MessageStore};
 use polite_domain::pricing::{Basis, CostEstimate, PricingRecord};
+use polite_domain::record::MessageRecord;
+use polite_domain::record::{Moved, NewMessage};
 use polite_domain::status::StatusUpdate;
 
 /// One test per case of the contract, each on a store of its own: `$fresh` is an async
@@ -97,8 +99,10 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
         to: ContactRef::parse("+5511987654321").unwrap(),
         category: Category::Marketing,
         requested_category: None,
-        payload: serde_json::json!({"template": {"name": "promo", "language": {"code": "pt_BR"},
-            "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}}),
+        payload: polite_domain::request::Payload::Template(
+            serde_json::json!({"name": "promo", "language": {"code": "pt_BR"},
+            "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}),
+        ),
         state,
         reason: None,
         not_before: None,

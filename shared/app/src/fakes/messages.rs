@@ -12,10 +12,9 @@ use jiff::Timestamp;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, NewCampaign, PricedCount};
 use polite_domain::events::Event;
-use polite_domain::message::{
-    Due, HistoryEntry, MessageRecord, MessageState, Moved, NewMessage, Transition, TransitionDetails, due_shard,
-};
+use polite_domain::message::{Due, HistoryEntry, MessageState, Transition, TransitionDetails, due_shard};
 use polite_domain::ports::{CampaignStore, CreateError, MessageStore, Outbox, PublishedEvents, StoreError};
+use polite_domain::record::{MessageRecord, Moved, NewMessage};
 use polite_domain::status::{StatusOutcome, StatusUpdate};
 
 use super::{MemoryOutbox, lock};

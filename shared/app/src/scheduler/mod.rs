@@ -19,9 +19,11 @@ use jiff::Timestamp;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::contact::ContactRecord;
 use polite_domain::envelope;
-use polite_domain::message::{Category, MessageRecord, MessageState};
-use polite_domain::message::{Moved, NewMessage, TransitionDetails};
+use polite_domain::message::TransitionDetails;
+use polite_domain::message::{Category, MessageState};
 use polite_domain::ports::{ContactStore, CreateError, EventQueue, MessageStore, QueueError, StoreError};
+use polite_domain::record::MessageRecord;
+use polite_domain::record::{Moved, NewMessage};
 use polite_domain::request::{Payload, Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
 
 /// What the scheduler needs: the messages table, the contacts (for the 24 h window of
@@ -216,7 +218,7 @@ pub(super) fn prepare(send: ValidSend, body_hash: String, now: Timestamp) -> New
         due_at,
         expires_at: send.expires_at,
         campaign_id: send.campaign_id,
-        ..MessageRecord::new(id, send.to, send.category, send.payload.to_value(), state, now)
+        ..MessageRecord::new(id, send.to, send.category, send.payload, state, now)
     };
     NewMessage { record, idempotency_key: send.idempotency_key, body_hash }
 }

@@ -13,8 +13,9 @@ use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use metrics::counter;
 use polite_domain::message::MessageState;
-use polite_domain::message::{DUE_SHARDS, Due, Moved, TransitionDetails};
+use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
 use polite_domain::ports::{CampaignStore, ContactStore, EventQueue, MessageStore, TemplateStore};
+use polite_domain::record::Moved;
 use polite_domain::request::QUEUE_LEASE;
 
 use super::campaigns::FanOut;

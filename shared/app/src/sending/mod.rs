@@ -20,9 +20,11 @@ use polite_domain::envelope::{self, EnvelopeError, kinds};
 use polite_domain::gate::{self, Decision, Policy, Recipient};
 use polite_domain::ids::stable_hash;
 use polite_domain::message::DeferReason;
-use polite_domain::message::{Category, MessageRecord, MessageState};
-use polite_domain::message::{Moved, TransitionDetails};
+use polite_domain::message::TransitionDetails;
+use polite_domain::message::{Category, MessageState};
 use polite_domain::ports::{ContactStore, EventQueue, MessageStore, SendLog, StoreError, TemplateStore, WhatsAppApi};
+use polite_domain::record::MessageRecord;
+use polite_domain::record::Moved;
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
 use polite_domain::sending::{AfterSend, after_send};
 use polite_domain::status::Effect;
@@ -98,8 +100,8 @@ pub struct Sender<M, C, Q, W, T> {
 pub enum SendJobError {
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
-    #[error("the stored payload cannot be read: {0}")]
-    Payload(#[from] serde_json::Error),
+    #[error("a send job could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
     #[error("the store failed")]
     Store(#[from] StoreError),
     #[error("a queue refused the message: {0}")]
@@ -199,7 +201,7 @@ where
     /// A pacing wait over [`STALE_AFTER`] or a lost reservation race means deciding again on
     /// fresh reads: an opt-out recorded meanwhile counts.
     async fn consider(&self, mut record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
-        let payload = Payload::from_value(&record.payload)?;
+        let payload = record.payload.clone();
         if let Some(key) = payload.template_key() {
             let (known, loaded) = tokio::try_join!(self.templates.template(&key), self.templates.loaded_at())?;
             match template::verdict(known.as_ref(), loaded.is_some(), now) {
