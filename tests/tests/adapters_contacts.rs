@@ -7,7 +7,7 @@ use polite_adapters::contacts::DynamoContacts;
 use polite_app::contract::contacts::{ANA_USER, ana, ana_user, capture, seen_together, stop_at, t};
 use polite_domain::consent::{ConsentCategory, ConsentState, ConsentStatus};
 use polite_domain::contact::ContactSettings;
-use polite_domain::ports::ContactStore;
+use polite_domain::ports::prelude::*;
 use polite_tests::Stack;
 type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
 

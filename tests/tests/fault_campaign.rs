@@ -40,7 +40,7 @@ use polite_domain::campaign::CampaignSettings;
 use polite_domain::consent::ConsentKeywords;
 use polite_domain::gate::Policy;
 use polite_domain::message::MessageState;
-use polite_domain::ports::MessageStore as _;
+use polite_domain::ports::prelude::*;
 use polite_tests::faults::{Fault, Faults};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;

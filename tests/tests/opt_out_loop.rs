@@ -24,7 +24,7 @@ use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
 use polite_domain::envelope::{self, kinds};
 use polite_domain::gate::Policy;
 use polite_domain::message::MessageState as S;
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::MessageRecord;
 use polite_domain::request::SendJob;
 use polite_tests::drain;

@@ -16,7 +16,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use jiff::Timestamp;
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_app::inbound::{UpdateError, Updater};
-use polite_domain::ports::{ContactStore, Outbox, SendLog, WhatsAppApi};
+use polite_domain::ports::{ContactReader, ContactWriter, Outbox, SendLog, WhatsAppApi};
 
 pub use config::Config;
 
@@ -42,7 +42,7 @@ enum RecordError {
 /// [`BatchError`] when every record failed (the invocation fails and SQS retries it).
 pub async fn handle<S, W>(updater: &Updater<S, W>, event: SqsEvent) -> Result<SqsBatchResponse, BatchError>
 where
-    S: ContactStore + SendLog + Outbox + Sync,
+    S: ContactReader + ContactWriter + SendLog + Outbox + Sync,
     W: WhatsAppApi + Sync,
 {
     process_batch(event, CONCURRENCY, |record| async move {

@@ -20,7 +20,7 @@ use polite_app::intake::Queues;
 use polite_domain::consent::ConsentKeywords;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::inbound::{InboundAction, Reading, interpret};
-use polite_domain::ports::ContactStore as _;
+use polite_domain::ports::prelude::*;
 use polite_domain::webhook::{self, Parked, WebhookEvent};
 use polite_tests::{Stack, drain};
 

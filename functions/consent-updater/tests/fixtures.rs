@@ -19,7 +19,7 @@ use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentStatus};
 use polite_domain::envelope::{self, kinds};
 use polite_domain::inbound::ConsentChange;
-use polite_domain::ports::ContactStore as _;
+use polite_domain::ports::prelude::*;
 use polite_domain::webhook;
 use polite_tests::Stack;
 use serde_json::{Value, json};

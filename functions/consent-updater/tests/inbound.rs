@@ -20,7 +20,7 @@ use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, Con
 use polite_domain::envelope::{self, kinds};
 use polite_domain::inbound::{ConfirmationTexts, ConsentChange};
 use polite_domain::message::Category;
-use polite_domain::ports::{ContactStore, SendLog};
+use polite_domain::ports::prelude::*;
 use polite_domain::whatsapp::CONFIRMATION_CALLBACK_PREFIX;
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;

@@ -21,7 +21,7 @@ use polite_domain::consent::{
 };
 use polite_domain::contact::{ContactRecord, ContactSettings};
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ContactStore, MessageStore};
+use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, MessageEraser};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +35,11 @@ pub const FUNCTION: &str = "contacts-api";
 /// How far in the future a business may date a consent capture (clock skew), no more.
 const FUTURE_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
+/// The contacts table as this API uses it: the narrow ports its routes call, no more.
+pub trait Contacts: ContactReader + ContactWriter + ContactEraser + Sync {}
+
+impl<T: ContactReader + ContactWriter + ContactEraser + Sync> Contacts for T {}
+
 /// What the HTTP handler needs.
 #[derive(Debug)]
 pub struct ContactsApi<S, M> {
@@ -44,10 +49,7 @@ pub struct ContactsApi<S, M> {
 }
 
 /// Handles one API Gateway request. Every outcome is a response.
-pub async fn handle<S: ContactStore + Sync, M: MessageStore + Sync>(
-    api: &ContactsApi<S, M>,
-    req: Request,
-) -> Response<Body> {
+pub async fn handle<S: Contacts, M: MessageEraser + Sync>(api: &ContactsApi<S, M>, req: Request) -> Response<Body> {
     let now = Timestamp::now();
     match route(api, &req, now).await {
         Ok(response) => response,
@@ -55,7 +57,7 @@ pub async fn handle<S: ContactStore + Sync, M: MessageStore + Sync>(
     }
 }
 
-async fn route<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn route<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     req: &Request,
     now: Timestamp,
@@ -158,7 +160,7 @@ impl ContactView {
 }
 
 /// A contact the API can show: not unknown, and not an erased number with nothing since.
-async fn known<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn known<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
 ) -> Result<Option<ContactRecord>, ApiError> {
@@ -169,7 +171,7 @@ fn not_found(contact: &ContactRef) -> ApiError {
     ApiError::not_found(format_args!("contact {contact}"))
 }
 
-async fn get<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn get<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
     now: Timestamp,
@@ -191,7 +193,7 @@ struct ConsentRequest {
     occurred_at: Option<Timestamp>,
 }
 
-async fn put_consent<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn put_consent<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
     body: &Body,
@@ -244,7 +246,7 @@ struct SettingsRequest {
     locale: Option<String>,
 }
 
-async fn patch<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn patch<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
     body: &Body,
@@ -288,7 +290,7 @@ struct HistoryEvent {
     recorded_at: Timestamp,
 }
 
-async fn history<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn history<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
@@ -311,7 +313,7 @@ async fn history<S: ContactStore + Sync, M: MessageStore + Sync>(
 
 /// `DELETE`: erasure of the person and every identity of theirs. Idempotent, and for an
 /// unknown contact too — the tombstone is what the caller asked for ("never message them").
-async fn erase<S: ContactStore + Sync, M: MessageStore + Sync>(
+async fn erase<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {

@@ -10,7 +10,7 @@ use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
 use polite_domain::message::TransitionDetails;
 use polite_domain::message::{Category, MessageState, StatusValue};
-use polite_domain::ports::{ContactStore, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::MessageRecord;
 use polite_domain::record::{Moved, NewMessage};
 use polite_domain::status::StatusUpdate;

@@ -10,7 +10,7 @@
 //!
 //! It also completes campaigns: a message of a campaign reaching a reported state may be its
 //! last, so after publishing, each campaign named in the batch is checked
-//! ([`CampaignStore::complete_if_done`]); `campaign.completed` then comes back through the
+//! ([`CampaignCompletion::complete_if_done`]); `campaign.completed` then comes back through the
 //! messages table's stream. Checking here rather than in the writer means a crash between a
 //! message's last move and the check cannot skip it: the record is retried until both are done.
 
@@ -23,7 +23,7 @@ use polite_adapters::outbox;
 use polite_adapters::telemetry::counter;
 use polite_app::publish::{OutboxEvent, Publisher};
 use polite_domain::events::{DetailType, Event};
-use polite_domain::ports::{CampaignStore, EventBus, PublishedEvents};
+use polite_domain::ports::{CampaignCompletion, EventBus, PublishedEvents};
 use serde::{Deserialize, Serialize};
 
 pub use config::Config;
@@ -93,7 +93,7 @@ impl StreamRecord {
 pub async fn handle<B, C, O>(publisher: &Publisher<B, C, O>, event: StreamEvent, now: Timestamp) -> StreamResponse
 where
     B: EventBus + Sync,
-    C: CampaignStore + Sync,
+    C: CampaignCompletion + Sync,
     O: PublishedEvents + Sync,
 {
     let records: Vec<(&StreamRecord, Event)> = event.records.iter().filter_map(|r| decode(r).map(|e| (r, e))).collect();

@@ -14,7 +14,7 @@ use polite_devstack::streams::{StreamReader, matches, route_bus_to_queue};
 use polite_domain::ContactRef;
 use polite_domain::message::TransitionDetails;
 use polite_domain::message::{Category, MessageState, StatusValue};
-use polite_domain::ports::MessageStore;
+use polite_domain::ports::prelude::*;
 use polite_domain::record::MessageRecord;
 use polite_domain::record::{Moved, NewMessage};
 use polite_domain::status::StatusUpdate;

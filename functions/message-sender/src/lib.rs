@@ -15,7 +15,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use jiff::Timestamp;
 use polite_adapters::batch::{BatchError, process_batch, receive_count};
 use polite_app::sending::{SendJobError, Sender};
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore, SendLog, TemplateStore, WhatsAppApi};
+use polite_domain::ports::{
+    ContactReader, DeliveryMarks, EventQueue, MessageMoves, MessageReader, SendLog, TemplateReader, WhatsAppApi,
+};
 
 pub use config::Config;
 
@@ -43,11 +45,11 @@ pub async fn handle<M, C, Q, W, T>(
     event: SqsEvent,
 ) -> Result<SqsBatchResponse, BatchError>
 where
-    M: MessageStore + Sync,
-    C: ContactStore + SendLog + Sync,
+    M: MessageReader + MessageMoves + Sync,
+    C: ContactReader + DeliveryMarks + SendLog + Sync,
     Q: EventQueue + Sync,
     W: WhatsAppApi + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     process_batch(event, CONCURRENCY, |record| async move {
         let body = record.body.as_deref().ok_or(RecordError::NoBody)?;

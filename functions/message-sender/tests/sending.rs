@@ -23,7 +23,7 @@ use polite_domain::gate::Policy;
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::TransitionDetails;
 use polite_domain::message::{Category, MessageState, StatusValue};
-use polite_domain::ports::{ContactStore as _, MessageStore as _, SendLog as _, TemplateStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::MessageRecord;
 use polite_domain::record::NewMessage;
 use polite_domain::request::SendRequest;

@@ -22,7 +22,9 @@ use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json};
 use polite_domain::campaign::{CampaignRequest, Rejection};
 use polite_domain::message::{HistoryEntry, MessageState, SendError};
-use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, TemplateStore};
+use polite_domain::ports::{
+    CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, TemplateReader,
+};
 use polite_domain::record::MessageRecord;
 use polite_domain::request::{SendRequest, body_hash, replay_key};
 use serde::Serialize;
@@ -32,13 +34,18 @@ use polite_app::scheduler::{Cancel, Scheduler, SubmitError};
 /// The function's name (bin, SAM function, metric dimension).
 pub const FUNCTION: &str = "messages-api";
 
+/// The messages table as this API uses it: the narrow ports its routes call, no more.
+pub trait Messages: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync {}
+
+impl<T: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync> Messages for T {}
+
 /// Handles one API Gateway request. Every outcome is a response.
 pub async fn handle<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, req: Request) -> Response<Body>
 where
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    M: Messages,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     handle_at(scheduler, &req, Timestamp::now()).await
 }
@@ -46,10 +53,10 @@ where
 /// [`handle`] at a given time (tests).
 pub async fn handle_at<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, req: &Request, now: Timestamp) -> Response<Body>
 where
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    M: Messages,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     match route(scheduler, req, now).await {
         Ok(response) => response,
@@ -63,10 +70,10 @@ async fn route<M, C, Q, T>(
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
 where
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    M: Messages,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -123,10 +130,10 @@ async fn create_campaign<M, C, Q, T>(
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
 where
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    M: Messages,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: CampaignRequest = from_json_value(&raw)?;
@@ -180,10 +187,10 @@ async fn create<M, C, Q, T>(
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
 where
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    M: Messages,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: SendRequest = from_json_value(&raw)?;

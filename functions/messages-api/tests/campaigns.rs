@@ -16,7 +16,7 @@ use polite_domain::campaign::CampaignRecord;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::message::Due;
 use polite_domain::message::MessageState;
-use polite_domain::ports::{CampaignStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::MessageRecord;
 use serde_json::{Value, json};
 

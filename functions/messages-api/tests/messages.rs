@@ -13,7 +13,7 @@ use polite_app::scheduler::tick;
 use polite_domain::ContactRef;
 use polite_domain::message::MessageState;
 use polite_domain::message::TransitionDetails;
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::Moved;
 use serde_json::{Value, json};
 

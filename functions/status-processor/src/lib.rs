@@ -5,7 +5,7 @@
 //! Each status-events record is one status element, as webhook-intake queued it. It is read
 //! (`polite_domain::status::read`), matched to polite's message by `biz_opaque_callback_data`
 //! (else by wamid), and applied through the status lattice in one conditional transaction
-//! with the campaign counters (`MessageStore::apply_status`), so any interleaving and
+//! with the campaign counters (`StatusLedger::apply_status`), so any interleaving and
 //! duplication of the same statuses ends in the same states and counts. Its error's effect on
 //! the contact follows: 131050 → a marketing opt-out through consent-updater's rules (on
 //! inbound-events), 131026 → the number is marked undeliverable for a while.
@@ -23,7 +23,7 @@ pub mod config;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_app::statuses::Processor;
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore};
+use polite_domain::ports::{DeliveryMarks, EventQueue, MessageReader, StatusLedger};
 
 pub use config::Config;
 
@@ -39,8 +39,8 @@ pub const CONCURRENCY: usize = 10;
 /// [`BatchError`] when every record failed.
 pub async fn handle<M, C, Q>(processor: &Processor<M, C, Q>, event: SqsEvent) -> Result<SqsBatchResponse, BatchError>
 where
-    M: MessageStore + Sync,
-    C: ContactStore + Sync,
+    M: StatusLedger + MessageReader + Sync,
+    C: DeliveryMarks + Sync,
     Q: EventQueue + Sync,
 {
     process_batch(event, CONCURRENCY, |record| async move {

@@ -15,7 +15,7 @@ use polite_domain::envelope::{self, kinds};
 use polite_domain::inbound::ConsentChange;
 use polite_domain::message::MessageState as S;
 use polite_domain::message::{Due, due_shard};
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_tests::drain;
 use serde_json::json;
 

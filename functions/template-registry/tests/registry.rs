@@ -11,7 +11,7 @@ use polite_adapters::templates::DynamoTemplates;
 use polite_app::intake::Queues;
 use polite_app::templates::{Loaded, Registry};
 use polite_domain::message::Category;
-use polite_domain::ports::TemplateStore;
+use polite_domain::ports::prelude::*;
 use polite_domain::template::{TemplateKey, Verdict};
 use polite_tests::{Stack, drain};
 use secrecy::SecretString;

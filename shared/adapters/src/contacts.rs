@@ -15,7 +15,7 @@
 //! Each category is its own attribute and every write is an `UpdateItem` of the attributes it
 //! owns, so a consent change never overwrites a concurrently recorded inbound time.
 //!
-//! Identities seen together ([`ContactStore::observe`]) are linked; two stored persons that
+//! Identities seen together ([`ContactWriter::observe`]) are linked; two stored persons that
 //! turn out to be one are merged into the one whose key is still theirs: its profile is
 //! written first (their identities, conditional on its version), the other's ledger is
 //! appended to it event by event (idempotent), the other's profile is deleted conditional on
@@ -44,7 +44,7 @@ use polite_domain::events::{Event, EventContact};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
 use polite_domain::people::{Identities, Observation};
-use polite_domain::ports::{ContactStore, Outbox, SendLog, StoreError};
+use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, DeliveryMarks, Outbox, SendLog, StoreError};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 
@@ -634,7 +634,7 @@ impl DynamoContacts {
         Ok(Some(moved))
     }
 
-    /// One round of [`ContactStore::observe`]; `None` when a concurrent change moved a
+    /// One round of [`ContactWriter::observe`]; `None` when a concurrent change moved a
     /// profile it read (the caller goes again).
     async fn observe_once(&self, observation: &Observation) -> Result<Option<Linked>, StoreError> {
         let named = observation.identities();
@@ -775,7 +775,7 @@ impl Outbox for DynamoContacts {
     }
 }
 
-impl ContactStore for DynamoContacts {
+impl ContactReader for DynamoContacts {
     async fn get(&self, contact: &ContactRef) -> Result<Option<ContactRecord>, StoreError> {
         let (found, tombstone) = tokio::try_join!(self.find(contact), self.read_tombstone(contact))?;
         let Found { person, profile, stray, .. } = found;
@@ -793,14 +793,16 @@ impl ContactStore for DynamoContacts {
         Self::record(person, profile, tombstone.is_some()).map(Some)
     }
 
-    async fn append_consent(&self, contact: &ContactRef, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
-        let Found { person, profile, .. } = self.find(contact).await?;
-        self.append_to(&person, contact, event, Profile::Read(profile.map(Box::new))).await
-    }
-
     async fn consent_history(&self, contact: &ContactRef) -> Result<Vec<ConsentEvent>, StoreError> {
         let person = self.find(contact).await?.person;
         self.ledger(&person).await
+    }
+}
+
+impl ContactWriter for DynamoContacts {
+    async fn append_consent(&self, contact: &ContactRef, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
+        let Found { person, profile, .. } = self.find(contact).await?;
+        self.append_to(&person, contact, event, Profile::Read(profile.map(Box::new))).await
     }
 
     async fn record_inbound(
@@ -815,6 +817,31 @@ impl ContactStore for DynamoContacts {
         self.set_later_time(&person, "last_inbound_at", at, also, &["undeliverable_until"]).await
     }
 
+    async fn observe(&self, observation: &Observation) -> Result<Linked, StoreError> {
+        let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
+        loop {
+            if let Some(linked) = self.observe_once(observation).await? {
+                return Ok(linked);
+            }
+            tracing::debug!("a person changed while their identities were linked; retrying");
+            let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn update_settings(
+        &self,
+        contact: &ContactRef,
+        settings: &ContactSettings,
+    ) -> Result<ContactRecord, StoreError> {
+        let person = self.find(contact).await?.person;
+        let profile = self.set_settings(&person, settings).await?;
+        let erased = self.read_tombstone(contact).await?.is_some();
+        Self::record(person, profile, erased)
+    }
+}
+
+impl DeliveryMarks for DynamoContacts {
     async fn mark_undeliverable(&self, contact: &ContactRef, until: Timestamp) -> Result<(), StoreError> {
         let person = self.find(contact).await?.person;
         self.set_later_time(&person, "undeliverable_until", until, None, &[]).await
@@ -824,7 +851,9 @@ impl ContactStore for DynamoContacts {
         let person = self.find(contact).await?.person;
         self.set_later_time(&person, "blocked_at", at, None, &[]).await
     }
+}
 
+impl ContactEraser for DynamoContacts {
     async fn erase(&self, contact: &ContactRef) -> Result<Vec<ContactRef>, StoreError> {
         let found = self.find(contact).await?;
         let identities = identities_of(&found.person, found.profile.as_ref());
@@ -864,29 +893,6 @@ impl ContactStore for DynamoContacts {
         )
         .await?;
         Ok(all.into_iter().collect())
-    }
-
-    async fn observe(&self, observation: &Observation) -> Result<Linked, StoreError> {
-        let mut delays = crate::retry::delays(std::time::Duration::from_millis(10), ATTEMPTS - 1);
-        loop {
-            if let Some(linked) = self.observe_once(observation).await? {
-                return Ok(linked);
-            }
-            tracing::debug!("a person changed while their identities were linked; retrying");
-            let Some(delay) = delays.next() else { return Err(StoreError::Contended) };
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    async fn update_settings(
-        &self,
-        contact: &ContactRef,
-        settings: &ContactSettings,
-    ) -> Result<ContactRecord, StoreError> {
-        let person = self.find(contact).await?.person;
-        let profile = self.set_settings(&person, settings).await?;
-        let erased = self.read_tombstone(contact).await?.is_some();
-        Self::record(person, profile, erased)
     }
 }
 

@@ -35,7 +35,10 @@ use polite_domain::events::Event;
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{Due, TransitionDetails, due_shard};
 use polite_domain::message::{HistoryEntry, MessageState, Transition};
-use polite_domain::ports::{CampaignStore, CreateError, MessageStore, StoreError};
+use polite_domain::ports::{
+    CampaignCompletion, CampaignStore, CreateError, DueIndex, MessageEraser, MessageIntake, MessageMoves,
+    MessageReader, StatusLedger, StoreError,
+};
 use polite_domain::pricing::{CostEstimate, Money, PricingRecord};
 use polite_domain::record::MessageRecord;
 use polite_domain::record::{Moved, NewMessage};
@@ -350,7 +353,7 @@ impl DynamoMessages {
     }
 }
 
-impl MessageStore for DynamoMessages {
+impl MessageIntake for DynamoMessages {
     async fn create(&self, new: &NewMessage) -> Result<MessageRecord, CreateError> {
         let record = &new.record;
         let mut item: Item =
@@ -396,11 +399,31 @@ impl MessageStore for DynamoMessages {
         let Some(id) = self.key_owner(self.idem_pk(idempotency_key), body_hash).await? else { return Ok(None) };
         Ok(Some(self.read(&id).await?.ok_or_else(|| corrupt("idempotency record points at no message"))?))
     }
+}
 
+impl MessageReader for DynamoMessages {
     async fn get(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         self.read(id).await
     }
 
+    async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
+        let shards = self.counter_shards(campaign_id).await?;
+        let states = MessageState::ALL
+            .iter()
+            .map(|state| Ok((*state, sum_counter(&shards, &counter(*state))?)))
+            .collect::<Result<_, StoreError>>()?;
+        let pricing = pricing_tally(&shards)?;
+        Ok(CampaignTally { states, pricing })
+    }
+
+    async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
+        let item = get_consistent(&self.client, &self.table, key(usage_pk(allowance), USAGE_SK)).await?;
+        let used = sum_counter(item.as_slice(), USAGE_COUNT)?;
+        u64::try_from(used).map_err(corrupt)
+    }
+}
+
+impl MessageMoves for DynamoMessages {
     async fn transition(
         &self,
         id: &str,
@@ -435,7 +458,9 @@ impl MessageStore for DynamoMessages {
         }
         Ok(Moved::No(self.read(&current.id).await?.map(|r| r.state)))
     }
+}
 
+impl StatusLedger for DynamoMessages {
     async fn apply_status(&self, id: &str, update: &StatusUpdate) -> Result<Option<Transition>, StoreError> {
         for _ in 0..ATTEMPTS {
             let Some(current) = self.read(id).await? else { return Ok(None) };
@@ -460,7 +485,9 @@ impl MessageStore for DynamoMessages {
         let item = get_consistent(&self.client, &self.table, key(wamid_pk(wamid), "WAMID")).await?;
         item.map(|i| serde_dynamo::from_item::<_, WamidItem>(i).map(|w| w.message_id).map_err(corrupt)).transpose()
     }
+}
 
+impl DueIndex for DynamoMessages {
     async fn due(&self, shard: u8, now: Timestamp, limit: i32) -> Result<Vec<Due>, StoreError> {
         let out = self
             .client
@@ -477,6 +504,21 @@ impl MessageStore for DynamoMessages {
         Ok(out.items().iter().filter_map(due_of).collect())
     }
 
+    async fn set_aside(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(msg_key(id)))
+            .update_expression("SET due_at = :until")
+            .condition_expression("attribute_exists(due_at)")
+            .expression_attribute_values(":until", s(due_key(until)));
+        // Not in the due index any more: nothing to set aside.
+        update_unless_done(update).await.map(|_| ())
+    }
+}
+
+impl MessageEraser for DynamoMessages {
     async fn erase_person(&self, contact: &polite_domain::ContactRef, at: Timestamp) -> Result<usize, StoreError> {
         let person = self.person_pk(contact);
         let query = self
@@ -495,35 +537,6 @@ impl MessageStore for DynamoMessages {
             }
         }
         Ok(in_flight)
-    }
-
-    async fn set_aside(&self, id: &str, until: Timestamp) -> Result<(), StoreError> {
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(msg_key(id)))
-            .update_expression("SET due_at = :until")
-            .condition_expression("attribute_exists(due_at)")
-            .expression_attribute_values(":until", s(due_key(until)));
-        // Not in the due index any more: nothing to set aside.
-        update_unless_done(update).await.map(|_| ())
-    }
-
-    async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
-        let shards = self.counter_shards(campaign_id).await?;
-        let states = MessageState::ALL
-            .iter()
-            .map(|state| Ok((*state, sum_counter(&shards, &counter(*state))?)))
-            .collect::<Result<_, StoreError>>()?;
-        let pricing = pricing_tally(&shards)?;
-        Ok(CampaignTally { states, pricing })
-    }
-
-    async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
-        let item = get_consistent(&self.client, &self.table, key(usage_pk(allowance), USAGE_SK)).await?;
-        let used = sum_counter(item.as_slice(), USAGE_COUNT)?;
-        u64::try_from(used).map_err(corrupt)
     }
 }
 
@@ -831,7 +844,9 @@ impl CampaignStore for DynamoMessages {
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
         self.delete(key(campaign_pk(campaign_id), &chunk_sk(index))).await
     }
+}
 
+impl CampaignCompletion for DynamoMessages {
     async fn complete_if_done(&self, campaign_id: &str, at: Timestamp) -> Result<bool, StoreError> {
         let Some(campaign) = self.read_campaign(campaign_id).await? else { return Ok(false) };
         let tally = self.campaign_tally(campaign_id).await?;

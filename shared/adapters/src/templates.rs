@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use jiff::Timestamp;
-use polite_domain::ports::{StoreError, TemplateStore};
+use polite_domain::ports::{StoreError, TemplateReader, TemplateStore};
 use polite_domain::template::{TemplateKey, TemplateRecord, TemplateUpdate};
 use serde::{Deserialize, Serialize};
 
@@ -57,11 +57,18 @@ impl DynamoTemplates {
     }
 }
 
-impl TemplateStore for DynamoTemplates {
+impl TemplateReader for DynamoTemplates {
     async fn template(&self, key: &TemplateKey) -> Result<Option<TemplateRecord>, StoreError> {
         Ok(self.read(key).await?.map(|item| item.record))
     }
 
+    async fn loaded_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let loaded = self.get(LOADED.to_owned()).await?;
+        Ok(loaded.map(serde_dynamo::from_item::<_, LoadedItem>).transpose().map_err(corrupt)?.map(|l| l.at))
+    }
+}
+
+impl TemplateStore for DynamoTemplates {
     async fn apply_template(&self, update: &TemplateUpdate) -> Result<bool, StoreError> {
         for _ in 0..ATTEMPTS {
             let current = self.read(&update.key).await?;
@@ -118,11 +125,6 @@ impl TemplateStore for DynamoTemplates {
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
-    }
-
-    async fn loaded_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        let loaded = self.get(LOADED.to_owned()).await?;
-        Ok(loaded.map(serde_dynamo::from_item::<_, LoadedItem>).transpose().map_err(corrupt)?.map(|l| l.at))
     }
 
     async fn mark_loaded(&self, at: Timestamp) -> Result<(), StoreError> {

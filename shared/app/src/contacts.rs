@@ -5,14 +5,14 @@ use jiff::Timestamp;
 use polite_domain::ContactRef;
 use polite_domain::consent::ConsentEvent;
 use polite_domain::contact::ContactRecord;
-use polite_domain::ports::{ContactStore, MessageStore, StoreError};
+use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, MessageEraser, StoreError};
 
 /// The person `contact` finds, as the API shows them: `None` for someone polite never heard
 /// of — or erased with nothing since (only the tombstone is left: "never message them").
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
-pub async fn known<S: ContactStore + Sync>(
+pub async fn known<S: ContactReader + Sync>(
     store: &S,
     contact: &ContactRef,
 ) -> Result<Option<ContactRecord>, StoreError> {
@@ -32,7 +32,7 @@ pub async fn known<S: ContactStore + Sync>(
 ///
 /// # Errors
 /// [`StoreError`] when the store fails.
-pub async fn capture<S: ContactStore + Sync>(
+pub async fn capture<S: ContactReader + ContactWriter + Sync>(
     store: &S,
     contact: &ContactRef,
     event: &ConsentEvent,
@@ -59,8 +59,8 @@ pub struct Erased {
 /// [`StoreError`] when a store fails (erasing again finishes the job).
 pub async fn erase<S, M>(store: &S, messages: &M, contact: &ContactRef, now: Timestamp) -> Result<Erased, StoreError>
 where
-    S: ContactStore + Sync,
-    M: MessageStore + Sync,
+    S: ContactEraser + Sync,
+    M: MessageEraser + Sync,
 {
     let identities = store.erase(contact).await?;
     let mut in_flight = 0;

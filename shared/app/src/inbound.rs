@@ -16,7 +16,7 @@ use polite_domain::events::{Event, EventContact};
 use polite_domain::inbound::{
     ConfirmRequest, ConfirmationTexts, ConsentChange, InboundAction, InboundError, Reading, confirmation, interpret,
 };
-use polite_domain::ports::{ContactStore, Outbox, SendLog, StoreError, WhatsAppApi};
+use polite_domain::ports::{ContactReader, ContactWriter, Outbox, SendLog, StoreError, WhatsAppApi};
 use polite_domain::webhook::WebhookEvent;
 use polite_domain::whatsapp::{CONFIRMATION_CALLBACK_PREFIX, Content, Outbound};
 
@@ -52,7 +52,7 @@ pub enum UpdateError {
     Store(#[from] StoreError),
 }
 
-impl<S: ContactStore + SendLog + Outbox + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
+impl<S: ContactReader + ContactWriter + SendLog + Outbox + Sync, W: WhatsAppApi + Sync> Updater<S, W> {
     /// One queue message: a webhook event or a consent change.
     ///
     /// # Errors

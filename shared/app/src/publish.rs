@@ -1,6 +1,6 @@
 //! event-publisher's use case: the events read from the tables' outboxes put on the bus in
 //! order, their details scrubbed from the outboxes once published, and each campaign they
-//! name checked for completion ([`CampaignStore::complete_if_done`]) — checked here rather
+//! name checked for completion ([`CampaignCompletion::complete_if_done`]) — checked here rather
 //! than by the writer, so a crash between a message's last move and the check cannot skip it.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use metrics::counter;
 use polite_domain::events::{DetailType, Event};
-use polite_domain::ports::{BusError, CampaignStore, EventBus, PublishedEvents};
+use polite_domain::ports::{BusError, CampaignCompletion, EventBus, PublishedEvents};
 
 /// What publishing needs: the bus, the campaigns to complete, and the outboxes to scrub.
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub struct OutboxEvent {
     pub event: Event,
 }
 
-impl<B: EventBus + Sync, C: CampaignStore + Sync, O: PublishedEvents + Sync> Publisher<B, C, O> {
+impl<B: EventBus + Sync, C: CampaignCompletion + Sync, O: PublishedEvents + Sync> Publisher<B, C, O> {
     /// Puts `items`' events on the bus in order, then scrubs them and checks the campaigns
     /// they name. `Some(i)`: item `i` and those after it are not done (deliver them again);
     /// `None`: all done.

@@ -4,7 +4,7 @@
 //! Each status-events record is one status element, as the intake queued it. It is read
 //! (`polite_domain::status::read`), matched to polite's message by `biz_opaque_callback_data`
 //! (else by wamid), and applied through the status lattice in one conditional transaction
-//! with the campaign counters (`MessageStore::apply_status`), so any interleaving and
+//! with the campaign counters (`StatusLedger::apply_status`), so any interleaving and
 //! duplication of the same statuses ends in the same states and counts. Its error's effect on
 //! the contact follows: 131050 → a marketing opt-out through consent-updater's rules (on
 //! inbound-events), 131026 → the number is marked undeliverable for a while.
@@ -23,7 +23,7 @@ use polite_domain::ContactRef;
 use polite_domain::envelope::{self, EnvelopeError, kinds};
 use polite_domain::message::{IgnoreReason, MessageState, StatusValue, Transition};
 use polite_domain::people::{self, Observation};
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore, QueueError, StoreError};
+use polite_domain::ports::{DeliveryMarks, EventQueue, MessageReader, QueueError, StatusLedger, StoreError};
 use polite_domain::pricing::allowance_key;
 use polite_domain::pricing::{PricingRecord, RateCard};
 use polite_domain::status::StatusUpdate;
@@ -72,8 +72,8 @@ pub enum StatusError {
 
 impl<M, C, Q> Processor<M, C, Q>
 where
-    M: MessageStore + Sync,
-    C: ContactStore + Sync,
+    M: StatusLedger + MessageReader + Sync,
+    C: DeliveryMarks + Sync,
     Q: EventQueue + Sync,
 {
     /// One status-events record.

@@ -9,7 +9,7 @@ use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::message::{Category, MessageState as S};
 use polite_domain::people::Observation;
-use polite_domain::ports::{CampaignStore as _, ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::{BusinessScopedUserId, WaId};
 

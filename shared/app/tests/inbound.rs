@@ -10,7 +10,7 @@ use polite_app::intake::{Queues, queue};
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentKeywords, ConsentStatus};
 use polite_domain::inbound::ConfirmationTexts;
-use polite_domain::ports::ContactStore as _;
+use polite_domain::ports::prelude::*;
 use polite_domain::webhook;
 use serde_json::{Value, json};
 

@@ -8,7 +8,7 @@ use polite_app::publish::{OutboxEvent, Publisher};
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRecord, NewCampaign};
 use polite_domain::message::{Category, MessageState as S, TransitionDetails};
-use polite_domain::ports::{CampaignStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::request::Payload;
 

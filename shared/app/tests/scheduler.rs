@@ -11,7 +11,7 @@ use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignRequest, CampaignSettings};
 use polite_domain::envelope::{self, kinds};
 use polite_domain::message::{Category, MessageState};
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::request::{Payload, SendJob, ValidSend};
 
 type Fakes = Scheduler<MemoryMessages, MemoryContacts, MemoryQueue, MemoryTemplates>;

@@ -12,7 +12,7 @@ use polite_domain::campaign::CampaignSettings;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::gate::Policy;
 use polite_domain::message::MessageState;
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::request::SendRequest;
 
 type FakeSender = Sender<MemoryMessages, MemoryContacts, MemoryQueue, MemoryWhatsApp, MemoryTemplates>;

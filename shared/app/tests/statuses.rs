@@ -9,7 +9,7 @@ use polite_app::statuses::{Outcome, Processor};
 use polite_domain::ContactRef;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::message::{Category, MessageState as S, TransitionDetails};
-use polite_domain::ports::{ContactStore as _, MessageStore as _};
+use polite_domain::ports::prelude::*;
 use polite_domain::pricing::RateCard;
 use polite_domain::record::{MessageRecord, Moved, NewMessage};
 use polite_domain::webhook;

@@ -7,7 +7,7 @@ use polite_app::fakes::{MemoryCatalog, MemoryQueue, MemoryTemplates};
 use polite_app::intake::{Queues, queue};
 use polite_app::templates::{MAX_PAGES, Registry, RegistryError};
 use polite_domain::message::Category;
-use polite_domain::ports::TemplateStore as _;
+use polite_domain::ports::prelude::*;
 use polite_domain::template::{ListedTemplate, TemplateKey};
 use polite_domain::webhook;
 use serde_json::json;

@@ -74,9 +74,16 @@ pub enum StoreError {
 }
 
 /// The contacts table: persons — their identities, derived consent and settings — and their
-/// consent ledgers. Every call names the person by any of their identities (a phone number or
-/// a business-scoped user id); the store finds the person that identity belongs to.
-pub trait ContactStore {
+/// consent ledgers, behind four narrow ports (a function's IAM role grants only what the ports
+/// it uses need; `tests/tests/architecture.rs` checks it). Every call names the person by any
+/// of their identities (a phone number or a business-scoped user id); the store finds the
+/// person that identity belongs to.
+pub trait ContactStore: ContactReader + ContactWriter + DeliveryMarks + ContactEraser {}
+
+impl<T: ContactReader + ContactWriter + DeliveryMarks + ContactEraser> ContactStore for T {}
+
+/// Reading a person and their ledger (DynamoDB `GetItem`, `Query`).
+pub trait ContactReader {
     /// Reads the person `contact` belongs to, strongly consistent (an opt-out recorded a
     /// moment ago must be seen by the sender).
     fn get(
@@ -84,6 +91,15 @@ pub trait ContactStore {
         contact: &crate::ContactRef,
     ) -> impl Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
 
+    /// The person's ledger, oldest event first (by `occurred_at`).
+    fn consent_history(
+        &self,
+        contact: &crate::ContactRef,
+    ) -> impl Future<Output = Result<Vec<crate::consent::ConsentEvent>, StoreError>> + Send;
+}
+
+/// Changing what polite knows of a person: consent, inbound times, identities, settings.
+pub trait ContactWriter {
     /// Appends `event` to the person's ledger (idempotent on its id) and, when it orders after
     /// the current state, makes it current — both in one transaction, conditional on the
     /// stored state being the one the decision was made on.
@@ -96,12 +112,6 @@ pub trait ContactStore {
         event: &crate::consent::ConsentEvent,
     ) -> impl Future<Output = Result<ConsentAppend, StoreError>> + Send;
 
-    /// The person's ledger, oldest event first (by `occurred_at`).
-    fn consent_history(
-        &self,
-        contact: &crate::ContactRef,
-    ) -> impl Future<Output = Result<Vec<crate::consent::ConsentEvent>, StoreError>> + Send;
-
     /// Records an inbound message time (opens the 24 h window) with the username it showed,
     /// if any, and clears an undeliverable mark (the person is reachable); an older message
     /// never overwrites a newer one.
@@ -111,33 +121,6 @@ pub trait ContactStore {
         at: jiff::Timestamp,
         username: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Marks the person undeliverable until `until` (Meta's 131026): the gate suppresses sends
-    /// until then. A later mark is never shortened by an earlier one.
-    fn mark_undeliverable(
-        &self,
-        contact: &crate::ContactRef,
-        until: jiff::Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Marks the person blocked by the business at `at` (Meta's 130403): the gate suppresses
-    /// every send until an inbound message from them later than `at` (a blocked person cannot
-    /// write to the business, so one proves the block was lifted). Order-independent: a
-    /// redelivered old mark never outranks a newer inbound message.
-    fn mark_blocked(
-        &self,
-        contact: &crate::ContactRef,
-        at: jiff::Timestamp,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Erases the person (docs/architecture.md, "Consent and erasure"): profile, settings, ledger, send history and every
-    /// identity's link are deleted; only keyed hashes of their identities stay, as
-    /// do-not-contact tombstones that a later explicit opt-in lifts. Returns every identity
-    /// the person had (so their messages can be forgotten too).
-    fn erase(
-        &self,
-        contact: &crate::ContactRef,
-    ) -> impl Future<Output = Result<Vec<crate::ContactRef>, StoreError>> + Send;
 
     /// Learns what WhatsApp showed about a person's identities
     /// ([`crate::people::Observation`]): identities seen together come to find one person;
@@ -156,6 +139,39 @@ pub trait ContactStore {
         contact: &crate::ContactRef,
         settings: &ContactSettings,
     ) -> impl Future<Output = Result<ContactRecord, StoreError>> + Send;
+}
+
+/// What Meta said about reaching a person (one `UpdateItem` each).
+pub trait DeliveryMarks {
+    /// Marks the person undeliverable until `until` (Meta's 131026): the gate suppresses sends
+    /// until then. A later mark is never shortened by an earlier one.
+    fn mark_undeliverable(
+        &self,
+        contact: &crate::ContactRef,
+        until: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the person blocked by the business at `at` (Meta's 130403): the gate suppresses
+    /// every send until an inbound message from them later than `at` (a blocked person cannot
+    /// write to the business, so one proves the block was lifted). Order-independent: a
+    /// redelivered old mark never outranks a newer inbound message.
+    fn mark_blocked(
+        &self,
+        contact: &crate::ContactRef,
+        at: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Erasing a person.
+pub trait ContactEraser {
+    /// Erases the person (docs/architecture.md, "Consent and erasure"): profile, settings, ledger, send history and every
+    /// identity's link are deleted; only keyed hashes of their identities stay, as
+    /// do-not-contact tombstones that a later explicit opt-in lifts. Returns every identity
+    /// the person had (so their messages can be forgotten too).
+    fn erase(
+        &self,
+        contact: &crate::ContactRef,
+    ) -> impl Future<Output = Result<Vec<crate::ContactRef>, StoreError>> + Send;
 }
 
 /// The outbox items the publisher has put on the bus.
@@ -206,8 +222,15 @@ pub enum CreateError {
     Store(#[from] StoreError),
 }
 
-/// The messages table: message records, idempotency keys and campaign counters.
-pub trait MessageStore {
+/// The messages table: message records, idempotency keys and campaign counters, behind six
+/// narrow ports (a function's IAM role grants only what the ports it uses need;
+/// `tests/tests/architecture.rs` checks it).
+pub trait MessageStore: MessageIntake + MessageReader + MessageMoves + StatusLedger + DueIndex + MessageEraser {}
+
+impl<T: MessageIntake + MessageReader + MessageMoves + StatusLedger + DueIndex + MessageEraser> MessageStore for T {}
+
+/// Accepting messages: creation, idempotent on the caller's key.
+pub trait MessageIntake {
     /// Creates a message (idempotent on its key), counting it in its campaign.
     ///
     /// # Errors
@@ -228,10 +251,30 @@ pub trait MessageStore {
         idempotency_key: &str,
         body_hash: &str,
     ) -> impl Future<Output = Result<Option<crate::record::MessageRecord>, CreateError>> + Send;
+}
 
+/// Reading messages and the counters kept beside them (`GetItem`, `Query`).
+pub trait MessageReader {
     /// Reads a message (strongly consistent).
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<crate::record::MessageRecord>, StoreError>> + Send;
 
+    /// The campaign's counters: messages per state and Meta's pricing per category, summed
+    /// over the counter shards (one consistent query).
+    fn campaign_tally(
+        &self,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<crate::campaign::CampaignTally, StoreError>> + Send;
+
+    /// How many priced service messages have drawn on `allowance` ([`allowance_key`]) so
+    /// far (0 before the first).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn allowance_used(&self, allowance: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Moving a message between states (conditional writes with the campaign counters).
+pub trait MessageMoves {
     /// Moves a message to `to` if its state is one of `from`, in one conditional write with the
     /// campaign counters (each real transition counts once).
     fn transition(
@@ -254,7 +297,10 @@ pub trait MessageStore {
         at: jiff::Timestamp,
         details: TransitionDetails,
     ) -> impl Future<Output = Result<Moved, StoreError>> + Send;
+}
 
+/// Applying Meta's delivery statuses.
+pub trait StatusLedger {
     /// Applies a status webhook through the status lattice: the state and counters move only
     /// on a real transition; every distinct status is kept in history; a wamid the message
     /// lacked (its send outcome was unknown) and the first pricing are recorded — pricing
@@ -270,7 +316,10 @@ pub trait MessageStore {
     /// wamid), for statuses that carry no callback data; `None` for a message polite did not
     /// send (another system on the same number).
     fn message_for_wamid(&self, wamid: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}
 
+/// The due index the scheduler tick walks (`Query` on `DueIndex`).
+pub trait DueIndex {
     /// What is due at or before `now` in one shard of the due index: `scheduled` messages,
     /// `queued`/`deferred` ones whose lease ran out, and campaign chunks waiting to fan out.
     fn due(
@@ -287,7 +336,10 @@ pub trait MessageStore {
     /// # Errors
     /// [`StoreError`] when the store fails.
     fn set_aside(&self, id: &str, until: jiff::Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
+/// Forgetting a person's messages.
+pub trait MessageEraser {
     /// Erasure (docs/architecture.md, "Consent and erasure") in the messages: every message addressed to `contact` is
     /// forgotten — its recipient, payload and wamids with it — a waiting one suppressed
     /// `erased` first, so campaign counts stay exact. Returns how many messages are left
@@ -298,20 +350,6 @@ pub trait MessageStore {
         contact: &crate::ContactRef,
         at: jiff::Timestamp,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
-
-    /// The campaign's counters: messages per state and Meta's pricing per category, summed
-    /// over the counter shards (one consistent query).
-    fn campaign_tally(
-        &self,
-        campaign_id: &str,
-    ) -> impl Future<Output = Result<crate::campaign::CampaignTally, StoreError>> + Send;
-
-    /// How many priced service messages have drawn on `allowance` ([`allowance_key`]) so
-    /// far (0 before the first).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the store fails.
-    fn allowance_used(&self, allowance: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Campaigns and their chunks (in the messages table, beside the campaign counters).
@@ -358,7 +396,10 @@ pub trait CampaignStore {
 
     /// A chunk fanned out completely: it leaves the due index for good.
     fn finish_chunk(&self, campaign_id: &str, index: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
+/// Closing a campaign once its last message settled (the event publisher).
+pub trait CampaignCompletion {
     /// Marks the campaign completed at `at` when its tally says so
     /// ([`crate::campaign::CampaignTally::is_complete`]), with `campaign.completed` in the same
     /// transaction — once: `Ok(false)` when it is not complete, already marked, or unknown.
@@ -440,9 +481,8 @@ pub trait SendLog {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// The template registry ([`crate::template`]): one record per template (name and language),
-/// each aspect updated only by a newer update.
-pub trait TemplateStore {
+/// Reading the template registry ([`crate::template`]): what a send is checked against.
+pub trait TemplateReader {
     /// The template's record, strongly consistent.
     ///
     /// # Errors
@@ -452,6 +492,17 @@ pub trait TemplateStore {
         key: &crate::template::TemplateKey,
     ) -> impl Future<Output = Result<Option<crate::template::TemplateRecord>, StoreError>> + Send;
 
+    /// When the registry was last loaded whole from Meta's list (`None`: never — it then has
+    /// no say on templates it does not hold).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store fails.
+    fn loaded_at(&self) -> impl Future<Output = Result<Option<jiff::Timestamp>, StoreError>> + Send;
+}
+
+/// The template registry ([`crate::template`]) as its keeper changes it: one record per
+/// template (name and language), each aspect updated only by a newer update.
+pub trait TemplateStore: TemplateReader {
     /// Applies `update` to its template's record (creating it); true when a value changed.
     /// Concurrent updates of one template never lose one another.
     ///
@@ -468,13 +519,6 @@ pub trait TemplateStore {
     /// [`StoreError`] when the store fails.
     fn templates(&self) -> impl Future<Output = Result<Vec<crate::template::TemplateRecord>, StoreError>> + Send;
 
-    /// When the registry was last loaded whole from Meta's list (`None`: never — it then has
-    /// no say on templates it does not hold).
-    ///
-    /// # Errors
-    /// [`StoreError`] when the store fails.
-    fn loaded_at(&self) -> impl Future<Output = Result<Option<jiff::Timestamp>, StoreError>> + Send;
-
     /// Records a complete load from Meta's list.
     ///
     /// # Errors
@@ -490,4 +534,15 @@ pub trait TemplateCatalog {
     /// # Errors
     /// [`CatalogError`] when Meta cannot be reached or refuses.
     fn page(&self, after: Option<&str>) -> impl Future<Output = Result<TemplatePage, CatalogError>> + Send;
+}
+
+/// Every port trait, for code that calls a store's methods without naming the narrow port
+/// each comes from (tests, the dev stack): `use polite_domain::ports::prelude::*;`.
+pub mod prelude {
+    pub use super::{
+        CampaignCompletion as _, CampaignStore as _, ContactEraser as _, ContactReader as _, ContactWriter as _,
+        DeliveryMarks as _, DueIndex as _, EventBus as _, EventQueue as _, MessageEraser as _, MessageIntake as _,
+        MessageMoves as _, MessageReader as _, Outbox as _, PublishedEvents as _, SendLog as _, StatusLedger as _,
+        TemplateCatalog as _, TemplateReader as _, TemplateStore as _, WhatsAppApi as _,
+    };
 }

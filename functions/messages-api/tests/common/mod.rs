@@ -13,7 +13,7 @@ use polite_app::scheduler::Scheduler;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::envelope::{self, kinds};
 use polite_domain::message::MessageState;
-use polite_domain::ports::MessageStore as _;
+use polite_domain::ports::prelude::*;
 use polite_domain::request::SendJob;
 use polite_tests::{Stack, drain};
 use serde_json::Value;
@@ -79,7 +79,7 @@ impl Harness {
     /// The template registry holds `name` (pt_BR) as APPROVED in `category`, as Meta set it an
     /// hour before [`now`].
     pub(crate) async fn registry(&self, name: &str, category: polite_domain::message::Category) {
-        use polite_domain::ports::TemplateStore as _;
+        use polite_domain::ports::prelude::*;
         use polite_domain::template::{TemplateKey, TemplateUpdate};
         let update = TemplateUpdate {
             key: TemplateKey::new(name, "pt_BR"),

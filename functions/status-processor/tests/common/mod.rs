@@ -11,7 +11,7 @@ use polite_app::statuses::Processor;
 use polite_domain::ContactRef;
 use polite_domain::message::TransitionDetails;
 use polite_domain::message::{Category, MessageState as S};
-use polite_domain::ports::MessageStore as _;
+use polite_domain::ports::prelude::*;
 use polite_domain::record::MessageRecord;
 use polite_domain::record::{Moved, NewMessage};
 use polite_tests::{Stack, drain};

@@ -1,4 +1,4 @@
-//! [`CampaignStore`]: a campaign stored whole with its chunks (idempotent on its key), chunks
+//! [`CampaignStore`] and [`CampaignCompletion`]: a campaign stored whole with its chunks (idempotent on its key), chunks
 //! due for fan-out at once and claimed by one fan-out at a time under a lease, a finished chunk
 //! gone from the due index, and completion marked — and told — once, when every recipient's
 //! message exists and none is waiting. [`campaign_store_contract!`] makes one test of each case.
@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, NewCampaign};
 use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
-use polite_domain::ports::{CampaignStore, CreateError, MessageStore};
+use polite_domain::ports::{CampaignCompletion, CampaignStore, CreateError, MessageStore};
 use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::request::Payload;
 
@@ -126,7 +126,7 @@ where
 /// A case of the contract (see the module).
 pub async fn a_campaign_completes_once_when_no_recipient_waits<S>(store: &S)
 where
-    S: CampaignStore + MessageStore + Sync,
+    S: CampaignStore + CampaignCompletion + MessageStore + Sync,
 {
     let record = campaign("cmp_1", 2);
     let now = record.created_at;

@@ -14,7 +14,9 @@ use polite_domain::contact::{ConsentAppend, ContactRecord, ContactSettings, Link
 use polite_domain::events::{Event, EventContact};
 use polite_domain::hours::QuietHours;
 use polite_domain::people::{Identities, Observation};
-use polite_domain::ports::{ContactStore, Outbox, PublishedEvents, SendLog, StoreError};
+use polite_domain::ports::{
+    ContactEraser, ContactReader, ContactWriter, DeliveryMarks, Outbox, PublishedEvents, SendLog, StoreError,
+};
 use polite_domain::{ContactRef, IanaZone};
 
 use super::{Logs, MemoryOutbox, lock, to_the_second};
@@ -221,7 +223,7 @@ impl Book {
         (moved, told)
     }
 
-    /// [`ContactStore::observe`]: the links and merges, and what to tell.
+    /// [`ContactWriter::observe`]: the links and merges, and what to tell.
     fn observe(&mut self, observation: &Observation) -> (Linked, Vec<Event>) {
         let named = observation.identities();
         // The stored persons involved: each person found, and a profile under a linked identity.
@@ -337,7 +339,7 @@ fn sorted(mut events: Vec<ConsentEvent>) -> Vec<ConsentEvent> {
     events
 }
 
-impl ContactStore for MemoryContacts {
+impl ContactReader for MemoryContacts {
     async fn get(&self, contact: &ContactRef) -> Result<Option<ContactRecord>, StoreError> {
         let book = lock(&self.book);
         let person = book.person_of(contact);
@@ -353,6 +355,13 @@ impl ContactStore for MemoryContacts {
         Ok(Some(record(&person, &profile, erased)))
     }
 
+    async fn consent_history(&self, contact: &ContactRef) -> Result<Vec<ConsentEvent>, StoreError> {
+        let book = lock(&self.book);
+        Ok(sorted(book.ledgers.get(&book.person_of(contact)).cloned().unwrap_or_default()))
+    }
+}
+
+impl ContactWriter for MemoryContacts {
     async fn append_consent(&self, contact: &ContactRef, event: &ConsentEvent) -> Result<ConsentAppend, StoreError> {
         let (appended, told) = {
             let mut book = lock(&self.book);
@@ -361,11 +370,6 @@ impl ContactStore for MemoryContacts {
         };
         self.tell(told);
         Ok(appended)
-    }
-
-    async fn consent_history(&self, contact: &ContactRef) -> Result<Vec<ConsentEvent>, StoreError> {
-        let book = lock(&self.book);
-        Ok(sorted(book.ledgers.get(&book.person_of(contact)).cloned().unwrap_or_default()))
     }
 
     async fn record_inbound(
@@ -380,6 +384,26 @@ impl ContactStore for MemoryContacts {
         Ok(())
     }
 
+    async fn observe(&self, observation: &Observation) -> Result<Linked, StoreError> {
+        let (linked, told) = lock(&self.book).observe(observation);
+        self.tell(told);
+        Ok(linked)
+    }
+
+    async fn update_settings(
+        &self,
+        contact: &ContactRef,
+        settings: &ContactSettings,
+    ) -> Result<ContactRecord, StoreError> {
+        let mut book = lock(&self.book);
+        let person = book.person_of(contact);
+        let profile = book.set_settings(&person, settings);
+        let erased = book.tombstones.contains_key(contact);
+        Ok(record(&person, &profile, erased))
+    }
+}
+
+impl DeliveryMarks for MemoryContacts {
     async fn mark_undeliverable(&self, contact: &ContactRef, until: Timestamp) -> Result<(), StoreError> {
         let mut book = lock(&self.book);
         let person = book.person_of(contact);
@@ -393,7 +417,9 @@ impl ContactStore for MemoryContacts {
         book.set_later(&person, Time::Blocked, at, None);
         Ok(())
     }
+}
 
+impl ContactEraser for MemoryContacts {
     async fn erase(&self, contact: &ContactRef) -> Result<Vec<ContactRef>, StoreError> {
         let erased_at = Timestamp::now();
         let all = {
@@ -419,24 +445,6 @@ impl ContactStore for MemoryContacts {
         let hashes: Vec<String> = all.iter().map(|id| id.keyed_hash(&self.hash_key)).collect();
         self.tell([Event::contact_erased(&hashes, erased_at)]);
         Ok(all.into_iter().collect())
-    }
-
-    async fn observe(&self, observation: &Observation) -> Result<Linked, StoreError> {
-        let (linked, told) = lock(&self.book).observe(observation);
-        self.tell(told);
-        Ok(linked)
-    }
-
-    async fn update_settings(
-        &self,
-        contact: &ContactRef,
-        settings: &ContactSettings,
-    ) -> Result<ContactRecord, StoreError> {
-        let mut book = lock(&self.book);
-        let person = book.person_of(contact);
-        let profile = book.set_settings(&person, settings);
-        let erased = book.tombstones.contains_key(contact);
-        Ok(record(&person, &profile, erased))
     }
 }
 

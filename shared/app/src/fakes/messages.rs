@@ -13,7 +13,10 @@ use polite_domain::ContactRef;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, NewCampaign, PricedCount};
 use polite_domain::events::Event;
 use polite_domain::message::{Due, HistoryEntry, MessageState, Transition, TransitionDetails, due_shard};
-use polite_domain::ports::{CampaignStore, CreateError, MessageStore, Outbox, PublishedEvents, StoreError};
+use polite_domain::ports::{
+    CampaignCompletion, CampaignStore, CreateError, DueIndex, MessageEraser, MessageIntake, MessageMoves,
+    MessageReader, Outbox, PublishedEvents, StatusLedger, StoreError,
+};
 use polite_domain::record::{MessageRecord, Moved, NewMessage};
 use polite_domain::status::{StatusOutcome, StatusUpdate};
 
@@ -139,7 +142,7 @@ impl Table {
     }
 }
 
-impl MessageStore for MemoryMessages {
+impl MessageIntake for MemoryMessages {
     async fn create(&self, new: &NewMessage) -> Result<MessageRecord, CreateError> {
         let told = {
             let mut table = lock(&self.table);
@@ -172,11 +175,29 @@ impl MessageStore for MemoryMessages {
             Some(id) => table.messages.get(&id).cloned().map(Some).ok_or_else(|| missing("message")),
         }
     }
+}
 
+impl MessageReader for MemoryMessages {
     async fn get(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
         Ok(lock(&self.table).messages.get(id).cloned())
     }
 
+    async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
+        let table = lock(&self.table);
+        let held = table.tallies.get(campaign_id);
+        let states = MessageState::ALL
+            .into_iter()
+            .map(|state| (state, held.and_then(|t| t.states.get(&state).copied()).unwrap_or(0)))
+            .collect();
+        Ok(CampaignTally { states, pricing: held.map(|t| t.pricing.clone()).unwrap_or_default() })
+    }
+
+    async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
+        Ok(lock(&self.table).usage.get(allowance).copied().unwrap_or(0))
+    }
+}
+
+impl MessageMoves for MemoryMessages {
     async fn transition(
         &self,
         id: &str,
@@ -220,7 +241,9 @@ impl MessageStore for MemoryMessages {
         self.tell(told);
         Ok(moved)
     }
+}
 
+impl StatusLedger for MemoryMessages {
     async fn apply_status(&self, id: &str, update: &StatusUpdate) -> Result<Option<Transition>, StoreError> {
         let (transition, told) = {
             let mut table = lock(&self.table);
@@ -240,7 +263,9 @@ impl MessageStore for MemoryMessages {
     async fn message_for_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError> {
         Ok(lock(&self.table).wamids.get(wamid).cloned())
     }
+}
 
+impl DueIndex for MemoryMessages {
     async fn due(&self, shard: u8, now: Timestamp, limit: i32) -> Result<Vec<Due>, StoreError> {
         let table = lock(&self.table);
         let messages = table.messages.values().filter_map(|m| {
@@ -264,7 +289,9 @@ impl MessageStore for MemoryMessages {
         }
         Ok(())
     }
+}
 
+impl MessageEraser for MemoryMessages {
     async fn erase_person(&self, contact: &ContactRef, at: Timestamp) -> Result<usize, StoreError> {
         let (in_flight, told) = {
             let mut table = lock(&self.table);
@@ -289,20 +316,6 @@ impl MessageStore for MemoryMessages {
         };
         self.tell(told);
         Ok(in_flight)
-    }
-
-    async fn campaign_tally(&self, campaign_id: &str) -> Result<CampaignTally, StoreError> {
-        let table = lock(&self.table);
-        let held = table.tallies.get(campaign_id);
-        let states = MessageState::ALL
-            .into_iter()
-            .map(|state| (state, held.and_then(|t| t.states.get(&state).copied()).unwrap_or(0)))
-            .collect();
-        Ok(CampaignTally { states, pricing: held.map(|t| t.pricing.clone()).unwrap_or_default() })
-    }
-
-    async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
-        Ok(lock(&self.table).usage.get(allowance).copied().unwrap_or(0))
     }
 }
 
@@ -362,7 +375,9 @@ impl CampaignStore for MemoryMessages {
         lock(&self.table).chunks.remove(&(campaign_id.to_owned(), index));
         Ok(())
     }
+}
 
+impl CampaignCompletion for MemoryMessages {
     async fn complete_if_done(&self, campaign_id: &str, at: Timestamp) -> Result<bool, StoreError> {
         let tally = self.campaign_tally(campaign_id).await?;
         let told = {

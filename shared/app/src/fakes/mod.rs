@@ -15,7 +15,7 @@ use polite_domain::caps::{Reservation, SendHistory, SentRecord};
 use polite_domain::events::Event;
 use polite_domain::ports::{
     EventBus, EventQueue, FailedEntry, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
-    StoreError, TemplateCatalog, TemplateStore, WhatsAppApi,
+    StoreError, TemplateCatalog, TemplateReader, TemplateStore, WhatsAppApi,
 };
 use polite_domain::template::{
     CatalogError, ListedTemplate, TemplateKey, TemplatePage, TemplateRecord, TemplateUpdate,
@@ -79,11 +79,17 @@ pub struct MemoryTemplates {
     loaded_at: Mutex<Option<Timestamp>>,
 }
 
-impl TemplateStore for MemoryTemplates {
+impl TemplateReader for MemoryTemplates {
     async fn template(&self, key: &TemplateKey) -> Result<Option<TemplateRecord>, StoreError> {
         Ok(lock(&self.records).get(key).cloned())
     }
 
+    async fn loaded_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(*lock(&self.loaded_at))
+    }
+}
+
+impl TemplateStore for MemoryTemplates {
     async fn apply_template(&self, update: &TemplateUpdate) -> Result<bool, StoreError> {
         let mut records = lock(&self.records);
         let mut record = records.get(&update.key).cloned().unwrap_or_else(|| TemplateRecord::new(update.key.clone()));
@@ -98,10 +104,6 @@ impl TemplateStore for MemoryTemplates {
 
     async fn templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
         Ok(lock(&self.records).values().cloned().collect())
-    }
-
-    async fn loaded_at(&self) -> Result<Option<Timestamp>, StoreError> {
-        Ok(*lock(&self.loaded_at))
     }
 
     async fn mark_loaded(&self, at: Timestamp) -> Result<(), StoreError> {

@@ -13,7 +13,9 @@ use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::campaign::NewCampaign;
 use polite_domain::campaign::{self, CampaignRecord, CampaignReport, ValidCampaign};
-use polite_domain::ports::{CampaignStore, ContactStore, CreateError, EventQueue, MessageStore, StoreError};
+use polite_domain::ports::{
+    CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, StoreError,
+};
 
 use super::{Job, Scheduler, prepare};
 
@@ -49,9 +51,9 @@ impl std::ops::AddAssign for FanOut {
 
 impl<M, C, Q, T> Scheduler<M, C, Q, T>
 where
-    T: polite_domain::ports::TemplateStore + Sync,
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    T: polite_domain::ports::TemplateReader + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
 {
     /// Stores a checked campaign (all chunks at once). An idempotent replay returns the

@@ -21,7 +21,9 @@ use polite_domain::contact::ContactRecord;
 use polite_domain::envelope;
 use polite_domain::message::TransitionDetails;
 use polite_domain::message::{Category, MessageState};
-use polite_domain::ports::{ContactStore, CreateError, EventQueue, MessageStore, QueueError, StoreError};
+use polite_domain::ports::{
+    ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, QueueError, StoreError,
+};
 use polite_domain::record::MessageRecord;
 use polite_domain::record::{Moved, NewMessage};
 use polite_domain::request::{Payload, Placement, QUEUE_LEASE, ValidSend, placement, queue_delay, window_allows};
@@ -66,9 +68,9 @@ pub fn new_message_id() -> String {
 
 impl<M, C, Q, T> Scheduler<M, C, Q, T>
 where
-    T: polite_domain::ports::TemplateStore + Sync,
-    M: MessageStore + Sync,
-    C: ContactStore + Sync,
+    T: polite_domain::ports::TemplateReader + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + Sync,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
 {
     /// Stores a checked request and places it (queue or table). An idempotent replay returns

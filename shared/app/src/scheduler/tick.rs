@@ -14,7 +14,9 @@ use jiff::Timestamp;
 use metrics::counter;
 use polite_domain::message::MessageState;
 use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
-use polite_domain::ports::{CampaignStore, ContactStore, EventQueue, MessageStore, TemplateStore};
+use polite_domain::ports::{
+    CampaignStore, ContactReader, DueIndex, EventQueue, MessageIntake, MessageMoves, MessageReader, TemplateReader,
+};
 use polite_domain::record::Moved;
 use polite_domain::request::QUEUE_LEASE;
 
@@ -74,10 +76,10 @@ type DueChunks = Vec<(String, u32)>;
 /// When the due index cannot be read at all (the next tick tries again).
 pub async fn run<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, now: Timestamp) -> anyhow::Result<TickReport>
 where
-    M: MessageStore + CampaignStore + Sync,
-    C: ContactStore + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + DueIndex + CampaignStore + Sync,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     let started = Instant::now();
     let results: Vec<anyhow::Result<(TickReport, DueChunks)>> = futures_util::stream::iter(0..DUE_SHARDS)
@@ -140,10 +142,10 @@ async fn shard_tick<M, C, Q, T>(
     now: Timestamp,
 ) -> anyhow::Result<(TickReport, DueChunks)>
 where
-    M: MessageStore + Sync,
-    C: ContactStore + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + DueIndex + Sync,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     let mut report = TickReport::default();
     let mut jobs = Vec::new();
@@ -201,10 +203,10 @@ async fn release<M, C, Q, T>(
     now: Timestamp,
 ) -> Result<Release, polite_domain::ports::StoreError>
 where
-    M: MessageStore + Sync,
-    C: ContactStore + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + DueIndex + Sync,
+    C: ContactReader + Sync,
     Q: EventQueue + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     let Some(record) = scheduler.messages.get(id).await? else { return Ok(Release::Skipped) };
     // The index is read before the record (and a GSI lags): trust the record's own due

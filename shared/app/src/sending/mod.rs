@@ -22,7 +22,10 @@ use polite_domain::ids::stable_hash;
 use polite_domain::message::DeferReason;
 use polite_domain::message::TransitionDetails;
 use polite_domain::message::{Category, MessageState};
-use polite_domain::ports::{ContactStore, EventQueue, MessageStore, SendLog, StoreError, TemplateStore, WhatsAppApi};
+use polite_domain::ports::{
+    ContactReader, DeliveryMarks, EventQueue, MessageMoves, MessageReader, SendLog, StoreError, TemplateReader,
+    WhatsAppApi,
+};
 use polite_domain::record::MessageRecord;
 use polite_domain::record::Moved;
 use polite_domain::request::{MAX_QUEUE_DELAY, Payload, QUEUE_LEASE, SendJob, queue_delay};
@@ -79,7 +82,7 @@ struct Addressed {
 #[derive(Debug)]
 pub struct Sender<M, C, Q, W, T> {
     pub messages: M,
-    /// The contacts table: consent and settings ([`ContactStore`]) and recent sends ([`SendLog`]).
+    /// The contacts table: consent and settings ([`ContactReader`], [`DeliveryMarks`]) and recent sends ([`SendLog`]).
     pub contacts: C,
     pub send_queue: Q,
     /// inbound-events: 131050 opt-outs go through consent-updater's rules.
@@ -125,11 +128,11 @@ pub enum Outcome {
 
 impl<M, C, Q, W, T> Sender<M, C, Q, W, T>
 where
-    M: MessageStore + Sync,
-    C: ContactStore + SendLog + Sync,
+    M: MessageReader + MessageMoves + Sync,
+    C: ContactReader + DeliveryMarks + SendLog + Sync,
     Q: EventQueue + Sync,
     W: WhatsAppApi + Sync,
-    T: TemplateStore + Sync,
+    T: TemplateReader + Sync,
 {
     /// [`Self::process`] for the `receives`th delivery of a job. A job that fails on its last
     /// delivery ([`MAX_RECEIVES`]) would go to the DLQ, and the tick would queue its message
