@@ -111,3 +111,25 @@ pub fn status_processor(
         rates: polite_domain::pricing::RateCard::builtin().expect("the built-in rate card reads"),
     }
 }
+
+/// A function's HTTP routes as `template.yaml` gives them, sorted: `(METHOD, /path/{param})`.
+/// Its own route list ([`polite_adapters::http::route`]) must be the same.
+///
+/// # Panics
+/// When the template cannot be read (a test's failure).
+#[must_use]
+pub fn template_routes(binary: &str) -> Vec<(String, String)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let resources = polite_adapters::provision::read_template(&path).unwrap_or_else(|e| panic!("{e:#}"));
+    let function = resources.functions.iter().find(|f| f.binary == binary);
+    let mut routes = function.unwrap_or_else(|| panic!("no function {binary} in the template")).routes.clone();
+    routes.sort();
+    routes
+}
+
+/// `routes` as [`template_routes`] lists them.
+pub fn routes_of<T>(routes: &[(&str, &str, T)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = routes.iter().map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned())).collect();
+    out.sort();
+    out
+}

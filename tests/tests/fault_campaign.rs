@@ -318,7 +318,9 @@ async fn fault_campaign(seed: u64) -> Verdict {
     let body = json!({"name": format!("fault campaign {seed}"), "category": "marketing",
         "template": {"name": "spring_sale", "language": "pt_BR"}, "recipients": people});
     let request: CampaignRequest = serde_json::from_value(body.clone()).unwrap();
-    let campaign = c.scheduler.create_campaign(&request.validate(noon()).unwrap(), body.to_string(), noon()).await;
+    let valid = request.validate(noon()).unwrap();
+    let ready = c.scheduler.personalise(&valid).await.unwrap();
+    let campaign = c.scheduler.create_campaign(&valid, &ready, body.to_string(), noon()).await;
     let campaign = campaign.unwrap();
     let fanned = c.scheduler.fan_out_within(&campaign, Duration::from_mins(1), noon()).await;
     trace(format_args!("seed {seed}: fanned out {fanned:?}"));

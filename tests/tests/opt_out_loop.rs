@@ -147,8 +147,9 @@ impl Loop {
             "recipients": to,
         });
         let request: CampaignRequest = serde_json::from_value(body.clone()).unwrap();
-        let record =
-            self.scheduler.create_campaign(&request.validate(now).unwrap(), body.to_string(), now).await.unwrap();
+        let campaign = request.validate(now).unwrap();
+        let ready = self.scheduler.personalise(&campaign).await.unwrap();
+        let record = self.scheduler.create_campaign(&campaign, &ready, body.to_string(), now).await.unwrap();
         let done = self.scheduler.fan_out_within(&record, Duration::from_mins(1), now).await;
         assert_eq!(done.created, to.len());
         tokio::time::sleep(Duration::from_millis(1_100)).await;

@@ -12,9 +12,9 @@
 //! either finds the same person once WhatsApp has shown them together.
 
 use jiff::{SignedDuration, Timestamp};
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use polite_adapters::http::{ApiError, json_response, parse_json};
+use polite_adapters::http::{self, ApiError, json_response, parse_json};
 use polite_app::contacts;
 use polite_domain::consent::{
     CategoryConsent, ConsentCategory, ConsentError, ConsentEvent, ConsentSource, ConsentStatus,
@@ -62,35 +62,39 @@ async fn route<S: Contacts, M: MessageEraser + Sync>(
     req: &Request,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
-    let path = req.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method();
-    match segments.as_slice() {
-        ["v1", "contacts", id] => {
-            let contact = contact(id)?;
-            match *method {
-                Method::GET => get(api, &contact, now).await,
-                Method::PATCH => patch(api, &contact, req.body(), now).await,
-                Method::DELETE => erase(api, &contact).await,
-                _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
-            }
-        }
-        ["v1", "contacts", id, "consent"] => match *method {
-            Method::PUT => put_consent(api, &contact(id)?, req.body(), now).await,
-            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
-        },
-        ["v1", "contacts", id, "consent-history"] => match *method {
-            Method::GET => history(api, &contact(id)?).await,
-            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
-        },
-        _ => Err(ApiError::not_found(format_args!("{path}"))),
+    let (route, params) = http::route(req, ROUTES)?;
+    let contact = contact(http::param(&params, "contact"))?;
+    match route {
+        Route::Get => get(api, &contact, now).await,
+        Route::Patch => patch(api, &contact, req.body(), now).await,
+        Route::Erase => erase(api, &contact).await,
+        Route::PutConsent => put_consent(api, &contact, req.body(), now).await,
+        Route::History => history(api, &contact).await,
     }
 }
 
-/// The path's contact reference: a phone number in E.164 with or without `+` (also
-/// URL-encoded as `%2B`) or a business-scoped user id.
+/// What the API does on each of its routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Get,
+    Patch,
+    Erase,
+    PutConsent,
+    History,
+}
+
+/// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("GET", "/v1/contacts/{contact}", Route::Get),
+    ("PATCH", "/v1/contacts/{contact}", Route::Patch),
+    ("DELETE", "/v1/contacts/{contact}", Route::Erase),
+    ("PUT", "/v1/contacts/{contact}/consent", Route::PutConsent),
+    ("GET", "/v1/contacts/{contact}/consent-history", Route::History),
+];
+
+/// The path's contact reference (decoded: `%2B` is `+`): a phone number in E.164 with or
+/// without `+`, or a business-scoped user id.
 fn contact(raw: &str) -> Result<ContactRef, ApiError> {
-    let raw = raw.strip_prefix("%2B").or_else(|| raw.strip_prefix("%2b")).unwrap_or(raw);
     ContactRef::parse(raw).map_err(|e| ApiError::invalid_field("contact", e))
 }
 

@@ -309,3 +309,8 @@ async fn erasure_forgets_the_contact_and_suppresses_until_a_new_explicit_opt_in(
     assert_eq!(api.call("DELETE", "/v1/contacts/447700900123", None).await.0, 204);
     assert!(api.api.store.get(&ContactRef::parse("447700900123").unwrap()).await.unwrap().unwrap().erased);
 }
+
+#[test]
+fn the_api_routes_exactly_what_the_template_sends_it() {
+    assert_eq!(polite_tests::routes_of(contacts_api::ROUTES), polite_tests::template_routes("contacts-api"));
+}

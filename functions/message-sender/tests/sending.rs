@@ -14,6 +14,7 @@ use polite_app::scheduler::Scheduler;
 use polite_app::sending::pacing::Pacer;
 use polite_app::sending::{Outcome, Sender};
 use polite_domain::ContactRef;
+use polite_domain::audience::Recipient;
 use polite_domain::campaign::{CampaignRecord, CampaignRequest};
 use polite_domain::caps::SentRecord;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
@@ -431,7 +432,7 @@ async fn a_job_that_fails_on_its_last_delivery_ends_its_message_failed_instead_o
 async fn campaign_messages(h: &Harness, campaign: &CampaignRecord, to: &[&str]) -> Vec<MessageRecord> {
     let mut found = Vec::new();
     for (position, number) in to.iter().enumerate() {
-        let send = campaign.message_for(ContactRef::parse(number).unwrap(), position);
+        let send = campaign.message_for(Recipient::plain(ContactRef::parse(number).unwrap()), position);
         let mut probe = Harness::message_probe(&send.to);
         probe.idempotency_key = send.idempotency_key;
         probe.body_hash.clone_from(&campaign.id);
@@ -495,7 +496,8 @@ impl Harness {
         });
         let request: CampaignRequest = serde_json::from_value(body.clone()).unwrap();
         let valid = request.validate(now).unwrap();
-        let record = self.scheduler.create_campaign(&valid, body.to_string(), now).await.unwrap();
+        let ready = self.scheduler.personalise(&valid).await.unwrap();
+        let record = self.scheduler.create_campaign(&valid, &ready, body.to_string(), now).await.unwrap();
         let done = self.scheduler.fan_out_within(&record, Duration::from_mins(1), now).await;
         assert_eq!(done.created, to.len());
         // Recipients after the first are spread a second later on the queue.
@@ -653,6 +655,7 @@ async fn registry(h: &Harness, status: &str, category: Category, at: Timestamp) 
         category: Some(category),
         pending_category: None,
         quality: None,
+        shape: None,
         at,
     };
     h.sender.templates.apply_template(&update).await.unwrap();

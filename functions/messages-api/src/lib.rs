@@ -17,9 +17,9 @@
 //! [`CampaignReport`]: polite_domain::campaign::CampaignReport
 
 use jiff::Timestamp;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use polite_adapters::http::{ApiError, from_json_value, json_response, parse_json};
+use polite_adapters::http::{self, ApiError, from_json_value, json_response, parse_json};
 use polite_domain::campaign::{CampaignRequest, Rejection};
 use polite_domain::message::{HistoryEntry, MessageState, SendError};
 use polite_domain::ports::{
@@ -75,48 +75,53 @@ where
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
 {
-    let path = req.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method();
-    match segments.as_slice() {
-        ["v1", "messages"] => match *method {
-            Method::POST => create(scheduler, req.body(), now).await,
-            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
+    let (route, params) = http::route(req, ROUTES)?;
+    let id = http::param(&params, "id");
+    match route {
+        Route::Send => create(scheduler, req.body(), now).await,
+        Route::Message => {
+            let record = scheduler.messages.get(id).await.map_err(|e| ApiError::internal(&e))?;
+            let record = record.ok_or_else(|| not_found(id))?;
+            Ok(json_response(StatusCode::OK, &MessageView::of(&record)))
+        }
+        Route::Cancel => match scheduler.cancel(id, now).await.map_err(|e| ApiError::internal(&e))? {
+            Cancel::Cancelled(record) => Ok(json_response(StatusCode::OK, &MessageView::of(&record))),
+            Cancel::TooLate(state) => Err(ApiError::conflict(
+                "not_cancellable",
+                format!(
+                    "The message is already {}; only scheduled, queued or deferred messages can be cancelled.",
+                    state.as_str()
+                ),
+            )),
+            Cancel::Unknown => Err(not_found(id)),
         },
-        ["v1", "messages", id] => match *method {
-            Method::GET => {
-                let record = scheduler.messages.get(id).await.map_err(|e| ApiError::internal(&e))?;
-                let record = record.ok_or_else(|| not_found(id))?;
-                Ok(json_response(StatusCode::OK, &MessageView::of(&record)))
-            }
-            Method::DELETE => match scheduler.cancel(id, now).await.map_err(|e| ApiError::internal(&e))? {
-                Cancel::Cancelled(record) => Ok(json_response(StatusCode::OK, &MessageView::of(&record))),
-                Cancel::TooLate(state) => Err(ApiError::conflict(
-                    "not_cancellable",
-                    format!(
-                        "The message is already {}; only scheduled, queued or deferred messages can be cancelled.",
-                        state.as_str()
-                    ),
-                )),
-                Cancel::Unknown => Err(not_found(id)),
-            },
-            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
-        },
-        ["v1", "campaigns"] => match *method {
-            Method::POST => create_campaign(scheduler, req.body(), now).await,
-            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
-        },
-        ["v1", "campaigns", id] => match *method {
-            Method::GET => {
-                let report = scheduler.report(id).await.map_err(|e| ApiError::internal(&e))?;
-                let report = report.ok_or_else(|| ApiError::not_found(format!("No campaign {id}.")))?;
-                Ok(json_response(StatusCode::OK, &report))
-            }
-            _ => Err(ApiError::method_not_allowed(method.as_str(), &path)),
-        },
-        _ => Err(ApiError::not_found(format!("No route for {path}."))),
+        Route::Campaign => create_campaign(scheduler, req.body(), now).await,
+        Route::CampaignReport => {
+            let report = scheduler.report(id).await.map_err(|e| ApiError::internal(&e))?;
+            let report = report.ok_or_else(|| ApiError::not_found(format!("No campaign {id}.")))?;
+            Ok(json_response(StatusCode::OK, &report))
+        }
     }
 }
+
+/// What the API does on each of its routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Send,
+    Message,
+    Cancel,
+    Campaign,
+    CampaignReport,
+}
+
+/// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
+pub const ROUTES: &[(&str, &str, Route)] = &[
+    ("POST", "/v1/messages", Route::Send),
+    ("GET", "/v1/messages/{id}", Route::Message),
+    ("DELETE", "/v1/messages/{id}", Route::Cancel),
+    ("POST", "/v1/campaigns", Route::Campaign),
+    ("GET", "/v1/campaigns/{id}", Route::CampaignReport),
+];
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("No message {id}."))
@@ -143,7 +148,7 @@ where
     if let Some(key) = replay_key(request.idempotency_key.as_deref()) {
         match scheduler.messages.campaign_replay(key, &hash).await {
             Ok(Some(record)) => {
-                let original = request.validate(record.created_at)?;
+                let original = scheduler.personalise(&request.validate(record.created_at)?).await?;
                 let answer =
                     CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &original.rejected };
                 return Ok(json_response(StatusCode::ACCEPTED, &answer));
@@ -154,15 +159,16 @@ where
         }
     }
     let campaign = request.validate(now)?;
+    let ready = scheduler.personalise(&campaign).await?;
     let settings = scheduler.campaigns;
-    let record = match scheduler.create_campaign(&campaign, hash, now).await {
+    let record = match scheduler.create_campaign(&campaign, &ready, hash, now).await {
         Ok(record) => record,
         Err(CreateError::IdempotencyConflict) => return Err(idempotency_conflict()),
         Err(CreateError::Store(e)) => return Err(ApiError::internal(&e)),
     };
     scheduler.fan_out_within(&record, settings.inline_budget, now).await;
     // A replay answers the same: the rejections follow from the (same) body.
-    let answer = CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &campaign.rejected };
+    let answer = CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &ready.rejected };
     Ok(json_response(StatusCode::ACCEPTED, &answer))
 }
 

@@ -12,6 +12,7 @@ use common::{Harness, later, merge, now};
 use jiff::SignedDuration;
 use polite_app::scheduler::tick;
 use polite_domain::ContactRef;
+use polite_domain::audience::Recipient;
 use polite_domain::campaign::CampaignRecord;
 use polite_domain::campaign::CampaignSettings;
 use polite_domain::message::Due;
@@ -173,7 +174,7 @@ async fn the_tick_fans_out_what_the_api_left_and_a_second_pass_creates_nothing_t
 
 /// The message an interrupted fan-out would have created for the recipient at `position`.
 fn campaign_message(record: &CampaignRecord, to: &str, position: usize) -> polite_domain::record::NewMessage {
-    let send = record.message_for(ContactRef::parse(to).unwrap(), position);
+    let send = record.message_for(Recipient::plain(ContactRef::parse(to).unwrap()), position);
     polite_domain::record::NewMessage {
         record: MessageRecord {
             id: "msg_interrupted".into(),
@@ -320,4 +321,48 @@ async fn a_campaigns_messages_are_created_under_the_category_meta_set_for_its_te
     for m in messages {
         assert_eq!((m.category, m.requested_category), (Category::Marketing, Some(Category::Utility)), "{}", m.id);
     }
+}
+
+#[tokio::test]
+async fn each_recipient_gets_their_own_values_and_one_that_does_not_fit_the_template_is_rejected_alone() {
+    let h = Harness::new().await;
+    let body_text = "Olá {{1}}, o seu cupom {{2}} vale até domingo";
+    let shape =
+        polite_domain::placeholders::TemplateShape::from_meta(&[json!({"type": "BODY", "text": body_text})], None);
+    h.registry_shaped("black_friday", polite_domain::message::Category::Marketing, Some(shape)).await;
+    let mut body = campaign(&[]);
+    body["recipients"] = json!([
+        {"to": "+5511987000001", "parameters": {"1": "Ana", "2": "ANA20"}},
+        {"to": "+5511987000002", "parameters": {"1": "Bia"}},
+        {"to": "+5511987000003", "components": [{"type": "body", "parameters": [
+            {"type": "text", "text": "Caio"}, {"type": "text", "text": "CAIO15"}]}]},
+        "+5511987000004"
+    ]);
+    let (status, answer) = h.post_campaign(&body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["accepted"], 2);
+    let rejected: Vec<(&str, &str)> = answer["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["to"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rejected, [("+5511987000002", "invalid_parameters"), ("+5511987000004", "invalid_parameters")]);
+    assert!(answer["rejected"][0]["detail"].as_str().unwrap().contains("132000"), "{answer}");
+    let id = answer["id"].as_str().unwrap();
+    let messages = h.waiting_messages(id).await;
+    let personal: Vec<(String, Value)> = messages
+        .iter()
+        .map(|m| {
+            let payload = serde_json::to_value(&m.payload).unwrap();
+            (m.to.as_str().to_owned(), payload["template"]["components"][0]["parameters"].clone())
+        })
+        .collect();
+    assert_eq!(
+        personal,
+        [
+            ("5511987000001".to_owned(), json!([{"type": "text", "text": "Ana"}, {"type": "text", "text": "ANA20"}])),
+            ("5511987000003".to_owned(), json!([{"type": "text", "text": "Caio"}, {"type": "text", "text": "CAIO15"}])),
+        ]
+    );
 }

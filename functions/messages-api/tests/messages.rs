@@ -321,3 +321,8 @@ async fn a_template_request_is_answered_with_the_category_meta_set_and_the_calle
     let (_, unknown) = h.post(&unknown).await;
     assert_eq!((unknown["category"].as_str(), unknown.get("requested_category")), (Some("utility"), None));
 }
+
+#[test]
+fn the_api_routes_exactly_what_the_template_sends_it() {
+    assert_eq!(polite_tests::routes_of(messages_api::ROUTES), polite_tests::template_routes("messages-api"));
+}

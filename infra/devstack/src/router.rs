@@ -20,6 +20,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use polite_adapters::http::{Matched, RouteKey, find};
 use polite_adapters::provision::FunctionSpec;
 use serde_json::json;
 
@@ -40,43 +41,19 @@ pub struct Route {
 }
 
 impl Route {
-    /// The path parameters when `path` matches this route's template.
-    fn bind(&self, path: &str) -> Option<HashMap<String, String>> {
-        let template: Vec<&str> = self.path.trim_matches('/').split('/').collect();
-        let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
-        if template.len() != actual.len() {
-            return None;
-        }
-        let mut params = HashMap::new();
-        for (t, a) in template.iter().zip(&actual) {
-            match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
-                Some(name) if !a.is_empty() => {
-                    // Path parameters reach the function decoded (`%2B` → `+`), as API Gateway passes them.
-                    params.insert(
-                        name.to_owned(),
-                        percent_encoding::percent_decode_str(a).decode_utf8_lossy().into_owned(),
-                    );
-                }
-                None if t == a => {}
-                _ => return None,
-            }
-        }
-        Some(params)
-    }
-
     /// `POST /v1/messages`: API Gateway's route key.
     pub fn key(&self) -> String {
         format!("{} {}", self.method, self.path)
     }
 }
 
-/// What a request matches.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Matched<'a> {
-    Route(&'a Route, HashMap<String, String>),
-    /// The path exists, not with this method; the methods it has.
-    MethodNotAllowed(Vec<String>),
-    NotFound,
+impl RouteKey for Route {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
 }
 
 /// Every route of the template's functions.
@@ -106,23 +83,9 @@ impl RouteTable {
         &self.routes
     }
 
-    /// The route for `method path`; literal segments win over parameters, as in API Gateway.
-    pub fn find(&self, method: &str, path: &str) -> Matched<'_> {
-        let mut candidates: Vec<(&Route, HashMap<String, String>)> =
-            self.routes.iter().filter_map(|r| r.bind(path).map(|p| (r, p))).collect();
-        if candidates.is_empty() {
-            return Matched::NotFound;
-        }
-        candidates.sort_by_key(|(_, params)| params.len());
-        let fewest = candidates[0].1.len();
-        candidates.retain(|(_, params)| params.len() == fewest);
-        match candidates.iter().position(|(r, _)| r.method == method) {
-            Some(i) => {
-                let (route, params) = candidates.swap_remove(i);
-                Matched::Route(route, params)
-            }
-            None => Matched::MethodNotAllowed(candidates.iter().map(|(r, _)| r.method.clone()).collect()),
-        }
+    /// The route for `method path` ([`polite_adapters::http::find`], the functions' own matcher).
+    pub fn find(&self, method: &str, path: &str) -> Matched<'_, Route> {
+        find(&self.routes, method, path)
     }
 }
 

@@ -251,7 +251,7 @@ fn check_template(shared: &Shared, request: &Value, to_user_id: bool) -> Result<
     {
         return Err(MetaError::new(132_001, "Template name does not exist in the translation"));
     }
-    if let Some(refusal) = crate::templates::refusal(shared, name, language) {
+    if let Some(refusal) = crate::templates::refusal(shared, name, language, request) {
         return Err(refusal);
     }
     if to_user_id && shared.template_category(name, language) == "authentication" {

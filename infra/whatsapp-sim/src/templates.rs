@@ -3,7 +3,8 @@
 //! demand by `POST /_sim/templates` — which posts the template webhook Meta would
 //! (`message_template_status_update` for a status, `template_category_update` for a completed
 //! re-categorisation) — and checked on send: a PAUSED template fails with 132015, a DISABLED
-//! one with 132016.
+//! one with 132016, a send whose body parameters are not as many as the body's placeholders
+//! with 132000.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,6 +25,13 @@ pub struct SimTemplate {
     pub category: String,
     /// `APPROVED`, `PAUSED`, `DISABLED`, …
     pub status: String,
+    /// Meta's `components` (header, body, footer, buttons) with their placeholders; listed
+    /// only when the template has some.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<Value>,
+    /// `NAMED` (`{{first_name}}`) or `POSITIONAL` (`{{1}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter_format: Option<String>,
 }
 
 impl SimTemplate {
@@ -34,7 +42,33 @@ impl SimTemplate {
             language: language.into(),
             category: category.to_ascii_uppercase(),
             status: "APPROVED".into(),
+            components: Vec::new(),
+            parameter_format: None,
         }
+    }
+
+    /// The template with this body text; its placeholders named (`{{first_name}}`) when
+    /// `named`, else positions (`{{1}}`).
+    #[must_use]
+    pub fn with_body(mut self, text: &str, named: bool) -> Self {
+        self.components = vec![json!({"type": "BODY", "text": text})];
+        self.parameter_format = Some(if named { "NAMED" } else { "POSITIONAL" }.into());
+        self
+    }
+
+    /// How many distinct placeholders the body has.
+    fn body_placeholders(&self) -> usize {
+        let body = self.components.iter().find(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")));
+        let text = body.and_then(|b| b["text"].as_str()).unwrap_or_default();
+        let mut seen: Vec<&str> = Vec::new();
+        for part in text.split("{{").skip(1) {
+            if let Some((name, _)) = part.split_once("}}")
+                && !seen.contains(&name.trim())
+            {
+                seen.push(name.trim());
+            }
+        }
+        seen.len()
     }
 
     /// Meta's id of the template (stable: derived from name and language).
@@ -58,6 +92,8 @@ pub(crate) fn parse_list(text: &str) -> anyhow::Result<Vec<SimTemplate>> {
                 language: language.trim().into(),
                 category: category.trim().to_ascii_uppercase(),
                 status: status.trim().to_ascii_uppercase(),
+                components: Vec::new(),
+                parameter_format: None,
             })
         });
         let Some(template) = parsed else {
@@ -127,8 +163,13 @@ pub(crate) async fn list(
         .skip(start)
         .take(limit)
         .map(|t| {
-            json!({"id": t.id(), "name": t.name, "language": t.language, "status": t.status, "category": t.category,
-                   "quality_score": {"score": "GREEN"}})
+            let mut listed = json!({"id": t.id(), "name": t.name, "language": t.language, "status": t.status,
+                   "category": t.category, "quality_score": {"score": "GREEN"}});
+            if !t.components.is_empty() {
+                listed["components"] = json!(t.components);
+                listed["parameter_format"] = json!(t.parameter_format);
+            }
+            listed
         })
         .collect();
     let end = start + page.len();
@@ -221,12 +262,23 @@ fn envelope(config: &SimConfig, field: &str, value: &Value, now: i64) -> Vec<u8>
 }
 
 /// Meta's refusal of a send with a template it holds: paused (132015) or disabled (132016).
-pub(crate) fn refusal(shared: &Shared, name: &str, language: &str) -> Option<MetaError> {
+pub(crate) fn refusal(shared: &Shared, name: &str, language: &str, request: &Value) -> Option<MetaError> {
     let inner = shared.lock();
     let template = inner.templates.iter().find(|t| t.name == name && t.language == language)?;
     match template.status.as_str() {
-        "PAUSED" => Some(MetaError::new(132_015, "Template is paused due to low quality")),
-        "DISABLED" => Some(MetaError::new(132_016, "Template has been paused too many times and is now disabled")),
-        _ => None,
+        "PAUSED" => return Some(MetaError::new(132_015, "Template is paused due to low quality")),
+        "DISABLED" => {
+            return Some(MetaError::new(132_016, "Template has been paused too many times and is now disabled"));
+        }
+        _ => {}
     }
+    let components = request.pointer("/template/components").and_then(Value::as_array);
+    let given = components
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))
+        .map(|c| c["parameters"].as_array().map_or(0, Vec::len))
+        .sum::<usize>();
+    (!template.components.is_empty() && given != template.body_placeholders())
+        .then(|| MetaError::new(132_000, "(#132000) Number of parameters does not match the expected number of params"))
 }

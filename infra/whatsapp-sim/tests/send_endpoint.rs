@@ -180,3 +180,35 @@ async fn a_send_by_business_scoped_user_id_reaches_a_user_the_business_was_shown
     both["to"] = json!("+16505551234");
     assert_eq!(post(&sim, PHONE, Some(TOKEN), &both).await.0, 200);
 }
+
+#[tokio::test]
+async fn a_template_with_variables_is_listed_with_them_and_a_send_must_fill_each_once() {
+    let offer = whatsapp_sim::SimTemplate::approved("spring_offer", "en", "MARKETING")
+        .with_body("Hi {{first_name}}, {{discount}} off; {{first_name}}, see you", true);
+    let sim = sim(SimConfig { templates: vec![offer], ..config() }).await;
+    let waba = SimConfig::default().waba_id;
+    let listed: Value = reqwest::Client::new()
+        .get(format!("{}/v25.0/{waba}/message_templates", sim.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["parameter_format"], "NAMED", "{listed}");
+    assert_eq!(listed["data"][0]["components"][0]["type"], "BODY");
+    let send = |parameters: Value| {
+        json!({"messaging_product": "whatsapp", "to": "+16505551234", "type": "template",
+               "template": {"name": "spring_offer", "language": {"code": "en"},
+                            "components": [{"type": "body", "parameters": parameters}]}})
+    };
+    let two = json!([{"type": "text", "parameter_name": "first_name", "text": "Ana"},
+                     {"type": "text", "parameter_name": "discount", "text": "20%"}]);
+    let (status, body) = post(&sim, PHONE, Some(TOKEN), &send(two)).await;
+    assert_eq!(status, 200, "{body}");
+    let one = json!([{"type": "text", "parameter_name": "first_name", "text": "Ana"}]);
+    let (status, body) = post(&sim, PHONE, Some(TOKEN), &send(one)).await;
+    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(132_000)), "{body}");
+    assert_eq!(sim.accepted().len(), 1);
+}

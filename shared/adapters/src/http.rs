@@ -1,12 +1,107 @@
-//! The HTTP contract's error bodies and JSON responses, in one place.
+//! The HTTP contract's routing, error bodies and JSON responses, in one place.
+//!
+//! Routing: a route is a method and a path template as `template.yaml`'s HttpApi events write
+//! it (`GET /v1/contacts/{contact}`); [`find`] is the one matcher — the HTTP functions route
+//! with it ([`route`]) and the dev stack's API Gateway with it, and a test holds each
+//! function's route list equal to the template's.
 //!
 //! Every expected outcome is an `Ok(Response)`: 4xx bodies say what to fix
 //! (`{"error": {"code": "<snake_case>", "message": "<sentence>"}}`); a 500 body is generic and
 //! the cause chain goes to the log only.
 
+use std::collections::HashMap;
+
 use lambda_http::http::{StatusCode, header};
-use lambda_http::{Body, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+
+/// A route: its method and its path template (`/v1/messages/{id}`).
+pub trait RouteKey {
+    fn method(&self) -> &str;
+    fn path(&self) -> &str;
+}
+
+/// A function's route: method, path template and what the function does on it.
+impl<T> RouteKey for (&'static str, &'static str, T) {
+    fn method(&self) -> &str {
+        self.0
+    }
+    fn path(&self) -> &str {
+        self.1
+    }
+}
+
+/// A route's path parameters, by name, decoded.
+pub type PathParams = HashMap<String, String>;
+
+/// What a request matches among routes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Matched<'r, R> {
+    Route(&'r R, PathParams),
+    /// The path exists, not with this method; the methods it has.
+    MethodNotAllowed(Vec<String>),
+    NotFound,
+}
+
+/// The route of `routes` that `method path` takes. Literal segments win over parameters, as in
+/// API Gateway; a parameter matches one non-empty segment and reaches the route decoded
+/// (`%2B` → `+`), as API Gateway passes path parameters.
+pub fn find<'r, R: RouteKey>(routes: &'r [R], method: &str, path: &str) -> Matched<'r, R> {
+    let mut candidates: Vec<(&R, PathParams)> =
+        routes.iter().filter_map(|r| bind(r.path(), path).map(|p| (r, p))).collect();
+    let Some(fewest) = candidates.iter().map(|(_, params)| params.len()).min() else { return Matched::NotFound };
+    candidates.retain(|(_, params)| params.len() == fewest);
+    match candidates.iter().position(|(r, _)| r.method() == method) {
+        Some(i) => {
+            let (route, params) = candidates.swap_remove(i);
+            Matched::Route(route, params)
+        }
+        None => Matched::MethodNotAllowed(candidates.iter().map(|(r, _)| r.method().to_owned()).collect()),
+    }
+}
+
+/// The path parameters when `path` matches `template`.
+fn bind(template: &str, path: &str) -> Option<PathParams> {
+    let template: Vec<&str> = template.trim_matches('/').split('/').collect();
+    let actual: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if template.len() != actual.len() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    for (t, a) in template.iter().zip(&actual) {
+        match t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            Some(name) if !a.is_empty() => {
+                params
+                    .insert(name.to_owned(), percent_encoding::percent_decode_str(a).decode_utf8_lossy().into_owned());
+            }
+            None if t == a => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+/// `req`'s route among a function's `routes` and its path parameters; an unknown path is a
+/// 404, a known one with another method a 405.
+///
+/// # Errors
+/// The 404 or 405 [`ApiError`].
+pub fn route<'r, T>(
+    req: &Request,
+    routes: &'r [(&'static str, &'static str, T)],
+) -> Result<(&'r T, PathParams), ApiError> {
+    let path = req.uri().path();
+    match find(routes, req.method().as_str(), path) {
+        Matched::Route((_, _, what), params) => Ok((what, params)),
+        Matched::MethodNotAllowed(_) => Err(ApiError::method_not_allowed(req.method().as_str(), path)),
+        Matched::NotFound => Err(ApiError::not_found(format_args!("{path}"))),
+    }
+}
+
+/// Path parameter `name` of a matched route (its template names it, so it is there).
+pub fn param<'p>(params: &'p PathParams, name: &str) -> &'p str {
+    params.get(name).map_or("", String::as_str)
+}
 
 /// An error answer of the HTTP API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +218,47 @@ fn strip_position(message: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ROUTES: &[(&str, &str, u8)] = &[
+        ("GET", "/webhook", 0),
+        ("POST", "/webhook", 1),
+        ("GET", "/v1/contacts/{contact}", 2),
+        ("PUT", "/v1/contacts/{contact}/consent", 3),
+        ("GET", "/v1/messages/{id}", 4),
+        ("GET", "/v1/messages/count", 5),
+    ];
+
+    #[test]
+    fn a_route_binds_its_parameters_decoded() {
+        let Matched::Route(route, params) = find(ROUTES, "PUT", "/v1/contacts/%2B5511987654321/consent") else {
+            panic!("no match");
+        };
+        assert_eq!(route.2, 3);
+        assert_eq!(param(&params, "contact"), "+5511987654321");
+        assert!(matches!(find(ROUTES, "GET", "/v1/messages/abc"), Matched::Route((_, _, 4), _)));
+        assert!(matches!(find(ROUTES, "GET", "/v1/messages/count"), Matched::Route((_, _, 5), _)), "literal wins");
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_and_an_unknown_path_404() {
+        assert_eq!(find(ROUTES, "DELETE", "/webhook"), Matched::MethodNotAllowed(vec!["GET".into(), "POST".into()]));
+        assert_eq!(find(ROUTES, "GET", "/v1/nothing"), Matched::NotFound);
+        assert_eq!(find(ROUTES, "GET", "/v1/contacts/"), Matched::NotFound, "an empty parameter matches nothing");
+        assert_eq!(find(ROUTES, "GET", "/v1/messages/a/b"), Matched::NotFound);
+    }
+
+    #[test]
+    fn a_function_answers_404_and_405_itself() {
+        let request = |method: &str, uri: &str| {
+            lambda_http::http::Request::builder().method(method).uri(uri).body(Body::Empty).unwrap_or_default()
+        };
+        assert_eq!(route(&request("GET", "/webhook"), ROUTES).map(|(w, _)| *w), Ok(0));
+        assert_eq!(
+            route(&request("PATCH", "/webhook"), ROUTES).map(|(w, _)| *w).map_err(|e| e.status.as_u16()),
+            Err(405)
+        );
+        assert_eq!(route(&request("GET", "/nope"), ROUTES).map(|(w, _)| *w).map_err(|e| e.status.as_u16()), Err(404));
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

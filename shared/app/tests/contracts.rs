@@ -54,6 +54,8 @@ async fn the_memory_catalog_keeps_the_template_catalog_contract() {
             status: Some("APPROVED".into()),
             category: Some(category.as_str().to_ascii_uppercase()),
             quality_score: None,
+            components: Vec::new(),
+            parameter_format: None,
         })
         .collect();
     contract::template_catalog(&MemoryCatalog::new(listed, 100)).await;

@@ -158,7 +158,8 @@ async fn a_campaign_fans_out_one_message_per_recipient_however_often_its_chunks_
     .unwrap_or_else(|e| panic!("{e}"));
     let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!((campaign.recipients.len(), campaign.rejected.len()), (3, 2), "a duplicate and a bad number");
-    let record = s.create_campaign(&campaign, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let ready = s.personalise(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
+    let record = s.create_campaign(&campaign, &ready, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((record.accepted, record.chunks), (3, 2));
 
     // The tick fans out both chunks; a second tick (a fan-out that stopped half-way and came
@@ -175,4 +176,61 @@ async fn a_campaign_fans_out_one_message_per_recipient_however_often_its_chunks_
     let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
     let view = serde_json::to_value(&report).unwrap_or_default();
     assert_eq!(view["counts"]["queued"], 3, "{view}");
+}
+
+#[tokio::test]
+async fn each_recipients_values_are_checked_against_the_template_and_go_into_their_own_message() {
+    let s = scheduler();
+    let shape = polite_domain::placeholders::TemplateShape::from_meta(
+        &[serde_json::json!({"type": "BODY", "text": "Olá {{first_name}}, {{discount}} de desconto"})],
+        Some("NAMED"),
+    );
+    let update = polite_domain::template::TemplateUpdate {
+        key: polite_domain::template::TemplateKey::new("spring_offer", "pt_BR"),
+        id: None,
+        status: Some("APPROVED".into()),
+        reason: None,
+        category: Some(Category::Marketing),
+        pending_category: None,
+        quality: None,
+        shape: Some(shape),
+        at: now() - SignedDuration::from_hours(1),
+    };
+    s.templates.apply_template(&update).await.unwrap_or_else(|e| panic!("{e}"));
+    let request: CampaignRequest = serde_json::from_value(serde_json::json!({
+        "name": "spring", "category": "marketing",
+        "template": {"name": "spring_offer", "language": "pt_BR"},
+        "recipients": [
+            {"to": "+5511987654001", "parameters": {"first_name": "Ana", "discount": "20%"}},
+            {"to": "+5511987654002", "parameters": {"first_name": "Bia"}},
+            {"to": "+5511987654003", "parameters": {"first_name": "Caio", "discount": "15%"}}
+        ]
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
+    let ready = s.personalise(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
+    let rejected: Vec<(&str, String)> = ready
+        .rejected
+        .iter()
+        .map(|r| (r.to.as_str(), serde_json::to_value(r.reason).unwrap_or_default().to_string()))
+        .collect();
+    assert_eq!(rejected, [("+5511987654002", "\"invalid_parameters\"".to_owned())], "Bia's discount is missing");
+    let record = s.create_campaign(&campaign, &ready, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((record.accepted, record.rejected), (2, 1));
+    tick::run(&s, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut names = Vec::new();
+    for id in queued_ids(&s) {
+        let message = s.messages.get(&id).await.ok().flatten().unwrap_or_else(|| panic!("{id} is stored"));
+        let Payload::Template(template) = message.payload else { panic!("a template") };
+        let parameters = &template["components"][0]["parameters"];
+        names.push((message.to.to_string(), parameters[0]["text"].clone(), parameters[1]["text"].clone()));
+    }
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        names,
+        [
+            ("5511987654001".to_owned(), serde_json::json!("Ana"), serde_json::json!("20%")),
+            ("5511987654003".to_owned(), serde_json::json!("Caio"), serde_json::json!("15%")),
+        ]
+    );
 }

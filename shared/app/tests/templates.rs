@@ -24,6 +24,8 @@ fn listed(name: &str, category: &str, status: &str) -> ListedTemplate {
         status: Some(status.into()),
         category: Some(category.into()),
         quality_score: None,
+        components: Vec::new(),
+        parameter_format: None,
     }
 }
 
@@ -54,6 +56,28 @@ async fn a_load_reads_every_page_records_the_load_and_a_second_changes_nothing()
     assert_eq!((again.listed, again.changed), (7, 0), "nothing new");
     let t3 = r.store.template(&TemplateKey::new("t3", "en_US")).await.ok().flatten();
     assert_eq!(t3.and_then(|t| t.category_at(now)), Some(Category::Utility));
+}
+
+#[tokio::test]
+async fn a_load_keeps_each_templates_variables_and_a_webhook_leaves_them() {
+    let mut offer = listed("spring_offer", "MARKETING", "APPROVED");
+    offer.parameter_format = Some("NAMED".into());
+    offer.components = vec![json!({"type": "BODY", "text": "Hi {{first_name}}, {{discount}} off until Sunday"})];
+    let r = registry(vec![offer], 10);
+    r.load(at("2026-12-03T12:00:00Z")).await.unwrap_or_else(|e| panic!("{e}"));
+    let key = TemplateKey::new("spring_offer", "en_US");
+    let shape = |r: Option<polite_domain::template::TemplateRecord>| r.and_then(|t| t.shape).map(|s| (s.named, s.body));
+    let expected = Some((true, vec!["first_name".to_owned(), "discount".to_owned()]));
+    assert_eq!(shape(r.store.template(&key).await.ok().flatten()), expected);
+    // A later status webhook carries no components: the variables stay.
+    let paused = json!({"event": "PAUSED", "message_template_id": 1, "message_template_name": "spring_offer",
+        "message_template_language": "en_US", "reason": "LOW_QUALITY"});
+    for body in queued(paused, "message_template_status_update", 1_796_302_800).await {
+        r.apply_record(&body).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let after = r.store.template(&key).await.ok().flatten();
+    assert_eq!(after.as_ref().and_then(|t| t.status.clone()), Some("PAUSED".into()));
+    assert_eq!(shape(after), expected);
 }
 
 #[tokio::test]

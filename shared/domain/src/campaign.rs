@@ -16,8 +16,10 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::ContactRef;
+use crate::audience::{self, Addressed, Recipient};
+pub use crate::audience::{RejectReason, Rejection};
 use crate::message::{Category, MessageState};
+use crate::placeholders::TemplateShape;
 use crate::pricing::Money;
 use crate::request::{Invalid, Payload, TemplateRequest, ValidSend, check_template, check_times, check_token, invalid};
 
@@ -32,6 +34,14 @@ pub const CHUNK_SIZE: usize = 1_000;
 /// with the campaign and its idempotency key.
 pub const MAX_CHUNKS: usize = 98;
 
+/// The most one chunk's recipients may take stored (a DynamoDB item holds 400 KB): a chunk of
+/// recipients with long personal values holds fewer than [`CHUNK_SIZE`].
+pub const MAX_CHUNK_BYTES: usize = 300_000;
+
+/// The most all of a campaign's recipients may take stored: the campaign is written in one
+/// transaction, which DynamoDB caps at 4 MB.
+pub const MAX_STORED_BYTES: usize = 3_500_000;
+
 /// The body of `POST /v1/campaigns`, as sent.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +49,9 @@ pub struct CampaignRequest {
     pub name: String,
     pub category: Category,
     pub template: TemplateRequest,
-    pub recipients: Vec<String>,
+    /// Each a contact reference, or `{"to", "parameters"}` / `{"to", "components"}` with what
+    /// is personal to that person ([`crate::audience`]).
+    pub recipients: Vec<serde_json::Value>,
     #[serde(default)]
     pub send_at: Option<Timestamp>,
     #[serde(default)]
@@ -47,25 +59,6 @@ pub struct CampaignRequest {
     /// Makes a retried request safe: the same key and body answer the same campaign.
     #[serde(default)]
     pub idempotency_key: Option<String>,
-}
-
-/// Why one recipient was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RejectReason {
-    /// Neither a phone number WhatsApp can address nor a business-scoped user id.
-    InvalidNumber,
-    /// The same contact appeared earlier in the list (it gets one message).
-    Duplicate,
-}
-
-/// A recipient that was not accepted, as `POST /v1/campaigns` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejection {
-    /// As the caller sent it.
-    pub to: String,
-    pub reason: RejectReason,
-    pub detail: String,
 }
 
 /// A checked campaign request.
@@ -77,9 +70,59 @@ pub struct ValidCampaign {
     pub send_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
     pub idempotency_key: Option<String>,
-    /// Accepted recipients, in the caller's order, each once.
-    pub recipients: Vec<ContactRef>,
+    /// Readable recipients, in the caller's order, each once, with their values.
+    pub recipients: Vec<Addressed>,
     pub rejected: Vec<Rejection>,
+}
+
+/// A campaign's recipients with their values filled into the template: what is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Personalised {
+    pub recipients: Vec<Recipient>,
+    /// Every rejection: unreadable entries first, then values that do not fit.
+    pub rejected: Vec<Rejection>,
+}
+
+impl ValidCampaign {
+    /// Fills each recipient's values into the template and checks them against `shape` (the
+    /// template's variables, when the registry knows them): a recipient whose values do not
+    /// fit is rejected, the others kept.
+    ///
+    /// # Errors
+    /// [`Invalid`] on `recipients` when none is left, or when they would take more than one
+    /// campaign can store.
+    pub fn personalise(&self, shape: Option<&TemplateShape>) -> Result<Personalised, Invalid> {
+        let own = self.payload.template_components();
+        let (recipients, misfits) = audience::personalise(&self.recipients, &own, shape);
+        let mut rejected = self.rejected.clone();
+        rejected.extend(misfits);
+        if recipients.is_empty() {
+            let first = rejected.first().map(|r| format!(" (the first: {})", r.detail)).unwrap_or_default();
+            return Err(invalid("recipients", format!("none of the {} recipients can be sent{first}", rejected.len())));
+        }
+        let stored: usize = recipients.iter().map(stored_bytes).sum();
+        if stored > MAX_STORED_BYTES {
+            return Err(invalid(
+                "recipients",
+                format!(
+                    "with their values they take {:.1} MB; one campaign stores at most {:.1} MB: split it into several campaigns",
+                    mb(stored),
+                    mb(MAX_STORED_BYTES)
+                ),
+            ));
+        }
+        Ok(Personalised { recipients, rejected })
+    }
+}
+
+#[allow(clippy::cast_precision_loss, reason = "a size in a message")]
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// What a recipient takes stored (as JSON, close to its DynamoDB size).
+fn stored_bytes(recipient: &Recipient) -> usize {
+    serde_json::to_vec(recipient).map_or(0, |v| v.len())
 }
 
 impl CampaignRequest {
@@ -111,20 +154,7 @@ impl CampaignRequest {
                 format!("lists {} recipients; one campaign takes at most {MAX_RECIPIENTS}", self.recipients.len()),
             ));
         }
-        let mut seen = std::collections::HashSet::with_capacity(self.recipients.len());
-        let mut recipients = Vec::with_capacity(self.recipients.len());
-        let mut rejected = Vec::new();
-        for to in self.recipients {
-            match ContactRef::parse(&to) {
-                Ok(contact) if seen.insert(contact.clone()) => recipients.push(contact),
-                Ok(contact) => rejected.push(Rejection {
-                    detail: format!("{} appears earlier in the list; it gets one message", contact.masked()),
-                    to,
-                    reason: RejectReason::Duplicate,
-                }),
-                Err(e) => rejected.push(Rejection { detail: e.to_string(), to, reason: RejectReason::InvalidNumber }),
-            }
-        }
+        let (recipients, rejected) = audience::read(self.recipients);
         if recipients.is_empty() {
             return Err(invalid(
                 "recipients",
@@ -170,12 +200,16 @@ pub struct CampaignRecord {
 impl CampaignRecord {
     /// The message for the recipient at `position`: the campaign's template, due at its
     /// [`slot`], keyed `<campaign id>:<contact>` so fanning a chunk out twice creates it once.
-    pub fn message_for(&self, to: ContactRef, position: usize) -> ValidSend {
+    pub fn message_for(&self, recipient: Recipient, position: usize) -> ValidSend {
+        let Recipient { to, components } = recipient;
         ValidSend {
             idempotency_key: Some(format!("{}:{to}", self.id)),
             to,
             category: self.category,
-            payload: self.payload.clone(),
+            payload: match components {
+                Some(personal) => self.payload.with_components(&personal),
+                None => self.payload.clone(),
+            },
             send_at: Some(slot(self.start_at, position, self.per_second)),
             expires_at: self.expires_at,
             campaign_id: Some(self.id.clone()),
@@ -189,18 +223,29 @@ pub struct CampaignChunk {
     pub index: u32,
     /// The position of the chunk's first recipient in the campaign (for [`slot`]).
     pub first_position: usize,
-    pub recipients: Vec<ContactRef>,
+    pub recipients: Vec<Recipient>,
 }
 
 /// Splits accepted recipients into chunks of `size` (made larger when needed to stay within
-/// [`MAX_CHUNKS`]).
-pub fn chunks(recipients: &[ContactRef], size: usize) -> Vec<CampaignChunk> {
+/// [`MAX_CHUNKS`]), a chunk closing early when it would take more than [`MAX_CHUNK_BYTES`].
+pub fn chunks(recipients: &[Recipient], size: usize) -> Vec<CampaignChunk> {
     let size = size.max(recipients.len().div_ceil(MAX_CHUNKS)).max(1);
-    recipients
-        .chunks(size)
-        .zip(0u32..)
-        .map(|(part, index)| CampaignChunk { index, first_position: index as usize * size, recipients: part.to_vec() })
-        .collect()
+    let mut out: Vec<CampaignChunk> = Vec::new();
+    let mut bytes = 0;
+    for (position, recipient) in recipients.iter().enumerate() {
+        let weight = stored_bytes(recipient);
+        let full = out.last().is_none_or(|c| c.recipients.len() >= size || bytes + weight > MAX_CHUNK_BYTES);
+        if full {
+            let index = u32::try_from(out.len()).unwrap_or(u32::MAX);
+            out.push(CampaignChunk { index, first_position: position, recipients: Vec::new() });
+            bytes = 0;
+        }
+        bytes += weight;
+        if let Some(chunk) = out.last_mut() {
+            chunk.recipients.push(recipient.clone());
+        }
+    }
+    out
 }
 
 /// When the recipient at `position` may go: `start + position / per_second`, to the
@@ -421,6 +466,7 @@ impl Default for CampaignSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ContactRef;
 
     fn now() -> Timestamp {
         "2026-11-23T12:00:00Z".parse().unwrap()
@@ -444,7 +490,7 @@ mod tests {
         let ok = request(body(&["+5511987654321", "12", "+16505551234", "5511987654321", "+55 11 98765-4321"]))
             .validate(now())
             .unwrap();
-        let accepted: Vec<String> = ok.recipients.iter().map(ToString::to_string).collect();
+        let accepted: Vec<String> = ok.recipients.iter().map(|a| a.to.to_string()).collect();
         assert_eq!(accepted, ["5511987654321", "16505551234"]);
         let rejected: Vec<(&str, RejectReason)> = ok.rejected.iter().map(|r| (r.to.as_str(), r.reason)).collect();
         assert_eq!(
@@ -492,21 +538,82 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_recipient_once_with_their_positions() {
-        let recipients: Vec<ContactRef> =
-            (0..2_500).map(|i| ContactRef::parse(&format!("+1650555{i:04}")).unwrap()).collect();
+        let recipients: Vec<Recipient> =
+            (0..2_500).map(|i| Recipient::plain(ContactRef::parse(&format!("+1650555{i:04}")).unwrap())).collect();
         let parts = chunks(&recipients, CHUNK_SIZE);
         assert_eq!(parts.iter().map(|c| c.recipients.len()).collect::<Vec<_>>(), [1_000, 1_000, 500]);
         assert_eq!(
             parts.iter().map(|c| (c.index, c.first_position)).collect::<Vec<_>>(),
             [(0, 0), (1, 1_000), (2, 2_000)]
         );
-        let flat: Vec<&ContactRef> = parts.iter().flat_map(|c| &c.recipients).collect();
+        let flat: Vec<&Recipient> = parts.iter().flat_map(|c| &c.recipients).collect();
         assert_eq!(flat, recipients.iter().collect::<Vec<_>>());
         // Small chunks are made larger rather than exceed what one transaction can write.
         let parts = chunks(&recipients, 10);
         assert_eq!(parts.len(), 2_500usize.div_ceil(2_500usize.div_ceil(MAX_CHUNKS)));
         assert!(parts.len() <= MAX_CHUNKS);
         assert_eq!(parts.iter().map(|c| c.recipients.len()).sum::<usize>(), 2_500);
+    }
+
+    #[test]
+    fn chunks_of_long_personal_values_close_early_and_a_campaign_too_big_to_store_is_refused() {
+        let long = "x".repeat(1_000);
+        let recipients: Vec<Recipient> = (0..1_000)
+            .map(|i| Recipient {
+                to: ContactRef::parse(&format!("+1650555{i:04}")).unwrap(),
+                components: Some(vec![
+                    serde_json::json!({"type": "body", "parameters": [{"type": "text", "text": long}]}),
+                ]),
+            })
+            .collect();
+        let parts = chunks(&recipients, CHUNK_SIZE);
+        assert!(parts.len() >= 4, "{} chunks", parts.len());
+        for part in &parts {
+            assert!(serde_json::to_vec(&part.recipients).unwrap().len() <= MAX_CHUNK_BYTES + 2);
+        }
+        let positions: Vec<usize> = parts.iter().map(|c| c.first_position).collect();
+        let mut expected = 0;
+        for (part, position) in parts.iter().zip(&positions) {
+            assert_eq!(*position, expected, "positions follow the recipients");
+            expected += part.recipients.len();
+        }
+        assert_eq!(expected, 1_000);
+
+        let mut big = body(&[]);
+        big["recipients"] = (0..4_000)
+            .map(|i| serde_json::json!({"to": format!("+1650555{i:04}"), "parameters": {"1": long}}))
+            .collect();
+        let campaign = request(big).validate(now()).unwrap();
+        let refused = campaign.personalise(None).unwrap_err();
+        assert_eq!(refused.field, "recipients");
+        assert!(refused.problem.contains("split it into several campaigns"), "{}", refused.problem);
+    }
+
+    #[test]
+    fn each_persons_values_go_into_their_own_message() {
+        let mut json = body(&[]);
+        json["template"]["components"] = serde_json::json!([{"type": "header", "parameters": [{"type": "image", "image": {"link": "https://x/a.png"}}]}]);
+        json["recipients"] = serde_json::json!([
+            {"to": "+16505551234", "parameters": {"first_name": "Ana"}},
+            {"to": "+16505551235", "parameters": {"first_name": "Bo", "code": "X"}},
+            "+16505551236"
+        ]);
+        let campaign = request(json).validate(now()).unwrap();
+        let shape = TemplateShape::from_meta(
+            &[
+                serde_json::json!({"type": "HEADER", "format": "IMAGE"}),
+                serde_json::json!({"type": "BODY", "text": "Hi {{first_name}}"}),
+            ],
+            Some("NAMED"),
+        );
+        let ready = campaign.personalise(Some(&shape)).unwrap();
+        assert_eq!(ready.recipients.len(), 1, "Bo's extra value and the plain one's missing body are refused");
+        assert_eq!(ready.rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), [RejectReason::InvalidParameters; 2]);
+        let record = CampaignRecord { payload: campaign.payload.clone(), ..black_friday() };
+        let send = record.message_for(ready.recipients[0].clone(), 0);
+        let Payload::Template(template) = send.payload else { panic!("a template") };
+        assert_eq!(template["components"][0]["type"], "header", "the campaign's header stays");
+        assert_eq!(template["components"][1]["parameters"][0]["text"], "Ana");
     }
 
     #[test]
@@ -538,7 +645,7 @@ mod tests {
     #[test]
     fn each_recipients_message_is_keyed_by_campaign_and_number() {
         let campaign = black_friday();
-        let send = campaign.message_for(ContactRef::parse("+16505551234").unwrap(), 25);
+        let send = campaign.message_for(Recipient::plain(ContactRef::parse("+16505551234").unwrap()), 25);
         assert_eq!(send.idempotency_key.as_deref(), Some("cmp_1:16505551234"));
         assert_eq!(send.campaign_id.as_deref(), Some("cmp_1"));
         assert_eq!(send.send_at, Some(now() + SignedDuration::from_millis(2_500)));

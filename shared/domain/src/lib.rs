@@ -16,6 +16,7 @@ macro_rules! deserialize_from_str {
     )+};
 }
 
+pub mod audience;
 pub mod campaign;
 pub mod caps;
 pub mod consent;
@@ -30,6 +31,7 @@ pub mod inbound;
 pub mod invalid;
 pub mod message;
 pub mod people;
+pub mod placeholders;
 pub mod ports;
 pub mod pricing;
 pub mod record;

@@ -133,6 +133,30 @@ impl Payload {
         let language = template.pointer("/language/code").or_else(|| template.get("language"))?.as_str()?;
         Some(crate::template::TemplateKey::new(name, language))
     }
+
+    /// A template's own `components` (none for free-form content).
+    pub fn template_components(&self) -> Vec<Value> {
+        match self {
+            Self::Template(template) => {
+                template.get("components").and_then(Value::as_array).cloned().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The template with `personal` components replacing its own of the same part (the body,
+    /// the header, a button by index); free-form content is returned as it is.
+    #[must_use]
+    pub fn with_components(&self, personal: &[Value]) -> Payload {
+        match self {
+            Self::Template(template) => {
+                let mut template = template.clone();
+                template["components"] = Value::Array(crate::audience::merge(&self.template_components(), personal));
+                Self::Template(template)
+            }
+            other => other.clone(),
+        }
+    }
 }
 
 /// A checked send request.

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::message::Category;
+use crate::placeholders::TemplateShape;
 use crate::unix_seconds;
 
 /// A template is named by its name and language (`order_update`, `pt_BR`).
@@ -91,6 +92,12 @@ pub struct TemplateRecord {
     pub quality: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality_at: Option<Timestamp>,
+    /// The template's variables, from Meta's list (webhooks do not carry them): what a
+    /// send's parameters are checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<TemplateShape>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape_at: Option<Timestamp>,
 }
 
 /// A re-categorisation Meta announced.
@@ -115,6 +122,8 @@ impl TemplateRecord {
             pending_category: None,
             quality: None,
             quality_at: None,
+            shape: None,
+            shape_at: None,
         }
     }
 
@@ -134,8 +143,16 @@ impl TemplateRecord {
     /// value changed (an update that only confirms a value still moves its time forward, so
     /// an older update arriving later cannot undo it).
     pub fn apply(&mut self, update: &TemplateUpdate) -> bool {
-        let values =
-            |r: &Self| (r.status.clone(), r.status_reason.clone(), r.category, r.pending_category, r.quality.clone());
+        let values = |r: &Self| {
+            (
+                r.status.clone(),
+                r.status_reason.clone(),
+                r.category,
+                r.pending_category,
+                r.quality.clone(),
+                r.shape.clone(),
+            )
+        };
         let before = values(self);
         let newer = |held: Option<Timestamp>| held.is_none_or(|held| held <= update.at);
         if let Some(id) = &update.id {
@@ -167,6 +184,12 @@ impl TemplateRecord {
         {
             self.quality = Some(quality.to_ascii_uppercase());
             self.quality_at = Some(update.at);
+        }
+        if let Some(shape) = &update.shape
+            && newer(self.shape_at)
+        {
+            self.shape = Some(shape.clone());
+            self.shape_at = Some(update.at);
         }
         values(self) != before
     }
@@ -222,6 +245,8 @@ pub struct TemplateUpdate {
     pub category: Option<Category>,
     pub pending_category: Option<PendingCategory>,
     pub quality: Option<String>,
+    /// The template's variables (from Meta's list only).
+    pub shape: Option<TemplateShape>,
     /// When it happened (the webhook's `entry.time`, a category update's own time, or the
     /// time the list was read).
     pub at: Timestamp,
@@ -305,6 +330,7 @@ impl TemplateChange<'_> {
             category,
             pending_category,
             quality: self.new_quality_score.as_deref().filter(|q| !q.is_empty()).map(str::to_owned),
+            shape: None,
             at,
         };
         if update.status.is_none()
@@ -331,6 +357,12 @@ pub struct ListedTemplate {
     pub category: Option<String>,
     #[serde(default)]
     pub quality_score: Option<QualityScore>,
+    /// The header, body, footer and buttons, with their placeholders.
+    #[serde(default)]
+    pub components: Vec<serde_json::Value>,
+    /// `NAMED` (`{{first_name}}`) or `POSITIONAL` (`{{1}}`, the default).
+    #[serde(default)]
+    pub parameter_format: Option<String>,
 }
 
 /// `quality_score` of a listed template.
@@ -351,6 +383,8 @@ impl ListedTemplate {
             category: self.category.as_deref().and_then(category_of),
             pending_category: None,
             quality: self.quality_score.as_ref().and_then(|q| q.score.clone()).filter(|q| !q.is_empty()),
+            shape: (!self.components.is_empty())
+                .then(|| TemplateShape::from_meta(&self.components, self.parameter_format.as_deref())),
             at,
         }
     }
@@ -442,6 +476,7 @@ mod tests {
             category: None,
             pending_category: None,
             quality: None,
+            shape: None,
             at: t(s),
         };
         r.apply(&at(2_000, "APPROVED"));

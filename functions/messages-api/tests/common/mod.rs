@@ -79,6 +79,16 @@ impl Harness {
     /// The template registry holds `name` (pt_BR) as APPROVED in `category`, as Meta set it an
     /// hour before [`now`].
     pub(crate) async fn registry(&self, name: &str, category: polite_domain::message::Category) {
+        self.registry_shaped(name, category, None).await;
+    }
+
+    /// [`Self::registry`], with the template's variables as Meta's list gives them.
+    pub(crate) async fn registry_shaped(
+        &self,
+        name: &str,
+        category: polite_domain::message::Category,
+        shape: Option<polite_domain::placeholders::TemplateShape>,
+    ) {
         use polite_domain::ports::prelude::*;
         use polite_domain::template::{TemplateKey, TemplateUpdate};
         let update = TemplateUpdate {
@@ -89,6 +99,7 @@ impl Harness {
             category: Some(category),
             pending_category: None,
             quality: None,
+            shape,
             at: now() - SignedDuration::from_hours(1),
         };
         self.scheduler.templates.apply_template(&update).await.unwrap();

@@ -5,6 +5,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
+use polite_domain::audience::Recipient;
 use polite_domain::campaign::{CampaignChunk, CampaignRecord, NewCampaign};
 use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
 use polite_domain::ports::{CampaignCompletion, CampaignStore, CreateError, MessageStore};
@@ -62,8 +63,20 @@ fn campaign(id: &str, accepted: usize) -> CampaignRecord {
     }
 }
 
+/// The campaign's recipients: every other one with a value of their own.
+fn recipients(accepted: usize) -> Vec<Recipient> {
+    (0..accepted)
+        .map(|n| Recipient {
+            to: recipient(n),
+            components: (n % 2 == 1).then(|| {
+                vec![serde_json::json!({"type": "body", "parameters": [{"type": "text", "text": format!("Person {n}")}]})]
+            }),
+        })
+        .collect()
+}
+
 fn new(record: CampaignRecord, key: Option<&str>, hash: &str) -> NewCampaign {
-    let recipients: Vec<ContactRef> = (0..record.accepted).map(recipient).collect();
+    let recipients = recipients(record.accepted);
     let chunks = recipients
         .chunks(2)
         .zip(0u32..)
@@ -112,6 +125,7 @@ where
     let lease = created + SignedDuration::from_mins(5);
     let (campaign, claimed) = store.claim_chunk("cmp_1", 1, created, lease).await.unwrap().unwrap();
     assert_eq!((campaign.id.as_str(), claimed.index, claimed.recipients.len()), ("cmp_1", 1, 2));
+    assert_eq!(claimed.recipients, recipients(5)[2..4], "each recipient with their own values, as stored");
     assert_eq!(store.claim_chunk("cmp_1", 1, created, lease).await.unwrap(), None, "held under its lease");
     assert_eq!(due(store, created).await, [chunk(0), chunk(2)], "not due while leased");
     let later = lease + SignedDuration::from_secs(1);

@@ -83,6 +83,7 @@ fn category(name: &str, category: Category, second: i64) -> TemplateUpdate {
         category: Some(category),
         pending_category: None,
         quality: None,
+        shape: None,
         at: at(second),
     }
 }

@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
+use polite_domain::audience::Recipient;
 use polite_domain::campaign::NewCampaign;
-use polite_domain::campaign::{self, CampaignRecord, CampaignReport, ValidCampaign};
+use polite_domain::campaign::{self, CampaignRecord, CampaignReport, Personalised, ValidCampaign};
 use polite_domain::ports::{
     CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, StoreError,
 };
+use polite_domain::request::Invalid;
 
 use super::{Job, Scheduler, prepare};
 
@@ -56,8 +58,28 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
 {
-    /// Stores a checked campaign (all chunks at once). An idempotent replay returns the
-    /// campaign the key first created.
+    /// Fills each recipient's values into the campaign's template, checked against the
+    /// template's variables as the registry knows them (when it does not, or cannot be read,
+    /// the values are filled by their keys and Meta checks them when each message goes).
+    ///
+    /// # Errors
+    /// [`Invalid`] when no recipient is left, or they would take more than a campaign stores.
+    pub async fn personalise(&self, campaign: &ValidCampaign) -> Result<Personalised, Invalid> {
+        let shape = match campaign.payload.template_key() {
+            Some(key) => match self.templates.template(&key).await {
+                Ok(record) => record.and_then(|r| r.shape),
+                Err(e) => {
+                    tracing::warn!(template = %key, error = %e, "template registry unreadable; parameters go unchecked");
+                    None
+                }
+            },
+            None => None,
+        };
+        campaign.personalise(shape.as_ref())
+    }
+
+    /// Stores a checked campaign with its personalised recipients (all chunks at once). An
+    /// idempotent replay returns the campaign the key first created.
     ///
     /// # Errors
     /// [`CreateError`]: the key was used with another body, or the store failed (then
@@ -65,10 +87,11 @@ where
     pub async fn create_campaign(
         &self,
         campaign: &ValidCampaign,
+        ready: &Personalised,
         body_hash: String,
         now: Timestamp,
     ) -> Result<CampaignRecord, CreateError> {
-        let chunks = campaign::chunks(&campaign.recipients, self.campaigns.chunk_size);
+        let chunks = campaign::chunks(&ready.recipients, self.campaigns.chunk_size);
         let record = CampaignRecord {
             id: new_campaign_id(),
             name: campaign.name.clone(),
@@ -78,8 +101,8 @@ where
             expires_at: campaign.expires_at,
             start_at: campaign.send_at.map_or(now, |s| s.max(now)),
             per_second: self.campaigns.per_second,
-            accepted: campaign.recipients.len(),
-            rejected: campaign.rejected.len(),
+            accepted: ready.recipients.len(),
+            rejected: ready.rejected.len(),
             chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
             created_at: now,
         };
@@ -186,13 +209,13 @@ where
     async fn create_for(
         &self,
         campaign: &CampaignRecord,
-        to: polite_domain::ContactRef,
+        recipient: Recipient,
         position: usize,
         governing: Option<polite_domain::message::Category>,
         now: Timestamp,
     ) -> Result<Option<Created>, StoreError> {
-        let masked = to.masked();
-        let mut new = prepare(campaign.message_for(to, position), campaign.id.clone(), now);
+        let masked = recipient.to.masked();
+        let mut new = prepare(campaign.message_for(recipient, position), campaign.id.clone(), now);
         new.record.govern(governing);
         match self.messages.create(&new).await {
             Ok(stored) => Ok(Some(Created { new: stored.id == new.record.id, job: Job::of(&stored) })),
