@@ -35,6 +35,7 @@ async fn events_go_out_in_order_are_scrubbed_and_a_settled_campaign_completes_on
         payload,
         send_at: None,
         expires_at: None,
+        deliver_at_local: None,
         start_at: now(),
         per_second: 64,
         accepted: 1,

@@ -234,3 +234,60 @@ async fn each_recipients_values_are_checked_against_the_template_and_go_into_the
         ]
     );
 }
+
+#[tokio::test]
+async fn a_local_time_campaign_reaches_each_person_at_that_time_in_their_own_zone() {
+    use MessageState::{Scheduled, Suppressed};
+    let s = scheduler();
+    // Rui set his own zone: his +1 number alone would say anywhere from New York to Hawaii.
+    let rui = ContactRef::parse("+16505550001").unwrap_or_else(|e| panic!("{e}"));
+    let chicago = polite_domain::contact::ContactSettings {
+        timezone: polite_domain::IanaZone::parse("America/Chicago").ok(),
+        ..Default::default()
+    };
+    s.contacts.update_settings(&rui, &chicago).await.unwrap_or_else(|e| panic!("{e}"));
+    let campaign = |if_passed: &str| -> CampaignRequest {
+        serde_json::from_value(serde_json::json!({
+            "name": "morning", "category": "marketing",
+            "template": {"name": "spring_sale", "language": "pt_BR"},
+            "deliver_at_local": {"time": "10:00", "window_minutes": 0, "if_passed": if_passed},
+            "recipients": ["+5511987654001", "+351912345678", "+819012345678", "+16505550001"]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    // 09:00Z on 1 December: 06:00 in São Paulo, 09:00 in Lisbon, 18:00 in Tokyo, 03:00 in Chicago.
+    let start: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut times = Vec::new();
+    for (if_passed, key) in [("next_day", "a"), ("skip", "b")] {
+        let mut request = campaign(if_passed);
+        request.idempotency_key = Some(key.into());
+        let valid = request.validate(start).unwrap_or_else(|e| panic!("{e:?}"));
+        let ready = s.personalise(&valid).await.unwrap_or_else(|e| panic!("{e}"));
+        let record = s.create_campaign(&valid, &ready, key.into(), start).await.unwrap_or_else(|e| panic!("{e}"));
+        let done = s.fan_out_within(&record, std::time::Duration::from_mins(1), start).await;
+        assert_eq!(done.created, 4, "{done:?}");
+        let mut these = Vec::new();
+        for number in ["5511987654001", "351912345678", "819012345678", "16505550001"] {
+            let key = format!("{}:{number}", record.id);
+            // A campaign's messages are keyed `<campaign>:<contact>`, hashed by the campaign id.
+            let message = s.messages.replay(&key, &record.id).await.ok().flatten().unwrap_or_else(|| panic!("{key}"));
+            these.push((number, message.not_before.map(|t| t.to_string()), message.state, message.reason));
+        }
+        times.push(these);
+    }
+    let at = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        times[0],
+        [
+            ("5511987654001", at("2026-12-01T13:00:00Z"), Scheduled, None),
+            // A Portuguese mobile may be in Lisbon or the Azores: 10:00 in the Azores, the later.
+            ("351912345678", at("2026-12-01T11:00:00Z"), Scheduled, None),
+            ("819012345678", at("2026-12-02T01:00:00Z"), Scheduled, None),
+            ("16505550001", at("2026-12-01T16:00:00Z"), Scheduled, None),
+        ],
+        "each at 10:00 where they are; Tokyo's 10:00 had passed, so the next day's"
+    );
+    assert_eq!(times[1][2].2, Suppressed, "skipped: Tokyo's 10:00 had passed");
+    assert_eq!(times[1][2].3.as_deref(), Some("local_time_passed"));
+    assert_eq!(times[1][0].2, Scheduled);
+}

@@ -16,12 +16,15 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::ContactRef;
 use crate::audience::{self, Addressed, Recipient};
 pub use crate::audience::{RejectReason, Rejection};
+use crate::local_time::{LocalDelivery, LocalSlot};
 use crate::message::{Category, MessageState};
 use crate::placeholders::TemplateShape;
 use crate::pricing::Money;
 use crate::request::{Invalid, Payload, TemplateRequest, ValidSend, check_template, check_times, check_token, invalid};
+use crate::zone::IanaZone;
 
 /// The most recipients one request may carry (the stored campaign — 50 chunks — is written in
 /// one DynamoDB transaction of ≤ 100 items and 4 MB). Bigger audiences: several campaigns.
@@ -56,6 +59,9 @@ pub struct CampaignRequest {
     pub send_at: Option<Timestamp>,
     #[serde(default)]
     pub expires_at: Option<Timestamp>,
+    /// Each person at a wall-clock time in their own zone ([`crate::local_time`]).
+    #[serde(default)]
+    pub deliver_at_local: Option<LocalDelivery>,
     /// Makes a retried request safe: the same key and body answer the same campaign.
     #[serde(default)]
     pub idempotency_key: Option<String>,
@@ -69,6 +75,7 @@ pub struct ValidCampaign {
     pub payload: Payload,
     pub send_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    pub deliver_at_local: Option<LocalDelivery>,
     pub idempotency_key: Option<String>,
     /// Readable recipients, in the caller's order, each once, with their values.
     pub recipients: Vec<Addressed>,
@@ -144,6 +151,9 @@ impl CampaignRequest {
         }
         let payload = Payload::Template(check_template(self.template)?);
         check_times(self.send_at, self.expires_at, now)?;
+        if let Some(local) = &self.deliver_at_local {
+            local.check(now).map_err(|problem| invalid("deliver_at_local", problem))?;
+        }
         let idempotency_key = check_token("idempotency_key", self.idempotency_key)?;
         if self.recipients.is_empty() {
             return Err(invalid("recipients", "must list at least one contact"));
@@ -170,6 +180,7 @@ impl CampaignRequest {
             payload,
             send_at: self.send_at,
             expires_at: self.expires_at,
+            deliver_at_local: self.deliver_at_local,
             idempotency_key,
             recipients,
             rejected,
@@ -187,6 +198,9 @@ pub struct CampaignRecord {
     pub payload: Payload,
     pub send_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// Each person at a wall-clock time in their own zone, instead of the campaign rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at_local: Option<LocalDelivery>,
     /// When the first recipient may go (`send_at`, or acceptance).
     pub start_at: Timestamp,
     /// Recipients per second the fan-out spreads the campaign at.
@@ -201,6 +215,21 @@ impl CampaignRecord {
     /// The message for the recipient at `position`: the campaign's template, due at its
     /// [`slot`], keyed `<campaign id>:<contact>` so fanning a chunk out twice creates it once.
     pub fn message_for(&self, recipient: Recipient, position: usize) -> ValidSend {
+        self.message_at(recipient, slot(self.start_at, position, self.per_second))
+    }
+
+    /// When the recipient `to` at `position` goes: at `deliver_at_local`'s time in their
+    /// `zones` (see [`crate::local_time`]), or else at their place in the campaign's rate
+    /// ([`slot`]).
+    pub fn send_at_for(&self, to: &ContactRef, position: usize, zones: &[IanaZone]) -> LocalSlot {
+        match &self.deliver_at_local {
+            Some(local) => local.slot(zones, self.start_at, &format!("{}:{to}", self.id)),
+            None => LocalSlot::At(slot(self.start_at, position, self.per_second)),
+        }
+    }
+
+    /// The recipient's message, due at `send_at`, keyed `<campaign id>:<contact>`.
+    pub fn message_at(&self, recipient: Recipient, send_at: Timestamp) -> ValidSend {
         let Recipient { to, components } = recipient;
         ValidSend {
             idempotency_key: Some(format!("{}:{to}", self.id)),
@@ -210,7 +239,7 @@ impl CampaignRecord {
                 Some(personal) => self.payload.with_components(&personal),
                 None => self.payload.clone(),
             },
-            send_at: Some(slot(self.start_at, position, self.per_second)),
+            send_at: Some(send_at),
             expires_at: self.expires_at,
             campaign_id: Some(self.id.clone()),
         }
@@ -342,6 +371,9 @@ pub struct CampaignReport {
     pub accepted: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<usize>,
+    /// Each person at this wall-clock time in their own zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliver_at_local: Option<LocalDelivery>,
     /// Messages created so far: the fan-out is complete when this reaches `accepted`.
     pub messages: i64,
     /// Messages per state, every state listed.
@@ -409,6 +441,7 @@ impl CampaignReport {
             created_at: None,
             accepted: None,
             rejected: None,
+            deliver_at_local: None,
             messages,
             counts,
             rates,
@@ -421,6 +454,7 @@ impl CampaignReport {
             report.created_at = Some(r.created_at);
             report.accepted = Some(r.accepted);
             report.rejected = Some(r.rejected);
+            report.deliver_at_local = r.deliver_at_local;
         }
         Some(report)
     }
@@ -633,6 +667,7 @@ mod tests {
             payload: Payload::Template(serde_json::json!({"name": "black_friday", "language": {"code": "en"}})),
             send_at: None,
             expires_at: Some(now() + SignedDuration::from_hours(6)),
+            deliver_at_local: None,
             start_at: now(),
             per_second: 10,
             accepted: 30,

@@ -399,6 +399,21 @@ fn bounded_jitter(
     jitter.clamp(SignedDuration::ZERO, max.max(SignedDuration::ZERO))
 }
 
+/// The zones a person may be in by their reference alone: their number's (libphonenumber's
+/// zones for its prefix), or their user id's country's; empty when neither says.
+pub fn candidate_zones(to: &ContactRef) -> (Cow<'_, [IanaZone]>, ZoneBasis) {
+    match to {
+        ContactRef::Phone(p) => {
+            let facts = p.facts();
+            (Cow::Borrowed(facts.iana_zones.as_slice()), ZoneBasis::PhonePrefix { precision: facts.zones.precision })
+        }
+        ContactRef::User(u) => {
+            let zones = crate::zone::zones_for_region(u.region()).zones;
+            (Cow::Owned(zones.iter().filter_map(|z| IanaZone::parse(z).ok()).collect()), ZoneBasis::UserIdCountry)
+        }
+    }
+}
+
 /// Which zone(s) quiet hours are evaluated in for a recipient, resolved once per decision.
 struct QuietPlan<'a> {
     /// The jurisdiction's hours for the number (the policy's).
@@ -418,19 +433,7 @@ impl<'a> QuietPlan<'a> {
         let own = r.quiet_hours.map(SendingHours::from_quiet);
         let primary = msg.to.main_region().and_then(|region| policy.primary_zones.get(&region)).cloned();
         let min_window = SignedDuration::from_mins(i64::from(policy.min_common_window_minutes));
-        let (candidates, basis) = match &msg.to {
-            ContactRef::Phone(p) => {
-                let facts = p.facts();
-                (
-                    Cow::Borrowed(facts.iana_zones.as_slice()),
-                    ZoneBasis::PhonePrefix { precision: facts.zones.precision },
-                )
-            }
-            ContactRef::User(u) => {
-                let zones = crate::zone::zones_for_region(u.region()).zones;
-                (Cow::Owned(zones.iter().filter_map(|z| IanaZone::parse(z).ok()).collect()), ZoneBasis::UserIdCountry)
-            }
-        };
+        let (candidates, basis) = candidate_zones(&msg.to);
         let (zones, basis) = if let Some(z) = &r.timezone {
             (vec![z.clone()], ZoneBasis::Contact)
         } else {

@@ -29,6 +29,7 @@ pub mod hours;
 pub mod ids;
 pub mod inbound;
 pub mod invalid;
+pub mod local_time;
 pub mod message;
 pub mod people;
 pub mod placeholders;

@@ -54,6 +54,8 @@ fn campaign(id: &str, accepted: usize) -> CampaignRecord {
         payload: Payload::Template(serde_json::json!({"name": "spring_sale", "language": {"code": "pt_BR"}})),
         send_at: None,
         expires_at: None,
+        // Stored and read back with the campaign (the fan-out reads it from the claim).
+        deliver_at_local: serde_json::from_value(serde_json::json!({"time": "10:00", "window_minutes": 90})).ok(),
         start_at: at("2026-06-10T12:00:00Z"),
         per_second: 64,
         accepted,
@@ -99,6 +101,7 @@ async fn due<S: MessageStore + Sync>(store: &S, now: Timestamp) -> Vec<Due> {
 pub async fn a_campaign_is_stored_once_per_idempotency_key<S: CampaignStore + Sync>(store: &S) {
     let first = store.create_campaign(&new(campaign("cmp_1", 3), Some("spring-2026"), "h1")).await.unwrap();
     assert_eq!(store.campaign("cmp_1").await.unwrap(), Some(first.clone()));
+    assert!(first.deliver_at_local.is_some(), "every field reads back, the local delivery too");
     let again = store.create_campaign(&new(campaign("cmp_2", 3), Some("spring-2026"), "h1")).await.unwrap();
     assert_eq!(again.id, "cmp_1", "the key's campaign, not a second one");
     assert_eq!(store.campaign("cmp_2").await.unwrap(), None);

@@ -14,10 +14,14 @@ use jiff::{SignedDuration, Timestamp};
 use polite_domain::audience::Recipient;
 use polite_domain::campaign::NewCampaign;
 use polite_domain::campaign::{self, CampaignRecord, CampaignReport, Personalised, ValidCampaign};
+use polite_domain::gate::candidate_zones;
+use polite_domain::local_time::{LOCAL_TIME_PASSED, LocalSlot};
+use polite_domain::message::{MessageState, TransitionDetails};
 use polite_domain::ports::{
     CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, StoreError,
 };
 use polite_domain::request::Invalid;
+use polite_domain::zone::IanaZone;
 
 use super::{Job, Scheduler, prepare};
 
@@ -99,6 +103,7 @@ where
             payload: campaign.payload.clone(),
             send_at: campaign.send_at,
             expires_at: campaign.expires_at,
+            deliver_at_local: campaign.deliver_at_local,
             start_at: campaign.send_at.map_or(now, |s| s.max(now)),
             per_second: self.campaigns.per_second,
             accepted: ready.recipients.len(),
@@ -215,9 +220,23 @@ where
         now: Timestamp,
     ) -> Result<Option<Created>, StoreError> {
         let masked = recipient.to.masked();
-        let mut new = prepare(campaign.message_for(recipient, position), campaign.id.clone(), now);
+        let zones = if campaign.deliver_at_local.is_some() { self.zones_of(&recipient.to).await? } else { Vec::new() };
+        let (send_at, passed) = match campaign.send_at_for(&recipient.to, position, &zones) {
+            LocalSlot::At(at) => (at, false),
+            // Created, then suppressed at once: counted like every recipient, never sent.
+            LocalSlot::Passed => (now, true),
+        };
+        let mut new = prepare(campaign.message_at(recipient, send_at), campaign.id.clone(), now);
         new.record.govern(governing);
         match self.messages.create(&new).await {
+            Ok(stored) if passed => {
+                if stored.state.is_waiting() && stored.state != MessageState::Sending {
+                    let details =
+                        TransitionDetails { reason: Some(LOCAL_TIME_PASSED.into()), ..TransitionDetails::default() };
+                    self.messages.transition_from(&stored, MessageState::Suppressed, now, details).await?;
+                }
+                Ok(Some(Created { new: stored.id == new.record.id, job: None }))
+            }
             Ok(stored) => Ok(Some(Created { new: stored.id == new.record.id, job: Job::of(&stored) })),
             Err(CreateError::IdempotencyConflict) => {
                 // Only a caller reusing a campaign's key shape on /v1/messages gets here.
@@ -226,6 +245,24 @@ where
             }
             Err(CreateError::Store(e)) => Err(e),
         }
+    }
+}
+
+impl<M, C, Q, T> Scheduler<M, C, Q, T>
+where
+    C: ContactReader + Sync,
+{
+    /// The zones a recipient's local time is read in: their own zone when they set one, else
+    /// the zones their reference may be in (as quiet hours are judged).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the contacts table fails (the chunk's lease brings it back).
+    async fn zones_of(&self, to: &polite_domain::ContactRef) -> Result<Vec<IanaZone>, StoreError> {
+        let own = self.contacts.get(to).await?.and_then(|c| c.timezone);
+        Ok(match own {
+            Some(zone) => vec![zone],
+            None => candidate_zones(to).0.into_owned(),
+        })
     }
 }
 
