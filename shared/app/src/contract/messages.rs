@@ -94,28 +94,15 @@ fn now() -> Timestamp {
 }
 
 fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
+    let payload = polite_domain::request::Payload::Template(
+        serde_json::json!({"name": "promo", "language": {"code": "pt_BR"},
+        "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}),
+    );
+    let to = ContactRef::parse("+5511987654321").unwrap();
     MessageRecord {
-        id: id.to_owned(),
-        to: ContactRef::parse("+5511987654321").unwrap(),
-        category: Category::Marketing,
-        requested_category: None,
-        payload: polite_domain::request::Payload::Template(
-            serde_json::json!({"name": "promo", "language": {"code": "pt_BR"},
-            "components": [{"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "OPTOUT_MARKETING"}]}]}),
-        ),
-        state,
-        reason: None,
-        not_before: None,
-        expires_at: None,
         campaign_id: campaign.map(str::to_owned),
-        wamid: None,
-        error: None,
-        pricing: None,
-        estimated_cost: None,
-        due_at: None,
-        refused_wamids: Vec::new(),
         history: vec![],
-        created_at: now(),
+        ..MessageRecord::new(id.to_owned(), to, Category::Marketing, payload, state, now())
     }
 }
 
