@@ -101,7 +101,51 @@ where
             let report = report.ok_or_else(|| ApiError::not_found(format!("No campaign {id}.")))?;
             Ok(json_response(StatusCode::OK, &report))
         }
+        Route::CampaignMessages => campaign_messages(scheduler, id, &http::query(req)).await,
     }
+}
+
+/// The most messages one page of a campaign's report holds.
+pub const MAX_PAGE: usize = 500;
+
+/// `GET /v1/campaigns/{id}/messages?state=&cursor=&limit=`: the campaign's messages, one per
+/// recipient, in the order they were created, a page at a time.
+async fn campaign_messages<M, C, Q, T>(
+    scheduler: &Scheduler<M, C, Q, T>,
+    id: &str,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Response<Body>, ApiError>
+where
+    M: Messages,
+    C: ContactReader + Sync,
+    Q: EventQueue + Sync,
+    T: TemplateReader + Sync,
+{
+    let state = match query.get("state") {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<MessageState>(serde_json::Value::String(s.clone()))
+                .map_err(|_| ApiError::invalid_field("state", format!("{s} is not a message state")))?,
+        ),
+    };
+    let limit =
+        match query.get("limit") {
+            None => 100,
+            Some(n) => n.parse::<usize>().ok().filter(|n| (1..=MAX_PAGE).contains(n)).ok_or_else(|| {
+                ApiError::invalid_field("limit", format!("must be a whole number from 1 to {MAX_PAGE}"))
+            })?,
+        };
+    let cursor = query.get("cursor").map(String::as_str).filter(|c| !c.is_empty());
+    let (record, page) = tokio::try_join!(
+        scheduler.messages.campaign(id),
+        scheduler.messages.campaign_messages(id, state, cursor, limit)
+    )
+    .map_err(|e| ApiError::internal(&e))?;
+    if record.is_none() && page.messages.is_empty() && cursor.is_none() {
+        return Err(ApiError::not_found(format!("No campaign {id}.")));
+    }
+    let messages: Vec<MessageView<'_>> = page.messages.iter().map(MessageView::of).collect();
+    Ok(json_response(StatusCode::OK, &serde_json::json!({"messages": messages, "next_cursor": page.next})))
 }
 
 /// What the API does on each of its routes.
@@ -112,6 +156,7 @@ pub enum Route {
     Cancel,
     Campaign,
     CampaignReport,
+    CampaignMessages,
 }
 
 /// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
@@ -121,6 +166,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("DELETE", "/v1/messages/{id}", Route::Cancel),
     ("POST", "/v1/campaigns", Route::Campaign),
     ("GET", "/v1/campaigns/{id}", Route::CampaignReport),
+    ("GET", "/v1/campaigns/{id}/messages", Route::CampaignMessages),
 ];
 
 fn not_found(id: &str) -> ApiError {

@@ -366,3 +366,39 @@ async fn each_recipient_gets_their_own_values_and_one_that_does_not_fit_the_temp
         ]
     );
 }
+
+#[tokio::test]
+async fn the_per_recipient_report_lists_every_recipient_once_a_page_at_a_time() {
+    let h = Harness::new().await;
+    let (status, created) = h.post_campaign(&campaign(&numbers(3))).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let path = match &cursor {
+            None => format!("/v1/campaigns/{id}/messages?limit=2"),
+            Some(c) => format!("/v1/campaigns/{id}/messages?limit=2&cursor={c}"),
+        };
+        let (status, page) = h.call("GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        for m in page["messages"].as_array().unwrap() {
+            assert_eq!(m["campaign_id"], id);
+            seen.push(format!("+{}", m["to"].as_str().unwrap()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, numbers(3), "each recipient once, in the order they were created");
+    let (status, queued) = h.call("GET", &format!("/v1/campaigns/{id}/messages?state=queued"), None).await;
+    assert_eq!((status, queued["messages"].as_array().map(Vec::len)), (200, Some(3)));
+    let (status, failed) = h.call("GET", &format!("/v1/campaigns/{id}/messages?state=failed"), None).await;
+    assert_eq!((status, failed["messages"].as_array().map(Vec::len)), (200, Some(0)));
+    let (status, bad) = h.call("GET", &format!("/v1/campaigns/{id}/messages?state=lost"), None).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (422, Some("invalid_field")));
+    let (status, too_many) = h.call("GET", &format!("/v1/campaigns/{id}/messages?limit=501"), None).await;
+    assert_eq!((status, too_many["error"]["code"].as_str()), (422, Some("invalid_field")));
+    assert_eq!(h.call("GET", "/v1/campaigns/cmp_nope/messages", None).await.0, 404);
+}

@@ -104,6 +104,67 @@ pub struct Story {
     pub heard: Heard,
     /// `(template, endpoint)` of every template the simulator accepted.
     pub endpoints: Vec<(String, String)>,
+    /// The personal, local-time campaign: `POST /v1/campaigns`'s answer and its per-recipient
+    /// report (every page).
+    pub morning: Morning,
+}
+
+/// Step 12's campaign.
+#[derive(Debug, Clone)]
+pub struct Morning {
+    pub created: Value,
+    pub messages: Vec<Value>,
+}
+
+/// Step 12: a morning offer with each customer's own first name, at 10:00 where each of them
+/// is, and what polite planned for each (the per-recipient report).
+async fn morning_offer(client: &Client, out: &mut dyn Write, started: Timestamp) -> anyhow::Result<Morning> {
+    writeln!(out, "\n12. A morning offer, personal and at 10:00 where each customer is (deliver_at_local)")?;
+    let mut recipients: Vec<Value> = CAST
+        .iter()
+        .map(|p| json!({"to": p.number, "parameters": {"first_name": p.name, "offer": "20% off"}}))
+        .collect();
+    // One row of the shop's list lost its offer: Meta would refuse that message (132000).
+    recipients.push(json!({"to": "+5511987650099", "parameters": {"first_name": "Lia"}}));
+    let body = json!({"name": "Morning offer", "category": "marketing",
+        "template": {"name": "morning_offer", "language": "en"}, "recipients": recipients,
+        "deliver_at_local": {"time": "10:00", "window_minutes": 30},
+        "idempotency_key": format!("morning-{}", started.as_second())});
+    let created = client.api(Method::POST, "/v1/campaigns", Some(&body)).await?.expect(202, "POST /v1/campaigns")?;
+    let id = created["id"].as_str().context("no campaign id")?.to_owned();
+    writeln!(out, "   campaign {id}: {} accepted", created["accepted"])?;
+    for r in created["rejected"].as_array().into_iter().flatten() {
+        writeln!(out, "   rejected {}: {} ({})", r["to"], r["reason"], r["detail"].as_str().unwrap_or(""))?;
+    }
+    let mut messages = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/v1/campaigns/{id}/messages?limit=5&cursor={cursor}");
+        let page = client.get(&path).await?;
+        messages.extend(page["messages"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => next.clone_into(&mut cursor),
+            None => break,
+        }
+    }
+    writeln!(out, "   the per-recipient report (GET /v1/campaigns/{id}/messages, 5 a page):")?;
+    for m in &messages {
+        let to = m["to"].as_str().unwrap_or_default();
+        let Some(p) = CAST.iter().find(|p| digits(p.number) == to) else { continue };
+        let at: Timestamp = m["not_before"].as_str().context("a local-time message has its time")?.parse()?;
+        let local_at = local(p.zone, at)?;
+        let why = if local_at.hour() == 10 { "" } else { "  (the latest 10:00 of the zones the number may be in)" };
+        writeln!(
+            out,
+            "   {:<7} {:<12} {} at {} local ({} UTC){why}",
+            p.name,
+            p.city,
+            m["state"].as_str().unwrap_or("?"),
+            local_at.strftime("%a %H:%M"),
+            at.strftime("%H:%M"),
+        )?;
+    }
+    Ok(Morning { created, messages })
 }
 
 /// Caio agreed to order updates only.
@@ -407,8 +468,10 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
     )?;
 
     let heard = events_out(client, out, stop_text.person, stop_button.person, refused).await?;
+    let morning = morning_offer(client, out, started).await?;
 
     Ok(Story {
+        morning,
         heard,
         recategorised,
         endpoints,

@@ -178,8 +178,15 @@ pub fn local_templates() -> Vec<SimTemplate> {
             .map(|(name, language)| SimTemplate::approved(name, language, category))
             .collect()
     };
-    [approved(&marketing, "MARKETING"), approved(&utility, "UTILITY"), approved(&authentication, "AUTHENTICATION")]
-        .concat()
+    let personal = SimTemplate::approved("morning_offer", "en", "MARKETING")
+        .with_body("Good morning {{first_name}}! {{offer}} on the new collection, today only.", true);
+    [
+        approved(&marketing, "MARKETING"),
+        approved(&utility, "UTILITY"),
+        approved(&authentication, "AUTHENTICATION"),
+        vec![personal],
+    ]
+    .concat()
 }
 
 /// The local values the stack was started with (`.devstack/endpoints.json`).

@@ -128,6 +128,7 @@ async fn the_demo_story_holds_end_to_end() {
     assert_eq!((after["state"].as_str(), after["reason"].as_str()), (Some("suppressed"), Some("opted_out")), "{after}");
     meta_decides_the_category_and_the_endpoint(&story, &contract);
     the_business_heard_the_story(&story.heard);
+    each_customer_gets_the_morning_offer_at_their_10_00(&story.morning);
 
     // Each customer's first promotion: sent and read when awake, held for their morning when
     // not, refused with 131050 for the one who stopped marketing in WhatsApp.
@@ -235,6 +236,26 @@ fn clock(zone: &str, minutes: i64) -> String {
 /// Step 10 of the story: Caio's order update went under Meta's new category and, without
 /// marketing consent, not at all; promotions went to the Marketing Messages API, login codes to
 /// `/messages`.
+/// Step 12: every customer of the cast is planned at 10:00–10:30 in their zone (or, for a
+/// number that may be in two zones, at the later one's 10:00); the row without its offer is
+/// rejected before anything is stored.
+fn each_customer_gets_the_morning_offer_at_their_10_00(morning: &demo::Morning) {
+    assert_eq!(morning.created["accepted"], demo::CAST.len(), "{}", morning.created);
+    assert_eq!(morning.created["rejected"][0]["reason"], "invalid_parameters", "{}", morning.created);
+    assert_eq!(morning.messages.len(), demo::CAST.len(), "the report lists each recipient once");
+    let mut at_ten = 0;
+    for person in &demo::CAST {
+        let digits = person.number.trim_start_matches('+');
+        let m =
+            morning.messages.iter().find(|m| m["to"] == digits).unwrap_or_else(|| panic!("{} missing", person.name));
+        let at: Timestamp = m["not_before"].as_str().unwrap().parse().unwrap();
+        let local = at.to_zoned(jiff::tz::TimeZone::get(person.zone).unwrap());
+        assert!(matches!(local.hour(), 10 | 11) && local.minute() < 30, "{}: {local}", person.name);
+        at_ten += usize::from(local.hour() == 10);
+    }
+    assert!(at_ten >= demo::CAST.len() - 1, "only a number that may be in two zones goes later");
+}
+
 fn meta_decides_the_category_and_the_endpoint(story: &demo::Story, contract: &Contract) {
     let caio = &story.recategorised;
     contract.check(&Method::GET, "/v1/messages/{id}", 200, caio);
@@ -459,6 +480,12 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     let view = call(Method::GET, "/v1/campaigns/{id}", &format!("/v1/campaigns/{cid}"), None, 200).await;
     assert_eq!(view["accepted"], 2, "{view}");
     call(Method::GET, "/v1/campaigns/{id}", "/v1/campaigns/cmp_unknown", None, 404).await;
+    let report = format!("/v1/campaigns/{cid}/messages?limit=1");
+    let page = call(Method::GET, "/v1/campaigns/{id}/messages", &report, None, 200).await;
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(1), "{page}");
+    assert!(page["next_cursor"].is_string(), "two recipients, one a page: {page}");
+    call(Method::GET, "/v1/campaigns/{id}/messages", &format!("/v1/campaigns/{cid}/messages?state=lost"), None, 422)
+        .await;
 
     // What the router itself answers.
     let wrong = client.api(Method::DELETE, &format!("/v1/campaigns/{cid}"), None).await.unwrap();

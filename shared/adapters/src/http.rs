@@ -98,6 +98,21 @@ pub fn route<'r, T>(
     }
 }
 
+/// The request's query parameters, decoded (`+` is a space); the last of a repeated name wins.
+pub fn query(req: &Request) -> HashMap<String, String> {
+    let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+    req.uri()
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
 /// Path parameter `name` of a matched route (its template names it, so it is there).
 pub fn param<'p>(params: &'p PathParams, name: &str) -> &'p str {
     params.get(name).map_or("", String::as_str)
@@ -245,6 +260,19 @@ mod tests {
         assert_eq!(find(ROUTES, "GET", "/v1/nothing"), Matched::NotFound);
         assert_eq!(find(ROUTES, "GET", "/v1/contacts/"), Matched::NotFound, "an empty parameter matches nothing");
         assert_eq!(find(ROUTES, "GET", "/v1/messages/a/b"), Matched::NotFound);
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let request = lambda_http::http::Request::builder()
+            .uri("/v1/campaigns/c/messages?state=failed&cursor=msg%5F01&note=a+b&empty")
+            .body(Body::Empty)
+            .unwrap_or_default();
+        let q = query(&request);
+        assert_eq!(q.get("state").map(String::as_str), Some("failed"));
+        assert_eq!(q.get("cursor").map(String::as_str), Some("msg_01"));
+        assert_eq!(q.get("note").map(String::as_str), Some("a b"));
+        assert_eq!(q.get("empty").map(String::as_str), Some(""));
     }
 
     #[test]

@@ -41,12 +41,15 @@ use polite_domain::ports::{
 };
 use polite_domain::pricing::{CostEstimate, Money, PricingRecord};
 use polite_domain::record::MessageRecord;
-use polite_domain::record::{Moved, NewMessage};
+use polite_domain::record::{MessagePage, Moved, NewMessage};
 use polite_domain::status::StatusUpdate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const MSG: &str = "MSG";
+
+/// The index of a campaign's messages (`campaign_id`, `id`), for its per-recipient report.
+pub const CAMPAIGN_INDEX: &str = "CampaignIndex";
 /// The table's TTL attribute (epoch seconds; a message's own `expires_at` is its send deadline).
 const TTL_ATTRIBUTE: &str = "ttl";
 
@@ -420,6 +423,67 @@ impl MessageReader for DynamoMessages {
         let item = get_consistent(&self.client, &self.table, key(usage_pk(allowance), USAGE_SK)).await?;
         let used = sum_counter(item.as_slice(), USAGE_COUNT)?;
         u64::try_from(used).map_err(corrupt)
+    }
+
+    /// The campaign index (`campaign_id`, `id`: every message item with a campaign, sparse)
+    /// read page by page, the state filtered on DynamoDB's side, until `limit` are found.
+    async fn campaign_messages(
+        &self,
+        campaign_id: &str,
+        state: Option<MessageState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<MessagePage, StoreError> {
+        let limit = limit.max(1);
+        let mut messages = Vec::with_capacity(limit);
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(CAMPAIGN_INDEX)
+                .expression_attribute_names("#c", "campaign_id")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":c", s(campaign_id))
+                .expression_attribute_values(":msg", s(MSG))
+                .set_exclusive_start_key(start.take())
+                .limit(i32::try_from(limit.saturating_mul(2)).unwrap_or(i32::MAX).min(1_000));
+            let mut keys = "#c = :c".to_owned();
+            if let Some(after) = after {
+                keys.push_str(" AND #id > :after");
+                query = query.expression_attribute_names("#id", "id").expression_attribute_values(":after", s(after));
+            }
+            let mut filter = "#sk = :msg".to_owned();
+            if let Some(state) = state {
+                filter.push_str(" AND #st = :st");
+                query = query
+                    .expression_attribute_names("#st", "state")
+                    .expression_attribute_values(":st", s(state.as_str()));
+            }
+            let out = query
+                .key_condition_expression(keys)
+                .filter_expression(filter)
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            let more = out.last_evaluated_key().is_some_and(|k| !k.is_empty());
+            let items = out.items.unwrap_or_default();
+            let count = items.len();
+            for (i, item) in items.into_iter().enumerate() {
+                let record = serde_dynamo::from_item::<_, MessageItem>(item).map_err(corrupt)?.record;
+                messages.push(record);
+                if messages.len() == limit {
+                    let rest = i + 1 < count || more;
+                    let next = if rest { messages.last().map(|m| m.id.clone()) } else { None };
+                    return Ok(MessagePage { messages, next });
+                }
+            }
+            if !more {
+                return Ok(MessagePage { messages, next: None });
+            }
+            start = out.last_evaluated_key;
+        }
     }
 }
 

@@ -38,6 +38,7 @@ async fn events_go_out_in_order_are_scrubbed_and_a_settled_campaign_completes_on
         deliver_at_local: None,
         start_at: now(),
         per_second: 64,
+        max_per_minute: None,
         accepted: 1,
         rejected: 0,
         chunks: 1,

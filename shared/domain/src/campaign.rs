@@ -62,6 +62,10 @@ pub struct CampaignRequest {
     /// Each person at a wall-clock time in their own zone ([`crate::local_time`]).
     #[serde(default)]
     pub deliver_at_local: Option<LocalDelivery>,
+    /// At most this many recipients a minute (below the fan-out rate; not with
+    /// `deliver_at_local`, which spreads by its window).
+    #[serde(default)]
+    pub max_per_minute: Option<u32>,
     /// Makes a retried request safe: the same key and body answer the same campaign.
     #[serde(default)]
     pub idempotency_key: Option<String>,
@@ -76,6 +80,7 @@ pub struct ValidCampaign {
     pub send_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
     pub deliver_at_local: Option<LocalDelivery>,
+    pub max_per_minute: Option<u32>,
     pub idempotency_key: Option<String>,
     /// Readable recipients, in the caller's order, each once, with their values.
     pub recipients: Vec<Addressed>,
@@ -154,6 +159,16 @@ impl CampaignRequest {
         if let Some(local) = &self.deliver_at_local {
             local.check(now).map_err(|problem| invalid("deliver_at_local", problem))?;
         }
+        match (self.max_per_minute, self.deliver_at_local.is_some()) {
+            (Some(0), _) => return Err(invalid("max_per_minute", "must be at least 1")),
+            (Some(_), true) => {
+                return Err(invalid(
+                    "max_per_minute",
+                    "paces a campaign sent from send_at on; with deliver_at_local, widen window_minutes instead",
+                ));
+            }
+            _ => {}
+        }
         let idempotency_key = check_token("idempotency_key", self.idempotency_key)?;
         if self.recipients.is_empty() {
             return Err(invalid("recipients", "must list at least one contact"));
@@ -181,6 +196,7 @@ impl CampaignRequest {
             send_at: self.send_at,
             expires_at: self.expires_at,
             deliver_at_local: self.deliver_at_local,
+            max_per_minute: self.max_per_minute,
             idempotency_key,
             recipients,
             rejected,
@@ -205,6 +221,9 @@ pub struct CampaignRecord {
     pub start_at: Timestamp,
     /// Recipients per second the fan-out spreads the campaign at.
     pub per_second: u32,
+    /// The campaign's own cap, slower than `per_second` (on top of the number's pacing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u32>,
     pub accepted: usize,
     pub rejected: usize,
     pub chunks: u32,
@@ -215,7 +234,7 @@ impl CampaignRecord {
     /// The message for the recipient at `position`: the campaign's template, due at its
     /// [`slot`], keyed `<campaign id>:<contact>` so fanning a chunk out twice creates it once.
     pub fn message_for(&self, recipient: Recipient, position: usize) -> ValidSend {
-        self.message_at(recipient, slot(self.start_at, position, self.per_second))
+        self.message_at(recipient, self.paced(position))
     }
 
     /// When the recipient `to` at `position` goes: at `deliver_at_local`'s time in their
@@ -224,7 +243,19 @@ impl CampaignRecord {
     pub fn send_at_for(&self, to: &ContactRef, position: usize, zones: &[IanaZone]) -> LocalSlot {
         match &self.deliver_at_local {
             Some(local) => local.slot(zones, self.start_at, &format!("{}:{to}", self.id)),
-            None => LocalSlot::At(slot(self.start_at, position, self.per_second)),
+            None => LocalSlot::At(self.paced(position)),
+        }
+    }
+
+    /// When the recipient at `position` may go at the campaign's pace: [`slot`] at the
+    /// fan-out rate, or slower when the campaign caps itself at `max_per_minute`.
+    pub fn paced(&self, position: usize) -> Timestamp {
+        match self.max_per_minute {
+            Some(per_minute) => {
+                let millis = (position as u64).saturating_mul(60_000) / u64::from(per_minute.max(1));
+                self.start_at + SignedDuration::from_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+            }
+            None => slot(self.start_at, position, self.per_second),
         }
     }
 
@@ -651,6 +682,22 @@ mod tests {
     }
 
     #[test]
+    fn a_campaign_capped_per_minute_goes_slower_than_the_fan_out_rate() {
+        let capped = CampaignRecord { max_per_minute: Some(120), ..black_friday() };
+        assert_eq!(capped.paced(0), now());
+        assert_eq!(capped.paced(1), now() + SignedDuration::from_millis(500));
+        assert_eq!(capped.paced(120), now() + SignedDuration::from_mins(1));
+        assert_eq!(black_friday().paced(10), now() + SignedDuration::from_secs(1), "10/s without a cap");
+        let mut both = body(&["+16505551234"]);
+        both["max_per_minute"] = 100.into();
+        both["deliver_at_local"] = serde_json::json!({"time": "10:00"});
+        assert_eq!(request(both).validate(now()).unwrap_err().field, "max_per_minute");
+        let mut zero = body(&["+16505551234"]);
+        zero["max_per_minute"] = 0.into();
+        assert_eq!(request(zero).validate(now()).unwrap_err().field, "max_per_minute");
+    }
+
+    #[test]
     fn recipients_are_spread_at_the_campaign_rate() {
         assert_eq!(slot(now(), 0, 80), now());
         assert_eq!(slot(now(), 80, 80), now() + SignedDuration::from_secs(1));
@@ -669,6 +716,7 @@ mod tests {
             expires_at: Some(now() + SignedDuration::from_hours(6)),
             deliver_at_local: None,
             start_at: now(),
+            max_per_minute: None,
             per_second: 10,
             accepted: 30,
             rejected: 0,

@@ -271,6 +271,18 @@ pub trait MessageReader {
     /// # Errors
     /// [`StoreError`] when the store fails.
     fn allowance_used(&self, allowance: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A page of at most `limit` of a campaign's messages, in creation order (message ids
+    /// are time-ordered), only those in `state` when given, starting after the message id
+    /// `after` (the cursor of the previous page). Eventually consistent: a message moved a
+    /// moment ago may show its previous state.
+    fn campaign_messages(
+        &self,
+        campaign_id: &str,
+        state: Option<crate::message::MessageState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<crate::record::MessagePage, StoreError>> + Send;
 }
 
 /// Moving a message between states (conditional writes with the campaign counters).

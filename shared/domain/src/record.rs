@@ -18,6 +18,14 @@ pub struct NewMessage {
     pub body_hash: String,
 }
 
+/// A page of messages and where the next one starts (`None`: this was the last).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessagePage {
+    pub messages: Vec<MessageRecord>,
+    /// The id of the last message of the page, when more may follow.
+    pub next: Option<String>,
+}
+
 /// What a conditional transition did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Moved {

@@ -58,6 +58,7 @@ fn campaign(id: &str, accepted: usize) -> CampaignRecord {
         deliver_at_local: serde_json::from_value(serde_json::json!({"time": "10:00", "window_minutes": 90})).ok(),
         start_at: at("2026-06-10T12:00:00Z"),
         per_second: 64,
+        max_per_minute: Some(600),
         accepted,
         rejected: 0,
         chunks: u32::try_from(accepted.div_ceil(2)).unwrap(),

@@ -22,6 +22,11 @@ use polite_domain::status::StatusUpdate;
 macro_rules! message_store_contract {
     ($fresh:expr) => {
         #[tokio::test]
+        async fn a_campaigns_messages_are_listed_once_each_in_creation_order_page_by_page() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::messages::a_campaigns_messages_are_listed_once_each_in_creation_order_page_by_page(&store)).await;
+        }
+        #[tokio::test]
         async fn a_created_message_reads_back_unchanged() {
             let store = ($fresh)().await;
             Box::pin($crate::contract::messages::a_created_message_reads_back_unchanged(&store)).await;
@@ -109,6 +114,37 @@ fn record(id: &str, state: S, campaign: Option<&str>) -> MessageRecord {
 fn new(mut record: MessageRecord, key: Option<&str>, hash: &str) -> NewMessage {
     record.due_at = record.not_before.filter(|_| record.state == S::Scheduled);
     NewMessage { record, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned() }
+}
+
+/// A case of the contract (see the module).
+pub async fn a_campaigns_messages_are_listed_once_each_in_creation_order_page_by_page<M: MessageStore + Sync>(
+    store: &M,
+) {
+    for (id, state, campaign) in [
+        ("m1", S::Queued, "c1"),
+        ("m2", S::Scheduled, "c1"),
+        ("m3", S::Queued, "c1"),
+        ("m4", S::Scheduled, "c1"),
+        ("m5", S::Queued, "c1"),
+        ("m6", S::Queued, "c2"),
+    ] {
+        store.create(&new(record(id, state, Some(campaign)), None, "h")).await.unwrap();
+    }
+    store.create(&new(record("m7", S::Queued, None), None, "h")).await.unwrap();
+    let ids =
+        |page: &polite_domain::record::MessagePage| page.messages.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    let first = store.campaign_messages("c1", None, None, 2).await.unwrap();
+    assert_eq!((ids(&first), first.next.as_deref()), (vec!["m1".to_owned(), "m2".to_owned()], Some("m2")));
+    let second = store.campaign_messages("c1", None, first.next.as_deref(), 2).await.unwrap();
+    assert_eq!((ids(&second), second.next.as_deref()), (vec!["m3".to_owned(), "m4".to_owned()], Some("m4")));
+    let last = store.campaign_messages("c1", None, second.next.as_deref(), 2).await.unwrap();
+    assert_eq!((ids(&last), last.next), (vec!["m5".to_owned()], None), "the last page says so");
+    let scheduled = store.campaign_messages("c1", Some(S::Scheduled), None, 10).await.unwrap();
+    assert_eq!((ids(&scheduled), scheduled.next), (vec!["m2".to_owned(), "m4".to_owned()], None));
+    assert_eq!(scheduled.messages[0], record("m2", S::Scheduled, Some("c1")), "the whole message");
+    let other = store.campaign_messages("c2", None, None, 10).await.unwrap();
+    assert_eq!(ids(&other), ["m6"]);
+    assert!(store.campaign_messages("c9", None, None, 10).await.unwrap().messages.is_empty());
 }
 
 /// A case of the contract (see the module).

@@ -17,7 +17,7 @@ use polite_domain::ports::{
     CampaignCompletion, CampaignStore, CreateError, DueIndex, MessageEraser, MessageIntake, MessageMoves,
     MessageReader, Outbox, PublishedEvents, StatusLedger, StoreError,
 };
-use polite_domain::record::{MessageRecord, Moved, NewMessage};
+use polite_domain::record::{MessagePage, MessageRecord, Moved, NewMessage};
 use polite_domain::status::{StatusOutcome, StatusUpdate};
 
 use super::{MemoryOutbox, lock};
@@ -194,6 +194,25 @@ impl MessageReader for MemoryMessages {
 
     async fn allowance_used(&self, allowance: &str) -> Result<u64, StoreError> {
         Ok(lock(&self.table).usage.get(allowance).copied().unwrap_or(0))
+    }
+
+    async fn campaign_messages(
+        &self,
+        campaign_id: &str,
+        state: Option<MessageState>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<MessagePage, StoreError> {
+        let table = lock(&self.table);
+        let mut matching = table
+            .messages
+            .values()
+            .filter(|m| m.campaign_id.as_deref() == Some(campaign_id))
+            .filter(|m| after.is_none_or(|a| m.id.as_str() > a))
+            .filter(|m| state.is_none_or(|s| m.state == s));
+        let messages: Vec<MessageRecord> = matching.by_ref().take(limit.max(1)).cloned().collect();
+        let next = if matching.next().is_some() { messages.last().map(|m| m.id.clone()) } else { None };
+        Ok(MessagePage { messages, next })
     }
 }
 

@@ -106,6 +106,7 @@ where
             deliver_at_local: campaign.deliver_at_local,
             start_at: campaign.send_at.map_or(now, |s| s.max(now)),
             per_second: self.campaigns.per_second,
+            max_per_minute: campaign.max_per_minute,
             accepted: ready.recipients.len(),
             rejected: ready.rejected.len(),
             chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
