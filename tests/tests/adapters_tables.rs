@@ -11,7 +11,7 @@ async fn tables_are_created_from_the_template_with_their_index_and_ttl() {
     let messages = ddb.describe_table().table_name(stack.table("MessagesTable")).send().await.unwrap();
     let table = messages.table().unwrap();
     let gsi: Vec<&str> = table.global_secondary_indexes().iter().filter_map(|g| g.index_name()).collect();
-    assert_eq!(gsi, ["DueIndex"]);
+    assert_eq!(gsi, ["DueIndex", "CampaignIndex"]);
     // Epoch-second numbers both: the send log's `expires_at`; the idempotency and wamid
     // items' `ttl` (a message's own `expires_at` is its send deadline, a string).
     for (logical, attribute) in [("ContactsTable", "expires_at"), ("MessagesTable", "ttl")] {
