@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ContactRef;
-use crate::placeholders::{Mismatch, TemplateShape};
+use crate::placeholders::{Mismatch, TemplateShape, button_index, kind};
 
 /// Why one recipient was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,10 +150,8 @@ fn entry_parts(entry: Value) -> Result<(String, Option<Values>), Rejection> {
 }
 
 /// The key a component is replaced by: its type, and a button's index.
-fn component_key(component: &Value) -> (String, Option<String>) {
-    let kind = component.get("type").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
-    let index = component.get("index").map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned));
-    (kind, index)
+fn component_key(component: &Value) -> (String, Option<u64>) {
+    (kind(component), button_index(component))
 }
 
 /// The campaign's components with the person's own replacing those of the same part.

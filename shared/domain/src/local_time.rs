@@ -94,13 +94,9 @@ impl LocalDelivery {
         let spread = u64::from(self.window_minutes) * 60;
         let offset = if spread == 0 { 0 } else { stable_hash(key) % spread };
         let offset = SignedDuration::from_secs(i64::try_from(offset).unwrap_or(0));
-        let first = self.date.unwrap_or_else(|| {
-            zones
-                .iter()
-                .map(|z| start.to_zoned(z.tz().clone()).date())
-                .min()
-                .unwrap_or_else(|| start.to_zoned(TimeZone::UTC).date())
-        });
+        // `zones` is never empty here (UTC stands in), so there is always a first day.
+        let today = zones.iter().map(|z| start.to_zoned(z.tz().clone()).date()).min();
+        let Some(first) = self.date.or(today) else { return LocalSlot::Passed };
         // Two days cover any zone's "today" at `start` and its next day.
         for day in 0..3 {
             let Ok(date) = first.checked_add(jiff::Span::new().days(day)) else { break };

@@ -79,8 +79,14 @@ pub fn placeholders(text: &str) -> Vec<String> {
     found
 }
 
-fn kind(component: &Value) -> String {
+/// A component's or parameter's `type`, lower case (Meta lists `BODY`, sends take `body`).
+pub(crate) fn kind(component: &Value) -> String {
     component.get("type").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase()
+}
+
+/// A button component's `index` (Meta takes `0` and `"0"` alike).
+pub(crate) fn button_index(component: &Value) -> Option<u64> {
+    component.get("index").and_then(|i| i.as_u64().or_else(|| i.as_str()?.parse().ok()))
 }
 
 impl TemplateShape {
@@ -161,7 +167,7 @@ impl TemplateShape {
             None => count("header", 0, header.len())?,
         }
         for component in components.iter().filter(|c| kind(c) == "button") {
-            let index = component.get("index").and_then(|i| i.as_u64().or_else(|| i.as_str()?.parse().ok()));
+            let index = button_index(component);
             let is_url =
                 component.get("sub_type").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("url"));
             if is_url && !index.is_some_and(|i| self.url_buttons.iter().any(|b| u64::from(*b) == i)) {
@@ -175,10 +181,7 @@ impl TemplateShape {
             let given = components
                 .iter()
                 .filter(|c| kind(c) == "button")
-                .find(|c| {
-                    c.get("index").and_then(|i| i.as_u64().or_else(|| i.as_str()?.parse().ok()))
-                        == Some(u64::from(*index))
-                })
+                .find(|c| button_index(c) == Some(u64::from(*index)))
                 .and_then(|c| c.get("parameters").and_then(Value::as_array).map(Vec::len))
                 .unwrap_or(0);
             count(&format!("button {index}"), 1, given)?;

@@ -231,7 +231,7 @@ where
         new.record.govern(governing);
         match self.messages.create(&new).await {
             Ok(stored) if passed => {
-                if stored.state.is_waiting() && stored.state != MessageState::Sending {
+                if stored.state.is_cancellable() {
                     let details =
                         TransitionDetails { reason: Some(LOCAL_TIME_PASSED.into()), ..TransitionDetails::default() };
                     self.messages.transition_from(&stored, MessageState::Suppressed, now, details).await?;
