@@ -7,7 +7,9 @@
 //! | `GET /v1/messages/{id}` | 200 the message with its state, reason, `not_before` and history; 404 unknown |
 //! | `DELETE /v1/messages/{id}` | 200 the cancelled message; 409 once the sender has it; 404 unknown |
 //! | `POST /v1/campaigns` | 202 `{"id","accepted","rejected":[{"to","reason","detail"}]}`; 409 idempotency key reused with another body; 422 naming the field |
-//! | `GET /v1/campaigns/{id}` | 200 `{"id","name","counts",…}` with delivery rates and pricing ([`CampaignReport`]); 404 unknown |
+//! | `GET /v1/campaigns/{id}` | 200 `{"id","name","status","counts",…}` with delivery rates and pricing ([`CampaignReport`]); 404 unknown |
+//! | `GET /v1/campaigns/{id}/messages` | 200 `{"messages":[…],"next_cursor"}` a page of the per-recipient report; 404 unknown |
+//! | `POST /v1/campaigns/{id}/pause`, `/resume`, `/cancel` | 200 the campaign as `GET` shows it; 409 `campaign_cancelled` (a cancelled campaign is not paused or resumed); 404 unknown |
 //!
 //! The `GET` routes live here rather than in status-processor (the original design
 //! listed them there): one function serves every `/v1/messages` and `/v1/campaigns` path (one route
@@ -20,7 +22,7 @@ use jiff::Timestamp;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{self, ApiError, from_json_value, json_response, parse_json};
-use polite_domain::campaign::{CampaignRequest, Rejection};
+use polite_domain::campaign::{CampaignRequest, Control, Rejection};
 use polite_domain::message::{HistoryEntry, MessageState, SendError};
 use polite_domain::ports::{
     CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, TemplateReader,
@@ -29,6 +31,7 @@ use polite_domain::record::MessageRecord;
 use polite_domain::request::{SendRequest, body_hash, replay_key};
 use serde::Serialize;
 
+use polite_app::scheduler::campaigns::Controlled;
 use polite_app::scheduler::{Cancel, Scheduler, SubmitError};
 
 /// The function's name (bin, SAM function, metric dimension).
@@ -102,6 +105,17 @@ where
             Ok(json_response(StatusCode::OK, &report))
         }
         Route::CampaignMessages => campaign_messages(scheduler, id, &http::query(req)).await,
+        Route::Control(control) => {
+            let budget = scheduler.campaigns.inline_budget;
+            match scheduler.control(id, *control, budget, now).await.map_err(|e| ApiError::internal(&e))? {
+                Controlled::Done { report, .. } => Ok(json_response(StatusCode::OK, &report)),
+                Controlled::Refused(status) => Err(ApiError::conflict(
+                    "campaign_cancelled",
+                    format!("The campaign is {}: a cancelled campaign stays cancelled.", status.as_str()),
+                )),
+                Controlled::Unknown => Err(ApiError::not_found(format!("No campaign {id}."))),
+            }
+        }
     }
 }
 
@@ -157,6 +171,8 @@ pub enum Route {
     Campaign,
     CampaignReport,
     CampaignMessages,
+    /// Pause, resume or cancel a campaign.
+    Control(Control),
 }
 
 /// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
@@ -167,6 +183,9 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/v1/campaigns", Route::Campaign),
     ("GET", "/v1/campaigns/{id}", Route::CampaignReport),
     ("GET", "/v1/campaigns/{id}/messages", Route::CampaignMessages),
+    ("POST", "/v1/campaigns/{id}/pause", Route::Control(Control::Pause)),
+    ("POST", "/v1/campaigns/{id}/resume", Route::Control(Control::Resume)),
+    ("POST", "/v1/campaigns/{id}/cancel", Route::Control(Control::Cancel)),
 ];
 
 fn not_found(id: &str) -> ApiError {

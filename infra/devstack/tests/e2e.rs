@@ -486,6 +486,22 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     assert!(page["next_cursor"].is_string(), "two recipients, one a page: {page}");
     call(Method::GET, "/v1/campaigns/{id}/messages", &format!("/v1/campaigns/{cid}/messages?state=lost"), None, 422)
         .await;
+    let paused = call(Method::POST, "/v1/campaigns/{id}/pause", &format!("/v1/campaigns/{cid}/pause"), None, 200).await;
+    assert_eq!(paused["status"], "paused", "{paused}");
+    let resumed =
+        call(Method::POST, "/v1/campaigns/{id}/resume", &format!("/v1/campaigns/{cid}/resume"), None, 200).await;
+    assert_eq!(resumed["status"], "active", "{resumed}");
+    let cancelled =
+        call(Method::POST, "/v1/campaigns/{id}/cancel", &format!("/v1/campaigns/{cid}/cancel"), None, 200).await;
+    assert_eq!(
+        (&cancelled["status"], &cancelled["counts"]["cancelled"]),
+        (&json!("cancelled"), &json!(2)),
+        "{cancelled}"
+    );
+    let refused =
+        call(Method::POST, "/v1/campaigns/{id}/pause", &format!("/v1/campaigns/{cid}/pause"), None, 409).await;
+    assert_eq!(refused["error"]["code"], "campaign_cancelled", "{refused}");
+    call(Method::POST, "/v1/campaigns/{id}/pause", "/v1/campaigns/cmp_unknown/pause", None, 404).await;
 
     // What the router itself answers.
     let wrong = client.api(Method::DELETE, &format!("/v1/campaigns/{cid}"), None).await.unwrap();

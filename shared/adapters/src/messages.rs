@@ -30,7 +30,9 @@ use crate::dynamo::{
 use crate::outbox;
 use jiff::Timestamp;
 use polite_domain::campaign::NewCampaign;
-use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, PricedCount};
+use polite_domain::campaign::{
+    CampaignChunk, CampaignRecord, CampaignStatus, CampaignTally, PricedCount, StatusChange,
+};
 use polite_domain::events::Event;
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{Due, TransitionDetails, due_shard};
@@ -485,6 +487,10 @@ impl MessageReader for DynamoMessages {
             start = out.last_evaluated_key;
         }
     }
+
+    async fn campaign_status(&self, campaign_id: &str) -> Result<Option<CampaignStatus>, StoreError> {
+        Ok(self.read_campaign(campaign_id).await?.map(|c| c.status))
+    }
 }
 
 impl MessageMoves for DynamoMessages {
@@ -907,6 +913,51 @@ impl CampaignStore for DynamoMessages {
 
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
         self.delete(key(campaign_pk(campaign_id), &chunk_sk(index))).await
+    }
+
+    async fn set_campaign_status(
+        &self,
+        campaign_id: &str,
+        from: &[CampaignStatus],
+        to: CampaignStatus,
+    ) -> Result<StatusChange, StoreError> {
+        // A campaign stored before statuses existed has none: it is active.
+        let mut allowed: Vec<String> = (0..from.len()).map(|i| format!(":from{i}")).collect();
+        let mut condition = format!("#status IN ({})", allowed.join(", "));
+        if from.contains(&CampaignStatus::Active) {
+            condition = format!("({condition} OR attribute_not_exists(#status))");
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(campaign_key(campaign_id)))
+            .update_expression("SET #status = :to")
+            .condition_expression(format!("attribute_exists(pk) AND {condition}"))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        for (name, status) in allowed.drain(..).zip(from) {
+            update = update.expression_attribute_values(name, s(status.as_str()));
+        }
+        match update.send().await {
+            Ok(out) => {
+                let item: CampaignItem =
+                    serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?;
+                Ok(StatusChange::Changed(Box::new(item.record)))
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(self
+                    .read_campaign(campaign_id)
+                    .await?
+                    .map_or(StatusChange::Unknown, |c| StatusChange::Refused(c.status)))
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
     }
 }
 

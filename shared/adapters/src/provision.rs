@@ -494,7 +494,10 @@ mod tests {
         let expected = [
             ("/v1/campaigns", "POST", "messages-api"),
             ("/v1/campaigns/{id}", "GET", "messages-api"),
+            ("/v1/campaigns/{id}/cancel", "POST", "messages-api"),
             ("/v1/campaigns/{id}/messages", "GET", "messages-api"),
+            ("/v1/campaigns/{id}/pause", "POST", "messages-api"),
+            ("/v1/campaigns/{id}/resume", "POST", "messages-api"),
             ("/v1/contacts/{contact}", "DELETE", "contacts-api"),
             ("/v1/contacts/{contact}", "GET", "contacts-api"),
             ("/v1/contacts/{contact}", "PATCH", "contacts-api"),

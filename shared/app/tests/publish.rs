@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use polite_app::fakes::{MESSAGES_TABLE, MemoryBus, MemoryMessages};
 use polite_app::publish::{OutboxEvent, Publisher};
 use polite_domain::ContactRef;
-use polite_domain::campaign::{CampaignRecord, NewCampaign};
+use polite_domain::campaign::{CampaignRecord, CampaignStatus, NewCampaign};
 use polite_domain::message::{Category, MessageState as S, TransitionDetails};
 use polite_domain::ports::prelude::*;
 use polite_domain::record::{MessageRecord, NewMessage};
@@ -43,6 +43,7 @@ async fn events_go_out_in_order_are_scrubbed_and_a_settled_campaign_completes_on
         rejected: 0,
         chunks: 1,
         created_at: now(),
+        status: CampaignStatus::Active,
     };
     let campaign = NewCampaign { record, chunks: Vec::new(), idempotency_key: None, body_hash: String::new() };
     messages.create_campaign(&campaign).await.unwrap_or_else(|e| panic!("{e}"));

@@ -228,6 +228,99 @@ pub struct CampaignRecord {
     pub rejected: usize,
     pub chunks: u32,
     pub created_at: Timestamp,
+    /// Running, paused or cancelled (`POST /v1/campaigns/{id}/pause|resume|cancel`).
+    #[serde(default)]
+    pub status: CampaignStatus,
+}
+
+/// Whether a campaign's messages may go: the caller pauses, resumes and cancels it.
+///
+/// The campaign item holds the truth; the fan-out reads it before each chunk and the sender
+/// before each of the campaign's messages, so a pause or a cancellation holds for every
+/// message not yet handed to Meta — however far the fan-out has got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    #[default]
+    Active,
+    /// Nothing more goes until it is resumed: the fan-out waits, and each message that comes
+    /// due is parked (`scheduled`, reason [`CAMPAIGN_PAUSED`]).
+    Paused,
+    /// Nothing more goes, ever: each message not yet handed to Meta ends `cancelled` (reason
+    /// [`CAMPAIGN_CANCELLED`]), and the recipients not yet fanned out get a `cancelled`
+    /// message too, so the counts still add up to `accepted`.
+    Cancelled,
+}
+
+impl CampaignStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignStatus::Active => "active",
+            CampaignStatus::Paused => "paused",
+            CampaignStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The reason of a campaign message parked while its campaign is paused.
+pub const CAMPAIGN_PAUSED: &str = "campaign_paused";
+
+/// The reason of a campaign message cancelled with its campaign.
+pub const CAMPAIGN_CANCELLED: &str = "campaign_cancelled";
+
+/// How long a message of a paused campaign stays parked before the sender looks again (a
+/// resume releases parked messages at once; this bounds the wait if that release is cut short).
+pub const PAUSED_MESSAGE_RECHECK: SignedDuration = SignedDuration::from_mins(30);
+
+/// How long a chunk of a paused campaign waits before the fan-out looks again.
+pub const PAUSED_CHUNK_RECHECK: SignedDuration = SignedDuration::from_mins(1);
+
+/// What the caller asks of a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Control {
+    /// The action named in the path (`pause`, `resume`, `cancel`).
+    pub fn parse(action: &str) -> Option<Control> {
+        match action {
+            "pause" => Some(Control::Pause),
+            "resume" => Some(Control::Resume),
+            "cancel" => Some(Control::Cancel),
+            _ => None,
+        }
+    }
+
+    /// The status the campaign ends in.
+    pub fn to(self) -> CampaignStatus {
+        match self {
+            Control::Pause => CampaignStatus::Paused,
+            Control::Resume => CampaignStatus::Active,
+            Control::Cancel => CampaignStatus::Cancelled,
+        }
+    }
+
+    /// The statuses it may come from: a cancelled campaign stays cancelled; asking twice
+    /// answers the same.
+    pub fn from(self) -> &'static [CampaignStatus] {
+        match self {
+            Control::Pause | Control::Resume => &[CampaignStatus::Active, CampaignStatus::Paused],
+            Control::Cancel => &[CampaignStatus::Active, CampaignStatus::Paused, CampaignStatus::Cancelled],
+        }
+    }
+}
+
+/// What changing a campaign's status came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusChange {
+    /// The campaign as it is now.
+    Changed(Box<CampaignRecord>),
+    /// Its status does not allow it (a cancelled campaign cannot be paused or resumed).
+    Refused(CampaignStatus),
+    Unknown,
 }
 
 impl CampaignRecord {
@@ -402,6 +495,9 @@ pub struct CampaignReport {
     pub accepted: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<usize>,
+    /// `active`, `paused` or `cancelled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<CampaignStatus>,
     /// Each person at this wall-clock time in their own zone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliver_at_local: Option<LocalDelivery>,
@@ -472,6 +568,7 @@ impl CampaignReport {
             created_at: None,
             accepted: None,
             rejected: None,
+            status: None,
             deliver_at_local: None,
             messages,
             counts,
@@ -485,6 +582,7 @@ impl CampaignReport {
             report.created_at = Some(r.created_at);
             report.accepted = Some(r.accepted);
             report.rejected = Some(r.rejected);
+            report.status = Some(r.status);
             report.deliver_at_local = r.deliver_at_local;
         }
         Some(report)
@@ -722,6 +820,7 @@ mod tests {
             rejected: 0,
             chunks: 1,
             created_at: now(),
+            status: CampaignStatus::Active,
         }
     }
 

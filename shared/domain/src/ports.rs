@@ -283,6 +283,14 @@ pub trait MessageReader {
         after: Option<&str>,
         limit: usize,
     ) -> impl Future<Output = Result<crate::record::MessagePage, StoreError>> + Send;
+
+    /// Whether a campaign's messages may go (strongly consistent: a pause a moment ago
+    /// counts). `None` for a campaign polite did not create (a `campaign_id` given on
+    /// `POST /v1/messages` only groups counters).
+    fn campaign_status(
+        &self,
+        campaign_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::campaign::CampaignStatus>, StoreError>> + Send;
 }
 
 /// Moving a message between states (conditional writes with the campaign counters).
@@ -408,6 +416,14 @@ pub trait CampaignStore {
 
     /// A chunk fanned out completely: it leaves the due index for good.
     fn finish_chunk(&self, campaign_id: &str, index: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets the campaign's status to `to` if it is one of `from` (a conditional write).
+    fn set_campaign_status(
+        &self,
+        campaign_id: &str,
+        from: &[crate::campaign::CampaignStatus],
+        to: crate::campaign::CampaignStatus,
+    ) -> impl Future<Output = Result<crate::campaign::StatusChange, StoreError>> + Send;
 }
 
 /// Closing a campaign once its last message settled (the event publisher).

@@ -6,7 +6,7 @@
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
 use polite_domain::audience::Recipient;
-use polite_domain::campaign::{CampaignChunk, CampaignRecord, NewCampaign};
+use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignStatus, Control, NewCampaign, StatusChange};
 use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
 use polite_domain::ports::{CampaignCompletion, CampaignStore, CreateError, MessageStore};
 use polite_domain::record::{MessageRecord, NewMessage};
@@ -26,6 +26,14 @@ macro_rules! campaign_store_contract {
         async fn each_chunk_is_due_at_once_and_claimed_by_one_fan_out_at_a_time() {
             let store = ($fresh)().await;
             Box::pin($crate::contract::campaigns::each_chunk_is_due_at_once_and_claimed_by_one_fan_out_at_a_time(
+                &store,
+            ))
+            .await;
+        }
+        #[tokio::test]
+        async fn a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::campaigns::a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes(
                 &store,
             ))
             .await;
@@ -63,6 +71,7 @@ fn campaign(id: &str, accepted: usize) -> CampaignRecord {
         rejected: 0,
         chunks: u32::try_from(accepted.div_ceil(2)).unwrap(),
         created_at: at("2026-06-10T12:00:00Z"),
+        status: CampaignStatus::Active,
     }
 }
 
@@ -139,6 +148,30 @@ where
     assert_eq!(store.claim_chunk("cmp_1", 1, at("2027-01-01T00:00:00Z"), later).await.unwrap(), None, "done");
     assert_eq!(due(store, at("2027-01-01T00:00:00Z")).await, [chunk(0), chunk(2)]);
     assert_eq!(store.claim_chunk("cmp_9", 0, created, lease).await.unwrap(), None, "an unknown campaign");
+}
+
+/// A case of the contract (see the module).
+pub async fn a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes<S>(store: &S)
+where
+    S: CampaignStore + MessageStore + Sync,
+{
+    store.create_campaign(&new(campaign("cmp_1", 3), None, "h")).await.unwrap();
+    let status = async |id| store.campaign_status(id).await.unwrap();
+    assert_eq!(status("cmp_1").await, Some(CampaignStatus::Active), "created active");
+    assert_eq!(status("cmp_9").await, None, "no campaign by that id");
+    let set = async |control: Control| store.set_campaign_status("cmp_1", control.from(), control.to()).await.unwrap();
+
+    let StatusChange::Changed(paused) = set(Control::Pause).await else { panic!("paused") };
+    assert_eq!((paused.status, paused.accepted), (CampaignStatus::Paused, 3), "the whole campaign, as it is now");
+    assert_eq!(status("cmp_1").await, Some(CampaignStatus::Paused));
+    assert_eq!(store.campaign("cmp_1").await.unwrap().map(|c| c.status), Some(CampaignStatus::Paused));
+    assert!(matches!(set(Control::Pause).await, StatusChange::Changed(_)), "pausing twice answers the same");
+    assert!(matches!(set(Control::Resume).await, StatusChange::Changed(c) if c.status == CampaignStatus::Active));
+    assert!(matches!(set(Control::Cancel).await, StatusChange::Changed(c) if c.status == CampaignStatus::Cancelled));
+    assert_eq!(set(Control::Resume).await, StatusChange::Refused(CampaignStatus::Cancelled), "cancelled for good");
+    assert_eq!(status("cmp_1").await, Some(CampaignStatus::Cancelled));
+    let unknown = store.set_campaign_status("cmp_9", Control::Pause.from(), CampaignStatus::Paused).await.unwrap();
+    assert_eq!(unknown, StatusChange::Unknown);
 }
 
 /// A case of the contract (see the module).

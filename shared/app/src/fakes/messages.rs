@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use polite_domain::ContactRef;
-use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignTally, NewCampaign, PricedCount};
+use polite_domain::campaign::{
+    CampaignChunk, CampaignRecord, CampaignStatus, CampaignTally, NewCampaign, PricedCount, StatusChange,
+};
 use polite_domain::events::Event;
 use polite_domain::message::{Due, HistoryEntry, MessageState, Transition, TransitionDetails, due_shard};
 use polite_domain::ports::{
@@ -214,6 +216,10 @@ impl MessageReader for MemoryMessages {
         let next = if matching.next().is_some() { messages.last().map(|m| m.id.clone()) } else { None };
         Ok(MessagePage { messages, next })
     }
+
+    async fn campaign_status(&self, campaign_id: &str) -> Result<Option<CampaignStatus>, StoreError> {
+        Ok(lock(&self.table).campaigns.get(campaign_id).map(|c| c.status))
+    }
 }
 
 impl MessageMoves for MemoryMessages {
@@ -393,6 +399,23 @@ impl CampaignStore for MemoryMessages {
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
         lock(&self.table).chunks.remove(&(campaign_id.to_owned(), index));
         Ok(())
+    }
+
+    async fn set_campaign_status(
+        &self,
+        campaign_id: &str,
+        from: &[CampaignStatus],
+        to: CampaignStatus,
+    ) -> Result<StatusChange, StoreError> {
+        let mut table = lock(&self.table);
+        Ok(match table.campaigns.get_mut(campaign_id) {
+            None => StatusChange::Unknown,
+            Some(campaign) if from.contains(&campaign.status) => {
+                campaign.status = to;
+                StatusChange::Changed(Box::new(campaign.clone()))
+            }
+            Some(campaign) => StatusChange::Refused(campaign.status),
+        })
     }
 }
 

@@ -12,15 +12,19 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::audience::Recipient;
-use polite_domain::campaign::NewCampaign;
-use polite_domain::campaign::{self, CampaignRecord, CampaignReport, Personalised, ValidCampaign};
+use polite_domain::campaign::{
+    self, CAMPAIGN_CANCELLED, CAMPAIGN_PAUSED, CampaignRecord, CampaignReport, CampaignStatus, Control, NewCampaign,
+    PAUSED_CHUNK_RECHECK, Personalised, StatusChange, ValidCampaign,
+};
 use polite_domain::gate::candidate_zones;
 use polite_domain::local_time::{LOCAL_TIME_PASSED, LocalSlot};
 use polite_domain::message::{MessageState, TransitionDetails};
 use polite_domain::ports::{
     CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, StoreError,
 };
+use polite_domain::record::Moved;
 use polite_domain::request::Invalid;
+use polite_domain::request::QUEUE_LEASE;
 use polite_domain::zone::IanaZone;
 
 use super::{Job, Scheduler, prepare};
@@ -28,8 +32,11 @@ use super::{Job, Scheduler, prepare};
 /// How long a fan-out may hold a chunk before another may take it over.
 pub const CHUNK_LEASE: SignedDuration = SignedDuration::from_mins(5);
 
-/// Messages created at once while fanning out a chunk.
+/// Messages created (or moved by a pause, resume or cancellation) at once.
 const CREATE_CONCURRENCY: usize = 16;
+
+/// Messages read per page when a resume or cancellation goes through a campaign's messages.
+const SWEEP_PAGE: usize = 200;
 
 /// A new campaign id: `cmp_` + a UUIDv7.
 pub fn new_campaign_id() -> String {
@@ -111,6 +118,7 @@ where
             rejected: ready.rejected.len(),
             chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
             created_at: now,
+            status: CampaignStatus::Active,
         };
         let new = NewCampaign { record, chunks, idempotency_key: campaign.idempotency_key.clone(), body_hash };
         let stored = self.messages.create_campaign(&new).await?;
@@ -134,6 +142,123 @@ where
         let (record, tally) =
             tokio::try_join!(self.messages.campaign(campaign_id), self.messages.campaign_tally(campaign_id))?;
         Ok(CampaignReport::new(campaign_id, record, tally))
+    }
+
+    /// Pauses, resumes or cancels a campaign, then does within `budget` what that means for
+    /// the messages already created (the tick and the sender see to the rest):
+    ///
+    /// - **pause**: nothing here — the fan-out stops at the next chunk, and the sender parks
+    ///   each of the campaign's messages that comes due (`scheduled`, [`CAMPAIGN_PAUSED`]).
+    /// - **resume**: the parked messages are queued again at once, and the fan-out goes on.
+    /// - **cancel**: every message not yet handed to Meta ends `cancelled`
+    ///   ([`CAMPAIGN_CANCELLED`]), and the recipients not yet fanned out get a `cancelled`
+    ///   message each, so the counts add up to `accepted`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table fails (the status may already be set: asking again is
+    /// safe).
+    pub async fn control(
+        &self,
+        campaign_id: &str,
+        control: Control,
+        budget: Duration,
+        now: Timestamp,
+    ) -> Result<Controlled, StoreError> {
+        let started = Instant::now();
+        let record = match self.messages.set_campaign_status(campaign_id, control.from(), control.to()).await? {
+            StatusChange::Changed(record) => record,
+            StatusChange::Refused(status) => return Ok(Controlled::Refused(status)),
+            StatusChange::Unknown => return Ok(Controlled::Unknown),
+        };
+        tracing::info!(campaign_id, status = control.to().as_str(), "campaign status set");
+        let moved = match control {
+            Control::Pause => 0,
+            Control::Resume | Control::Cancel => {
+                let moved = self.sweep(campaign_id, control, started + budget, now).await?;
+                self.fan_out_within(&record, budget.saturating_sub(started.elapsed()), now).await;
+                moved
+            }
+        };
+        let report = self.report(campaign_id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
+        Ok(Controlled::Done { report: Box::new(report), moved })
+    }
+
+    /// The campaign's waiting messages, page by page until `deadline`: queued again when
+    /// resuming (only those a pause parked), cancelled when cancelling. Returns how many moved.
+    /// The index may lag: each move is conditional on the message's state, and the sender
+    /// checks the campaign's status before each message anyway.
+    async fn sweep(
+        &self,
+        campaign_id: &str,
+        control: Control,
+        deadline: Instant,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let states: &[MessageState] = match control {
+            Control::Resume => &[MessageState::Scheduled],
+            Control::Pause | Control::Cancel => {
+                &[MessageState::Scheduled, MessageState::Queued, MessageState::Deferred]
+            }
+        };
+        let mut moved = 0;
+        for state in states {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page =
+                    self.messages.campaign_messages(campaign_id, Some(*state), cursor.as_deref(), SWEEP_PAGE).await?;
+                let picked = page
+                    .messages
+                    .into_iter()
+                    .filter(|m| control != Control::Resume || m.reason.as_deref() == Some(CAMPAIGN_PAUSED));
+                let results: Vec<Result<Option<Option<Job>>, StoreError>> = futures_util::stream::iter(picked)
+                    .map(|m| self.sweep_one(m.id, control, now))
+                    .buffer_unordered(CREATE_CONCURRENCY)
+                    .collect()
+                    .await;
+                let mut jobs = Vec::new();
+                for result in results {
+                    if let Some(job) = result? {
+                        jobs.extend(job);
+                        moved += 1;
+                    }
+                }
+                if !jobs.is_empty() {
+                    self.enqueue(jobs, now).await;
+                }
+                match page.next {
+                    Some(next) if Instant::now() < deadline => cursor = Some(next),
+                    Some(_) => {
+                        tracing::info!(
+                            campaign_id,
+                            "campaign sweep cut short; the tick and the sender see to the rest"
+                        );
+                        return Ok(moved);
+                    }
+                    None => break,
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    /// One message of the sweep: `Some` when it moved (with its job when it was queued).
+    async fn sweep_one(&self, id: String, control: Control, now: Timestamp) -> Result<Option<Option<Job>>, StoreError> {
+        let (from, to, details) = match control {
+            Control::Resume => (
+                vec![MessageState::Scheduled],
+                MessageState::Queued,
+                TransitionDetails { due_at: Some(now + QUEUE_LEASE), ..TransitionDetails::default() },
+            ),
+            Control::Pause | Control::Cancel => (
+                MessageState::ALL.into_iter().filter(|s| s.is_cancellable()).collect(),
+                MessageState::Cancelled,
+                TransitionDetails { reason: Some(CAMPAIGN_CANCELLED.into()), ..TransitionDetails::default() },
+            ),
+        };
+        Ok(match self.messages.transition(&id, &from, to, now, details).await? {
+            Moved::Yes(record) => Some(Job::of(&record)),
+            Moved::No(_) => None,
+        })
     }
 
     /// Fans out the campaign's chunks in order until `budget` is spent (checked before each
@@ -163,11 +288,24 @@ where
     ///
     /// # Errors
     /// [`StoreError`] when the store fails; the chunk's lease brings it back.
+    ///
+    /// A paused campaign's chunk is put back for [`PAUSED_CHUNK_RECHECK`] without fanning out;
+    /// a cancelled campaign's recipients each get a `cancelled` message (the counts still add
+    /// up to `accepted`, and each recipient is in the report once).
     pub async fn fan_out(&self, campaign_id: &str, index: u32, now: Timestamp) -> Result<Option<FanOut>, StoreError> {
-        let Some((campaign, chunk)) = self.messages.claim_chunk(campaign_id, index, now, now + CHUNK_LEASE).await?
+        let status = self.messages.campaign_status(campaign_id).await?.unwrap_or_default();
+        if status == CampaignStatus::Paused {
+            if self.messages.claim_chunk(campaign_id, index, now, now + PAUSED_CHUNK_RECHECK).await?.is_some() {
+                tracing::info!(campaign_id, chunk = index, "campaign paused: chunk waits");
+            }
+            return Ok(None);
+        }
+        let Some((mut campaign, chunk)) = self.messages.claim_chunk(campaign_id, index, now, now + CHUNK_LEASE).await?
         else {
             return Ok(None);
         };
+        // The chunk holds the campaign as created; its status is the campaign item's.
+        campaign.status = status;
         let first = chunk.first_position;
         // One template for the whole chunk: the registry is read once.
         let governing = self.governing_category(&campaign.payload, now).await;
@@ -221,24 +359,34 @@ where
         now: Timestamp,
     ) -> Result<Option<Created>, StoreError> {
         let masked = recipient.to.masked();
-        let zones = if campaign.deliver_at_local.is_some() { self.zones_of(&recipient.to).await? } else { Vec::new() };
+        let local = campaign.deliver_at_local.is_some() && campaign.status != CampaignStatus::Cancelled;
+        let zones = if local { self.zones_of(&recipient.to).await? } else { Vec::new() };
         let (send_at, passed) = match campaign.send_at_for(&recipient.to, position, &zones) {
             LocalSlot::At(at) => (at, false),
-            // Created, then suppressed at once: counted like every recipient, never sent.
             LocalSlot::Passed => (now, true),
+        };
+        // Created, then ended at once: counted like every recipient, never sent.
+        let ending = if campaign.status == CampaignStatus::Cancelled {
+            Some((MessageState::Cancelled, CAMPAIGN_CANCELLED))
+        } else if passed {
+            Some((MessageState::Suppressed, LOCAL_TIME_PASSED))
+        } else {
+            None
         };
         let mut new = prepare(campaign.message_at(recipient, send_at), campaign.id.clone(), now);
         new.record.govern(governing);
         match self.messages.create(&new).await {
-            Ok(stored) if passed => {
+            Ok(stored) => {
+                let created = stored.id == new.record.id;
+                let Some((state, reason)) = ending else {
+                    return Ok(Some(Created { new: created, job: Job::of(&stored) }));
+                };
                 if stored.state.is_cancellable() {
-                    let details =
-                        TransitionDetails { reason: Some(LOCAL_TIME_PASSED.into()), ..TransitionDetails::default() };
-                    self.messages.transition_from(&stored, MessageState::Suppressed, now, details).await?;
+                    let details = TransitionDetails { reason: Some(reason.into()), ..TransitionDetails::default() };
+                    self.messages.transition_from(&stored, state, now, details).await?;
                 }
-                Ok(Some(Created { new: stored.id == new.record.id, job: None }))
+                Ok(Some(Created { new: created, job: None }))
             }
-            Ok(stored) => Ok(Some(Created { new: stored.id == new.record.id, job: Job::of(&stored) })),
             Err(CreateError::IdempotencyConflict) => {
                 // Only a caller reusing a campaign's key shape on /v1/messages gets here.
                 tracing::warn!(campaign_id = %campaign.id, to = %masked, "the recipient's campaign key holds another message; skipped");
@@ -265,6 +413,20 @@ where
             None => candidate_zones(to).0.into_owned(),
         })
     }
+}
+
+/// What a pause, resume or cancellation came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Controlled {
+    /// The campaign as it is now, and how many of its messages moved at once (parked ones
+    /// queued again, or waiting ones cancelled).
+    Done {
+        report: Box<CampaignReport>,
+        moved: usize,
+    },
+    /// Its status does not allow it (a cancelled campaign is not paused or resumed): 409.
+    Refused(CampaignStatus),
+    Unknown,
 }
 
 /// A recipient's message: created now, or by an earlier (interrupted) fan-out; its job when

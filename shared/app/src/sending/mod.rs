@@ -4,7 +4,8 @@
 //! For each job: read the message and the recipient (strongly consistent: an opt-out recorded a
 //! moment ago counts), run `polite_domain::gate::decide`, and act — `Expire`, `Suppress` and
 //! `Defer` become message states with reasons (a deferral of ≤ 15 min goes back on the queue
-//! with a delay, a longer one back to the table as `scheduled`); `Send` claims the message with
+//! with a delay, a longer one back to the table as `scheduled`; a message of a paused campaign
+//! is parked, one of a cancelled campaign cancelled); `Send` claims the message with
 //! a conditional `queued|deferred → sending` write *before* calling Meta, so a redelivered or
 //! duplicated job can never send twice. What follows the Graph API's answer is
 //! `polite_domain::sending::after_send`.
@@ -14,6 +15,7 @@ pub mod pacing;
 use jiff::{SignedDuration, Timestamp};
 use metrics::counter;
 use polite_domain::ContactRef;
+use polite_domain::campaign::{CAMPAIGN_CANCELLED, CAMPAIGN_PAUSED, CampaignStatus, PAUSED_MESSAGE_RECHECK};
 use polite_domain::caps::Reservation;
 use polite_domain::caps::SentRecord;
 use polite_domain::envelope::{self, EnvelopeError, kinds};
@@ -121,6 +123,8 @@ pub enum Outcome {
     Scheduled,
     Suppressed,
     Expired,
+    /// Its campaign was cancelled.
+    Cancelled,
     Failed,
     /// Left `sending`: Meta may have accepted it.
     Unknown,
@@ -204,6 +208,9 @@ where
     /// A pacing wait over [`STALE_AFTER`] or a lost reservation race means deciding again on
     /// fresh reads: an opt-out recorded meanwhile counts.
     async fn consider(&self, mut record: MessageRecord, now: Timestamp) -> Result<Outcome, SendJobError> {
+        if let Some(held) = self.campaign_hold(&record, now).await? {
+            return Ok(held);
+        }
         let payload = record.payload.clone();
         if let Some(key) = payload.template_key() {
             let (known, loaded) = tokio::try_join!(self.templates.template(&key), self.templates.loaded_at())?;
@@ -298,6 +305,27 @@ where
         // Sends to this person keep landing first: look again after the pair spacing.
         let spacing = SignedDuration::from_secs(i64::from(self.policy.pair_spacing_seconds.max(1)));
         self.defer(&record, now + spacing, DeferReason::PairRate.as_str(), None, now).await
+    }
+
+    /// A message of a paused campaign is parked (`scheduled` until [`PAUSED_MESSAGE_RECHECK`],
+    /// or until a resume queues it), one of a cancelled campaign cancelled; `None` when its
+    /// campaign (if any) lets it go.
+    async fn campaign_hold(&self, record: &MessageRecord, now: Timestamp) -> Result<Option<Outcome>, SendJobError> {
+        let Some(campaign_id) = record.campaign_id.as_deref() else { return Ok(None) };
+        match self.messages.campaign_status(campaign_id).await? {
+            Some(CampaignStatus::Paused) => {
+                counter!("CampaignHolds", "status" => "paused").increment(1);
+                let until = now + PAUSED_MESSAGE_RECHECK;
+                self.defer(record, until, CAMPAIGN_PAUSED, None, now).await.map(Some)
+            }
+            Some(CampaignStatus::Cancelled) => {
+                counter!("CampaignHolds", "status" => "cancelled").increment(1);
+                let details =
+                    TransitionDetails { reason: Some(CAMPAIGN_CANCELLED.into()), ..TransitionDetails::default() };
+                self.move_to(record, MessageState::Cancelled, now, details, Outcome::Cancelled).await.map(Some)
+            }
+            Some(CampaignStatus::Active) | None => Ok(None),
+        }
     }
 
     /// Meta's answer showed the person's phone and user id together: consent-updater (the
@@ -518,6 +546,7 @@ fn outcome_label(outcome: &Outcome) -> &'static str {
         Outcome::Scheduled => "scheduled",
         Outcome::Suppressed => "suppressed",
         Outcome::Expired => "expired",
+        Outcome::Cancelled => "cancelled",
         Outcome::Failed => "failed",
         Outcome::Unknown => "unknown",
     }
