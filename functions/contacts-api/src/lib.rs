@@ -6,19 +6,23 @@
 //! | `GET /v1/contacts/{contact}` | 200 contact; 404 unknown |
 //! | `PATCH /v1/contacts/{contact}` | timezone, quiet hours, locale → 200 contact (creates it) |
 //! | `GET /v1/contacts/{contact}/consent-history` | 200 `{"events": [...]}` oldest first; 404 unknown |
+//! | `GET /v1/contacts/{contact}/consent-evidence` | 200 the person's consent as one document an auditor can read; 404 unknown |
+//! | `POST /v1/consents:import` | ≤ 1 000 business-side captures at once → 200 `{"accepted","recorded","current","already_recorded","rejected"}` |
 //! | `DELETE /v1/contacts/{contact}` | 204: erasure of the person and every identity of theirs |
 //!
 //! `{contact}` is a phone number (E.164, with or without `+`) or a business-scoped user id;
 //! either finds the same person once WhatsApp has shown them together.
 
-use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{self, ApiError, json_response, parse_json};
 use polite_app::contacts;
-use polite_domain::consent::{
-    CategoryConsent, ConsentCategory, ConsentError, ConsentEvent, ConsentSource, ConsentStatus,
-};
+use polite_domain::capture::{Capture, ImportRejection, ImportRequest};
+use polite_domain::consent::EventId;
+use polite_domain::consent::{CategoryConsent, ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::contact::{ContactRecord, ContactSettings};
 use polite_domain::hours::QuietHours;
 use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, MessageEraser};
@@ -31,9 +35,6 @@ pub use config::Config;
 
 /// The function's name (bin, SAM function, metric dimension).
 pub const FUNCTION: &str = "contacts-api";
-
-/// How far in the future a business may date a consent capture (clock skew), no more.
-const FUTURE_SKEW: SignedDuration = SignedDuration::from_mins(5);
 
 /// The contacts table as this API uses it: the narrow ports its routes call, no more.
 pub trait Contacts: ContactReader + ContactWriter + ContactEraser + Sync {}
@@ -63,6 +64,9 @@ async fn route<S: Contacts, M: MessageEraser + Sync>(
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
     let (route, params) = http::route(req, ROUTES)?;
+    if *route == Route::Import {
+        return import(api, req.body(), now).await;
+    }
     let contact = contact(http::param(&params, "contact"))?;
     match route {
         Route::Get => get(api, &contact, now).await,
@@ -70,6 +74,8 @@ async fn route<S: Contacts, M: MessageEraser + Sync>(
         Route::Erase => erase(api, &contact).await,
         Route::PutConsent => put_consent(api, &contact, req.body(), now).await,
         Route::History => history(api, &contact).await,
+        Route::Evidence => evidence(api, &contact, now).await,
+        Route::Import => import(api, req.body(), now).await,
     }
 }
 
@@ -81,6 +87,8 @@ pub enum Route {
     Erase,
     PutConsent,
     History,
+    Evidence,
+    Import,
 }
 
 /// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
@@ -90,6 +98,8 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("DELETE", "/v1/contacts/{contact}", Route::Erase),
     ("PUT", "/v1/contacts/{contact}/consent", Route::PutConsent),
     ("GET", "/v1/contacts/{contact}/consent-history", Route::History),
+    ("GET", "/v1/contacts/{contact}/consent-evidence", Route::Evidence),
+    ("POST", "/v1/consents:import", Route::Import),
 ];
 
 /// The path's contact reference (decoded: `%2B` is `+`): a phone number in E.164 with or
@@ -184,58 +194,51 @@ async fn get<S: Contacts, M: MessageEraser + Sync>(
     Ok(json_response(StatusCode::OK, &ContactView::of(contact, now)))
 }
 
-/// `PUT …/consent`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsentRequest {
-    category: ConsentCategory,
-    status: ConsentStatus,
-    source: String,
-    #[serde(default)]
-    evidence: Option<String>,
-    #[serde(default)]
-    occurred_at: Option<Timestamp>,
-}
-
+/// `PUT …/consent`: one business-side capture ([`Capture::check`]).
 async fn put_consent<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
-    let request: ConsentRequest = parse_json(body.as_ref())?;
-    let source = ConsentSource::business(&request.source)
-        .map_err(|e| ApiError::invalid_field("source", format!("{e} (e.g. \"web_checkout\")")))?;
-    // Consent is ordered by when it happened: dated "now", a CRM's re-sync of an old opt-in
-    // would outrank a STOP the person sent in between. The caller must say when.
-    let occurred_at = request.occurred_at.ok_or_else(|| {
-        ApiError::invalid_field(
-            "occurred_at",
-            "is required: when the customer gave or withdrew consent (RFC 3339, e.g. \"2026-11-20T10:00:00Z\")",
-        )
-    })?;
-    if occurred_at > now + FUTURE_SKEW {
-        return Err(ApiError::invalid_field(
-            "occurred_at",
-            "is in the future; send when the customer gave or withdrew consent",
-        ));
-    }
-    let event = ConsentEvent::from_business(
-        contact,
-        request.category,
-        request.status,
-        source,
-        request.evidence,
-        occurred_at,
-        now,
-    )
-    .map_err(|e| match e {
-        ConsentError::EvidenceTooLong => ApiError::invalid_field("evidence", e),
-        ConsentError::InvalidSource => ApiError::invalid_field("source", e),
-    })?;
+    let capture: Capture = parse_json(body.as_ref())?;
+    let event = capture.check(contact, now)?;
     let person = contacts::capture(&api.store, contact, &event).await.map_err(|e| internal(&e))?;
     let person = person.ok_or_else(|| not_found(contact))?;
     Ok(json_response(StatusCode::OK, &ContactView::of(person, now)))
+}
+
+/// `POST /v1/consents:import`: what was recorded, and each record rejected with its reason.
+#[derive(Debug, Serialize)]
+struct ImportAnswer {
+    /// Records that were valid (recorded now, or already).
+    accepted: usize,
+    #[serde(flatten)]
+    imported: contacts::Imported,
+    rejected: Vec<ImportRejection>,
+}
+
+async fn import<S: Contacts, M: MessageEraser + Sync>(
+    api: &ContactsApi<S, M>,
+    body: &Body,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError> {
+    let request: ImportRequest = parse_json(body.as_ref())?;
+    let checked = request.check(now)?;
+    let valid = checked.records.len();
+    let mut imported = contacts::import(&api.store, checked.records).await;
+    let mut rejected = checked.rejected;
+    rejected.append(&mut imported.failed);
+    rejected.sort_by_key(|r| r.index);
+    tracing::info!(
+        accepted = valid,
+        recorded = imported.recorded,
+        already_recorded = imported.already_recorded,
+        rejected = rejected.len(),
+        "consent import"
+    );
+    let accepted = valid - rejected.iter().filter(|r| r.reason == "not_recorded").count();
+    Ok(json_response(StatusCode::OK, &ImportAnswer { accepted, imported, rejected }))
 }
 
 /// `PATCH /v1/contacts/{contact}`.
@@ -294,15 +297,9 @@ struct HistoryEvent {
     recorded_at: Timestamp,
 }
 
-async fn history<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
-    contact: &ContactRef,
-) -> Result<Response<Body>, ApiError> {
-    known(api, contact).await?.ok_or_else(|| not_found(contact))?;
-    let events = api.store.consent_history(contact).await.map_err(|e| internal(&e))?;
-    let events = events
-        .into_iter()
-        .map(|e| HistoryEvent {
+impl HistoryEvent {
+    fn of(e: ConsentEvent) -> Self {
+        HistoryEvent {
             id: e.id.as_str().to_owned(),
             category: e.category,
             status: e.status,
@@ -310,9 +307,108 @@ async fn history<S: Contacts, M: MessageEraser + Sync>(
             evidence: e.evidence,
             occurred_at: e.occurred_at,
             recorded_at: e.recorded_at,
-        })
-        .collect();
+        }
+    }
+}
+
+async fn history<S: Contacts, M: MessageEraser + Sync>(
+    api: &ContactsApi<S, M>,
+    contact: &ContactRef,
+) -> Result<Response<Body>, ApiError> {
+    known(api, contact).await?.ok_or_else(|| not_found(contact))?;
+    let events = api.store.consent_history(contact).await.map_err(|e| internal(&e))?;
+    let events = events.into_iter().map(HistoryEvent::of).collect();
     Ok(json_response(StatusCode::OK, &History { events }))
+}
+
+/// `GET …/consent-evidence`: the person's consent as one document an auditor can read — who
+/// they are, what they consent to now and which event decided it, and every event with its
+/// evidence, oldest first.
+#[derive(Debug, Serialize)]
+struct Evidence {
+    /// The reference asked about.
+    contact: String,
+    /// The person it finds: the identity they are stored under and every identity of theirs.
+    person: Identities,
+    generated_at: Timestamp,
+    /// How the current consent follows from the events.
+    rule: &'static str,
+    current: BTreeMap<ConsentCategory, Option<Decided>>,
+    events: Vec<EvidenceEvent>,
+}
+
+/// The rule every consent decision follows (in each evidence document).
+const CONSENT_RULE: &str = "Per category, the event that happened last (occurred_at) decides; on a tie an opt-out wins. Every event polite recorded is listed, none is ever edited, and the order events arrived in does not matter.";
+
+#[derive(Debug, Serialize)]
+struct Identities {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_user_id: Option<String>,
+}
+
+/// A category's consent now and the event that decided it.
+#[derive(Debug, Serialize)]
+struct Decided {
+    status: ConsentStatus,
+    since: Timestamp,
+    source: ConsentSource,
+    event_id: EventId,
+    evidence: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EvidenceEvent {
+    #[serde(flatten)]
+    event: HistoryEvent,
+    /// Whether this event decides its category's consent now.
+    decides: bool,
+}
+
+async fn evidence<S: Contacts, M: MessageEraser + Sync>(
+    api: &ContactsApi<S, M>,
+    contact: &ContactRef,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError> {
+    let person = known(api, contact).await?.ok_or_else(|| not_found(contact))?;
+    let ledger = api.store.consent_history(contact).await.map_err(|e| internal(&e))?;
+    let deciding: Vec<&EventId> =
+        [&person.consent.marketing, &person.consent.utility].into_iter().flatten().map(|c| &c.event_id).collect();
+    let decided = |slot: &Option<CategoryConsent>| {
+        slot.as_ref().map(|c| Decided {
+            status: c.status,
+            since: c.changed_at,
+            source: c.source.clone(),
+            event_id: c.event_id.clone(),
+            evidence: ledger.iter().find(|e| e.id == c.event_id).and_then(|e| e.evidence.clone()),
+        })
+    };
+    let current = BTreeMap::from([
+        (ConsentCategory::Marketing, decided(&person.consent.marketing)),
+        (ConsentCategory::Utility, decided(&person.consent.utility)),
+    ]);
+    let events = ledger
+        .iter()
+        .map(|e| EvidenceEvent { decides: deciding.contains(&&e.id), event: HistoryEvent::of(e.clone()) })
+        .collect();
+    let document = Evidence {
+        contact: contact.to_string(),
+        person: Identities {
+            id: person.id.to_string(),
+            wa_id: person.identities.phone().map(ToString::to_string),
+            user_id: person.identities.user_id().map(ToString::to_string),
+            parent_user_id: person.identities.parent_user_id().map(ToString::to_string),
+        },
+        generated_at: now,
+        rule: CONSENT_RULE,
+        current,
+        events,
+    };
+    Ok(json_response(StatusCode::OK, &document))
 }
 
 /// `DELETE`: erasure of the person and every identity of theirs. Idempotent, and for an

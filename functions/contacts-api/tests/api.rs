@@ -314,3 +314,98 @@ async fn erasure_forgets_the_contact_and_suppresses_until_a_new_explicit_opt_in(
 fn the_api_routes_exactly_what_the_template_sends_it() {
     assert_eq!(polite_tests::routes_of(contacts_api::ROUTES), polite_tests::template_routes("contacts-api"));
 }
+
+/// `records` consent records for `people` people (each its own event), dated over a month.
+fn crm_records(records: usize, people: usize) -> Vec<Value> {
+    (0..records)
+        .map(|k| {
+            let hash = |salt: &str| polite_domain::ids::stable_hash(&format!("{salt}:{k}"));
+            let second = hash("at") % 2_592_000;
+            json!({
+                "contact": format!("+1650555{:04}", k % people),
+                "category": if hash("category").is_multiple_of(3) { "utility" } else { "marketing" },
+                "status": if hash("status").is_multiple_of(2) { "opted_in" } else { "opted_out" },
+                "source": "crm_sync",
+                "evidence": format!("crm row {k}"),
+                "occurred_at": format!("2026-10-{:02}T{:02}:{:02}:{:02}Z", 1 + second / 86_400, second / 3600 % 24, second / 60 % 60, second % 60),
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_import_replayed_among_stops_leaves_the_consent_the_order_defines_and_the_evidence_shows_why() {
+    let api = Api::new().await;
+    let records = crm_records(300, 40);
+    let body = json!({ "records": records }).to_string();
+    let (status, first) = api.call("POST", "/v1/consents:import", Some(&body)).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (&first["accepted"], &first["recorded"], &first["already_recorded"]),
+        (&json!(300), &json!(300), &json!(0))
+    );
+    // A STOP the first person sends on WhatsApp at 2026-10-20, then the import again, twice.
+    let stopper = ContactRef::parse("+16505550000").unwrap();
+    let stop_at: jiff::Timestamp = "2026-10-20T00:00:00Z".parse().unwrap();
+    for event in ConsentEvent::from_keyword(KeywordIntent::OptOut, "wamid.STOP", stop_at, stop_at) {
+        api.api.store.append_consent(&stopper, &event).await.unwrap();
+    }
+    for _ in 0..2 {
+        let (status, again) = api.call("POST", "/v1/consents:import", Some(&body)).await;
+        assert_eq!((status, &again["recorded"], &again["already_recorded"]), (200, &json!(0), &json!(300)), "{again}");
+    }
+
+    // Per person and category: the latest event wins (an opt-out on a tie).
+    for person in 0..40 {
+        let contact = format!("+1650555{person:04}");
+        let mut theirs: Vec<(String, String, String, String)> = records
+            .iter()
+            .filter(|r| r["contact"] == contact.as_str())
+            .map(|r| {
+                let field = |f: &str| r[f].as_str().unwrap().to_owned();
+                (field("category"), field("occurred_at"), field("status"), field("evidence"))
+            })
+            .collect();
+        if person == 0 {
+            for category in ["marketing", "utility"] {
+                theirs.push((category.into(), "2026-10-20T00:00:00Z".into(), "opted_out".into(), "wamid.STOP".into()));
+            }
+        }
+        let (status, evidence) = api.call("GET", &format!("/v1/contacts/{contact}/consent-evidence"), None).await;
+        assert_eq!(status, 200, "{evidence}");
+        let events = evidence["events"].as_array().unwrap();
+        assert_eq!(events.len(), theirs.len(), "{contact}: each event once");
+        for category in ["marketing", "utility"] {
+            let winner = theirs.iter().filter(|t| t.0 == category).max_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+            let current = &evidence["current"][category];
+            match winner {
+                None => assert_eq!(current, &Value::Null, "{contact} {category}"),
+                Some((_, at, status, proof)) => {
+                    assert_eq!(
+                        (current["status"].as_str(), current["since"].as_str()),
+                        (Some(status.as_str()), Some(at.as_str())),
+                        "{contact} {category}"
+                    );
+                    if proof != "wamid.STOP" {
+                        assert_eq!(current["evidence"].as_str(), Some(proof.as_str()), "the deciding event's evidence");
+                    }
+                    let deciding: Vec<&Value> =
+                        events.iter().filter(|e| e["decides"] == true && e["category"] == category).collect();
+                    assert_eq!(deciding.len(), 1, "{contact} {category}: one event decides");
+                    assert_eq!(deciding[0]["id"], current["event_id"]);
+                }
+            }
+        }
+    }
+
+    let bad = json!({"records": [{"contact": "nobody", "category": "marketing", "status": "opted_in", "source": "crm", "occurred_at": "2026-10-01T00:00:00Z"}]});
+    let (status, answer) = api.call("POST", "/v1/consents:import", Some(&bad.to_string())).await;
+    assert_eq!(
+        (status, &answer["accepted"], &answer["rejected"][0]["reason"]),
+        (200, &json!(0), &json!("invalid_contact"))
+    );
+    let (status, empty) = api.call("POST", "/v1/consents:import", Some(r#"{"records": []}"#)).await;
+    assert_eq!((status, &empty["error"]["code"]), (422, &json!("invalid_field")), "{empty}");
+    let (status, _) = api.call("GET", "/v1/contacts/+16505559999/consent-evidence", None).await;
+    assert_eq!(status, 404);
+}

@@ -107,6 +107,116 @@ pub struct Story {
     /// The personal, local-time campaign: `POST /v1/campaigns`'s answer and its per-recipient
     /// report (every page).
     pub morning: Morning,
+    /// The consent import and the evidence document.
+    pub imported: Imported,
+    /// The campaign paused and cancelled.
+    pub halted: Halted,
+}
+
+/// Step 13: the CRM's consent list imported (and again), and the evidence for one customer.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// `POST /v1/consents:import`'s answers: the first import and its replay.
+    pub first: Value,
+    pub replay: Value,
+    /// `GET /v1/contacts/{contact}/consent-evidence` of the customer who texted STOP.
+    pub evidence: Value,
+}
+
+/// Step 14: a campaign paused, then cancelled: the answers of both.
+#[derive(Debug, Clone)]
+pub struct Halted {
+    pub paused: Value,
+    pub cancelled: Value,
+}
+
+/// Step 13: the shop's CRM sends its consent list — an opt-in for every customer, taken at
+/// sign-up a month ago — twice (a retried sync), and an auditor asks why the customer who
+/// texted STOP gets no promotions.
+async fn consent_import(
+    client: &Client,
+    out: &mut dyn Write,
+    stopper: Person,
+    started: Timestamp,
+) -> anyhow::Result<Imported> {
+    writeln!(out, "\n13. The CRM imports its consent list, twice; an auditor asks for the evidence")?;
+    let signed_up = started - SignedDuration::from_hours(24 * 30);
+    let mut records: Vec<Value> = CAST
+        .iter()
+        .map(|p| {
+            json!({"contact": p.number, "category": "marketing", "status": "opted_in", "source": "crm_sync",
+                "evidence": format!("sign-up form, shop account of {}", p.name), "occurred_at": signed_up.to_string()})
+        })
+        .collect();
+    records.push(json!({"contact": "+1 555 CALL ME", "category": "marketing", "status": "opted_in",
+        "source": "crm_sync", "occurred_at": signed_up.to_string()}));
+    let body = json!({ "records": records });
+    let first =
+        client.api(Method::POST, "/v1/consents:import", Some(&body)).await?.expect(200, "POST /v1/consents:import")?;
+    writeln!(
+        out,
+        "   POST /v1/consents:import ({} records): {} recorded, {} already recorded, {} rejected ({})",
+        records.len(),
+        first["recorded"],
+        first["already_recorded"],
+        first["rejected"].as_array().map_or(0, Vec::len),
+        first["rejected"][0]["reason"].as_str().unwrap_or("-"),
+    )?;
+    let replay =
+        client.api(Method::POST, "/v1/consents:import", Some(&body)).await?.expect(200, "POST /v1/consents:import")?;
+    writeln!(
+        out,
+        "   the same list again: {} recorded, {} already recorded (each record is one ledger event)",
+        replay["recorded"], replay["already_recorded"]
+    )?;
+    let path = format!("/v1/contacts/{}/consent-evidence", stopper.number);
+    let evidence = client.get(&path).await?;
+    let current = &evidence["current"]["marketing"];
+    writeln!(
+        out,
+        "   {}'s consent evidence (GET …/consent-evidence): marketing {} since {} by {} — the month-old sign-up opt-in is in the ledger, older than the STOP, so it does not decide",
+        stopper.name,
+        current["status"].as_str().unwrap_or("?"),
+        current["since"].as_str().unwrap_or("?"),
+        current["source"].as_str().unwrap_or("?"),
+    )?;
+    for e in evidence["events"].as_array().into_iter().flatten().filter(|e| e["category"] == "marketing") {
+        writeln!(
+            out,
+            "     {} {:<9} {:<26} {}{}",
+            e["occurred_at"].as_str().unwrap_or("?"),
+            e["status"].as_str().unwrap_or("?"),
+            e["source"].as_str().unwrap_or("?"),
+            e["evidence"].as_str().unwrap_or("-"),
+            if e["decides"] == true { "   ← decides" } else { "" },
+        )?;
+    }
+    Ok(Imported { first, replay, evidence })
+}
+
+/// Step 14: a flash sale planned for tomorrow, paused when stock runs late, then called off:
+/// nothing of it ever goes, and its numbers still add up.
+async fn halted_campaign(client: &Client, out: &mut dyn Write, started: Timestamp) -> anyhow::Result<Halted> {
+    writeln!(out, "\n14. A flash sale for tomorrow, paused, then cancelled")?;
+    let recipients: Vec<&str> = CAST.iter().map(|p| p.number).collect();
+    let body = json!({"name": "Flash sale", "category": "marketing",
+        "template": {"name": "black_friday", "language": "en"}, "recipients": recipients,
+        "send_at": (started + SignedDuration::from_hours(24)).to_string(),
+        "idempotency_key": format!("flash-{}", started.as_second())});
+    let created = client.api(Method::POST, "/v1/campaigns", Some(&body)).await?.expect(202, "POST /v1/campaigns")?;
+    let id = created["id"].as_str().context("no campaign id")?.to_owned();
+    let paused = client.api(Method::POST, &format!("/v1/campaigns/{id}/pause"), None).await?.expect(200, "pause")?;
+    writeln!(
+        out,
+        "   campaign {id} for {} customers: {} ({})",
+        created["accepted"],
+        paused["status"],
+        counts_line(&paused)
+    )?;
+    let cancelled =
+        client.api(Method::POST, &format!("/v1/campaigns/{id}/cancel"), None).await?.expect(200, "cancel")?;
+    writeln!(out, "   cancelled: {} — every customer accounted for, none will get it", counts_line(&cancelled))?;
+    Ok(Halted { paused, cancelled })
 }
 
 /// Step 12's campaign.
@@ -469,9 +579,13 @@ pub async fn run(client: &Client, out: &mut dyn Write) -> anyhow::Result<Story> 
 
     let heard = events_out(client, out, stop_text.person, stop_button.person, refused).await?;
     let morning = morning_offer(client, out, started).await?;
+    let imported = consent_import(client, out, stop_text.person, started).await?;
+    let halted = halted_campaign(client, out, started).await?;
 
     Ok(Story {
         morning,
+        imported,
+        halted,
         heard,
         recategorised,
         endpoints,

@@ -129,6 +129,7 @@ async fn the_demo_story_holds_end_to_end() {
     meta_decides_the_category_and_the_endpoint(&story, &contract);
     the_business_heard_the_story(&story.heard);
     each_customer_gets_the_morning_offer_at_their_10_00(&story.morning);
+    an_old_imported_opt_in_never_overrides_a_newer_stop_and_a_cancelled_campaign_adds_up(&story, &contract);
 
     // Each customer's first promotion: sent and read when awake, held for their morning when
     // not, refused with 131050 for the one who stopped marketing in WhatsApp.
@@ -254,6 +255,41 @@ fn each_customer_gets_the_morning_offer_at_their_10_00(morning: &demo::Morning) 
         at_ten += usize::from(local.hour() == 10);
     }
     assert!(at_ten >= demo::CAST.len() - 1, "only a number that may be in two zones goes later");
+}
+
+/// Step 13: the CRM's list is recorded once (a replay records nothing), its bad row rejected,
+/// and the month-old sign-up opt-in of the customer who texted STOP does not decide. Step 14:
+/// paused, then cancelled before anything went: every recipient's message cancelled.
+fn an_old_imported_opt_in_never_overrides_a_newer_stop_and_a_cancelled_campaign_adds_up(
+    story: &demo::Story,
+    contract: &Contract,
+) {
+    let imported = &story.imported;
+    for answer in [&imported.first, &imported.replay] {
+        contract.check(&Method::POST, "/v1/consents:import", 200, answer);
+    }
+    contract.check(&Method::GET, "/v1/contacts/{contact}/consent-evidence", 200, &imported.evidence);
+    contract.check(&Method::POST, "/v1/campaigns/{id}/pause", 200, &story.halted.paused);
+    contract.check(&Method::POST, "/v1/campaigns/{id}/cancel", 200, &story.halted.cancelled);
+    let cast = demo::CAST.len();
+    assert_eq!((&imported.first["recorded"], &imported.first["already_recorded"]), (&json!(cast), &json!(0)));
+    assert_eq!(imported.first["rejected"][0]["reason"], "invalid_contact", "{}", imported.first);
+    assert_eq!((&imported.replay["recorded"], &imported.replay["already_recorded"]), (&json!(0), &json!(cast)));
+    let evidence = &imported.evidence;
+    assert_eq!(evidence["person"]["wa_id"], story.stop_text.number.trim_start_matches('+'), "{evidence}");
+    let marketing = &evidence["current"]["marketing"];
+    assert_eq!((&marketing["status"], &marketing["source"]), (&json!("opted_out"), &json!("whatsapp_keyword")));
+    let events = evidence["events"].as_array().unwrap();
+    let sign_up = events.iter().find(|e| e["source"] == "crm_sync").unwrap_or_else(|| panic!("{evidence}"));
+    assert_eq!((&sign_up["status"], &sign_up["decides"]), (&json!("opted_in"), &json!(false)));
+    let deciding = events.iter().filter(|e| e["decides"] == true && e["category"] == "marketing").count();
+    assert_eq!(deciding, 1, "{evidence}");
+
+    let halted = &story.halted;
+    assert_eq!(halted.paused["status"], "paused", "{}", halted.paused);
+    let cast = demo::CAST.len();
+    assert_eq!((&halted.cancelled["status"], &halted.cancelled["messages"]), (&json!("cancelled"), &json!(cast)));
+    assert_eq!(halted.cancelled["counts"]["cancelled"], cast, "{}", halted.cancelled);
 }
 
 fn meta_decides_the_category_and_the_endpoint(story: &demo::Story, contract: &Contract) {
@@ -422,6 +458,15 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
     )
     .await;
     assert_eq!(history["events"][0]["source"], "crm_import");
+    let import = json!({"records": [
+        {"contact": wa, "category": "marketing", "status": "opted_out", "source": "crm_import", "evidence": "unsubscribed by email", "occurred_at": "2026-11-02T09:00:00Z"},
+        {"contact": wa, "category": "marketing", "status": "opted_in", "source": "crm_import", "occurred_at": "2026-10-01T09:00:00Z"},
+        {"contact": "+1", "category": "marketing", "status": "opted_in", "source": "crm_import", "occurred_at": "2026-10-01T09:00:00Z"}]});
+    let imported = call(Method::POST, "/v1/consents:import", "/v1/consents:import", Some(import), 200).await;
+    assert_eq!((&imported["recorded"], &imported["rejected"][0]["index"]), (&json!(2), &json!(2)), "{imported}");
+    let evidence_path = format!("/v1/contacts/{wa}/consent-evidence");
+    let evidence = call(Method::GET, "/v1/contacts/{contact}/consent-evidence", &evidence_path, None, 200).await;
+    assert_eq!(evidence["current"]["marketing"]["evidence"], "unsubscribed by email", "{evidence}");
     call(Method::DELETE, "/v1/contacts/{contact}", &format!("/v1/contacts/{wa}"), None, 204).await;
     call(Method::GET, "/v1/contacts/{contact}", "/v1/contacts/+351910000001", None, 404).await;
     // Every contacts route by business-scoped user id too.

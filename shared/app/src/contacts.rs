@@ -3,8 +3,12 @@
 
 use jiff::Timestamp;
 use polite_domain::ContactRef;
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt as _;
+use polite_domain::capture::{ImportRejection, Importable};
 use polite_domain::consent::ConsentEvent;
-use polite_domain::contact::ContactRecord;
+use polite_domain::contact::{ConsentAppend, ContactRecord};
 use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, MessageEraser, StoreError};
 
 /// The person `contact` finds, as the API shows them: `None` for someone polite never heard
@@ -39,6 +43,71 @@ pub async fn capture<S: ContactReader + ContactWriter + Sync>(
 ) -> Result<Option<ContactRecord>, StoreError> {
     store.append_consent(contact, event).await?;
     store.get(contact).await
+}
+
+/// What an import recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Imported {
+    /// New ledger events.
+    pub recorded: usize,
+    /// Of those, the ones that are now their category's current consent (the others are kept
+    /// in the ledger, with a newer event deciding).
+    pub current: usize,
+    /// Records already in the ledger (a replay): nothing changed.
+    pub already_recorded: usize,
+    /// Records the store failed on (`not_recorded`): sending them again is safe.
+    pub failed: Vec<ImportRejection>,
+}
+
+/// People whose records are recorded at once (each person's in `occurred_at` order).
+const IMPORT_CONCURRENCY: usize = 16;
+
+/// Records an import's checked records, several people at once and each person's in the
+/// order they happened (the ledger orders them by `occurred_at` whatever the order they are
+/// recorded in; in order, fewer writes are made current only to lose to the next). A record
+/// the store fails on is reported, the others go on.
+pub async fn import<S: ContactWriter + Sync>(store: &S, records: Vec<Importable>) -> Imported {
+    let mut people: BTreeMap<String, Vec<Importable>> = BTreeMap::new();
+    for record in records {
+        people.entry(record.contact.to_string()).or_default().push(record);
+    }
+    let results: Vec<Imported> = futures_util::stream::iter(people.into_values())
+        .map(|mut theirs| async move {
+            theirs.sort_by_key(|r| (r.event.occurred_at, r.index));
+            let mut done = Imported::default();
+            for record in theirs {
+                match store.append_consent(&record.contact, &record.event).await {
+                    Ok(ConsentAppend::Recorded { changed }) => {
+                        done.recorded += 1;
+                        done.current += usize::from(changed);
+                    }
+                    Ok(ConsentAppend::Duplicate) => done.already_recorded += 1,
+                    Err(e) => {
+                        tracing::warn!(contact = %record.contact.masked(), error = %e, "consent record not recorded");
+                        done.failed.push(ImportRejection {
+                            index: record.index,
+                            contact: Some(record.contact.to_string()),
+                            reason: "not_recorded",
+                            field: None,
+                            detail: format!("{e}; send it again (recording is idempotent)"),
+                        });
+                    }
+                }
+            }
+            done
+        })
+        .buffer_unordered(IMPORT_CONCURRENCY)
+        .collect()
+        .await;
+    let mut total = Imported::default();
+    for part in results {
+        total.recorded += part.recorded;
+        total.current += part.current;
+        total.already_recorded += part.already_recorded;
+        total.failed.extend(part.failed);
+    }
+    total.failed.sort_by_key(|f| f.index);
+    total
 }
 
 /// What an erasure did.

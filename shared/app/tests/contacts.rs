@@ -86,3 +86,123 @@ async fn a_number_polite_never_saw_is_erased_too() {
     assert_eq!(erased, Erased { identities: vec![id("+14155550100")], in_flight: 0 });
     assert!(store.get(&id("+14155550100")).await.ok().flatten().is_some_and(|c| c.erased), "never message them");
 }
+
+/// The `n`th pseudo-random number of a test (stable across runs).
+fn pick(n: usize, salt: &str) -> u64 {
+    polite_domain::ids::stable_hash(&format!("{salt}:{n}"))
+}
+
+/// `records` consent records for `people` people, as a CRM exports them (every field of its
+/// own, so no two are the same event), dated over a month in no particular order.
+fn crm_export(records: usize, people: usize) -> Vec<serde_json::Value> {
+    let start: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+    (0..records)
+        .map(|k| {
+            let at = start + jiff::SignedDuration::from_secs(i64::try_from(pick(k, "at") % 2_592_000).unwrap_or(0));
+            serde_json::json!({
+                "contact": format!("+551190{:07}", k % people),
+                "category": if pick(k, "category").is_multiple_of(3) { "utility" } else { "marketing" },
+                "status": if pick(k, "status").is_multiple_of(2) { "opted_in" } else { "opted_out" },
+                "source": "crm_sync",
+                "evidence": format!("crm row {k}"),
+                "occurred_at": at.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Imports `records` in requests of at most 1 000: what was recorded, summed.
+async fn import_all(store: &MemoryContacts, records: &[serde_json::Value]) -> contacts::Imported {
+    let mut total = contacts::Imported::default();
+    for batch in records.chunks(polite_domain::capture::MAX_INLINE_RECORDS) {
+        let request = polite_domain::capture::ImportRequest { records: batch.to_vec() };
+        let checked = request.check(now()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(checked.rejected.is_empty(), "{:?}", checked.rejected.first());
+        let done = contacts::import(store, checked.records).await;
+        total.recorded += done.recorded;
+        total.current += done.current;
+        total.already_recorded += done.already_recorded;
+        total.failed.extend(done.failed);
+    }
+    total
+}
+
+#[tokio::test]
+async fn an_import_of_ten_thousand_replayed_twice_among_stops_leaves_exactly_the_consent_the_order_defines() {
+    const PEOPLE: usize = 1_000;
+    let store = MemoryContacts::new(b"test-key");
+    let export = crm_export(10_000, PEOPLE);
+    let person = |p: usize| id(&format!("+551190{p:07}"));
+    // A STOP every 7th person sends on WhatsApp, at a time among their records' (some of their
+    // records are older, some newer), recorded as consent-updater records it.
+    let stop_at = |p: usize| {
+        let start: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        start + jiff::SignedDuration::from_secs(i64::try_from(pick(p, "stop") % 2_592_000).unwrap_or(0))
+    };
+    let stops: Vec<(ContactRef, Vec<ConsentEvent>)> = (0..PEOPLE)
+        .step_by(7)
+        .map(|p| {
+            let wamid = format!("wamid.STOP{p}");
+            let events =
+                ConsentEvent::from_keyword(polite_domain::consent::KeywordIntent::OptOut, &wamid, stop_at(p), now());
+            (person(p), events)
+        })
+        .collect();
+    let (first_half, second_half) = stops.split_at(stops.len() / 2);
+    let stop = async |part: &[(ContactRef, Vec<ConsentEvent>)]| {
+        for (who, events) in part {
+            for event in events {
+                store.append_consent(who, event).await.unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    };
+
+    stop(first_half).await;
+    let first = import_all(&store, &export).await;
+    stop(second_half).await;
+    // Replayed twice: as sent, then backwards.
+    let again = import_all(&store, &export).await;
+    let mut backwards = export.clone();
+    backwards.reverse();
+    let third = import_all(&store, &backwards).await;
+    stop(first_half).await;
+
+    assert_eq!((first.recorded, first.already_recorded, first.failed.len()), (10_000, 0, 0));
+    assert_eq!((again.recorded, again.already_recorded), (0, 10_000), "a replay records nothing");
+    assert_eq!((third.recorded, third.already_recorded), (0, 10_000));
+
+    // The rule, written out: per person and category, the latest event wins, an opt-out on a
+    // tie (then the event id) — whatever order they were recorded in.
+    let mut events: std::collections::BTreeMap<ContactRef, Vec<ConsentEvent>> = std::collections::BTreeMap::new();
+    for batch in export.chunks(polite_domain::capture::MAX_INLINE_RECORDS) {
+        let checked = polite_domain::capture::ImportRequest { records: batch.to_vec() }.check(now());
+        for record in checked.unwrap_or_else(|e| panic!("{e:?}")).records {
+            events.entry(record.contact).or_default().push(record.event);
+        }
+    }
+    for (who, stop_events) in &stops {
+        events.entry(who.clone()).or_default().extend(stop_events.iter().cloned());
+    }
+    let mut opted_out = 0;
+    for (who, theirs) in &events {
+        let stored = store.get(who).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|| panic!("{who} stored"));
+        for category in [ConsentCategory::Marketing, ConsentCategory::Utility] {
+            let winner = theirs
+                .iter()
+                .filter(|e| e.category == category)
+                .max_by(|a, b| (a.occurred_at, a.status, &a.id).cmp(&(b.occurred_at, b.status, &b.id)));
+            let expected = winner.map(|e| (e.status, e.occurred_at, e.id.clone()));
+            let slot = match category {
+                ConsentCategory::Marketing => &stored.consent.marketing,
+                ConsentCategory::Utility => &stored.consent.utility,
+            };
+            let held = slot.as_ref().map(|c| (c.status, c.changed_at, c.event_id.clone()));
+            assert_eq!(held, expected, "{who} {category:?}");
+            opted_out += usize::from(held.is_some_and(|h| h.0 == ConsentStatus::OptedOut));
+        }
+        let ledger = store.consent_history(who).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ledger.len(), theirs.len(), "{who}: every event once");
+    }
+    assert_eq!(events.len(), PEOPLE);
+    assert!(opted_out > 0 && opted_out < 2 * PEOPLE, "a mix, not one answer for all: {opted_out}");
+}

@@ -19,6 +19,7 @@ macro_rules! deserialize_from_str {
 pub mod audience;
 pub mod campaign;
 pub mod caps;
+pub mod capture;
 pub mod consent;
 pub mod contact;
 pub mod content;
