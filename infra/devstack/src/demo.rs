@@ -140,7 +140,7 @@ async fn consent_import(
     started: Timestamp,
 ) -> anyhow::Result<Imported> {
     writeln!(out, "\n13. The CRM imports its consent list, twice; an auditor asks for the evidence")?;
-    let signed_up = started - SignedDuration::from_hours(24 * 30);
+    let signed_up = Timestamp::from_second(started.as_second() - 30 * 86_400)?;
     let mut records: Vec<Value> = CAST
         .iter()
         .map(|p| {
@@ -174,17 +174,18 @@ async fn consent_import(
     let current = &evidence["current"]["marketing"];
     writeln!(
         out,
-        "   {}'s consent evidence (GET …/consent-evidence): marketing {} since {} by {} — the month-old sign-up opt-in is in the ledger, older than the STOP, so it does not decide",
+        "   {}'s consent evidence (GET …/consent-evidence): marketing {} since {} by {}; the month-old sign-up opt-in is kept, and the later STOP decides:",
         stopper.name,
         current["status"].as_str().unwrap_or("?"),
         current["since"].as_str().unwrap_or("?"),
         current["source"].as_str().unwrap_or("?"),
     )?;
     for e in evidence["events"].as_array().into_iter().flatten().filter(|e| e["category"] == "marketing") {
+        let at: Timestamp = e["occurred_at"].as_str().context("an event has its time")?.parse()?;
         writeln!(
             out,
-            "     {} {:<9} {:<26} {}{}",
-            e["occurred_at"].as_str().unwrap_or("?"),
+            "     {} {:<9} {:<18} {}{}",
+            at.strftime("%Y-%m-%d %H:%M:%S"),
             e["status"].as_str().unwrap_or("?"),
             e["source"].as_str().unwrap_or("?"),
             e["evidence"].as_str().unwrap_or("-"),
