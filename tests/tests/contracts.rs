@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
+use polite_adapters::audiences::S3Audiences;
 use polite_adapters::bus::EventBridgeBus;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphCatalog, GraphClient, GraphConfig};
@@ -24,6 +25,19 @@ async fn sqs_keeps_the_event_queue_contract() {
     let url = stack.queue("InboundEventsQueue");
     let queue = SqsQueue::new(sqs.clone(), url);
     contract::event_queue(&queue, || async { drain(&sqs, url).await.unwrap() }).await;
+}
+
+#[tokio::test]
+async fn s3_keeps_the_audience_files_contract() {
+    let stack = Stack::create().await.unwrap();
+    let s3 = S3Audiences::client(&stack.sdk);
+    let bucket = format!("{}-audiences", stack.prefix.to_ascii_lowercase());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let files = S3Audiences::new(s3.clone());
+    contract::audience_files(&files, &bucket, async |key, bytes| {
+        s3.put_object().bucket(&bucket).key(key).body(bytes.into()).send().await.unwrap();
+    })
+    .await;
 }
 
 #[tokio::test]

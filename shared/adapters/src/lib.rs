@@ -1,6 +1,7 @@
 //! polite's adapters: the ports of `polite-domain` on DynamoDB and SQS, and the Lambda glue
 //! every function shares. Vendor errors become domain variants here.
 
+pub mod audiences;
 pub mod batch;
 pub mod bus;
 pub mod config;

@@ -3,7 +3,8 @@
 
 use polite_app::contract;
 use polite_app::fakes::{
-    MemoryBus, MemoryCatalog, MemoryContacts, MemoryOutbox, MemoryQueue, MemorySendLog, MemoryTemplates, MemoryWhatsApp,
+    MemoryAudiences, MemoryBus, MemoryCatalog, MemoryContacts, MemoryOutbox, MemoryQueue, MemorySendLog,
+    MemoryTemplates, MemoryWhatsApp,
 };
 use polite_domain::template::ListedTemplate;
 
@@ -11,6 +12,13 @@ use polite_domain::template::ListedTemplate;
 async fn the_memory_queue_keeps_the_event_queue_contract() {
     let queue = MemoryQueue::default();
     contract::event_queue(&queue, || async { queue.take_bodies() }).await;
+}
+
+#[tokio::test]
+async fn the_memory_audiences_keep_the_audience_files_contract() {
+    let files = MemoryAudiences::default();
+    contract::audience_files(&files, "acme-audiences", async |key, bytes| files.put("acme-audiences", &key, bytes))
+        .await;
 }
 
 #[tokio::test]

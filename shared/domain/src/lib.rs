@@ -17,6 +17,7 @@ macro_rules! deserialize_from_str {
 }
 
 pub mod audience;
+pub mod audience_file;
 pub mod campaign;
 pub mod caps;
 pub mod capture;

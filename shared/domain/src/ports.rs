@@ -438,6 +438,29 @@ pub trait CampaignCompletion {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// A part of an audience file, and the whole file's size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    pub bytes: Vec<u8>,
+    pub size: u64,
+}
+
+/// Audience files (S3), read a part at a time (`GetObject` with a range).
+pub trait AudienceFiles {
+    /// At most `len` bytes of `file` from `offset` (none past its end), and the file's size;
+    /// `None` when there is no such file.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the file cannot be read (unreachable, or polite may
+    /// not read that bucket).
+    fn read_part(
+        &self,
+        file: &crate::audience_file::AudienceFile,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Option<FilePart>, StoreError>> + Send;
+}
+
 /// The WhatsApp Cloud API, as the functions that send use it.
 pub trait WhatsAppApi {
     /// Sends one message.

@@ -18,11 +18,12 @@ use std::future::Future;
 
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
+use polite_domain::audience_file::{AudienceFile, FileFormat};
 use polite_domain::caps::{Reservation, SentRecord};
 use polite_domain::events::Event;
 use polite_domain::message::Category;
 use polite_domain::ports::{
-    EventBus, EventQueue, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
+    AudienceFiles, EventBus, EventQueue, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
     TemplateCatalog, TemplateStore, WhatsAppApi,
 };
 use polite_domain::template::{TemplateKey, TemplateUpdate};
@@ -68,6 +69,37 @@ where
     assert_eq!(sorted(received().await), others, "the other entries are queued");
 
     assert!(queue.send_all(Vec::new()).await.is_ok(), "nothing to queue is no error");
+}
+
+/// [`AudienceFiles`]: a file reads back part by part, exactly, with its size; a read past
+/// its end is empty; a file that is not there is `None`. `put` stores a file.
+///
+/// # Panics
+/// When the store breaks the contract.
+pub async fn audience_files<A, P, F>(files: &A, bucket: &str, put: P)
+where
+    A: AudienceFiles + Sync,
+    P: Fn(String, Vec<u8>) -> F,
+    F: Future<Output = ()>,
+{
+    let text: Vec<u8> = (0..2_000).flat_map(|n| format!("+55119876{n:05},Person {n}\n").into_bytes()).collect();
+    put("spring.csv".into(), text.clone()).await;
+    let file = |key: &str| AudienceFile { bucket: bucket.to_owned(), key: key.to_owned(), format: FileFormat::Csv };
+    let spring = file("spring.csv");
+    let mut read = Vec::new();
+    while (read.len() as u64) < text.len() as u64 {
+        let part = files.read_part(&spring, read.len() as u64, 10_000).await.unwrap().expect("the file is there");
+        assert_eq!(part.size, text.len() as u64, "each part says the file's size");
+        assert!(!part.bytes.is_empty() && part.bytes.len() <= 10_000, "at most the length asked: {}", part.bytes.len());
+        read.extend(part.bytes);
+    }
+    assert_eq!(read, text, "the parts make the file, byte for byte");
+    let past = files.read_part(&spring, text.len() as u64, 10_000).await.unwrap().expect("the file is there");
+    assert_eq!((past.bytes.len(), past.size), (0, text.len() as u64), "nothing past the end");
+    put("empty.csv".into(), Vec::new()).await;
+    let empty = files.read_part(&file("empty.csv"), 0, 10_000).await.unwrap().expect("an empty file is there");
+    assert_eq!((empty.bytes.len(), empty.size), (0, 0));
+    assert_eq!(files.read_part(&file("missing.csv"), 0, 10).await.unwrap(), None, "no such file");
 }
 
 fn at(second: i64) -> Timestamp {

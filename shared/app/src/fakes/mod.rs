@@ -11,17 +11,42 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};
+use polite_domain::audience_file::AudienceFile;
 use polite_domain::caps::{Reservation, SendHistory, SentRecord};
 use polite_domain::events::Event;
 use polite_domain::ports::{
-    EventBus, EventQueue, FailedEntry, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
-    StoreError, TemplateCatalog, TemplateReader, TemplateStore, WhatsAppApi,
+    AudienceFiles, EventBus, EventQueue, FailedEntry, FilePart, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError,
+    QueueMessage, SendLog, StoreError, TemplateCatalog, TemplateReader, TemplateStore, WhatsAppApi,
 };
 use polite_domain::template::{
     CatalogError, ListedTemplate, TemplateKey, TemplatePage, TemplateRecord, TemplateUpdate,
 };
 use polite_domain::whatsapp::{Accepted, GraphError, Outbound, SendFailure};
 use polite_domain::{BusinessScopedUserId, ContactRef, WaId};
+
+/// Audience files in memory (S3's `GetObject` with a range).
+#[derive(Debug, Default)]
+pub struct MemoryAudiences {
+    files: Mutex<HashMap<(String, String), Vec<u8>>>,
+}
+
+impl MemoryAudiences {
+    /// Stores (or replaces) the file `key` in `bucket`.
+    pub fn put(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
+        lock(&self.files).insert((bucket.to_owned(), key.to_owned()), bytes.into());
+    }
+}
+
+impl AudienceFiles for MemoryAudiences {
+    async fn read_part(&self, file: &AudienceFile, offset: u64, len: u64) -> Result<Option<FilePart>, StoreError> {
+        let files = lock(&self.files);
+        let Some(bytes) = files.get(&(file.bucket.clone(), file.key.clone())) else { return Ok(None) };
+        let size = bytes.len() as u64;
+        let from = usize::try_from(offset.min(size)).unwrap_or(usize::MAX);
+        let to = usize::try_from(offset.saturating_add(len).min(size)).unwrap_or(usize::MAX);
+        Ok(Some(FilePart { bytes: bytes[from..to].to_vec(), size }))
+    }
+}
 
 /// The longest delivery delay a queue accepts (SQS `DelaySeconds`).
 const MAX_DELAY_SECONDS: u32 = 900;

@@ -1,0 +1,69 @@
+//! Audience files on S3, read a part at a time with ranged `GetObject` (the only S3 call
+//! polite makes on them: the functions' roles may read that bucket, nothing more).
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use polite_domain::audience_file::AudienceFile;
+use polite_domain::ports::{AudienceFiles, FilePart, StoreError};
+
+use crate::dynamo::unavailable;
+
+/// Audience files in S3.
+#[derive(Debug, Clone)]
+pub struct S3Audiences {
+    client: Client,
+}
+
+impl S3Audiences {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// An S3 client on `sdk`; path-style addressing when an endpoint is set (moto, the dev
+    /// stack), as virtual-hosted names do not resolve there.
+    pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+        let mut config = aws_sdk_s3::config::Builder::from(sdk);
+        if sdk.endpoint_url().is_some() {
+            config = config.force_path_style(true);
+        }
+        Client::from_conf(config.build())
+    }
+}
+
+impl AudienceFiles for S3Audiences {
+    async fn read_part(&self, file: &AudienceFile, offset: u64, len: u64) -> Result<Option<FilePart>, StoreError> {
+        let last = offset.saturating_add(len.max(1)) - 1;
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&file.bucket)
+            .key(&file.key)
+            .range(format!("bytes={offset}-{last}"))
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) => {
+                let e = e.into_service_error();
+                if matches!(e, GetObjectError::NoSuchKey(_)) {
+                    return Ok(None);
+                }
+                // 416: the range starts at or past the end (an empty file, or a read after the
+                // last byte): nothing there; the size is where the range started.
+                if e.meta().code() == Some("InvalidRange") {
+                    return Ok(Some(FilePart { bytes: Vec::new(), size: offset }));
+                }
+                return Err(unavailable(e));
+            }
+        };
+        // `Content-Range: bytes 0-99/1234` gives the whole file's size.
+        let size = out
+            .content_range()
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, total)| total.parse::<u64>().ok())
+            .or_else(|| out.content_length().and_then(|n| u64::try_from(n).ok()).map(|n| offset + n));
+        let bytes = out.body.collect().await.map_err(unavailable)?.into_bytes().to_vec();
+        let size = size.unwrap_or(offset + bytes.len() as u64);
+        Ok(Some(FilePart { bytes, size }))
+    }
+}
