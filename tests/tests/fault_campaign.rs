@@ -180,6 +180,7 @@ impl Campaign {
                 ),
                 send_queue: queue("SendQueue"),
                 campaigns,
+                audiences: polite_app::scheduler::NoAudiences,
             },
             sender: Sender {
                 messages: messages(),

@@ -106,6 +106,7 @@ impl Loop {
                 ),
                 send_queue: queue("SendQueue"),
                 campaigns: polite_domain::campaign::CampaignSettings::default(),
+                audiences: polite_app::scheduler::NoAudiences,
             },
             sender: Sender {
                 messages: messages(),

@@ -86,6 +86,7 @@ impl Rig {
             templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             send_queue: queue("SendQueue"),
             campaigns: CampaignSettings::default(),
+            audiences: polite_app::scheduler::NoAudiences,
         };
         let sender = Sender {
             messages: messages(),

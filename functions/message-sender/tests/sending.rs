@@ -71,6 +71,7 @@ impl Harness {
             templates: polite_adapters::templates::DynamoTemplates::new(dynamo.clone(), stack.table("TemplatesTable")),
             send_queue: queue("SendQueue"),
             campaigns: polite_domain::campaign::CampaignSettings::default(),
+            audiences: polite_app::scheduler::NoAudiences,
         };
         let sender = Sender {
             messages: messages(),

@@ -250,6 +250,12 @@ async fn campaign_wide_problems_are_422_naming_the_field_and_store_nothing() {
         (merge(campaign(&["12".into(), "x".into()]), &json!({})), "recipients"),
         (merge(campaign(&numbers(1)), &json!({"send_at": "2026-11-23T10:00:00Z"})), "send_at"),
         (merge(campaign(&numbers(1)), &json!({"audience": "all"})), "audience"),
+        // This harness reads no audience files (no AUDIENCE_BUCKET): refused before anything is stored.
+        (
+            json!({"name": "x", "category": "marketing", "template": {"name": "black_friday", "language": "en"},
+                "audience": {"s3": "s3://acme-audiences/spring.csv"}}),
+            "audience.s3",
+        ),
     ];
     for (request, field) in cases {
         let (status, body) = h.post_campaign(&request).await;

@@ -12,11 +12,13 @@ use crate::dynamo::unavailable;
 #[derive(Debug, Clone)]
 pub struct S3Audiences {
     client: Client,
+    /// The one bucket polite's role may read (`AUDIENCE_BUCKET`).
+    bucket: String,
 }
 
 impl S3Audiences {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into() }
     }
 
     /// An S3 client on `sdk`; path-style addressing when an endpoint is set (moto, the dev
@@ -31,6 +33,16 @@ impl S3Audiences {
 }
 
 impl AudienceFiles for S3Audiences {
+    fn reads_from(&self, bucket: &str) -> Result<(), String> {
+        if bucket == self.bucket {
+            return Ok(());
+        }
+        Err(format!(
+            "polite may read audience files only from its audience bucket: put the file in s3://{}/",
+            self.bucket
+        ))
+    }
+
     async fn read_part(&self, file: &AudienceFile, offset: u64, len: u64) -> Result<Option<FilePart>, StoreError> {
         let last = offset.saturating_add(len.max(1)) - 1;
         let answer = self

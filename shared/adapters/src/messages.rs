@@ -21,7 +21,7 @@
 //! fan out carry `due_shard`/`due_at` (the sparse DueIndex); any other move removes them.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::dynamo::{
     Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
@@ -29,7 +29,7 @@ use crate::dynamo::{
 };
 use crate::outbox;
 use jiff::Timestamp;
-use polite_domain::campaign::NewCampaign;
+use polite_domain::campaign::{AUDIENCE_CHUNK, NewCampaign, Reader};
 use polite_domain::campaign::{
     CampaignChunk, CampaignRecord, CampaignStatus, CampaignTally, PricedCount, StatusChange,
 };
@@ -915,6 +915,58 @@ impl CampaignStore for DynamoMessages {
         self.delete(key(campaign_pk(campaign_id), &chunk_sk(index))).await
     }
 
+    async fn advance_reader(
+        &self,
+        campaign_id: &str,
+        from: &Reader,
+        to: &Reader,
+        due: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let chunk = key(campaign_pk(campaign_id), &chunk_sk(AUDIENCE_CHUNK));
+        let was = serde_dynamo::to_attribute_value(from).map_err(corrupt)?;
+        let reader = if to.cursor.done {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(chunk))
+                .condition_expression("#reader = :from")
+                .expression_attribute_names("#reader", "reader")
+                .expression_attribute_values(":from", was)
+                .build()
+                .map_err(unavailable)?;
+            TransactWriteItem::builder().delete(delete).build()
+        } else {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(chunk))
+                .update_expression("SET #reader = :to, due_at = :due")
+                .condition_expression("#reader = :from")
+                .expression_attribute_names("#reader", "reader")
+                .expression_attribute_values(":from", was)
+                .expression_attribute_values(":to", serde_dynamo::to_attribute_value(to).map_err(corrupt)?)
+                .expression_attribute_values(":due", s(due_key(due)))
+                .build()
+                .map_err(unavailable)?;
+            TransactWriteItem::builder().update(update).build()
+        };
+        let progress = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(campaign_key(campaign_id)))
+            .update_expression(
+                "SET accepted = :accepted, rejected = :rejected, #audience.#read = :read, #audience.#done = :done",
+            )
+            .condition_expression("attribute_exists(#audience)")
+            .expression_attribute_names("#audience", "audience")
+            .expression_attribute_names("#read", "read")
+            .expression_attribute_names("#done", "done")
+            .expression_attribute_values(":accepted", n(&to.accepted))
+            .expression_attribute_values(":rejected", n(&to.rejected))
+            .expression_attribute_values(":read", n(&to.cursor.lines))
+            .expression_attribute_values(":done", AttributeValue::Bool(to.cursor.done))
+            .build()
+            .map_err(unavailable)?;
+        self.transact_on_message(vec![reader, TransactWriteItem::builder().update(progress).build()]).await
+    }
+
     async fn set_campaign_status(
         &self,
         campaign_id: &str,
@@ -965,7 +1017,7 @@ impl CampaignCompletion for DynamoMessages {
     async fn complete_if_done(&self, campaign_id: &str, at: Timestamp) -> Result<bool, StoreError> {
         let Some(campaign) = self.read_campaign(campaign_id).await? else { return Ok(false) };
         let tally = self.campaign_tally(campaign_id).await?;
-        if !tally.is_complete(campaign.accepted) {
+        if !campaign.may_complete(&tally) {
             return Ok(false);
         }
         let mark = Update::builder()

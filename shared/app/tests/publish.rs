@@ -44,6 +44,7 @@ async fn events_go_out_in_order_are_scrubbed_and_a_settled_campaign_completes_on
         chunks: 1,
         created_at: now(),
         status: CampaignStatus::Active,
+        audience: None,
     };
     let campaign = NewCampaign { record, chunks: Vec::new(), idempotency_key: None, body_hash: String::new() };
     messages.create_campaign(&campaign).await.unwrap_or_else(|e| panic!("{e}"));

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::ContactRef;
 use crate::audience::{self, Addressed, Recipient};
 pub use crate::audience::{RejectReason, Rejection};
+use crate::audience_file::{AudienceCursor, AudienceFile, AudienceRequest};
 use crate::local_time::{LocalDelivery, LocalSlot};
 use crate::message::{Category, MessageState};
 use crate::placeholders::TemplateShape;
@@ -54,7 +55,11 @@ pub struct CampaignRequest {
     pub template: TemplateRequest,
     /// Each a contact reference, or `{"to", "parameters"}` / `{"to", "components"}` with what
     /// is personal to that person ([`crate::audience`]).
+    #[serde(default)]
     pub recipients: Vec<serde_json::Value>,
+    /// Or a file of any size to read them from ([`crate::audience_file`]).
+    #[serde(default)]
+    pub audience: Option<AudienceRequest>,
     #[serde(default)]
     pub send_at: Option<Timestamp>,
     #[serde(default)]
@@ -85,6 +90,8 @@ pub struct ValidCampaign {
     /// Readable recipients, in the caller's order, each once, with their values.
     pub recipients: Vec<Addressed>,
     pub rejected: Vec<Rejection>,
+    /// The file the recipients are read from instead (then `recipients` is empty).
+    pub audience: Option<AudienceFile>,
 }
 
 /// A campaign's recipients with their values filled into the template: what is stored.
@@ -104,6 +111,10 @@ impl ValidCampaign {
     /// [`Invalid`] on `recipients` when none is left, or when they would take more than one
     /// campaign can store.
     pub fn personalise(&self, shape: Option<&TemplateShape>) -> Result<Personalised, Invalid> {
+        if self.audience.is_some() {
+            // Read, checked and counted part by part as the file is read.
+            return Ok(Personalised { recipients: Vec::new(), rejected: Vec::new() });
+        }
         let own = self.payload.template_components();
         let (recipients, misfits) = audience::personalise(&self.recipients, &own, shape);
         let mut rejected = self.rejected.clone();
@@ -170,14 +181,42 @@ impl CampaignRequest {
             _ => {}
         }
         let idempotency_key = check_token("idempotency_key", self.idempotency_key)?;
-        if self.recipients.is_empty() {
-            return Err(invalid("recipients", "must list at least one contact"));
-        }
+        let file = match (self.audience, self.recipients.is_empty()) {
+            (Some(_), false) => {
+                return Err(invalid("audience", "give recipients or an audience file, not both"));
+            }
+            (Some(request), true) => Some(request.check()?),
+            (None, true) => {
+                return Err(invalid(
+                    "recipients",
+                    "must list at least one contact (or give an audience file: \"audience\": {\"s3\": \"s3://bucket/key.csv\"})",
+                ));
+            }
+            (None, false) => None,
+        };
         if self.recipients.len() > MAX_RECIPIENTS {
             return Err(invalid(
                 "recipients",
-                format!("lists {} recipients; one campaign takes at most {MAX_RECIPIENTS}", self.recipients.len()),
+                format!(
+                    "lists {} recipients; one request takes at most {MAX_RECIPIENTS}: put them in a file (\"audience\": {{\"s3\": …}})",
+                    self.recipients.len()
+                ),
             ));
+        }
+        if let Some(file) = file {
+            return Ok(ValidCampaign {
+                name: name.to_owned(),
+                category: self.category,
+                payload,
+                send_at: self.send_at,
+                expires_at: self.expires_at,
+                deliver_at_local: self.deliver_at_local,
+                max_per_minute: self.max_per_minute,
+                idempotency_key,
+                recipients: Vec::new(),
+                rejected: Vec::new(),
+                audience: Some(file),
+            });
         }
         let (recipients, rejected) = audience::read(self.recipients);
         if recipients.is_empty() {
@@ -200,6 +239,7 @@ impl CampaignRequest {
             idempotency_key,
             recipients,
             rejected,
+            audience: None,
         })
     }
 }
@@ -231,6 +271,44 @@ pub struct CampaignRecord {
     /// Running, paused or cancelled (`POST /v1/campaigns/{id}/pause|resume|cancel`).
     #[serde(default)]
     pub status: CampaignStatus,
+    /// The file the recipients are read from (instead of the request's list), and how far:
+    /// `accepted` and `rejected` then grow as it is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<AudienceSource>,
+}
+
+/// A campaign's audience file and how far it has been read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudienceSource {
+    #[serde(flatten)]
+    pub file: AudienceFile,
+    /// Lines read so far.
+    pub read: u64,
+    /// The whole file has been read: `accepted` and `rejected` are final.
+    pub done: bool,
+}
+
+/// The place of a campaign's file reader among its chunks (on the due index like them).
+pub const AUDIENCE_CHUNK: u32 = u32::MAX;
+
+/// Where the reader of a campaign's audience file stands: the file's cursor, and what the
+/// lines read so far came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reader {
+    pub cursor: AudienceCursor,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Recipients given a place in the campaign's pace so far (accepted ones, and repeats of
+    /// an earlier line found only when their message is created).
+    pub positions: u64,
+}
+
+impl CampaignRecord {
+    /// Whether the campaign may complete: every recipient is known (its file, if any, read to
+    /// the end) and the tally says none waits.
+    pub fn may_complete(&self, tally: &CampaignTally) -> bool {
+        self.audience.as_ref().is_none_or(|a| a.done) && tally.is_complete(self.accepted)
+    }
 }
 
 /// Whether a campaign's messages may go: the caller pauses, resumes and cancels it.
@@ -377,6 +455,10 @@ pub struct CampaignChunk {
     /// The position of the chunk's first recipient in the campaign (for [`slot`]).
     pub first_position: usize,
     pub recipients: Vec<Recipient>,
+    /// The file reader ([`AUDIENCE_CHUNK`]): a chunk whose recipients are read from the
+    /// campaign's audience file a part at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<Reader>,
 }
 
 /// Splits accepted recipients into chunks of `size` (made larger when needed to stay within
@@ -390,7 +472,7 @@ pub fn chunks(recipients: &[Recipient], size: usize) -> Vec<CampaignChunk> {
         let full = out.last().is_none_or(|c| c.recipients.len() >= size || bytes + weight > MAX_CHUNK_BYTES);
         if full {
             let index = u32::try_from(out.len()).unwrap_or(u32::MAX);
-            out.push(CampaignChunk { index, first_position: position, recipients: Vec::new() });
+            out.push(CampaignChunk { index, first_position: position, recipients: Vec::new(), reader: None });
             bytes = 0;
         }
         bytes += weight;
@@ -498,6 +580,9 @@ pub struct CampaignReport {
     /// `active`, `paused` or `cancelled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<CampaignStatus>,
+    /// The audience file and how far it has been read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<AudienceView>,
     /// Each person at this wall-clock time in their own zone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliver_at_local: Option<LocalDelivery>,
@@ -511,6 +596,21 @@ pub struct CampaignReport {
     pub pricing: BTreeMap<String, PricedCount>,
     /// The whole campaign's estimated cost so far (messages Meta has priced).
     pub estimated_cost: CampaignCost,
+}
+
+/// A campaign's audience file as its report shows it: the progress of its reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AudienceView {
+    pub s3: String,
+    pub format: crate::audience_file::FileFormat,
+    /// Lines read so far.
+    pub read: u64,
+    /// Of the lines read, recipients accepted and lines rejected (unreadable, invalid, values
+    /// that do not fit the template, or a person named again).
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The whole file has been read.
+    pub done: bool,
 }
 
 /// Delivery rates, as fractions rounded to 4 places; `null` while the denominator is zero.
@@ -569,6 +669,7 @@ impl CampaignReport {
             accepted: None,
             rejected: None,
             status: None,
+            audience: None,
             deliver_at_local: None,
             messages,
             counts,
@@ -583,6 +684,14 @@ impl CampaignReport {
             report.accepted = Some(r.accepted);
             report.rejected = Some(r.rejected);
             report.status = Some(r.status);
+            report.audience = r.audience.map(|a| AudienceView {
+                s3: a.file.to_string(),
+                format: a.file.format,
+                read: a.read,
+                accepted: r.accepted as u64,
+                rejected: r.rejected as u64,
+                done: a.done,
+            });
             report.deliver_at_local = r.deliver_at_local;
         }
         Some(report)
@@ -804,6 +913,25 @@ mod tests {
         assert_eq!(slot(now(), 5, 0), now() + SignedDuration::from_secs(5), "a zero rate is read as 1/s");
     }
 
+    #[test]
+    fn recipients_come_from_the_list_or_a_file_never_both() {
+        let request = |extra: serde_json::Value| {
+            let mut body = serde_json::json!({"name": "spring", "category": "marketing",
+                "template": {"name": "spring_sale", "language": "pt_BR"}});
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<CampaignRequest>(body).unwrap().validate(now())
+        };
+        let file = request(serde_json::json!({"audience": {"s3": "s3://acme-audiences/spring.jsonl"}})).unwrap();
+        assert_eq!(file.audience.map(|f| f.format), Some(crate::audience_file::FileFormat::JsonLines));
+        let both = request(
+            serde_json::json!({"recipients": ["+5511987654321"], "audience": {"s3": "s3://acme-audiences/a.csv"}}),
+        );
+        assert_eq!(both.unwrap_err().field, "audience");
+        assert_eq!(request(serde_json::json!({})).unwrap_err().field, "recipients");
+        let bad = request(serde_json::json!({"audience": {"s3": "https://acme-audiences/a.csv"}}));
+        assert_eq!(bad.unwrap_err().field, "audience.s3");
+    }
+
     fn black_friday() -> CampaignRecord {
         CampaignRecord {
             id: "cmp_1".into(),
@@ -821,6 +949,7 @@ mod tests {
             chunks: 1,
             created_at: now(),
             status: CampaignStatus::Active,
+            audience: None,
         }
     }
 

@@ -417,6 +417,19 @@ pub trait CampaignStore {
     /// A chunk fanned out completely: it leaves the due index for good.
     fn finish_chunk(&self, campaign_id: &str, index: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Moves the campaign's file reader (chunk [`crate::campaign::AUDIENCE_CHUNK`]) from
+    /// `from` to `to`, due again at `due` — or gone once `to` has read the whole file — and
+    /// sets the campaign's `accepted`, `rejected` and how far its file is read, all in one
+    /// transaction, conditional on the reader still being at `from` (a fan-out whose lease ran
+    /// out cannot move it twice). `Ok(false)` when it had moved.
+    fn advance_reader(
+        &self,
+        campaign_id: &str,
+        from: &crate::campaign::Reader,
+        to: &crate::campaign::Reader,
+        due: jiff::Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Sets the campaign's status to `to` if it is one of `from` (a conditional write).
     fn set_campaign_status(
         &self,
@@ -447,6 +460,13 @@ pub struct FilePart {
 
 /// Audience files (S3), read a part at a time (`GetObject` with a range).
 pub trait AudienceFiles {
+    /// Whether files in `bucket` can be read (polite's role may read its audience bucket
+    /// only); the error says where files may be.
+    ///
+    /// # Errors
+    /// What to do instead, in words for the caller.
+    fn reads_from(&self, bucket: &str) -> Result<(), String>;
+
     /// At most `len` bytes of `file` from `offset` (none past its end), and the file's size;
     /// `None` when there is no such file.
     ///

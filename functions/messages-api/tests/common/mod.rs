@@ -56,6 +56,7 @@ impl Harness {
             templates: DynamoTemplates::new(dynamo, stack.table("TemplatesTable")),
             send_queue: SqsQueue::new(sqs.clone(), stack.queue("SendQueue")),
             campaigns,
+            audiences: polite_app::scheduler::NoAudiences,
         };
         Harness { stack, sqs, scheduler }
     }

@@ -6,7 +6,11 @@
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
 use polite_domain::audience::Recipient;
-use polite_domain::campaign::{CampaignChunk, CampaignRecord, CampaignStatus, Control, NewCampaign, StatusChange};
+use polite_domain::audience_file::{AudienceFile, FileFormat};
+use polite_domain::campaign::{
+    AUDIENCE_CHUNK, AudienceSource, CampaignChunk, CampaignRecord, CampaignStatus, Control, NewCampaign, Reader,
+    StatusChange,
+};
 use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
 use polite_domain::ports::{CampaignCompletion, CampaignStore, CreateError, MessageStore};
 use polite_domain::record::{MessageRecord, NewMessage};
@@ -34,6 +38,14 @@ macro_rules! campaign_store_contract {
         async fn a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes() {
             let store = ($fresh)().await;
             Box::pin($crate::contract::campaigns::a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes(
+                &store,
+            ))
+            .await;
+        }
+        #[tokio::test]
+        async fn a_file_reader_moves_once_per_part_and_the_campaign_counts_with_it() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::campaigns::a_file_reader_moves_once_per_part_and_the_campaign_counts_with_it(
                 &store,
             ))
             .await;
@@ -72,6 +84,7 @@ fn campaign(id: &str, accepted: usize) -> CampaignRecord {
         chunks: u32::try_from(accepted.div_ceil(2)).unwrap(),
         created_at: at("2026-06-10T12:00:00Z"),
         status: CampaignStatus::Active,
+        audience: None,
     }
 }
 
@@ -92,7 +105,12 @@ fn new(record: CampaignRecord, key: Option<&str>, hash: &str) -> NewCampaign {
     let chunks = recipients
         .chunks(2)
         .zip(0u32..)
-        .map(|(part, index)| CampaignChunk { index, first_position: index as usize * 2, recipients: part.to_vec() })
+        .map(|(part, index)| CampaignChunk {
+            index,
+            first_position: index as usize * 2,
+            recipients: part.to_vec(),
+            reader: None,
+        })
         .collect();
     NewCampaign { record, chunks, idempotency_key: key.map(str::to_owned), body_hash: hash.to_owned() }
 }
@@ -172,6 +190,61 @@ where
     assert_eq!(status("cmp_1").await, Some(CampaignStatus::Cancelled));
     let unknown = store.set_campaign_status("cmp_9", Control::Pause.from(), CampaignStatus::Paused).await.unwrap();
     assert_eq!(unknown, StatusChange::Unknown);
+}
+
+/// A case of the contract (see the module).
+pub async fn a_file_reader_moves_once_per_part_and_the_campaign_counts_with_it<S>(store: &S)
+where
+    S: CampaignStore + MessageStore + Sync,
+{
+    let file = AudienceFile { bucket: "acme-audiences".into(), key: "spring.csv".into(), format: FileFormat::Csv };
+    let record = CampaignRecord {
+        accepted: 0,
+        chunks: 1,
+        audience: Some(AudienceSource { file, read: 0, done: false }),
+        ..campaign("cmp_1", 0)
+    };
+    let created = record.created_at;
+    let reader = CampaignChunk {
+        index: AUDIENCE_CHUNK,
+        first_position: 0,
+        recipients: Vec::new(),
+        reader: Some(Reader::default()),
+    };
+    let new = NewCampaign { record, chunks: vec![reader], idempotency_key: None, body_hash: "h".into() };
+    store.create_campaign(&new).await.unwrap();
+    let due_reader = Due::Chunk { campaign_id: "cmp_1".into(), index: AUDIENCE_CHUNK };
+    assert_eq!(due(store, created).await, std::slice::from_ref(&due_reader), "the reader is due at once");
+    let lease = created + SignedDuration::from_mins(5);
+    let (_, claimed) = store.claim_chunk("cmp_1", AUDIENCE_CHUNK, created, lease).await.unwrap().unwrap();
+    let start = claimed.reader.expect("the reader's state");
+    assert_eq!(start, Reader::default());
+
+    let mut first = Reader { accepted: 950, rejected: 50, positions: 990, ..Reader::default() };
+    first.cursor.offset = 262_000;
+    first.cursor.lines = 1_001;
+    let now = created + SignedDuration::from_secs(3);
+    assert!(store.advance_reader("cmp_1", &start, &first, now).await.unwrap(), "moved");
+    assert!(
+        !store.advance_reader("cmp_1", &start, &first, now).await.unwrap(),
+        "a second move from the same place loses"
+    );
+    let campaign = store.campaign("cmp_1").await.unwrap().unwrap();
+    let audience = campaign.audience.clone().unwrap();
+    assert_eq!((campaign.accepted, campaign.rejected, audience.read, audience.done), (950, 50, 1_001, false));
+    assert_eq!(due(store, now).await, [due_reader], "due again for the next part");
+    let (_, again) =
+        store.claim_chunk("cmp_1", AUDIENCE_CHUNK, now, now + SignedDuration::from_mins(5)).await.unwrap().unwrap();
+    assert_eq!(again.reader.as_ref(), Some(&first), "the next fan-out starts where this one stopped");
+
+    let mut last = Reader { accepted: 1_900, rejected: 60, positions: 1_950, ..first.clone() };
+    last.cursor.lines = 1_960;
+    last.cursor.done = true;
+    assert!(store.advance_reader("cmp_1", &first, &last, now).await.unwrap());
+    let campaign = store.campaign("cmp_1").await.unwrap().unwrap();
+    assert_eq!((campaign.accepted, campaign.audience.map(|a| a.done)), (1_900, Some(true)));
+    assert!(due(store, at("2027-01-01T00:00:00Z")).await.is_empty(), "a reader done leaves the due index");
+    assert_eq!(store.claim_chunk("cmp_1", AUDIENCE_CHUNK, at("2027-01-01T00:00:00Z"), lease).await.unwrap(), None);
 }
 
 /// A case of the contract (see the module).

@@ -100,6 +100,8 @@ where
     let empty = files.read_part(&file("empty.csv"), 0, 10_000).await.unwrap().expect("an empty file is there");
     assert_eq!((empty.bytes.len(), empty.size), (0, 0));
     assert_eq!(files.read_part(&file("missing.csv"), 0, 10).await.unwrap(), None, "no such file");
+    assert!(files.reads_from(bucket).is_ok(), "its bucket");
+    assert!(files.reads_from("someone-elses-bucket").is_err(), "no other");
 }
 
 fn at(second: i64) -> Timestamp {

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use polite_domain::ContactRef;
 use polite_domain::campaign::{
-    CampaignChunk, CampaignRecord, CampaignStatus, CampaignTally, NewCampaign, PricedCount, StatusChange,
+    AUDIENCE_CHUNK, CampaignChunk, CampaignRecord, CampaignStatus, CampaignTally, NewCampaign, PricedCount, Reader,
+    StatusChange,
 };
 use polite_domain::events::Event;
 use polite_domain::message::{Due, HistoryEntry, MessageState, Transition, TransitionDetails, due_shard};
@@ -46,6 +47,8 @@ struct Table {
     chunks: BTreeMap<(String, u32), (CampaignChunk, CampaignRecord, Timestamp)>,
     tallies: BTreeMap<String, CampaignTally>,
     usage: HashMap<String, u64>,
+    /// Creations left before the table fails them ([`MemoryMessages::fail_after`]).
+    creates_left: Option<usize>,
 }
 
 /// The messages table: [`MessageStore`], [`CampaignStore`] and the table's [`Outbox`]. A
@@ -66,6 +69,12 @@ impl Default for MemoryMessages {
 }
 
 impl MemoryMessages {
+    /// Makes the table fail every creation after the next `creates` (a fan-out dying half-way,
+    /// DynamoDB throttled); `None` makes it whole again.
+    pub fn fail_after(&self, creates: Option<usize>) {
+        lock(&self.table).creates_left = creates;
+    }
+
     /// The table's outbox.
     pub fn outbox(&self) -> &MemoryOutbox {
         &self.outbox
@@ -148,6 +157,12 @@ impl MessageIntake for MemoryMessages {
     async fn create(&self, new: &NewMessage) -> Result<MessageRecord, CreateError> {
         let told = {
             let mut table = lock(&self.table);
+            if let Some(left) = table.creates_left.as_mut() {
+                if *left == 0 {
+                    return Err(CreateError::Store(StoreError::Unavailable("the table fails (fail_after)".into())));
+                }
+                *left -= 1;
+            }
             if let Some(key) = &new.idempotency_key
                 && let Some(id) = owner(&table.keys, key, &new.body_hash)?
             {
@@ -401,6 +416,38 @@ impl CampaignStore for MemoryMessages {
         Ok(())
     }
 
+    async fn advance_reader(
+        &self,
+        campaign_id: &str,
+        from: &Reader,
+        to: &Reader,
+        due: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut table = lock(&self.table);
+        let key = (campaign_id.to_owned(), AUDIENCE_CHUNK);
+        match table.chunks.get_mut(&key) {
+            Some((chunk, _, at)) if chunk.reader.as_ref() == Some(from) => {
+                chunk.reader = Some(to.clone());
+                *at = due;
+            }
+            _ => return Ok(false),
+        }
+        if to.cursor.done {
+            table.chunks.remove(&key);
+        }
+        let campaign = table
+            .campaigns
+            .get_mut(campaign_id)
+            .ok_or_else(|| StoreError::Corrupt("a reader without its campaign".into()))?;
+        campaign.accepted = usize::try_from(to.accepted).unwrap_or(usize::MAX);
+        campaign.rejected = usize::try_from(to.rejected).unwrap_or(usize::MAX);
+        if let Some(audience) = campaign.audience.as_mut() {
+            audience.read = to.cursor.lines;
+            audience.done = to.cursor.done;
+        }
+        Ok(true)
+    }
+
     async fn set_campaign_status(
         &self,
         campaign_id: &str,
@@ -425,7 +472,7 @@ impl CampaignCompletion for MemoryMessages {
         let told = {
             let mut table = lock(&self.table);
             let Some(campaign) = table.campaigns.get(campaign_id) else { return Ok(false) };
-            if !tally.is_complete(campaign.accepted) || !table.completed.insert(campaign_id.to_owned()) {
+            if !campaign.may_complete(&tally) || !table.completed.insert(campaign_id.to_owned()) {
                 return Ok(false);
             }
             Event::campaign_completed(campaign_id, &tally.counts(), at)

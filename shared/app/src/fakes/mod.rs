@@ -38,6 +38,11 @@ impl MemoryAudiences {
 }
 
 impl AudienceFiles for MemoryAudiences {
+    fn reads_from(&self, bucket: &str) -> Result<(), String> {
+        let known = lock(&self.files).keys().any(|(b, _)| b == bucket);
+        if known { Ok(()) } else { Err(format!("audience files are read from another bucket than {bucket}")) }
+    }
+
     async fn read_part(&self, file: &AudienceFile, offset: u64, len: u64) -> Result<Option<FilePart>, StoreError> {
         let files = lock(&self.files);
         let Some(bytes) = files.get(&(file.bucket.clone(), file.key.clone())) else { return Ok(None) };

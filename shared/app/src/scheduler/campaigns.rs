@@ -13,14 +13,16 @@ use futures_util::StreamExt as _;
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::audience::Recipient;
 use polite_domain::campaign::{
-    self, CAMPAIGN_CANCELLED, CAMPAIGN_PAUSED, CampaignRecord, CampaignReport, CampaignStatus, Control, NewCampaign,
-    PAUSED_CHUNK_RECHECK, Personalised, StatusChange, ValidCampaign,
+    self, AUDIENCE_CHUNK, AudienceSource, CAMPAIGN_CANCELLED, CAMPAIGN_PAUSED, CampaignChunk, CampaignRecord,
+    CampaignReport, CampaignStatus, Control, NewCampaign, PAUSED_CHUNK_RECHECK, Personalised, Reader, StatusChange,
+    ValidCampaign,
 };
 use polite_domain::gate::candidate_zones;
 use polite_domain::local_time::{LOCAL_TIME_PASSED, LocalSlot};
 use polite_domain::message::{MessageState, TransitionDetails};
 use polite_domain::ports::{
-    CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, StoreError,
+    AudienceFiles, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader,
+    StoreError,
 };
 use polite_domain::record::Moved;
 use polite_domain::request::Invalid;
@@ -62,8 +64,9 @@ impl std::ops::AddAssign for FanOut {
     }
 }
 
-impl<M, C, Q, T> Scheduler<M, C, Q, T>
+impl<M, C, Q, T, A> Scheduler<M, C, Q, T, A>
 where
+    A: AudienceFiles + Sync,
     T: polite_domain::ports::TemplateReader + Sync,
     M: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync,
     C: ContactReader + Sync,
@@ -76,17 +79,27 @@ where
     /// # Errors
     /// [`Invalid`] when no recipient is left, or they would take more than a campaign stores.
     pub async fn personalise(&self, campaign: &ValidCampaign) -> Result<Personalised, Invalid> {
-        let shape = match campaign.payload.template_key() {
-            Some(key) => match self.templates.template(&key).await {
-                Ok(record) => record.and_then(|r| r.shape),
-                Err(e) => {
-                    tracing::warn!(template = %key, error = %e, "template registry unreadable; parameters go unchecked");
-                    None
-                }
-            },
-            None => None,
-        };
+        if let Some(file) = &campaign.audience {
+            self.audiences.reads_from(&file.bucket).map_err(|problem| Invalid { field: "audience.s3", problem })?;
+        }
+        let shape = self.template_shape(&campaign.payload).await;
         campaign.personalise(shape.as_ref())
+    }
+
+    /// The template's variables as the registry knows them (`None` when it does not, or
+    /// cannot be read: the values are then filled by their keys and Meta checks them).
+    pub(super) async fn template_shape(
+        &self,
+        payload: &polite_domain::request::Payload,
+    ) -> Option<polite_domain::placeholders::TemplateShape> {
+        let key = payload.template_key()?;
+        match self.templates.template(&key).await {
+            Ok(record) => record.and_then(|r| r.shape),
+            Err(e) => {
+                tracing::warn!(template = %key, error = %e, "template registry unreadable; parameters go unchecked");
+                None
+            }
+        }
     }
 
     /// Stores a checked campaign with its personalised recipients (all chunks at once). An
@@ -102,7 +115,16 @@ where
         body_hash: String,
         now: Timestamp,
     ) -> Result<CampaignRecord, CreateError> {
-        let chunks = campaign::chunks(&ready.recipients, self.campaigns.chunk_size);
+        let chunks = match &campaign.audience {
+            // One reader, reading the file a part at a time.
+            Some(_) => vec![CampaignChunk {
+                index: AUDIENCE_CHUNK,
+                first_position: 0,
+                recipients: Vec::new(),
+                reader: Some(Reader::default()),
+            }],
+            None => campaign::chunks(&ready.recipients, self.campaigns.chunk_size),
+        };
         let record = CampaignRecord {
             id: new_campaign_id(),
             name: campaign.name.clone(),
@@ -119,6 +141,7 @@ where
             chunks: u32::try_from(chunks.len()).unwrap_or(u32::MAX),
             created_at: now,
             status: CampaignStatus::Active,
+            audience: campaign.audience.clone().map(|file| AudienceSource { file, read: 0, done: false }),
         };
         let new = NewCampaign { record, chunks, idempotency_key: campaign.idempotency_key.clone(), body_hash };
         let stored = self.messages.create_campaign(&new).await?;
@@ -265,6 +288,9 @@ where
     /// chunk); the tick does the rest. Returns what was fanned out.
     pub async fn fan_out_within(&self, campaign: &CampaignRecord, budget: Duration, now: Timestamp) -> FanOut {
         let started = Instant::now();
+        if campaign.audience.is_some() {
+            return self.read_file_until(&campaign.id, started + budget, now).await.0;
+        }
         let mut total = FanOut::default();
         for index in 0..campaign.chunks {
             if started.elapsed() >= budget {
@@ -281,6 +307,28 @@ where
             }
         }
         total
+    }
+
+    /// Reads the campaign's audience file part after part until `deadline` (checked before
+    /// each part), the file's end, or a failure (the reader's lease brings it back). Returns
+    /// what was fanned out and how many parts.
+    pub async fn read_file_until(&self, campaign_id: &str, deadline: Instant, now: Timestamp) -> (FanOut, usize) {
+        let mut total = FanOut::default();
+        let mut parts = 0;
+        while Instant::now() < deadline {
+            match self.fan_out(campaign_id, AUDIENCE_CHUNK, now).await {
+                Ok(Some(done)) => {
+                    total += done;
+                    parts += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(campaign_id, error = %e, "reading the audience file stopped; its lease brings it back");
+                    break;
+                }
+            }
+        }
+        (total, parts)
     }
 
     /// Claims one chunk and creates its recipients' messages; `None` when the chunk is not
@@ -306,12 +354,15 @@ where
         };
         // The chunk holds the campaign as created; its status is the campaign item's.
         campaign.status = status;
+        if let Some(reader) = chunk.reader {
+            return self.read_next_part(&campaign, reader, now).await.map(Some);
+        }
         let first = chunk.first_position;
         // One template for the whole chunk: the registry is read once.
         let governing = self.governing_category(&campaign.payload, now).await;
         let results: Vec<Result<Option<Created>, StoreError>> =
             futures_util::stream::iter(chunk.recipients.into_iter().enumerate())
-                .map(|(offset, to)| self.create_for(&campaign, to, first + offset, governing, now))
+                .map(|(offset, to)| self.create_for(&campaign, to, first + offset, campaign.id.clone(), governing, now))
                 .buffer_unordered(CREATE_CONCURRENCY)
                 .collect()
                 .await;
@@ -350,11 +401,15 @@ where
         Ok(Some(report))
     }
 
-    async fn create_for(
+    /// Creates the recipient's message (idempotent on `<campaign id>:<contact>` with
+    /// `body_hash`); `None` when that key holds a message of another body (another line of an
+    /// audience file naming the same person, or a caller reusing the key shape).
+    pub(super) async fn create_for(
         &self,
         campaign: &CampaignRecord,
         recipient: Recipient,
         position: usize,
+        body_hash: String,
         governing: Option<polite_domain::message::Category>,
         now: Timestamp,
     ) -> Result<Option<Created>, StoreError> {
@@ -373,7 +428,7 @@ where
         } else {
             None
         };
-        let mut new = prepare(campaign.message_at(recipient, send_at), campaign.id.clone(), now);
+        let mut new = prepare(campaign.message_at(recipient, send_at), body_hash, now);
         new.record.govern(governing);
         match self.messages.create(&new).await {
             Ok(stored) => {
@@ -388,8 +443,7 @@ where
                 Ok(Some(Created { new: created, job: None }))
             }
             Err(CreateError::IdempotencyConflict) => {
-                // Only a caller reusing a campaign's key shape on /v1/messages gets here.
-                tracing::warn!(campaign_id = %campaign.id, to = %masked, "the recipient's campaign key holds another message; skipped");
+                tracing::info!(campaign_id = %campaign.id, to = %masked, "the recipient's campaign key holds another message; skipped");
                 Ok(None)
             }
             Err(CreateError::Store(e)) => Err(e),
@@ -397,7 +451,7 @@ where
     }
 }
 
-impl<M, C, Q, T> Scheduler<M, C, Q, T>
+impl<M, C, Q, T, A> Scheduler<M, C, Q, T, A>
 where
     C: ContactReader + Sync,
 {
@@ -431,7 +485,7 @@ pub enum Controlled {
 
 /// A recipient's message: created now, or by an earlier (interrupted) fan-out; its job when
 /// it is still `queued`.
-struct Created {
-    new: bool,
-    job: Option<Job>,
+pub(super) struct Created {
+    pub(super) new: bool,
+    pub(super) job: Option<Job>,
 }

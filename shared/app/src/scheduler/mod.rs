@@ -12,6 +12,7 @@
 //! queue message was lost (or the enqueue failed) and the tick queues it again. A duplicate
 //! queue message is harmless — the sender claims a message with a conditional write.
 
+mod audience;
 pub mod campaigns;
 pub mod tick;
 
@@ -32,19 +33,48 @@ use polite_domain::request::{Payload, Placement, QUEUE_LEASE, ValidSend, placeme
 /// free-form text), the template registry (the category Meta last set), send-queue, and how
 /// campaigns fan out.
 #[derive(Debug)]
-pub struct Scheduler<M, C, Q, T> {
+pub struct Scheduler<M, C, Q, T, A = NoAudiences> {
     pub messages: M,
     pub contacts: C,
     /// The template registry, read when messages are created (a request, a campaign chunk).
     pub templates: T,
     pub send_queue: Q,
     pub campaigns: CampaignSettings,
+    /// Where campaigns' audience files are read (`audience: {"s3": …}`).
+    pub audiences: A,
 }
 
 impl<M, C, Q, T> Scheduler<M, C, Q, T> {
-    /// The scheduler on these stores, this queue and these fan-out settings.
+    /// The scheduler on these stores, this queue and these fan-out settings, without audience
+    /// files ([`Self::with_audiences`] adds them).
     pub fn on(messages: M, contacts: C, templates: T, send_queue: Q, campaigns: CampaignSettings) -> Self {
-        Self { messages, contacts, templates, send_queue, campaigns }
+        Self { messages, contacts, templates, send_queue, campaigns, audiences: NoAudiences }
+    }
+
+    /// The same scheduler reading audience files from `audiences`.
+    pub fn with_audiences<A>(self, audiences: A) -> Scheduler<M, C, Q, T, A> {
+        let Self { messages, contacts, templates, send_queue, campaigns, .. } = self;
+        Scheduler { messages, contacts, templates, send_queue, campaigns, audiences }
+    }
+}
+
+/// No audience files: a deployment without an audience bucket (a campaign naming a file is
+/// refused before it is stored; one stored anyway waits on its reader and alarms).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAudiences;
+
+impl polite_domain::ports::AudienceFiles for NoAudiences {
+    fn reads_from(&self, _bucket: &str) -> Result<(), String> {
+        Err("this deployment reads no audience files: deploy with an audience bucket (AUDIENCE_BUCKET) or list the recipients".into())
+    }
+
+    async fn read_part(
+        &self,
+        file: &polite_domain::audience_file::AudienceFile,
+        _offset: u64,
+        _len: u64,
+    ) -> Result<Option<polite_domain::ports::FilePart>, StoreError> {
+        Err(StoreError::Unavailable(format!("no audience bucket is configured to read {file}").into()))
     }
 }
 
@@ -66,7 +96,7 @@ pub fn new_message_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
 
-impl<M, C, Q, T> Scheduler<M, C, Q, T>
+impl<M, C, Q, T, A> Scheduler<M, C, Q, T, A>
 where
     T: polite_domain::ports::TemplateReader + Sync,
     M: MessageIntake + MessageReader + MessageMoves + Sync,

@@ -12,6 +12,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use metrics::counter;
+use polite_domain::campaign::AUDIENCE_CHUNK;
 use polite_domain::message::MessageState;
 use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
 use polite_domain::ports::{
@@ -74,8 +75,9 @@ type DueChunks = Vec<(String, u32)>;
 ///
 /// # Errors
 /// When the due index cannot be read at all (the next tick tries again).
-pub async fn run<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, now: Timestamp) -> anyhow::Result<TickReport>
+pub async fn run<M, C, Q, T, A>(scheduler: &Scheduler<M, C, Q, T, A>, now: Timestamp) -> anyhow::Result<TickReport>
 where
+    A: polite_domain::ports::AudienceFiles + Sync,
     M: MessageIntake + MessageReader + MessageMoves + DueIndex + CampaignStore + Sync,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
@@ -111,6 +113,13 @@ where
         if started.elapsed() >= scheduler.campaigns.tick_budget {
             break;
         }
+        if index == AUDIENCE_CHUNK {
+            let (done, parts) =
+                scheduler.read_file_until(&campaign_id, started + scheduler.campaigns.tick_budget, now).await;
+            report.chunks += parts;
+            report.fan_out += done;
+            continue;
+        }
         match scheduler.fan_out(&campaign_id, index, now).await {
             Ok(Some(done)) => {
                 report.chunks += 1;
@@ -136,8 +145,8 @@ where
 }
 
 /// Releases one shard's due messages; returns the campaign chunks it found due.
-async fn shard_tick<M, C, Q, T>(
-    scheduler: &Scheduler<M, C, Q, T>,
+async fn shard_tick<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
     shard: u8,
     now: Timestamp,
 ) -> anyhow::Result<(TickReport, DueChunks)>
@@ -197,8 +206,8 @@ enum Release {
 }
 
 /// Releases one due message with a conditional write (so overlapping ticks release it once).
-async fn release<M, C, Q, T>(
-    scheduler: &Scheduler<M, C, Q, T>,
+async fn release<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
     id: &str,
     now: Timestamp,
 ) -> Result<Release, polite_domain::ports::StoreError>

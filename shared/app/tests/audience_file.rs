@@ -1,0 +1,114 @@
+//! A campaign to an audience file, on in-memory fakes: the file is read a part at a time, a
+//! fan-out that dies half-way is picked up where the reader stood without a duplicate, and
+//! every line ends counted once — accepted with its own values, or rejected.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use jiff::{SignedDuration, Timestamp};
+use polite_app::fakes::{MemoryAudiences, MemoryContacts, MemoryMessages, MemoryQueue, MemoryTemplates};
+use polite_app::scheduler::{Scheduler, tick};
+use polite_domain::campaign::{CampaignRequest, CampaignSettings};
+use polite_domain::ports::prelude::*;
+
+const BUCKET: &str = "acme-audiences";
+const PEOPLE: usize = 12_000;
+
+fn now() -> Timestamp {
+    "2026-11-23T12:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A shop's export: a header, one line per person with their first name, every 1000th line a
+/// number that is not one, a blank line, and person 5 listed again at the end.
+fn export() -> String {
+    let mut text = String::from("to,first_name\n");
+    for n in 0..PEOPLE {
+        if n % 1000 == 999 {
+            text.push_str("not-a-number,Nobody\n");
+        } else {
+            writeln!(text, "+55119876{n:05},Person {n}").unwrap_or_else(|e| panic!("{e}"));
+        }
+        if n == 10 {
+            text.push('\n');
+        }
+    }
+    text.push_str("+5511987600005,Person 5 again\n");
+    text
+}
+
+#[tokio::test]
+async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way_duplicates_no_one() {
+    let files = MemoryAudiences::default();
+    let text = export();
+    assert!(text.len() > 256 * 1024, "more than one part: {} bytes", text.len());
+    files.put(BUCKET, "spring.csv", text.clone());
+    let messages = MemoryMessages::default();
+    let s = Scheduler::on(
+        messages.clone(),
+        MemoryContacts::new(b"test-key"),
+        MemoryTemplates::default(),
+        MemoryQueue::default(),
+        CampaignSettings::default(),
+    )
+    .with_audiences(files);
+    let request: CampaignRequest = serde_json::from_value(serde_json::json!({
+        "name": "spring", "category": "marketing",
+        "template": {"name": "spring_sale", "language": "pt_BR"},
+        "audience": {"s3": format!("s3://{BUCKET}/spring.csv")}
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
+    let ready = s.personalise(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
+    let record = s.create_campaign(&campaign, &ready, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((record.accepted, record.chunks), (0, 1), "nothing read yet: one reader");
+
+    // The first fan-out dies after 3 000 messages: the reader stays where it was.
+    messages.fail_after(Some(3_000));
+    let first = tick::run(&s, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((first.fan_out.created, first.chunks), (0, 0), "the part failed: {first:?}");
+    let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
+    let audience = report.audience.clone().unwrap_or_else(|| panic!("a file campaign shows its file"));
+    assert_eq!((audience.read, audience.done, report.messages), (0, false, 3_000));
+
+    // Within its lease nothing happens; after it the part is read again, then the rest.
+    messages.fail_after(None);
+    let held = tick::run(&s, now() + SignedDuration::from_mins(1)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held.fan_out.created, 0, "{held:?}");
+    let later = now() + SignedDuration::from_mins(6);
+    let rest = tick::run(&s, later).await.unwrap_or_else(|e| panic!("{e}"));
+    let invalid = PEOPLE / 1000;
+    let accepted = PEOPLE - invalid;
+    assert_eq!((rest.fan_out.existing, rest.fan_out.created), (3_000, accepted - 3_000), "{rest:?}");
+
+    let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
+    let audience = report.audience.clone().unwrap_or_else(|| panic!("its file"));
+    let lines = (text.lines().count()) as u64;
+    assert_eq!((audience.read, audience.done), (lines, true), "every line read");
+    assert_eq!((report.accepted, report.rejected), (Some(accepted), Some(invalid + 1)), "the repeat of person 5 too");
+    assert_eq!(usize::try_from(report.messages).ok(), Some(accepted), "one message per person");
+
+    // Each person once, with their own name.
+    let mut people = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = messages.campaign_messages(&record.id, None, cursor.as_deref(), 500).await;
+        let page = page.unwrap_or_else(|e| panic!("{e}"));
+        for m in &page.messages {
+            assert!(people.insert(m.to.to_string()), "{} twice", m.to);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(people.len(), accepted);
+    let ana = messages.campaign_messages(&record.id, None, None, 8).await.unwrap_or_else(|e| panic!("{e}"));
+    let seventh =
+        ana.messages.iter().find(|m| m.to.to_string() == "5511987600007").unwrap_or_else(|| panic!("person 7"));
+    let payload = serde_json::to_string(&seventh.payload).unwrap_or_default();
+    assert!(payload.contains("Person 7"), "their own values: {payload}");
+
+    // Read to the end: no more fan-out, ever.
+    let after = tick::run(&s, later + SignedDuration::from_mins(10)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((after.fan_out.created, after.fan_out.existing), (0, 0));
+}
