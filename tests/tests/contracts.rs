@@ -33,7 +33,7 @@ async fn s3_keeps_the_audience_files_contract() {
     let s3 = S3Audiences::client(&stack.sdk);
     let bucket = format!("{}-audiences", stack.prefix.to_ascii_lowercase());
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
-    let files = S3Audiences::new(s3.clone(), &bucket);
+    let files = S3Audiences::new(s3.clone(), Some(bucket.clone()));
     contract::audience_files(&files, &bucket, async |key, bytes| {
         s3.put_object().bucket(&bucket).key(key).body(bytes.into()).send().await.unwrap();
     })

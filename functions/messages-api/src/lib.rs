@@ -22,10 +22,11 @@ use jiff::Timestamp;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{self, ApiError, from_json_value, json_response, parse_json};
-use polite_domain::campaign::{CampaignRequest, Control, Rejection};
+use polite_domain::campaign::{AudienceView, CampaignRequest, Control, Rejection};
 use polite_domain::message::{HistoryEntry, MessageState, SendError};
 use polite_domain::ports::{
-    CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader, TemplateReader,
+    AudienceFiles, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader,
+    TemplateReader,
 };
 use polite_domain::record::MessageRecord;
 use polite_domain::request::{SendRequest, body_hash, replay_key};
@@ -43,23 +44,29 @@ pub trait Messages: MessageIntake + MessageReader + MessageMoves + CampaignStore
 impl<T: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync> Messages for T {}
 
 /// Handles one API Gateway request. Every outcome is a response.
-pub async fn handle<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, req: Request) -> Response<Body>
+pub async fn handle<M, C, Q, T, A>(scheduler: &Scheduler<M, C, Q, T, A>, req: Request) -> Response<Body>
 where
     M: Messages,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
+    A: AudienceFiles + Sync,
 {
     handle_at(scheduler, &req, Timestamp::now()).await
 }
 
 /// [`handle`] at a given time (tests).
-pub async fn handle_at<M, C, Q, T>(scheduler: &Scheduler<M, C, Q, T>, req: &Request, now: Timestamp) -> Response<Body>
+pub async fn handle_at<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
+    req: &Request,
+    now: Timestamp,
+) -> Response<Body>
 where
     M: Messages,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
+    A: AudienceFiles + Sync,
 {
     match route(scheduler, req, now).await {
         Ok(response) => response,
@@ -67,8 +74,8 @@ where
     }
 }
 
-async fn route<M, C, Q, T>(
-    scheduler: &Scheduler<M, C, Q, T>,
+async fn route<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
     req: &Request,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
@@ -77,6 +84,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
+    A: AudienceFiles + Sync,
 {
     let (route, params) = http::route(req, ROUTES)?;
     let id = http::param(&params, "id");
@@ -124,8 +132,8 @@ pub const MAX_PAGE: usize = 500;
 
 /// `GET /v1/campaigns/{id}/messages?state=&cursor=&limit=`: the campaign's messages, one per
 /// recipient, in the order they were created, a page at a time.
-async fn campaign_messages<M, C, Q, T>(
-    scheduler: &Scheduler<M, C, Q, T>,
+async fn campaign_messages<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
     id: &str,
     query: &std::collections::HashMap<String, String>,
 ) -> Result<Response<Body>, ApiError>
@@ -134,6 +142,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
+    A: AudienceFiles + Sync,
 {
     let state = match query.get("state") {
         None => None,
@@ -194,8 +203,8 @@ fn not_found(id: &str) -> ApiError {
 
 /// `POST /v1/campaigns`: the campaign is stored whole, then fanned out for at most the
 /// inline budget; the tick fans out the rest.
-async fn create_campaign<M, C, Q, T>(
-    scheduler: &Scheduler<M, C, Q, T>,
+async fn create_campaign<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
@@ -204,6 +213,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
+    A: AudienceFiles + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: CampaignRequest = from_json_value(&raw)?;
@@ -214,8 +224,12 @@ where
         match scheduler.messages.campaign_replay(key, &hash).await {
             Ok(Some(record)) => {
                 let original = scheduler.personalise(&request.validate(record.created_at)?).await?;
-                let answer =
-                    CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &original.rejected };
+                let answer = CampaignAccepted {
+                    id: &record.id,
+                    accepted: record.accepted,
+                    rejected: &original.rejected,
+                    audience: record.audience_view(),
+                };
                 return Ok(json_response(StatusCode::ACCEPTED, &answer));
             }
             Ok(None) => {}
@@ -232,16 +246,29 @@ where
         Err(CreateError::Store(e)) => return Err(ApiError::internal(&e)),
     };
     scheduler.fan_out_within(&record, settings.inline_budget, now).await;
+    if record.audience.is_some() {
+        // A file's recipients are counted as it is read: answer how far that got.
+        let now_read = scheduler.messages.campaign(&record.id).await.map_err(|e| ApiError::internal(&e))?;
+        let read = now_read.unwrap_or(record);
+        let answer =
+            CampaignAccepted { id: &read.id, accepted: read.accepted, rejected: &[], audience: read.audience_view() };
+        return Ok(json_response(StatusCode::ACCEPTED, &answer));
+    }
     // A replay answers the same: the rejections follow from the (same) body.
-    let answer = CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &ready.rejected };
+    let answer =
+        CampaignAccepted { id: &record.id, accepted: record.accepted, rejected: &ready.rejected, audience: None };
     Ok(json_response(StatusCode::ACCEPTED, &answer))
 }
 
 #[derive(Debug, Serialize)]
 struct CampaignAccepted<'a> {
     id: &'a str,
+    /// Recipients accepted (of a file: so far — it is read on after the answer).
     accepted: usize,
     rejected: &'a [Rejection],
+    /// A file's progress: lines read, accepted, rejected, done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audience: Option<AudienceView>,
 }
 
 fn idempotency_conflict() -> ApiError {
@@ -252,8 +279,8 @@ fn idempotency_conflict() -> ApiError {
 }
 
 /// `POST /v1/messages`.
-async fn create<M, C, Q, T>(
-    scheduler: &Scheduler<M, C, Q, T>,
+async fn create<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
     body: &Body,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError>
@@ -262,6 +289,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
+    A: AudienceFiles + Sync,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: SendRequest = from_json_value(&raw)?;

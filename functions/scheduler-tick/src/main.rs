@@ -18,7 +18,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let start = init::start(FUNCTION).await?;
     let stores = SchedulerConfig::load(Env::process(), &start.sdk).await?.open(&start.sdk);
     let scheduler =
-        Scheduler::on(stores.messages, stores.contacts, stores.templates, stores.send_queue, stores.campaigns);
+        Scheduler::on(stores.messages, stores.contacts, stores.templates, stores.send_queue, stores.campaigns)
+            .with_audiences(stores.audiences);
     start.ready();
     let scheduler = &scheduler;
     telemetry::run(start.metrics, move |_event: LambdaEvent<serde_json::Value>| async move {

@@ -74,6 +74,21 @@ impl Client {
         Ok(Answer { status, body })
     }
 
+    /// Uploads `bytes` as `key` to the stack's audience bucket, as a business does with
+    /// `aws s3 cp`; answers the file's `s3://` address for `POST /v1/campaigns`.
+    ///
+    /// # Errors
+    /// When the upload is refused.
+    pub async fn upload(&self, key: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
+        let bucket = &self.endpoints.audience_bucket;
+        let url = format!("{}/{bucket}/{key}", self.endpoints.aws);
+        let answer = self.http.put(&url).body(bytes).send().await.with_context(|| format!("PUT {url}"))?;
+        if !answer.status().is_success() {
+            bail!("uploading {key} answered {}: {}", answer.status(), answer.text().await.unwrap_or_default());
+        }
+        Ok(format!("s3://{bucket}/{key}"))
+    }
+
     /// `GET path` on the API, expecting 200.
     ///
     /// # Errors

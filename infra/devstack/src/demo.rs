@@ -211,7 +211,7 @@ async fn halted_campaign(client: &Client, out: &mut dyn Write, started: Timestam
         out,
         "   campaign {id} for {} customers: {} ({})",
         created["accepted"],
-        paused["status"],
+        paused["status"].as_str().unwrap_or("?"),
         counts_line(&paused)
     )?;
     let cancelled =
@@ -224,6 +224,8 @@ async fn halted_campaign(client: &Client, out: &mut dyn Write, started: Timestam
 #[derive(Debug, Clone)]
 pub struct Morning {
     pub created: Value,
+    /// `GET /v1/campaigns/{id}` once its audience file was read.
+    pub view: Value,
     pub messages: Vec<Value>,
 }
 
@@ -231,22 +233,29 @@ pub struct Morning {
 /// is, and what polite planned for each (the per-recipient report).
 async fn morning_offer(client: &Client, out: &mut dyn Write, started: Timestamp) -> anyhow::Result<Morning> {
     writeln!(out, "\n12. A morning offer, personal and at 10:00 where each customer is (deliver_at_local)")?;
-    let mut recipients: Vec<Value> = CAST
-        .iter()
-        .map(|p| json!({"to": p.number, "parameters": {"first_name": p.name, "offer": "20% off"}}))
-        .collect();
-    // One row of the shop's list lost its offer: Meta would refuse that message (132000).
-    recipients.push(json!({"to": "+5511987650099", "parameters": {"first_name": "Lia"}}));
+    // The shop's list, as its spreadsheet exports it; one row lost its offer, which Meta
+    // would refuse (132000).
+    let rows: Vec<String> = CAST.iter().map(|p| format!("{},{},20% off", p.number, p.name)).collect();
+    let list = format!("to,first_name,offer\n{}\n+5511987650099,Lia,\n", rows.join("\n"));
+    let file = client.upload(&format!("morning-{}.csv", started.as_second()), list.into_bytes()).await?;
+    writeln!(out, "   the shop uploads its list to {file} ({} customers, one row without its offer)", CAST.len() + 1)?;
     let body = json!({"name": "Morning offer", "category": "marketing",
-        "template": {"name": "morning_offer", "language": "en"}, "recipients": recipients,
+        "template": {"name": "morning_offer", "language": "en"}, "audience": {"s3": file},
         "deliver_at_local": {"time": "10:00", "window_minutes": 30},
         "idempotency_key": format!("morning-{}", started.as_second())});
     let created = client.api(Method::POST, "/v1/campaigns", Some(&body)).await?.expect(202, "POST /v1/campaigns")?;
     let id = created["id"].as_str().context("no campaign id")?.to_owned();
-    writeln!(out, "   campaign {id}: {} accepted", created["accepted"])?;
-    for r in created["rejected"].as_array().into_iter().flatten() {
-        writeln!(out, "   rejected {}: {} ({})", r["to"], r["reason"], r["detail"].as_str().unwrap_or(""))?;
-    }
+    let view = eventually("the audience file read", Duration::from_mins(1), || async {
+        let view = client.get(&format!("/v1/campaigns/{id}")).await?;
+        Ok((view["audience"]["done"] == true).then_some(view))
+    })
+    .await?;
+    let audience = &view["audience"];
+    writeln!(
+        out,
+        "   campaign {id}: the file read ({} lines): {} accepted, {} rejected (a value missing: Meta would refuse it, 132000)",
+        audience["read"], audience["accepted"], audience["rejected"]
+    )?;
     let mut messages = Vec::new();
     let mut cursor = String::new();
     loop {
@@ -275,7 +284,7 @@ async fn morning_offer(client: &Client, out: &mut dyn Write, started: Timestamp)
             at.strftime("%H:%M"),
         )?;
     }
-    Ok(Morning { created, messages })
+    Ok(Morning { created, view, messages })
 }
 
 /// Caio agreed to order updates only.

@@ -200,6 +200,9 @@ pub struct Endpoints {
     pub verify_token: String,
     pub phone_number_id: String,
     pub optout_payload: String,
+    /// The bucket campaigns' audience files are read from (the template's `AudienceBucket`).
+    #[serde(default)]
+    pub audience_bucket: String,
 }
 
 /// A running stack. Dropping it stops the child processes; [`Stack::stop`] also waits for
@@ -250,6 +253,7 @@ impl Stack {
             verify_token: secret("WHATSAPP_VERIFY_TOKEN"),
             phone_number_id: config.simulator.phone_number_id.clone(),
             optout_payload: OPTOUT_PAYLOAD.to_owned(),
+            audience_bucket: local.resources.buckets.get("AudienceBucket").cloned().unwrap_or_default(),
         };
 
         let mut sim_config = config.simulator.clone();

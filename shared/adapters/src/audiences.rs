@@ -12,13 +12,13 @@ use crate::dynamo::unavailable;
 #[derive(Debug, Clone)]
 pub struct S3Audiences {
     client: Client,
-    /// The one bucket polite's role may read (`AUDIENCE_BUCKET`).
-    bucket: String,
+    /// The one bucket polite's role may read (`AUDIENCE_BUCKET`); none: no audience files.
+    bucket: Option<String>,
 }
 
 impl S3Audiences {
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+    pub fn new(client: Client, bucket: Option<String>) -> Self {
+        Self { client, bucket }
     }
 
     /// An S3 client on `sdk`; path-style addressing when an endpoint is set (moto, the dev
@@ -34,13 +34,15 @@ impl S3Audiences {
 
 impl AudienceFiles for S3Audiences {
     fn reads_from(&self, bucket: &str) -> Result<(), String> {
-        if bucket == self.bucket {
-            return Ok(());
+        match &self.bucket {
+            Some(own) if own == bucket => Ok(()),
+            Some(own) => Err(format!(
+                "polite may read audience files only from its audience bucket: put the file in s3://{own}/"
+            )),
+            None => {
+                Err("this deployment reads no audience files (AUDIENCE_BUCKET is not set): list the recipients".into())
+            }
         }
-        Err(format!(
-            "polite may read audience files only from its audience bucket: put the file in s3://{}/",
-            self.bucket
-        ))
     }
 
     async fn read_part(&self, file: &AudienceFile, offset: u64, len: u64) -> Result<Option<FilePart>, StoreError> {

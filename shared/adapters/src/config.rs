@@ -12,6 +12,7 @@ pub mod keys {
     pub const SEND_QUEUE_URL: &str = "SEND_QUEUE_URL";
     pub const TEMPLATE_EVENTS_QUEUE_URL: &str = "TEMPLATE_EVENTS_QUEUE_URL";
     pub const TEMPLATES_TABLE: &str = "TEMPLATES_TABLE";
+    pub const AUDIENCE_BUCKET: &str = "AUDIENCE_BUCKET";
     pub const WEBHOOK_PARKING_QUEUE_URL: &str = "WEBHOOK_PARKING_QUEUE_URL";
     /// The sending policy (quiet hours, caps, …) as JSON: message-sender decides by it; consent-updater keeps echoed sends for its longest cap window.
     pub const SEND_POLICY: &str = "SEND_POLICY";

@@ -2,7 +2,7 @@
 //! tests can never drift from what `sam deploy` creates.
 //!
 //! Reads the template's `AWS::DynamoDB::Table` (with its stream), `AWS::SQS::Queue` and
-//! `AWS::Events::EventBus` resources (short-form
+//! `AWS::Events::EventBus` and `AWS::S3::Bucket` resources (short-form
 //! tags such as `!GetAtt X.Arn` and their long forms both understood) and creates each under
 //! `<prefix>-<LogicalId>`, dead-letter queues first so redrive policies can point at them.
 
@@ -85,14 +85,17 @@ pub struct Resources {
     pub functions: Vec<FunctionSpec>,
     /// `AWS::Events::EventBus` logical ids.
     pub buses: Vec<String>,
+    /// `AWS::S3::Bucket` logical ids.
+    pub buckets: Vec<String>,
 }
 
-/// What was created: logical id → physical name (tables, buses) or URL (queues).
+/// What was created: logical id → physical name (tables, buses, buckets) or URL (queues).
 #[derive(Debug, Clone, Default)]
 pub struct Provisioned {
     pub tables: BTreeMap<String, String>,
     pub queues: BTreeMap<String, String>,
     pub buses: BTreeMap<String, String>,
+    pub buckets: BTreeMap<String, String>,
 }
 
 impl Provisioned {
@@ -103,7 +106,8 @@ impl Provisioned {
         let tables = self.tables.iter().map(|(id, name)| (env_name(id), name.clone()));
         let queues = self.queues.iter().map(|(id, url)| (format!("{}_URL", env_name(id)), url.clone()));
         let buses = self.buses.iter().map(|(id, name)| (env_name(id), name.clone()));
-        tables.chain(queues).chain(buses).collect()
+        let buckets = self.buckets.iter().map(|(id, name)| (env_name(id), name.clone()));
+        tables.chain(queues).chain(buses).chain(buckets).collect()
     }
 }
 
@@ -144,6 +148,7 @@ pub fn parse_template(text: &str) -> anyhow::Result<Resources> {
             Some("AWS::SQS::Queue") => out.queues.push(queue_spec(id, &props)?),
             Some("AWS::Serverless::Function") => out.functions.push(function_spec(id, resource, default_timeout)?),
             Some("AWS::Events::EventBus") => out.buses.push(id),
+            Some("AWS::S3::Bucket") => out.buckets.push(id),
             _ => {}
         }
     }
@@ -360,6 +365,13 @@ pub async fn provision(
         let name = format!("{prefix}-{bus}");
         events.create_event_bus().name(&name).send().await.with_context(|| format!("creating event bus {name}"))?;
         out.buses.insert(bus.clone(), name);
+    }
+    let s3 = crate::audiences::S3Audiences::client(sdk);
+    for bucket in &resources.buckets {
+        // Bucket names are lower case.
+        let name = format!("{prefix}-{bucket}").to_ascii_lowercase();
+        s3.create_bucket().bucket(&name).send().await.with_context(|| format!("creating bucket {name}"))?;
+        out.buckets.insert(bucket.clone(), name);
     }
     Ok(out)
 }
@@ -588,8 +600,10 @@ mod tests {
             tables: [("ContactsTable".to_owned(), "t-ContactsTable".to_owned())].into(),
             queues: [("SendQueue".to_owned(), "http://q".to_owned())].into(),
             buses: [("PoliteEventBus".to_owned(), "t-PoliteEventBus".to_owned())].into(),
+            buckets: [("AudienceBucket".to_owned(), "t-audiencebucket".to_owned())].into(),
         };
         let env = p.env();
+        assert_eq!(env["AUDIENCE_BUCKET"], "t-audiencebucket");
         assert_eq!(env["CONTACTS_TABLE"], "t-ContactsTable");
         assert_eq!(env["SEND_QUEUE_URL"], "http://q");
         assert_eq!(env["POLITE_EVENT_BUS"], "t-PoliteEventBus");

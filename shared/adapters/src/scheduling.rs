@@ -11,12 +11,14 @@
 //! | `CAMPAIGN_MPS` | recipients per second a campaign is spread at (default 64) |
 //! | `CAMPAIGN_INLINE_BUDGET_MS` | how long `POST /v1/campaigns` fans out before answering (default 5000) |
 //! | `CAMPAIGN_TICK_BUDGET_MS` | how long one tick fans out campaigns (default 40000) |
+//! | `AUDIENCE_BUCKET` | the S3 bucket campaigns' audience files are read from (optional: without it a campaign must list its recipients) |
 
 use std::time::Duration;
 
 use polite_domain::campaign::CampaignSettings;
 use secrecy::SecretString;
 
+use crate::audiences::S3Audiences;
 use crate::config::{ConfigError, Env, keys};
 use crate::contacts::DynamoContacts;
 use crate::messages::DynamoMessages;
@@ -33,6 +35,7 @@ pub struct SchedulerConfig {
     pub templates_table: String,
     pub contact_hash_key: SecretString,
     pub campaigns: CampaignSettings,
+    pub audience_bucket: Option<String>,
 }
 
 impl SchedulerConfig {
@@ -58,9 +61,10 @@ impl SchedulerConfig {
             tick_budget: Duration::from_millis(env.parsed("CAMPAIGN_TICK_BUDGET_MS", millis(defaults.tick_budget))),
             ..defaults
         };
+        let audience_bucket = env.optional(keys::AUDIENCE_BUCKET);
         let mut secrets = secrets::finish(env, sdk, &[secret::CONTACT_HASH_KEY]).await?;
         let contact_hash_key = secrets.take(secret::CONTACT_HASH_KEY)?;
-        Ok(SchedulerConfig { tables, send_queue_url, templates_table, contact_hash_key, campaigns })
+        Ok(SchedulerConfig { tables, send_queue_url, templates_table, contact_hash_key, campaigns, audience_bucket })
     }
 
     /// The scheduler's stores and queue on the SDK clients.
@@ -72,6 +76,7 @@ impl SchedulerConfig {
             templates: DynamoTemplates::new(aws_sdk_dynamodb::Client::new(sdk), self.templates_table),
             send_queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.send_queue_url),
             campaigns: self.campaigns,
+            audiences: S3Audiences::new(S3Audiences::client(sdk), self.audience_bucket),
         }
     }
 }
@@ -84,4 +89,5 @@ pub struct SchedulerStores {
     pub templates: DynamoTemplates,
     pub send_queue: SqsQueue,
     pub campaigns: CampaignSettings,
+    pub audiences: S3Audiences,
 }

@@ -304,6 +304,18 @@ pub struct Reader {
 }
 
 impl CampaignRecord {
+    /// How far its audience file (if any) has been read.
+    pub fn audience_view(&self) -> Option<AudienceView> {
+        self.audience.as_ref().map(|a| AudienceView {
+            s3: a.file.to_string(),
+            format: a.file.format,
+            read: a.read,
+            accepted: self.accepted as u64,
+            rejected: self.rejected as u64,
+            done: a.done,
+        })
+    }
+
     /// Whether the campaign may complete: every recipient is known (its file, if any, read to
     /// the end) and the tally says none waits.
     pub fn may_complete(&self, tally: &CampaignTally) -> bool {
@@ -678,20 +690,13 @@ impl CampaignReport {
             estimated_cost,
         };
         if let Some(r) = record {
+            report.audience = r.audience_view();
             report.name = Some(r.name);
             report.category = Some(r.category);
             report.created_at = Some(r.created_at);
             report.accepted = Some(r.accepted);
             report.rejected = Some(r.rejected);
             report.status = Some(r.status);
-            report.audience = r.audience.map(|a| AudienceView {
-                s3: a.file.to_string(),
-                format: a.file.format,
-                read: a.read,
-                accepted: r.accepted as u64,
-                rejected: r.rejected as u64,
-                done: a.done,
-            });
             report.deliver_at_local = r.deliver_at_local;
         }
         Some(report)
