@@ -25,8 +25,8 @@ use polite_adapters::http::{self, ApiError, from_json_value, json_response, pars
 use polite_domain::campaign::{AudienceView, CampaignRequest, Control, Rejection};
 use polite_domain::message::{HistoryEntry, MessageState, SendError};
 use polite_domain::ports::{
-    AudienceFiles, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader,
-    TemplateReader,
+    AudienceFiles, CampaignCompletion, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake,
+    MessageMoves, MessageReader, TemplateReader,
 };
 use polite_domain::record::MessageRecord;
 use polite_domain::request::{SendRequest, body_hash, replay_key};
@@ -39,9 +39,9 @@ use polite_app::scheduler::{Cancel, Scheduler, SubmitError};
 pub const FUNCTION: &str = "messages-api";
 
 /// The messages table as this API uses it: the narrow ports its routes call, no more.
-pub trait Messages: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync {}
+pub trait Messages: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + Sync {}
 
-impl<T: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync> Messages for T {}
+impl<T: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + Sync> Messages for T {}
 
 /// Handles one API Gateway request. Every outcome is a response.
 pub async fn handle<M, C, Q, T, A>(scheduler: &Scheduler<M, C, Q, T, A>, req: Request) -> Response<Body>

@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 
 use jiff::{SignedDuration, Timestamp};
 use polite_app::fakes::{MemoryAudiences, MemoryContacts, MemoryMessages, MemoryQueue, MemoryTemplates};
+use polite_app::scheduler::campaigns::Controlled;
 use polite_app::scheduler::{Scheduler, tick};
-use polite_domain::campaign::{CampaignRequest, CampaignSettings};
+use polite_domain::campaign::{CampaignRequest, CampaignSettings, Control};
+use polite_domain::events::Event;
+use polite_domain::message::MessageState;
 use polite_domain::ports::prelude::*;
 
 const BUCKET: &str = "acme-audiences";
@@ -111,4 +114,39 @@ async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way
     // Read to the end: no more fan-out, ever.
     let after = tick::run(&s, later + SignedDuration::from_mins(10)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((after.fan_out.created, after.fan_out.existing), (0, 0));
+}
+
+#[tokio::test]
+async fn a_file_campaign_cancelled_before_it_is_read_ends_every_line_cancelled_and_completes() {
+    let files = MemoryAudiences::default();
+    let lines: Vec<String> = (0..50).map(|n| format!("\"+55119876{n:05}\"")).collect();
+    files.put(BUCKET, "flash.jsonl", lines.join("\n"));
+    let messages = MemoryMessages::default();
+    let s = Scheduler::on(
+        messages.clone(),
+        MemoryContacts::new(b"test-key"),
+        MemoryTemplates::default(),
+        MemoryQueue::default(),
+        CampaignSettings::default(),
+    )
+    .with_audiences(files);
+    let request: CampaignRequest = serde_json::from_value(serde_json::json!({
+        "name": "flash", "category": "marketing", "template": {"name": "flash_sale", "language": "en"},
+        "audience": {"s3": format!("s3://{BUCKET}/flash.jsonl")}
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
+    let ready = s.personalise(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
+    let record = s.create_campaign(&campaign, &ready, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+
+    let cancelled = s.control(&record.id, Control::Cancel, std::time::Duration::from_secs(5), now()).await;
+    let Ok(Controlled::Done { report, .. }) = cancelled else { panic!("{cancelled:?}") };
+    let audience = report.audience.clone().unwrap_or_else(|| panic!("its file"));
+    assert_eq!((audience.done, audience.accepted), (true, 50), "read to its end");
+    assert_eq!(report.counts.get(&MessageState::Cancelled).copied(), Some(50), "each line's message cancelled");
+    // Every message ended before the file did: completion is checked once it is read.
+    let completed = Event::campaign_completed(&record.id, &std::collections::BTreeMap::new(), now());
+    let outbox = messages.outbox().items();
+    assert!(outbox.iter().any(|(id, _)| id == completed.id()), "campaign.completed is on its way");
+    assert!(!messages.complete_if_done(&record.id, now()).await.unwrap_or(true), "once");
 }

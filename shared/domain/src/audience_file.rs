@@ -140,8 +140,13 @@ impl AudienceFile {
         let (complete, consumed) = if at_end {
             (rest.strip_suffix(b"\n").unwrap_or(rest), rest.len())
         } else {
-            // A part with no line end in it: one line longer than a part.
             let Some(i) = rest.iter().rposition(|b| *b == b'\n') else {
+                if start > 0 {
+                    // The end of a skipped line, then a line this part cuts: it starts the next.
+                    next.offset = cursor.offset + start as u64;
+                    return Part { lines: Vec::new(), next };
+                }
+                // A part with no line end in it: one line longer than a part.
                 next.lines += 1;
                 next.offset += bytes.len() as u64;
                 next.skipping = true;
@@ -310,6 +315,20 @@ mod tests {
         let numbers: Vec<(u64, bool)> = lines.iter().map(|l| (l.number, l.entry.is_ok())).collect();
         assert_eq!(numbers, [(1, true), (2, false), (3, true)], "{lines:?}");
         assert_eq!(lines[2].entry, Ok(serde_json::json!({"to": "+12125551234"})));
+        assert_eq!(cursor.lines, 3);
+    }
+
+    #[test]
+    fn a_line_after_a_line_too_long_is_read_whole_even_when_a_part_cuts_it() {
+        let long = format!("\"{}\"", "9".repeat(78));
+        let text = format!("{long}\n\"+12125551234\"\n\"+5511987654321\"\n");
+        let (lines, cursor) = read_all(&file("spring.jsonl"), &text, 30);
+        let read: Vec<(u64, Option<Value>)> = lines.iter().map(|l| (l.number, l.entry.clone().ok())).collect();
+        assert_eq!(
+            read,
+            [(1, None), (2, Some(Value::from("+12125551234"))), (3, Some(Value::from("+5511987654321")))],
+            "{lines:?}"
+        );
         assert_eq!(cursor.lines, 3);
     }
 }

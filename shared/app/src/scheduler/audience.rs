@@ -17,8 +17,8 @@ use polite_domain::audience;
 use polite_domain::audience_file::PART_BYTES;
 use polite_domain::campaign::{CampaignRecord, Reader};
 use polite_domain::ports::{
-    AudienceFiles, CampaignStore, ContactReader, EventQueue, MessageIntake, MessageMoves, MessageReader, StoreError,
-    TemplateReader,
+    AudienceFiles, CampaignCompletion, CampaignStore, ContactReader, EventQueue, MessageIntake, MessageMoves,
+    MessageReader, StoreError, TemplateReader,
 };
 
 use super::Scheduler;
@@ -31,7 +31,7 @@ impl<M, C, Q, T, A> Scheduler<M, C, Q, T, A>
 where
     A: AudienceFiles + Sync,
     T: TemplateReader + Sync,
-    M: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + Sync,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
 {
@@ -116,6 +116,14 @@ where
         if !self.messages.advance_reader(&campaign.id, &reader, &next, now).await? {
             tracing::info!(campaign_id = %campaign.id, "the reader had moved: another fan-out read this part");
             return Ok(report);
+        }
+        if next.cursor.done {
+            // Its messages may all have ended before its file did (cancelled, suppressed at
+            // once): the publisher, which checks completion as their events go out, may have
+            // looked before the file was read. Look once more now it is.
+            if let Err(e) = self.messages.complete_if_done(&campaign.id, now).await {
+                tracing::warn!(campaign_id = %campaign.id, error = %e, "completion not checked; the next event checks it");
+            }
         }
         tracing::info!(
             campaign_id = %campaign.id,

@@ -21,8 +21,8 @@ use polite_domain::gate::candidate_zones;
 use polite_domain::local_time::{LOCAL_TIME_PASSED, LocalSlot};
 use polite_domain::message::{MessageState, TransitionDetails};
 use polite_domain::ports::{
-    AudienceFiles, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake, MessageMoves, MessageReader,
-    StoreError,
+    AudienceFiles, CampaignCompletion, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake,
+    MessageMoves, MessageReader, StoreError,
 };
 use polite_domain::record::Moved;
 use polite_domain::request::Invalid;
@@ -68,7 +68,7 @@ impl<M, C, Q, T, A> Scheduler<M, C, Q, T, A>
 where
     A: AudienceFiles + Sync,
     T: polite_domain::ports::TemplateReader + Sync,
-    M: MessageIntake + MessageReader + MessageMoves + CampaignStore + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + Sync,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
 {

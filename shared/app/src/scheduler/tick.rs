@@ -16,7 +16,8 @@ use polite_domain::campaign::AUDIENCE_CHUNK;
 use polite_domain::message::MessageState;
 use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
 use polite_domain::ports::{
-    CampaignStore, ContactReader, DueIndex, EventQueue, MessageIntake, MessageMoves, MessageReader, TemplateReader,
+    CampaignCompletion, CampaignStore, ContactReader, DueIndex, EventQueue, MessageIntake, MessageMoves, MessageReader,
+    TemplateReader,
 };
 use polite_domain::record::Moved;
 use polite_domain::request::QUEUE_LEASE;
@@ -78,7 +79,7 @@ type DueChunks = Vec<(String, u32)>;
 pub async fn run<M, C, Q, T, A>(scheduler: &Scheduler<M, C, Q, T, A>, now: Timestamp) -> anyhow::Result<TickReport>
 where
     A: polite_domain::ports::AudienceFiles + Sync,
-    M: MessageIntake + MessageReader + MessageMoves + DueIndex + CampaignStore + Sync,
+    M: MessageIntake + MessageReader + MessageMoves + DueIndex + CampaignStore + CampaignCompletion + Sync,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
