@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use polite_app::fakes::{MemoryAudiences, MemoryContacts, MemoryMessages, MemoryQueue, MemoryTemplates};
 use polite_app::scheduler::campaigns::Controlled;
 use polite_app::scheduler::{Scheduler, tick};
-use polite_domain::campaign::{CampaignRequest, CampaignSettings, Control};
+use polite_domain::campaign::{CampaignRecord, CampaignRequest, CampaignSettings, Control};
 use polite_domain::events::Event;
 use polite_domain::message::MessageState;
 use polite_domain::ports::prelude::*;
@@ -39,12 +39,11 @@ fn export() -> String {
     text
 }
 
-#[tokio::test]
-async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way_duplicates_no_one() {
-    let files = MemoryAudiences::default();
-    let text = export();
-    assert!(text.len() > 256 * 1024, "more than one part: {} bytes", text.len());
-    files.put(BUCKET, "spring.csv", text.clone());
+type Fakes = Scheduler<MemoryMessages, MemoryContacts, MemoryQueue, MemoryTemplates, MemoryAudiences>;
+
+/// A scheduler reading `files`, and a marketing campaign to the file `key` stored on it
+/// (nothing read yet).
+async fn file_campaign(files: MemoryAudiences, key: &str) -> (Fakes, MemoryMessages, CampaignRecord) {
     let messages = MemoryMessages::default();
     let s = Scheduler::on(
         messages.clone(),
@@ -57,12 +56,22 @@ async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way
     let request: CampaignRequest = serde_json::from_value(serde_json::json!({
         "name": "spring", "category": "marketing",
         "template": {"name": "spring_sale", "language": "pt_BR"},
-        "audience": {"s3": format!("s3://{BUCKET}/spring.csv")}
+        "audience": {"s3": format!("s3://{BUCKET}/{key}")}
     }))
     .unwrap_or_else(|e| panic!("{e}"));
     let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
     let ready = s.personalise(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
     let record = s.create_campaign(&campaign, &ready, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    (s, messages, record)
+}
+
+#[tokio::test]
+async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way_duplicates_no_one() {
+    let files = MemoryAudiences::default();
+    let text = export();
+    assert!(text.len() > 256 * 1024, "more than one part: {} bytes", text.len());
+    files.put(BUCKET, "spring.csv", text.clone());
+    let (s, messages, record) = file_campaign(files, "spring.csv").await;
     assert_eq!((record.accepted, record.chunks), (0, 1), "nothing read yet: one reader");
 
     // The first fan-out dies after 3 000 messages: the reader stays where it was.
@@ -121,23 +130,7 @@ async fn a_file_campaign_cancelled_before_it_is_read_ends_every_line_cancelled_a
     let files = MemoryAudiences::default();
     let lines: Vec<String> = (0..50).map(|n| format!("\"+55119876{n:05}\"")).collect();
     files.put(BUCKET, "flash.jsonl", lines.join("\n"));
-    let messages = MemoryMessages::default();
-    let s = Scheduler::on(
-        messages.clone(),
-        MemoryContacts::new(b"test-key"),
-        MemoryTemplates::default(),
-        MemoryQueue::default(),
-        CampaignSettings::default(),
-    )
-    .with_audiences(files);
-    let request: CampaignRequest = serde_json::from_value(serde_json::json!({
-        "name": "flash", "category": "marketing", "template": {"name": "flash_sale", "language": "en"},
-        "audience": {"s3": format!("s3://{BUCKET}/flash.jsonl")}
-    }))
-    .unwrap_or_else(|e| panic!("{e}"));
-    let campaign = request.validate(now()).unwrap_or_else(|e| panic!("{e:?}"));
-    let ready = s.personalise(&campaign).await.unwrap_or_else(|e| panic!("{e}"));
-    let record = s.create_campaign(&campaign, &ready, "h".into(), now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let (s, messages, record) = file_campaign(files, "flash.jsonl").await;
 
     let cancelled = s.control(&record.id, Control::Cancel, std::time::Duration::from_secs(5), now()).await;
     let Ok(Controlled::Done { report, .. }) = cancelled else { panic!("{cancelled:?}") };

@@ -203,23 +203,10 @@ impl CampaignRequest {
                 ),
             ));
         }
-        if let Some(file) = file {
-            return Ok(ValidCampaign {
-                name: name.to_owned(),
-                category: self.category,
-                payload,
-                send_at: self.send_at,
-                expires_at: self.expires_at,
-                deliver_at_local: self.deliver_at_local,
-                max_per_minute: self.max_per_minute,
-                idempotency_key,
-                recipients: Vec::new(),
-                rejected: Vec::new(),
-                audience: Some(file),
-            });
-        }
-        let (recipients, rejected) = audience::read(self.recipients);
-        if recipients.is_empty() {
+        // A file's recipients are read, checked and counted as the file is read.
+        let (recipients, rejected) =
+            if file.is_some() { (Vec::new(), Vec::new()) } else { audience::read(self.recipients) };
+        if file.is_none() && recipients.is_empty() {
             return Err(invalid(
                 "recipients",
                 format!(
@@ -239,7 +226,7 @@ impl CampaignRequest {
             idempotency_key,
             recipients,
             rejected,
-            audience: None,
+            audience: file,
         })
     }
 }

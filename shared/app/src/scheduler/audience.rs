@@ -11,7 +11,6 @@
 //! second line's message key holds the first's (another place, another body), and it is
 //! rejected as a repeat.
 
-use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use polite_domain::audience;
 use polite_domain::audience_file::PART_BYTES;
@@ -22,10 +21,7 @@ use polite_domain::ports::{
 };
 
 use super::Scheduler;
-use super::campaigns::{Created, FanOut};
-
-/// Recipients created at once from a part.
-const CREATE_CONCURRENCY: usize = 16;
+use super::campaigns::{Batch, FanOut};
 
 impl<M, C, Q, T, A> Scheduler<M, C, Q, T, A>
 where
@@ -73,45 +69,18 @@ where
         }
         let (addressed, unreadable) = audience::read(entries);
         let own = campaign.payload.template_components();
-        let shape = self.template_shape(&campaign.payload).await;
+        // One registry read per part: the template's variables and the category Meta set.
+        let template = self.template_of(&campaign.payload).await;
+        let shape = template.as_ref().and_then(|t| t.shape.clone());
+        let governing = template.and_then(|t| t.category_at(now));
         let (recipients, misfits) = audience::personalise(&addressed, &own, shape.as_ref());
         next.rejected += (unreadable.len() + misfits.len()) as u64;
-        let governing = self.governing_category(&campaign.payload, now).await;
-        let first = reader.positions;
-        let results: Vec<Result<Option<Created>, StoreError>> =
-            futures_util::stream::iter(recipients.into_iter().enumerate())
-                .map(|(offset, to)| {
-                    let position = first + offset as u64;
-                    let place = usize::try_from(position).unwrap_or(usize::MAX);
-                    self.create_for(campaign, to, place, format!("{}#{position}", campaign.id), governing, now)
-                })
-                .buffer_unordered(CREATE_CONCURRENCY)
-                .collect()
-                .await;
-        next.positions += results.len() as u64;
-        let mut report = FanOut::default();
-        let mut jobs = Vec::new();
-        let mut failure = None;
-        for result in results {
-            match result {
-                Ok(Some(Created { new, job })) => {
-                    next.accepted += 1;
-                    if new {
-                        report.created += 1;
-                    } else {
-                        report.existing += 1;
-                    }
-                    jobs.extend(job);
-                }
-                // Another line named the same person: they have their message.
-                Ok(None) => next.rejected += 1,
-                Err(e) => failure = Some(e),
-            }
-        }
-        report.queue_failures = if jobs.is_empty() { 0 } else { self.enqueue(jobs, now).await };
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        next.positions += recipients.len() as u64;
+        let first = usize::try_from(reader.positions).unwrap_or(usize::MAX);
+        // A repeat: another line named the same person, who has their message.
+        let Batch { report, repeats } = self.create_batch(campaign, recipients, first, true, governing, now).await?;
+        next.accepted += (report.created + report.existing) as u64;
+        next.rejected += repeats as u64;
         next.cursor = read.next;
         if !self.messages.advance_reader(&campaign.id, &reader, &next, now).await? {
             tracing::info!(campaign_id = %campaign.id, "the reader had moved: another fan-out read this part");

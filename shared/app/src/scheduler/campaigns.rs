@@ -82,24 +82,8 @@ where
         if let Some(file) = &campaign.audience {
             self.audiences.reads_from(&file.bucket).map_err(|problem| Invalid { field: "audience.s3", problem })?;
         }
-        let shape = self.template_shape(&campaign.payload).await;
+        let shape = self.template_of(&campaign.payload).await.and_then(|t| t.shape);
         campaign.personalise(shape.as_ref())
-    }
-
-    /// The template's variables as the registry knows them (`None` when it does not, or
-    /// cannot be read: the values are then filled by their keys and Meta checks them).
-    pub(super) async fn template_shape(
-        &self,
-        payload: &polite_domain::request::Payload,
-    ) -> Option<polite_domain::placeholders::TemplateShape> {
-        let key = payload.template_key()?;
-        match self.templates.template(&key).await {
-            Ok(record) => record.and_then(|r| r.shape),
-            Err(e) => {
-                tracing::warn!(template = %key, error = %e, "template registry unreadable; parameters go unchecked");
-                None
-            }
-        }
     }
 
     /// Stores a checked campaign with its personalised recipients (all chunks at once). An
@@ -357,38 +341,10 @@ where
         if let Some(reader) = chunk.reader {
             return self.read_next_part(&campaign, reader, now).await.map(Some);
         }
-        let first = chunk.first_position;
         // One template for the whole chunk: the registry is read once.
         let governing = self.governing_category(&campaign.payload, now).await;
-        let results: Vec<Result<Option<Created>, StoreError>> =
-            futures_util::stream::iter(chunk.recipients.into_iter().enumerate())
-                .map(|(offset, to)| self.create_for(&campaign, to, first + offset, campaign.id.clone(), governing, now))
-                .buffer_unordered(CREATE_CONCURRENCY)
-                .collect()
-                .await;
-        let mut report = FanOut::default();
-        let mut jobs = Vec::new();
-        let mut failure = None;
-        for result in results {
-            match result {
-                // An interrupted fan-out may have stopped before queueing an existing one; a
-                // second queue message is harmless (the sender claims conditionally).
-                Ok(Some(Created { new, job })) => {
-                    if new {
-                        report.created += 1;
-                    } else {
-                        report.existing += 1;
-                    }
-                    jobs.extend(job);
-                }
-                Ok(None) => {}
-                Err(e) => failure = Some(e),
-            }
-        }
-        report.queue_failures = if jobs.is_empty() { 0 } else { self.enqueue(jobs, now).await };
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        let Batch { report, .. } =
+            self.create_batch(&campaign, chunk.recipients, chunk.first_position, false, governing, now).await?;
         self.messages.finish_chunk(campaign_id, index).await?;
         tracing::info!(
             campaign_id,
@@ -401,10 +357,62 @@ where
         Ok(Some(report))
     }
 
+    /// Creates the messages of `recipients`, the first at place `first` of the campaign's pace,
+    /// and queues those that are `queued`. Each body is the campaign's id — or, `by_place`,
+    /// `<campaign id>#<place>`, so a place read again is the same message and another place
+    /// naming the same person is a repeat ([`Batch::repeats`]).
+    ///
+    /// # Errors
+    /// [`StoreError`] when a message could not be created (those created are queued first).
+    pub(super) async fn create_batch(
+        &self,
+        campaign: &CampaignRecord,
+        recipients: Vec<Recipient>,
+        first: usize,
+        by_place: bool,
+        governing: Option<polite_domain::message::Category>,
+        now: Timestamp,
+    ) -> Result<Batch, StoreError> {
+        let results: Vec<Result<Option<Created>, StoreError>> =
+            futures_util::stream::iter(recipients.into_iter().enumerate())
+                .map(|(offset, to)| {
+                    let place = first.saturating_add(offset);
+                    let body = if by_place { format!("{}#{place}", campaign.id) } else { campaign.id.clone() };
+                    self.create_for(campaign, to, place, body, governing, now)
+                })
+                .buffer_unordered(CREATE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut batch = Batch::default();
+        let mut jobs = Vec::new();
+        let mut failure = None;
+        for result in results {
+            match result {
+                // An interrupted fan-out may have stopped before queueing an existing one; a
+                // second queue message is harmless (the sender claims conditionally).
+                Ok(Some(Created { new, job })) => {
+                    if new {
+                        batch.report.created += 1;
+                    } else {
+                        batch.report.existing += 1;
+                    }
+                    jobs.extend(job);
+                }
+                Ok(None) => batch.repeats += 1,
+                Err(e) => failure = Some(e),
+            }
+        }
+        batch.report.queue_failures = if jobs.is_empty() { 0 } else { self.enqueue(jobs, now).await };
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(batch),
+        }
+    }
+
     /// Creates the recipient's message (idempotent on `<campaign id>:<contact>` with
     /// `body_hash`); `None` when that key holds a message of another body (another line of an
     /// audience file naming the same person, or a caller reusing the key shape).
-    pub(super) async fn create_for(
+    async fn create_for(
         &self,
         campaign: &CampaignRecord,
         recipient: Recipient,
@@ -485,7 +493,16 @@ pub enum Controlled {
 
 /// A recipient's message: created now, or by an earlier (interrupted) fan-out; its job when
 /// it is still `queued`.
-pub(super) struct Created {
-    pub(super) new: bool,
-    pub(super) job: Option<Job>,
+struct Created {
+    new: bool,
+    job: Option<Job>,
+}
+
+/// What creating a batch of recipients' messages did.
+#[derive(Debug, Default)]
+pub(super) struct Batch {
+    pub(super) report: FanOut,
+    /// Recipients whose message key holds another message (another place naming the same
+    /// person, or a caller reusing the key shape): none created for them.
+    pub(super) repeats: usize,
 }

@@ -146,15 +146,21 @@ where
     /// [`MessageRecord::govern`]). The registry failing changes nothing here: the sender
     /// consults it again before the message goes.
     pub(super) async fn governing_category(&self, payload: &Payload, now: Timestamp) -> Option<Category> {
+        self.template_of(payload).await.and_then(|t| t.category_at(now))
+    }
+
+    /// `payload`'s template as the registry holds it (its category, its variables); `None` for
+    /// free-form content, an unknown template, or a registry that cannot be read — nothing
+    /// here depends on it: the sender consults the registry again, and Meta checks values.
+    pub(super) async fn template_of(&self, payload: &Payload) -> Option<polite_domain::template::TemplateRecord> {
         let key = payload.template_key()?;
-        let known = match self.templates.template(&key).await {
+        match self.templates.template(&key).await {
             Ok(known) => known,
             Err(e) => {
                 tracing::warn!(template = %key, error = %e, "template registry unreadable; the sender will look again");
-                return None;
+                None
             }
-        };
-        known.and_then(|t| t.category_at(now))
+        }
     }
 
     /// Puts queued messages on send-queue, each visible at its `not_before`. A message SQS
