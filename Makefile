@@ -74,11 +74,12 @@ parked: ## List the parked webhooks (of `make dev`'s stack; of a deployed one wi
 replay-parked: ## Replay the parked webhooks to the webhook, deleting what it takes (deployed: also POLITE_WEBHOOK_URL, WHATSAPP_APP_SECRET)
 	$(CARGO) run --quiet --locked -p polite-devstack -- replay-parked
 
-bench: ## Benchmarks: webhook verify+parse vs its floor, intake events/s, gate decisions/s, sender throughput and AWS requests per message
+bench: ## Benchmarks: webhook verify+parse vs its floor, intake events/s, gate decisions/s, sender throughput and AWS requests per message, a campaign's fan-out from an S3 file
 	$(CARGO) bench -p polite-domain --bench domain --locked
 	$(CARGO) bench -p webhook-intake --bench intake --locked
 	@python3 shared/domain/tools/bench_summary.py
 	$(CARGO) bench -p message-sender --bench throughput --locked
+	$(CARGO) bench -p scheduler-tick --bench fanout --locked
 
 zones: ## Regenerate the phone-prefix → time zone table from libphonenumber
 	python3 -m pip install --quiet 'phonenumbers==9.0.33'

@@ -1,6 +1,6 @@
 //! Counts the AWS requests a piece of code makes, by operation, as they go on the wire
-//! (retries included): an SDK interceptor on the DynamoDB and SQS clients, so "requests per
-//! message" in the benchmarks is measured, not estimated.
+//! (retries included): an SDK interceptor on the DynamoDB, SQS and S3 clients, so "requests
+//! per message" in the benchmarks is measured, not estimated.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 
 /// Requests seen, by operation (`DynamoDB.GetItem`, `SQS.SendMessageBatch`, …).
 #[derive(Debug, Clone, Default)]
@@ -30,6 +31,12 @@ impl RequestCounter {
     pub fn sqs(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
         crate::sqs_with(sdk, self.clone())
     }
+
+    /// An S3 client on `sdk` (path-style, as moto needs) whose requests are counted.
+    pub fn s3(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).interceptor(self.clone());
+        aws_sdk_s3::Client::from_conf(config.build())
+    }
 }
 
 impl Intercept for RequestCounter {
@@ -39,17 +46,17 @@ impl Intercept for RequestCounter {
 
     fn read_before_transmit(
         &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        // Both services speak JSON over HTTP: the operation is the X-Amz-Target header
-        // (`DynamoDB_20120810.GetItem`, `AmazonSQS.SendMessageBatch`).
-        let target = context.request().headers().get("x-amz-target").unwrap_or("unknown.unknown");
-        let (service, operation) = target.split_once('.').unwrap_or(("unknown", target));
-        let service = if service.starts_with("DynamoDB") { "DynamoDB" } else { service.trim_start_matches("Amazon") };
+        // Every operation stores its service and name (`DynamoDB` `GetItem`, `SQS`
+        // `SendMessageBatch`, `S3` `GetObject`) for its whole orchestration.
+        let operation = cfg
+            .load::<Metadata>()
+            .map_or_else(|| "unknown.unknown".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        *counts.entry(format!("{service}.{operation}")).or_default() += 1;
+        *counts.entry(operation).or_default() += 1;
         Ok(())
     }
 }

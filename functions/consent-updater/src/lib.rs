@@ -13,7 +13,6 @@
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use jiff::Timestamp;
 use polite_adapters::batch::{BatchError, process_batch};
 use polite_app::inbound::{UpdateError, Updater};
 use polite_domain::ports::{ContactReader, ContactWriter, Outbox, SendLog, WhatsAppApi};
@@ -47,7 +46,7 @@ where
 {
     process_batch(event, CONCURRENCY, |record| async move {
         let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
-        updater.apply_record(body, Timestamp::now()).await.map_err(RecordError::from)
+        updater.apply_record(body, polite_adapters::clock::now()).await.map_err(RecordError::from)
     })
     .await
 }

@@ -51,7 +51,7 @@ pub struct ContactsApi<S, M> {
 
 /// Handles one API Gateway request. Every outcome is a response.
 pub async fn handle<S: Contacts, M: MessageEraser + Sync>(api: &ContactsApi<S, M>, req: Request) -> Response<Body> {
-    let now = Timestamp::now();
+    let now = polite_adapters::clock::now();
     match route(api, &req, now).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -417,7 +417,7 @@ async fn erase<S: Contacts, M: MessageEraser + Sync>(
     api: &ContactsApi<S, M>,
     contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
-    let erased = contacts::erase(&api.store, &api.messages, contact, Timestamp::now()).await;
+    let erased = contacts::erase(&api.store, &api.messages, contact, polite_adapters::clock::now()).await;
     let contacts::Erased { identities, in_flight } = erased.map_err(|e| internal(&e))?;
     if in_flight > 0 {
         // Being sent this instant: statuses settle them; erasing again forgets them.

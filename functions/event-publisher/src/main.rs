@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let publisher = &publisher;
     telemetry::run(start.metrics, move |event: LambdaEvent<StreamEvent>| async move {
-        Ok::<_, lambda_runtime::Error>(handle(publisher, event.payload, jiff::Timestamp::now()).await)
+        Ok::<_, lambda_runtime::Error>(handle(publisher, event.payload, polite_adapters::clock::now()).await)
     })
     .await
 }

@@ -12,7 +12,6 @@
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use jiff::Timestamp;
 use polite_adapters::batch::{BatchError, process_batch, receive_count};
 use polite_app::sending::{SendJobError, Sender};
 use polite_domain::ports::{
@@ -54,7 +53,11 @@ where
     process_batch(event, CONCURRENCY, |record| async move {
         let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
         let receives = receive_count(&record);
-        sender.process_received(body, receives, Timestamp::now()).await.map(|_| ()).map_err(RecordError::from)
+        sender
+            .process_received(body, receives, polite_adapters::clock::now())
+            .await
+            .map(|_| ())
+            .map_err(RecordError::from)
     })
     .await
 }

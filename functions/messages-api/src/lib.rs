@@ -52,7 +52,7 @@ where
     T: TemplateReader + Sync,
     A: AudienceFiles + Sync,
 {
-    handle_at(scheduler, &req, Timestamp::now()).await
+    handle_at(scheduler, &req, polite_adapters::clock::now()).await
 }
 
 /// [`handle`] at a given time (tests).
@@ -247,11 +247,14 @@ where
     };
     scheduler.fan_out_within(&record, settings.inline_budget, now).await;
     if record.audience.is_some() {
-        // A file's recipients are counted as it is read: answer how far that got.
-        let now_read = scheduler.messages.campaign(&record.id).await.map_err(|e| ApiError::internal(&e))?;
-        let read = now_read.unwrap_or(record);
-        let answer =
-            CampaignAccepted { id: &read.id, accepted: read.accepted, rejected: &[], audience: read.audience_view() };
+        // A file is read by the tick, not within the request: the answer shows how far that
+        // got (nothing yet; a replay, so far).
+        let answer = CampaignAccepted {
+            id: &record.id,
+            accepted: record.accepted,
+            rejected: &[],
+            audience: record.audience_view(),
+        };
         return Ok(json_response(StatusCode::ACCEPTED, &answer));
     }
     // A replay answers the same: the rejections follow from the (same) body.
@@ -263,7 +266,7 @@ where
 #[derive(Debug, Serialize)]
 struct CampaignAccepted<'a> {
     id: &'a str,
-    /// Recipients accepted (of a file: so far — it is read on after the answer).
+    /// Recipients accepted (of a file: so far — the tick reads it after the answer).
     accepted: usize,
     rejected: &'a [Rejection],
     /// A file's progress: lines read, accepted, rejected, done.

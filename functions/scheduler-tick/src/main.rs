@@ -23,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let scheduler = &scheduler;
     telemetry::run(start.metrics, move |_event: LambdaEvent<serde_json::Value>| async move {
-        tick::run(scheduler, jiff::Timestamp::now()).await.map_err(lambda_runtime::Error::from)
+        tick::run(scheduler, polite_adapters::clock::now()).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

@@ -1,7 +1,6 @@
 //! template-registry's Lambda entry point (template-events, the load schedule, the load
 //! command): wiring only.
 
-use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
 use polite_adapters::config::Env;
 use polite_adapters::graph::{GraphCatalog, GraphClient};
@@ -24,7 +23,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     start.ready();
     let registry = &registry;
     telemetry::run(start.metrics, move |event: LambdaEvent<serde_json::Value>| async move {
-        handle(registry, event.payload, Timestamp::now()).await.map_err(lambda_runtime::Error::from)
+        handle(registry, event.payload, polite_adapters::clock::now()).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

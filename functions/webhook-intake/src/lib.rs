@@ -66,7 +66,7 @@ pub fn signed_request(app_secret: &str, body: Vec<u8>) -> Result<Request, lambda
 pub async fn handle<Q: EventQueue + Sync>(intake: &Intake<Q>, req: Request) -> Response<Body> {
     match *req.method() {
         Method::GET => handshake(intake, &req),
-        Method::POST => receive(intake, &req, Timestamp::now()).await,
+        Method::POST => receive(intake, &req, polite_adapters::clock::now()).await,
         ref other => reject("method", ApiError::method_not_allowed(other.as_str(), req.uri().path())).into_response(),
     }
 }

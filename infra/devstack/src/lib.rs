@@ -111,6 +111,10 @@ pub struct StackConfig {
     pub tick_every: Duration,
     /// Extra environment for every function (e.g. `RUST_LOG`).
     pub function_env: Vec<(String, String)>,
+    /// A clock the caller holds instead of the system's, starting at this instant: the
+    /// functions and the simulator read it from `clock` in the state directory
+    /// (`POLITE_DEV_CLOCK`), and it moves only when [`Stack::set_clock`] moves it.
+    pub clock: Option<jiff::Timestamp>,
 }
 
 impl StackConfig {
@@ -129,6 +133,7 @@ impl StackConfig {
             },
             tick_every: Duration::from_secs(20),
             function_env: Vec::new(),
+            clock: None,
         }
     }
 
@@ -256,7 +261,18 @@ impl Stack {
             audience_bucket: local.resources.buckets.get("AudienceBucket").cloned().unwrap_or_default(),
         };
 
+        let clock = config.state_dir.join("clock");
         let mut sim_config = config.simulator.clone();
+        if let Some(at) = config.clock {
+            polite_adapters::clock::set(&clock, at).with_context(|| format!("writing {}", clock.display()))?;
+            let file = clock.clone();
+            sim_config.clock = whatsapp_sim::Clock::from_fn(move || {
+                polite_adapters::clock::read(&file).unwrap_or_else(|_| jiff::Timestamp::now())
+            });
+        } else if clock.exists() {
+            // A test clock left by an earlier stack: this one runs on the system's.
+            std::fs::remove_file(&clock).with_context(|| format!("removing {}", clock.display()))?;
+        }
         sim_config.webhook =
             Some(WebhookTarget { url: format!("{}/webhook", endpoints.api), app_secret: endpoints.app_secret.clone() });
         let simulator =
@@ -271,6 +287,9 @@ impl Stack {
             ("WHATSAPP_BUSINESS_ACCOUNT_ID".to_owned(), sim_config.waba_id.clone()),
         ]);
         env.extend(config.function_env.iter().cloned());
+        if config.clock.is_some() {
+            env.push((polite_adapters::clock::DEV_CLOCK.to_owned(), clock.display().to_string()));
+        }
         let watch = start_watch(&config, &cargo_lambda, &env).await?;
 
         // Functions' first invocations build nothing (the Makefile builds the workspace first)
@@ -313,6 +332,17 @@ impl Stack {
         let json = serde_json::to_string_pretty(&stack.endpoints)?;
         std::fs::write(stack.state_dir.join("endpoints.json"), json + "\n")?;
         Ok(stack)
+    }
+
+    /// Moves the stack's clock (started with [`StackConfig::clock`]) to `at`: what every
+    /// function and the simulator take for now from their next reading on.
+    ///
+    /// # Errors
+    /// The stack runs on the system clock, or the clock file cannot be written.
+    pub fn set_clock(&self, at: jiff::Timestamp) -> anyhow::Result<()> {
+        let clock = self.state_dir.join("clock");
+        anyhow::ensure!(clock.exists(), "this stack runs on the system clock (start it with StackConfig::clock)");
+        polite_adapters::clock::set(&clock, at).with_context(|| format!("writing {}", clock.display()))
     }
 
     /// Where `endpoints.json`, `local.env` and the logs are.

@@ -30,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let workspace = StackConfig::workspace_root().canonicalize().context("finding the workspace")?;
     match std::env::args().nth(1).as_deref().unwrap_or("up") {
-        "up" => up(StackConfig::new(&workspace)).await,
+        "up" => Box::pin(up(StackConfig::new(&workspace))).await,
         "demo" => Box::pin(run_demo(StackConfig::demo(&workspace))).await,
         "install-tools" => tools::cargo_lambda(&workspace).map(|path| println!("{}", path.display())),
         "parked" => parked(&StackConfig::new(&workspace), false).await,

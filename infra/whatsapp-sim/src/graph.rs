@@ -340,7 +340,7 @@ fn accept(
         template,
         biz_opaque_callback_data: request.get("biz_opaque_callback_data").and_then(Value::as_str).map(str::to_owned),
         reply_to: request.pointer("/context/message_id").and_then(Value::as_str).map(str::to_owned),
-        accepted_at: jiff::Timestamp::now(),
+        accepted_at: shared.config.clock.now(),
         request,
     };
     Ok((message, plan))

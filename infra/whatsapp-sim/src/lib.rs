@@ -82,6 +82,30 @@ pub struct SimConfig {
     pub knobs: Knobs,
     /// Retries of a webhook the business did not take (Meta retries for days; here seconds).
     pub webhook_retries: usize,
+    /// What time it is for the simulator (its log's `accepted_at`, the webhooks' `timestamp`).
+    pub clock: Clock,
+}
+
+/// The simulator's clock: the system's, or one its caller keeps (the dev stack's test clock,
+/// so Meta's timestamps agree with the time polite's functions are told).
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>>);
+
+impl Clock {
+    /// A clock that asks `now` what time it is.
+    pub fn from_fn(now: impl Fn() -> jiff::Timestamp + Send + Sync + 'static) -> Clock {
+        Clock(Some(Arc::new(now)))
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        self.0.as_ref().map_or_else(jiff::Timestamp::now, |now| now())
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Clock(given)" } else { "Clock(system)" })
+    }
 }
 
 impl Default for SimConfig {
@@ -102,6 +126,7 @@ impl Default for SimConfig {
             failures: FailureReport::Response,
             knobs: Knobs::default(),
             webhook_retries: 4,
+            clock: Clock::default(),
         }
     }
 }
@@ -215,6 +240,7 @@ impl SimConfig {
                 seed,
             },
             webhook_retries: d.webhook_retries,
+            clock: d.clock,
         })
     }
 }

@@ -231,7 +231,7 @@ pub(crate) async fn change(State(shared): State<Shared>, body: axum::body::Bytes
         }
         (template.clone(), previous)
     };
-    let now = jiff::Timestamp::now().as_second();
+    let now = shared.config.clock.now().as_second();
     let (field, value) = match (&status, &category) {
         (Some(status), _) => (
             "message_template_status_update",

@@ -291,7 +291,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         return (StatusCode::CONFLICT, axum::Json(json!({"error": {"message": message}}))).into_response();
     }
     let wamid = shared.lock().next_wamid("SIMIN");
-    let now = unix_seconds(jiff::Timestamp::now());
+    let now = unix_seconds(shared.config.clock.now());
     let contacts = json!([user.contact(request.name.as_deref().unwrap_or("Sim User"))]);
     let config = &shared.config;
     if let Some(change) = &request.change {
@@ -359,7 +359,7 @@ pub(crate) async fn inbound(State(shared): State<Shared>, body: axum::body::Byte
         (None, None, Some(value)) if value == "stop" || value == "resume" => {
             let detail = format!("User requested to {value} marketing messages");
             let preference = json!({"wa_id": from, "user_id": user.user_id, "detail": detail, "category": "marketing_messages",
-                "value": value, "timestamp": jiff::Timestamp::now().as_second()});
+                "value": value, "timestamp": config.clock.now().as_second()});
             let value = json!({"contacts": contacts, "user_preferences": [preference]});
             ("user_preferences", envelope(config, "user_preferences", value))
         }

@@ -866,7 +866,7 @@ impl ContactEraser for DynamoContacts {
         all.insert(found.person.clone());
         // The tombstones first: if the deletes below are interrupted, every identity is
         // already do-not-contact, and the caller's retry finishes the job.
-        let erased_at = Timestamp::now();
+        let erased_at = crate::clock::now();
         let tombstones = all
             .iter()
             .map(|id| {

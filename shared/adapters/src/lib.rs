@@ -4,6 +4,7 @@
 pub mod audiences;
 pub mod batch;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod contacts;
 mod dynamo;

@@ -74,13 +74,19 @@ async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way
     let (s, messages, record) = file_campaign(files, "spring.csv").await;
     assert_eq!((record.accepted, record.chunks), (0, 1), "nothing read yet: one reader");
 
-    // The first fan-out dies after 3 000 messages: the reader stays where it was.
-    messages.fail_after(Some(3_000));
+    // The first fan-out dies half-way through its fourth part (of 1 000 lines), after 3 500
+    // messages: the reader stays after the third.
+    messages.fail_after(Some(3_500));
     let first = tick::run(&s, now()).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((first.fan_out.created, first.chunks), (0, 0), "the part failed: {first:?}");
+    // Three parts read whole (three of their lines invalid), the fourth's messages left behind.
+    assert_eq!((first.chunks, first.fan_out.created), (3, 2_997), "{first:?}");
     let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
     let audience = report.audience.clone().unwrap_or_else(|| panic!("a file campaign shows its file"));
-    assert_eq!((audience.read, audience.done, report.messages), (0, false, 3_000));
+    assert_eq!(
+        (audience.read, audience.done, report.messages),
+        (3_002, false, 3_500),
+        "a header, a repeat and three parts"
+    );
 
     // Within its lease nothing happens; after it the part is read again, then the rest.
     messages.fail_after(None);
@@ -90,7 +96,7 @@ async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way
     let rest = tick::run(&s, later).await.unwrap_or_else(|e| panic!("{e}"));
     let invalid = PEOPLE / 1000;
     let accepted = PEOPLE - invalid;
-    assert_eq!((rest.fan_out.existing, rest.fan_out.created), (3_000, accepted - 3_000), "{rest:?}");
+    assert_eq!((rest.fan_out.existing, rest.fan_out.created), (503, accepted - 3_500), "{rest:?}");
 
     let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
     let audience = report.audience.clone().unwrap_or_else(|| panic!("its file"));
@@ -125,6 +131,22 @@ async fn a_file_of_twelve_thousand_is_read_in_parts_and_a_fan_out_dying_half_way
     assert_eq!((after.fan_out.created, after.fan_out.existing), (0, 0));
 }
 
+/// `POST /v1/campaigns` answers without reading the file: a part is up to 1 000 recipients'
+/// messages, work the request must not wait for (on the dev stack's moto, more than a minute).
+/// The tick reads it, the first within a minute.
+#[tokio::test]
+async fn the_request_reads_none_of_the_file_and_the_tick_reads_it_all() {
+    let files = MemoryAudiences::default();
+    files.put(BUCKET, "spring.csv", export());
+    let (s, _messages, record) = file_campaign(files, "spring.csv").await;
+    let inline = s.fan_out_within(&record, std::time::Duration::from_mins(1), now()).await;
+    assert_eq!(inline.created, 0, "{inline:?}");
+    let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
+    assert_eq!((report.messages, report.audience.map(|a| a.read)), (0, Some(0)));
+    let tick = tick::run(&s, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(tick.fan_out.created, PEOPLE - PEOPLE / 1000, "{tick:?}");
+}
+
 #[tokio::test]
 async fn a_file_campaign_cancelled_before_it_is_read_ends_every_line_cancelled_and_completes() {
     let files = MemoryAudiences::default();
@@ -134,6 +156,10 @@ async fn a_file_campaign_cancelled_before_it_is_read_ends_every_line_cancelled_a
 
     let cancelled = s.control(&record.id, Control::Cancel, std::time::Duration::from_secs(5), now()).await;
     let Ok(Controlled::Done { report, .. }) = cancelled else { panic!("{cancelled:?}") };
+    assert_eq!(report.audience.map(|a| a.read), Some(0), "the request reads none of the file");
+    // The tick reads it: each line's message is created cancelled.
+    tick::run(&s, now()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = s.report(&record.id).await.ok().flatten().unwrap_or_else(|| panic!("the campaign reads"));
     let audience = report.audience.clone().unwrap_or_else(|| panic!("its file"));
     assert_eq!((audience.done, audience.accepted), (true, 50), "read to its end");
     assert_eq!(report.counts.get(&MessageState::Cancelled).copied(), Some(50), "each line's message cancelled");

@@ -5,8 +5,9 @@
 //! the inline list takes (`"+5511987654321"`, or `{"to", "parameters" | "components"}`). The
 //! key's extension says which (`.csv`; `.jsonl`, `.ndjson`) unless `format` does.
 //!
-//! The file is read in parts of at most [`PART_BYTES`] from where the last part stopped (an
-//! [`AudienceCursor`] stored with the campaign), each part ending at its last complete line:
+//! The file is read in parts of at most [`PART_BYTES`] and [`PART_LINES`] recipients from where
+//! the last part stopped (an [`AudienceCursor`] stored with the campaign), each part ending at
+//! a complete line:
 //! memory stays the same whatever the file's size, and a fan-out that dies half-way starts
 //! again from the cursor. Lines are numbered from 1; blank lines are skipped; a CSV value may
 //! be quoted but may not hold a line break; a line longer than [`PART_BYTES`] is rejected.
@@ -18,6 +19,11 @@ use crate::invalid::{Invalid, invalid};
 
 /// The most one read of the file takes.
 pub const PART_BYTES: u64 = 256 * 1024;
+
+/// The most recipient lines one part holds: a part's messages are all created before the
+/// fan-out looks at its time budget again, so a part is bounded in work as well as in bytes
+/// (256 KB of short lines would be 6 000 recipients).
+pub const PART_LINES: usize = 1_000;
 
 /// How the file's lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +162,15 @@ impl AudienceFile {
             (&rest[..i], i + 1)
         };
         let mut lines = Vec::new();
+        // Where the line after the current one starts, within `complete`.
+        let mut after = 0;
         for raw in complete.split(|b| *b == b'\n').filter(|_| !complete.is_empty()) {
+            if lines.len() == PART_LINES && after < complete.len() {
+                // Full: the next part starts at this line.
+                next.offset = cursor.offset + (start + after) as u64;
+                return Part { lines, next };
+            }
+            after += raw.len() + 1;
             next.lines += 1;
             let number = next.lines;
             let Ok(text) = std::str::from_utf8(raw).map(str::trim) else {
@@ -330,5 +344,27 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(cursor.lines, 3);
+    }
+
+    /// A part's recipients are created before the next is read, and the fan-out's budget is
+    /// looked at between parts: a part must be small enough in *work* as well as in bytes
+    /// (a 256 KB part of short lines is 6 000 recipients, longer than the API's 5 s budget).
+    #[test]
+    fn a_part_ends_after_a_thousand_recipients_and_the_next_starts_at_the_line_after() {
+        let text: String = std::iter::once("to,first_name\n".to_owned())
+            .chain((0..2_500).map(|i| format!("+1212555{i:04},N{i}\n")))
+            .collect();
+        let file = file("big.csv");
+        let first = file.read(&AudienceCursor::default(), text.as_bytes(), text.len() as u64);
+        assert_eq!(first.lines.len(), 1_000);
+        assert!(!first.next.done);
+        assert_eq!(first.next.lines, 1_001, "the header and a thousand lines");
+        let rest = &text.as_bytes()[usize::try_from(first.next.offset).unwrap()..];
+        assert!(rest.starts_with(b"+12125551000,N1000\n"), "{}", String::from_utf8_lossy(&rest[..20]));
+        let (lines, cursor) = read_all(&file, &text, usize::try_from(PART_BYTES).unwrap());
+        let numbers: Vec<u64> = lines.iter().map(|l| l.number).collect();
+        assert_eq!(numbers, (2..=2_501).collect::<Vec<_>>(), "every line once, in order");
+        assert!(lines.iter().all(|l| l.entry.is_ok()));
+        assert_eq!(cursor.lines, 2_501);
     }
 }

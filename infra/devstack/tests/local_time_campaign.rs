@@ -1,0 +1,346 @@
+//! A marketer's campaign end to end on the dev stack, on a clock the test holds: 10 000
+//! customers in seven time zones imported with their consent (a tenth of them opted out since,
+//! some never asked), a personal morning offer to an audience file on S3 at 10:00 where each of
+//! them is. The test moves the stack's clock through each zone's morning and checks the
+//! simulator's log — what reached Meta, and when — against what polite promised.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use polite_devstack::client::{Client, eventually};
+use polite_devstack::{Ports, Stack, StackConfig};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const PEOPLE: usize = 10_000;
+/// Everyone's 10:00 is on this day; the campaign is created the evening before (UTC).
+const DAY: &str = "2026-12-10";
+const CREATED_AT: &str = "2026-12-09T22:00:00Z";
+const WINDOW_MINUTES: i64 = 10;
+/// How far the test moves the clock at a time within a morning's window.
+const STEP_MINUTES: i64 = 5;
+
+/// A number prefix (four digits follow) and the zone whose 10:00 polite must pick for it.
+struct Group {
+    prefix: &'static str,
+    zone: &'static str,
+}
+
+const GROUPS: [Group; 7] = [
+    Group { prefix: "+81901234", zone: "Asia/Tokyo" },
+    Group { prefix: "+91981234", zone: "Asia/Kolkata" },
+    Group { prefix: "+25471234", zone: "Africa/Nairobi" },
+    // A Portuguese mobile may be in Lisbon or the Azores: never early anywhere, so the later
+    // 10:00 (the Azores').
+    Group { prefix: "+35191234", zone: "Atlantic/Azores" },
+    Group { prefix: "+551198765", zone: "America/Sao_Paulo" },
+    Group { prefix: "+1212555", zone: "America/New_York" },
+    Group { prefix: "+52551234", zone: "America/Mexico_City" },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consent {
+    OptedIn,
+    /// Opted in a month ago, out two days ago.
+    OptedOut,
+    /// Nothing on record.
+    Never,
+}
+
+#[derive(Debug, Clone)]
+struct Customer {
+    number: String,
+    group: usize,
+    first_name: String,
+    consent: Consent,
+}
+
+impl Customer {
+    fn digits(&self) -> &str {
+        self.number.trim_start_matches('+')
+    }
+
+    /// When this customer's window opens: 10:00 on [`DAY`] in their group's zone.
+    fn ten_o_clock(&self) -> Timestamp {
+        ten_o_clock(GROUPS[self.group].zone)
+    }
+}
+
+fn ten_o_clock(zone: &str) -> Timestamp {
+    let day: jiff::civil::Date = DAY.parse().unwrap();
+    day.at(10, 0, 0, 0).to_zoned(TimeZone::get(zone).unwrap()).unwrap().timestamp()
+}
+
+fn customers() -> Vec<Customer> {
+    (0..PEOPLE)
+        .map(|i| {
+            let group = i % GROUPS.len();
+            let consent = match i {
+                i if i % 10 == 3 => Consent::OptedOut,
+                i if i % 97 == 5 => Consent::Never,
+                _ => Consent::OptedIn,
+            };
+            Customer {
+                number: format!("{}{}", GROUPS[group].prefix, 1_000 + i / GROUPS.len()),
+                group,
+                first_name: format!("Cliente{i}"),
+                consent,
+            }
+        })
+        .collect()
+}
+
+async fn start(clock: Timestamp) -> Stack {
+    let workspace = StackConfig::workspace_root().canonicalize().unwrap();
+    let mut config = StackConfig::demo(&workspace);
+    config.ports = Ports::free().unwrap();
+    config.state_dir = std::env::temp_dir().join(format!("polite-e2e-local-time-{}", std::process::id()));
+    config.clock = Some(clock);
+    // The tick every 2 s (EventBridge's is every minute): a move of the clock is acted on at once.
+    config.tick_every = Duration::from_secs(2);
+    // Meta's statuses in order and once: this test is about when, not about disorder.
+    config.simulator.knobs.reorder_rate = 0.0;
+    config.simulator.knobs.duplicate_rate = 0.0;
+    config.simulator.knobs.read_rate = 0.0;
+    Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"))
+}
+
+/// The consent records of everyone who has any, imported the way a CRM would.
+async fn import_consent(client: &Client, people: &[Customer], now: Timestamp) {
+    let month_ago = (now - SignedDuration::from_hours(30 * 24)).to_string();
+    let days_ago = (now - SignedDuration::from_hours(2 * 24)).to_string();
+    let mut records = Vec::new();
+    for c in people {
+        let record = |status: &str, at: &str| {
+            json!({"contact": c.number, "category": "marketing", "status": status, "source": "crm_sync",
+                "evidence": format!("shop account of {}", c.first_name), "occurred_at": at})
+        };
+        match c.consent {
+            Consent::OptedIn => records.push(record("opted_in", &month_ago)),
+            Consent::OptedOut => records.extend([record("opted_in", &month_ago), record("opted_out", &days_ago)]),
+            Consent::Never => {}
+        }
+    }
+    // 250 a request: moto serialises every call, and 1 000 records take it longer than the
+    // client waits (in AWS, about a second).
+    for batch in records.chunks(250) {
+        let answer = client
+            .api(Method::POST, "/v1/consents:import", Some(&json!({ "records": batch })))
+            .await
+            .unwrap()
+            .expect(200, "POST /v1/consents:import")
+            .unwrap();
+        assert_eq!(answer["recorded"], batch.len(), "{answer}");
+    }
+}
+
+/// The shop's file: a header, one line per customer with their own values, then a line
+/// without its offer (Meta would refuse it) and a customer listed twice.
+fn audience_file(people: &[Customer]) -> String {
+    let mut csv = String::from("to,first_name,offer\n");
+    for c in people {
+        writeln!(csv, "{},{},{}% off", c.number, c.first_name, 10 + c.group).unwrap();
+    }
+    csv.push_str("+819012349999,Sem Oferta,\n");
+    writeln!(csv, "{},{},10% off", people[0].number, people[0].first_name).unwrap();
+    csv
+}
+
+/// Every page of the per-recipient report.
+async fn report(client: &Client, campaign: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = client.get(&format!("/v1/campaigns/{campaign}/messages?limit=500&cursor={cursor}")).await.unwrap();
+        messages.extend(page["messages"].as_array().cloned().unwrap_or_default());
+        match page["next_cursor"].as_str() {
+            Some(next) => next.clone_into(&mut cursor),
+            None => return messages,
+        }
+    }
+}
+
+fn count(view: &Value, state: &str) -> u64 {
+    view["counts"][state].as_u64().unwrap_or(0)
+}
+
+/// The morning offers Meta accepted so far, by recipient digits: when, and with what values.
+fn offers(stack: &Stack) -> BTreeMap<String, Vec<(Timestamp, Value)>> {
+    let mut by_person: BTreeMap<String, Vec<(Timestamp, Value)>> = BTreeMap::new();
+    for m in stack.simulator().unwrap().accepted() {
+        if m.template.as_deref() == Some("morning_offer") {
+            by_person.entry(m.to.clone()).or_default().push((m.accepted_at, m.request.clone()));
+        }
+    }
+    by_person
+}
+
+/// Waits until what is due at the clock's time has been handed on: nothing queued or being
+/// sent, and nothing moved, over two looks a few ticks apart.
+async fn settle(client: &Client, campaign: &str) {
+    let path = format!("/v1/campaigns/{campaign}");
+    let deadline = std::time::Instant::now() + Duration::from_mins(5);
+    let mut last = None;
+    loop {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let view = client.get(&path).await.unwrap();
+        let busy = count(&view, "queued") + count(&view, "sending");
+        let seen = (busy, count(&view, "scheduled"), count(&view, "sent") + count(&view, "delivered"));
+        if busy == 0 && last == Some(seen) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the due messages were not sent within 5 minutes: {view}");
+        last = Some(seen);
+    }
+}
+
+/// Moves the clock through each zone's morning: a minute before it (nothing goes), then in
+/// steps to the window's end, when everyone of that morning has been sent their offer.
+async fn through_each_morning(stack: &Stack, client: &Client, id: &str, people: &[Customer]) {
+    let mut mornings: Vec<Timestamp> = GROUPS.iter().map(|g| ten_o_clock(g.zone)).collect();
+    mornings.sort();
+    mornings.dedup();
+    assert!(mornings.len() >= 6, "at least six different mornings");
+    for opens in mornings {
+        let started = std::time::Instant::now();
+        stack.set_clock(opens - SignedDuration::from_mins(1)).unwrap();
+        settle(client, id).await;
+        let mut minutes = STEP_MINUTES;
+        while minutes <= WINDOW_MINUTES {
+            stack.set_clock(opens + SignedDuration::from_mins(minutes)).unwrap();
+            settle(client, id).await;
+            minutes += STEP_MINUTES;
+        }
+        let due: BTreeSet<&str> = people
+            .iter()
+            .filter(|c| c.consent == Consent::OptedIn && c.ten_o_clock() <= opens)
+            .map(Customer::digits)
+            .collect();
+        eventually("this morning's offers", Duration::from_mins(5), || async {
+            let sent = offers(stack);
+            Ok(due.iter().all(|d| sent.contains_key(*d)).then_some(()))
+        })
+        .await
+        .unwrap();
+        eprintln!(
+            "the morning from {opens}: {} offers sent by its end, {:.0} s",
+            due.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// The simulator's log against the plan: each consenting customer sent once, not before their
+/// planned time, within 10:00–10:10 of their zone, with their own values; nobody else.
+fn each_consenting_customer_was_sent_once_at_their_10_00(
+    people: &[Customer],
+    slots: &BTreeMap<String, Timestamp>,
+    sent: &BTreeMap<String, Vec<(Timestamp, Value)>>,
+) {
+    for c in people {
+        let Some(sends) = sent.get(c.digits()) else {
+            assert_ne!(c.consent, Consent::OptedIn, "{} was never sent their offer", c.number);
+            continue;
+        };
+        assert_eq!(c.consent, Consent::OptedIn, "{} ({:?}) was sent an offer", c.number, c.consent);
+        assert_eq!(sends.len(), 1, "{} was sent {} offers", c.number, sends.len());
+        let (at, request) = &sends[0];
+        let zone = TimeZone::get(GROUPS[c.group].zone).unwrap();
+        let local = at.to_zoned(zone);
+        assert!(*at >= slots[c.digits()], "{} sent at {local}, before the time planned", c.number);
+        assert!(
+            local.hour() == 10 && i64::from(local.minute()) <= WINDOW_MINUTES,
+            "{} sent at {local}, not at their 10:00",
+            c.number
+        );
+        let values = request.to_string();
+        assert!(
+            values.contains(&format!("\"{}\"", c.first_name)) && values.contains(&format!("{}% off", 10 + c.group)),
+            "{}: {request}",
+            c.number
+        );
+    }
+    let consenting = people.iter().filter(|c| c.consent == Consent::OptedIn).count();
+    assert_eq!(sent.len(), consenting);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_personal_campaign_to_ten_thousand_people_from_s3_reaches_each_consenting_one_at_their_10_00() {
+    let created_at: Timestamp = CREATED_AT.parse().unwrap();
+    let stack = start(created_at).await;
+    let client = Client::new(stack.endpoints.clone()).unwrap();
+    let people = customers();
+    let consenting: BTreeSet<&str> =
+        people.iter().filter(|c| c.consent == Consent::OptedIn).map(Customer::digits).collect();
+    assert!(consenting.len() > 8_000 && consenting.len() < PEOPLE - 1_000, "{}", consenting.len());
+    let started = std::time::Instant::now();
+    import_consent(&client, &people, created_at).await;
+    eprintln!("consent imported: {:.0} s", started.elapsed().as_secs_f64());
+
+    let file = client.upload("morning-10k.csv", audience_file(&people).into_bytes()).await.unwrap();
+    let body = json!({"name": "Morning offer, 10 000", "category": "marketing",
+        "template": {"name": "morning_offer", "language": "en"}, "audience": {"s3": file},
+        "deliver_at_local": {"time": "10:00", "date": DAY, "window_minutes": WINDOW_MINUTES},
+        "idempotency_key": "morning-10k"});
+    let started = std::time::Instant::now();
+    let created = client.api(Method::POST, "/v1/campaigns", Some(&body)).await.unwrap().expect(202, "POST").unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    // The file read to its end by the ticks, every accepted line a message.
+    let view = eventually("the audience file read", Duration::from_mins(15), || async {
+        let view = client.get(&format!("/v1/campaigns/{id}")).await?;
+        Ok((view["audience"]["done"] == true && view["messages"] == view["accepted"]).then_some(view))
+    })
+    .await
+    .unwrap();
+    eprintln!("audience file read, {PEOPLE} messages created: {:.0} s", started.elapsed().as_secs_f64());
+    let audience = &view["audience"];
+    assert_eq!((&audience["accepted"], &audience["rejected"]), (&json!(PEOPLE), &json!(2)), "{view}");
+    assert_eq!(audience["read"], PEOPLE + 3, "a header and every line: {view}");
+
+    // Planned: each person once, at 10:00–10:10 of their own zone's morning.
+    let planned = report(&client, &id).await;
+    let mut slots: BTreeMap<String, Timestamp> = BTreeMap::new();
+    for m in &planned {
+        let to = m["to"].as_str().unwrap().to_owned();
+        let at: Timestamp = m["not_before"].as_str().unwrap_or_else(|| panic!("no time planned: {m}")).parse().unwrap();
+        assert!(slots.insert(to.clone(), at).is_none(), "{to} twice in the report");
+    }
+    assert_eq!(slots.len(), PEOPLE, "the report lists every recipient once");
+    for c in &people {
+        let at = slots[c.digits()];
+        let opens = c.ten_o_clock();
+        assert!(at >= opens && at < opens + SignedDuration::from_mins(WINDOW_MINUTES), "{}: {at}", c.number);
+    }
+
+    through_each_morning(&stack, &client, &id, &people).await;
+
+    // What reached Meta: every consenting person once, at their 10:00, with their own values;
+    // nobody else.
+    each_consenting_customer_was_sent_once_at_their_10_00(&people, &slots, &offers(&stack));
+    let consenting = consenting.len() as u64;
+
+    // The report after: each recipient once, the consenting sent, everyone else suppressed.
+    let view = eventually("the campaign to settle", Duration::from_mins(5), || async {
+        let view = client.get(&format!("/v1/campaigns/{id}")).await?;
+        let delivered = count(&view, "delivered") + count(&view, "read");
+        Ok((delivered == consenting).then_some(view))
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&view, "suppressed"), PEOPLE as u64 - consenting, "{view}");
+    let after = report(&client, &id).await;
+    let states: BTreeMap<&str, &str> =
+        after.iter().map(|m| (m["to"].as_str().unwrap(), m["state"].as_str().unwrap())).collect();
+    assert_eq!((after.len(), states.len()), (PEOPLE, PEOPLE), "the report lists every recipient once");
+    for c in &people {
+        let state = states[c.digits()];
+        let expected = if c.consent == Consent::OptedIn { ["delivered", "read"] } else { ["suppressed"; 2] };
+        assert!(expected.contains(&state), "{} ({:?}): {state}", c.number, c.consent);
+    }
+    stack.stop().await;
+}
