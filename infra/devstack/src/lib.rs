@@ -261,14 +261,12 @@ impl Stack {
             audience_bucket: local.resources.buckets.get("AudienceBucket").cloned().unwrap_or_default(),
         };
 
-        let clock = config.state_dir.join("clock");
+        let clock = clock_file(&config.state_dir);
         let mut sim_config = config.simulator.clone();
         if let Some(at) = config.clock {
             polite_adapters::clock::set(&clock, at).with_context(|| format!("writing {}", clock.display()))?;
             let file = clock.clone();
-            sim_config.clock = whatsapp_sim::Clock::from_fn(move || {
-                polite_adapters::clock::read(&file).unwrap_or_else(|_| jiff::Timestamp::now())
-            });
+            sim_config.clock = whatsapp_sim::Clock::from_fn(move || polite_adapters::clock::at(&file));
         } else if clock.exists() {
             // A test clock left by an earlier stack: this one runs on the system's.
             std::fs::remove_file(&clock).with_context(|| format!("removing {}", clock.display()))?;
@@ -340,7 +338,7 @@ impl Stack {
     /// # Errors
     /// The stack runs on the system clock, or the clock file cannot be written.
     pub fn set_clock(&self, at: jiff::Timestamp) -> anyhow::Result<()> {
-        let clock = self.state_dir.join("clock");
+        let clock = clock_file(&self.state_dir);
         anyhow::ensure!(clock.exists(), "this stack runs on the system clock (start it with StackConfig::clock)");
         polite_adapters::clock::set(&clock, at).with_context(|| format!("writing {}", clock.display()))
     }
@@ -487,6 +485,11 @@ async fn spawn_event_sources(
 
 /// `KEY='value'` lines: single quotes keep JSON values (quotes, spaces, `$`) literal for
 /// cargo-lambda's dotenv parser, which has no escape inside them.
+/// The test clock's file in a stack's state directory (`POLITE_DEV_CLOCK`).
+fn clock_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("clock")
+}
+
 fn env_file_text(env: &[(String, String)]) -> anyhow::Result<String> {
     let mut text = String::new();
     for (key, value) in env {

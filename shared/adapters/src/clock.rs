@@ -15,9 +15,15 @@ pub const DEV_CLOCK: &str = "POLITE_DEV_CLOCK";
 /// Now: the system's time, or the dev stack's test clock when `POLITE_DEV_CLOCK` is set.
 pub fn now() -> Timestamp {
     static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    let Some(path) = FILE.get_or_init(|| std::env::var_os(DEV_CLOCK).map(PathBuf::from)) else {
-        return Timestamp::now();
-    };
+    match FILE.get_or_init(|| std::env::var_os(DEV_CLOCK).map(PathBuf::from)) {
+        Some(path) => at(path),
+        None => Timestamp::now(),
+    }
+}
+
+/// Now on the clock file at `path`: its instant, or the system's time (with a warning) when
+/// it cannot be read.
+pub fn at(path: &Path) -> Timestamp {
     read(path).unwrap_or_else(|error| {
         tracing::warn!(%error, "the dev clock cannot be read; using the system clock");
         Timestamp::now()
