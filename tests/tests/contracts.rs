@@ -41,6 +41,15 @@ async fn s3_keeps_the_audience_files_contract() {
 }
 
 #[tokio::test]
+async fn s3_keeps_the_report_files_contract() {
+    let stack = Stack::create().await.unwrap();
+    let s3 = S3Audiences::client(&stack.sdk);
+    let bucket = format!("{}-audiences", stack.prefix.to_ascii_lowercase());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    contract::report_files(&S3Audiences::new(s3, Some(bucket))).await;
+}
+
+#[tokio::test]
 async fn dynamodb_keeps_the_template_store_contract() {
     let stack = Stack::create().await.unwrap();
     let templates = DynamoTemplates::new(aws_sdk_dynamodb::Client::new(&stack.sdk), stack.table("TemplatesTable"));

@@ -10,6 +10,8 @@
 //! | `GET /v1/campaigns/{id}` | 200 `{"id","name","status","counts",…}` with delivery rates and pricing ([`CampaignReport`]); 404 unknown |
 //! | `GET /v1/campaigns/{id}/messages` | 200 `{"messages":[…],"next_cursor"}` a page of the per-recipient report; 404 unknown |
 //! | `POST /v1/campaigns/{id}/pause`, `/resume`, `/cancel` | 200 the campaign as `GET` shows it; 409 `campaign_cancelled` (a cancelled campaign is not paused or resumed); 404 unknown |
+//! | `POST /v1/campaigns/{id}/exports` | 202 the export (`{"id","format","state"?,"files","rows","done","location"}`), written by the tick; 404 unknown campaign; 422 a bad `format`/`state`; 409 `exports_unavailable` without a bucket |
+//! | `GET /v1/campaigns/{id}/exports/{export_id}` | 200 the export as far as it has come (`manifest` once done); 404 unknown |
 //!
 //! The `GET` routes live here rather than in status-processor (the original design
 //! listed them there): one function serves every `/v1/messages` and `/v1/campaigns` path (one route
@@ -25,23 +27,36 @@ use polite_adapters::http::{self, ApiError, from_json_value, json_response, pars
 use polite_domain::campaign::{AudienceView, CampaignRequest, Control, Rejection};
 use polite_domain::message::{HistoryEntry, MessageState, SendError};
 use polite_domain::ports::{
-    AudienceFiles, CampaignCompletion, CampaignStore, ContactReader, CreateError, EventQueue, MessageIntake,
-    MessageMoves, MessageReader, TemplateReader,
+    AudienceFiles, CampaignCompletion, CampaignStore, ContactReader, CreateError, EventQueue, ExportStore,
+    MessageIntake, MessageMoves, MessageReader, ReportFiles, TemplateReader,
 };
 use polite_domain::record::MessageRecord;
 use polite_domain::request::{SendRequest, body_hash, replay_key};
 use serde::Serialize;
 
 use polite_app::scheduler::campaigns::Controlled;
+use polite_app::scheduler::export::ExportError;
 use polite_app::scheduler::{Cancel, Scheduler, SubmitError};
+use polite_domain::export::ExportFormat;
 
 /// The function's name (bin, SAM function, metric dimension).
 pub const FUNCTION: &str = "messages-api";
 
 /// The messages table as this API uses it: the narrow ports its routes call, no more.
-pub trait Messages: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + Sync {}
+pub trait Messages:
+    MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + ExportStore + Sync
+{
+}
 
-impl<T: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + Sync> Messages for T {}
+impl<T: MessageIntake + MessageReader + MessageMoves + CampaignStore + CampaignCompletion + ExportStore + Sync> Messages
+    for T
+{
+}
+
+/// Campaigns' files as this API uses them: audience files read, reports exported.
+pub trait Files: AudienceFiles + ReportFiles + Sync {}
+
+impl<T: AudienceFiles + ReportFiles + Sync> Files for T {}
 
 /// Handles one API Gateway request. Every outcome is a response.
 pub async fn handle<M, C, Q, T, A>(scheduler: &Scheduler<M, C, Q, T, A>, req: Request) -> Response<Body>
@@ -50,7 +65,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
-    A: AudienceFiles + Sync,
+    A: Files,
 {
     handle_at(scheduler, &req, polite_adapters::clock::now()).await
 }
@@ -66,7 +81,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
-    A: AudienceFiles + Sync,
+    A: Files,
 {
     match route(scheduler, req, now).await {
         Ok(response) => response,
@@ -84,7 +99,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
-    A: AudienceFiles + Sync,
+    A: Files,
 {
     let (route, params) = http::route(req, ROUTES)?;
     let id = http::param(&params, "id");
@@ -113,6 +128,13 @@ where
             Ok(json_response(StatusCode::OK, &report))
         }
         Route::CampaignMessages => campaign_messages(scheduler, id, &http::query(req)).await,
+        Route::Export => start_export(scheduler, id, req.body(), now).await,
+        Route::ExportStatus => {
+            let export_id = http::param(&params, "export_id");
+            let view = scheduler.export_view(id, export_id).await.map_err(|e| ApiError::internal(&e))?;
+            let view = view.ok_or_else(|| ApiError::not_found(format!("No export {export_id} of campaign {id}.")))?;
+            Ok(json_response(StatusCode::OK, &view))
+        }
         Route::Control(control) => {
             let budget = scheduler.campaigns.inline_budget;
             match scheduler.control(id, *control, budget, now).await.map_err(|e| ApiError::internal(&e))? {
@@ -142,7 +164,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
-    A: AudienceFiles + Sync,
+    A: Files,
 {
     let state = match query.get("state") {
         None => None,
@@ -182,6 +204,9 @@ pub enum Route {
     CampaignMessages,
     /// Pause, resume or cancel a campaign.
     Control(Control),
+    /// Start an export of the campaign's report to S3.
+    Export,
+    ExportStatus,
 }
 
 /// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
@@ -195,7 +220,44 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("POST", "/v1/campaigns/{id}/pause", Route::Control(Control::Pause)),
     ("POST", "/v1/campaigns/{id}/resume", Route::Control(Control::Resume)),
     ("POST", "/v1/campaigns/{id}/cancel", Route::Control(Control::Cancel)),
+    ("POST", "/v1/campaigns/{id}/exports", Route::Export),
+    ("GET", "/v1/campaigns/{id}/exports/{export_id}", Route::ExportStatus),
 ];
+
+/// `POST /v1/campaigns/{id}/exports`'s body (none: every message, as CSV).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportRequest {
+    #[serde(default)]
+    format: Option<ExportFormat>,
+    #[serde(default)]
+    state: Option<MessageState>,
+}
+
+/// `POST /v1/campaigns/{id}/exports`: the export is stored and the tick writes it.
+async fn start_export<M, C, Q, T, A>(
+    scheduler: &Scheduler<M, C, Q, T, A>,
+    id: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError>
+where
+    M: Messages,
+    C: ContactReader + Sync,
+    Q: EventQueue + Sync,
+    T: TemplateReader + Sync,
+    A: Files,
+{
+    let request: ExportRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { ExportRequest::default() } else { parse_json(body)? };
+    let format = request.format.unwrap_or(ExportFormat::Csv);
+    match scheduler.start_export(id, format, request.state, now).await {
+        Ok(view) => Ok(json_response(StatusCode::ACCEPTED, &view)),
+        Err(ExportError::UnknownCampaign) => Err(ApiError::not_found(format!("No campaign {id}."))),
+        Err(ExportError::NoBucket(why)) => Err(ApiError::conflict("exports_unavailable", why)),
+        Err(ExportError::Store(e)) => Err(ApiError::internal(&e)),
+    }
+}
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("No message {id}."))
@@ -213,7 +275,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
-    A: AudienceFiles + Sync,
+    A: Files,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: CampaignRequest = from_json_value(&raw)?;
@@ -292,7 +354,7 @@ where
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
-    A: AudienceFiles + Sync,
+    A: Files,
 {
     let raw: serde_json::Value = parse_json(body.as_ref())?;
     let request: SendRequest = from_json_value(&raw)?;

@@ -408,3 +408,63 @@ async fn the_per_recipient_report_lists_every_recipient_once_a_page_at_a_time() 
     assert_eq!((status, too_many["error"]["code"].as_str()), (422, Some("invalid_field")));
     assert_eq!(h.call("GET", "/v1/campaigns/cmp_nope/messages", None).await.0, 404);
 }
+
+#[tokio::test]
+async fn an_export_writes_every_recipient_once_to_s3_and_a_deployment_without_a_bucket_says_so() {
+    let h = Harness::new().await;
+    let (status, created) = h.post_campaign(&campaign(&numbers(7))).await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let exports = format!("/v1/campaigns/{id}/exports");
+    let (status, refused) = h.call("POST", &exports, None).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("exports_unavailable")), "{refused}");
+
+    // The same stores, with the audience bucket on moto's S3.
+    let s3 = polite_adapters::audiences::S3Audiences::client(&h.stack.sdk);
+    let bucket = format!("{}-audiences", h.stack.prefix.to_ascii_lowercase());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let s = &h.scheduler;
+    let scheduler = polite_app::scheduler::Scheduler::on(
+        s.messages.clone(),
+        s.contacts.clone(),
+        s.templates.clone(),
+        s.send_queue.clone(),
+        s.campaigns,
+    )
+    .with_audiences(polite_adapters::audiences::S3Audiences::new(s3, Some(bucket.clone())));
+    let call = async |method: &str, path: &str, body: Option<Value>| {
+        let req: lambda_http::Request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(body.map_or(lambda_http::Body::Empty, |b| lambda_http::Body::Text(b.to_string())))
+            .unwrap();
+        let response = messages_api::handle_at(&scheduler, &req, now()).await;
+        (response.status().as_u16(), serde_json::from_slice::<Value>(response.body().as_ref()).unwrap())
+    };
+    let (status, export) = call("POST", &exports, Some(json!({"format": "csv"}))).await;
+    assert_eq!(status, 202, "{export}");
+    let export_id = export["id"].as_str().unwrap();
+    assert_eq!(export["location"], format!("s3://{bucket}/exports/{id}/{export_id}/"));
+    let (status, bad) = call("POST", &exports, Some(json!({"format": "xlsx"}))).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (422, Some("invalid_field")), "{bad}");
+    assert_eq!(call("POST", "/v1/campaigns/cmp_nope/exports", None).await.0, 404);
+    assert_eq!(call("GET", &format!("{exports}/exp_nope"), None).await.0, 404);
+
+    let ticked = tick::run(&scheduler, now()).await.unwrap();
+    assert_eq!(ticked.export_files, 2, "one file and the manifest: {ticked:?}");
+    let (status, done) = call("GET", &format!("{exports}/{export_id}"), None).await;
+    assert_eq!((status, &done["done"], &done["rows"], &done["files"]), (200, &json!(true), &json!(7), &json!(1)));
+    assert_eq!(done["manifest"], format!("s3://{bucket}/exports/{id}/{export_id}/manifest.json"));
+
+    let file = polite_domain::audience_file::AudienceFile {
+        bucket,
+        key: format!("exports/{id}/{export_id}/part-00000.csv"),
+        format: polite_domain::audience_file::FileFormat::Csv,
+    };
+    let part = scheduler.audiences.read_part(&file, 0, 1 << 20).await.unwrap().unwrap();
+    let text = String::from_utf8(part.bytes).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("message_id,to,state,"));
+    let listed: Vec<String> = lines.map(|l| format!("+{}", l.split(',').nth(1).unwrap())).collect();
+    assert_eq!(listed, numbers(7), "each recipient once, in the order they were created");
+}

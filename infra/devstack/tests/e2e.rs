@@ -552,6 +552,16 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
         call(Method::POST, "/v1/campaigns/{id}/pause", &format!("/v1/campaigns/{cid}/pause"), None, 409).await;
     assert_eq!(refused["error"]["code"], "campaign_cancelled", "{refused}");
     call(Method::POST, "/v1/campaigns/{id}/pause", "/v1/campaigns/cmp_unknown/pause", None, 404).await;
+    let exports = format!("/v1/campaigns/{cid}/exports");
+    let export =
+        call(Method::POST, "/v1/campaigns/{id}/exports", &exports, Some(json!({"format": "jsonl"})), 202).await;
+    assert_eq!((&export["format"], &export["done"]), (&json!("jsonl"), &json!(false)), "{export}");
+    let one = format!("{exports}/{}", export["id"].as_str().unwrap());
+    let shown = call(Method::GET, "/v1/campaigns/{id}/exports/{export_id}", &one, None, 200).await;
+    assert_eq!(shown["id"], export["id"], "{shown}");
+    call(Method::POST, "/v1/campaigns/{id}/exports", &exports, Some(json!({"format": "xlsx"})), 422).await;
+    call(Method::POST, "/v1/campaigns/{id}/exports", "/v1/campaigns/cmp_unknown/exports", None, 404).await;
+    call(Method::GET, "/v1/campaigns/{id}/exports/{export_id}", &format!("{exports}/exp_unknown"), None, 404).await;
 
     // What the router itself answers.
     let wrong = client.api(Method::DELETE, &format!("/v1/campaigns/{cid}"), None).await.unwrap();

@@ -1,10 +1,11 @@
-//! Audience files on S3, read a part at a time with ranged `GetObject` (the only S3 call
-//! polite makes on them: the functions' roles may read that bucket, nothing more).
+//! Audience files on S3, read a part at a time with ranged `GetObject`, and campaign reports'
+//! exports written beside them with `PutObject` under `exports/` (the only S3 calls polite
+//! makes: its role may read that bucket and write that prefix, nothing more).
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use polite_domain::audience_file::AudienceFile;
-use polite_domain::ports::{AudienceFiles, FilePart, StoreError};
+use polite_domain::ports::{AudienceFiles, FilePart, ReportFiles, StoreError};
 
 use crate::dynamo::unavailable;
 
@@ -79,5 +80,27 @@ impl AudienceFiles for S3Audiences {
         let bytes = out.body.collect().await.map_err(unavailable)?.into_bytes().to_vec();
         let size = size.unwrap_or(offset + bytes.len() as u64);
         Ok(Some(FilePart { bytes, size }))
+    }
+}
+
+impl ReportFiles for S3Audiences {
+    fn export_bucket(&self) -> Result<&str, String> {
+        self.bucket.as_deref().ok_or_else(|| {
+            "this deployment has no bucket to export reports to (AUDIENCE_BUCKET is not set): page through GET /v1/campaigns/{id}/messages".into()
+        })
+    }
+
+    async fn put_file(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        let bucket = self.export_bucket().map_err(|e| StoreError::Unavailable(e.into()))?;
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 }

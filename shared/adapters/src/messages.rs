@@ -7,6 +7,7 @@
 //! | campaign | `CAMP#<id>` | `CAMPAIGN` |
 //! | campaign counter shard | `CAMP#<id>` | `COUNT#<0..15>` |
 //! | campaign chunk waiting to fan out | `CAMP#<id>` | `CHUNK#<00000>` |
+//! | export of a campaign's report | `CAMP#<id>` | `EXPORT#<export id>` |
 //! | wamid → message id (written with the move that records the wamid) | `W#<wamid>` | `WAMID` |
 //! | service messages priced in a number's month (the free allowance) | `USAGE#<number>/<YYYY-MM>` | `SERVICE` |
 //!
@@ -17,8 +18,9 @@
 //! id) so a campaign fanning out or sending at full speed does not make every transaction
 //! conflict on one item; the campaign view sums them.
 //!
-//! Messages waiting for the tick (scheduled, or queued under a lease) and chunks waiting to
-//! fan out carry `due_shard`/`due_at` (the sparse DueIndex); any other move removes them.
+//! Messages waiting for the tick (scheduled, or queued under a lease), chunks waiting to fan
+//! out and exports with files to write carry `due_shard`/`due_at` (the sparse DueIndex); any
+//! other move removes them.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
@@ -34,11 +36,12 @@ use polite_domain::campaign::{
     CampaignChunk, CampaignRecord, CampaignStatus, CampaignTally, PricedCount, StatusChange,
 };
 use polite_domain::events::Event;
+use polite_domain::export::ExportJob;
 use polite_domain::ids::stable_hash;
 use polite_domain::message::{Due, TransitionDetails, due_shard};
 use polite_domain::message::{HistoryEntry, MessageState, Transition};
 use polite_domain::ports::{
-    CampaignCompletion, CampaignStore, CreateError, DueIndex, MessageEraser, MessageIntake, MessageMoves,
+    CampaignCompletion, CampaignStore, CreateError, DueIndex, ExportStore, MessageEraser, MessageIntake, MessageMoves,
     MessageReader, StatusLedger, StoreError,
 };
 use polite_domain::pricing::{CostEstimate, Money, PricingRecord};
@@ -124,6 +127,10 @@ fn campaign_key(id: &str) -> Item {
 /// The counter shard a message counts in (stable: every move of a message hits one item).
 fn counter_key(campaign: &str, message_id: &str) -> Item {
     key(campaign_pk(campaign), &format!("COUNT#{}", stable_hash(message_id) % COUNTER_SHARDS))
+}
+
+fn export_sk(export_id: &str) -> String {
+    format!("EXPORT#{export_id}")
 }
 
 fn chunk_sk(index: u32) -> String {
@@ -678,15 +685,47 @@ fn usage_pk(allowance: &str) -> String {
 const USAGE_SK: &str = "SERVICE";
 const USAGE_COUNT: &str = "count";
 
-/// A due-index entry: a message (`M#<id>`) or a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`).
+/// A due-index entry: a message (`M#<id>`), a campaign chunk (`CAMP#<id>` / `CHUNK#<n>`) or
+/// an export (`CAMP#<id>` / `EXPORT#<id>`).
 fn due_of(item: &Item) -> Option<Due> {
     let pk = item.get("pk")?.as_s().ok()?;
     if let Some(id) = pk.strip_prefix("M#") {
         return Some(Due::Message(id.to_owned()));
     }
     let campaign_id = pk.strip_prefix("CAMP#")?.to_owned();
-    let index = item.get("sk")?.as_s().ok()?.strip_prefix("CHUNK#")?.parse().ok()?;
+    let sk = item.get("sk")?.as_s().ok()?;
+    if let Some(export_id) = sk.strip_prefix("EXPORT#") {
+        return Some(Due::Export { campaign_id, export_id: export_id.to_owned() });
+    }
+    let index = sk.strip_prefix("CHUNK#")?.parse().ok()?;
     Some(Due::Chunk { campaign_id, index })
+}
+
+/// An export's item: the job, on the due index while it has files to write.
+#[derive(Debug, Serialize, Deserialize)]
+struct ExportItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    job: ExportJob,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due_at: Option<String>,
+}
+
+impl ExportItem {
+    /// `job`'s item, due at `due` unless it is done.
+    fn of(job: &ExportJob, due: Timestamp) -> Self {
+        let pending = !job.done;
+        ExportItem {
+            pk: campaign_pk(&job.campaign_id),
+            sk: export_sk(&job.id),
+            job: job.clone(),
+            due_shard: pending.then(|| due_shard(&format!("{}#{}", job.campaign_id, job.id)).to_string()),
+            due_at: pending.then(|| due_key(due)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -818,6 +857,90 @@ impl DynamoMessages {
     async fn read_campaign(&self, id: &str) -> Result<Option<CampaignRecord>, StoreError> {
         let item = get_consistent(&self.client, &self.table, campaign_key(id)).await?;
         item.map(|i| serde_dynamo::from_item::<_, CampaignItem>(i).map(|c| c.record).map_err(corrupt)).transpose()
+    }
+}
+
+impl ExportStore for DynamoMessages {
+    async fn create_export(&self, job: &ExportJob) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(ExportItem::of(job, job.created_at)).map_err(corrupt)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn export(&self, campaign_id: &str, export_id: &str) -> Result<Option<ExportJob>, StoreError> {
+        let item =
+            get_consistent(&self.client, &self.table, key(campaign_pk(campaign_id), &export_sk(export_id))).await?;
+        item.map(|i| serde_dynamo::from_item::<_, ExportItem>(i).map(|e| e.job).map_err(corrupt)).transpose()
+    }
+
+    async fn claim_export(
+        &self,
+        campaign_id: &str,
+        export_id: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<ExportJob>, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(campaign_pk(campaign_id), &export_sk(export_id))))
+            .update_expression("SET due_at = :lease")
+            .condition_expression("due_at <= :now")
+            .expression_attribute_values(":now", s(due_key(now)))
+            .expression_attribute_values(":lease", s(due_key(lease_until)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match claimed {
+            Ok(out) => {
+                let item: ExportItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?;
+                Ok(Some(item.job))
+            }
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
+    /// The whole item is replaced, on condition that it is still at `from`'s stage: a done
+    /// export's item has no due-index attributes.
+    async fn advance_export(&self, from: &ExportJob, to: &ExportJob, due: Timestamp) -> Result<bool, StoreError> {
+        let item = serde_dynamo::to_item(ExportItem::of(to, due)).map_err(corrupt)?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("files = :files AND all_files = :all AND done = :done")
+            .expression_attribute_values(":files", n(&from.files))
+            .expression_attribute_values(":all", AttributeValue::Bool(from.all_files))
+            .expression_attribute_values(":done", AttributeValue::Bool(from.done))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
     }
 }
 

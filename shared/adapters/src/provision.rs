@@ -507,6 +507,8 @@ mod tests {
             ("/v1/campaigns", "POST", "messages-api"),
             ("/v1/campaigns/{id}", "GET", "messages-api"),
             ("/v1/campaigns/{id}/cancel", "POST", "messages-api"),
+            ("/v1/campaigns/{id}/exports", "POST", "messages-api"),
+            ("/v1/campaigns/{id}/exports/{export_id}", "GET", "messages-api"),
             ("/v1/campaigns/{id}/messages", "GET", "messages-api"),
             ("/v1/campaigns/{id}/pause", "POST", "messages-api"),
             ("/v1/campaigns/{id}/resume", "POST", "messages-api"),

@@ -22,6 +22,11 @@ async fn the_memory_audiences_keep_the_audience_files_contract() {
 }
 
 #[tokio::test]
+async fn the_memory_audiences_keep_the_report_files_contract() {
+    contract::report_files(&MemoryAudiences::default()).await;
+}
+
+#[tokio::test]
 async fn the_memory_templates_keep_the_template_store_contract() {
     contract::template_store(&MemoryTemplates::default()).await;
 }

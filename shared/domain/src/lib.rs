@@ -26,6 +26,7 @@ pub mod contact;
 pub mod content;
 pub mod envelope;
 pub mod events;
+pub mod export;
 pub mod gate;
 pub mod hours;
 pub mod ids;

@@ -267,6 +267,8 @@ pub enum Due {
     Message(String),
     /// A campaign chunk that has not fanned out yet (or whose fan-out stopped half-way).
     Chunk { campaign_id: String, index: u32 },
+    /// A campaign report's export with files still to write (`crate::export`).
+    Export { campaign_id: String, export_id: String },
 }
 
 /// Shards of the due index (`template.yaml`, MessagesTable.DueIndex).

@@ -451,6 +451,72 @@ pub trait CampaignCompletion {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// Exports of campaign reports (`crate::export`): jobs in the messages table, on the due index
+/// while they have files to write.
+pub trait ExportStore {
+    /// Stores a new export, due at once.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be written.
+    fn create_export(&self, job: &crate::export::ExportJob) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The export `export_id` of `campaign_id`, as last written (a strongly consistent read).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be read.
+    fn export(
+        &self,
+        campaign_id: &str,
+        export_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::export::ExportJob>, StoreError>> + Send;
+
+    /// Claims the export for one step until `lease_until`, if it is due at `now` (so two
+    /// ticks never work on it at once); `None` when it is not due (claimed, done, unknown).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be written.
+    fn claim_export(
+        &self,
+        campaign_id: &str,
+        export_id: &str,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+    ) -> impl Future<Output = Result<Option<crate::export::ExportJob>, StoreError>> + Send;
+
+    /// Moves the export from `from` to `to` — if it is still at `from`'s file count and
+    /// stage — due again at `due` (off the due index once `to` is done). `Ok(false)` when
+    /// another step moved it first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be written.
+    fn advance_export(
+        &self,
+        from: &crate::export::ExportJob,
+        to: &crate::export::ExportJob,
+        due: jiff::Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Where exports' files are written (S3: the audience bucket, under `exports/`).
+pub trait ReportFiles {
+    /// The bucket exports are written to; the error says why there is none.
+    ///
+    /// # Errors
+    /// What to do instead, in words for the caller.
+    fn export_bucket(&self) -> Result<&str, String>;
+
+    /// Writes (or replaces) the object `key` of the export bucket.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it cannot be written.
+    fn put_file(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// A part of an audience file, and the whole file's size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePart {
@@ -611,9 +677,10 @@ pub trait TemplateCatalog {
 /// each comes from (tests, the dev stack): `use polite_domain::ports::prelude::*;`.
 pub mod prelude {
     pub use super::{
-        CampaignCompletion as _, CampaignStore as _, ContactEraser as _, ContactReader as _, ContactWriter as _,
-        DeliveryMarks as _, DueIndex as _, EventBus as _, EventQueue as _, MessageEraser as _, MessageIntake as _,
-        MessageMoves as _, MessageReader as _, Outbox as _, PublishedEvents as _, SendLog as _, StatusLedger as _,
-        TemplateCatalog as _, TemplateReader as _, TemplateStore as _, WhatsAppApi as _,
+        AudienceFiles as _, CampaignCompletion as _, CampaignStore as _, ContactEraser as _, ContactReader as _,
+        ContactWriter as _, DeliveryMarks as _, DueIndex as _, EventBus as _, EventQueue as _, ExportStore as _,
+        MessageEraser as _, MessageIntake as _, MessageMoves as _, MessageReader as _, Outbox as _,
+        PublishedEvents as _, ReportFiles as _, SendLog as _, StatusLedger as _, TemplateCatalog as _,
+        TemplateReader as _, TemplateStore as _, WhatsAppApi as _,
     };
 }

@@ -1,7 +1,9 @@
 //! [`CampaignStore`] and [`CampaignCompletion`]: a campaign stored whole with its chunks (idempotent on its key), chunks
 //! due for fan-out at once and claimed by one fan-out at a time under a lease, a finished chunk
 //! gone from the due index, and completion marked — and told — once, when every recipient's
-//! message exists and none is waiting. [`campaign_store_contract!`] makes one test of each case.
+//! message exists and none is waiting; and [`ExportStore`]: an export due until done, claimed
+//! by one step at a time, moved once per stage. [`campaign_store_contract!`] makes one test of
+//! each case.
 
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
@@ -11,8 +13,9 @@ use polite_domain::campaign::{
     AUDIENCE_CHUNK, AudienceSource, CampaignChunk, CampaignRecord, CampaignStatus, Control, NewCampaign, Reader,
     StatusChange,
 };
+use polite_domain::export::{ExportFormat, ExportJob};
 use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
-use polite_domain::ports::{CampaignCompletion, CampaignStore, CreateError, MessageStore};
+use polite_domain::ports::{CampaignCompletion, CampaignStore, CreateError, ExportStore, MessageStore};
 use polite_domain::record::{MessageRecord, NewMessage};
 use polite_domain::request::Payload;
 
@@ -48,6 +51,16 @@ macro_rules! campaign_store_contract {
             Box::pin($crate::contract::campaigns::a_file_reader_moves_once_per_part_and_the_campaign_counts_with_it(
                 &store,
             ))
+            .await;
+        }
+        #[tokio::test]
+        async fn an_export_is_due_until_done_claimed_by_one_step_and_moved_once_per_stage() {
+            let store = ($fresh)().await;
+            Box::pin(
+                $crate::contract::campaigns::an_export_is_due_until_done_claimed_by_one_step_and_moved_once_per_stage(
+                    &store,
+                ),
+            )
             .await;
         }
         #[tokio::test]
@@ -166,6 +179,43 @@ where
     assert_eq!(store.claim_chunk("cmp_1", 1, at("2027-01-01T00:00:00Z"), later).await.unwrap(), None, "done");
     assert_eq!(due(store, at("2027-01-01T00:00:00Z")).await, [chunk(0), chunk(2)]);
     assert_eq!(store.claim_chunk("cmp_9", 0, created, lease).await.unwrap(), None, "an unknown campaign");
+}
+
+/// A case of the contract (see the module).
+pub async fn an_export_is_due_until_done_claimed_by_one_step_and_moved_once_per_stage<S>(store: &S)
+where
+    S: ExportStore + MessageStore + Sync,
+{
+    let created = at("2026-12-10T11:00:00Z");
+    let job = ExportJob::new("exp_1".into(), "cmp_1", ExportFormat::Csv, Some(MessageState::Failed), created);
+    store.create_export(&job).await.unwrap();
+    let export = Due::Export { campaign_id: "cmp_1".into(), export_id: "exp_1".into() };
+    assert_eq!(due(store, created).await, std::slice::from_ref(&export), "due at once");
+    assert_eq!(store.export("cmp_1", "exp_1").await.unwrap().as_ref(), Some(&job), "as stored");
+    assert_eq!(store.export("cmp_1", "exp_9").await.unwrap(), None);
+
+    let lease = created + SignedDuration::from_mins(5);
+    let claimed = store.claim_export("cmp_1", "exp_1", created, lease).await.unwrap();
+    assert_eq!(claimed.as_ref(), Some(&job));
+    assert_eq!(store.claim_export("cmp_1", "exp_1", created, lease).await.unwrap(), None, "held under its lease");
+    assert!(due(store, created).await.is_empty(), "not due while leased");
+
+    // One file written: moved once; a second step at the same stage is refused.
+    let one = job.after_file(5_000, Some("msg_5000".into()), true);
+    assert!(store.advance_export(&job, &one, created).await.unwrap());
+    assert!(!store.advance_export(&job, &one, created).await.unwrap(), "another step moved it first");
+    assert_eq!(store.export("cmp_1", "exp_1").await.unwrap().as_ref(), Some(&one));
+    assert_eq!(due(store, created).await, [export], "due again at once for its next file");
+
+    let last = one.after_file(3, Some("msg_5003".into()), false);
+    assert!(store.advance_export(&one, &last, created).await.unwrap());
+    let done = last.finished(created);
+    assert!(!store.advance_export(&one, &done, created).await.unwrap(), "not from a stage it has left");
+    assert!(store.advance_export(&last, &done, created).await.unwrap());
+    assert!(due(store, at("2027-01-01T00:00:00Z")).await.is_empty(), "off the due index once done");
+    let later = at("2027-01-01T00:00:00Z");
+    assert_eq!(store.claim_export("cmp_1", "exp_1", later, later).await.unwrap(), None, "done");
+    assert_eq!(store.export("cmp_1", "exp_1").await.unwrap(), Some(done));
 }
 
 /// A case of the contract (see the module).

@@ -23,8 +23,8 @@ use polite_domain::caps::{Reservation, SentRecord};
 use polite_domain::events::Event;
 use polite_domain::message::Category;
 use polite_domain::ports::{
-    AudienceFiles, EventBus, EventQueue, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage, SendLog,
-    TemplateCatalog, TemplateStore, WhatsAppApi,
+    AudienceFiles, EventBus, EventQueue, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage,
+    ReportFiles, SendLog, TemplateCatalog, TemplateStore, WhatsAppApi,
 };
 use polite_domain::template::{TemplateKey, TemplateUpdate};
 use polite_domain::whatsapp::{Content, Endpoint, Outbound};
@@ -102,6 +102,26 @@ where
     assert_eq!(files.read_part(&file("missing.csv"), 0, 10).await.unwrap(), None, "no such file");
     assert!(files.reads_from(bucket).is_ok(), "its bucket");
     assert!(files.reads_from("someone-elses-bucket").is_err(), "no other");
+}
+
+/// [`ReportFiles`]: an export's file is written to the export bucket whole, read back byte
+/// for byte, and a file written again is replaced (a step repeated after a lost answer).
+///
+/// # Panics
+/// When the files break the contract.
+pub async fn report_files<A>(files: &A)
+where
+    A: AudienceFiles + ReportFiles + Sync,
+{
+    let bucket = files.export_bucket().expect("an export bucket").to_owned();
+    let key = "exports/cmp_1/exp_1/part-00000.csv";
+    let file = AudienceFile { bucket, key: key.to_owned(), format: FileFormat::Csv };
+    let first: Vec<u8> = (0..5_000).flat_map(|n| format!("msg_{n},+55119876{n:05},sent\n").into_bytes()).collect();
+    for bytes in [first, b"message_id\n".to_vec()] {
+        files.put_file(key, bytes.clone(), "text/csv; charset=utf-8").await.unwrap();
+        let part = files.read_part(&file, 0, 1 << 20).await.unwrap().expect("the file is there");
+        assert_eq!(part.bytes, bytes, "the file as last written, whole");
+    }
 }
 
 fn at(second: i64) -> Timestamp {

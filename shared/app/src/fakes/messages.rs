@@ -15,9 +15,10 @@ use polite_domain::campaign::{
     StatusChange,
 };
 use polite_domain::events::Event;
+use polite_domain::export::ExportJob;
 use polite_domain::message::{Due, HistoryEntry, MessageState, Transition, TransitionDetails, due_shard};
 use polite_domain::ports::{
-    CampaignCompletion, CampaignStore, CreateError, DueIndex, MessageEraser, MessageIntake, MessageMoves,
+    CampaignCompletion, CampaignStore, CreateError, DueIndex, ExportStore, MessageEraser, MessageIntake, MessageMoves,
     MessageReader, Outbox, PublishedEvents, StatusLedger, StoreError,
 };
 use polite_domain::record::{MessagePage, MessageRecord, Moved, NewMessage};
@@ -46,6 +47,8 @@ struct Table {
     /// (campaign, index) → the chunk, its campaign as created, and when it is due.
     chunks: BTreeMap<(String, u32), (CampaignChunk, CampaignRecord, Timestamp)>,
     tallies: BTreeMap<String, CampaignTally>,
+    /// (campaign, export) → the export and when it is due (none once done).
+    exports: BTreeMap<(String, String), (ExportJob, Option<Timestamp>)>,
     usage: HashMap<String, u64>,
     /// Creations left before the table fails them ([`MemoryMessages::fail_after`]).
     creates_left: Option<usize>,
@@ -316,7 +319,11 @@ impl DueIndex for MemoryMessages {
             let due = *at <= now && due_shard(&format!("{campaign_id}#{index}")) == shard;
             due.then(|| (*at, Due::Chunk { campaign_id: campaign_id.clone(), index: *index }))
         });
-        let mut due: Vec<(Timestamp, Due)> = messages.chain(chunks).collect();
+        let exports = table.exports.iter().filter_map(|((campaign_id, export_id), (_, at))| {
+            let at = at.filter(|at| *at <= now && due_shard(&format!("{campaign_id}#{export_id}")) == shard)?;
+            Some((at, Due::Export { campaign_id: campaign_id.clone(), export_id: export_id.clone() }))
+        });
+        let mut due: Vec<(Timestamp, Due)> = messages.chain(chunks).chain(exports).collect();
         due.sort();
         Ok(due.into_iter().take(usize::try_from(limit).unwrap_or(0)).map(|(_, d)| d).collect())
     }
@@ -463,6 +470,48 @@ impl CampaignStore for MemoryMessages {
             }
             Some(campaign) => StatusChange::Refused(campaign.status),
         })
+    }
+}
+
+impl ExportStore for MemoryMessages {
+    async fn create_export(&self, job: &ExportJob) -> Result<(), StoreError> {
+        let key = (job.campaign_id.clone(), job.id.clone());
+        lock(&self.table).exports.insert(key, (job.clone(), Some(job.created_at)));
+        Ok(())
+    }
+
+    async fn export(&self, campaign_id: &str, export_id: &str) -> Result<Option<ExportJob>, StoreError> {
+        let key = (campaign_id.to_owned(), export_id.to_owned());
+        Ok(lock(&self.table).exports.get(&key).map(|(job, _)| job.clone()))
+    }
+
+    async fn claim_export(
+        &self,
+        campaign_id: &str,
+        export_id: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<ExportJob>, StoreError> {
+        let mut table = lock(&self.table);
+        match table.exports.get_mut(&(campaign_id.to_owned(), export_id.to_owned())) {
+            Some((job, due)) if due.is_some_and(|at| at <= now) => {
+                *due = Some(lease_until);
+                Ok(Some(job.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn advance_export(&self, from: &ExportJob, to: &ExportJob, due: Timestamp) -> Result<bool, StoreError> {
+        let mut table = lock(&self.table);
+        match table.exports.get_mut(&(from.campaign_id.clone(), from.id.clone())) {
+            Some((job, at)) if (job.files, job.all_files, job.done) == (from.files, from.all_files, from.done) => {
+                *job = to.clone();
+                *at = (!to.done).then_some(due);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use polite_domain::caps::{Reservation, SendHistory, SentRecord};
 use polite_domain::events::Event;
 use polite_domain::ports::{
     AudienceFiles, EventBus, EventQueue, FailedEntry, FilePart, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError,
-    QueueMessage, SendLog, StoreError, TemplateCatalog, TemplateReader, TemplateStore, WhatsAppApi,
+    QueueMessage, ReportFiles, SendLog, StoreError, TemplateCatalog, TemplateReader, TemplateStore, WhatsAppApi,
 };
 use polite_domain::template::{
     CatalogError, ListedTemplate, TemplateKey, TemplatePage, TemplateRecord, TemplateUpdate,
@@ -24,16 +24,52 @@ use polite_domain::template::{
 use polite_domain::whatsapp::{Accepted, GraphError, Outbound, SendFailure};
 use polite_domain::{BusinessScopedUserId, ContactRef, WaId};
 
-/// Audience files in memory (S3's `GetObject` with a range).
+/// Audience files in memory (S3's `GetObject` with a range), and the exports written there
+/// (`PutObject` into [`EXPORT_BUCKET`]).
 #[derive(Debug, Default)]
 pub struct MemoryAudiences {
     files: Mutex<HashMap<(String, String), Vec<u8>>>,
+    /// Writes left before the answers are lost ([`MemoryAudiences::lose_answers_after`]).
+    answers_left: Mutex<Option<usize>>,
 }
+
+/// The bucket [`MemoryAudiences`] writes exports to.
+pub const EXPORT_BUCKET: &str = "audiences";
 
 impl MemoryAudiences {
     /// Stores (or replaces) the file `key` in `bucket`.
     pub fn put(&self, bucket: &str, key: &str, bytes: impl Into<Vec<u8>>) {
         lock(&self.files).insert((bucket.to_owned(), key.to_owned()), bytes.into());
+    }
+
+    /// The file `key` of `bucket`, if there is one.
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        lock(&self.files).get(&(bucket.to_owned(), key.to_owned())).cloned()
+    }
+
+    /// After `n` more writes, each write lands but fails as if its answer was lost (a timeout,
+    /// a crash before the export moved on); `None`: every write answers.
+    pub fn lose_answers_after(&self, n: Option<usize>) {
+        *lock(&self.answers_left) = n;
+    }
+}
+
+impl ReportFiles for MemoryAudiences {
+    fn export_bucket(&self) -> Result<&str, String> {
+        Ok(EXPORT_BUCKET)
+    }
+
+    async fn put_file(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        self.put(EXPORT_BUCKET, key, bytes);
+        let mut left = lock(&self.answers_left);
+        match left.as_mut() {
+            Some(0) => Err(StoreError::Unavailable(format!("{key} written, but the answer was lost").into())),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 }
 

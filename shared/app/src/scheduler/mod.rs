@@ -14,6 +14,7 @@
 
 mod audience;
 pub mod campaigns;
+pub mod export;
 pub mod tick;
 
 use jiff::Timestamp;
@@ -75,6 +76,16 @@ impl polite_domain::ports::AudienceFiles for NoAudiences {
         _len: u64,
     ) -> Result<Option<polite_domain::ports::FilePart>, StoreError> {
         Err(StoreError::Unavailable(format!("no audience bucket is configured to read {file}").into()))
+    }
+}
+
+impl polite_domain::ports::ReportFiles for NoAudiences {
+    fn export_bucket(&self) -> Result<&str, String> {
+        Err("this deployment has no bucket to export reports to: deploy with an audience bucket (AUDIENCE_BUCKET) or page through GET /v1/campaigns/{id}/messages".into())
+    }
+
+    async fn put_file(&self, key: &str, _bytes: Vec<u8>, _content_type: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable(format!("no bucket is configured to write {key}").into()))
     }
 }
 

@@ -16,8 +16,8 @@ use polite_domain::campaign::AUDIENCE_CHUNK;
 use polite_domain::message::MessageState;
 use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
 use polite_domain::ports::{
-    CampaignCompletion, CampaignStore, ContactReader, DueIndex, EventQueue, MessageIntake, MessageMoves, MessageReader,
-    TemplateReader,
+    CampaignCompletion, CampaignStore, ContactReader, DueIndex, EventQueue, ExportStore, MessageIntake, MessageMoves,
+    MessageReader, ReportFiles, TemplateReader,
 };
 use polite_domain::record::Moved;
 use polite_domain::request::QUEUE_LEASE;
@@ -54,6 +54,8 @@ pub struct TickReport {
     /// Campaign chunks fanned out, and what they created.
     pub chunks: usize,
     pub fan_out: FanOut,
+    /// Export steps taken (a data file or a manifest written).
+    pub export_files: usize,
 }
 
 impl std::ops::AddAssign for TickReport {
@@ -65,11 +67,17 @@ impl std::ops::AddAssign for TickReport {
         self.set_aside += other.set_aside;
         self.chunks += other.chunks;
         self.fan_out += other.fan_out;
+        self.export_files += other.export_files;
     }
 }
 
-/// Campaign chunks found due: (campaign id, chunk index).
-type DueChunks = Vec<(String, u32)>;
+/// Campaign work found due: chunks (campaign id, chunk index) and exports (campaign id,
+/// export id).
+#[derive(Debug, Default)]
+struct DueWork {
+    chunks: Vec<(String, u32)>,
+    exports: Vec<(String, String)>,
+}
 
 /// Runs one tick at `now`, fanning out campaign chunks for at most the scheduler's
 /// `campaigns.tick_budget`.
@@ -78,26 +86,35 @@ type DueChunks = Vec<(String, u32)>;
 /// When the due index cannot be read at all (the next tick tries again).
 pub async fn run<M, C, Q, T, A>(scheduler: &Scheduler<M, C, Q, T, A>, now: Timestamp) -> anyhow::Result<TickReport>
 where
-    A: polite_domain::ports::AudienceFiles + Sync,
-    M: MessageIntake + MessageReader + MessageMoves + DueIndex + CampaignStore + CampaignCompletion + Sync,
+    A: polite_domain::ports::AudienceFiles + ReportFiles + Sync,
+    M: MessageIntake
+        + MessageReader
+        + MessageMoves
+        + DueIndex
+        + CampaignStore
+        + CampaignCompletion
+        + ExportStore
+        + Sync,
     C: ContactReader + Sync,
     Q: EventQueue + Sync,
     T: TemplateReader + Sync,
 {
     let started = Instant::now();
-    let results: Vec<anyhow::Result<(TickReport, DueChunks)>> = futures_util::stream::iter(0..DUE_SHARDS)
+    let results: Vec<anyhow::Result<(TickReport, DueWork)>> = futures_util::stream::iter(0..DUE_SHARDS)
         .map(|shard| shard_tick(scheduler, shard, now))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
     let mut report = TickReport::default();
     let mut chunks = Vec::new();
+    let mut exports = Vec::new();
     let mut failed = 0;
     for result in results {
         match result {
-            Ok((r, c)) => {
+            Ok((r, work)) => {
                 report += r;
-                chunks.extend(c);
+                chunks.extend(work.chunks);
+                exports.extend(work.exports);
             }
             Err(e) => {
                 failed += 1;
@@ -132,6 +149,15 @@ where
             }
         }
     }
+    // Reports after sends: an export waits for the time the fan-out leaves.
+    exports.sort();
+    for (campaign_id, export_id) in exports {
+        let deadline = started + scheduler.campaigns.tick_budget;
+        if Instant::now() >= deadline {
+            break;
+        }
+        report.export_files += scheduler.export_until(&campaign_id, &export_id, deadline, now).await;
+    }
     tracing::info!(
         released = report.released,
         requeued = report.requeued,
@@ -140,6 +166,7 @@ where
         set_aside = report.set_aside,
         chunks = report.chunks,
         created = report.fan_out.created,
+        export_files = report.export_files,
         "tick"
     );
     Ok(report)
@@ -150,7 +177,7 @@ async fn shard_tick<M, C, Q, T, A>(
     scheduler: &Scheduler<M, C, Q, T, A>,
     shard: u8,
     now: Timestamp,
-) -> anyhow::Result<(TickReport, DueChunks)>
+) -> anyhow::Result<(TickReport, DueWork)>
 where
     M: MessageIntake + MessageReader + MessageMoves + DueIndex + Sync,
     C: ContactReader + Sync,
@@ -159,12 +186,16 @@ where
 {
     let mut report = TickReport::default();
     let mut jobs = Vec::new();
-    let mut chunks = Vec::new();
+    let mut work = DueWork::default();
     for due in scheduler.messages.due(shard, now, PER_SHARD).await? {
         let id = match due {
             Due::Message(id) => id,
             Due::Chunk { campaign_id, index } => {
-                chunks.push((campaign_id, index));
+                work.chunks.push((campaign_id, index));
+                continue;
+            }
+            Due::Export { campaign_id, export_id } => {
+                work.exports.push((campaign_id, export_id));
                 continue;
             }
         };
@@ -193,7 +224,7 @@ where
     if !jobs.is_empty() {
         report.queue_failures += scheduler.enqueue(jobs, now).await;
     }
-    Ok((report, chunks))
+    Ok((report, work))
 }
 
 /// What the tick did with one due message.
