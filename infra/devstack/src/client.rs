@@ -89,6 +89,27 @@ impl Client {
         Ok(format!("s3://{bucket}/{key}"))
     }
 
+    /// The object `s3://<bucket>/<key>` from the stack's S3, read as the business reads it
+    /// (`GetObject` with credentials: the bucket is private), e.g. a report export's file.
+    ///
+    /// # Errors
+    /// When the address is not an `s3://` one, or the object cannot be read.
+    pub async fn download(&self, address: &str) -> anyhow::Result<Vec<u8>> {
+        let (bucket, key) = address
+            .strip_prefix("s3://")
+            .and_then(|p| p.split_once('/'))
+            .with_context(|| format!("{address} is not s3://bucket/key"))?;
+        let sdk = crate::aws::sdk_config(&self.endpoints.aws).await;
+        let object = polite_adapters::audiences::S3Audiences::client(&sdk)
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .with_context(|| format!("reading {address}"))?;
+        Ok(object.body.collect().await.with_context(|| format!("reading {address}"))?.into_bytes().to_vec())
+    }
+
     /// `GET path` on the API, expecting 200.
     ///
     /// # Errors

@@ -227,10 +227,14 @@ pub struct Morning {
     /// `GET /v1/campaigns/{id}` once its audience file was read.
     pub view: Value,
     pub messages: Vec<Value>,
+    /// The report's export once written (`GET /v1/campaigns/{id}/exports/{export_id}`), and
+    /// its file's lines.
+    pub export: Value,
+    pub exported: Vec<String>,
 }
 
 /// Step 12: a morning offer with each customer's own first name, at 10:00 where each of them
-/// is, and what polite planned for each (the per-recipient report).
+/// is, what polite planned for each (the per-recipient report), and the report exported to S3.
 async fn morning_offer(client: &Client, out: &mut dyn Write, started: Timestamp) -> anyhow::Result<Morning> {
     writeln!(out, "\n12. A morning offer, personal and at 10:00 where each customer is (deliver_at_local)")?;
     // The shop's list, as its spreadsheet exports it; one row lost its offer, which Meta
@@ -284,7 +288,34 @@ async fn morning_offer(client: &Client, out: &mut dyn Write, started: Timestamp)
             at.strftime("%H:%M"),
         )?;
     }
-    Ok(Morning { created, view, messages })
+    let (export, exported) = export_report(client, out, &id).await?;
+    Ok(Morning { created, view, messages, export, exported })
+}
+
+/// The campaign's report exported to S3 as CSV (the tick writes it): the export when done,
+/// and its one file's lines.
+async fn export_report(client: &Client, out: &mut dyn Write, id: &str) -> anyhow::Result<(Value, Vec<String>)> {
+    let path = format!("/v1/campaigns/{id}/exports");
+    let started = client.api(Method::POST, &path, Some(&json!({"format": "csv"}))).await?.expect(202, "export")?;
+    let path = format!("{path}/{}", started["id"].as_str().context("no export id")?);
+    let export = eventually("the export", Duration::from_mins(1), || async {
+        let view = client.get(&path).await?;
+        Ok((view["done"] == true).then_some(view))
+    })
+    .await?;
+    let file = format!("{}part-00000.csv", export["location"].as_str().context("no location")?);
+    let text = String::from_utf8(client.download(&file).await?)?;
+    let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    writeln!(
+        out,
+        "   the report exported to S3 by the tick (POST /v1/campaigns/{{id}}/exports, CSV): {} rows, {} file and manifest.json in",
+        export["rows"], export["files"]
+    )?;
+    writeln!(out, "     {}", export["location"].as_str().unwrap_or("?"))?;
+    for line in lines.iter().take(2) {
+        writeln!(out, "     {line}")?;
+    }
+    Ok((export, lines))
 }
 
 /// Caio agreed to order updates only.

@@ -258,6 +258,14 @@ fn each_customer_gets_the_morning_offer_at_their_10_00(morning: &demo::Morning) 
         at_ten += usize::from(local.hour() == 10);
     }
     assert!(at_ten >= demo::CAST.len() - 1, "only a number that may be in two zones goes later");
+    // The export: a header and each recipient once, as the report lists them.
+    assert_eq!(morning.export["rows"], cast, "{}", morning.export);
+    assert!(morning.exported[0].starts_with("message_id,to,state"), "{:?}", morning.exported);
+    let mut exported: Vec<&str> = morning.exported[1..].iter().filter_map(|l| l.split(',').nth(1)).collect();
+    let mut reported: Vec<&str> = morning.messages.iter().filter_map(|m| m["to"].as_str()).collect();
+    exported.sort_unstable();
+    reported.sort_unstable();
+    assert_eq!(exported, reported, "the export lists each recipient once");
 }
 
 /// Step 13: the CRM's list is recorded once (a replay records nothing), its bad row rejected,
@@ -274,6 +282,7 @@ fn an_old_imported_opt_in_never_overrides_a_newer_stop_and_a_cancelled_campaign_
     contract.check(&Method::GET, "/v1/contacts/{contact}/consent-evidence", 200, &imported.evidence);
     contract.check(&Method::POST, "/v1/campaigns/{id}/pause", 200, &story.halted.paused);
     contract.check(&Method::POST, "/v1/campaigns", 202, &story.morning.created);
+    contract.check(&Method::GET, "/v1/campaigns/{id}/exports/{export_id}", 200, &story.morning.export);
     contract.check(&Method::GET, "/v1/campaigns/{id}", 200, &story.morning.view);
     contract.check(&Method::POST, "/v1/campaigns/{id}/cancel", 200, &story.halted.cancelled);
     let cast = demo::CAST.len();
