@@ -126,10 +126,32 @@ pub struct Part {
     pub next: AudienceCursor,
 }
 
+/// What a file's lines are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Campaign recipients: a CSV header names `to` and the template's parameters; a line is
+    /// an entry as the inline list takes them.
+    Recipients,
+    /// Records of named fields (a consent import's): a CSV header names them, `contact`
+    /// among them; a line is the object of its non-empty values.
+    Records,
+}
+
 impl AudienceFile {
     /// The lines of `bytes` — the part of the file that starts at `cursor.offset`, of a file
     /// of `size` bytes — up to its last complete line (all of it at the file's end).
     pub fn read(&self, cursor: &AudienceCursor, bytes: &[u8], size: u64) -> Part {
+        self.read_as(Shape::Recipients, cursor, bytes, size)
+    }
+
+    /// [`Self::read`] for a file of records (a consent import): a CSV header names the fields
+    /// (`contact` among them) and each line is the object of its non-empty values; a JSON
+    /// Lines line is the record itself.
+    pub fn read_records(&self, cursor: &AudienceCursor, bytes: &[u8], size: u64) -> Part {
+        self.read_as(Shape::Records, cursor, bytes, size)
+    }
+
+    fn read_as(&self, shape: Shape, cursor: &AudienceCursor, bytes: &[u8], size: u64) -> Part {
         let mut next = cursor.clone();
         let at_end = cursor.offset + bytes.len() as u64 >= size;
         let mut start = 0;
@@ -184,7 +206,7 @@ impl AudienceFile {
                 FileFormat::JsonLines => serde_json::from_str(text).map_err(|e| format!("not JSON: {e}")),
                 FileFormat::Csv => match &next.header {
                     None => {
-                        match header(text) {
+                        match header(text, shape) {
                             Ok(names) => next.header = Some(names),
                             Err(problem) => {
                                 lines.push(Line { number, entry: Err(problem) });
@@ -195,6 +217,7 @@ impl AudienceFile {
                         }
                         continue;
                     }
+                    Some(names) if shape == Shape::Records => csv_record(names, text),
                     Some(names) => csv_entry(names, text),
                 },
             };
@@ -206,9 +229,18 @@ impl AudienceFile {
     }
 }
 
-/// The column names of a CSV header, which must name `to`.
-fn header(text: &str) -> Result<Vec<String>, String> {
+/// The column names of a CSV header, which must name `to` (recipients) or `contact` (records).
+fn header(text: &str, shape: Shape) -> Result<Vec<String>, String> {
     let names: Vec<String> = fields(text)?.into_iter().map(|n| n.trim().to_owned()).collect();
+    if shape == Shape::Records {
+        if !names.iter().any(|n| n == "contact") {
+            return Err(format!(
+                "the CSV header must name the record's fields, e.g. contact,category,status,source,evidence,occurred_at; it names {}",
+                names.join(",")
+            ));
+        }
+        return Ok(names);
+    }
     if !names.iter().any(|n| n.eq_ignore_ascii_case("to")) {
         return Err(format!(
             "the CSV header must name a `to` column (and one per template parameter), e.g. to,first_name; it names {}",
@@ -238,6 +270,21 @@ fn csv_entry(names: &[String], text: &str) -> Result<Value, String> {
         return Ok(to);
     }
     Ok(serde_json::json!({"to": to, "parameters": parameters}))
+}
+
+/// One CSV line of records: the object of its non-empty values, by column name.
+fn csv_record(names: &[String], text: &str) -> Result<Value, String> {
+    let values = fields(text)?;
+    if values.len() != names.len() {
+        return Err(format!("{} values; the header names {} columns", values.len(), names.len()));
+    }
+    let record: Map<String, Value> = names
+        .iter()
+        .zip(values)
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(name, value)| (name.clone(), Value::String(value.trim().to_owned())))
+        .collect();
+    Ok(Value::Object(record))
 }
 
 /// The values of one CSV line (quoted as spreadsheets quote them).
@@ -286,6 +333,43 @@ mod tests {
         assert_eq!(bad("s3://acme-audiences/spring.txt"), "audience.format");
         let said = AudienceRequest { s3: "s3://acme-audiences/spring.txt".into(), format: Some(FileFormat::Csv) };
         assert_eq!(said.check().unwrap().to_string(), "s3://acme-audiences/spring.txt");
+    }
+
+    #[test]
+    fn a_file_of_records_reads_each_line_as_the_object_of_its_named_values() {
+        let text = "contact,category,status,source,evidence,occurred_at\n\
+                    +5511987654321,marketing,opted_in,crm_sync,\"Form #3, ticked\",2026-11-03T10:00:00Z\n\
+                    \n\
+                    +12125551234,utility,opted_out,crm_sync,,2026-11-04T10:00:00Z\n\
+                    too,few\n";
+        let csv = file("consent.csv");
+        for part in [120, 200, 4096] {
+            let mut cursor = AudienceCursor::default();
+            let mut lines = Vec::new();
+            while !cursor.done {
+                let from = usize::try_from(cursor.offset).unwrap();
+                let to = (from + part).min(text.len());
+                let read = csv.read_records(&cursor, &text.as_bytes()[from..to], text.len() as u64);
+                lines.extend(read.lines);
+                cursor = read.next;
+            }
+            let numbers: Vec<u64> = lines.iter().map(|l| l.number).collect();
+            assert_eq!(numbers, [2, 4, 5], "part size {part}");
+            assert_eq!(
+                lines[0].entry.as_ref().unwrap(),
+                &serde_json::json!({"contact": "+5511987654321", "category": "marketing", "status": "opted_in",
+                    "source": "crm_sync", "evidence": "Form #3, ticked", "occurred_at": "2026-11-03T10:00:00Z"})
+            );
+            assert!(lines[1].entry.as_ref().unwrap().get("evidence").is_none(), "an empty value is left out");
+            assert!(lines[2].entry.is_err());
+        }
+        let jsonl = file("consent.jsonl");
+        let line = "{\"contact\":\"+5511987654321\",\"category\":\"marketing\"}\n";
+        let read = jsonl.read_records(&AudienceCursor::default(), line.as_bytes(), line.len() as u64);
+        assert_eq!(read.lines[0].entry.as_ref().unwrap()["category"], "marketing");
+        let wrong = "to,first_name\n+5511987654321,Ana\n";
+        let read = csv.read_records(&AudienceCursor::default(), wrong.as_bytes(), wrong.len() as u64);
+        assert!(read.next.done && read.lines[0].entry.as_ref().unwrap_err().contains("contact"), "{read:?}");
     }
 
     #[test]
