@@ -57,6 +57,13 @@ async fn dynamodb_keeps_the_template_store_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_keeps_the_import_store_contract() {
+    let stack = Stack::create().await.unwrap();
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    contract::import_store(&DynamoContacts::new(dynamo, stack.table("ContactsTable"), b"test-contact-hash-key")).await;
+}
+
+#[tokio::test]
 async fn dynamodb_keeps_the_send_log_contract() {
     let stack = Stack::create().await.unwrap();
     let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);

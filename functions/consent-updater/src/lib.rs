@@ -9,13 +9,21 @@
 //! same path. Every write is idempotent (ledger events have derived ids; inbound times only
 //! move forward), so Meta's 7-day retries and SQS redeliveries change nothing twice, and the
 //! ledger orders by event time, so an old event arriving late never overrides a newer one.
+//!
+//! It also reads consent imports from files on S3 (`POST /v1/consents:import` with `{"s3"}`),
+//! one part per inbound-events message ([`polite_app::contacts::import_part`]).
 
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use polite_adapters::batch::{BatchError, process_batch};
+use polite_app::contacts::{ImportError, Importer, import_part};
 use polite_app::inbound::{UpdateError, Updater};
-use polite_domain::ports::{ContactReader, ContactWriter, Outbox, SendLog, WhatsAppApi};
+use polite_domain::consent_import::ImportNudge;
+use polite_domain::envelope::{self, EnvelopeError, kinds};
+use polite_domain::ports::{
+    AudienceFiles, ContactReader, ContactWriter, EventQueue, ImportStore, Outbox, ReportFiles, SendLog, WhatsAppApi,
+};
 
 pub use config::Config;
 
@@ -32,6 +40,10 @@ enum RecordError {
     NoBody,
     #[error(transparent)]
     Update(#[from] UpdateError),
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
 }
 
 /// One SQS batch of inbound-events, with partial batch failures: only the records that failed
@@ -39,14 +51,26 @@ enum RecordError {
 ///
 /// # Errors
 /// [`BatchError`] when every record failed (the invocation fails and SQS retries it).
-pub async fn handle<S, W>(updater: &Updater<S, W>, event: SqsEvent) -> Result<SqsBatchResponse, BatchError>
+pub async fn handle<S, W, A, Q>(
+    updater: &Updater<S, W>,
+    importer: &Importer<A, Q>,
+    event: SqsEvent,
+) -> Result<SqsBatchResponse, BatchError>
 where
-    S: ContactReader + ContactWriter + SendLog + Outbox + Sync,
+    S: ContactReader + ContactWriter + SendLog + Outbox + ImportStore + Sync,
     W: WhatsAppApi + Sync,
+    A: AudienceFiles + ReportFiles + Sync,
+    Q: EventQueue + Sync,
 {
     process_batch(event, CONCURRENCY, |record| async move {
         let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
-        updater.apply_record(body, polite_adapters::clock::now()).await.map_err(RecordError::from)
+        let now = polite_adapters::clock::now();
+        if envelope::kind_of(body)? == kinds::CONSENT_IMPORT_PART {
+            let nudge: ImportNudge = envelope::decode(kinds::CONSENT_IMPORT_PART, body)?;
+            import_part(&updater.store, &importer.files, &importer.queue, &nudge, now).await?;
+            return Ok(());
+        }
+        updater.apply_record(body, now).await.map_err(RecordError::from)
     })
     .await
 }

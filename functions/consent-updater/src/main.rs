@@ -3,10 +3,13 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use consent_updater::{Config, FUNCTION, handle};
 use lambda_runtime::LambdaEvent;
+use polite_adapters::audiences::S3Audiences;
 use polite_adapters::config::Env;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::GraphClient;
+use polite_adapters::queue::SqsQueue;
 use polite_adapters::{init, telemetry};
+use polite_app::contacts::Importer;
 use polite_app::inbound::{Confirmations, Updater};
 use secrecy::ExposeSecret as _;
 
@@ -25,10 +28,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         None => None,
     };
     let updater = Updater { store, keywords: config.keywords, confirmations, send_memory: config.send_memory };
+    let importer = Importer {
+        files: S3Audiences::new(S3Audiences::client(sdk), config.audience_bucket),
+        queue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.inbound_events_queue_url),
+    };
     start.ready();
-    let updater = &updater;
+    let (updater, importer) = (&updater, &importer);
     telemetry::run(start.metrics, move |event: LambdaEvent<SqsEvent>| async move {
-        handle(updater, event.payload).await.map_err(lambda_runtime::Error::from)
+        handle(updater, importer, event.payload).await.map_err(lambda_runtime::Error::from)
     })
     .await
 }

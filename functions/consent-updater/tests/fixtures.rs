@@ -14,7 +14,10 @@ use consent_updater::handle;
 use jiff::Timestamp;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::GraphClient;
+use polite_app::contacts::Importer;
+use polite_app::fakes::MemoryQueue;
 use polite_app::inbound::Updater;
+use polite_app::scheduler::NoAudiences;
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentKeywords, ConsentStatus};
 use polite_domain::envelope::{self, kinds};
@@ -129,7 +132,9 @@ async fn updater() -> Updater<DynamoContacts, GraphClient> {
 
 async fn run_sqs(updater: &Updater<DynamoContacts, GraphClient>, fixture: &str) -> Vec<String> {
     let event: SqsEvent = serde_json::from_str(&read_fixture(fixture)).unwrap();
-    let response = handle(updater, event).await.unwrap();
+    // No import parts among the fixtures: files and queue are never used.
+    let importer = Importer { files: NoAudiences, queue: MemoryQueue::default() };
+    let response = handle(updater, &importer, event).await.unwrap();
     response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }
 

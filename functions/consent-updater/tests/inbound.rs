@@ -4,14 +4,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code: a panic is the failure report")]
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use consent_updater::handle;
 use jiff::Timestamp;
+use polite_adapters::audiences::S3Audiences;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::graph::{GraphClient, GraphConfig};
 use polite_adapters::queue::SqsQueue;
+use polite_app::contacts::Importer;
 use polite_app::inbound::{Confirmations, Updater};
 use polite_app::intake::Queues;
 use polite_domain::ContactRef;
@@ -37,6 +40,8 @@ struct Harness {
     sqs: aws_sdk_sqs::Client,
     intake: Queues<SqsQueue>,
     updater: Updater<DynamoContacts, GraphClient>,
+    importer: Importer<S3Audiences, SqsQueue>,
+    bucket: String,
 }
 
 impl Harness {
@@ -56,7 +61,14 @@ impl Harness {
             confirmations: None,
             send_memory: polite_domain::gate::Policy::default().send_memory(),
         };
-        Harness { stack, sqs, intake, updater }
+        let s3 = S3Audiences::client(&stack.sdk);
+        let bucket = format!("{}-audiences", stack.prefix.to_ascii_lowercase());
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let importer = Importer {
+            files: S3Audiences::new(s3, Some(bucket.clone())),
+            queue: SqsQueue::new(sqs.clone(), stack.queue("InboundEventsQueue")),
+        };
+        Harness { stack, sqs, intake, updater, importer, bucket }
     }
 
     /// A harness whose updater sends confirmation replies to a WhatsApp simulator serving
@@ -96,7 +108,7 @@ impl Harness {
 
     /// Hands `bodies` to consent-updater as one SQS batch; returns the failed message ids.
     async fn deliver(&self, bodies: &[String]) -> Vec<String> {
-        let response = handle(&self.updater, sqs_event(bodies)).await.unwrap();
+        let response = handle(&self.updater, &self.importer, sqs_event(bodies)).await.unwrap();
         response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
     }
 
@@ -544,5 +556,71 @@ async fn the_real_webhook_corpus_applies_without_a_failure_and_lands_on_the_righ
     assert!(
         sources.contains(&("opted_in".to_owned(), Some("user_preferences signup 13176843987434774".to_owned()))),
         "{sources:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_consent_file_on_s3_is_read_a_part_a_message_and_an_older_opt_in_never_beats_a_newer_stop() {
+    let h = Harness::new().await;
+    // Ana said STOP on WhatsApp yesterday; the CRM's file has her month-old opt-in.
+    let stop = ConsentEvent::from_keyword(
+        polite_domain::consent::KeywordIntent::OptOut,
+        "wamid.STOP",
+        "2026-12-02T10:00:00Z".parse().unwrap(),
+        "2026-12-02T10:00:01Z".parse().unwrap(),
+    );
+    for event in &stop {
+        h.updater.store.append_consent(&ContactRef::parse(ANA).unwrap(), event).await.unwrap();
+    }
+    let mut text = String::from("contact,category,status,source,evidence,occurred_at\n");
+    text.push_str("+5511987654321,marketing,opted_in,crm_sync,sign-up form,2026-11-02T10:00:00Z\n");
+    for n in 0..1_500 {
+        writeln!(text, "+5511966{n:06},marketing,opted_in,crm_sync,row {n},2026-11-02T10:00:00Z").unwrap();
+    }
+    text.push_str("not-a-number,marketing,opted_in,crm_sync,,2026-11-02T10:00:00Z\n");
+    let s3 = S3Audiences::client(&h.stack.sdk);
+    s3.put_object().bucket(&h.bucket).key("crm/consent.csv").body(text.into_bytes().into()).send().await.unwrap();
+    let file = polite_domain::audience_file::AudienceRequest {
+        s3: format!("s3://{}/crm/consent.csv", h.bucket),
+        format: None,
+    }
+    .check()
+    .unwrap();
+    let job =
+        polite_app::contacts::start_import(&h.updater.store, &h.importer.queue, file, Timestamp::now()).await.unwrap();
+
+    // consent-updater reads what inbound-events holds until the import is done.
+    let queue = h.stack.queue("InboundEventsQueue");
+    for _ in 0..10 {
+        let bodies = drain(&h.sqs, queue).await.unwrap();
+        assert!(h.deliver(&bodies).await.is_empty(), "no part failed");
+        if h.updater.store.import_job(&job.id).await.unwrap().is_some_and(|j| j.done) {
+            break;
+        }
+    }
+    let done = h.updater.store.import_job(&job.id).await.unwrap().unwrap();
+    assert!(done.done, "{done:?}");
+    assert_eq!((done.parts, done.accepted, done.rejected, done.recorded), (2, 1_501, 1, 1_501));
+    assert_eq!(
+        h.status(ANA, ConsentCategory::Marketing).await,
+        Some(ConsentStatus::OptedOut),
+        "the newer STOP decides"
+    );
+    assert_eq!(h.status("5511966001499", ConsentCategory::Marketing).await, Some(ConsentStatus::OptedIn));
+    let read = |key: String| {
+        let s3 = s3.clone();
+        let bucket = h.bucket.clone();
+        async move {
+            let object = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
+            String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+        }
+    };
+    let summary: serde_json::Value = serde_json::from_str(&read(done.summary_key()).await).unwrap();
+    assert_eq!((&summary["accepted"], &summary["rejected"]), (&serde_json::json!(1_501), &serde_json::json!(1)));
+    let second = read(done.result_key(1)).await;
+    let last: serde_json::Value = serde_json::from_str(second.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&last["line"], &last["result"], &last["reason"]),
+        (&serde_json::json!(1_503), &serde_json::json!("rejected"), &serde_json::json!("invalid_contact"))
     );
 }

@@ -7,7 +7,8 @@
 //! | `PATCH /v1/contacts/{contact}` | timezone, quiet hours, locale → 200 contact (creates it) |
 //! | `GET /v1/contacts/{contact}/consent-history` | 200 `{"events": [...]}` oldest first; 404 unknown |
 //! | `GET /v1/contacts/{contact}/consent-evidence` | 200 the person's consent as one document an auditor can read; 404 unknown |
-//! | `POST /v1/consents:import` | ≤ 1 000 business-side captures at once → 200 `{"accepted","recorded","current","already_recorded","rejected"}` |
+//! | `POST /v1/consents:import` | ≤ 1 000 business-side captures at once → 200 `{"accepted","recorded","current","already_recorded","rejected"}`; or `{"s3"}`, a file of any size → 202 the import, read by consent-updater |
+//! | `GET /v1/consents/imports/{id}` | 200 an import from a file as far as it has come (`result` once done); 404 unknown |
 //! | `DELETE /v1/contacts/{contact}` | 204: erasure of the person and every identity of theirs |
 //!
 //! `{contact}` is a phone number (E.164, with or without `+`) or a business-scoped user id;
@@ -20,12 +21,17 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use polite_adapters::http::{self, ApiError, json_response, parse_json};
 use polite_app::contacts;
+use polite_app::contacts::Importer;
+use polite_domain::audience_file::{AudienceRequest, FileFormat};
 use polite_domain::capture::{Capture, ImportRejection, ImportRequest};
 use polite_domain::consent::EventId;
 use polite_domain::consent::{CategoryConsent, ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
+use polite_domain::consent_import::ImportJob;
 use polite_domain::contact::{ContactRecord, ContactSettings};
 use polite_domain::hours::QuietHours;
-use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, MessageEraser};
+use polite_domain::ports::{
+    AudienceFiles, ContactEraser, ContactReader, ContactWriter, EventQueue, ImportStore, MessageEraser,
+};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 
@@ -37,20 +43,29 @@ pub use config::Config;
 pub const FUNCTION: &str = "contacts-api";
 
 /// The contacts table as this API uses it: the narrow ports its routes call, no more.
-pub trait Contacts: ContactReader + ContactWriter + ContactEraser + Sync {}
+pub trait Contacts: ContactReader + ContactWriter + ContactEraser + ImportStore + Sync {}
 
-impl<T: ContactReader + ContactWriter + ContactEraser + Sync> Contacts for T {}
+impl<T: ContactReader + ContactWriter + ContactEraser + ImportStore + Sync> Contacts for T {}
 
 /// What the HTTP handler needs.
 #[derive(Debug)]
-pub struct ContactsApi<S, M> {
+pub struct ContactsApi<S, M, A, Q> {
     pub store: S,
     /// The messages table: erasure forgets the person's messages too.
     pub messages: M,
+    /// Imports from files: the bucket they may be in, and inbound-events, where the first
+    /// part's message goes.
+    pub imports: Importer<A, Q>,
 }
 
 /// Handles one API Gateway request. Every outcome is a response.
-pub async fn handle<S: Contacts, M: MessageEraser + Sync>(api: &ContactsApi<S, M>, req: Request) -> Response<Body> {
+pub async fn handle<S, M, A, Q>(api: &ContactsApi<S, M, A, Q>, req: Request) -> Response<Body>
+where
+    S: Contacts,
+    M: MessageEraser + Sync,
+    A: AudienceFiles + Sync,
+    Q: EventQueue + Sync,
+{
     let now = polite_adapters::clock::now();
     match route(api, &req, now).await {
         Ok(response) => response,
@@ -58,14 +73,22 @@ pub async fn handle<S: Contacts, M: MessageEraser + Sync>(api: &ContactsApi<S, M
     }
 }
 
-async fn route<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn route<S, M, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     req: &Request,
     now: Timestamp,
-) -> Result<Response<Body>, ApiError> {
+) -> Result<Response<Body>, ApiError>
+where
+    S: Contacts,
+    M: MessageEraser + Sync,
+    A: AudienceFiles + Sync,
+    Q: EventQueue + Sync,
+{
     let (route, params) = http::route(req, ROUTES)?;
-    if *route == Route::Import {
-        return import(api, req.body(), now).await;
+    match route {
+        Route::Import => return import(api, req.body(), now).await,
+        Route::ImportStatus => return import_status(api, http::param(&params, "id")).await,
+        _ => {}
     }
     let contact = contact(http::param(&params, "contact"))?;
     match route {
@@ -76,6 +99,7 @@ async fn route<S: Contacts, M: MessageEraser + Sync>(
         Route::History => history(api, &contact).await,
         Route::Evidence => evidence(api, &contact, now).await,
         Route::Import => import(api, req.body(), now).await,
+        Route::ImportStatus => import_status(api, http::param(&params, "id")).await,
     }
 }
 
@@ -89,6 +113,7 @@ pub enum Route {
     History,
     Evidence,
     Import,
+    ImportStatus,
 }
 
 /// The routes, as `template.yaml` gives them to this function (a test holds the two equal).
@@ -100,6 +125,7 @@ pub const ROUTES: &[(&str, &str, Route)] = &[
     ("GET", "/v1/contacts/{contact}/consent-history", Route::History),
     ("GET", "/v1/contacts/{contact}/consent-evidence", Route::Evidence),
     ("POST", "/v1/consents:import", Route::Import),
+    ("GET", "/v1/consents/imports/{id}", Route::ImportStatus),
 ];
 
 /// The path's contact reference (decoded: `%2B` is `+`): a phone number in E.164 with or
@@ -174,8 +200,8 @@ impl ContactView {
 }
 
 /// A contact the API can show: not unknown, and not an erased number with nothing since.
-async fn known<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn known<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
 ) -> Result<Option<ContactRecord>, ApiError> {
     contacts::known(&api.store, contact).await.map_err(|e| internal(&e))
@@ -185,8 +211,8 @@ fn not_found(contact: &ContactRef) -> ApiError {
     ApiError::not_found(format_args!("contact {contact}"))
 }
 
-async fn get<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn get<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
@@ -195,8 +221,8 @@ async fn get<S: Contacts, M: MessageEraser + Sync>(
 }
 
 /// `PUT …/consent`: one business-side capture ([`Capture::check`]).
-async fn put_consent<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn put_consent<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
     body: &Body,
     now: Timestamp,
@@ -218,12 +244,22 @@ struct ImportAnswer {
     rejected: Vec<ImportRejection>,
 }
 
-async fn import<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn import<S, M, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     body: &Body,
     now: Timestamp,
-) -> Result<Response<Body>, ApiError> {
-    let request: ImportRequest = parse_json(body.as_ref())?;
+) -> Result<Response<Body>, ApiError>
+where
+    S: Contacts,
+    M: MessageEraser + Sync,
+    A: AudienceFiles + Sync,
+    Q: EventQueue + Sync,
+{
+    let raw: serde_json::Value = parse_json(body.as_ref())?;
+    if raw.get("s3").is_some() {
+        return import_file(api, &raw, now).await;
+    }
+    let request: ImportRequest = http::from_json_value(&raw)?;
     let checked = request.check(now)?;
     let valid = checked.records.len();
     let mut imported = contacts::import(&api.store, checked.records).await;
@@ -241,6 +277,90 @@ async fn import<S: Contacts, M: MessageEraser + Sync>(
     Ok(json_response(StatusCode::OK, &ImportAnswer { accepted, imported, rejected }))
 }
 
+/// `POST /v1/consents:import` with a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileImport {
+    s3: String,
+    #[serde(default)]
+    format: Option<FileFormat>,
+}
+
+/// An import from a file as the API shows it.
+#[derive(Debug, Serialize)]
+struct ImportView {
+    id: String,
+    file: String,
+    /// Lines read so far (the header included).
+    lines: u64,
+    parts: u32,
+    accepted: u64,
+    rejected: u64,
+    recorded: u64,
+    already_recorded: u64,
+    done: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    /// `s3://…/imports/<id>/`: a result file per part (`result-00000.jsonl`: each line
+    /// accepted, or rejected with its reason) and, once done, `result.json`.
+    results: String,
+    /// The summary, once done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<String>,
+}
+
+impl ImportView {
+    fn of(job: &ImportJob) -> Self {
+        let bucket = &job.file.bucket;
+        ImportView {
+            id: job.id.clone(),
+            file: job.file.to_string(),
+            lines: job.cursor.lines,
+            parts: job.parts,
+            accepted: job.accepted,
+            rejected: job.rejected,
+            recorded: job.recorded,
+            already_recorded: job.already_recorded,
+            done: job.done,
+            created_at: job.created_at,
+            updated_at: job.updated_at,
+            results: format!("s3://{bucket}/imports/{}/", job.id),
+            result: job.done.then(|| format!("s3://{bucket}/{}", job.summary_key())),
+        }
+    }
+}
+
+async fn import_file<S, M, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
+    raw: &serde_json::Value,
+    now: Timestamp,
+) -> Result<Response<Body>, ApiError>
+where
+    S: Contacts,
+    M: MessageEraser + Sync,
+    A: AudienceFiles + Sync,
+    Q: EventQueue + Sync,
+{
+    let request: FileImport = http::from_json_value(raw)?;
+    let file = AudienceRequest { s3: request.s3, format: request.format }.check().map_err(|e| {
+        let field = if e.field.ends_with("format") { "format" } else { "s3" };
+        ApiError::invalid_field(field, e.problem.replace("audience.format", "format"))
+    })?;
+    api.imports.files.reads_from(&file.bucket).map_err(|why| ApiError::invalid_field("s3", why))?;
+    let job = contacts::start_import(&api.store, &api.imports.queue, file, now).await.map_err(|e| internal(&e))?;
+    Ok(json_response(StatusCode::ACCEPTED, &ImportView::of(&job)))
+}
+
+async fn import_status<S, M, A, Q>(api: &ContactsApi<S, M, A, Q>, id: &str) -> Result<Response<Body>, ApiError>
+where
+    S: Contacts,
+    M: MessageEraser + Sync,
+{
+    let job = api.store.import_job(id).await.map_err(|e| internal(&e))?;
+    let job = job.ok_or_else(|| ApiError::not_found(format!("No import {id}.")))?;
+    Ok(json_response(StatusCode::OK, &ImportView::of(&job)))
+}
+
 /// `PATCH /v1/contacts/{contact}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -253,8 +373,8 @@ struct SettingsRequest {
     locale: Option<String>,
 }
 
-async fn patch<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn patch<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
     body: &Body,
     now: Timestamp,
@@ -311,8 +431,8 @@ impl HistoryEvent {
     }
 }
 
-async fn history<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn history<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
     known(api, contact).await?.ok_or_else(|| not_found(contact))?;
@@ -369,8 +489,8 @@ struct EvidenceEvent {
     decides: bool,
 }
 
-async fn evidence<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn evidence<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
     now: Timestamp,
 ) -> Result<Response<Body>, ApiError> {
@@ -413,8 +533,8 @@ async fn evidence<S: Contacts, M: MessageEraser + Sync>(
 
 /// `DELETE`: erasure of the person and every identity of theirs. Idempotent, and for an
 /// unknown contact too — the tombstone is what the caller asked for ("never message them").
-async fn erase<S: Contacts, M: MessageEraser + Sync>(
-    api: &ContactsApi<S, M>,
+async fn erase<S: Contacts, M: MessageEraser + Sync, A, Q>(
+    api: &ContactsApi<S, M, A, Q>,
     contact: &ContactRef,
 ) -> Result<Response<Body>, ApiError> {
     let erased = contacts::erase(&api.store, &api.messages, contact, polite_adapters::clock::now()).await;

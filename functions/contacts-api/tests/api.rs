@@ -4,8 +4,11 @@
 
 use contacts_api::{ContactsApi, handle};
 use lambda_http::{Body, Request, Response};
+use polite_adapters::audiences::S3Audiences;
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
+use polite_adapters::queue::SqsQueue;
+use polite_app::contacts::Importer;
 use polite_domain::ContactRef;
 use polite_domain::consent::{ConsentCategory, ConsentEvent, KeywordIntent};
 use polite_domain::message::TransitionDetails;
@@ -18,7 +21,7 @@ use polite_tests::Stack;
 use serde_json::{Value, json};
 
 struct Api {
-    api: ContactsApi<DynamoContacts, DynamoMessages>,
+    api: ContactsApi<DynamoContacts, DynamoMessages, S3Audiences, SqsQueue>,
     stack: Stack,
 }
 
@@ -30,7 +33,15 @@ impl Api {
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.sdk);
         let store = DynamoContacts::new(dynamo.clone(), stack.table("ContactsTable"), HASH_KEY);
         let messages = DynamoMessages::new(dynamo, stack.table("MessagesTable"), HASH_KEY);
-        Api { api: ContactsApi { store, messages }, stack }
+        let s3 = S3Audiences::client(&stack.sdk);
+        let bucket = format!("{}-audiences", stack.prefix.to_ascii_lowercase());
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+        let imports = Importer {
+            files: S3Audiences::new(s3, Some(bucket)),
+            queue: SqsQueue::new(sqs, stack.queue("InboundEventsQueue")),
+        };
+        Api { api: ContactsApi { store, messages, imports }, stack }
     }
 
     /// Every item of the messages table, as text (a test's view: a scan).
@@ -408,4 +419,37 @@ async fn an_import_replayed_among_stops_leaves_the_consent_the_order_defines_and
     assert_eq!((status, &empty["error"]["code"]), (422, &json!("invalid_field")), "{empty}");
     let (status, _) = api.call("GET", "/v1/contacts/+16505559999/consent-evidence", None).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_import_from_a_file_is_accepted_for_consent_updater_and_a_file_elsewhere_is_refused() {
+    let api = Api::new().await;
+    let bucket = api.api.imports.files.export_bucket().unwrap().to_owned();
+    let body = json!({"s3": format!("s3://{bucket}/crm/consent.csv")}).to_string();
+    let (status, started) = api.call("POST", "/v1/consents:import", Some(&body)).await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!((&started["parts"], &started["done"]), (&json!(0), &json!(false)), "{started}");
+    let id = started["id"].as_str().unwrap();
+    assert_eq!(started["results"], format!("s3://{bucket}/imports/{id}/"));
+    // Its first part asked of consent-updater on inbound-events.
+    let sqs = aws_sdk_sqs::Client::new(&api.stack.sdk);
+    let queued = polite_tests::drain(&sqs, api.stack.queue("InboundEventsQueue")).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let nudge: polite_domain::consent_import::ImportNudge =
+        polite_domain::envelope::decode(polite_domain::envelope::kinds::CONSENT_IMPORT_PART, &queued[0]).unwrap();
+    assert_eq!((nudge.import_id.as_str(), nudge.part), (id, 0));
+    let (status, shown) = api.call("GET", &format!("/v1/consents/imports/{id}"), None).await;
+    assert_eq!((status, &shown["id"]), (200, &json!(id)), "{shown}");
+
+    let refused = async |body: Value| {
+        let (status, answer) = api.call("POST", "/v1/consents:import", Some(&body.to_string())).await;
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        (status, message.split_once(':').map(|(field, _)| field.to_owned()))
+    };
+    let elsewhere = refused(json!({"s3": "s3://someone-elses-bucket/consent.csv"})).await;
+    assert_eq!(elsewhere, (422, Some("s3".into())));
+    assert_eq!(refused(json!({"s3": "https://example.com/consent.csv"})).await, (422, Some("s3".into())));
+    let no_format = refused(json!({"s3": format!("s3://{bucket}/consent.txt")})).await;
+    assert_eq!(no_format, (422, Some("format".into())));
+    assert_eq!(api.call("GET", "/v1/consents/imports/imp_nope", None).await.0, 404);
 }

@@ -14,6 +14,9 @@ use base64::Engine as _;
 use contacts_api::{ContactsApi, handle};
 use polite_adapters::contacts::DynamoContacts;
 use polite_adapters::messages::DynamoMessages;
+use polite_app::contacts::Importer;
+use polite_app::fakes::MemoryQueue;
+use polite_app::scheduler::NoAudiences;
 use polite_tests::Stack;
 use polite_tests::fixtures::{check, read};
 use serde_json::{Value, json};
@@ -133,7 +136,9 @@ async fn each_api_fixture_answers_per_the_contract() {
         stack.table("MessagesTable"),
         b"test-contact-hash-key",
     );
-    let api = ContactsApi { store, messages };
+    // The fixtures import no file: imports from files are refused (no bucket), queue unused.
+    let imports = Importer { files: NoAudiences, queue: MemoryQueue::default() };
+    let api = ContactsApi { store, messages, imports };
     let mut answers = std::collections::HashMap::new();
     for (name, _, expected) in api_fixtures() {
         let req = lambda_http::request::from_str(&read(&dir(), name)).unwrap();

@@ -561,6 +561,11 @@ async fn every_route_of_the_contract_is_served_by_the_router() {
         call(Method::POST, "/v1/campaigns/{id}/pause", &format!("/v1/campaigns/{cid}/pause"), None, 409).await;
     assert_eq!(refused["error"]["code"], "campaign_cancelled", "{refused}");
     call(Method::POST, "/v1/campaigns/{id}/pause", "/v1/campaigns/cmp_unknown/pause", None, 404).await;
+    let file = client.upload("routes-consent.jsonl", b"{}\n".to_vec()).await.unwrap();
+    let import = call(Method::POST, "/v1/consents:import", "/v1/consents:import", Some(json!({"s3": file})), 202).await;
+    let import_path = format!("/v1/consents/imports/{}", import["id"].as_str().unwrap());
+    call(Method::GET, "/v1/consents/imports/{id}", &import_path, None, 200).await;
+    call(Method::GET, "/v1/consents/imports/{id}", "/v1/consents/imports/imp_unknown", None, 404).await;
     let exports = format!("/v1/campaigns/{cid}/exports");
     let export =
         call(Method::POST, "/v1/campaigns/{id}/exports", &exports, Some(json!({"format": "jsonl"})), 202).await;

@@ -1,6 +1,6 @@
 //! A marketer's campaign end to end on the dev stack, on a clock the test holds: customers in
-//! seven time zones (350 by default, `POLITE_E2E_PEOPLE`) imported with their consent (a
-//! tenth of them opted out since, some never asked), a personal morning offer to an audience
+//! seven time zones (350 by default, `POLITE_E2E_PEOPLE`) imported with their consent from a
+//! file on S3 (a tenth of them opted out since, some never asked), a personal morning offer to an audience
 //! file on S3 at 10:00 where each of them is. The test moves the stack's clock through each
 //! zone's morning and checks the simulator's log — what reached Meta, and when — against what
 //! polite promised, then exports the per-recipient report to S3 and reads it back.
@@ -119,33 +119,45 @@ async fn start(clock: Timestamp) -> Stack {
     Stack::start(config).await.unwrap_or_else(|e| panic!("the stack did not start: {e:#}"))
 }
 
-/// The consent records of everyone who has any, imported the way a CRM would.
+/// The consent records of everyone who has any, imported the way a CRM would: a file on S3
+/// (`POST /v1/consents:import` with `{"s3"}`), read by consent-updater a part at a time.
 async fn import_consent(client: &Client, people: &[Customer], now: Timestamp) {
     let month_ago = (now - SignedDuration::from_hours(30 * 24)).to_string();
     let days_ago = (now - SignedDuration::from_hours(2 * 24)).to_string();
-    let mut records = Vec::new();
+    let mut csv = String::from("contact,category,status,source,evidence,occurred_at\n");
+    let mut records = 0;
     for c in people {
-        let record = |status: &str, at: &str| {
-            json!({"contact": c.number, "category": "marketing", "status": status, "source": "crm_sync",
-                "evidence": format!("shop account of {}", c.first_name), "occurred_at": at})
+        let mut record = |status: &str, at: &str| {
+            records += 1;
+            writeln!(csv, "{},marketing,{status},crm_sync,shop account of {},{at}", c.number, c.first_name).unwrap();
         };
         match c.consent {
-            Consent::OptedIn => records.push(record("opted_in", &month_ago)),
-            Consent::OptedOut => records.extend([record("opted_in", &month_ago), record("opted_out", &days_ago)]),
+            Consent::OptedIn => record("opted_in", &month_ago),
+            Consent::OptedOut => {
+                record("opted_in", &month_ago);
+                record("opted_out", &days_ago);
+            }
             Consent::Never => {}
         }
     }
-    // 250 a request: moto serialises every call, and 1 000 records take it longer than the
-    // client waits (in AWS, about a second).
-    for batch in records.chunks(250) {
-        let answer = client
-            .api(Method::POST, "/v1/consents:import", Some(&json!({ "records": batch })))
-            .await
-            .unwrap()
-            .expect(200, "POST /v1/consents:import")
-            .unwrap();
-        assert_eq!(answer["recorded"], batch.len(), "{answer}");
-    }
+    let file = client.upload("consent.csv", csv.into_bytes()).await.unwrap();
+    let body = json!({ "s3": file });
+    let started =
+        client.api(Method::POST, "/v1/consents:import", Some(&body)).await.unwrap().expect(202, "import").unwrap();
+    let path = format!("/v1/consents/imports/{}", started["id"].as_str().unwrap());
+    let done = eventually("the consent import", Duration::from_mins(20), || async {
+        let view = client.get(&path).await?;
+        Ok((view["done"] == true).then_some(view))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (&done["accepted"], &done["rejected"], &done["recorded"]),
+        (&json!(records), &json!(0), &json!(records))
+    );
+    let summary: Value =
+        serde_json::from_slice(&client.download(done["result"].as_str().unwrap()).await.unwrap()).unwrap();
+    assert_eq!(summary["accepted"], records, "{summary}");
 }
 
 /// The shop's file: a header, one line per customer with their own values, then a line

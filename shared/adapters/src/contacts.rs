@@ -22,6 +22,9 @@
 //! the version the merge read (a consent change that raced in sends the merge round again),
 //! then the rest of its partition, and last the links. An interrupted merge is finished by the
 //! record's redelivery.
+//!
+//! A consent import from a file is an item of its own, `IMPORT#<id>` / `IMPORT`: where the
+//! reading stands and what it has counted, moved by a conditional put on its part count.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -44,7 +47,9 @@ use polite_domain::events::{Event, EventContact};
 use polite_domain::hours::QuietHours;
 use polite_domain::message::Category;
 use polite_domain::people::{Identities, Observation};
-use polite_domain::ports::{ContactEraser, ContactReader, ContactWriter, DeliveryMarks, Outbox, SendLog, StoreError};
+use polite_domain::ports::{
+    ContactEraser, ContactReader, ContactWriter, DeliveryMarks, ImportStore, Outbox, SendLog, StoreError,
+};
 use polite_domain::{ContactRef, IanaZone};
 use serde::{Deserialize, Serialize};
 
@@ -772,6 +777,70 @@ impl DynamoContacts {
 impl Outbox for DynamoContacts {
     async fn publish(&self, event: &Event, at: Timestamp) -> Result<(), StoreError> {
         outbox::write(&self.client, (&self.table, TTL_ATTRIBUTE), event, at).await
+    }
+}
+
+/// A consent import's item: `IMPORT#<id>` / `IMPORT`, the job's fields.
+#[derive(Debug, Serialize, Deserialize)]
+struct ImportItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    job: polite_domain::consent_import::ImportJob,
+}
+
+const IMPORT_SK: &str = "IMPORT";
+
+fn import_pk(id: &str) -> String {
+    format!("IMPORT#{id}")
+}
+
+impl ImportStore for DynamoContacts {
+    async fn create_import(&self, job: &polite_domain::consent_import::ImportJob) -> Result<(), StoreError> {
+        let item = ImportItem { pk: import_pk(&job.id), sk: IMPORT_SK.into(), job: job.clone() };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
+    }
+
+    async fn import_job(&self, id: &str) -> Result<Option<polite_domain::consent_import::ImportJob>, StoreError> {
+        let item = get_consistent(&self.client, &self.table, key(import_pk(id), IMPORT_SK)).await?;
+        item.map(|i| serde_dynamo::from_item::<_, ImportItem>(i).map(|i| i.job).map_err(corrupt)).transpose()
+    }
+
+    /// The whole item is replaced, on condition that it is still at `from`'s part count.
+    async fn advance_import(
+        &self,
+        from: &polite_domain::consent_import::ImportJob,
+        to: &polite_domain::consent_import::ImportJob,
+    ) -> Result<bool, StoreError> {
+        let item = ImportItem { pk: import_pk(&to.id), sk: IMPORT_SK.into(), job: to.clone() };
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
+            .condition_expression("parts = :parts")
+            .expression_attribute_values(":parts", n(&from.parts))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
     }
 }
 

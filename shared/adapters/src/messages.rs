@@ -748,6 +748,40 @@ struct ChunkItem {
 }
 
 impl DynamoMessages {
+    /// Claims the due-index item under `key` (a campaign chunk, an export) until
+    /// `lease_until` if it is due at `now`: the item as it is then, or `None` when it is not
+    /// due (claimed by another, done, unknown).
+    async fn claim_due<T: serde::de::DeserializeOwned>(
+        &self,
+        key: Item,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<T>, StoreError> {
+        let claimed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET due_at = :lease")
+            .condition_expression("due_at <= :now")
+            .expression_attribute_values(":now", s(due_key(now)))
+            .expression_attribute_values(":lease", s(due_key(lease_until)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match claimed {
+            Ok(out) => Ok(Some(serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?)),
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e.into_service_error())),
+        }
+    }
+
     /// Records a status that moves no state (stale, or not in the lattice): its history
     /// entry, and a wamid or first pricing it brings. `Ok(false)` when the message changed
     /// meanwhile (decide again).
@@ -887,32 +921,9 @@ impl ExportStore for DynamoMessages {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<ExportJob>, StoreError> {
-        let claimed = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(campaign_pk(campaign_id), &export_sk(export_id))))
-            .update_expression("SET due_at = :lease")
-            .condition_expression("due_at <= :now")
-            .expression_attribute_values(":now", s(due_key(now)))
-            .expression_attribute_values(":lease", s(due_key(lease_until)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        match claimed {
-            Ok(out) => {
-                let item: ExportItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?;
-                Ok(Some(item.job))
-            }
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        let item: Option<ExportItem> =
+            self.claim_due(key(campaign_pk(campaign_id), &export_sk(export_id)), now, lease_until).await?;
+        Ok(item.map(|i| i.job))
     }
 
     /// The whole item is replaced, on condition that it is still at `from`'s stage: a done
@@ -1006,32 +1017,9 @@ impl CampaignStore for DynamoMessages {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<(CampaignRecord, CampaignChunk)>, StoreError> {
-        let claimed = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(campaign_pk(campaign_id), &chunk_sk(index))))
-            .update_expression("SET due_at = :lease")
-            .condition_expression("due_at <= :now")
-            .expression_attribute_values(":now", s(due_key(now)))
-            .expression_attribute_values(":lease", s(due_key(lease_until)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .send()
-            .await;
-        match claimed {
-            Ok(out) => {
-                let item: ChunkItem = serde_dynamo::from_item(out.attributes.unwrap_or_default()).map_err(corrupt)?;
-                Ok(Some((item.campaign, item.chunk)))
-            }
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+        let item: Option<ChunkItem> =
+            self.claim_due(key(campaign_pk(campaign_id), &chunk_sk(index)), now, lease_until).await?;
+        Ok(item.map(|i| (i.campaign, i.chunk)))
     }
 
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {

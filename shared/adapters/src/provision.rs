@@ -512,6 +512,7 @@ mod tests {
             ("/v1/campaigns/{id}/messages", "GET", "messages-api"),
             ("/v1/campaigns/{id}/pause", "POST", "messages-api"),
             ("/v1/campaigns/{id}/resume", "POST", "messages-api"),
+            ("/v1/consents/imports/{id}", "GET", "contacts-api"),
             ("/v1/consents:import", "POST", "contacts-api"),
             ("/v1/contacts/{contact}", "DELETE", "contacts-api"),
             ("/v1/contacts/{contact}", "GET", "contacts-api"),

@@ -22,6 +22,11 @@ async fn the_memory_audiences_keep_the_audience_files_contract() {
 }
 
 #[tokio::test]
+async fn the_memory_contacts_keep_the_import_store_contract() {
+    contract::import_store(&MemoryContacts::new(b"test-key")).await;
+}
+
+#[tokio::test]
 async fn the_memory_audiences_keep_the_report_files_contract() {
     contract::report_files(&MemoryAudiences::default()).await;
 }

@@ -94,7 +94,7 @@ pub struct Importable {
 /// A record not recorded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportRejection {
-    /// Its place in `records` (from 0).
+    /// Its place in `records` (from 0); in a file's result, its line (from 1).
     pub index: usize,
     /// The contact as sent, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,15 +136,21 @@ impl ImportRequest {
         let mut records = Vec::with_capacity(self.records.len());
         let mut rejected = Vec::new();
         for (index, raw) in self.records.into_iter().enumerate() {
-            let sent_contact = raw.get("contact").and_then(serde_json::Value::as_str).map(str::to_owned);
-            match check_record(raw, now) {
-                Ok((contact, event)) => records.push(Importable { index, contact, event }),
-                Err((reason, field, detail)) => {
-                    rejected.push(ImportRejection { index, contact: sent_contact, reason, field, detail });
-                }
+            match check_one(index, raw, now) {
+                Ok(record) => records.push(record),
+                Err(rejection) => rejected.push(rejection),
             }
         }
         Ok(CheckedImport { records, rejected })
+    }
+}
+
+/// One record at `index` (its place in a request, or its line in a file), checked at `now`.
+pub(crate) fn check_one(index: usize, raw: serde_json::Value, now: Timestamp) -> Result<Importable, ImportRejection> {
+    let sent_contact = raw.get("contact").and_then(serde_json::Value::as_str).map(str::to_owned);
+    match check_record(raw, now) {
+        Ok((contact, event)) => Ok(Importable { index, contact, event }),
+        Err((reason, field, detail)) => Err(ImportRejection { index, contact: sent_contact, reason, field, detail }),
     }
 }
 

@@ -27,6 +27,9 @@ pub mod kinds {
     /// inbound-events: status-processor reads them in statuses' `contacts`, consent-updater
     /// (the contacts table's owner) links them.
     pub const IDENTITIES: &str = "identities";
+    /// A part of a consent import from a file to read (`crate::consent_import::ImportNudge`),
+    /// on inbound-events: contacts-api sends the first, consent-updater each next one.
+    pub const CONSENT_IMPORT_PART: &str = "consent_import_part";
     /// A message for the sender to consider (`crate::request::SendJob`), on send-queue.
     pub const SEND_JOB: &str = "send_job";
 }

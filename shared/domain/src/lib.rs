@@ -22,6 +22,7 @@ pub mod campaign;
 pub mod caps;
 pub mod capture;
 pub mod consent;
+pub mod consent_import;
 pub mod contact;
 pub mod content;
 pub mod envelope;

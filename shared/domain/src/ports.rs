@@ -497,7 +497,40 @@ pub trait ExportStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-/// Where exports' files are written (S3: the audience bucket, under `exports/`).
+/// Consent imports from files (`crate::consent_import`): jobs in the contacts table.
+pub trait ImportStore {
+    /// Stores a new import.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be written.
+    fn create_import(
+        &self,
+        job: &crate::consent_import::ImportJob,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The import `id`, as last written (a strongly consistent read).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be read.
+    fn import_job(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::consent_import::ImportJob>, StoreError>> + Send;
+
+    /// Moves the import from `from` to `to` if it is still at `from`'s part count; `Ok(false)`
+    /// when another reading of the part moved it first.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table cannot be written.
+    fn advance_import(
+        &self,
+        from: &crate::consent_import::ImportJob,
+        to: &crate::consent_import::ImportJob,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Where exports' and imports' result files are written (S3: the audience bucket, under
+/// `exports/` and `imports/`).
 pub trait ReportFiles {
     /// The bucket exports are written to; the error says why there is none.
     ///
@@ -679,7 +712,7 @@ pub mod prelude {
     pub use super::{
         AudienceFiles as _, CampaignCompletion as _, CampaignStore as _, ContactEraser as _, ContactReader as _,
         ContactWriter as _, DeliveryMarks as _, DueIndex as _, EventBus as _, EventQueue as _, ExportStore as _,
-        MessageEraser as _, MessageIntake as _, MessageMoves as _, MessageReader as _, Outbox as _,
+        ImportStore as _, MessageEraser as _, MessageIntake as _, MessageMoves as _, MessageReader as _, Outbox as _,
         PublishedEvents as _, ReportFiles as _, SendLog as _, StatusLedger as _, TemplateCatalog as _,
         TemplateReader as _, TemplateStore as _, WhatsAppApi as _,
     };

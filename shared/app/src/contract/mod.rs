@@ -18,13 +18,14 @@ use std::future::Future;
 
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::ContactRef;
-use polite_domain::audience_file::{AudienceFile, FileFormat};
+use polite_domain::audience_file::{AudienceCursor, AudienceFile, FileFormat};
 use polite_domain::caps::{Reservation, SentRecord};
+use polite_domain::consent_import::{ImportJob, PartOutcome};
 use polite_domain::events::Event;
 use polite_domain::message::Category;
 use polite_domain::ports::{
-    AudienceFiles, EventBus, EventQueue, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError, QueueMessage,
-    ReportFiles, SendLog, TemplateCatalog, TemplateStore, WhatsAppApi,
+    AudienceFiles, EventBus, EventQueue, ImportStore, MAX_MESSAGE_BYTES, Outbox, PublishedEvents, QueueError,
+    QueueMessage, ReportFiles, SendLog, TemplateCatalog, TemplateStore, WhatsAppApi,
 };
 use polite_domain::template::{TemplateKey, TemplateUpdate};
 use polite_domain::whatsapp::{Content, Endpoint, Outbound};
@@ -122,6 +123,25 @@ where
         let part = files.read_part(&file, 0, 1 << 20).await.unwrap().expect("the file is there");
         assert_eq!(part.bytes, bytes, "the file as last written, whole");
     }
+}
+
+/// [`ImportStore`]: an import stored once, read back as written, and moved only from the part
+/// count it is at (a second reading of the same part is refused).
+///
+/// # Panics
+/// When the store breaks the contract.
+pub async fn import_store<S: ImportStore + Sync>(store: &S) {
+    let file = AudienceFile { bucket: "acme-audiences".into(), key: "consent.csv".into(), format: FileFormat::Csv };
+    let job = ImportJob::new("imp_1".into(), file, at(0));
+    store.create_import(&job).await.unwrap();
+    assert_eq!(store.import_job("imp_1").await.unwrap().as_ref(), Some(&job), "as stored");
+    assert_eq!(store.import_job("imp_9").await.unwrap(), None);
+    let cursor = AudienceCursor { offset: 4_096, lines: 1_001, ..AudienceCursor::default() };
+    let part = PartOutcome { accepted: 998, rejected: 2, recorded: 990, already_recorded: 8 };
+    let one = job.after_part(cursor, &part, at(5));
+    assert!(store.advance_import(&job, &one).await.unwrap());
+    assert!(!store.advance_import(&job, &one).await.unwrap(), "the part was read already");
+    assert_eq!(store.import_job("imp_1").await.unwrap(), Some(one));
 }
 
 fn at(second: i64) -> Timestamp {

@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use jiff::{SignedDuration, Timestamp};
 use polite_domain::caps::{Reservation, SendHistory, SentRecord};
 use polite_domain::consent::{Applied, ConsentEvent, ConsentState, ConsentStatus};
+use polite_domain::consent_import::ImportJob;
 use polite_domain::contact::{ConsentAppend, ContactRecord, ContactSettings, Linked};
 use polite_domain::events::{Event, EventContact};
 use polite_domain::hours::QuietHours;
 use polite_domain::people::{Identities, Observation};
 use polite_domain::ports::{
-    ContactEraser, ContactReader, ContactWriter, DeliveryMarks, Outbox, PublishedEvents, SendLog, StoreError,
+    ContactEraser, ContactReader, ContactWriter, DeliveryMarks, ImportStore, Outbox, PublishedEvents, SendLog,
+    StoreError,
 };
 use polite_domain::{ContactRef, IanaZone};
 
@@ -53,6 +55,7 @@ struct Book {
     /// Erased identities and when (the table keeps only their keyed hashes).
     tombstones: BTreeMap<ContactRef, Timestamp>,
     logs: Logs,
+    imports: BTreeMap<String, ImportJob>,
 }
 
 /// The contacts table: [`ContactStore`], its [`SendLog`] and its [`Outbox`]. A clone is the
@@ -337,6 +340,28 @@ fn identities_in(person: &ContactRef, profile: Option<&Profile>) -> Identities {
 fn sorted(mut events: Vec<ConsentEvent>) -> Vec<ConsentEvent> {
     events.sort_by(|a, b| (a.occurred_at, a.recorded_at, &a.id).cmp(&(b.occurred_at, b.recorded_at, &b.id)));
     events
+}
+
+impl ImportStore for MemoryContacts {
+    async fn create_import(&self, job: &ImportJob) -> Result<(), StoreError> {
+        lock(&self.book).imports.insert(job.id.clone(), job.clone());
+        Ok(())
+    }
+
+    async fn import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError> {
+        Ok(lock(&self.book).imports.get(id).cloned())
+    }
+
+    async fn advance_import(&self, from: &ImportJob, to: &ImportJob) -> Result<bool, StoreError> {
+        let mut book = lock(&self.book);
+        match book.imports.get_mut(&from.id) {
+            Some(job) if job.parts == from.parts => {
+                *job = to.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 impl ContactReader for MemoryContacts {
