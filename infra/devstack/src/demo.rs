@@ -116,7 +116,8 @@ pub struct Story {
 /// Step 13: the CRM's consent list imported (and again), and the evidence for one customer.
 #[derive(Debug, Clone)]
 pub struct Imported {
-    /// `POST /v1/consents:import`'s answers: the first import and its replay.
+    /// `POST /v1/consents:import`'s answer, and its replay as a file on S3 once read
+    /// (`GET /v1/consents/imports/{id}`).
     pub first: Value,
     pub replay: Value,
     /// `GET /v1/contacts/{contact}/consent-evidence` of the customer who texted STOP.
@@ -139,7 +140,7 @@ async fn consent_import(
     stopper: Person,
     started: Timestamp,
 ) -> anyhow::Result<Imported> {
-    writeln!(out, "\n13. The CRM imports its consent list, twice; an auditor asks for the evidence")?;
+    writeln!(out, "\n13. The CRM imports its consent list, then again as a file; an auditor asks for the evidence")?;
     let signed_up = Timestamp::from_second(started.as_second() - 30 * 86_400)?;
     let mut records: Vec<Value> = CAST
         .iter()
@@ -162,12 +163,28 @@ async fn consent_import(
         first["rejected"].as_array().map_or(0, Vec::len),
         first["rejected"][0]["reason"].as_str().unwrap_or("-"),
     )?;
-    let replay =
-        client.api(Method::POST, "/v1/consents:import", Some(&body)).await?.expect(200, "POST /v1/consents:import")?;
+    // The same list again, as the CRM's nightly file on S3 (read by consent-updater).
+    let lines: Vec<String> = records.iter().map(Value::to_string).collect();
+    let key = format!("crm-consent-{}.jsonl", started.as_second());
+    let file = client.upload(&key, lines.join("\n").into_bytes()).await?;
+    let import = json!({ "s3": file });
+    let import = client
+        .api(Method::POST, "/v1/consents:import", Some(&import))
+        .await?
+        .expect(202, "POST /v1/consents:import")?;
+    let path = format!("/v1/consents/imports/{}", import["id"].as_str().context("no import id")?);
+    let replay = eventually("the import from the file", Duration::from_mins(1), || async {
+        let view = client.get(&path).await?;
+        Ok((view["done"] == true).then_some(view))
+    })
+    .await?;
     writeln!(
         out,
-        "   the same list again: {} recorded, {} already recorded (each record is one ledger event)",
-        replay["recorded"], replay["already_recorded"]
+        "   the same list again, as a file on S3 ({file}): {} recorded, {} already recorded, {} rejected (each record is one ledger event); results in {}",
+        replay["recorded"],
+        replay["already_recorded"],
+        replay["rejected"],
+        replay["result"].as_str().unwrap_or("?")
     )?;
     let path = format!("/v1/contacts/{}/consent-evidence", stopper.number);
     let evidence = client.get(&path).await?;

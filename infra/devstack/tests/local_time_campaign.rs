@@ -19,10 +19,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// How many customers (`POLITE_E2E_PEOPLE`, default 350: 50 a zone). The dev stack's one moto
-/// process is the limit: with 10 000 the import (6 min) and the file's reading (6.5 min) went
-/// through, then the first morning's sends starved the test's reads; with 1 400 the sends ran
-/// at one batch of 10 every 10 s (moto sorting a partition on every query), a morning taking
-/// minutes. 350 keeps `make test` within its time and exercises every part the same way.
+/// process is the limit: with 10 000 the import (6 min) and the file's reading (6 min) go
+/// through, then the sends run at about 1.3 a second (387 of the first morning's 1 430 within
+/// `settle`'s 5 minutes). 350 keeps `make test` within its time and exercises every part the
+/// same way.
 fn people_count() -> usize {
     std::env::var("POLITE_E2E_PEOPLE").ok().and_then(|v| v.parse().ok()).unwrap_or(350)
 }
