@@ -34,8 +34,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::dynamo::{
-    Item, cancelled_conditions, conflicted_only, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
-    update_unless_done,
+    Item, cancelled_conditions, conflicted_only, corrupt, get_consistent, key, n, put_unless_moved, query_all, s,
+    transact, unavailable, update_unless_done,
 };
 use crate::outbox;
 use jiff::Timestamp;
@@ -827,20 +827,8 @@ impl ImportStore for DynamoContacts {
             .table_name(&self.table)
             .set_item(Some(serde_dynamo::to_item(item).map_err(corrupt)?))
             .condition_expression("parts = :parts")
-            .expression_attribute_values(":parts", n(&from.parts))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+            .expression_attribute_values(":parts", n(&from.parts));
+        put_unless_moved(put).await
     }
 }
 

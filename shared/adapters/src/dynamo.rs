@@ -101,6 +101,19 @@ pub(crate) async fn update_unless_done(
     }
 }
 
+/// Sends a PutItem whose failed condition means "another writer moved it first": `Ok(false)`
+/// then.
+pub(crate) async fn put_unless_moved(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+) -> Result<bool, StoreError> {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    match put.send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(PutItemError::is_conditional_check_failed_exception) => Ok(false),
+        Err(e) => Err(unavailable(e.into_service_error())),
+    }
+}
+
 /// Every item a query matches, across pages, read consistently.
 pub(crate) async fn query_all(
     query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,

@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::dynamo::{
-    Item, cancelled_conditions, corrupt, get_consistent, key, n, query_all, s, transact, unavailable,
+    Item, cancelled_conditions, corrupt, get_consistent, key, n, put_unless_moved, query_all, s, transact, unavailable,
     update_unless_done,
 };
 use crate::outbox;
@@ -938,20 +938,8 @@ impl ExportStore for DynamoMessages {
             .condition_expression("files = :files AND all_files = :all AND done = :done")
             .expression_attribute_values(":files", n(&from.files))
             .expression_attribute_values(":all", AttributeValue::Bool(from.all_files))
-            .expression_attribute_values(":done", AttributeValue::Bool(from.done))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error().is_some_and(
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::is_conditional_check_failed_exception,
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e.into_service_error())),
-        }
+            .expression_attribute_values(":done", AttributeValue::Bool(from.done));
+        put_unless_moved(put).await
     }
 }
 
