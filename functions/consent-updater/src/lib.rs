@@ -65,12 +65,13 @@ where
     process_batch(event, CONCURRENCY, |record| async move {
         let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
         let now = polite_adapters::clock::now();
-        if envelope::kind_of(body)? == kinds::CONSENT_IMPORT_PART {
+        let kind = envelope::kind_of(body)?;
+        if kind == kinds::CONSENT_IMPORT_PART {
             let nudge: ImportNudge = envelope::decode(kinds::CONSENT_IMPORT_PART, body)?;
             import_part(&updater.store, &importer.files, &importer.queue, &nudge, now).await?;
             return Ok(());
         }
-        updater.apply_record(body, now).await.map_err(RecordError::from)
+        updater.apply_kind(&kind, body, now).await.map_err(RecordError::from)
     })
     .await
 }

@@ -85,19 +85,15 @@ where
     Q: EventQueue + Sync,
 {
     let (route, params) = http::route(req, ROUTES)?;
+    // The `/v1/contacts/{contact}` routes' contact, checked before anything is read.
+    let contact = || contact(http::param(&params, "contact"));
     match route {
-        Route::Import => return import(api, req.body(), now).await,
-        Route::ImportStatus => return import_status(api, http::param(&params, "id")).await,
-        _ => {}
-    }
-    let contact = contact(http::param(&params, "contact"))?;
-    match route {
-        Route::Get => get(api, &contact, now).await,
-        Route::Patch => patch(api, &contact, req.body(), now).await,
-        Route::Erase => erase(api, &contact).await,
-        Route::PutConsent => put_consent(api, &contact, req.body(), now).await,
-        Route::History => history(api, &contact).await,
-        Route::Evidence => evidence(api, &contact, now).await,
+        Route::Get => get(api, &contact()?, now).await,
+        Route::Patch => patch(api, &contact()?, req.body(), now).await,
+        Route::Erase => erase(api, &contact()?).await,
+        Route::PutConsent => put_consent(api, &contact()?, req.body(), now).await,
+        Route::History => history(api, &contact()?).await,
+        Route::Evidence => evidence(api, &contact()?, now).await,
         Route::Import => import(api, req.body(), now).await,
         Route::ImportStatus => import_status(api, http::param(&params, "id")).await,
     }
@@ -344,7 +340,7 @@ where
     let request: FileImport = http::from_json_value(raw)?;
     let file = AudienceRequest { s3: request.s3, format: request.format }.check().map_err(|e| {
         let field = if e.field.ends_with("format") { "format" } else { "s3" };
-        ApiError::invalid_field(field, e.problem.replace("audience.format", "format"))
+        ApiError::invalid_field(field, e.problem)
     })?;
     api.imports.files.reads_from(&file.bucket).map_err(|why| ApiError::invalid_field("s3", why))?;
     let job = contacts::start_import(&api.store, &api.imports.queue, file, now).await.map_err(|e| internal(&e))?;

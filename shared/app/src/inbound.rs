@@ -58,8 +58,15 @@ impl<S: ContactReader + ContactWriter + SendLog + Outbox + Sync, W: WhatsAppApi 
     /// # Errors
     /// [`UpdateError`] when the message cannot be read or the store fails.
     pub async fn apply_record(&self, body: &str, now: Timestamp) -> Result<(), UpdateError> {
-        let kind = envelope::kind_of(body)?;
-        match kind.as_str() {
+        self.apply_kind(&envelope::kind_of(body)?, body, now).await
+    }
+
+    /// [`Self::apply_record`] of a message whose envelope's `kind` the caller has read.
+    ///
+    /// # Errors
+    /// [`UpdateError`] when the message cannot be read or the store fails.
+    pub async fn apply_kind(&self, kind: &str, body: &str, now: Timestamp) -> Result<(), UpdateError> {
+        match kind {
             kinds::WEBHOOK_EVENT => {
                 let event: WebhookEvent<'_> = envelope::decode(kinds::WEBHOOK_EVENT, body)?;
                 match interpret(&event, &self.keywords, now)? {
@@ -90,7 +97,7 @@ impl<S: ContactReader + ContactWriter + SendLog + Outbox + Sync, W: WhatsAppApi 
                 let change: ConsentChange = envelope::decode(kinds::CONSENT_CHANGE, body)?;
                 self.apply(InboundAction::Consent(change)).await.map(|_| ())
             }
-            _ => Err(UpdateError::UnexpectedKind(kind)),
+            _ => Err(UpdateError::UnexpectedKind(kind.to_owned())),
         }
     }
 

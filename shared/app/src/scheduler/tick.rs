@@ -151,8 +151,8 @@ where
     }
     // Reports after sends: an export waits for the time the fan-out leaves.
     exports.sort();
+    let deadline = started + scheduler.campaigns.tick_budget;
     for (campaign_id, export_id) in exports {
-        let deadline = started + scheduler.campaigns.tick_budget;
         if Instant::now() >= deadline {
             break;
         }
