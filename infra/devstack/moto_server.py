@@ -24,7 +24,15 @@ sorts them again by the range key. A query's cost grew with the table: a 2 000-p
 spent most of its time there, and at 10 000 the scheduler's sixteen due-index queries every
 two seconds kept moto busy. Here a base-table query lists its partition's items, and an index
 query the items whose index hash key matches, both unsorted: the query sorts what it keeps
-itself (by range key, or by the index's keys), so the answer is the same.
+itself (by range key, or by the index's keys), so the answer is the same. An index query finds
+its items through a map from the index's hash key value to the items' keys, kept beside each
+table (built at the first query of that attribute, then updated by every put, update and delete
+of an item), as DynamoDB's own index is: the due index's sixteen queries every two seconds no
+longer read all of a 10 000-message table each.
+
+And it answers faster for every request: moto's dispatcher lists its own package directory
+(some 150 `isdir` calls) to route each request, behind a lock; the list is read once here. The
+per-request access log line (werkzeug's) is not written; warnings and errors still are.
 
 And it makes EventBridge's `PutEvents` cost a rule match, not a parser build: for every event
 and target moto reads the target's input paths with `jsonpath_ng.ext.parse`, which builds a new
@@ -37,13 +45,16 @@ Usage: python3 infra/devstack/moto_server.py -H 127.0.0.1 -p PORT   (moto.server
 import copy
 import functools
 import inspect
+import logging
 import threading
 import types
 
 import jsonpath_ng.ext as _jsonpath
+import moto.backends as _backends
 import moto.dynamodb.models as _models
 from moto import server
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 from moto.sqs.models import Queue, SQSBackend
@@ -115,13 +126,52 @@ def _all_items(self):
             return []
         return list(partition.values()) if self.range_key_attr else [partition]
     if conditions:
-        return [
-            item
-            for partition in self.items.values()
-            for item in (partition.values() if self.range_key_attr else [partition])
-            if all(_has(item, name, value) for name, value in conditions)
-        ]
+        name, value = conditions[0]
+        found = (_item_at(self, key) for key in _keys_by(self, name).get(value, ()))
+        return [item for item in found if item is not None and all(_has(item, n, v) for n, v in conditions)]
     return _original_all_items(self)
+
+
+def _item_at(table, key):
+    hash_value, range_value = key
+    partition = table.items.get(hash_value)
+    if partition is None or range_value is None:
+        return partition
+    return partition.get(range_value)
+
+
+def _keys_by(table, name):
+    """The keys of `table`'s items by their value of attribute `name`, kept up to date."""
+    maps = table.__dict__.setdefault("_polite_keys_by", {})
+    if name not in maps:
+        by_value, value_of = {}, {}
+        for partition in table.items.values():
+            for item in partition.values() if table.range_key_attr else [partition]:
+                _place(by_value, value_of, (item.hash_key, item.range_key), item.attrs.get(name))
+        maps[name] = (by_value, value_of)
+    return maps[name][0]
+
+
+def _place(by_value, value_of, key, value):
+    old = value_of.pop(key, None)
+    if old is not None:
+        keys = by_value[old]
+        keys.discard(key)
+        if not keys:
+            del by_value[old]
+    if value is not None:
+        value_of[key] = value
+        by_value.setdefault(value, set()).add(key)
+
+
+def _reindex(table, hash_value, range_value):
+    maps = table.__dict__.get("_polite_keys_by")
+    if not maps:
+        return
+    key = (hash_value, range_value if table.range_key_attr else None)
+    item = _item_at(table, key)
+    for name, (by_value, value_of) in maps.items():
+        _place(by_value, value_of, key, item.attrs.get(name) if item is not None else None)
 
 
 def _has(item, name, value):
@@ -150,6 +200,45 @@ def _query(self, *args, **kwargs):
 
 Table.all_items = _all_items
 Table.query = _query
+_original_table_put = Table.put_item
+_original_table_delete = Table.delete_item
+_original_update = DynamoDBBackend.update_item
+
+
+def _table_put(self, item_attrs, *args, **kwargs):
+    item = _original_table_put(self, item_attrs, *args, **kwargs)
+    _reindex(self, item.hash_key, item.range_key)
+    return item
+
+
+def _table_delete(self, hash_key, range_key):
+    try:
+        return _original_table_delete(self, hash_key, range_key)
+    finally:
+        _reindex(self, hash_key, range_key)
+
+
+def _update_item(self, table_name, key, *args, **kwargs):
+    # An update changes its item in place (or puts a new one): index it as it now is, also
+    # when a condition refused the update (nothing changed, the same entry is kept).
+    try:
+        return _original_update(self, table_name, key, *args, **kwargs)
+    finally:
+        table = self.tables.get(table_name)
+        if table is not None and table.hash_key_attr in key:
+            range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+            _reindex(table, DynamoType(key[table.hash_key_attr]), range_value)
+
+
+Table.put_item = _table_put
+Table.delete_item = _table_delete
+DynamoDBBackend.update_item = _update_item
+
+# The dispatcher routes each request by the names of moto's own modules: read them once.
+_MOTO_MODULES = frozenset(_backends.list_of_moto_modules())
+_backends.list_of_moto_modules = lambda: _MOTO_MODULES
+# Each request's access line; moto's warnings and errors are still logged.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 _UNCOUNTED = threading.local()
 _COUNTERS = (

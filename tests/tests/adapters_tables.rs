@@ -27,3 +27,103 @@ async fn two_stacks_do_not_share_resources() {
     assert_ne!(a.table("ContactsTable"), b.table("ContactsTable"));
     assert_ne!(a.queue("SendQueue"), b.queue("SendQueue"));
 }
+
+/// moto as the dev stack runs it keeps each index query's items in a map it updates on every
+/// write (`moto_server.py`): a query must see each kind of write as DynamoDB's index would —
+/// a put, an update that moves or removes the index key, a delete, a batch write, a
+/// transaction, and not a cancelled one.
+#[tokio::test]
+async fn an_index_query_sees_every_write_as_it_is_now() {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    };
+    let stack = Stack::create().await.unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let table = stack.table("MessagesTable").to_owned();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let item = |id: &str, shard: &str| {
+        std::collections::HashMap::from([
+            ("pk".to_owned(), s(&format!("M#{id}"))),
+            ("sk".to_owned(), s("MSG")),
+            ("due_shard".to_owned(), s(shard)),
+            ("due_at".to_owned(), s(&format!("2026-12-10T10:00:0{}Z", id.len() % 10))),
+        ])
+    };
+    let key = |id: &str| {
+        std::collections::HashMap::from([("pk".to_owned(), s(&format!("M#{id}"))), ("sk".to_owned(), s("MSG"))])
+    };
+    let shard = |shard: &'static str| {
+        let (ddb, table) = (ddb.clone(), table.clone());
+        async move {
+            let out = ddb
+                .query()
+                .table_name(table)
+                .index_name("DueIndex")
+                .key_condition_expression("due_shard = :s")
+                .expression_attribute_values(":s", AttributeValue::S(shard.to_owned()))
+                .send()
+                .await
+                .unwrap();
+            let mut ids: Vec<String> = out
+                .items()
+                .iter()
+                .filter_map(|i| i.get("pk")?.as_s().ok().map(|pk| pk.trim_start_matches("M#").to_owned()))
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    for (id, sh) in [("a", "1"), ("b", "1"), ("c", "2")] {
+        ddb.put_item().table_name(&table).set_item(Some(item(id, sh))).send().await.unwrap();
+    }
+    assert_eq!((shard("1").await, shard("2").await), (vec!["a".into(), "b".into()], vec!["c".into()]));
+
+    // An update moves one to another shard; another takes it out of the index.
+    let update = |id: &'static str, expression: &'static str| {
+        ddb.update_item().table_name(&table).set_key(Some(key(id))).update_expression(expression)
+    };
+    update("a", "SET due_shard = :s").expression_attribute_values(":s", s("2")).send().await.unwrap();
+    update("b", "REMOVE due_shard, due_at").send().await.unwrap();
+    // A refused update changes nothing.
+    let refused = update("c", "SET due_shard = :s")
+        .expression_attribute_values(":s", s("3"))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    assert!(refused.is_err());
+    assert_eq!((shard("1").await, shard("2").await), (Vec::<String>::new(), vec!["a".into(), "c".into()]));
+    assert_eq!(shard("3").await, Vec::<String>::new());
+
+    // A put over an item replaces its index entry; a delete removes it; a batch does both.
+    ddb.put_item().table_name(&table).set_item(Some(item("c", "3"))).send().await.unwrap();
+    ddb.delete_item().table_name(&table).set_key(Some(key("a"))).send().await.unwrap();
+    let put =
+        WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item("d", "1"))).build().unwrap());
+    let delete =
+        WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(key("c"))).build().unwrap());
+    ddb.batch_write_item().request_items(&table, vec![put.build(), delete.build()]).send().await.unwrap();
+    assert_eq!(
+        (shard("1").await, shard("2").await, shard("3").await),
+        (vec!["d".into()], Vec::<String>::new(), Vec::<String>::new())
+    );
+
+    // A transaction's writes are indexed; a cancelled one's are not.
+    let transaction = |condition: &str| {
+        let put = Put::builder().table_name(&table).set_item(Some(item("e", "4"))).build().unwrap();
+        let moved = Update::builder()
+            .table_name(&table)
+            .set_key(Some(key("d")))
+            .update_expression("SET due_shard = :s")
+            .condition_expression(condition)
+            .expression_attribute_values(":s", s("4"))
+            .build()
+            .unwrap();
+        ddb.transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(moved).build())
+    };
+    assert!(transaction("attribute_not_exists(pk)").send().await.is_err(), "cancelled");
+    assert_eq!((shard("1").await, shard("4").await), (vec!["d".into()], Vec::<String>::new()));
+    transaction("attribute_exists(pk)").send().await.unwrap();
+    assert_eq!((shard("1").await, shard("4").await), (Vec::<String>::new(), vec!["d".into(), "e".into()]));
+}
