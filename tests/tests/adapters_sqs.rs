@@ -85,3 +85,56 @@ async fn a_message_received_five_times_moves_to_the_dead_letter_queue() {
     assert!(sixth.messages().is_empty(), "still on the work queue after maxReceiveCount");
     assert_eq!(drain(&sqs, stack.queue("StatusEventsDLQ")).await.unwrap(), [message(7, 0).body]);
 }
+
+/// A batch delete as the event source mappings (and the dev stack's pollers) make it, on the
+/// moto the tests and the dev stack run (`moto_server.py` deletes a batch in one pass): the
+/// received entries go, one deleted before is fine, an unknown handle is named, and what was
+/// not deleted is still there.
+#[tokio::test]
+async fn a_batch_delete_removes_what_it_names_and_names_an_unknown_handle() {
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+    let stack = Stack::create().await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let url = stack.queue("StatusEventsQueue");
+    SqsQueue::new(sqs.clone(), url).send_all((0..6).map(|i| message(i, 0)).collect()).await.unwrap();
+    let mut received = Vec::new();
+    while received.len() < 6 {
+        let out = sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await.unwrap();
+        received.extend(out.messages().iter().cloned());
+    }
+    let entry = |id: &str, handle: &str| {
+        DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(handle).build().unwrap()
+    };
+    let handle = |i: usize| received[i].receipt_handle().unwrap().to_owned();
+    sqs.delete_message().queue_url(url).receipt_handle(handle(0)).send().await.unwrap();
+
+    let out = sqs
+        .delete_message_batch()
+        .queue_url(url)
+        .entries(entry("again", &handle(0)))
+        .entries(entry("a", &handle(1)))
+        .entries(entry("b", &handle(2)))
+        .entries(entry("unknown", "not-a-receipt-handle"))
+        .send()
+        .await
+        .unwrap();
+
+    let deleted: BTreeSet<&str> =
+        out.successful().iter().map(aws_sdk_sqs::types::DeleteMessageBatchResultEntry::id).collect();
+    assert_eq!(deleted, BTreeSet::from(["again", "a", "b"]));
+    let failed: Vec<(&str, &str)> = out.failed().iter().map(|f| (f.id(), f.code())).collect();
+    assert_eq!(failed, [("unknown", "ReceiptHandleIsInvalid")]);
+    // The three not named come back once their visibility runs out; the deleted never.
+    for m in &received[3..] {
+        sqs.change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(m.receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
+    let left: BTreeSet<String> = drain(&sqs, url).await.unwrap().into_iter().collect();
+    let expected: BTreeSet<String> = received[3..].iter().map(|m| m.body().unwrap().to_owned()).collect();
+    assert_eq!(left, expected);
+}

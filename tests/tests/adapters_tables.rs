@@ -127,3 +127,50 @@ async fn an_index_query_sees_every_write_as_it_is_now() {
     transaction("attribute_exists(pk)").send().await.unwrap();
     assert_eq!((shard("1").await, shard("4").await), (Vec::<String>::new(), vec!["d".into(), "e".into()]));
 }
+
+/// The same moto keeps only what an index query's range condition keeps before it sorts.
+#[tokio::test]
+async fn an_index_query_keeps_what_its_range_condition_keeps_in_order() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::create().await.unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    let table = stack.table("MessagesTable").to_owned();
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    // Written out of order, one in another shard, one out of the index.
+    for (id, shard, at) in [
+        ("f", Some("5"), "2026-12-10T10:07:00Z"),
+        ("g", Some("5"), "2026-12-10T10:01:00Z"),
+        ("h", Some("5"), "2026-12-10T10:04:00Z"),
+        ("i", Some("6"), "2026-12-10T10:02:00Z"),
+        ("j", None, "2026-12-10T10:03:00Z"),
+    ] {
+        let mut item = std::collections::HashMap::from([
+            ("pk".to_owned(), s(&format!("M#{id}"))),
+            ("sk".to_owned(), s("MSG")),
+            ("due_at".to_owned(), s(at)),
+        ]);
+        if let Some(shard) = shard {
+            item.insert("due_shard".to_owned(), s(shard));
+        }
+        ddb.put_item().table_name(&table).set_item(Some(item)).send().await.unwrap();
+    }
+    let due_by = |at: &'static str| {
+        let (ddb, table) = (ddb.clone(), table.clone());
+        async move {
+            let out = ddb
+                .query()
+                .table_name(table)
+                .index_name("DueIndex")
+                .key_condition_expression("due_shard = :s AND due_at <= :t")
+                .expression_attribute_values(":s", AttributeValue::S("5".to_owned()))
+                .expression_attribute_values(":t", AttributeValue::S(at.to_owned()))
+                .send()
+                .await
+                .unwrap();
+            out.items().iter().filter_map(|i| i.get("pk")?.as_s().ok().cloned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(due_by("2026-12-10T10:05:00Z").await, ["M#g", "M#h"], "in due_at order");
+    assert_eq!(due_by("2026-12-10T10:30:00Z").await, ["M#g", "M#h", "M#f"]);
+    assert_eq!(due_by("2026-12-10T09:59:00Z").await, Vec::<String>::new());
+}

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -196,15 +197,24 @@ impl DevEvents {
             let Some(messages) = crate::events::receive(&sqs, &queue_url, 10, &mut stop, "dev events").await else {
                 return;
             };
-            for m in messages {
+            let mut done = Vec::with_capacity(messages.len());
+            for (i, m) in messages.iter().enumerate() {
                 if let Some(event) = m.body().and_then(|b| serde_json::from_str::<Value>(b).ok())
                     && let Ok(mut events) = self.events.lock()
                 {
                     events.push(event);
                 }
-                if let Some(handle) = m.receipt_handle() {
-                    let _ = sqs.delete_message().queue_url(&queue_url).receipt_handle(handle).send().await;
-                }
+                done.extend(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .set_receipt_handle(m.receipt_handle.clone())
+                        .build()
+                        .ok(),
+                );
+            }
+            // One call for the batch (each event is one more request on the stack's moto).
+            if !done.is_empty() {
+                let _ = sqs.delete_message_batch().queue_url(&queue_url).set_entries(Some(done)).send().await;
             }
         }
     }

@@ -3,7 +3,10 @@
 //! file on S3 (a tenth of them opted out since, some never asked), a personal morning offer to an audience
 //! file on S3 at 10:00 where each of them is. The test moves the stack's clock through each
 //! zone's morning and checks the simulator's log — what reached Meta, and when — against what
-//! polite promised, then exports the per-recipient report to S3 and reads it back.
+//! polite promised; the marketer pauses the campaign before one morning and resumes it half-way
+//! (nothing goes while paused, everything after), and cancels it half-way through the last
+//! (who was due was sent once, everyone else is cancelled, the counts add up). Then the
+//! per-recipient report is exported to S3 and read back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
@@ -224,26 +227,99 @@ async fn settle(client: &Client, campaign: &str) {
     }
 }
 
+/// What the marketer does to the campaign on a morning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Nothing,
+    /// Paused a minute before the window opens, resumed after its first step: nothing of the
+    /// morning reaches Meta while paused, everything after.
+    PauseThenResume,
+    /// Cancelled after the window's first step: who was due by then was sent, everyone else
+    /// is cancelled.
+    CancelHalfWay,
+}
+
+/// The controls the test takes on each morning (earliest first): a pause on the third, a
+/// cancellation on the last.
+fn control(morning: usize, mornings: usize) -> Control {
+    match morning {
+        2 => Control::PauseThenResume,
+        m if m + 1 == mornings => Control::CancelHalfWay,
+        _ => Control::Nothing,
+    }
+}
+
+async fn campaign_control(client: &Client, id: &str, action: &str) -> Value {
+    let path = format!("/v1/campaigns/{id}/{action}");
+    client.api(Method::POST, &path, None).await.unwrap().expect(200, action).unwrap()
+}
+
 /// Moves the clock through each zone's morning: a minute before it (nothing goes), then in
-/// steps to the window's end, when everyone of that morning has been sent their offer.
-async fn through_each_morning(stack: &Stack, client: &Client, id: &str, people: &[Customer]) {
+/// steps to the window's end, when everyone of that morning has been sent their offer — the
+/// campaign paused and resumed on one morning, cancelled half-way through the last. Returns
+/// who was cancelled: the last morning's customers not due at its first step.
+async fn through_each_morning(
+    stack: &Stack,
+    client: &Client,
+    id: &str,
+    people: &[Customer],
+    slots: &BTreeMap<String, Timestamp>,
+) -> BTreeSet<String> {
     let mut mornings: Vec<Timestamp> = GROUPS.iter().map(|g| ten_o_clock(g.zone)).collect();
     mornings.sort();
     mornings.dedup();
     assert!(mornings.len() >= 6, "at least six different mornings");
-    for opens in mornings {
+    let mut cancelled = BTreeSet::new();
+    for (i, &opens) in mornings.iter().enumerate() {
         let started = std::time::Instant::now();
+        let control = control(i, mornings.len());
+        let this_morning: Vec<&Customer> = people.iter().filter(|c| c.ten_o_clock() == opens).collect();
+        let sent_this_morning = || {
+            let sent = offers(stack);
+            this_morning.iter().filter(|c| sent.contains_key(c.digits())).count()
+        };
         stack.set_clock(opens - SignedDuration::from_mins(1)).unwrap();
         settle(client, id).await;
+        if control == Control::PauseThenResume {
+            let paused = campaign_control(client, id, "pause").await;
+            assert_eq!(paused["status"], "paused", "{paused}");
+        }
         let mut minutes = STEP_MINUTES;
         while minutes <= WINDOW_MINUTES {
-            stack.set_clock(opens + SignedDuration::from_mins(minutes)).unwrap();
+            let at = opens + SignedDuration::from_mins(minutes);
+            stack.set_clock(at).unwrap();
             settle(client, id).await;
+            if minutes == STEP_MINUTES && control == Control::PauseThenResume {
+                // Due, released by the tick, and parked by the sender: none reached Meta.
+                assert_eq!(sent_this_morning(), 0, "offers went out while the campaign was paused");
+                let resumed = campaign_control(client, id, "resume").await;
+                assert_eq!(resumed["status"], "active", "{resumed}");
+                settle(client, id).await;
+            }
+            if minutes == STEP_MINUTES && control == Control::CancelHalfWay {
+                // Who was due by now has reached Meta; then the marketer calls the rest off.
+                let due: Vec<&str> = this_morning
+                    .iter()
+                    .filter(|c| c.consent == Consent::OptedIn && slots[c.digits()] <= at)
+                    .map(|c| c.digits())
+                    .collect();
+                eventually("the offers due before the cancellation", Duration::from_mins(5), || async {
+                    let sent = offers(stack);
+                    Ok(due.iter().all(|d| sent.contains_key(*d)).then_some(()))
+                })
+                .await
+                .unwrap();
+                let view = campaign_control(client, id, "cancel").await;
+                assert_eq!(view["status"], "cancelled", "{view}");
+                cancelled =
+                    this_morning.iter().filter(|c| slots[c.digits()] > at).map(|c| c.digits().to_owned()).collect();
+                assert!(!cancelled.is_empty(), "some of the last morning were still to go");
+            }
             minutes += STEP_MINUTES;
         }
         let due: BTreeSet<&str> = people
             .iter()
-            .filter(|c| c.consent == Consent::OptedIn && c.ten_o_clock() <= opens)
+            .filter(|c| c.consent == Consent::OptedIn && c.ten_o_clock() <= opens && !cancelled.contains(c.digits()))
             .map(Customer::digits)
             .collect();
         eventually("this morning's offers", Duration::from_mins(5), || async {
@@ -253,26 +329,39 @@ async fn through_each_morning(stack: &Stack, client: &Client, id: &str, people: 
         .await
         .unwrap();
         eprintln!(
-            "the morning from {opens}: {} offers sent by its end, {:.0} s",
+            "the morning from {opens}{}: {} offers sent by its end, {:.0} s",
+            match control {
+                Control::Nothing => "",
+                Control::PauseThenResume => " (paused, resumed)",
+                Control::CancelHalfWay => " (cancelled half-way)",
+            },
             due.len(),
             started.elapsed().as_secs_f64()
         );
     }
+    cancelled
 }
 
 /// The simulator's log against the plan: each consenting customer sent once, not before their
-/// planned time, within 10:00–10:10 of their zone, with their own values; nobody else.
+/// planned time, within 10:00–10:10 of their zone, with their own values; nobody else, and
+/// nobody the cancellation stopped.
 fn each_consenting_customer_was_sent_once_at_their_10_00(
     people: &[Customer],
     slots: &BTreeMap<String, Timestamp>,
+    cancelled: &BTreeSet<String>,
     sent: &BTreeMap<String, Vec<(Timestamp, Value)>>,
 ) {
     for c in people {
         let Some(sends) = sent.get(c.digits()) else {
-            assert_ne!(c.consent, Consent::OptedIn, "{} was never sent their offer", c.number);
+            assert!(
+                c.consent != Consent::OptedIn || cancelled.contains(c.digits()),
+                "{} was never sent their offer",
+                c.number
+            );
             continue;
         };
         assert_eq!(c.consent, Consent::OptedIn, "{} ({:?}) was sent an offer", c.number, c.consent);
+        assert!(!cancelled.contains(c.digits()), "{} was sent an offer after the campaign was cancelled", c.number);
         assert_eq!(sends.len(), 1, "{} was sent {} offers", c.number, sends.len());
         let (at, request) = &sends[0];
         let zone = TimeZone::get(GROUPS[c.group].zone).unwrap();
@@ -290,8 +379,8 @@ fn each_consenting_customer_was_sent_once_at_their_10_00(
             c.number
         );
     }
-    let consenting = people.iter().filter(|c| c.consent == Consent::OptedIn).count();
-    assert_eq!(sent.len(), consenting);
+    let reached = people.iter().filter(|c| c.consent == Consent::OptedIn && !cancelled.contains(c.digits())).count();
+    assert_eq!(sent.len(), reached);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -343,29 +432,34 @@ async fn a_personal_campaign_to_an_s3_audience_in_seven_zones_reaches_each_conse
         assert!(at >= opens && at < opens + SignedDuration::from_mins(WINDOW_MINUTES), "{}: {at}", c.number);
     }
 
-    through_each_morning(&stack, &client, &id, &people).await;
+    let cancelled = through_each_morning(&stack, &client, &id, &people, &slots).await;
 
     // What reached Meta: every consenting person once, at their 10:00, with their own values;
-    // nobody else.
-    each_consenting_customer_was_sent_once_at_their_10_00(&people, &slots, &offers(&stack));
-    let consenting = consenting.len() as u64;
+    // nobody else, and nobody after the cancellation.
+    each_consenting_customer_was_sent_once_at_their_10_00(&people, &slots, &cancelled, &offers(&stack));
+    let reached = people.iter().filter(|c| c.consent == Consent::OptedIn && !cancelled.contains(c.digits())).count();
 
-    // The report after: each recipient once, the consenting sent, everyone else suppressed.
+    // The report after: each recipient once — the consenting sent, the cancelled cancelled,
+    // everyone else suppressed — and the counts add up to everyone.
     let view = eventually("the campaign to settle", Duration::from_mins(5), || async {
         let view = client.get(&format!("/v1/campaigns/{id}")).await?;
         let sent = count(&view, "sent") + count(&view, "delivered") + count(&view, "read");
-        Ok((sent == consenting).then_some(view))
+        Ok((sent == reached as u64 && count(&view, "cancelled") == cancelled.len() as u64).then_some(view))
     })
     .await
     .unwrap();
-    assert_eq!(count(&view, "suppressed"), total as u64 - consenting, "{view}");
+    assert_eq!(count(&view, "suppressed"), (total - reached - cancelled.len()) as u64, "{view}");
     let after = report(&client, &id).await;
     let states: BTreeMap<&str, &str> =
         after.iter().map(|m| (m["to"].as_str().unwrap(), m["state"].as_str().unwrap())).collect();
     assert_eq!((after.len(), states.len()), (total, total), "the report lists every recipient once");
     for c in &people {
         let state = states[c.digits()];
-        let expected = if c.consent == Consent::OptedIn { ["sent", "delivered"] } else { ["suppressed"; 2] };
+        let expected = match c.consent {
+            _ if cancelled.contains(c.digits()) => ["cancelled"; 2],
+            Consent::OptedIn => ["sent", "delivered"],
+            _ => ["suppressed"; 2],
+        };
         assert!(expected.contains(&state), "{} ({:?}): {state}", c.number, c.consent);
     }
     export_lists_everyone_once(&client, &id, &states).await;
