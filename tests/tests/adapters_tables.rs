@@ -55,20 +55,7 @@ async fn an_index_query_sees_every_write_as_it_is_now() {
     let shard = |shard: &'static str| {
         let (ddb, table) = (ddb.clone(), table.clone());
         async move {
-            let out = ddb
-                .query()
-                .table_name(table)
-                .index_name("DueIndex")
-                .key_condition_expression("due_shard = :s")
-                .expression_attribute_values(":s", AttributeValue::S(shard.to_owned()))
-                .send()
-                .await
-                .unwrap();
-            let mut ids: Vec<String> = out
-                .items()
-                .iter()
-                .filter_map(|i| i.get("pk")?.as_s().ok().map(|pk| pk.trim_start_matches("M#").to_owned()))
-                .collect();
+            let mut ids = due_index(&ddb, &table, shard, None).await;
             ids.sort();
             ids
         }
@@ -154,23 +141,30 @@ async fn an_index_query_keeps_what_its_range_condition_keeps_in_order() {
         }
         ddb.put_item().table_name(&table).set_item(Some(item)).send().await.unwrap();
     }
-    let due_by = |at: &'static str| {
-        let (ddb, table) = (ddb.clone(), table.clone());
-        async move {
-            let out = ddb
-                .query()
-                .table_name(table)
-                .index_name("DueIndex")
-                .key_condition_expression("due_shard = :s AND due_at <= :t")
-                .expression_attribute_values(":s", AttributeValue::S("5".to_owned()))
-                .expression_attribute_values(":t", AttributeValue::S(at.to_owned()))
-                .send()
-                .await
-                .unwrap();
-            out.items().iter().filter_map(|i| i.get("pk")?.as_s().ok().cloned()).collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(due_by("2026-12-10T10:05:00Z").await, ["M#g", "M#h"], "in due_at order");
-    assert_eq!(due_by("2026-12-10T10:30:00Z").await, ["M#g", "M#h", "M#f"]);
+    let due_by = |at| due_index(&ddb, &table, "5", Some(at));
+    assert_eq!(due_by("2026-12-10T10:05:00Z").await, ["g", "h"], "in due_at order");
+    assert_eq!(due_by("2026-12-10T10:30:00Z").await, ["g", "h", "f"]);
     assert_eq!(due_by("2026-12-10T09:59:00Z").await, Vec::<String>::new());
+}
+
+/// The message ids (`M#<id>` without the prefix) a `DueIndex` query of `shard` answers, in its
+/// order; only those due by `due_by` when given.
+async fn due_index(ddb: &aws_sdk_dynamodb::Client, table: &str, shard: &str, due_by: Option<&str>) -> Vec<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut query = ddb
+        .query()
+        .table_name(table)
+        .index_name("DueIndex")
+        .key_condition_expression("due_shard = :s")
+        .expression_attribute_values(":s", AttributeValue::S(shard.to_owned()));
+    if let Some(at) = due_by {
+        query = query
+            .key_condition_expression("due_shard = :s AND due_at <= :t")
+            .expression_attribute_values(":t", AttributeValue::S(at.to_owned()));
+    }
+    let out = query.send().await.unwrap();
+    out.items()
+        .iter()
+        .filter_map(|i| i.get("pk")?.as_s().ok().map(|pk| pk.trim_start_matches("M#").to_owned()))
+        .collect()
 }
