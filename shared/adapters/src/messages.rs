@@ -747,6 +747,20 @@ struct ChunkItem {
     due_at: String,
 }
 
+impl ChunkItem {
+    /// The item of `campaign`'s `chunk`, due at `due`.
+    fn of(campaign: &CampaignRecord, chunk: &CampaignChunk, due: Timestamp) -> ChunkItem {
+        ChunkItem {
+            pk: campaign_pk(&campaign.id),
+            sk: chunk_sk(chunk.index),
+            campaign: campaign.clone(),
+            chunk: chunk.clone(),
+            due_shard: due_shard(&format!("{}#{}", campaign.id, chunk.index)).to_string(),
+            due_at: due_key(due),
+        }
+    }
+}
+
 impl DynamoMessages {
     /// Claims the due-index item under `key` (a campaign chunk, an export) until
     /// `lease_until` if it is due at `now`: the item as it is then, or `None` when it is not
@@ -959,15 +973,7 @@ impl CampaignStore for DynamoMessages {
             )?);
         }
         for chunk in &new.chunks {
-            let chunk_id = format!("{}#{}", record.id, chunk.index);
-            let item = ChunkItem {
-                pk: pk.clone(),
-                sk: chunk_sk(chunk.index),
-                campaign: record.clone(),
-                chunk: chunk.clone(),
-                due_shard: due_shard(&chunk_id).to_string(),
-                due_at: due_key(record.created_at),
-            };
+            let item = ChunkItem::of(record, chunk, record.created_at);
             items.push(conditional_put(&self.table, serde_dynamo::to_item(item).map_err(corrupt)?)?);
         }
         match transact(&self.client, items).await {
@@ -1012,6 +1018,23 @@ impl CampaignStore for DynamoMessages {
 
     async fn finish_chunk(&self, campaign_id: &str, index: u32) -> Result<(), StoreError> {
         self.delete(key(campaign_pk(campaign_id), &chunk_sk(index))).await
+    }
+
+    async fn schedule_chunk(
+        &self,
+        campaign: &CampaignRecord,
+        chunk: &CampaignChunk,
+        due: Timestamp,
+    ) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(ChunkItem::of(campaign, chunk, due)).map_err(corrupt)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 
     async fn advance_reader(

@@ -13,10 +13,10 @@ use polite_app::scheduler::{Scheduler, tick};
 use polite_app::sending::pacing::Pacer;
 use polite_app::sending::{Outcome, Sender};
 use polite_domain::ContactRef;
-use polite_domain::campaign::{CampaignRequest, CampaignSettings, CampaignStatus, Control};
+use polite_domain::campaign::{CampaignRequest, CampaignSettings, CampaignStatus, Control, RESUME_CHUNK};
 use polite_domain::consent::{ConsentCategory, ConsentEvent, ConsentSource, ConsentStatus};
 use polite_domain::gate::Policy;
-use polite_domain::message::MessageState;
+use polite_domain::message::{DUE_SHARDS, Due, MessageState};
 use polite_domain::ports::prelude::*;
 
 const PEOPLE: usize = 40;
@@ -45,7 +45,8 @@ fn person(n: usize) -> ContactRef {
 async fn world() -> World {
     let messages = MemoryMessages::default();
     let contacts = MemoryContacts::new(b"test-key");
-    let campaigns = CampaignSettings { chunk_size: CHUNK, ..CampaignSettings::default() };
+    // Pages of a chunk's size: a resume goes through the parked messages in several.
+    let campaigns = CampaignSettings { chunk_size: CHUNK, sweep_page: CHUNK, ..CampaignSettings::default() };
     let scheduler = Scheduler::on(
         messages.clone(),
         contacts.clone(),
@@ -171,6 +172,35 @@ async fn a_campaign_paused_half_way_sends_nothing_until_resumed_then_everyone_on
     assert_eq!((people.len(), sends), (PEOPLE, PEOPLE), "everyone once");
     let view = counts(&w, &id).await;
     assert_eq!(view["counts"]["sent"].as_i64(), Some(EVERYONE), "{view}");
+}
+
+#[tokio::test]
+async fn a_resume_the_request_cannot_finish_is_carried_on_by_the_next_tick() {
+    let w = world().await;
+    let id = campaign(&w).await;
+    fan_out(&w, &id, 0..3, noon()).await;
+    control(&w, &id, Control::Pause, noon()).await;
+    let outcomes = send_jobs(&w, noon(), usize::MAX).await;
+    assert_eq!(outcomes, vec![Outcome::Scheduled; 3 * CHUNK], "each message parked");
+
+    // Resumed with no time to spare: the request queues one page, the tick the rest — not
+    // each parked message at its own look, 30 minutes on.
+    let resumed = w.scheduler.control(&id, Control::Resume, Duration::ZERO, later(3)).await;
+    let Controlled::Done { report, moved } = resumed.unwrap_or_else(|e| panic!("{e}")) else { panic!("refused") };
+    assert_eq!((report.status, moved), (Some(CampaignStatus::Active), CHUNK));
+    let ticked = tick::run(&w.scheduler, later(3)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ticked.resumed, 2 * CHUNK, "{ticked:?}");
+    let parked = w.scheduler.messages.campaign_messages(&id, Some(MessageState::Scheduled), None, 100).await;
+    assert_eq!(parked.unwrap_or_else(|e| panic!("{e}")).messages, [], "none left parked");
+    send_jobs(&w, later(3), usize::MAX).await;
+    let (people, sends) = reached(&w);
+    assert_eq!((people.len(), sends), (PEOPLE, PEOPLE), "everyone once, within the tick after the resume");
+
+    // Done: the resume has left the due index, whatever time it is.
+    for shard in 0..DUE_SHARDS {
+        let due = w.scheduler.messages.due(shard, later(600), 1_000).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(!due.contains(&Due::Chunk { campaign_id: id.clone(), index: RESUME_CHUNK }), "shard {shard}");
+    }
 }
 
 #[tokio::test]

@@ -278,6 +278,12 @@ pub struct AudienceSource {
 /// The place of a campaign's file reader among its chunks (on the due index like them).
 pub const AUDIENCE_CHUNK: u32 = u32::MAX;
 
+/// The place among a campaign's chunks of a resume the request could not finish: a chunk
+/// without recipients, on the due index like the others, that the tick claims to go on
+/// queueing the messages the pause parked — so a large campaign's parked messages go out
+/// within a tick of the resume, not at their own later look.
+pub const RESUME_CHUNK: u32 = u32::MAX - 1;
+
 /// Where the reader of a campaign's audience file stands: the file's cursor, and what the
 /// lines read so far came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -714,6 +720,10 @@ pub struct CampaignSettings {
     /// Recipients per chunk (default [`CHUNK_SIZE`]; not an
     /// environment setting — tests use small chunks to exercise several).
     pub chunk_size: usize,
+    /// Messages read per page when a resume or cancellation goes through a campaign's
+    /// messages (default 200; not an environment setting — tests use small pages to make a
+    /// resume outlast its budget).
+    pub sweep_page: usize,
 }
 
 impl Default for CampaignSettings {
@@ -723,6 +733,7 @@ impl Default for CampaignSettings {
             inline_budget: std::time::Duration::from_secs(5),
             tick_budget: std::time::Duration::from_secs(40),
             chunk_size: CHUNK_SIZE,
+            sweep_page: 200,
         }
     }
 }

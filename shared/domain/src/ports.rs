@@ -417,6 +417,15 @@ pub trait CampaignStore {
     /// A chunk fanned out completely: it leaves the due index for good.
     fn finish_chunk(&self, campaign_id: &str, index: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Puts `chunk` of `campaign` on the due index at `due` (replacing one at its place): work
+    /// a request started and the tick carries on ([`crate::campaign::RESUME_CHUNK`]).
+    fn schedule_chunk(
+        &self,
+        campaign: &crate::campaign::CampaignRecord,
+        chunk: &crate::campaign::CampaignChunk,
+        due: jiff::Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Moves the campaign's file reader (chunk [`crate::campaign::AUDIENCE_CHUNK`]) from
     /// `from` to `to`, due again at `due` — or gone once `to` has read the whole file — and
     /// sets the campaign's `accepted`, `rejected` and how far its file is read, all in one

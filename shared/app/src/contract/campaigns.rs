@@ -1,6 +1,7 @@
 //! [`CampaignStore`] and [`CampaignCompletion`]: a campaign stored whole with its chunks (idempotent on its key), chunks
-//! due for fan-out at once and claimed by one fan-out at a time under a lease, a finished chunk
-//! gone from the due index, and completion marked — and told — once, when every recipient's
+//! due for fan-out at once and claimed by one fan-out at a time under a lease, a chunk scheduled
+//! for later (a resume the tick carries on) due at its time, a finished chunk gone from the due
+//! index, and completion marked — and told — once, when every recipient's
 //! message exists and none is waiting; and [`ExportStore`]: an export due until done, claimed
 //! by one step at a time, moved once per stage. [`campaign_store_contract!`] makes one test of
 //! each case.
@@ -10,8 +11,8 @@ use polite_domain::ContactRef;
 use polite_domain::audience::Recipient;
 use polite_domain::audience_file::{AudienceFile, FileFormat};
 use polite_domain::campaign::{
-    AUDIENCE_CHUNK, AudienceSource, CampaignChunk, CampaignRecord, CampaignStatus, Control, NewCampaign, Reader,
-    StatusChange,
+    AUDIENCE_CHUNK, AudienceSource, CampaignChunk, CampaignRecord, CampaignStatus, Control, NewCampaign, RESUME_CHUNK,
+    Reader, StatusChange,
 };
 use polite_domain::export::{ExportFormat, ExportJob};
 use polite_domain::message::{Category, DUE_SHARDS, Due, MessageState, TransitionDetails};
@@ -41,6 +42,14 @@ macro_rules! campaign_store_contract {
         async fn a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes() {
             let store = ($fresh)().await;
             Box::pin($crate::contract::campaigns::a_campaign_is_paused_resumed_and_cancelled_by_conditional_writes(
+                &store,
+            ))
+            .await;
+        }
+        #[tokio::test]
+        async fn a_chunk_scheduled_later_is_due_then_claimed_once_and_finished() {
+            let store = ($fresh)().await;
+            Box::pin($crate::contract::campaigns::a_chunk_scheduled_later_is_due_then_claimed_once_and_finished(
                 &store,
             ))
             .await;
@@ -240,6 +249,34 @@ where
     assert_eq!(status("cmp_1").await, Some(CampaignStatus::Cancelled));
     let unknown = store.set_campaign_status("cmp_9", Control::Pause.from(), CampaignStatus::Paused).await.unwrap();
     assert_eq!(unknown, StatusChange::Unknown);
+}
+
+/// A case of the contract (see the module): a resume the request could not finish, handed to
+/// the tick.
+pub async fn a_chunk_scheduled_later_is_due_then_claimed_once_and_finished<S>(store: &S)
+where
+    S: CampaignStore + MessageStore + Sync,
+{
+    let record = store.create_campaign(&new(campaign("cmp_1", 0), None, "h")).await.unwrap();
+    let resume = CampaignChunk { index: RESUME_CHUNK, first_position: 0, recipients: Vec::new(), reader: None };
+    let then = record.created_at + SignedDuration::from_mins(10);
+    store.schedule_chunk(&record, &resume, then).await.unwrap();
+    let due_resume = Due::Chunk { campaign_id: "cmp_1".into(), index: RESUME_CHUNK };
+    assert!(due(store, then - SignedDuration::from_secs(1)).await.is_empty(), "not before its time");
+    assert_eq!(due(store, then).await, std::slice::from_ref(&due_resume));
+
+    let lease = then + SignedDuration::from_mins(5);
+    let (campaign, claimed) = store.claim_chunk("cmp_1", RESUME_CHUNK, then, lease).await.unwrap().unwrap();
+    assert_eq!((campaign.id.as_str(), claimed), ("cmp_1", resume.clone()));
+    assert_eq!(store.claim_chunk("cmp_1", RESUME_CHUNK, then, lease).await.unwrap(), None, "one claim at a time");
+    assert!(due(store, then).await.is_empty(), "leased");
+
+    // Scheduled again (another resume) while leased: due at its new time, in the same place.
+    let again = then + SignedDuration::from_mins(1);
+    store.schedule_chunk(&record, &resume, again).await.unwrap();
+    assert_eq!(due(store, again).await, std::slice::from_ref(&due_resume));
+    store.finish_chunk("cmp_1", RESUME_CHUNK).await.unwrap();
+    assert!(due(store, at("2027-01-01T00:00:00Z")).await.is_empty(), "finished: gone from the due index");
 }
 
 /// A case of the contract (see the module).

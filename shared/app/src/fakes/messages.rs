@@ -423,6 +423,16 @@ impl CampaignStore for MemoryMessages {
         Ok(())
     }
 
+    async fn schedule_chunk(
+        &self,
+        campaign: &CampaignRecord,
+        chunk: &CampaignChunk,
+        due: Timestamp,
+    ) -> Result<(), StoreError> {
+        lock(&self.table).chunks.insert((campaign.id.clone(), chunk.index), (chunk.clone(), campaign.clone(), due));
+        Ok(())
+    }
+
     async fn advance_reader(
         &self,
         campaign_id: &str,

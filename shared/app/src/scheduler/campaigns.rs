@@ -14,8 +14,8 @@ use jiff::{SignedDuration, Timestamp};
 use polite_domain::audience::Recipient;
 use polite_domain::campaign::{
     self, AUDIENCE_CHUNK, AudienceSource, CAMPAIGN_CANCELLED, CAMPAIGN_PAUSED, CampaignChunk, CampaignRecord,
-    CampaignReport, CampaignStatus, Control, NewCampaign, PAUSED_CHUNK_RECHECK, Personalised, Reader, StatusChange,
-    ValidCampaign,
+    CampaignReport, CampaignStatus, Control, NewCampaign, PAUSED_CHUNK_RECHECK, Personalised, RESUME_CHUNK, Reader,
+    StatusChange, ValidCampaign,
 };
 use polite_domain::gate::candidate_zones;
 use polite_domain::local_time::{LOCAL_TIME_PASSED, LocalSlot};
@@ -37,8 +37,10 @@ pub const CHUNK_LEASE: SignedDuration = SignedDuration::from_mins(5);
 /// Messages created (or moved by a pause, resume or cancellation) at once.
 const CREATE_CONCURRENCY: usize = 16;
 
-/// Messages read per page when a resume or cancellation goes through a campaign's messages.
-const SWEEP_PAGE: usize = 200;
+/// The chunk that carries on a resume ([`RESUME_CHUNK`]: no recipients of its own).
+fn resume_chunk() -> CampaignChunk {
+    CampaignChunk { index: RESUME_CHUNK, first_position: 0, recipients: Vec::new(), reader: None }
+}
 
 /// A new campaign id: `cmp_` + a UUIDv7.
 pub fn new_campaign_id() -> String {
@@ -181,7 +183,11 @@ where
         let moved = match control {
             Control::Pause => 0,
             Control::Resume | Control::Cancel => {
-                let moved = self.sweep(campaign_id, control, started + budget, now).await?;
+                let (moved, finished) = self.sweep(campaign_id, control, started + budget, now).await?;
+                if control == Control::Resume && !finished {
+                    // The tick goes on queueing the parked messages from its next run.
+                    self.messages.schedule_chunk(&record, &resume_chunk(), now).await?;
+                }
                 self.fan_out_within(&record, budget.saturating_sub(started.elapsed()), now).await;
                 moved
             }
@@ -190,8 +196,41 @@ where
         Ok(Controlled::Done { report: Box::new(report), moved })
     }
 
+    /// Carries on a resume the request could not finish ([`RESUME_CHUNK`]) until `deadline`:
+    /// claims it (so two ticks do not sweep at once), queues the parked messages, and takes it
+    /// off the due index once none is left — or when the campaign is no longer active (a new
+    /// pause parks its messages again; a cancellation sweeps them itself). Cut short, it comes
+    /// back when its lease runs out. Returns how many messages it queued.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the table fails (the lease brings the work back).
+    pub async fn resume_until(
+        &self,
+        campaign_id: &str,
+        deadline: Instant,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let Some((campaign, _)) = self.messages.claim_chunk(campaign_id, RESUME_CHUNK, now, now + CHUNK_LEASE).await?
+        else {
+            return Ok(0);
+        };
+        let status = self.messages.campaign_status(campaign_id).await?;
+        if status != Some(CampaignStatus::Active) {
+            tracing::info!(campaign_id, "resume left: the campaign is no longer active");
+            self.messages.finish_chunk(campaign_id, RESUME_CHUNK).await?;
+            return Ok(0);
+        }
+        let (moved, finished) = self.sweep(&campaign.id, Control::Resume, deadline, now).await?;
+        if finished {
+            self.messages.finish_chunk(campaign_id, RESUME_CHUNK).await?;
+        }
+        tracing::info!(campaign_id, moved, finished, "resume carried on");
+        Ok(moved)
+    }
+
     /// The campaign's waiting messages, page by page until `deadline`: queued again when
-    /// resuming (only those a pause parked), cancelled when cancelling. Returns how many moved.
+    /// resuming (only those a pause parked), cancelled when cancelling. Returns how many moved,
+    /// and whether it went through them all (else `deadline` cut it short).
     /// The index may lag: each move is conditional on the message's state, and the sender
     /// checks the campaign's status before each message anyway.
     async fn sweep(
@@ -200,7 +239,7 @@ where
         control: Control,
         deadline: Instant,
         now: Timestamp,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(usize, bool), StoreError> {
         let states: &[MessageState] = match control {
             Control::Resume => &[MessageState::Scheduled],
             Control::Pause | Control::Cancel => {
@@ -211,8 +250,10 @@ where
         for state in states {
             let mut cursor: Option<String> = None;
             loop {
-                let page =
-                    self.messages.campaign_messages(campaign_id, Some(*state), cursor.as_deref(), SWEEP_PAGE).await?;
+                let page = self
+                    .messages
+                    .campaign_messages(campaign_id, Some(*state), cursor.as_deref(), self.campaigns.sweep_page.max(1))
+                    .await?;
                 let picked = page
                     .messages
                     .into_iter()
@@ -239,13 +280,13 @@ where
                             campaign_id,
                             "campaign sweep cut short; the tick and the sender see to the rest"
                         );
-                        return Ok(moved);
+                        return Ok((moved, false));
                     }
                     None => break,
                 }
             }
         }
-        Ok(moved)
+        Ok((moved, true))
     }
 
     /// One message of the sweep: `Some` when it moved (with its job when it was queued).

@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use metrics::counter;
-use polite_domain::campaign::AUDIENCE_CHUNK;
+use polite_domain::campaign::{AUDIENCE_CHUNK, RESUME_CHUNK};
 use polite_domain::message::MessageState;
 use polite_domain::message::{DUE_SHARDS, Due, TransitionDetails};
 use polite_domain::ports::{
@@ -56,6 +56,8 @@ pub struct TickReport {
     pub fan_out: FanOut,
     /// Export steps taken (a data file or a manifest written).
     pub export_files: usize,
+    /// Parked messages queued by a resume the tick carried on.
+    pub resumed: usize,
 }
 
 impl std::ops::AddAssign for TickReport {
@@ -68,6 +70,7 @@ impl std::ops::AddAssign for TickReport {
         self.chunks += other.chunks;
         self.fan_out += other.fan_out;
         self.export_files += other.export_files;
+        self.resumed += other.resumed;
     }
 }
 
@@ -131,6 +134,13 @@ where
         if started.elapsed() >= scheduler.campaigns.tick_budget {
             break;
         }
+        if index == RESUME_CHUNK {
+            match scheduler.resume_until(&campaign_id, started + scheduler.campaigns.tick_budget, now).await {
+                Ok(moved) => report.resumed += moved,
+                Err(e) => tracing::warn!(campaign_id, error = %e, "resume stopped; its lease brings it back"),
+            }
+            continue;
+        }
         if index == AUDIENCE_CHUNK {
             let (done, parts) =
                 scheduler.read_file_until(&campaign_id, started + scheduler.campaigns.tick_budget, now).await;
@@ -167,6 +177,7 @@ where
         chunks = report.chunks,
         created = report.fan_out.created,
         export_files = report.export_files,
+        resumed = report.resumed,
         "tick"
     );
     Ok(report)
