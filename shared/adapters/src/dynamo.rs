@@ -45,6 +45,18 @@ pub(crate) async fn get_consistent(client: &Client, table: &str, key: Item) -> R
     Ok(out.item)
 }
 
+/// An unconditional PutItem: the item replaces whatever was under its key.
+pub(crate) async fn put_plain(client: &Client, table: &str, item: Item) -> Result<(), StoreError> {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| unavailable(e.into_service_error()))?;
+    Ok(())
+}
+
 /// For a cancelled transaction: per item, whether it failed its condition.
 pub(crate) fn cancelled_conditions<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<bool>> {
     match err.as_service_error()? {

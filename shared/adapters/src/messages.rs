@@ -26,8 +26,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 
 use crate::dynamo::{
-    Item, cancelled_conditions, corrupt, get_consistent, key, n, put_unless_moved, query_all, s, transact, unavailable,
-    update_unless_done,
+    Item, cancelled_conditions, corrupt, get_consistent, key, n, put_plain, put_unless_moved, query_all, s, transact,
+    unavailable, update_unless_done,
 };
 use crate::outbox;
 use jiff::Timestamp;
@@ -1027,14 +1027,7 @@ impl CampaignStore for DynamoMessages {
         due: Timestamp,
     ) -> Result<(), StoreError> {
         let item = serde_dynamo::to_item(ChunkItem::of(campaign, chunk, due)).map_err(corrupt)?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        Ok(())
+        put_plain(&self.client, &self.table, item).await
     }
 
     async fn advance_reader(

@@ -11,7 +11,7 @@ use polite_domain::ports::{StoreError, TemplateReader, TemplateStore};
 use polite_domain::template::{TemplateKey, TemplateRecord, TemplateUpdate};
 use serde::{Deserialize, Serialize};
 
-use crate::dynamo::{Item, corrupt, get_consistent, n, s, unavailable};
+use crate::dynamo::{Item, corrupt, get_consistent, n, put_plain, s, unavailable};
 
 /// Attempts of the read–apply–write cycle under contention.
 const ATTEMPTS: usize = 8;
@@ -129,13 +129,6 @@ impl TemplateStore for DynamoTemplates {
 
     async fn mark_loaded(&self, at: Timestamp) -> Result<(), StoreError> {
         let item: Item = serde_dynamo::to_item(LoadedItem { pk: LOADED.into(), at }).map_err(corrupt)?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        Ok(())
+        put_plain(&self.client, &self.table, item).await
     }
 }
