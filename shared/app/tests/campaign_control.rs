@@ -4,7 +4,7 @@
 //! never lost, and the counts add up to the recipients accepted.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use polite_app::fakes::{MemoryContacts, MemoryMessages, MemoryQueue, MemoryTemplates, MemoryWhatsApp};
@@ -201,6 +201,29 @@ async fn a_resume_the_request_cannot_finish_is_carried_on_by_the_next_tick() {
         let due = w.scheduler.messages.due(shard, later(600), 1_000).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(!due.contains(&Due::Chunk { campaign_id: id.clone(), index: RESUME_CHUNK }), "shard {shard}");
     }
+}
+
+/// Found by the 10 000-person run: a tick that ran out of time half-way through a resume left
+/// it under its claim's 5-minute lease, so a resumed morning's parked messages waited minutes
+/// past their 10:00 window.
+#[tokio::test]
+async fn a_resume_a_tick_cannot_finish_goes_on_at_the_next_tick_not_at_the_end_of_its_lease() {
+    let w = world().await;
+    let id = campaign(&w).await;
+    fan_out(&w, &id, 0..3, noon()).await;
+    control(&w, &id, Control::Pause, noon()).await;
+    send_jobs(&w, noon(), usize::MAX).await;
+    let resumed = w.scheduler.control(&id, Control::Resume, Duration::ZERO, later(3)).await;
+    assert!(matches!(resumed, Ok(Controlled::Done { moved: CHUNK, .. })), "{resumed:?}");
+
+    // A tick out of time after one page, then the next one two seconds on.
+    let moved = w.scheduler.resume_until(&id, Instant::now(), later(3)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(moved, CHUNK, "one page, then out of time");
+    let ticked = tick::run(&w.scheduler, later(3)).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ticked.resumed, CHUNK, "the next tick goes on with the rest: {ticked:?}");
+    send_jobs(&w, later(3), usize::MAX).await;
+    let (people, sends) = reached(&w);
+    assert_eq!((people.len(), sends), (PEOPLE, PEOPLE), "everyone once");
 }
 
 #[tokio::test]

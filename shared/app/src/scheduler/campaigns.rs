@@ -199,8 +199,9 @@ where
     /// Carries on a resume the request could not finish ([`RESUME_CHUNK`]) until `deadline`:
     /// claims it (so two ticks do not sweep at once), queues the parked messages, and takes it
     /// off the due index once none is left — or when the campaign is no longer active (a new
-    /// pause parks its messages again; a cancellation sweeps them itself). Cut short, it comes
-    /// back when its lease runs out. Returns how many messages it queued.
+    /// pause parks its messages again; a cancellation sweeps them itself). Out of time, it is
+    /// due again at once, for the next tick; failed, it comes back when its lease runs out.
+    /// Returns how many messages it queued.
     ///
     /// # Errors
     /// [`StoreError`] when the table fails (the lease brings the work back).
@@ -223,6 +224,10 @@ where
         let (moved, finished) = self.sweep(&campaign.id, Control::Resume, deadline, now).await?;
         if finished {
             self.messages.finish_chunk(campaign_id, RESUME_CHUNK).await?;
+        } else {
+            // Out of time, not failed: due again now (which ends the claim), so the next tick
+            // goes on rather than the lease's end, minutes past a resumed morning's window.
+            self.messages.schedule_chunk(&campaign, &resume_chunk(), now).await?;
         }
         tracing::info!(campaign_id, moved, finished, "resume carried on");
         Ok(moved)
