@@ -65,7 +65,7 @@ unit: bins
 	set -o pipefail; { $(CARGO) test --workspace --doc --locked && $(CARGO) test --workspace --all-targets --locked; } 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f; exit (p == 0 || f > 0)}' target/test.log
 
-campaign-10k: bins ## The local-time campaign end to end on the dev stack with 10,000 customers (make test runs it with 350; ~30 min: moto's one Python thread is the limit)
+campaign-10k: bins ## The local-time campaign end to end on the dev stack with 10,000 customers (make test runs it with 350; ~20 min: moto's one Python thread is the limit)
 	POLITE_E2E_PEOPLE=10000 $(CARGO) test --locked -p polite-devstack --test local_time_campaign -- --nocapture
 
 fault-campaign: ## The fault campaign alone (part of make test): three seeds of 2,000 people side by side, each on its own moto (POLITE_FAULT_PEOPLE=300 for a quick look)
