@@ -174,20 +174,26 @@ async fn a_campaign_paused_half_way_sends_nothing_until_resumed_then_everyone_on
     assert_eq!(view["counts"]["sent"].as_i64(), Some(EVERYONE), "{view}");
 }
 
-#[tokio::test]
-async fn a_resume_the_request_cannot_finish_is_carried_on_by_the_next_tick() {
-    let w = world().await;
-    let id = campaign(&w).await;
-    fan_out(&w, &id, 0..3, noon()).await;
-    control(&w, &id, Control::Pause, noon()).await;
-    let outcomes = send_jobs(&w, noon(), usize::MAX).await;
+/// A campaign paused after its first 3 chunks were fanned out, their messages come due and
+/// parked; then resumed at 12:03 with no time to spare, so the request queues one page of them.
+async fn parked_then_resumed_with_no_time(w: &World) -> String {
+    let id = campaign(w).await;
+    fan_out(w, &id, 0..3, noon()).await;
+    control(w, &id, Control::Pause, noon()).await;
+    let outcomes = send_jobs(w, noon(), usize::MAX).await;
     assert_eq!(outcomes, vec![Outcome::Scheduled; 3 * CHUNK], "each message parked");
-
-    // Resumed with no time to spare: the request queues one page, the tick the rest — not
-    // each parked message at its own look, 30 minutes on.
     let resumed = w.scheduler.control(&id, Control::Resume, Duration::ZERO, later(3)).await;
     let Controlled::Done { report, moved } = resumed.unwrap_or_else(|e| panic!("{e}")) else { panic!("refused") };
     assert_eq!((report.status, moved), (Some(CampaignStatus::Active), CHUNK));
+    id
+}
+
+#[tokio::test]
+async fn a_resume_the_request_cannot_finish_is_carried_on_by_the_next_tick() {
+    let w = world().await;
+    // The request queues one page, the tick the rest — not each parked message at its own
+    // look, 30 minutes on.
+    let id = parked_then_resumed_with_no_time(&w).await;
     let ticked = tick::run(&w.scheduler, later(3)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(ticked.resumed, 2 * CHUNK, "{ticked:?}");
     let parked = w.scheduler.messages.campaign_messages(&id, Some(MessageState::Scheduled), None, 100).await;
@@ -209,13 +215,7 @@ async fn a_resume_the_request_cannot_finish_is_carried_on_by_the_next_tick() {
 #[tokio::test]
 async fn a_resume_a_tick_cannot_finish_goes_on_at_the_next_tick_not_at_the_end_of_its_lease() {
     let w = world().await;
-    let id = campaign(&w).await;
-    fan_out(&w, &id, 0..3, noon()).await;
-    control(&w, &id, Control::Pause, noon()).await;
-    send_jobs(&w, noon(), usize::MAX).await;
-    let resumed = w.scheduler.control(&id, Control::Resume, Duration::ZERO, later(3)).await;
-    assert!(matches!(resumed, Ok(Controlled::Done { moved: CHUNK, .. })), "{resumed:?}");
-
+    let id = parked_then_resumed_with_no_time(&w).await;
     // A tick out of time after one page, then the next one two seconds on.
     let moved = w.scheduler.resume_until(&id, Instant::now(), later(3)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(moved, CHUNK, "one page, then out of time");

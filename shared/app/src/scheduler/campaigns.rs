@@ -182,16 +182,12 @@ where
         tracing::info!(campaign_id, status = control.to().as_str(), "campaign status set");
         let moved = match control {
             Control::Pause => 0,
-            Control::Resume | Control::Cancel => {
-                let (moved, finished) = self.sweep(campaign_id, control, started + budget, now).await?;
-                if control == Control::Resume && !finished {
-                    // The tick goes on queueing the parked messages from its next run.
-                    self.messages.schedule_chunk(&record, &resume_chunk(), now).await?;
-                }
-                self.fan_out_within(&record, budget.saturating_sub(started.elapsed()), now).await;
-                moved
-            }
+            Control::Resume => self.resume_sweep(&record, started + budget, now).await?.0,
+            Control::Cancel => self.sweep(campaign_id, control, started + budget, now).await?.0,
         };
+        if control != Control::Pause {
+            self.fan_out_within(&record, budget.saturating_sub(started.elapsed()), now).await;
+        }
         let report = self.report(campaign_id).await?.ok_or_else(|| StoreError::Corrupt("campaign vanished".into()))?;
         Ok(Controlled::Done { report: Box::new(report), moved })
     }
@@ -221,16 +217,29 @@ where
             self.messages.finish_chunk(campaign_id, RESUME_CHUNK).await?;
             return Ok(0);
         }
-        let (moved, finished) = self.sweep(&campaign.id, Control::Resume, deadline, now).await?;
+        let (moved, finished) = self.resume_sweep(&campaign, deadline, now).await?;
         if finished {
             self.messages.finish_chunk(campaign_id, RESUME_CHUNK).await?;
-        } else {
-            // Out of time, not failed: due again now (which ends the claim), so the next tick
-            // goes on rather than the lease's end, minutes past a resumed morning's window.
-            self.messages.schedule_chunk(&campaign, &resume_chunk(), now).await?;
         }
         tracing::info!(campaign_id, moved, finished, "resume carried on");
         Ok(moved)
+    }
+
+    /// Queues the campaign's parked messages until `deadline`. What it does not reach is left
+    /// to the next tick: the resume's chunk goes on the due index at once (replacing, and so
+    /// ending, a tick's claim on it) — not at a lease's end, minutes past a resumed morning's
+    /// window. Returns how many it queued, and whether it reached them all.
+    async fn resume_sweep(
+        &self,
+        campaign: &CampaignRecord,
+        deadline: Instant,
+        now: Timestamp,
+    ) -> Result<(usize, bool), StoreError> {
+        let (moved, finished) = self.sweep(&campaign.id, Control::Resume, deadline, now).await?;
+        if !finished {
+            self.messages.schedule_chunk(campaign, &resume_chunk(), now).await?;
+        }
+        Ok((moved, finished))
     }
 
     /// The campaign's waiting messages, page by page until `deadline`: queued again when
